@@ -1,0 +1,87 @@
+import type { CompressionAlgorithm, DumpFormat, Location } from '../config/types.ts';
+
+// Object keys: `[subfolder/]<prefix>YYYY-MM-DD_HH-MM-SS.<ext>` in UTC, so keys sort chronologically.
+
+export interface KeyParts {
+  format: DumpFormat;
+  compression: CompressionAlgorithm;
+  encrypted: boolean;
+}
+
+const COMPRESSION_EXT: Record<CompressionAlgorithm, string> = { gzip: '.gz', zstd: '.zst', none: '' };
+
+export function backupExtension(parts: KeyParts): string {
+  const base = parts.format === 'plain' ? '.sql' : '.dump';
+  return `${base}${COMPRESSION_EXT[parts.compression]}${parts.encrypted ? '.age' : ''}`;
+}
+
+// The folder + prefix every key of ours starts with (what to list).
+export function keyPrefix(location: Location): string {
+  return location.subfolder ? `${location.subfolder}/${location.prefix}` : location.prefix;
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+export function formatTimestamp(date: Date): string {
+  return (
+    `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}_` +
+    `${pad(date.getUTCHours())}-${pad(date.getUTCMinutes())}-${pad(date.getUTCSeconds())}`
+  );
+}
+
+export function backupKey(location: Location, startedAt: Date, parts: KeyParts): string {
+  return `${keyPrefix(location)}${formatTimestamp(startedAt)}${backupExtension(parts)}`;
+}
+
+// Objects the service writes beside backups (manifests, alert state) that are never backups themselves.
+export const MANIFEST_SUFFIX = '.manifest.json';
+export const RESERVED_FOLDER = '.backup-sentinel/';
+
+export function manifestKey(backupKey: string): string {
+  return `${backupKey}${MANIFEST_SUFFIX}`;
+}
+
+export function isAuxiliaryKey(key: string): boolean {
+  return key.endsWith(MANIFEST_SUFFIX) || key.includes(RESERVED_FOLDER) || key.endsWith('/');
+}
+
+export interface ParsedKey {
+  // Time from the name, when the name carries one (ours or the Railway template's ISO timestamp).
+  time: Date | undefined;
+  // Our own naming (we may prune it); false for other tools' objects under the prefix.
+  ours: boolean;
+  parts: KeyParts | undefined;
+}
+
+const OURS = /(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})\.(sql|dump)(\.gz|\.zst)?(\.age)?$/;
+// Railway postgres-s3-backups: `${prefix}-${new Date().toISOString().replace(/[:.]+/g, '-')}.tar.gz`,
+// and plain ISO timestamps written by other tools.
+const ISO = /(\d{4})-(\d{2})-(\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})(?:[-.:](\d{1,3}))?Z?/;
+
+// Reads what a key says about a backup; a key under the prefix that says nothing is still a backup
+// whose time is its LastModified.
+export function parseBackupKey(key: string, prefix: string): ParsedKey {
+  const rest = key.startsWith(prefix) ? key.slice(prefix.length) : key;
+  const ours = OURS.exec(rest);
+  if (ours && rest.length === ours[0].length) {
+    const [, y, mo, d, h, mi, s, base, comp, age] = ours;
+    return {
+      time: new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s))),
+      ours: true,
+      parts: {
+        format: base === 'sql' ? 'plain' : 'custom',
+        compression: comp === '.gz' ? 'gzip' : comp === '.zst' ? 'zstd' : 'none',
+        encrypted: age !== undefined,
+      },
+    };
+  }
+  const iso = ISO.exec(rest);
+  if (iso) {
+    const [, y, mo, d, h, mi, s, ms] = iso;
+    const time = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Number(ms ?? 0)));
+    return { time: Number.isNaN(time.getTime()) ? undefined : time, ours: false, parts: undefined };
+  }
+  return { time: undefined, ours: false, parts: undefined };
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+import { loadConfig } from './config/load-config.ts';
+import { ConfigError, SentinelError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import { COMMANDS } from './commands/index.ts';
+
+function usage(): string {
+  const lines = COMMANDS.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`);
+  return ['Usage: backup-sentinel <command> [options]', '', 'Commands:', ...lines, '', 'Configuration comes from environment variables: see README.md.'].join('\n');
+}
+
+// Runs one CLI invocation and returns its exit code; never throws.
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [name = 'serve', ...args] = argv;
+  if (name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`Unknown command "${name}".\n\n${usage()}\n`);
+    return 64;
+  }
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 78;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      logger.warn({ signal }, 'second stop signal: exiting now');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'stop requested; finishing cleanly');
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    return await command.run(args, {
+      config,
+      logger,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stopSignal: controller.signal,
+    });
+  } catch (error) {
+    const message = error instanceof SentinelError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+    logger.error({ err: error }, 'command failed');
+    process.stderr.write(`${message}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  const code = await runCli(process.argv.slice(2));
+  process.exitCode = code;
+}

@@ -1,0 +1,4 @@
+import type { Command } from './command.ts';
+
+// Every CLI command, in the order `backup-sentinel help` lists them. Each lives in its own file.
+export const COMMANDS: Command[] = [];

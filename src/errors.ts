@@ -1,0 +1,92 @@
+// Typed errors, one class per failure domain. `shortMessage` is one line for alerts and metrics;
+// `message` may be longer (e.g. with pg_dump's stderr tail) for logs; `hint` says what to do next.
+
+export interface SentinelErrorOptions {
+  cause?: unknown;
+  hint?: string;
+  details?: string;
+}
+
+export class SentinelError extends Error {
+  readonly shortMessage: string;
+  readonly hint: string | undefined;
+
+  constructor(shortMessage: string, options: SentinelErrorOptions = {}) {
+    const parts = [shortMessage];
+    if (options.details) parts.push(options.details);
+    if (options.hint) parts.push(`What to do: ${options.hint}`);
+    super(parts.join('\n'), options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.shortMessage = shortMessage;
+    this.hint = options.hint;
+  }
+}
+
+export interface ConfigProblem {
+  variable: string;
+  expected: string;
+  given: string;
+}
+
+// Every configuration problem at once, each naming the variable, what was expected and what was given.
+export class ConfigError extends SentinelError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    const lines = problems.map((p) => `  - ${p.variable}: expected ${p.expected}, got ${p.given}`);
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):`, {
+      details: lines.join('\n'),
+      hint: 'fix the environment variables above and start again; docs/BACKUP_CONFIGURATION.md lists every variable',
+    });
+    this.problems = problems;
+  }
+}
+
+export type BackupStage = 'config' | 'version-check' | 'dump' | 'compress' | 'encrypt' | 'upload' | 'lock';
+
+export class BackupError extends SentinelError {
+  readonly stage: BackupStage;
+
+  constructor(stage: BackupStage, shortMessage: string, options: SentinelErrorOptions = {}) {
+    super(shortMessage, options);
+    this.stage = stage;
+  }
+}
+
+// What kind of storage failure happened, so the monitor can give a precise finding and hint.
+export type StorageErrorCode =
+  | 'AccessDenied'
+  | 'NoSuchBucket'
+  | 'NoSuchKey'
+  | 'InvalidCredentials'
+  | 'Network'
+  | 'NotImplemented'
+  | 'Aborted'
+  | 'Unknown';
+
+export class StorageError extends SentinelError {
+  readonly code: StorageErrorCode;
+
+  constructor(code: StorageErrorCode, shortMessage: string, options: SentinelErrorOptions = {}) {
+    super(shortMessage, options);
+    this.code = code;
+  }
+}
+
+export class RestoreError extends SentinelError {}
+
+export class AlertDeliveryError extends SentinelError {
+  readonly permanent: boolean;
+
+  constructor(shortMessage: string, permanent: boolean, options: SentinelErrorOptions = {}) {
+    super(shortMessage, options);
+    this.permanent = permanent;
+  }
+}
+
+// The short one-line text of any thrown value, for alerts and logs.
+export function shortMessageOf(error: unknown): string {
+  if (error instanceof SentinelError) return error.shortMessage;
+  if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
+  return String(error);
+}

@@ -1,0 +1,35 @@
+// The shared vocabulary of problems the service reports: the monitor produces findings, alerts notify
+// about them, /health and metrics expose them.
+
+export type CheckName =
+  | 'stale'
+  | 'empty'
+  | 'size_anomaly'
+  | 'backup_failed'
+  | 'storage_unreachable'
+  | 'retention'
+  | 'verify_failed'
+  | 'drill_failed';
+
+export type Severity = 'warn' | 'fail';
+
+export interface Finding {
+  check: CheckName;
+  severity: Severity;
+  // One line for people, e.g. "no new backup for 27 h (limit 25 h)".
+  summary: string;
+  // The values that triggered it, e.g. { ageHours: 27.1, limitHours: 25 }.
+  values: Record<string, number | string>;
+  hint?: string;
+}
+
+export const ALL_CHECKS: readonly CheckName[] = [
+  'stale',
+  'empty',
+  'size_anomaly',
+  'backup_failed',
+  'storage_unreachable',
+  'retention',
+  'verify_failed',
+  'drill_failed',
+];

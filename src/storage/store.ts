@@ -1,0 +1,51 @@
+import type { Readable } from 'node:stream';
+
+// One stored object as listings see it.
+export interface StoredObject {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface StoredObjectWithMetadata extends StoredObject {
+  // User metadata (x-amz-meta-* on S3), lower-case keys.
+  metadata: Record<string, string>;
+}
+
+export interface PutOptions {
+  metadata?: Record<string, string>;
+  contentType?: string;
+  // Expected total size when known in advance, to choose a part size; unknown-length streams are fine.
+  sizeHint?: number;
+  // Aborting stops the upload and removes any partial state (no orphan parts, no partial object).
+  signal?: AbortSignal;
+  onProgress?: (uploadedBytes: number) => void;
+}
+
+export interface PutResult {
+  key: string;
+  size: number;
+  parts: number;
+}
+
+export interface ListOptions {
+  // Only keys sorting strictly after this one (S3 StartAfter), for incremental listing.
+  startAfter?: string;
+}
+
+// The one interface the rest of the service uses to reach backup storage (S3-compatible bucket or a
+// local directory). Keys are '/'-separated relative paths. Errors are StorageError with a code.
+export interface BackupStore {
+  // Human description for messages, e.g. "s3://bucket" or "dir:/var/backups". Never holds secrets.
+  readonly description: string;
+  // Streams body into key; the object appears only when the whole stream was stored.
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>;
+  // Every object whose key starts with prefix, sorted by key ascending.
+  list(prefix: string, options?: ListOptions): Promise<StoredObject[]>;
+  // undefined when the object does not exist.
+  head(key: string): Promise<StoredObjectWithMetadata | undefined>;
+  // Streams the object; StorageError code NoSuchKey when it does not exist.
+  get(key: string): Promise<Readable>;
+  // Deletes the keys (batched where the storage allows); missing keys are not an error.
+  delete(keys: readonly string[]): Promise<void>;
+}

@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { freePort } from './free-port.ts';
+
+export interface PgCluster {
+  host: string;
+  port: number;
+  superuser: string;
+  password: string;
+  // Directory holding the PostgreSQL server binaries used (initdb, pg_ctl, postgres).
+  binDir: string;
+  majorVersion: number;
+  dataDir: string;
+  // postgres://superuser:password@127.0.0.1:port/<db>
+  url(database?: string, user?: string, password?: string): string;
+  // Runs SQL through psql as the superuser and returns stdout (unaligned, tuples only).
+  psql(sql: string, database?: string): Promise<string>;
+  createDatabase(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+// The newest PostgreSQL server binaries on the machine: PG_BIN, Debian's /usr/lib/postgresql/<N>/bin,
+// Alpine's /usr/libexec/postgresql<N>, or PATH.
+export function findPgBinDir(): string {
+  const fromEnv = process.env.PG_BIN;
+  if (fromEnv) return fromEnv;
+  const candidates: { dir: string; major: number }[] = [];
+  for (const base of ['/usr/lib/postgresql']) {
+    if (!fs.existsSync(base)) continue;
+    for (const name of fs.readdirSync(base)) {
+      const dir = path.join(base, name, 'bin');
+      if (/^\d+$/.test(name) && fs.existsSync(path.join(dir, 'initdb'))) candidates.push({ dir, major: Number(name) });
+    }
+  }
+  for (const name of fs.existsSync('/usr/libexec') ? fs.readdirSync('/usr/libexec') : []) {
+    const m = /^postgresql(\d+)$/.exec(name);
+    const dir = path.join('/usr/libexec', name);
+    if (m && fs.existsSync(path.join(dir, 'initdb'))) candidates.push({ dir, major: Number(m[1]) });
+  }
+  candidates.sort((a, b) => b.major - a.major);
+  const best = candidates[0];
+  if (best) return best.dir;
+  throw new Error('No PostgreSQL server binaries found (initdb). Install postgresql (Debian) or set PG_BIN.');
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+// initdb refuses to run as root: as root, run the server tools as the postgres user.
+function asServerUser(command: string, args: string[]): [string, string[]] {
+  return isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+}
+
+// Starts a throwaway PostgreSQL cluster (initdb into a temp dir, free port, password auth).
+export async function startPgCluster(options: { password?: string } = {}): Promise<PgCluster> {
+  const binDir = findPgBinDir();
+  const base = await fsp.mkdtemp(path.join(os.tmpdir(), 'pg-test-'));
+  const dataDir = path.join(base, 'data');
+  const socketDir = path.join(base, 'sock');
+  const pwFile = path.join(base, 'pw');
+  const superuser = 'postgres';
+  const password = options.password ?? 'test-superuser-pw';
+  await fsp.mkdir(socketDir);
+  await fsp.writeFile(pwFile, `${password}\n`, { mode: 0o600 });
+  if (isRoot) await execa('chown', ['-R', 'postgres:postgres', base]);
+  const port = await freePort();
+  const [initCmd, initArgs] = asServerUser(path.join(binDir, 'initdb'), [
+    '-D', dataDir, '-U', superuser, '--pwfile', pwFile, '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync',
+  ]);
+  await execa(initCmd, initArgs);
+  const serverOpts = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+  const [ctlCmd, ctlArgs] = asServerUser(path.join(binDir, 'pg_ctl'), [
+    '-D', dataDir, '-o', serverOpts, '-l', path.join(base, 'server.log'), '-w', '-t', '60', 'start',
+  ]);
+  await execa(ctlCmd, ctlArgs);
+  const version = await execa(path.join(binDir, 'postgres'), ['--version']);
+  const majorVersion = Number(/(\d+)/.exec(version.stdout)?.[1] ?? '0');
+  const psqlBin = fs.existsSync(path.join(binDir, 'psql')) ? path.join(binDir, 'psql') : 'psql';
+  let stopped = false;
+
+  const url = (database = 'postgres', user = superuser, pw = password) =>
+    `postgres://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+
+  const psql = async (sql: string, database = 'postgres'): Promise<string> => {
+    const result = await execa(psqlBin, ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', superuser, '-d', database], {
+      input: sql,
+      env: { PGPASSWORD: password },
+    });
+    return result.stdout.trim();
+  };
+
+  return {
+    host: '127.0.0.1',
+    port,
+    superuser,
+    password,
+    binDir,
+    majorVersion,
+    dataDir,
+    url,
+    psql,
+    async createDatabase(name) {
+      await psql(`CREATE DATABASE "${name.replaceAll('"', '""')}"`);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const [cmd, args] = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+      await execa(cmd, args, { reject: false });
+      await fsp.rm(base, { recursive: true, force: true });
+    },
+  };
+}

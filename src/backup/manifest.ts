@@ -1,0 +1,49 @@
+import type { CompressionAlgorithm, DumpFormat } from '../config/types.ts';
+
+// What a backup is, written as JSON beside it at `<key>.manifest.json` once the upload completed:
+// the sha256 and sizes are only known at the end of the stream, and S3 metadata is fixed when an upload
+// starts. The same start-time facts are also on the object itself as S3 metadata.
+export interface BackupManifest {
+  manifestVersion: 1;
+  key: string;
+  // sha256 (hex) of the stored bytes: what a download must hash to.
+  sha256: string;
+  // Stored bytes (after compression and encryption).
+  size: number;
+  // pg_dump's output bytes before compression.
+  uncompressedSize: number;
+  format: DumpFormat;
+  compression: CompressionAlgorithm;
+  compressionLevel: number | undefined;
+  encryption: 'none' | 'age';
+  pgDumpVersion: string;
+  serverVersion: string;
+  database: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  parts: number;
+  runId: string;
+}
+
+// Object metadata keys (lower-case, sent as x-amz-meta-*): what is known when the upload starts.
+export const META = {
+  format: 'bs-format',
+  compression: 'bs-compression',
+  encryption: 'bs-encryption',
+  pgDumpVersion: 'bs-pg-dump-version',
+  serverVersion: 'bs-server-version',
+  database: 'bs-database',
+  runId: 'bs-run-id',
+  startedAt: 'bs-started-at',
+} as const;
+
+export function parseManifest(text: string): BackupManifest | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<BackupManifest>;
+    if (value.manifestVersion !== 1 || typeof value.sha256 !== 'string' || typeof value.key !== 'string') return undefined;
+    return value as BackupManifest;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,134 @@
+import type { BackupStore, StoredObject } from '../storage/store.ts';
+import { compareBackups, recognizeBackup, type BackupObject } from './recognize.ts';
+
+// What the monitor knows about the backups in storage, kept up to date cheaply.
+//
+// Keys sort chronologically, so after one full listing each check lists only the keys after the last
+// one seen (S3 StartAfter): one request when nothing or fewer than 1,000 objects are new, whatever the
+// bucket holds. Only a bounded window of recent backups is kept (for the size median and /status) plus
+// counters. The cost: an incremental listing does not see deletions, nor an object written under a key
+// that sorts before the last one (an overwritten fixed name, or another tool's naming interleaving with
+// ours). So a full listing is repeated every `fullListingIntervalMs` (default daily), and at every check
+// while the prefix holds no more than `fullListingMaxObjects` (default 1,000: one S3 page, as cheap as an
+// incremental listing).
+
+export interface InventorySnapshot {
+  // Backups under the prefix (manifests and other auxiliary objects not counted).
+  count: number;
+  totalBytes: number;
+  newest: BackupObject | undefined;
+  oldest: BackupObject | undefined;
+  // The most recent backups, oldest first, at most `windowSize`.
+  recent: readonly BackupObject[];
+  // When the last successful listing finished, and the last full one.
+  listedAt: Date | undefined;
+  fullListingAt: Date | undefined;
+}
+
+export interface InventoryOptions {
+  store: BackupStore;
+  // keyPrefix(location): folder + file prefix.
+  prefix: string;
+  // Recent backups to keep: at least SIZE_WINDOW + 1.
+  windowSize: number;
+  fullListingIntervalMs?: number;
+  fullListingMaxObjects?: number;
+}
+
+export interface RefreshResult {
+  mode: 'full' | 'incremental';
+  // Objects the storage returned in this listing.
+  listed: number;
+}
+
+const DAY_MS = 86_400_000;
+
+// Keeps the recent-backup window and counters for one prefix; refresh() is the only I/O.
+export class BackupInventory {
+  private readonly options: Required<InventoryOptions>;
+  private count = 0;
+  private totalBytes = 0;
+  private objectCount = 0;
+  private newest: BackupObject | undefined;
+  private oldest: BackupObject | undefined;
+  private recent: BackupObject[] = [];
+  private lastKey: string | undefined;
+  private listedAt: Date | undefined;
+  private fullListingAt: Date | undefined;
+
+  constructor(options: InventoryOptions) {
+    this.options = {
+      fullListingIntervalMs: DAY_MS,
+      fullListingMaxObjects: 1000,
+      ...options,
+      windowSize: Math.max(1, options.windowSize),
+    };
+  }
+
+  // Whether the next refresh at `now` lists everything.
+  needsFullListing(now: Date): boolean {
+    if (this.fullListingAt === undefined || this.lastKey === undefined) return true;
+    if (this.objectCount <= this.options.fullListingMaxObjects) return true;
+    return now.getTime() - this.fullListingAt.getTime() >= this.options.fullListingIntervalMs;
+  }
+
+  // Lists the storage (fully or from the last key) and updates the state; throws the store's
+  // StorageError and leaves the state untouched on failure.
+  async refresh(now: Date): Promise<RefreshResult> {
+    const { store, prefix } = this.options;
+    if (this.needsFullListing(now)) {
+      const objects = await store.list(prefix);
+      this.reset();
+      this.add(objects);
+      this.fullListingAt = now;
+      this.listedAt = now;
+      return { mode: 'full', listed: objects.length };
+    }
+    const objects = await store.list(prefix, this.lastKey === undefined ? {} : { startAfter: this.lastKey });
+    this.add(objects);
+    this.listedAt = now;
+    return { mode: 'incremental', listed: objects.length };
+  }
+
+  snapshot(): InventorySnapshot {
+    return {
+      count: this.count,
+      totalBytes: this.totalBytes,
+      newest: this.newest,
+      oldest: this.oldest,
+      recent: [...this.recent],
+      listedAt: this.listedAt,
+      fullListingAt: this.fullListingAt,
+    };
+  }
+
+  private reset(): void {
+    this.count = 0;
+    this.totalBytes = 0;
+    this.objectCount = 0;
+    this.newest = undefined;
+    this.oldest = undefined;
+    this.recent = [];
+    this.lastKey = undefined;
+  }
+
+  private add(objects: readonly StoredObject[]): void {
+    const added: BackupObject[] = [];
+    for (const object of objects) {
+      this.objectCount += 1;
+      if (this.lastKey === undefined || object.key > this.lastKey) this.lastKey = object.key;
+      const backup = recognizeBackup(object, this.options.prefix);
+      if (backup === undefined) continue;
+      this.count += 1;
+      this.totalBytes += backup.size;
+      if (this.newest === undefined || compareBackups(backup, this.newest) > 0) this.newest = backup;
+      if (this.oldest === undefined || compareBackups(backup, this.oldest) < 0) this.oldest = backup;
+      added.push(backup);
+    }
+    if (added.length === 0) return;
+    // Only the tail can enter the window: sort what is new, keep its last windowSize, merge.
+    added.sort(compareBackups);
+    const merged = [...this.recent, ...added.slice(-this.options.windowSize)].sort(compareBackups);
+    this.recent = merged.slice(-this.options.windowSize);
+  }
+}

@@ -1,0 +1,224 @@
+import schedule from 'node-schedule';
+import type { Location, MonitorSettings } from '../config/types.ts';
+import { shortMessageOf, StorageError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { BackupStore } from '../storage/store.ts';
+import { keyPrefix } from '../backup/naming.ts';
+import type { HealthState } from '../http/health.ts';
+import type { ReadyState } from '../http/app.ts';
+import { evaluate, MONITOR_CHECKS, type MonitorPolicy, type StorageFailure } from './checks.ts';
+import { BackupInventory, type RefreshResult } from './listing.ts';
+import {
+  applyBackupRun,
+  buildStatus,
+  emptyBackupRunState,
+  lastRunOutcome,
+  type BackupRunRecord,
+  type BackupRunState,
+  type CheckResult,
+  type MonitorSnapshot,
+} from './state.ts';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export type CheckListener = (result: CheckResult, snapshot: MonitorSnapshot) => void | Promise<void>;
+
+export interface MonitorRunnerOptions {
+  store: BackupStore;
+  location: Location;
+  settings: MonitorSettings;
+  logger: Logger;
+  clock?: Clock;
+  // Listing tuning (see listing.ts); defaults: full listing daily, or always under 1,000 objects.
+  fullListingIntervalMs?: number;
+  fullListingMaxObjects?: number;
+}
+
+// Runs the freshness check: lists storage, evaluates, stores the result, tells listeners. Never
+// throws: a listing failure is a storage_unreachable finding. One check at a time; a check asked for
+// while one runs is run once more right after it (so a check after a backup sees that backup).
+export class MonitorRunner {
+  private readonly store: BackupStore;
+  private readonly policy: MonitorPolicy;
+  private readonly cron: string;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly inventory: BackupInventory;
+  private readonly where: string;
+  private readonly listeners = new Set<CheckListener>();
+  private backupRuns: BackupRunState = emptyBackupRunState();
+  private lastCheck: CheckResult | undefined;
+  private lastSuccessfulCheckAt: Date | undefined;
+  private storageReached = false;
+  private running: Promise<CheckResult> | undefined;
+  private queued: Promise<CheckResult> | undefined;
+  private job: schedule.Job | undefined;
+
+  constructor(options: MonitorRunnerOptions) {
+    const { cron, ...policy } = options.settings;
+    this.store = options.store;
+    this.policy = policy;
+    this.cron = cron;
+    this.logger = options.logger.child({ component: 'monitor' });
+    this.clock = options.clock ?? systemClock;
+    const prefix = keyPrefix(options.location);
+    this.where = `${options.store.description}/${prefix}`;
+    this.inventory = new BackupInventory({
+      store: options.store,
+      prefix,
+      windowSize: Math.max(policy.sizeWindow + 1, 10),
+      ...(options.fullListingIntervalMs === undefined ? {} : { fullListingIntervalMs: options.fullListingIntervalMs }),
+      ...(options.fullListingMaxObjects === undefined ? {} : { fullListingMaxObjects: options.fullListingMaxObjects }),
+    });
+  }
+
+  // Runs one check now (or right after the one in progress) and resolves with its result.
+  runCheck(): Promise<CheckResult> {
+    if (this.running === undefined) {
+      this.running = this.check().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.queued ??= this.running.then(() => {
+      this.queued = undefined;
+      return this.runCheck();
+    });
+    return this.queued;
+  }
+
+  // Records a finished backup run (for backup_failed and the metrics) and checks storage right away.
+  afterBackupRun(run: BackupRunRecord): Promise<CheckResult> {
+    this.recordBackupRun(run);
+    return this.runCheck();
+  }
+
+  // Records a backup run without checking (e.g. a skipped run).
+  recordBackupRun(run: BackupRunRecord): void {
+    this.backupRuns = applyBackupRun(this.backupRuns, run);
+  }
+
+  // Subscribes to every finished check; returns the unsubscribe function. Listeners are not awaited
+  // (a slow notifier must not hold the next check); their failures are logged.
+  onCheck(listener: CheckListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // Checks once now, then on MONITOR_CRON (UTC).
+  start(): void {
+    if (this.job !== undefined) return;
+    this.job = schedule.scheduleJob({ rule: this.cron, tz: 'Etc/UTC' }, () => {
+      void this.runCheck();
+    });
+    void this.runCheck();
+  }
+
+  // Stops the schedule and waits for a check in progress.
+  async stop(): Promise<void> {
+    this.job?.cancel();
+    this.job = undefined;
+    await this.queued?.catch(() => undefined);
+    await this.running?.catch(() => undefined);
+  }
+
+  nextCheckAt(): Date | undefined {
+    const next = this.job?.nextInvocation() as unknown as { getTime(): number } | null | undefined;
+    return next ? new Date(next.getTime()) : undefined;
+  }
+
+  snapshot(): MonitorSnapshot {
+    return {
+      policy: this.policy,
+      where: this.where,
+      lastCheck: this.lastCheck,
+      lastSuccessfulCheckAt: this.lastSuccessfulCheckAt,
+      storageReached: this.storageReached,
+      inventory: this.inventory.snapshot(),
+      backupRuns: this.backupRuns,
+      nextCheckAt: this.nextCheckAt(),
+    };
+  }
+
+  // Provider for createHttpApp's /health.
+  healthState(): HealthState {
+    return { findings: this.lastCheck?.findings ?? [], checkedAt: this.lastCheck?.at, checks: MONITOR_CHECKS };
+  }
+
+  // Provider for /readyz: storage answered at least once.
+  readyState(): ReadyState {
+    if (this.storageReached) return { ready: true };
+    const failure = this.lastCheck?.findings.find((f) => f.check === 'storage_unreachable');
+    return { ready: false, reasons: [failure ? `storage not reached: ${failure.summary}` : 'storage not reached yet (first check in progress)'] };
+  }
+
+  // Provider for /status.
+  status(extra: { nextBackupAt?: Date | undefined } = {}): Record<string, unknown> {
+    return buildStatus(this.snapshot(), this.clock.now(), extra);
+  }
+
+  private async check(): Promise<CheckResult> {
+    const started = this.clock.now();
+    const t0 = performance.now();
+    let storageFailure: StorageFailure | undefined;
+    let listing: RefreshResult | undefined;
+    try {
+      listing = await this.inventory.refresh(started);
+      this.storageReached = true;
+    } catch (error) {
+      storageFailure = toStorageFailure(error);
+      this.logger.warn({ code: storageFailure.code }, `storage listing failed: ${storageFailure.message}`);
+    }
+    let result: CheckResult;
+    try {
+      const findings = evaluate(
+        { backups: this.inventory.snapshot().recent, storageFailure, lastRun: lastRunOutcome(this.backupRuns), where: this.where },
+        this.policy,
+        started,
+      );
+      result = { at: started, ok: storageFailure === undefined, durationMs: Math.round(performance.now() - t0), findings, listing };
+    } catch (error) {
+      // A bug in a pure check must not stop monitoring: report it as a failed check.
+      this.logger.error({ err: error }, 'evaluating the check failed');
+      result = { at: started, ok: false, durationMs: Math.round(performance.now() - t0), findings: [], listing };
+    }
+    this.lastCheck = result;
+    if (result.ok) this.lastSuccessfulCheckAt = started;
+    this.logger.info(
+      {
+        ok: result.ok,
+        durationMs: result.durationMs,
+        listing,
+        findings: result.findings.map((f) => ({ check: f.check, severity: f.severity, summary: f.summary })),
+      },
+      result.findings.length === 0 ? 'check passed' : `check found ${result.findings.length} problem(s): ${result.findings.map((f) => f.check).join(', ')}`,
+    );
+    this.notify(result);
+    return result;
+  }
+
+  private notify(result: CheckResult): void {
+    const snapshot = this.snapshot();
+    for (const listener of this.listeners) {
+      try {
+        const pending = listener(result, snapshot);
+        if (pending instanceof Promise) pending.catch((error: unknown) => this.logger.error({ err: error }, 'check listener failed'));
+      } catch (error) {
+        this.logger.error({ err: error }, 'check listener failed');
+      }
+    }
+  }
+}
+
+function toStorageFailure(error: unknown): StorageFailure {
+  if (error instanceof StorageError) {
+    const failure: StorageFailure = { code: error.code, message: error.shortMessage };
+    if (error.hint !== undefined) failure.hint = error.hint;
+    return failure;
+  }
+  return { code: 'Unknown', message: shortMessageOf(error) };
+}

@@ -1,0 +1,171 @@
+import type { Duplex } from 'node:stream';
+import { Readable } from 'node:stream';
+import type { BackupSettings, Location } from '../config/types.ts';
+import { BackupError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { BackupStore } from '../storage/store.ts';
+import { formatBytes, formatDuration } from '../util/format.ts';
+import { parseDatabaseUrl } from './connection.ts';
+import { openDbSession } from './db-session.ts';
+import { META, type BackupManifest } from './manifest.ts';
+import { backupKey, manifestKey } from './naming.ts';
+import { buildPgDumpInvocation, startPgDump } from './pg-dump.ts';
+import { DEFAULT_SEARCH_ROOTS, resolvePgDump, type PgDumpSearchRoots } from './pg-version.ts';
+import { runBackupPipeline } from './pipeline.ts';
+import type { BackupResult, BackupTrigger } from './result.ts';
+
+// The optional stage after compression (age encryption); the key then ends in `.age`.
+export interface ExtraStage {
+  name: 'age';
+  create(): Duplex;
+}
+
+export interface BackupJobDeps {
+  settings: BackupSettings;
+  location: Location;
+  store: BackupStore;
+  logger: Logger;
+  clock?: () => Date;
+  pgDumpRoots?: PgDumpSearchRoots;
+  extraStage?: ExtraStage | undefined;
+  // Test seam: wraps pg_dump's stdout (e.g. to hold it while a test stops the server).
+  onDumpStarted?: (pid: number | undefined, args: readonly string[]) => void;
+}
+
+export interface RunContext {
+  runId: string;
+  trigger: BackupTrigger;
+  signal?: AbortSignal | undefined;
+}
+
+// S3 metadata values travel as HTTP headers: keep printable ASCII, percent-encode anything else.
+function headerSafe(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
+const CONTENT_TYPES = { plain: 'application/sql', custom: 'application/octet-stream' } as const;
+
+// One backup: connect, take the advisory lock, check versions, stream pg_dump into the store, write
+// the manifest. Never throws: every outcome is a BackupResult (failures carry a BackupError).
+export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promise<BackupResult> {
+  const clock = deps.clock ?? (() => new Date());
+  const startedAt = clock();
+  const log = deps.logger.child({ runId: run.runId });
+  const ended = () => {
+    const finishedAt = clock();
+    return { runId: run.runId, trigger: run.trigger, startedAt, finishedAt, durationMs: finishedAt.getTime() - startedAt.getTime() };
+  };
+  let session: Awaited<ReturnType<typeof openDbSession>> | undefined;
+  try {
+    const target = parseDatabaseUrl(deps.settings.databaseUrl);
+    session = await openDbSession(deps.settings.databaseUrl.reveal(), target);
+    if (!(await session.tryLock())) {
+      const message = 'skipped: another backup-sentinel holds the lock on this database';
+      log.warn({ database: session.facts.database, trigger: run.trigger }, message);
+      return { ...ended(), status: 'skipped', reason: 'locked', message };
+    }
+    const { facts } = session;
+    const tool = await resolvePgDump(facts.version, deps.settings.pgDumpPath, deps.pgDumpRoots ?? DEFAULT_SEARCH_ROOTS);
+    const { format, compression } = deps.settings;
+    const encrypted = deps.extraStage !== undefined;
+    const key = backupKey(deps.location, startedAt, { format, compression: compression.algorithm, encrypted });
+    const invocation = buildPgDumpInvocation(tool.path, target, format, deps.settings.options);
+    log.info(
+      {
+        trigger: run.trigger,
+        key,
+        store: deps.store.description,
+        database: facts.database,
+        databaseSize: formatBytes(facts.sizeBytes),
+        serverVersion: facts.version,
+        pgDump: tool.path,
+        pgDumpVersion: tool.version,
+        format,
+        compression: compression.algorithm,
+      },
+      'backup started',
+    );
+    const dump = startPgDump(invocation, target.password);
+    deps.onDumpStarted?.(dump.pid, invocation.args);
+    const output = await runBackupPipeline({
+      store: deps.store,
+      key,
+      dump,
+      compression,
+      extraStage: deps.extraStage?.create(),
+      contentType: CONTENT_TYPES[format],
+      sizeHint: facts.sizeBytes,
+      signal: run.signal,
+      metadata: {
+        [META.format]: format,
+        [META.compression]: compression.algorithm,
+        [META.encryption]: encrypted ? 'age' : 'none',
+        [META.pgDumpVersion]: tool.version,
+        [META.serverVersion]: facts.version,
+        [META.database]: headerSafe(facts.database),
+        [META.runId]: run.runId,
+        [META.startedAt]: startedAt.toISOString(),
+      },
+    });
+    const finished = ended();
+    const manifest: BackupManifest = {
+      manifestVersion: 1,
+      key,
+      sha256: output.sha256,
+      size: output.size,
+      uncompressedSize: output.uncompressedSize,
+      format,
+      compression: compression.algorithm,
+      compressionLevel: output.compressionLevel,
+      encryption: encrypted ? 'age' : 'none',
+      pgDumpVersion: tool.version,
+      serverVersion: facts.version,
+      database: facts.database,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finished.finishedAt.toISOString(),
+      durationMs: finished.durationMs,
+      parts: output.parts,
+      runId: run.runId,
+    };
+    try {
+      await deps.store.put(manifestKey(key), Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), {
+        contentType: 'application/json',
+      });
+    } catch (error) {
+      throw new BackupError('upload', `the backup ${key} was stored but its manifest could not be written: ${(error as Error).message}`, {
+        cause: error,
+        hint: 'the backup itself is complete; check the storage, the next run writes a new backup and manifest',
+      });
+    }
+    log.info(
+      {
+        key,
+        size: formatBytes(output.size),
+        sizeBytes: output.size,
+        uncompressed: formatBytes(output.uncompressedSize),
+        uncompressedBytes: output.uncompressedSize,
+        ratio: output.size > 0 ? Number((output.uncompressedSize / output.size).toFixed(2)) : undefined,
+        duration: formatDuration(finished.durationMs),
+        durationMs: finished.durationMs,
+        parts: output.parts,
+        sha256: output.sha256,
+        compressor: output.compressor,
+      },
+      'backup succeeded',
+    );
+    return { ...finished, status: 'success', key, manifest };
+  } catch (caught) {
+    const error =
+      caught instanceof BackupError
+        ? caught
+        : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
+    const finished = ended();
+    log.error(
+      { stage: error.stage, err: { message: error.message, hint: error.hint }, duration: formatDuration(finished.durationMs) },
+      `backup failed: ${error.shortMessage}`,
+    );
+    return { ...finished, status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error };
+  } finally {
+    await session?.close();
+  }
+}

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { BackupError } from '../errors.ts';
+
+// Finding the pg_dump that matches the server: Debian keeps each client version in
+// /usr/lib/postgresql/<N>/bin, Alpine in /usr/libexec/postgresql<N>; PATH holds one more.
+
+export interface PgDumpCandidate {
+  path: string;
+  // From the directory name; undefined for a pg_dump found on PATH (ask it with --version).
+  major: number | undefined;
+}
+
+export interface PgDumpSearchRoots {
+  debian: string;
+  alpine: string;
+  // Directories searched for a plain `pg_dump` after the versioned ones.
+  pathDirs: string[];
+}
+
+export const DEFAULT_SEARCH_ROOTS: PgDumpSearchRoots = {
+  debian: '/usr/lib/postgresql',
+  alpine: '/usr/libexec',
+  pathDirs: (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''),
+};
+
+export interface ResolvedPgDump {
+  path: string;
+  // As pg_dump prints it, e.g. "15.14".
+  version: string;
+  major: number;
+}
+
+// "pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)" -> "15.14"; "9.6.24" stays.
+export function parseToolVersion(output: string): string | undefined {
+  return /\(PostgreSQL\)\s+(\d+(?:\.\d+)*)/.exec(output)?.[1] ?? /(\d+\.\d+(?:\.\d+)?)/.exec(output)?.[1];
+}
+
+// Major version of "15.14" (15) or of the pre-10 scheme "9.6.24" (9.6 counts as 9 here: only >= 10 matter).
+export function majorOf(version: string): number {
+  return Number(version.split('.')[0]);
+}
+
+// server_version_num 150014 -> "15.14", 90624 -> "9.6.24".
+export function versionFromNum(num: number): string {
+  const major = Math.floor(num / 10000);
+  return major >= 10 ? `${major}.${num % 10000}` : `${major}.${Math.floor(num / 100) % 100}.${num % 100}`;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+// Every pg_dump on the machine, versioned directories first (newest first), then PATH.
+export function listPgDumpCandidates(roots: PgDumpSearchRoots = DEFAULT_SEARCH_ROOTS): PgDumpCandidate[] {
+  const versioned: PgDumpCandidate[] = [];
+  const readDir = (dir: string): string[] => {
+    try {
+      return fs.readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  for (const name of readDir(roots.debian)) {
+    const file = path.join(roots.debian, name, 'bin', 'pg_dump');
+    if (/^\d+$/.test(name) && isExecutable(file)) versioned.push({ path: file, major: Number(name) });
+  }
+  for (const name of readDir(roots.alpine)) {
+    const m = /^postgresql(\d+)$/.exec(name);
+    const file = path.join(roots.alpine, name, 'pg_dump');
+    if (m && isExecutable(file)) versioned.push({ path: file, major: Number(m[1]) });
+  }
+  versioned.sort((a, b) => (b.major ?? 0) - (a.major ?? 0));
+  const onPath = roots.pathDirs.map((d) => path.join(d, 'pg_dump')).filter(isExecutable);
+  return [...versioned, ...onPath.map((p) => ({ path: p, major: undefined }))];
+}
+
+// The candidate to use for a server of this major: the same major, else the oldest newer one, else
+// the first (newest) found, which then fails the version check with a clear message.
+export function chooseCandidate(candidates: readonly PgDumpCandidate[], serverMajor: number): PgDumpCandidate | undefined {
+  const versioned = candidates.filter((c) => c.major !== undefined);
+  const exact = versioned.find((c) => c.major === serverMajor);
+  if (exact) return exact;
+  const newer = versioned.filter((c) => (c.major ?? 0) > serverMajor).sort((a, b) => (a.major ?? 0) - (b.major ?? 0));
+  return newer[0] ?? candidates.find((c) => c.major === undefined) ?? candidates[0];
+}
+
+// Runs `<pg_dump> --version`.
+export async function readPgDumpVersion(file: string): Promise<ResolvedPgDump> {
+  const result = await execa(file, ['--version'], { reject: false, timeout: 15_000, stdin: 'ignore' });
+  const version = result.exitCode === 0 ? parseToolVersion(result.stdout) : undefined;
+  if (version === undefined) {
+    const why = result.failed && result.exitCode === undefined ? (result.originalMessage ?? 'could not run') : `exit code ${result.exitCode}`;
+    throw new BackupError('version-check', `cannot run ${file} --version (${why})`, {
+      hint: 'install the PostgreSQL client matching your server (Debian: apt-get install postgresql-client-<N>; Alpine: apk add postgresql<N>-client) or set PG_DUMP_PATH to a working pg_dump',
+    });
+  }
+  return { path: file, version, major: majorOf(version) };
+}
+
+// Picks and checks the pg_dump for a server: PG_DUMP_PATH when set, else the matching installed one.
+// BackupError stage 'version-check' when pg_dump is older than the server (it would refuse or be wrong).
+export async function resolvePgDump(
+  serverVersion: string,
+  pgDumpPath: string | undefined,
+  roots: PgDumpSearchRoots = DEFAULT_SEARCH_ROOTS,
+): Promise<ResolvedPgDump> {
+  const serverMajor = majorOf(serverVersion);
+  let file = pgDumpPath;
+  if (file === undefined) {
+    const chosen = chooseCandidate(listPgDumpCandidates(roots), serverMajor);
+    if (chosen === undefined) {
+      throw new BackupError('version-check', `no pg_dump found for PostgreSQL ${serverVersion}`, {
+        hint: `install the PostgreSQL ${serverMajor} client (Debian: apt-get install postgresql-client-${serverMajor}; Alpine: apk add postgresql${serverMajor}-client) or set PG_DUMP_PATH`,
+      });
+    }
+    file = chosen.path;
+  }
+  const tool = await readPgDumpVersion(file);
+  checkVersions(tool, serverVersion, pgDumpPath !== undefined);
+  return tool;
+}
+
+// Throws when pg_dump's major version is older than the server's.
+export function checkVersions(tool: ResolvedPgDump, serverVersion: string, explicit: boolean): void {
+  const serverMajor = majorOf(serverVersion);
+  if (tool.major >= serverMajor) return;
+  const where = explicit ? ` (PG_DUMP_PATH=${tool.path})` : ` (${tool.path})`;
+  throw new BackupError('version-check', `pg_dump ${tool.version} is older than the server (PostgreSQL ${serverVersion})${where}`, {
+    hint:
+      `pg_dump must be version ${serverMajor} or newer: install the PostgreSQL ${serverMajor} client ` +
+      `(Debian: apt-get install postgresql-client-${serverMajor}; Alpine: apk add postgresql${serverMajor}-client)` +
+      (explicit ? ' and point PG_DUMP_PATH at it, or unset PG_DUMP_PATH to pick it automatically' : ', or set PG_DUMP_PATH to one'),
+  });
+}

@@ -1,0 +1,160 @@
+import type { Duplex, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Compression } from '../config/types.ts';
+import { BackupError, SentinelError, StorageError, type BackupStage } from '../errors.ts';
+import type { BackupStore } from '../storage/store.ts';
+import { createCompressor } from './compress.ts';
+import { ByteCounter, HashGate } from './hash.ts';
+import type { DumpExit, RunningDump } from './pg-dump.ts';
+
+// pg_dump stdout -> byte count -> compression -> [extra stage, e.g. encryption] -> sha256 + end gate
+// -> store.put. One stream, no temporary file; each stage's buffer is bounded and backpressure runs
+// from the store back to pg_dump. The object is complete only when pg_dump exited 0 with output and
+// the store finished; otherwise the upload is aborted and nothing is left under the key.
+
+export interface PipelineInput {
+  store: BackupStore;
+  key: string;
+  dump: RunningDump;
+  compression: Compression;
+  // Extra stage after compression (the key then carries `.age`); a Duplex such as an encryptor.
+  extraStage?: Duplex | undefined;
+  extraStageName?: BackupStage;
+  metadata: Record<string, string>;
+  contentType: string;
+  // Expected size (e.g. the database size) so the store can pick a part size.
+  sizeHint?: number | undefined;
+  // Cancels the run (service stopping).
+  signal?: AbortSignal | undefined;
+  onProgress?: ((uploadedBytes: number) => void) | undefined;
+}
+
+export interface PipelineOutput {
+  size: number;
+  uncompressedSize: number;
+  sha256: string;
+  parts: number;
+  compressor: string;
+  compressionLevel: number | undefined;
+}
+
+// Which stage failed first; later errors (the ripple of destroying the other stages) are ignored.
+class FirstFailure {
+  stage: BackupStage | undefined;
+  error: unknown;
+
+  note(stage: BackupStage, error: unknown): void {
+    if (this.stage !== undefined) return;
+    this.stage = stage;
+    this.error = error;
+  }
+}
+
+function dumpFailure(exit: DumpExit): BackupError {
+  const how = exit.exitCode !== undefined ? `exit code ${exit.exitCode}` : exit.signal ? `signal ${exit.signal}` : 'could not start';
+  const firstErrorLine = exit.stderrTail.split('\n').find((l) => /error|fatal|failed/i.test(l)) ?? exit.stderrTail.split('\n')[0] ?? '';
+  return new BackupError('dump', `pg_dump failed (${how})${firstErrorLine ? `: ${firstErrorLine.replace(/^pg_dump: (error: )?/, '')}` : ''}`, {
+    ...(exit.stderrTail ? { details: `pg_dump stderr (last lines):\n${exit.stderrTail}` } : {}),
+    hint: "read pg_dump's message above; check BACKUP_DATABASE_URL, that the database is up, and BACKUP_OPTIONS",
+  });
+}
+
+function toBackupError(stage: BackupStage, error: unknown, storeDescription: string): BackupError {
+  if (error instanceof BackupError) return error;
+  if (stage === 'upload') {
+    const short = error instanceof SentinelError ? error.shortMessage : (error as Error)?.message ?? String(error);
+    const hint = error instanceof SentinelError ? error.hint : undefined;
+    const code = error instanceof StorageError ? ` [${error.code}]` : '';
+    return new BackupError('upload', `upload to ${storeDescription} failed${code}: ${short}`, {
+      cause: error,
+      hint: hint ?? 'check the storage settings (AWS_S3_* or BACKUP_DIR) and that the storage is reachable; the next run will try again',
+    });
+  }
+  const message = (error as Error)?.message ?? String(error);
+  const what = stage === 'compress' ? 'compression' : stage === 'encrypt' ? 'encryption' : stage;
+  return new BackupError(stage, `${what} failed: ${message.split('\n')[0]}`, {
+    cause: error,
+    hint: stage === 'compress' ? 'check that the compressor is installed (zstd for BACKUP_COMPRESSION=zstd) and that the machine has memory and CPU left' : 'see the cause in the log',
+  });
+}
+
+// Streams one dump into the store; resolves with sizes and sha256, or rejects with a BackupError
+// after aborting the upload and removing any partial object.
+export async function runBackupPipeline(input: PipelineInput): Promise<PipelineOutput> {
+  const { store, key, dump } = input;
+  const failure = new FirstFailure();
+  const abort = new AbortController();
+  const counter = new ByteCounter({ highWaterMark: 1024 * 1024 });
+  const compressor = createCompressor(input.compression);
+  const checkDump = async (): Promise<void> => {
+    const exit = await dump.exited;
+    if (exit.exitCode !== 0) throw dumpFailure(exit);
+    if (counter.bytes === 0) {
+      throw new BackupError('dump', 'pg_dump exited 0 but wrote nothing', {
+        ...(exit.stderrTail ? { details: exit.stderrTail } : {}),
+        hint: 'check BACKUP_OPTIONS (e.g. a --table pattern that matches nothing) and the permissions of the user in BACKUP_DATABASE_URL',
+      });
+    }
+  };
+  const gate = new HashGate(checkDump);
+
+  const stages: [Readable, BackupStage][] = [
+    [dump.stdout, 'dump'],
+    [counter, 'dump'],
+    [compressor.stream, 'compress'],
+  ];
+  if (input.extraStage) stages.push([input.extraStage, input.extraStageName ?? 'encrypt']);
+  stages.push([gate, 'upload']);
+  for (const [stream, stage] of stages) {
+    stream.on('error', (error: unknown) => failure.note(error instanceof BackupError ? error.stage : stage, error));
+  }
+
+  const cancel = () => {
+    failure.note('dump', new BackupError('dump', 'backup cancelled: the service is stopping', { hint: 'the next start or scheduled run takes a new backup' }));
+    abort.abort();
+    gate.destroy();
+  };
+  if (input.signal?.aborted) cancel();
+  input.signal?.addEventListener('abort', cancel, { once: true });
+
+  const piped = pipeline(stages.map(([s]) => s) as unknown as [Readable, ...Duplex[]]);
+  const put = store.put(key, gate, {
+    metadata: input.metadata,
+    contentType: input.contentType,
+    signal: abort.signal,
+    ...(input.sizeHint !== undefined ? { sizeHint: input.sizeHint } : {}),
+    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+  });
+  try {
+    const [result] = await Promise.all([
+      put.catch((error: unknown) => {
+        failure.note('upload', error);
+        throw error;
+      }),
+      piped,
+      checkDump().catch((error: unknown) => {
+        failure.note('dump', error);
+        throw error;
+      }),
+    ]);
+    return {
+      size: gate.bytes,
+      uncompressedSize: counter.bytes,
+      sha256: gate.sha256,
+      parts: result.parts,
+      compressor: compressor.description,
+      compressionLevel: compressor.level,
+    };
+  } catch (error) {
+    failure.note('upload', error);
+    abort.abort();
+    dump.kill();
+    for (const [stream] of stages) stream.destroy();
+    await Promise.allSettled([put, piped, dump.exited]);
+    // The store promises no partial object after an abort; this makes sure of it.
+    await store.delete([key]).catch(() => {});
+    throw toBackupError(failure.stage ?? 'upload', failure.error, store.description);
+  } finally {
+    input.signal?.removeEventListener('abort', cancel);
+  }
+}

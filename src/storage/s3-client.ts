@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
 
@@ -44,7 +45,32 @@ export function createS3Client(settings: S3Settings, tuning: Partial<S3ClientTun
     };
   }
   // Without explicit keys the SDK's default chain applies (instance roles, AWS_PROFILE, ...).
-  return new S3Client(config);
+  const client = new S3Client(config);
+  addContentMd5ToDeleteObjects(client);
+  return client;
+}
+
+// DeleteObjects must carry an integrity header. The SDK sends x-amz-checksum-crc32, which AWS accepts
+// but some S3-compatible servers (older MinIO, other gateways) do not: send Content-MD5, which every
+// implementation accepts, instead (the fallback the AWS SDK documentation gives for such servers).
+function addContentMd5ToDeleteObjects(client: S3Client): void {
+  type Args = { request?: { headers?: Record<string, string>; body?: unknown } };
+  const middleware =
+    (next: (args: Args) => Promise<unknown>, context: { commandName?: string }) =>
+    async (args: Args): Promise<unknown> => {
+      const request = args.request;
+      if (context.commandName === 'DeleteObjectsCommand' && request?.headers && typeof request.body === 'string') {
+        for (const name of Object.keys(request.headers)) {
+          const lower = name.toLowerCase();
+          if (lower.startsWith('x-amz-checksum-') || lower === 'x-amz-sdk-checksum-algorithm') delete request.headers[name];
+        }
+        request.headers['content-md5'] = createHash('md5').update(request.body).digest('base64');
+      }
+      return next(args);
+    };
+  // 'build' step, low priority: runs after the SDK's checksum middleware and before signing.
+  const options = { step: 'build', priority: 'low', name: 'contentMd5ForDeleteObjects', override: true };
+  client.middlewareStack.add(middleware as never, options as never);
 }
 
 // "s3://bucket" or "s3://bucket at https://endpoint" for messages; never holds credentials.

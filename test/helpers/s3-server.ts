@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import type { Server, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
@@ -7,6 +7,13 @@ import S3rver from 's3rver';
 export interface S3Request {
   method: string;
   url: string;
+  headers: IncomingHttpHeaders;
+}
+
+// A multipart upload that was started and neither completed nor aborted.
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
 }
 
 export interface TestS3Server {
@@ -22,11 +29,15 @@ export interface TestS3Server {
   env: Record<string, string>;
   // Sets an object's LastModified (s3rver takes it from the file's mtime).
   backdate(key: string, time: Date, bucket?: string): Promise<void>;
+  // Multipart uploads in progress (s3rver keeps them as folders; it lacks ListMultipartUploads).
+  pendingUploads(bucket?: string): Promise<PendingUpload[]>;
   close(): Promise<void>;
 }
 
 // Starts an in-process S3-compatible server (s3rver) on a free port with one bucket.
 // s3rver checks access key ids but not signatures, and answers NotImplemented to lifecycle calls.
+// It also lacks AbortMultipartUpload and ListMultipartUploads; this helper answers those two calls itself
+// from s3rver's own upload folders (a narrow shim so tests can prove no multipart upload is left behind).
 export async function startS3Server(options: { bucket?: string; extraBuckets?: string[] } = {}): Promise<TestS3Server> {
   const bucket = options.bucket ?? 'test-backups';
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-'));
@@ -40,8 +51,12 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
   const address = (await instance.run()) as { port: number };
   const server = (instance as unknown as { httpServer: Server }).httpServer;
   const requests: S3Request[] = [];
-  server.prependListener('request', (req: IncomingMessage) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '' });
+  const s3rverHandlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    if (handleMultipartShim(directory, req, res)) return;
+    for (const handler of s3rverHandlers) handler(req, res);
   });
   const endpoint = `http://127.0.0.1:${address.port}`;
   return {
@@ -65,9 +80,73 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
       const file = path.join(directory, inBucket, `${key}._S3rver_object`);
       await fs.utimes(file, time, time);
     },
+    async pendingUploads(inBucket = bucket) {
+      return await listPendingUploads(directory, inBucket);
+    },
     async close() {
       await instance.close();
       await fs.rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+// s3rver's filesystem layout for multipart uploads: <dir>/<bucket>/._S3rver_uploads/<uploadId>/{key,metadata,<part>}
+function uploadsFolder(directory: string, bucket: string): string {
+  return path.join(directory, bucket, '._S3rver_uploads');
+}
+
+async function listPendingUploads(directory: string, bucket: string): Promise<PendingUpload[]> {
+  const folder = uploadsFolder(directory, bucket);
+  const ids = await fs.readdir(folder).catch(() => [] as string[]);
+  const uploads: PendingUpload[] = [];
+  for (const uploadId of ids) {
+    const key = await fs.readFile(path.join(folder, uploadId, 'key'), 'utf8').catch(() => '');
+    uploads.push({ key, uploadId });
+  }
+  return uploads;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// Answers AbortMultipartUpload (DELETE /bucket/key?uploadId=) and ListMultipartUploads (GET /bucket?uploads),
+// which s3rver lacks. Returns false for every other request.
+function handleMultipartShim(directory: string, req: IncomingMessage, res: ServerResponse): boolean {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const [, bucket = '', ...keyParts] = url.pathname.split('/');
+  const isAbort = req.method === 'DELETE' && url.searchParams.has('uploadId') && keyParts.length > 0;
+  const isList = req.method === 'GET' && url.searchParams.has('uploads') && keyParts.length === 0;
+  if (!isAbort && !isList) return false;
+  const reply = (status: number, body = ''): void => {
+    res.writeHead(status, body ? { 'content-type': 'application/xml' } : {});
+    res.end(body);
+  };
+  const error = (status: number, code: string, message: string): void =>
+    reply(status, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`);
+  const accessKey = /Credential=([^/]+)\//.exec(req.headers.authorization ?? '')?.[1];
+  req.resume();
+  void (async () => {
+    if (accessKey !== 'S3RVER') return error(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.');
+    const bucketExists = await fs.stat(path.join(directory, bucket)).then(() => true, () => false);
+    if (!bucketExists) return error(404, 'NoSuchBucket', 'The specified bucket does not exist');
+    if (isAbort) {
+      const uploadId = url.searchParams.get('uploadId') ?? '';
+      const folder = path.join(uploadsFolder(directory, bucket), path.basename(uploadId));
+      const exists = await fs.stat(folder).then(() => true, () => false);
+      if (!uploadId || !exists) return error(404, 'NoSuchUpload', 'The specified upload does not exist.');
+      await fs.rm(folder, { recursive: true, force: true });
+      return reply(204);
+    }
+    const uploads = await listPendingUploads(directory, bucket);
+    const items = uploads
+      .map((u) => `<Upload><Key>${escapeXml(u.key)}</Key><UploadId>${u.uploadId}</UploadId></Upload>`)
+      .join('');
+    return reply(
+      200,
+      `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>${escapeXml(bucket)}</Bucket>` +
+        `<IsTruncated>false</IsTruncated>${items}</ListMultipartUploadsResult>`,
+    );
+  })().catch((e: unknown) => error(500, 'InternalError', escapeXml(String(e))));
+  return true;
 }

@@ -1,0 +1,272 @@
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { S3Settings } from '../config/types.ts';
+import { StorageError } from '../errors.ts';
+import { createS3Client, describeS3, type S3ClientTuning } from './s3-client.ts';
+import { toStorageError } from './s3-errors.ts';
+import type {
+  BackupStore,
+  ListOptions,
+  PutOptions,
+  PutResult,
+  StoredObject,
+  StoredObjectWithMetadata,
+} from './store.ts';
+
+const MiB = 1024 * 1024;
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+export const MAX_PARTS = 10_000;
+// With no size hint: 10,000 parts of 112 MiB hold 1.07 TiB (1.17 TB). Memory is about
+// (queueSize + 1) × part size while uploading, so callers should pass sizeHint whenever they can.
+export const DEFAULT_PART_SIZE = 112 * MiB;
+// The hint is an estimate: plan for twice it in 9,000 parts, leaving room for a database that grew.
+const HINT_MARGIN = 2;
+const PLANNED_PARTS = 9_000;
+const DELETE_BATCH = 1_000;
+
+// Part size for a multipart upload of an unknown-length stream expected to be about sizeHint bytes:
+// small databases keep 5 MiB parts (little memory), a 1 TB dump still fits in 10,000 parts.
+export function choosePartSize(sizeHint: number | undefined): number {
+  if (sizeHint === undefined || !Number.isFinite(sizeHint) || sizeHint <= 0) return DEFAULT_PART_SIZE;
+  const wanted = Math.ceil((HINT_MARGIN * sizeHint) / PLANNED_PARTS);
+  const roundedToMiB = Math.ceil(wanted / MiB) * MiB;
+  return Math.min(MAX_PART_SIZE, Math.max(MIN_PART_SIZE, roundedToMiB));
+}
+
+// Parts uploaded at once. Each holds one part in memory, plus one being filled from the stream.
+export function chooseQueueSize(partSize: number): number {
+  return partSize <= 16 * MiB ? 4 : 2;
+}
+
+export interface S3StoreOptions {
+  // A client to use instead of one built from settings (for sharing).
+  client?: S3Client;
+  tuning?: Partial<S3ClientTuning>;
+  // Overrides choosePartSize (tests use 5 MiB to exercise multipart uploads with little data).
+  partSize?: number;
+  queueSize?: number;
+}
+
+// Backup storage in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, Backblaze B2).
+export class S3Store implements BackupStore {
+  readonly description: string;
+  readonly client: S3Client;
+  readonly bucket: string;
+  private readonly settings: S3Settings;
+  private readonly options: S3StoreOptions;
+
+  constructor(settings: S3Settings, options: S3StoreOptions = {}) {
+    this.settings = settings;
+    this.options = options;
+    this.bucket = settings.bucket;
+    this.client = options.client ?? createS3Client(settings, options.tuning);
+    this.description = describeS3(settings);
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
+    const { signal, onProgress } = options;
+    const partSize = this.options.partSize ?? choosePartSize(options.sizeHint);
+    const queueSize = this.options.queueSize ?? chooseQueueSize(partSize);
+    // Cancels in-flight part uploads when the caller aborts, without cancelling the abort request itself.
+    const inFlight = new AbortController();
+    let size = 0;
+    let bodyError: unknown;
+    const counted = Readable.from(
+      (async function* () {
+        try {
+          for await (const chunk of body) {
+            const buffer: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+            size += buffer.length;
+            yield buffer;
+          }
+        } catch (error) {
+          bodyError ??= error;
+          throw error;
+        }
+      })(),
+      { objectMode: false, highWaterMark: 64 * 1024 },
+    );
+    const onAbort = (): void => {
+      inFlight.abort(signal?.reason);
+      counted.destroy(abortError(signal?.reason));
+    };
+    const params: PutObjectCommandInput = { Bucket: this.bucket, Key: key, Body: counted };
+    if (options.metadata) params.Metadata = options.metadata;
+    if (options.contentType) params.ContentType = options.contentType;
+    // Object-lock buckets refuse uploads without an integrity checksum.
+    if (this.settings.objectLock) params.ChecksumAlgorithm = 'SHA256';
+    const upload = new Upload({
+      client: withAbortSignal(this.client, inFlight.signal),
+      params,
+      partSize,
+      queueSize,
+      leavePartsOnError: false,
+    });
+    if (onProgress) upload.on('httpUploadProgress', (p) => onProgress(p.loaded ?? 0));
+    const context = { operation: 'upload', where: this.description, key };
+    try {
+      signal?.throwIfAborted();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      await upload.done();
+    } catch (error) {
+      const cleanup = await this.abortMultipart(key, upload.uploadId);
+      if (signal?.aborted) {
+        throw new StorageError('Aborted', `Upload of ${key} to ${this.description} was aborted; nothing was stored`, {
+          cause: signal.reason,
+          ...(cleanup ? { details: cleanup } : {}),
+        });
+      }
+      if (bodyError !== undefined) throw bodyError;
+      const wrapped = toStorageError(error, context);
+      if (cleanup) wrapped.message += `\n${cleanup}`;
+      throw wrapped;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    // Aborted while the last request completed: the caller was told "aborted", so leave nothing behind.
+    if (signal?.aborted) {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+      throw new StorageError('Aborted', `Upload of ${key} to ${this.description} was aborted; nothing was stored`, {
+        cause: signal.reason,
+      });
+    }
+    const parts = upload.uploadId === undefined ? 1 : Math.max(1, Math.ceil(size / partSize));
+    return { key, size, parts };
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<StoredObject[]> {
+    const objects: StoredObject[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            ...(prefix ? { Prefix: prefix } : {}),
+            ...(options.startAfter !== undefined && token === undefined ? { StartAfter: options.startAfter } : {}),
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+          }),
+        );
+        for (const item of page.Contents ?? []) {
+          if (item.Key === undefined) continue;
+          objects.push({ key: item.Key, size: item.Size ?? 0, lastModified: item.LastModified ?? new Date(0) });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    } catch (error) {
+      throw toStorageError(error, { operation: 'list', where: this.description, key: `${prefix}*` });
+    }
+    // S3 already sorts by UTF-8 bytes; some S3-compatible servers do not.
+    return objects.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+  }
+
+  async head(key: string): Promise<StoredObjectWithMetadata | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        lastModified: out.LastModified ?? new Date(0),
+        metadata: lowerCaseKeys(out.Metadata ?? {}),
+      };
+    } catch (error) {
+      const wrapped = toStorageError(error, { operation: 'head', where: this.description, key });
+      // HEAD answers carry no body: a 404 is a missing object (or, indistinguishably, a missing bucket).
+      if (wrapped.code === 'NoSuchKey') return undefined;
+      throw wrapped;
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no Node.js stream body');
+      return out.Body;
+    } catch (error) {
+      throw toStorageError(error, { operation: 'download', where: this.description, key });
+    }
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += DELETE_BATCH) {
+      const batch = keys.slice(start, start + DELETE_BATCH);
+      const where = { operation: 'delete', where: this.description, key: describeBatch(batch) };
+      let errors;
+      try {
+        const out = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        errors = out.Errors ?? [];
+      } catch (error) {
+        throw toStorageError(error, where);
+      }
+      const failed = errors.filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) {
+        const first = failed[0];
+        const cause = Object.assign(new Error(first?.Message ?? 'delete failed'), { name: first?.Code ?? 'Unknown' });
+        const wrapped = toStorageError(cause, { ...where, key: `${failed.length} of ${batch.length} objects (first: ${first?.Key ?? '?'})` });
+        throw wrapped;
+      }
+    }
+  }
+
+  // Removes the parts of a failed multipart upload (lib-storage tries too, but its attempt can fail
+  // or be skipped). Returns a note for the error message when parts may be left behind.
+  private async abortMultipart(key: string, uploadId: string | undefined): Promise<string | undefined> {
+    if (uploadId === undefined) return undefined;
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      return undefined;
+    } catch (error) {
+      const name = (error as { name?: string }).name;
+      if (name === 'NoSuchUpload') return undefined;
+      return (
+        `The multipart upload ${uploadId} could not be aborted (${name ?? 'error'}); its parts stay billed until ` +
+        'a lifecycle rule that aborts incomplete multipart uploads removes them (see RETENTION_MODE / MANAGE_LIFECYCLE).'
+      );
+    }
+  }
+}
+
+// A client whose requests (other than AbortMultipartUpload) stop when signal aborts; lib-storage
+// offers no way to pass an abort signal to the requests it makes.
+function withAbortSignal(client: S3Client, signal: AbortSignal): S3Client {
+  const send = (command: Parameters<S3Client['send']>[0], options?: object): Promise<unknown> => {
+    if (command instanceof AbortMultipartUploadCommand) return client.send(command, options ?? {});
+    return client.send(command, { ...options, abortSignal: signal });
+  };
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'send') return send;
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+}
+
+function abortError(reason: unknown): Error {
+  const error = new Error('Upload aborted', { cause: reason });
+  error.name = 'AbortError';
+  return error;
+}
+
+function describeBatch(keys: readonly string[]): string {
+  return keys.length === 1 ? (keys[0] ?? '') : `${keys.length} objects (${keys[0] ?? ''} ... ${keys.at(-1) ?? ''})`;
+}
+
+function lowerCaseKeys(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k.toLowerCase(), v]));
+}

@@ -1,0 +1,56 @@
+import type { Registry } from 'prom-client';
+import { keyPrefix } from '../backup/naming.ts';
+import type { AlertSettings, Config } from '../config/types.ts';
+import type { Logger } from '../logger.ts';
+import type { BackupStore } from '../storage/store.ts';
+import { AlertService } from './alert-service.ts';
+import { EmailNotifier } from './email.ts';
+import type { MessageContext } from './format-message.ts';
+import type { Notifier } from './notifier.ts';
+import { SlackNotifier } from './slack.ts';
+import { BackupStoreAlertState } from './state-store.ts';
+
+export interface NotifierTimeouts {
+  slackTimeoutMs?: number;
+  emailTimeoutMs?: number;
+}
+
+// One notifier per configured channel (Slack first), none when neither is set.
+export function createNotifiers(settings: AlertSettings, timeouts: NotifierTimeouts = {}): Notifier[] {
+  const notifiers: Notifier[] = [];
+  if (settings.slackWebhookUrl !== undefined) {
+    notifiers.push(new SlackNotifier(settings.slackWebhookUrl, timeouts.slackTimeoutMs === undefined ? {} : { timeoutMs: timeouts.slackTimeoutMs }));
+  }
+  if (settings.email !== undefined) {
+    notifiers.push(new EmailNotifier(settings.email, timeouts.emailTimeoutMs === undefined ? {} : { timeoutMs: timeouts.emailTimeoutMs }));
+  }
+  return notifiers;
+}
+
+// What messages say about this deployment: its name, where the backups are, the runbook.
+export function messageContext(config: Pick<Config, 'alerts' | 'location'>, store: Pick<BackupStore, 'description'>): MessageContext {
+  return {
+    name: config.alerts.name,
+    where: `${store.description.replace(/\/+$/, '')}/${keyPrefix(config.location)}`,
+    runbookUrl: config.alerts.runbookUrl,
+  };
+}
+
+export interface CreateAlertServiceOptions {
+  config: Pick<Config, 'alerts' | 'location'>;
+  store: BackupStore;
+  logger: Logger;
+  registry: Registry;
+}
+
+// The composition root's one call: channels from the config, state beside the backups.
+export function createAlertService({ config, store, logger, registry }: CreateAlertServiceOptions): AlertService {
+  return new AlertService({
+    context: messageContext(config, store),
+    repeatHours: config.alerts.repeatHours,
+    notifiers: createNotifiers(config.alerts),
+    stateStore: new BackupStoreAlertState(store, config.location.subfolder),
+    logger,
+    registry,
+  });
+}

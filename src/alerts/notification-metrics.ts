@@ -1,0 +1,34 @@
+import { Counter, type Registry } from 'prom-client';
+import type { ChannelName } from './notifier.ts';
+
+// "log" counts messages that went to the logs only because no channel is configured.
+export type MetricChannel = ChannelName | 'log';
+// sent; failed: transient errors until the retries ran out; rejected: a permanent error (bad webhook,
+// login refused), not retried.
+export type DeliveryOutcome = 'sent' | 'failed' | 'rejected';
+
+const OUTCOMES: readonly DeliveryOutcome[] = ['sent', 'failed', 'rejected'];
+
+// backup_sentinel_notifications_total{channel,result}, on the registry the composition root passes in.
+export class NotificationMetrics {
+  readonly #counter: Counter<'channel' | 'result'>;
+
+  constructor(registry: Registry, channels: readonly MetricChannel[]) {
+    const existing = registry.getSingleMetric('backup_sentinel_notifications_total');
+    this.#counter =
+      existing instanceof Counter
+        ? (existing as Counter<'channel' | 'result'>)
+        : new Counter({
+            name: 'backup_sentinel_notifications_total',
+            help: 'Alert notifications by channel and final result (sent, failed after retries, rejected permanently)',
+            labelNames: ['channel', 'result'] as const,
+            registers: [registry],
+          });
+    // Series exist from the start, so rate() and absent() work before the first alert.
+    for (const channel of channels) for (const result of OUTCOMES) this.#counter.inc({ channel, result }, 0);
+  }
+
+  record(channel: MetricChannel, result: DeliveryOutcome): void {
+    this.#counter.inc({ channel, result });
+  }
+}

@@ -1,0 +1,139 @@
+import { Readable } from 'node:stream';
+import { RESERVED_FOLDER } from '../backup/naming.ts';
+import { StorageError } from '../errors.ts';
+import { ALL_CHECKS, type CheckName } from '../monitor/findings.ts';
+import type { BackupStore } from '../storage/store.ts';
+import type { ActiveAlert, AlertState, ResolvedAlert } from './policy.ts';
+
+export type LoadedState = { kind: 'loaded'; state: AlertState } | { kind: 'missing' } | { kind: 'corrupt'; reason: string };
+
+// Where the alert state lives across restarts. load() throws StorageError when the storage cannot be read.
+export interface AlertStateStore {
+  // For logs and docs: "s3://bucket/db/.backup-sentinel/alert-state.json".
+  readonly location: string;
+  load(): Promise<LoadedState>;
+  save(state: AlertState): Promise<void>;
+}
+
+export const ALERT_STATE_FILE = 'alert-state.json';
+const MAX_STATE_BYTES = 1024 * 1024;
+
+// `[subfolder/].backup-sentinel/alert-state.json`: beside the backups, so it survives redeploys on
+// platforms with ephemeral disks, and never mistaken for a backup (naming.isAuxiliaryKey).
+export function alertStateKey(subfolder: string): string {
+  return `${subfolder ? `${subfolder}/` : ''}${RESERVED_FOLDER}${ALERT_STATE_FILE}`;
+}
+
+// The alert state as a small JSON object in the backup storage itself (S3 bucket or directory).
+export class BackupStoreAlertState implements AlertStateStore {
+  readonly location: string;
+  readonly #store: BackupStore;
+  readonly #key: string;
+
+  constructor(store: BackupStore, subfolder: string) {
+    this.#store = store;
+    this.#key = alertStateKey(subfolder);
+    this.location = `${store.description.replace(/\/+$/, '')}/${this.#key}`;
+  }
+
+  async load(): Promise<LoadedState> {
+    let stream: Readable;
+    try {
+      stream = await this.#store.get(this.#key);
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'NoSuchKey') return { kind: 'missing' };
+      throw error;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += buffer.length;
+      if (size > MAX_STATE_BYTES) {
+        stream.destroy();
+        return { kind: 'corrupt', reason: `larger than ${MAX_STATE_BYTES} bytes` };
+      }
+      chunks.push(buffer);
+    }
+    return parseAlertState(Buffer.concat(chunks).toString('utf8'));
+  }
+
+  async save(state: AlertState): Promise<void> {
+    const body = Buffer.from(`${JSON.stringify({ ...state, savedAt: new Date().toISOString() }, null, 2)}\n`);
+    await this.#store.put(this.#key, Readable.from([body]), { contentType: 'application/json', sizeHint: body.length });
+  }
+}
+
+// Reads stored JSON into an AlertState; entries of checks this version does not know are dropped.
+export function parseAlertState(text: string): LoadedState {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { kind: 'corrupt', reason: `not JSON (${error instanceof Error ? error.message : String(error)})` };
+  }
+  if (!isObject(value) || value.version !== 1) return { kind: 'corrupt', reason: 'no "version": 1' };
+  if (!isObject(value.firing) || !Array.isArray(value.resolved)) return { kind: 'corrupt', reason: '"firing" or "resolved" missing' };
+  const firing: AlertState['firing'] = {};
+  for (const [check, alert] of Object.entries(value.firing)) {
+    if (!isKnownCheck(check)) continue;
+    if (!isActiveAlert(alert, check)) return { kind: 'corrupt', reason: `firing.${check} is malformed` };
+    firing[check] = alert;
+  }
+  const resolved: ResolvedAlert[] = [];
+  for (const entry of value.resolved as unknown[]) {
+    if (isObject(entry) && typeof entry.check === 'string' && !isKnownCheck(entry.check)) continue;
+    if (!isResolvedAlert(entry)) return { kind: 'corrupt', reason: 'an entry of "resolved" is malformed' };
+    resolved.push(entry);
+  }
+  return { kind: 'loaded', state: { version: 1, firing, resolved } };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isKnownCheck(check: string): check is CheckName {
+  return (ALL_CHECKS as readonly string[]).includes(check);
+}
+
+function isTime(value: unknown): value is string {
+  return typeof value === 'string' && !Number.isNaN(Date.parse(value));
+}
+
+function isSeverity(value: unknown): boolean {
+  return value === 'warn' || value === 'fail';
+}
+
+function isValues(value: unknown): boolean {
+  return isObject(value) && Object.values(value).every((v) => typeof v === 'string' || typeof v === 'number');
+}
+
+function isActiveAlert(value: unknown, check: CheckName): value is ActiveAlert {
+  return (
+    isObject(value) &&
+    value.check === check &&
+    isSeverity(value.severity) &&
+    typeof value.summary === 'string' &&
+    isValues(value.values) &&
+    (value.hint === undefined || typeof value.hint === 'string') &&
+    isTime(value.startedAt) &&
+    isTime(value.lastSeenAt) &&
+    (value.notifiedAt === undefined || isTime(value.notifiedAt)) &&
+    (value.notifiedSeverity === undefined || isSeverity(value.notifiedSeverity))
+  );
+}
+
+function isResolvedAlert(value: unknown): value is ResolvedAlert {
+  return (
+    isObject(value) &&
+    typeof value.check === 'string' &&
+    isKnownCheck(value.check) &&
+    isSeverity(value.severity) &&
+    typeof value.summary === 'string' &&
+    isValues(value.values) &&
+    isTime(value.startedAt) &&
+    isTime(value.endedAt) &&
+    isTime(value.notifiedAt)
+  );
+}

@@ -1,0 +1,119 @@
+// The monitor's "retention" finding, as a pure function of what the retention service saw, the
+// backups in storage, and now: the lifecycle rule is missing, disabled or expires after other days
+// than RETENTION_DAYS, or backups older than RETENTION_DAYS + RETENTION_MARGIN_DAYS are still there.
+import type { RetentionSettings } from '../config/types.ts';
+import { isAuxiliaryKey, parseBackupKey } from '../backup/naming.ts';
+import type { Finding } from '../monitor/findings.ts';
+import type { StoredObject } from '../storage/store.ts';
+import type { RetentionStatus } from './retention-status.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+export interface OverdueBackups {
+  count: number;
+  oldestKey: string | undefined;
+  oldestAgeDays: number | undefined;
+}
+
+// Backups that retention should have removed by now. Lifecycle rules expire every object under the
+// prefix by LastModified; a prune never removes other tools' objects nor the newest `minKept` of ours,
+// so those are not overdue in prune mode.
+export function findOverdueBackups(
+  objects: readonly StoredObject[],
+  prefix: string,
+  settings: RetentionSettings,
+  mode: 'lifecycle' | 'prune',
+  now: Date,
+): OverdueBackups {
+  const limit = now.getTime() - (settings.days + settings.marginDays) * DAY_MS;
+  let backups = objects
+    .filter((o) => o.key.startsWith(prefix) && !isAuxiliaryKey(o.key))
+    .map((o) => {
+      const parsed = parseBackupKey(o.key, prefix);
+      const modified = o.lastModified.getTime();
+      const named = parsed.time?.getTime();
+      return { key: o.key, ours: parsed.ours, time: named ?? modified, ageTime: mode === 'lifecycle' ? modified : Math.max(named ?? modified, modified) };
+    });
+  if (mode === 'prune') {
+    const kept = new Set(
+      backups
+        .filter((b) => b.ours)
+        .sort((a, b) => b.time - a.time)
+        .slice(0, Math.max(1, settings.minKept))
+        .map((b) => b.key),
+    );
+    backups = backups.filter((b) => b.ours && !kept.has(b.key));
+  }
+  const overdue = backups.filter((b) => b.ageTime < limit).sort((a, b) => a.ageTime - b.ageTime);
+  const oldest = overdue[0];
+  return {
+    count: overdue.length,
+    oldestKey: oldest?.key,
+    oldestAgeDays: oldest === undefined ? undefined : Math.round(((now.getTime() - oldest.ageTime) / DAY_MS) * 10) / 10,
+  };
+}
+
+export interface RetentionCheckInput {
+  status: RetentionStatus;
+  settings: RetentionSettings;
+  // Objects under the prefix, as last listed (undefined: not listed yet, so no overdue check).
+  objects: readonly StoredObject[] | undefined;
+  prefix: string;
+  now: Date;
+}
+
+// At most one 'retention' finding (warn) that names every retention problem at once.
+export function checkRetention(input: RetentionCheckInput): Finding[] {
+  const { status, settings, objects, prefix, now } = input;
+  if (status.mode === 'off' || settings.days <= 0) return [];
+  const problems: string[] = [];
+  const hints: string[] = [];
+  const values: Record<string, number | string> = { mode: status.mode, retentionDays: settings.days };
+
+  if (status.mode === 'lifecycle') {
+    const evaluation = status.lifecycle;
+    if (status.lifecycleProblem !== undefined) {
+      problems.push(`the bucket's lifecycle rules could not be read or written (${status.lifecycleProblem.code})`);
+      hints.push(status.lifecycleProblem.hint);
+      values.lifecycleError = status.lifecycleProblem.code;
+    } else if (evaluation !== undefined && evaluation.state !== 'ok') {
+      problems.push(`lifecycle rule ${evaluation.state.replace('_', ' ')}: ${evaluation.detail}`);
+      values.ruleState = evaluation.state;
+      if (evaluation.effectiveDays !== undefined) values.ruleDays = evaluation.effectiveDays;
+      if (evaluation.ruleId !== undefined) values.ruleId = evaluation.ruleId;
+      if (evaluation.ruleId !== undefined && !evaluation.ours) {
+        hints.push(`edit or remove the rule "${evaluation.ruleId}" in the bucket's settings, or set RETENTION_DAYS to match it`);
+      } else if (!settings.manageLifecycle) {
+        hints.push(
+          `set MANAGE_LIFECYCLE=true to let backup-sentinel keep the rule, or add one in the bucket's settings: prefix "${prefix}", delete objects after ${settings.days} days`,
+        );
+      } else {
+        hints.push('backup-sentinel could not put its rule: see the retention log lines');
+      }
+    }
+  }
+
+  if (objects !== undefined) {
+    const overdue = findOverdueBackups(objects, prefix, settings, status.mode, now);
+    if (overdue.count > 0) {
+      const by = status.mode === 'lifecycle' ? 'the lifecycle rule is not deleting them' : 'pruning is not deleting them';
+      problems.push(
+        `${overdue.count} backup${overdue.count === 1 ? '' : 's'} older than ${settings.days + settings.marginDays} days still in storage (oldest ${overdue.oldestAgeDays ?? '?'} days): ${by}`,
+      );
+      values.overdueBackups = overdue.count;
+      if (overdue.oldestAgeDays !== undefined) values.oldestOverdueAgeDays = overdue.oldestAgeDays;
+      if (status.mode === 'prune' && status.lastPrune?.refusal !== undefined) {
+        hints.push(`the last prune was refused: ${status.lastPrune.refusal}`);
+      } else if (status.mode === 'prune') {
+        hints.push('check the retention log lines for prune errors; `backup-sentinel prune --dry-run` shows what it would delete and why');
+      } else {
+        hints.push("check the rule's prefix and status in the bucket's settings; R2 and S3 remove expired objects within about a day");
+      }
+    }
+  }
+
+  if (problems.length === 0) return [];
+  const finding: Finding = { check: 'retention', severity: 'warn', summary: problems.join('; '), values };
+  if (hints.length > 0) finding.hint = hints.join('; ');
+  return [finding];
+}

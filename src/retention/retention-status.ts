@@ -1,0 +1,39 @@
+// What the retention service last saw and did; read by the retention check, metrics and /status.
+import type { LifecycleEvaluation } from './lifecycle-rules.ts';
+
+export type EffectiveMode = 'off' | 'lifecycle' | 'prune';
+
+export interface LifecycleProblem {
+  // StorageError code, e.g. AccessDenied, NotImplemented, Network.
+  code: string;
+  message: string;
+  hint: string;
+}
+
+export interface PruneSummary {
+  at: Date;
+  dryRun: boolean;
+  deletedBackups: number;
+  deletedManifests: number;
+  bytesFreed: number;
+  // Why the prune deleted nothing although backups were due; undefined when it went ahead.
+  refusal: string | undefined;
+}
+
+export interface RetentionStatus {
+  mode: EffectiveMode;
+  // Why this mode, for people: "RETENTION_MODE=prune", "the endpoint answered NotImplemented to lifecycle calls".
+  modeReason: string;
+  // Lifecycle mode: what the rules in the bucket do for our prefix (after our put, when we manage them).
+  lifecycle: LifecycleEvaluation | undefined;
+  // Lifecycle mode: reading or writing the rules failed.
+  lifecycleProblem: LifecycleProblem | undefined;
+  lastPrune: PruneSummary | undefined;
+  // When the last run finished, and whether it did what it should.
+  lastRunAt: Date | undefined;
+  lastRunOk: boolean | undefined;
+}
+
+export function initialStatus(mode: EffectiveMode, modeReason: string): RetentionStatus {
+  return { mode, modeReason, lifecycle: undefined, lifecycleProblem: undefined, lastPrune: undefined, lastRunAt: undefined, lastRunOk: undefined };
+}

@@ -1,0 +1,150 @@
+// Pure decision of which objects a prune deletes, and whether pruning may run at all now.
+// Safety first: only objects in our own naming (and their manifests), never the newest `minKept`
+// of ours, and nothing at all while the newest backup looks bad (a broken backup job must not eat the
+// good backups). Time is an argument.
+import { isAuxiliaryKey, MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.ts';
+import type { CheckName, Finding } from '../monitor/findings.ts';
+import type { StoredObject } from '../storage/store.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+const HOUR_MS = 3600 * 1000;
+
+// Monitor findings that mean "the newest backup is not known to be good": pruning waits for them to clear.
+export const PRUNE_BLOCKING_CHECKS: readonly CheckName[] = ['stale', 'empty', 'backup_failed', 'size_anomaly', 'verify_failed', 'storage_unreachable'];
+
+export interface PrunePolicy {
+  // RETENTION_DAYS (> 0; 0 means retention is off and nothing is ever selected).
+  days: number;
+  // MIN_BACKUPS_KEPT: the newest this many of our backups are never deleted.
+  minKept: number;
+  // The monitor's limits, so a prune judges the newest backup even when no monitor ran (CLI).
+  maxAgeHours: number;
+  emptyMaxBytes: number;
+}
+
+export interface PruneInput {
+  // The listing under our key prefix (backups, manifests, anything else found there).
+  objects: readonly StoredObject[];
+  // keyPrefix(location): what the listing was made with.
+  prefix: string;
+  policy: PrunePolicy;
+  now: Date;
+  // The monitor's current findings, when it has any (a backup job failure is only known there).
+  findings?: readonly Finding[] | undefined;
+}
+
+export interface PruneItem {
+  key: string;
+  kind: 'backup' | 'manifest';
+  size: number;
+  ageDays: number;
+  // Why it goes, for people: "42.0 days old (RETENTION_DAYS=30)".
+  reason: string;
+}
+
+export interface KeptItem {
+  key: string;
+  ageDays: number;
+  reason: string;
+}
+
+export interface PrunePlan {
+  // Why nothing may be deleted now; undefined when the prune may go ahead.
+  refusal: string | undefined;
+  // What to delete: empty when refused. Backups first, then their manifests.
+  toDelete: PruneItem[];
+  // What would have been deleted had the prune not been refused (for dry runs and logs).
+  held: PruneItem[];
+  // Objects old enough to go that stay, and why (newest N, not our naming).
+  kept: KeptItem[];
+  // Objects older than this (by the later of name time and LastModified) are due.
+  cutoff: Date;
+  backupCount: number;
+}
+
+interface Backup {
+  object: StoredObject;
+  ours: boolean;
+  // The backup's time as the monitor sees it: the name's time, else LastModified.
+  time: number;
+  // Age basis for deletion: the later of name time and LastModified, so a backup copied back in
+  // (new LastModified) or with a name from the future is never deleted early.
+  ageTime: number;
+}
+
+function ageDays(now: Date, time: number): number {
+  return Math.round(((now.getTime() - time) / DAY_MS) * 10) / 10;
+}
+
+// Decides what a prune deletes now.
+export function selectForPrune(input: PruneInput): PrunePlan {
+  const { objects, prefix, policy, now } = input;
+  const cutoff = new Date(now.getTime() - policy.days * DAY_MS);
+  const backups: Backup[] = objects
+    .filter((o) => o.key.startsWith(prefix) && !isAuxiliaryKey(o.key))
+    .map((object) => {
+      const parsed = parseBackupKey(object.key, prefix);
+      const modified = object.lastModified.getTime();
+      const named = parsed.time?.getTime();
+      return { object, ours: parsed.ours, time: named ?? modified, ageTime: Math.max(named ?? modified, modified) };
+    })
+    .sort((a, b) => b.time - a.time || (a.object.key < b.object.key ? 1 : -1));
+  const plan: PrunePlan = { refusal: undefined, toDelete: [], held: [], kept: [], cutoff, backupCount: backups.length };
+  if (policy.days <= 0) return { ...plan, refusal: 'retention is off (RETENTION_DAYS=0)' };
+
+  const minKept = Math.max(1, Math.floor(policy.minKept));
+  const newestOurs = new Set(backups.filter((b) => b.ours).slice(0, minKept).map((b) => b.object.key));
+  const due: PruneItem[] = [];
+  for (const b of backups) {
+    if (b.ageTime >= cutoff.getTime()) continue;
+    const age = ageDays(now, b.ageTime);
+    if (!b.ours) {
+      plan.kept.push({ key: b.object.key, ageDays: age, reason: 'not in backup-sentinel naming: never deleted by a prune' });
+    } else if (newestOurs.has(b.object.key)) {
+      plan.kept.push({ key: b.object.key, ageDays: age, reason: `one of the newest ${minKept} backups (MIN_BACKUPS_KEPT)` });
+    } else {
+      due.push({ key: b.object.key, kind: 'backup', size: b.object.size, ageDays: age, reason: `${age} days old, older than ${policy.days} days (RETENTION_DAYS)` });
+    }
+  }
+  const byKey = new Map(objects.map((o) => [o.key, o]));
+  const manifests: PruneItem[] = [];
+  for (const item of due) {
+    const manifest = byKey.get(manifestKey(item.key));
+    if (manifest) manifests.push({ key: manifest.key, kind: 'manifest', size: manifest.size, ageDays: item.ageDays, reason: `manifest of ${item.key}` });
+  }
+  // Manifests whose backup is already gone (e.g. deleted by hand, or a crash between the two deletes).
+  for (const o of objects) {
+    if (!o.key.endsWith(MANIFEST_SUFFIX)) continue;
+    const backupKey = o.key.slice(0, -MANIFEST_SUFFIX.length);
+    if (byKey.has(backupKey) || !backupKey.startsWith(prefix)) continue;
+    const parsed = parseBackupKey(backupKey, prefix);
+    if (!parsed.ours || parsed.time === undefined) continue;
+    const ageTime = Math.max(parsed.time.getTime(), o.lastModified.getTime());
+    if (ageTime >= cutoff.getTime()) continue;
+    manifests.push({ key: o.key, kind: 'manifest', size: o.size, ageDays: ageDays(now, ageTime), reason: 'manifest of a backup that is already gone' });
+  }
+  const all = [...due, ...manifests];
+
+  const refusal = refuse(backups, input);
+  if (refusal !== undefined) return { ...plan, refusal, held: all };
+  return { ...plan, toDelete: all };
+}
+
+// Why the newest backup is not known to be good, or undefined when it is.
+function refuse(backups: readonly Backup[], input: PruneInput): string | undefined {
+  const { policy, now } = input;
+  const blocking = (input.findings ?? []).filter((f) => PRUNE_BLOCKING_CHECKS.includes(f.check));
+  if (blocking.length > 0) {
+    return `the monitor reports ${blocking.map((f) => `${f.check} (${f.summary})`).join('; ')}: pruning waits until the newest backup is good`;
+  }
+  const newest = backups[0];
+  if (newest === undefined) return 'there are no backups under the prefix';
+  const ageHours = (now.getTime() - newest.time) / HOUR_MS;
+  if (ageHours > policy.maxAgeHours) {
+    return `the newest backup ${newest.object.key} is ${ageHours.toFixed(1)} h old (limit ${policy.maxAgeHours} h, MAX_BACKUP_AGE_HOURS): pruning waits for a fresh backup`;
+  }
+  if (newest.object.size <= policy.emptyMaxBytes) {
+    return `the newest backup ${newest.object.key} is ${newest.object.size} bytes (EMPTY_BACKUP_MAX_BYTES ${policy.emptyMaxBytes}): it looks empty, so pruning waits for a good backup`;
+  }
+  return undefined;
+}

@@ -113,10 +113,12 @@ export class BackupInventory {
   }
 
   private add(objects: readonly StoredObject[]): void {
+    // The store returns keys in S3 order (UTF-8 bytes, ascending): the last one is where to start next.
+    const last = objects.at(-1);
+    if (last !== undefined) this.lastKey = last.key;
     const added: BackupObject[] = [];
     for (const object of objects) {
       this.objectCount += 1;
-      if (this.lastKey === undefined || object.key > this.lastKey) this.lastKey = object.key;
       const backup = recognizeBackup(object, this.options.prefix);
       if (backup === undefined) continue;
       this.count += 1;

@@ -1,0 +1,162 @@
+import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+import { ALL_CHECKS, type Finding } from './findings.ts';
+import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
+
+// Prometheus metrics of the service, all read from stored state in collect(): no I/O at scrape, and a
+// value that is not known yet (no backup run, no check) is left out instead of failing the scrape.
+// docs/monitor.md lists every name; Grafana dashboards and alert rules are built on them.
+
+export const METRIC_PREFIX = 'backup_sentinel_';
+
+export interface MetricsOptions {
+  registry: Registry;
+  // The monitor's current state (MonitorRunner.snapshot).
+  snapshot: () => MonitorSnapshot;
+  // Findings of every component (monitor, retention, verify...); defaults to the monitor's own.
+  findings?: () => readonly Finding[];
+  version: string;
+  // Default process and Node.js metrics (process_cpu_seconds_total, nodejs_heap_size_used_bytes...),
+  // under their standard names so stock dashboards work. Default true.
+  defaultMetrics?: boolean;
+}
+
+type Value = number | undefined;
+
+function seconds(date: Date | undefined): Value {
+  return date === undefined ? undefined : date.getTime() / 1000;
+}
+
+const registeredDefaults = new WeakSet<Registry>();
+
+// Registers every backup_sentinel_* metric on the registry.
+export function registerMetrics(options: MetricsOptions): void {
+  const { registry } = options;
+  const read = <T>(pick: (s: MonitorSnapshot) => T): T | undefined => {
+    try {
+      return pick(options.snapshot());
+    } catch {
+      return undefined;
+    }
+  };
+  // One labelless gauge whose value comes from state; omitted when unknown.
+  const stateGauge = (name: string, help: string, pick: (s: MonitorSnapshot) => Value): void => {
+    new Gauge({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const value = read(pick);
+        if (value === undefined || !Number.isFinite(value)) this.remove();
+        else this.set(value);
+      },
+    });
+  };
+
+  new Gauge({
+    name: `${METRIC_PREFIX}build_info`,
+    help: 'Always 1; labels carry the backup-sentinel and Node.js versions',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+  }).set({ version: options.version, node_version: process.versions.node }, 1);
+
+  // Backup runs of this process.
+  stateGauge('last_backup_success_timestamp_seconds', 'When the last successful backup run of this process finished (Unix time)', (s) =>
+    seconds(s.backupRuns.lastSuccess?.finishedAt),
+  );
+  stateGauge('last_backup_attempt_timestamp_seconds', 'When the last backup run of this process finished, successful or not (Unix time)', (s) =>
+    seconds(s.backupRuns.lastAttempt?.finishedAt),
+  );
+  stateGauge('last_backup_success', '1 if the last backup run of this process succeeded, 0 if it failed', (s) =>
+    s.backupRuns.lastAttempt === undefined ? undefined : s.backupRuns.lastAttempt.result === 'success' ? 1 : 0,
+  );
+  stateGauge('last_backup_size_bytes', 'Stored size of the last successful backup of this process', (s) => s.backupRuns.lastSuccess?.sizeBytes);
+  stateGauge('last_backup_duration_seconds', 'Duration of the last successful backup run of this process', (s) => {
+    const ms = s.backupRuns.lastSuccess?.durationMs;
+    return ms === undefined ? undefined : ms / 1000;
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}backup_runs_total`,
+    help: 'Backup runs of this process by result (success, failure, skipped: one was already running)',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const runs = read((s) => s.backupRuns.runs);
+      for (const result of BACKUP_RUN_RESULTS) this.inc({ result }, runs?.[result] ?? 0);
+    },
+  });
+
+  // What storage holds (from the last successful listing).
+  stateGauge('newest_backup_timestamp_seconds', 'Time of the newest backup in storage: from its name, else its LastModified (Unix time)', (s) =>
+    seconds(s.inventory.newest?.time),
+  );
+  stateGauge('newest_backup_size_bytes', 'Size of the newest backup in storage', (s) => s.inventory.newest?.size);
+  stateGauge('oldest_backup_timestamp_seconds', 'Time of the oldest backup in storage (Unix time)', (s) => seconds(s.inventory.oldest?.time));
+  stateGauge('stored_backups', 'Number of backups in storage under the configured prefix', (s) =>
+    s.inventory.listedAt === undefined ? undefined : s.inventory.count,
+  );
+  stateGauge('stored_backups_size_bytes', 'Total size of the backups in storage under the configured prefix', (s) =>
+    s.inventory.listedAt === undefined ? undefined : s.inventory.totalBytes,
+  );
+
+  // The checks.
+  stateGauge('last_check_timestamp_seconds', 'When the last freshness check ran (Unix time)', (s) => seconds(s.lastCheck?.at));
+  stateGauge('last_check_success', '1 if the last freshness check could list the storage, 0 if not', (s) =>
+    s.lastCheck === undefined ? undefined : s.lastCheck.ok ? 1 : 0,
+  );
+  stateGauge('last_successful_check_timestamp_seconds', 'When a freshness check last listed the storage successfully (Unix time)', (s) =>
+    seconds(s.lastSuccessfulCheckAt),
+  );
+  stateGauge('last_check_duration_seconds', 'Duration of the last freshness check', (s) =>
+    s.lastCheck === undefined ? undefined : s.lastCheck.durationMs / 1000,
+  );
+  const currentFindings = (): readonly Finding[] | undefined => {
+    try {
+      if (options.findings) return options.findings();
+      return options.snapshot().lastCheck?.findings;
+    } catch {
+      return undefined;
+    }
+  };
+  new Gauge({
+    name: `${METRIC_PREFIX}finding_active`,
+    help: '1 while the check has a finding (a problem), 0 when clear; one series per check',
+    labelNames: ['check'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const findings = currentFindings();
+      if (findings === undefined) return;
+      for (const check of ALL_CHECKS) this.set({ check }, findings.some((f) => f.check === check) ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}finding_severity`,
+    help: 'Severity of the check\'s finding: 0 clear, 1 warn, 2 fail',
+    labelNames: ['check'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const findings = currentFindings();
+      if (findings === undefined) return;
+      for (const check of ALL_CHECKS) {
+        const severities = findings.filter((f) => f.check === check).map((f) => f.severity);
+        this.set({ check }, severities.includes('fail') ? 2 : severities.includes('warn') ? 1 : 0);
+      }
+    },
+  });
+
+  // Thresholds, so alert rules and dashboards use the configured values.
+  stateGauge('max_backup_age_seconds', 'MAX_BACKUP_AGE_HOURS in seconds: the newest backup may not be older', (s) => s.policy.maxAgeHours * 3600);
+  stateGauge('size_window', 'SIZE_WINDOW: previous backups whose median the newest size is compared with', (s) => s.policy.sizeWindow);
+  stateGauge('size_drop_ratio', 'SIZE_DROP_RATIO: newest/median below this is a size anomaly', (s) => s.policy.sizeDropRatio);
+  stateGauge('size_growth_ratio', 'SIZE_GROWTH_RATIO: newest/median above this is a size anomaly', (s) => s.policy.sizeGrowthRatio);
+  stateGauge('size_min_diff_bytes', 'SIZE_MIN_DIFF_BYTES: smaller differences from the median are never an anomaly', (s) => s.policy.sizeMinDiffBytes);
+  stateGauge('empty_backup_max_bytes', 'EMPTY_BACKUP_MAX_BYTES: a newest backup no larger than this is empty', (s) => s.policy.emptyMaxBytes);
+
+  if ((options.defaultMetrics ?? true) && !registeredDefaults.has(registry)) {
+    registeredDefaults.add(registry);
+    collectDefaultMetrics({ register: registry });
+  }
+}

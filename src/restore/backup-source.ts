@@ -1,0 +1,136 @@
+import { Writable, type Duplex, type Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { childEnv } from '../backup/child-env.ts';
+import { parseManifest, type BackupManifest } from '../backup/manifest.ts';
+import { isAuxiliaryKey, manifestKey, parseBackupKey, type KeyParts } from '../backup/naming.ts';
+import { RestoreError, StorageError } from '../errors.ts';
+import type { BackupStore } from '../storage/store.ts';
+import { ChildFilter } from './child-filter.ts';
+import { createDecompressStream } from './decompress.ts';
+import { createIntegrityCheck, IntegrityError, type IntegrityCheck } from './integrity.ts';
+import type { PgTools } from './pg-tools.ts';
+
+// Makes the age decryption stage (src/crypto createDecryptStream, bound to the configured key).
+export type DecryptFactory = () => Transform;
+
+// What we know about one stored backup before reading it.
+export interface BackupInfo {
+  key: string;
+  parts: KeyParts;
+  // undefined when the object has no manifest (then there is no sha256 to check against).
+  manifest: BackupManifest | undefined;
+  // Stored bytes (manifest, else the object's size).
+  size: number | undefined;
+}
+
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+
+// Backup keys under the prefix in our own naming, oldest first (keys sort chronologically).
+export async function listBackupKeys(store: BackupStore, prefix: string): Promise<string[]> {
+  const objects = await store.list(prefix);
+  return objects
+    .filter((o) => !isAuxiliaryKey(o.key) && parseBackupKey(o.key, prefix).parts !== undefined)
+    .map((o) => o.key)
+    .sort();
+}
+
+// The key before `key` in the listing (the backup it is compared with), or undefined.
+export function previousKey(keys: readonly string[], key: string): string | undefined {
+  const earlier = keys.filter((k) => k < key);
+  return earlier[earlier.length - 1];
+}
+
+export async function readManifest(store: BackupStore, key: string): Promise<BackupManifest | undefined> {
+  let body: Readable;
+  try {
+    body = await store.get(manifestKey(key));
+  } catch (error) {
+    if (error instanceof StorageError && error.code === 'NoSuchKey') return undefined;
+    throw error;
+  }
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length > MAX_MANIFEST_BYTES) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return parseManifest(Buffer.concat(chunks).toString('utf8'));
+}
+
+// Reads the manifest and the key's format; RestoreError when the object is missing or not ours.
+export async function describeBackup(store: BackupStore, key: string, prefix: string): Promise<BackupInfo> {
+  const head = await store.head(key);
+  if (!head) {
+    throw new RestoreError(`no backup named ${key} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
+  }
+  const manifest = await readManifest(store, key);
+  const fromKey = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
+  const parts: KeyParts | undefined = manifest
+    ? { format: manifest.format, compression: manifest.compression, encrypted: manifest.encryption === 'age' }
+    : fromKey;
+  if (!parts) {
+    throw new RestoreError(`cannot tell the format of ${key}: it has no manifest and its name is not backup-sentinel's (<prefix>YYYY-MM-DD_HH-MM-SS.sql[.gz|.zst][.age] or .dump)`, {
+      hint: 'download it and restore it by hand (psql or pg_restore), or restore one of backup-sentinel\'s own backups',
+    });
+  }
+  return { key, parts, manifest, size: manifest?.size ?? head.size };
+}
+
+export interface DecodeStages {
+  // stored bytes -> sha256 check -> [age decryption] -> decompression -> [pg_restore -f -]: the SQL script.
+  stages: Duplex[];
+  integrity: IntegrityCheck;
+}
+
+export interface DecodeOptions {
+  tools: PgTools;
+  decrypt: DecryptFactory | undefined;
+  onBytes?: (bytes: number) => void;
+  // For custom dumps: stop after decompression instead of converting to SQL (a parallel pg_restore
+  // reads the archive file itself).
+  archiveOnly?: boolean;
+}
+
+// The streaming stages that turn a stored backup into its SQL script; pipe store.get(key) into them.
+export function createDecodeStages(info: BackupInfo, options: DecodeOptions): DecodeStages {
+  const integrity = createIntegrityCheck({
+    key: info.key,
+    sha256: info.manifest?.sha256,
+    size: info.manifest?.size,
+    ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+  });
+  const stages: Duplex[] = [integrity.stream];
+  if (info.parts.encrypted) {
+    if (!options.decrypt) {
+      throw new RestoreError(`${info.key} is encrypted (age) and no decryption key is configured`, {
+        hint: 'set BACKUP_ENCRYPTION_IDENTITY (AGE-SECRET-KEY-1... or its file) or BACKUP_ENCRYPTION_PASSPHRASE',
+      });
+    }
+    stages.push(options.decrypt());
+  }
+  stages.push(createDecompressStream(info.parts.compression, options.tools.zstd));
+  if (info.parts.format === 'custom' && !options.archiveOnly) {
+    // pg_restore without a database writes the archive as an SQL script; it reads every data block.
+    stages.push(new ChildFilter('pg_restore', options.tools.pgRestore, ['-f', '-'], childEnv()));
+  }
+  return { stages, integrity };
+}
+
+// Reads the object once more only to hash it: after a restore or verification failed somewhere else
+// (e.g. the decompressor choked on a flipped byte before the end), tells whether the stored bytes
+// themselves are damaged. Resolves to the IntegrityError, or undefined when they match the manifest.
+export async function findIntegrityError(store: BackupStore, info: BackupInfo): Promise<IntegrityError | undefined> {
+  if (!info.manifest) return undefined;
+  const check = createIntegrityCheck({ key: info.key, sha256: info.manifest.sha256, size: info.manifest.size });
+  try {
+    const body = await store.get(info.key);
+    await pipeline(body, check.stream, new Writable({ write: (_c, _e, cb) => cb() }));
+    return undefined;
+  } catch (error) {
+    return error instanceof IntegrityError ? error : undefined;
+  }
+}

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { Secret } from '../../src/config/secret.ts';
+import type { CompressionAlgorithm, DumpFormat, Location } from '../../src/config/types.ts';
+import { runBackupJob } from '../../src/backup/job.ts';
+import type { BackupManifest } from '../../src/backup/manifest.ts';
+import { backupKey, manifestKey } from '../../src/backup/naming.ts';
+import { silentLogger, createLogger, type Logger } from '../../src/logger.ts';
+import { DirStore } from '../../src/storage/dir-store.ts';
+import type { BackupStore } from '../../src/storage/store.ts';
+import type { PgCluster } from '../helpers/pg-cluster.ts';
+
+export const LOCATION: Location = { subfolder: 'db', prefix: 'app_' };
+
+export async function tempDirStore(): Promise<{ store: DirStore; dir: string; remove: () => Promise<void> }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'restore-test-'));
+  return { store: new DirStore(dir), dir, remove: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+// A logger that keeps every line, for asserting what was (and was not) logged.
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  return { logger: createLogger('debug', sink), lines };
+}
+
+// Sample data with awkward names: a table with a space, text with tabs/newlines/backslashes, JSON.
+export async function seedDatabase(pg: PgCluster, db: string, rows = 500): Promise<void> {
+  await pg.createDatabase(db);
+  await pg.psql(
+    `CREATE TABLE customers (id int PRIMARY KEY, name text, note text, data jsonb);
+     INSERT INTO customers SELECT g, 'name ' || g, E'tab\\there\\nnewline \\\\ backslash ' || g, jsonb_build_object('n', g)
+       FROM generate_series(1, ${rows}) g;
+     CREATE TABLE "order items" (id bigserial PRIMARY KEY, customer_id int REFERENCES customers(id), qty int);
+     INSERT INTO "order items" (customer_id, qty) SELECT 1 + (g % ${rows}), g FROM generate_series(1, ${rows * 2}) g;
+     CREATE SCHEMA audit;
+     CREATE TABLE audit.log (at timestamptz DEFAULT now(), msg text);
+     INSERT INTO audit.log (msg) VALUES ('one'), ('two');
+     CREATE TABLE empty_table (x int);
+     ANALYZE;`,
+    db,
+  );
+}
+
+// One backup through the real backup pipeline (pg_dump -> compression -> store + manifest).
+export async function takeBackup(
+  pg: PgCluster,
+  db: string,
+  store: BackupStore,
+  options: { format: DumpFormat; compression: CompressionAlgorithm; at: Date; logger?: Logger },
+): Promise<string> {
+  const result = await runBackupJob(
+    {
+      settings: {
+        databaseUrl: new Secret(pg.url(db)),
+        cron: '0 3 * * *',
+        runOnStartup: false,
+        singleShot: true,
+        format: options.format,
+        compression: { algorithm: options.compression, level: options.compression === 'gzip' ? 1 : undefined },
+        options: [],
+        pgDumpPath: undefined,
+      },
+      location: LOCATION,
+      store,
+      logger: options.logger ?? silentLogger(),
+      clock: () => options.at,
+    },
+    { runId: `test-${options.at.getTime()}`, trigger: 'manual' },
+  );
+  if (result.status !== 'success') throw new Error(`test backup failed: ${JSON.stringify(result)}`);
+  return result.key;
+}
+
+// Stores hand-made bytes as a backup with a correct manifest (e.g. a dump that is broken on purpose).
+export async function storeRawBackup(store: BackupStore, at: Date, format: DumpFormat, body: Buffer): Promise<string> {
+  const key = backupKey(LOCATION, at, { format, compression: 'none', encrypted: false });
+  await store.put(key, Readable.from([body]));
+  const manifest: BackupManifest = {
+    manifestVersion: 1,
+    key,
+    sha256: createHash('sha256').update(body).digest('hex'),
+    size: body.length,
+    uncompressedSize: body.length,
+    format,
+    compression: 'none',
+    compressionLevel: undefined,
+    encryption: 'none',
+    pgDumpVersion: '15',
+    serverVersion: '15',
+    database: 'hand-made',
+    startedAt: at.toISOString(),
+    finishedAt: at.toISOString(),
+    durationMs: 0,
+    parts: 1,
+    runId: 'hand-made',
+  };
+  await store.put(manifestKey(key), Readable.from([Buffer.from(JSON.stringify(manifest))]));
+  return key;
+}
+
+export async function readObject(dir: string, key: string): Promise<Buffer> {
+  return await fs.readFile(path.join(dir, key));
+}
+
+export async function writeObject(dir: string, key: string, body: Buffer): Promise<void> {
+  await fs.writeFile(path.join(dir, key), body);
+}

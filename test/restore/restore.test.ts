@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Secret } from '../../src/config/secret.ts';
+import { keyPrefix, manifestKey } from '../../src/backup/naming.ts';
+import { RestoreError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { findPgTools } from '../../src/restore/pg-tools.ts';
+import { restoreBackup, type RestoreProgress } from '../../src/restore/restore.ts';
+import { parseTargetUrl } from '../../src/restore/target.ts';
+import type { DirStore } from '../../src/storage/dir-store.ts';
+import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { LOCATION, capturingLogger, readObject, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
+
+const PREFIX = keyPrefix(LOCATION);
+const tools = findPgTools();
+
+// A fingerprint of the data: row counts and an md5 over every table's rows in key order.
+async function fingerprint(pg: PgCluster, db: string): Promise<string> {
+  return await pg.psql(
+    `SELECT (SELECT count(*) FROM customers) || ' ' || (SELECT count(*) FROM "order items") || ' ' || (SELECT count(*) FROM audit.log) || ' ' ||
+            (SELECT md5(string_agg(c::text, '|' ORDER BY id)) FROM customers c) || ' ' ||
+            (SELECT md5(string_agg(o::text, '|' ORDER BY id)) FROM "order items" o)`,
+    db,
+  );
+}
+
+describe('restore', () => {
+  let pg: PgCluster;
+  let store: DirStore;
+  let dir: string;
+  let remove: () => Promise<void>;
+  let source: string;
+  let plainKey: string;
+  let customKey: string;
+
+  before(async () => {
+    pg = await startPgCluster({ password: "p@ss w'rd;$x" });
+    ({ store, dir, remove } = await tempDirStore());
+    await seedDatabase(pg, 'source db');
+    source = await fingerprint(pg, 'source db');
+    plainKey = await takeBackup(pg, 'source db', store, { format: 'plain', compression: 'gzip', at: new Date('2026-01-01T03:00:00Z') });
+    customKey = await takeBackup(pg, 'source db', store, { format: 'custom', compression: 'zstd', at: new Date('2026-01-02T03:00:00Z') });
+  });
+  after(async () => {
+    await pg?.stop();
+    await remove?.();
+  });
+
+  const target = (db: string) => parseTargetUrl(new Secret(pg.url(db)), '--target-url');
+
+  it('restores a plain gzip backup into a new database with the same data', async () => {
+    const progress: RestoreProgress[] = [];
+    const { logger, lines } = capturingLogger();
+    const summary = await restoreBackup({
+      store, key: plainKey, prefix: PREFIX, target: target('plain copy'), create: true, decrypt: undefined, tools, logger,
+      onProgress: (p) => progress.push(p), progressIntervalMs: 0,
+    });
+    assert.equal(await fingerprint(pg, 'plain copy'), source);
+    assert.equal(summary.tables, 4);
+    assert.equal(summary.rows, 500 + 1000 + 2);
+    assert.equal(summary.sha256Checked, true);
+    assert.equal(summary.rowsByTable.get('public."order items"'), 1000);
+    assert.ok(progress.length > 0 && progress.at(-1)?.percent === 100, JSON.stringify(progress.at(-1)));
+    assert.ok(!lines.join('').includes("p@ss w'rd"), 'the password never reaches the logs');
+  });
+
+  it('restores a custom zstd backup into a new database with the same data', async () => {
+    const summary = await restoreBackup({ store, key: customKey, prefix: PREFIX, target: target('custom copy'), create: true, decrypt: undefined, tools, logger: silentLogger() });
+    assert.equal(await fingerprint(pg, 'custom copy'), source);
+    assert.equal(summary.format, 'custom');
+    assert.equal(summary.rows, 1502);
+  });
+
+  it('restores a custom backup with parallel pg_restore jobs', async () => {
+    const summary = await restoreBackup({ store, key: customKey, prefix: PREFIX, target: target('parallel copy'), create: true, jobs: 2, decrypt: undefined, tools, logger: silentLogger() });
+    assert.equal(await fingerprint(pg, 'parallel copy'), source);
+    assert.equal(summary.tables, 4);
+  });
+
+  it('refuses to restore into a database that is not empty, and replaces it with --clean', async () => {
+    await pg.createDatabase('busy');
+    await pg.psql('CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (1);', 'busy');
+    await assert.rejects(
+      restoreBackup({ store, key: plainKey, prefix: PREFIX, target: target('busy'), decrypt: undefined, tools, logger: silentLogger() }),
+      (error: unknown) => error instanceof RestoreError && /not empty \(1 tables.*public\.keep_me/.test(error.message) && /--clean/.test(error.message),
+    );
+    assert.equal(await pg.psql('SELECT count(*) FROM keep_me', 'busy'), '1');
+    await restoreBackup({ store, key: plainKey, prefix: PREFIX, target: target('busy'), clean: true, decrypt: undefined, tools, logger: silentLogger() });
+    assert.equal(await fingerprint(pg, 'busy'), source);
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'keep_me'", 'busy'), '0');
+  });
+
+  it('refuses a target database that does not exist unless asked to create it', async () => {
+    await assert.rejects(
+      restoreBackup({ store, key: plainKey, prefix: PREFIX, target: target('nowhere'), decrypt: undefined, tools, logger: silentLogger() }),
+      /does not exist[\s\S]*--create/,
+    );
+  });
+
+  it('stops on a flipped byte in an uncompressed dump (which would otherwise restore without error) and commits nothing', async () => {
+    // Uncompressed: nothing but the hash can notice a changed digit in a row.
+    const key = await takeBackup(pg, 'source db', store, { format: 'plain', compression: 'none', at: new Date('2026-01-03T03:00:00Z') });
+    const body = await readObject(dir, key);
+    const at = body.indexOf('name 250\t');
+    assert.ok(at > 0);
+    body[at + 5] = '9'.charCodeAt(0);
+    await writeObject(dir, key, body);
+    await pg.createDatabase('flipped');
+    await assert.rejects(
+      restoreBackup({ store, key, prefix: PREFIX, target: target('flipped'), decrypt: undefined, tools, logger: silentLogger() }),
+      (error: unknown) => error instanceof RestoreError && /fails its sha256 check/.test(error.message),
+    );
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'customers'", 'flipped'), '0', 'the transaction was rolled back');
+    // Without its manifest the same object restores "fine", with the wrong data: only the hash saw it.
+    await store.delete([manifestKey(key)]);
+    await restoreBackup({ store, key, prefix: PREFIX, target: target('flipped'), decrypt: undefined, tools, logger: silentLogger() });
+    assert.equal(await pg.psql('SELECT count(*) FROM customers WHERE id = 250 AND name = \'name 950\'', 'flipped'), '1');
+  });
+
+  it('stops on a truncated gzip object, names the truncation, and leaves the database untouched', async () => {
+    const key = await takeBackup(pg, 'source db', store, { format: 'plain', compression: 'gzip', at: new Date('2026-01-04T03:00:00Z') });
+    const body = await readObject(dir, key);
+    await writeObject(dir, key, body.subarray(0, Math.floor(body.length * 0.8)));
+    await pg.createDatabase('truncated');
+    await assert.rejects(
+      restoreBackup({ store, key, prefix: PREFIX, target: target('truncated'), decrypt: undefined, tools, logger: silentLogger() }),
+      /is truncated: .* stored, .* in its manifest/,
+    );
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'customers'", 'truncated'), '0');
+  });
+});

@@ -70,7 +70,7 @@ export class DirStore implements BackupStore {
       return { key, size, parts: 1 };
     } catch (error) {
       body.destroy();
-      await Promise.all([fs.rm(temp, { force: true }), fs.rm(metaTemp, { force: true })]);
+      await Promise.all([removeQuietly(temp), removeQuietly(metaTemp)]);
       if (bodyError !== undefined && !signal?.aborted) throw bodyError;
       if (signal?.aborted) {
         throw new StorageError('Aborted', `Writing ${key} to ${this.description} was aborted; nothing was stored`, {
@@ -193,6 +193,12 @@ export class DirStore implements BackupStore {
         hint: `make BACKUP_DIR (${this.root}) writable by the user backup-sentinel runs as`,
       });
     }
+    if (isCode(error, 'ENOTDIR') || isCode(error, 'EEXIST')) {
+      return new StorageError('Unknown', `Could not ${action} in ${where}: a file stands where a folder should be`, {
+        cause: error,
+        hint: `point BACKUP_DIR at a directory (${this.root} or one of its folders is a regular file)`,
+      });
+    }
     if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
       return new StorageError('Unknown', `No space left to ${action} in ${where}`, {
         cause: error,
@@ -253,6 +259,11 @@ async function syncFile(file: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+// Cleanup after a failure must not hide the failure.
+async function removeQuietly(file: string): Promise<void> {
+  await fs.rm(file, { force: true }).catch(() => undefined);
 }
 
 function isCode(error: unknown, code: string): boolean {

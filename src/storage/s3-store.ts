@@ -6,8 +6,10 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Settings } from '../config/types.ts';
@@ -99,6 +101,8 @@ export class S3Store implements BackupStore {
     );
     const onAbort = (): void => {
       inFlight.abort(signal?.reason);
+      // Destroying the source first ends a read that would otherwise wait for data forever.
+      body.destroy(abortError(signal?.reason));
       counted.destroy(abortError(signal?.reason));
     };
     const params: PutObjectCommandInput = { Bucket: this.bucket, Key: key, Body: counted };
@@ -106,8 +110,9 @@ export class S3Store implements BackupStore {
     if (options.contentType) params.ContentType = options.contentType;
     // Object-lock buckets refuse uploads without an integrity checksum.
     if (this.settings.objectLock) params.ChecksumAlgorithm = 'SHA256';
+    const watched = withAbortSignal(this.client, inFlight.signal);
     const upload = new Upload({
-      client: withAbortSignal(this.client, inFlight.signal),
+      client: watched.client,
       params,
       partSize,
       queueSize,
@@ -122,6 +127,8 @@ export class S3Store implements BackupStore {
     } catch (error) {
       const cleanup = await this.abortMultipart(key, upload.uploadId);
       if (signal?.aborted) {
+        // A single PutObject cut off at the very end may still have been stored.
+        if (upload.uploadId === undefined && watched.putSent()) await this.deleteQuietly(key);
         throw new StorageError('Aborted', `Upload of ${key} to ${this.description} was aborted; nothing was stored`, {
           cause: signal.reason,
           ...(cleanup ? { details: cleanup } : {}),
@@ -136,7 +143,7 @@ export class S3Store implements BackupStore {
     }
     // Aborted while the last request completed: the caller was told "aborted", so leave nothing behind.
     if (signal?.aborted) {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+      await this.deleteQuietly(key);
       throw new StorageError('Aborted', `Upload of ${key} to ${this.description} was aborted; nothing was stored`, {
         cause: signal.reason,
       });
@@ -224,6 +231,10 @@ export class S3Store implements BackupStore {
     }
   }
 
+  private async deleteQuietly(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+  }
+
   // Removes the parts of a failed multipart upload (lib-storage tries too, but its attempt can fail
   // or be skipped). Returns a note for the error message when parts may be left behind.
   private async abortMultipart(key: string, uploadId: string | undefined): Promise<string | undefined> {
@@ -242,19 +253,26 @@ export class S3Store implements BackupStore {
   }
 }
 
-// A client whose requests (other than AbortMultipartUpload) stop when signal aborts; lib-storage
-// offers no way to pass an abort signal to the requests it makes.
-function withAbortSignal(client: S3Client, signal: AbortSignal): S3Client {
+// A client whose data-carrying requests (UploadPart, PutObject) stop when signal aborts; lib-storage
+// offers no way to pass an abort signal. Create/Complete/Abort are left alone: cancelling them halfway
+// could leave an upload the server knows and we do not. `putSent` tells whether a PutObject was sent.
+function withAbortSignal(client: S3Client, signal: AbortSignal): { client: S3Client; putSent: () => boolean } {
+  let putSent = false;
   const send = (command: Parameters<S3Client['send']>[0], options?: object): Promise<unknown> => {
-    if (command instanceof AbortMultipartUploadCommand) return client.send(command, options ?? {});
-    return client.send(command, { ...options, abortSignal: signal });
+    if (command instanceof PutObjectCommand) {
+      putSent = true;
+      return client.send(command, { ...options, abortSignal: signal });
+    }
+    if (command instanceof UploadPartCommand) return client.send(command, { ...options, abortSignal: signal });
+    return client.send(command, options ?? {});
   };
-  return new Proxy(client, {
+  const proxy = new Proxy(client, {
     get(target, property, receiver) {
       if (property === 'send') return send;
       return Reflect.get(target, property, receiver) as unknown;
     },
   });
+  return { client: proxy, putSent: () => putSent };
 }
 
 function abortError(reason: unknown): Error {

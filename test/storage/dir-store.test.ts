@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { StorageError } from '../../src/errors.ts';
+import { DirStore } from '../../src/storage/dir-store.ts';
+import { runStoreContract } from './store-contract.ts';
+
+// Every file below root whose name marks an unfinished put.
+async function tempFiles(root: string): Promise<string[]> {
+  const entries = await fs.readdir(root, { recursive: true }).catch(() => [] as string[]);
+  return entries.filter((e) => path.basename(e).startsWith('.~put-'));
+}
+
+runStoreContract('DirStore', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'dir-store-'));
+  return {
+    store: new DirStore(root),
+    leftovers: () => tempFiles(root),
+    close: () => fs.rm(root, { recursive: true, force: true }),
+  };
+});
+
+describe('DirStore', () => {
+  let root: string;
+  let store: DirStore;
+  before(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'dir-store-'));
+    store = new DirStore(path.join(root, 'backups'));
+  });
+  after(async () => {
+    await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it('lists nothing (rather than failing) before the directory exists', async () => {
+    assert.deepEqual(await store.list(''), []);
+    assert.equal(store.description, `dir:${path.join(root, 'backups')}`);
+  });
+
+  it('refuses keys that would leave the directory or collide with its own files', async () => {
+    for (const key of ['../escape.sql', 'a/../../escape.sql', '/abs.sql', 'a//b.sql', 'a\\b.sql', 'x.sql.~meta.json', 'dir/.~put-1-x', '']) {
+      await assert.rejects(store.put(key, Readable.from([Buffer.from('x')])), (error: unknown) => {
+        assert.ok(error instanceof StorageError, `${key}: ${String(error)}`);
+        assert.match(error.message, /Invalid object key/);
+        assert.match(error.message, /BUCKET_SUBFOLDER/);
+        return true;
+      });
+      await assert.rejects(store.get(key), StorageError);
+    }
+    await assert.rejects(store.delete(['../../etc/passwd']), StorageError);
+    await assert.rejects(fs.access(path.join(root, 'escape.sql')));
+  });
+
+  it('keeps metadata in a sidecar that listing never returns', async () => {
+    await store.put('meta/a.sql.gz', Readable.from([Buffer.from('abc')]), { metadata: { Sha256: 'f00' } });
+    const files = (await fs.readdir(path.join(root, 'backups', 'meta'))).sort();
+    assert.deepEqual(files, ['a.sql.gz', 'a.sql.gz.~meta.json']);
+    assert.deepEqual((await store.list('meta/')).map((o) => o.key), ['meta/a.sql.gz']);
+  });
+
+  it('lists a file copied in by hand, with no metadata, and ignores a crashed put\'s temp file', async () => {
+    const folder = path.join(root, 'backups', 'manual');
+    await fs.mkdir(folder, { recursive: true });
+    await fs.writeFile(path.join(folder, 'old.sql.gz'), 'hand made');
+    await fs.writeFile(path.join(folder, '.~put-abc123-new.sql.gz'), 'half written');
+    assert.deepEqual((await store.list('manual/')).map((o) => [o.key, o.size]), [['manual/old.sql.gz', 9]]);
+    assert.deepEqual((await store.head('manual/old.sql.gz'))?.metadata, {});
+  });
+
+  it('takes lastModified from the file time, so tests and tools can backdate a backup', async () => {
+    await store.put('dated/d.sql', Readable.from([Buffer.from('d')]));
+    const when = new Date('2025-05-01T03:00:00Z');
+    await fs.utimes(path.join(root, 'backups', 'dated', 'd.sql'), when, when);
+    assert.equal((await store.list('dated/'))[0]?.lastModified.toISOString(), when.toISOString());
+  });
+
+  it('removes folders left empty by a delete, but never the root', async () => {
+    await store.put('gone/deep/x.sql', Readable.from([Buffer.from('x')]));
+    await store.delete(['gone/deep/x.sql']);
+    await assert.rejects(fs.access(path.join(root, 'backups', 'gone')));
+    await fs.access(path.join(root, 'backups'));
+  });
+
+  it('fails with a message naming BACKUP_DIR when a file stands where the directory should be', async () => {
+    // (Permission errors cannot be provoked here: the tests run as root, which ignores file modes.)
+    const file = path.join(root, 'not-a-dir');
+    await fs.writeFile(file, 'x');
+    await assert.rejects(new DirStore(file).put('x.sql', Readable.from([Buffer.from('x')])), (error: unknown) => {
+      assert.ok(error instanceof StorageError);
+      assert.match(error.message, /not-a-dir/);
+      assert.match(error.message, /BACKUP_DIR/);
+      return true;
+    });
+  });
+});

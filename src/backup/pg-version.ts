@@ -82,13 +82,15 @@ export function listPgDumpCandidates(roots: PgDumpSearchRoots = DEFAULT_SEARCH_R
 }
 
 // The candidate to use for a server of this major: the same major, else the oldest newer one, else
-// the first (newest) found, which then fails the version check with a clear message.
+// the newest found, which then fails the version check with a clear message. Candidates without a
+// known major (a PATH pg_dump that did not run) come last.
 export function chooseCandidate(candidates: readonly PgDumpCandidate[], serverMajor: number): PgDumpCandidate | undefined {
-  const versioned = candidates.filter((c) => c.major !== undefined);
-  const exact = versioned.find((c) => c.major === serverMajor);
+  const known = candidates.filter((c) => c.major !== undefined);
+  const exact = known.find((c) => c.major === serverMajor);
   if (exact) return exact;
-  const newer = versioned.filter((c) => (c.major ?? 0) > serverMajor).sort((a, b) => (a.major ?? 0) - (b.major ?? 0));
-  return newer[0] ?? candidates.find((c) => c.major === undefined) ?? candidates[0];
+  const newer = known.filter((c) => (c.major ?? 0) > serverMajor).sort((a, b) => (a.major ?? 0) - (b.major ?? 0));
+  const newest = [...known].sort((a, b) => (b.major ?? 0) - (a.major ?? 0));
+  return newer[0] ?? newest[0] ?? candidates[0];
 }
 
 // Runs `<pg_dump> --version`.
@@ -114,7 +116,12 @@ export async function resolvePgDump(
   const serverMajor = majorOf(serverVersion);
   let file = pgDumpPath;
   if (file === undefined) {
-    const chosen = chooseCandidate(listPgDumpCandidates(roots), serverMajor);
+    const candidates = await Promise.all(
+      listPgDumpCandidates(roots).map(async (c) =>
+        c.major !== undefined ? c : { path: c.path, major: await readPgDumpVersion(c.path).then((t) => t.major, () => undefined) },
+      ),
+    );
+    const chosen = chooseCandidate(candidates, serverMajor);
     if (chosen === undefined) {
       throw new BackupError('version-check', `no pg_dump found for PostgreSQL ${serverVersion}`, {
         hint: `install the PostgreSQL ${serverMajor} client (Debian: apt-get install postgresql-client-${serverMajor}; Alpine: apk add postgresql${serverMajor}-client) or set PG_DUMP_PATH`,

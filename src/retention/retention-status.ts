@@ -37,3 +37,16 @@ export interface RetentionStatus {
 export function initialStatus(mode: EffectiveMode, modeReason: string): RetentionStatus {
   return { mode, modeReason, lifecycle: undefined, lifecycleProblem: undefined, lastPrune: undefined, lastRunAt: undefined, lastRunOk: undefined };
 }
+
+// The mode to start in, from the settings and the kind of storage. Lifecycle mode may still fall back
+// to prune at run time when the endpoint answers NotImplemented (only when RETENTION_MODE is unset).
+export function resolveMode(
+  settings: { days: number; mode: 'lifecycle' | 'prune' | undefined },
+  storageKind: 's3' | 'dir',
+): { mode: EffectiveMode; reason: string } {
+  if (settings.days <= 0) return { mode: 'off', reason: 'RETENTION_DAYS=0 turns retention off' };
+  if (storageKind === 'dir') return { mode: 'prune', reason: 'directory storage has no lifecycle rules, so old backups are pruned' };
+  if (settings.mode === 'prune') return { mode: 'prune', reason: 'RETENTION_MODE=prune' };
+  if (settings.mode === 'lifecycle') return { mode: 'lifecycle', reason: 'RETENTION_MODE=lifecycle' };
+  return { mode: 'lifecycle', reason: 'the default for S3 storage (prune if the endpoint has no lifecycle rules)' };
+}

@@ -1,0 +1,88 @@
+import { keyPrefix } from '../backup/naming.ts';
+import { runPrune } from '../retention/prune.ts';
+import type { PruneItem } from '../retention/select-for-prune.ts';
+import { createStore } from '../storage/create-store.ts';
+import { formatBytes } from '../util/format.ts';
+import type { Command } from './command.ts';
+
+const USAGE = 'prune [--dry-run] [--json]';
+
+// `backup-sentinel prune`: deletes backups older than RETENTION_DAYS (never the newest
+// MIN_BACKUPS_KEPT, never while the newest backup is stale or empty); --dry-run lists what and why.
+// Exit codes: 0 done (or nothing to do), 1 error, 2 refused because the newest backup is not good,
+// 64 bad arguments.
+export const pruneCommand: Command = {
+  name: 'prune',
+  usage: USAGE,
+  summary: 'delete backups older than RETENTION_DAYS (--dry-run: list what and why)',
+  async run(args, ctx) {
+    const unknown = args.filter((a) => a !== '--dry-run' && a !== '--json');
+    if (unknown.length > 0) {
+      ctx.stderr.write(`Unknown option ${unknown.map((a) => JSON.stringify(a)).join(', ')}. Usage: backup-sentinel ${USAGE}\n`);
+      return 64;
+    }
+    const dryRun = args.includes('--dry-run');
+    const json = args.includes('--json');
+    const { config } = ctx;
+    const { retention } = config;
+    const out = (line = '') => ctx.stdout.write(`${line}\n`);
+    if (retention.days <= 0) {
+      if (json) out(JSON.stringify({ dryRun, retentionOff: true, toDelete: [], deleted: [] }));
+      else out('Retention is off (RETENTION_DAYS=0): nothing is pruned.');
+      return 0;
+    }
+    const store = createStore(config);
+    const logger = ctx.logger.child({ component: 'prune' });
+    const result = await runPrune({
+      store,
+      location: config.location,
+      policy: { days: retention.days, minKept: retention.minKept, maxAgeHours: config.monitor.maxAgeHours, emptyMaxBytes: config.monitor.emptyMaxBytes },
+      now: new Date(),
+      dryRun,
+      onDeleted: (keys) => logger.info({ keys }, `deleted ${keys.length} object(s)`),
+    });
+    const { plan } = result;
+    const listed = plan.refusal !== undefined ? plan.held : plan.toDelete;
+    if (json) {
+      out(
+        JSON.stringify({
+          dryRun,
+          refusal: plan.refusal ?? null,
+          cutoff: plan.cutoff.toISOString(),
+          toDelete: listed,
+          kept: plan.kept,
+          deleted: result.deleted,
+          bytesFreed: result.bytesFreed,
+        }),
+      );
+      return plan.refusal !== undefined ? 2 : 0;
+    }
+    out(
+      `Prune of ${store.description}, prefix "${keyPrefix(config.location)}": RETENTION_DAYS=${retention.days}, MIN_BACKUPS_KEPT=${retention.minKept}` +
+        `${dryRun ? ' (dry run: nothing is deleted)' : ''}`,
+    );
+    out(`${plan.backupCount} backup(s) under the prefix; older than ${plan.cutoff.toISOString()} is due.`);
+    const backups = listed.filter((i) => i.kind === 'backup');
+    const manifests = listed.filter((i) => i.kind === 'manifest');
+    const bytes = listed.reduce((sum, i) => sum + i.size, 0);
+    if (plan.refusal !== undefined) {
+      out(`Refused: ${plan.refusal}.`);
+      out(listed.length > 0 ? `Nothing deleted; once the newest backup is good these would go:` : 'Nothing deleted.');
+    } else if (listed.length === 0) {
+      out('Nothing to delete.');
+    } else {
+      const verb = dryRun ? 'Would delete' : 'Deleted';
+      out(`${verb} ${backups.length} backup(s) and ${manifests.length} manifest(s), ${formatBytes(bytes)}:`);
+    }
+    for (const item of listed) out(`  ${item.key}  ${describe(item)}`);
+    if (plan.kept.length > 0) {
+      out(`Kept although older than ${retention.days} days:`);
+      for (const item of plan.kept) out(`  ${item.key}  ${item.ageDays} days old: ${item.reason}`);
+    }
+    return plan.refusal !== undefined ? 2 : 0;
+  },
+};
+
+function describe(item: PruneItem): string {
+  return item.kind === 'backup' ? `${item.reason}, ${formatBytes(item.size)}` : item.reason;
+}

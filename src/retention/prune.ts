@@ -1,0 +1,60 @@
+// Runs a prune against storage: lists our prefix, lets selectForPrune decide, deletes in batches
+// (backups first, then their manifests, so a failure half-way never leaves a backup without its
+// manifest; a manifest left behind is removed by the next prune).
+import type { Location } from '../config/types.ts';
+import { keyPrefix } from '../backup/naming.ts';
+import type { Finding } from '../monitor/findings.ts';
+import type { BackupStore, StoredObject } from '../storage/store.ts';
+import { selectForPrune, type PrunePlan, type PrunePolicy } from './select-for-prune.ts';
+
+// Keys per store.delete call (S3 DeleteObjects takes up to 1000; smaller batches report progress).
+export const PRUNE_BATCH = 500;
+
+export interface PruneOptions {
+  store: BackupStore;
+  location: Location;
+  policy: PrunePolicy;
+  now: Date;
+  findings?: readonly Finding[] | undefined;
+  dryRun?: boolean;
+  // Called after each batch of deleted keys (metrics, logs).
+  onDeleted?: (keys: readonly string[]) => void;
+}
+
+export interface PruneResult {
+  plan: PrunePlan;
+  // The listing the plan was made from, minus what was deleted.
+  remaining: StoredObject[];
+  deleted: string[];
+  deletedBackups: number;
+  deletedManifests: number;
+  bytesFreed: number;
+  dryRun: boolean;
+}
+
+// Lists, decides, and (unless dry run or refused) deletes. Throws StorageError when listing or a
+// delete fails; batches deleted before the failure were already reported through onDeleted.
+export async function runPrune(options: PruneOptions): Promise<PruneResult> {
+  const prefix = keyPrefix(options.location);
+  const objects = await options.store.list(prefix);
+  const plan = selectForPrune({ objects, prefix, policy: options.policy, now: options.now, findings: options.findings });
+  const dryRun = options.dryRun ?? false;
+  const result: PruneResult = { plan, remaining: objects, deleted: [], deletedBackups: 0, deletedManifests: 0, bytesFreed: 0, dryRun };
+  if (dryRun || plan.refusal !== undefined || plan.toDelete.length === 0) return result;
+  const ordered = [...plan.toDelete.filter((i) => i.kind === 'backup'), ...plan.toDelete.filter((i) => i.kind === 'manifest')];
+  for (let start = 0; start < ordered.length; start += PRUNE_BATCH) {
+    const batch = ordered.slice(start, start + PRUNE_BATCH);
+    const keys = batch.map((i) => i.key);
+    await options.store.delete(keys);
+    result.deleted.push(...keys);
+    for (const item of batch) {
+      if (item.kind === 'backup') result.deletedBackups += 1;
+      else result.deletedManifests += 1;
+      result.bytesFreed += item.size;
+    }
+    options.onDeleted?.(keys);
+  }
+  const gone = new Set(result.deleted);
+  result.remaining = objects.filter((o) => !gone.has(o.key));
+  return result;
+}

@@ -1,0 +1,95 @@
+// Prometheus metrics of retention, read from the retention service's stored state in collect()
+// (no I/O at scrape; unknown values are left out). The oldest backup's time is the monitor's
+// backup_sentinel_oldest_backup_timestamp_seconds and is not registered again here.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RuleState } from './lifecycle-rules.ts';
+import type { EffectiveMode, RetentionStatus } from './retention-status.ts';
+
+const PREFIX = 'backup_sentinel_';
+const MODES: readonly EffectiveMode[] = ['off', 'lifecycle', 'prune'];
+// 'error': the rules could not be read or written (AccessDenied, NotImplemented, network).
+const RULE_STATES: readonly (RuleState | 'error')[] = ['ok', 'missing', 'disabled', 'days_differ', 'error'];
+
+export interface RetentionMetricsState {
+  status: RetentionStatus;
+  retentionDays: number;
+  // Backups retention should have removed by now (see findOverdueBackups); undefined before a listing.
+  overdueBackups: number | undefined;
+}
+
+export interface RetentionMetrics {
+  // Counts backups (not manifests) a prune deleted.
+  countDeleted(backups: number): void;
+}
+
+export function registerRetentionMetrics(registry: Registry, state: () => RetentionMetricsState): RetentionMetrics {
+  const read = (): RetentionMetricsState | undefined => {
+    try {
+      return state();
+    } catch {
+      return undefined;
+    }
+  };
+  const gauge = (name: string, help: string, pick: (s: RetentionMetricsState) => number | undefined): void => {
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = read();
+        const value = s === undefined ? undefined : pick(s);
+        if (value === undefined || !Number.isFinite(value)) this.remove();
+        else this.set(value);
+      },
+    });
+  };
+
+  new Gauge({
+    name: `${PREFIX}retention_mode`,
+    help: 'Retention mode in effect: 1 for the current one (lifecycle rule, prune, or off)',
+    labelNames: ['mode'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = read();
+      if (s === undefined) return;
+      for (const mode of MODES) this.set({ mode }, s.status.mode === mode ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}retention_lifecycle_rule_state`,
+    help: "State of the bucket's lifecycle rule for the backup prefix, 1 for the current one (lifecycle mode only)",
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const s = read();
+      if (s === undefined || s.status.mode !== 'lifecycle') return;
+      const current = s.status.lifecycleProblem !== undefined ? 'error' : s.status.lifecycle?.state;
+      if (current === undefined) return;
+      for (const state of RULE_STATES) this.set({ state }, current === state ? 1 : 0);
+    },
+  });
+  gauge('retention_days', 'RETENTION_DAYS: backups older than this are removed (0: retention off)', (s) => s.retentionDays);
+  gauge('retention_lifecycle_rule_days', 'Days after which the bucket lifecycle rules expire the backup prefix', (s) =>
+    s.status.mode === 'lifecycle' && s.status.lifecycleProblem === undefined ? s.status.lifecycle?.effectiveDays : undefined,
+  );
+  gauge('retention_overdue_backups', 'Backups older than RETENTION_DAYS + RETENTION_MARGIN_DAYS still in storage', (s) => s.overdueBackups);
+  gauge('retention_last_run_timestamp_seconds', 'When the retention service last ran (Unix time)', (s) =>
+    s.status.lastRunAt === undefined ? undefined : s.status.lastRunAt.getTime() / 1000,
+  );
+  gauge('retention_last_run_success', '1 if the last retention run did its work, 0 if it failed', (s) =>
+    s.status.lastRunOk === undefined ? undefined : s.status.lastRunOk ? 1 : 0,
+  );
+  const deleted = new Counter({
+    name: `${PREFIX}backups_deleted_total`,
+    help: 'Backups deleted by prunes of this process (manifests not counted)',
+    registers: [registry],
+  });
+  return {
+    countDeleted(backups) {
+      if (backups > 0) deleted.inc(backups);
+    },
+  };
+}

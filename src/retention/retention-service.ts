@@ -1,0 +1,255 @@
+// Applies retention at start and daily: in lifecycle mode reads the bucket's lifecycle rules and,
+// with MANAGE_LIFECYCLE=true, puts ours; in prune mode deletes old backups safely. Falls back from
+// lifecycle to prune when the endpoint answers NotImplemented (RETENTION_MODE unset), and says so.
+// Never throws: failures are logged, kept in the status and reported as a retention finding.
+import type { Registry } from 'prom-client';
+import { keyPrefix } from '../backup/naming.ts';
+import type { Config, Location, MonitorSettings, RetentionSettings } from '../config/types.ts';
+import { shortMessageOf, StorageError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Finding } from '../monitor/findings.ts';
+import type { BackupStore, StoredObject } from '../storage/store.ts';
+import { formatBytes } from '../util/format.ts';
+import { createLifecycleStore, type LifecycleStore } from './lifecycle.ts';
+import { evaluateRules, mergeRules, type LifecycleEvaluation } from './lifecycle-rules.ts';
+import { runPrune } from './prune.ts';
+import { checkRetention, findOverdueBackups } from './retention-check.ts';
+import { registerRetentionMetrics, type RetentionMetrics } from './retention-metrics.ts';
+import { initialStatus, resolveMode, type LifecycleProblem, type RetentionStatus } from './retention-status.ts';
+
+export const DAY_MS = 24 * 3600 * 1000;
+
+export interface RetentionServiceOptions {
+  settings: RetentionSettings;
+  storageKind: 's3' | 'dir';
+  location: Location;
+  // The monitor's limits: a prune never runs while the newest backup is stale or empty by these.
+  freshness: Pick<MonitorSettings, 'maxAgeHours' | 'emptyMaxBytes'>;
+  store: BackupStore;
+  // The bucket's lifecycle rules (S3 storage); without it lifecycle mode reports an error.
+  lifecycle?: LifecycleStore | undefined;
+  logger: Logger;
+  registry?: Registry | undefined;
+  clock?: { now(): Date } | undefined;
+  // The monitor's current findings (stale, empty, backup_failed ...): a prune waits while any is active.
+  currentFindings?: (() => readonly Finding[] | undefined) | undefined;
+  // Time between runs after the one at start; default one day.
+  intervalMs?: number | undefined;
+}
+
+export class RetentionService {
+  private readonly options: RetentionServiceOptions;
+  private readonly logger: Logger;
+  private readonly prefix: string;
+  private readonly clock: { now(): Date };
+  private readonly metrics: RetentionMetrics | undefined;
+  private current: RetentionStatus;
+  // The last listing of our prefix (for overdue backups); undefined until one succeeded.
+  private objects: StoredObject[] | undefined;
+  private running: Promise<RetentionStatus> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: RetentionServiceOptions) {
+    this.options = options;
+    this.logger = options.logger.child({ component: 'retention' });
+    this.prefix = keyPrefix(options.location);
+    this.clock = options.clock ?? { now: () => new Date() };
+    const { mode, reason } = resolveMode(options.settings, options.storageKind);
+    this.current = initialStatus(mode, reason);
+    this.metrics = options.registry === undefined ? undefined : registerRetentionMetrics(options.registry, () => this.metricsState());
+  }
+
+  // Runs once now, then every day; logs the mode it starts in.
+  start(): void {
+    const { settings } = this.options;
+    this.logger.info(
+      { mode: this.current.mode, retentionDays: settings.days, manageLifecycle: settings.manageLifecycle, minKept: settings.minKept, prefix: this.prefix },
+      `retention: ${this.current.mode} (${this.current.modeReason})`,
+    );
+    if (this.current.mode === 'off') return;
+    void this.runOnce();
+    this.timer = setInterval(() => void this.runOnce(), this.options.intervalMs ?? DAY_MS);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  status(): RetentionStatus {
+    return this.current;
+  }
+
+  // The retention finding for the monitor's findings (at most one).
+  findings(now: Date = this.clock.now()): Finding[] {
+    return checkRetention({ status: this.current, settings: this.options.settings, objects: this.objects, prefix: this.prefix, now });
+  }
+
+  // One retention run (single flight: a call while one runs gets that run). Never throws.
+  runOnce(): Promise<RetentionStatus> {
+    this.running ??= this.run().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async run(): Promise<RetentionStatus> {
+    const now = this.clock.now();
+    let ok = true;
+    try {
+      if (this.current.mode === 'lifecycle') ok = await this.applyLifecycle();
+      if (this.current.mode === 'lifecycle') await this.refreshListing();
+      if (this.current.mode === 'prune') ok = (await this.prune(now)) && ok;
+    } catch (error) {
+      ok = false;
+      this.logger.error({ err: error }, `retention run failed: ${shortMessageOf(error)}`);
+    }
+    this.current = { ...this.current, lastRunAt: this.clock.now(), lastRunOk: ok };
+    return this.current;
+  }
+
+  // Reads (and with MANAGE_LIFECYCLE puts) the rules; false when that failed.
+  private async applyLifecycle(): Promise<boolean> {
+    const { settings, lifecycle } = this.options;
+    if (lifecycle === undefined) {
+      return this.lifecycleFailed({ code: 'Unknown', message: 'no S3 client for lifecycle rules', hint: 'this is a wiring bug: pass a LifecycleStore' });
+    }
+    let config;
+    try {
+      config = await lifecycle.read();
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'NotImplemented' && settings.mode === undefined) {
+        this.current = { ...this.current, mode: 'prune', modeReason: `${lifecycle.description} answered NotImplemented to lifecycle calls, so old backups are pruned instead`, lifecycle: undefined, lifecycleProblem: undefined };
+        this.logger.warn({ mode: 'prune' }, `retention: falling back to prune mode: ${this.current.modeReason}`);
+        return true;
+      }
+      return this.lifecycleFailed(problemOf(error, 'read'));
+    }
+    let evaluation: LifecycleEvaluation = evaluateRules(config.rules, this.prefix, settings.days);
+    if (settings.manageLifecycle) {
+      const plan = mergeRules(config.rules, this.prefix, settings.days);
+      if (plan.action === 'refuse') {
+        return this.lifecycleFailed({ code: 'Refused', message: `backup-sentinel did not put its lifecycle rule: ${plan.reason}`, hint: plan.reason });
+      }
+      if (plan.action === 'put') {
+        try {
+          await lifecycle.write({ ...config, rules: plan.rules });
+        } catch (error) {
+          this.current = { ...this.current, lifecycle: evaluation };
+          return this.lifecycleFailed(problemOf(error, 'write'));
+        }
+        this.logger.info({ rules: plan.rules.length }, `retention: lifecycle rule put: ${plan.reason}`);
+        evaluation = evaluateRules(plan.rules, this.prefix, settings.days);
+      } else {
+        this.logger.debug(`retention: lifecycle rules unchanged: ${plan.reason}`);
+      }
+    }
+    if (evaluation.state !== 'ok') {
+      this.logger.warn({ ruleState: evaluation.state, ruleId: evaluation.ruleId }, `retention: ${evaluation.detail}`);
+    }
+    this.current = { ...this.current, lifecycle: evaluation, lifecycleProblem: undefined };
+    return true;
+  }
+
+  private lifecycleFailed(problem: LifecycleProblem): false {
+    this.logger.error({ code: problem.code, hint: problem.hint }, `retention: ${problem.message}`);
+    this.current = { ...this.current, lifecycleProblem: problem };
+    return false;
+  }
+
+  // Lists our prefix for the overdue check; keeps the previous listing when storage is unreachable.
+  private async refreshListing(): Promise<void> {
+    try {
+      this.objects = await this.options.store.list(this.prefix);
+    } catch (error) {
+      this.logger.warn({ err: error }, `retention: could not list backups: ${shortMessageOf(error)}`);
+    }
+  }
+
+  private async prune(now: Date): Promise<boolean> {
+    const { settings, freshness, store } = this.options;
+    const findings = this.options.currentFindings?.();
+    try {
+      const result = await runPrune({
+        store,
+        location: this.options.location,
+        policy: { days: settings.days, minKept: settings.minKept, maxAgeHours: freshness.maxAgeHours, emptyMaxBytes: freshness.emptyMaxBytes },
+        now,
+        findings,
+        onDeleted: (keys) => this.logger.info({ keys }, `retention: deleted ${keys.length} object${keys.length === 1 ? '' : 's'}`),
+      });
+      const { plan } = result;
+      this.objects = result.remaining;
+      this.metrics?.countDeleted(result.deletedBackups);
+      if (plan.refusal !== undefined && plan.held.length > 0) {
+        this.logger.warn({ held: plan.held.length }, `retention: prune refused, ${plan.held.length} object(s) kept for now: ${plan.refusal}`);
+      } else if (result.deleted.length > 0) {
+        this.logger.info(
+          { deletedBackups: result.deletedBackups, deletedManifests: result.deletedManifests, bytesFreed: result.bytesFreed },
+          `retention: pruned ${result.deletedBackups} backup(s) older than ${settings.days} days, ${formatBytes(result.bytesFreed)} freed`,
+        );
+      } else {
+        this.logger.debug('retention: nothing to prune');
+      }
+      this.current = {
+        ...this.current,
+        lastPrune: {
+          at: now,
+          dryRun: false,
+          deletedBackups: result.deletedBackups,
+          deletedManifests: result.deletedManifests,
+          bytesFreed: result.bytesFreed,
+          refusal: plan.held.length > 0 ? plan.refusal : undefined,
+        },
+      };
+      return true;
+    } catch (error) {
+      this.logger.error({ err: error }, `retention: prune failed: ${shortMessageOf(error)}`);
+      return false;
+    }
+  }
+
+  private metricsState() {
+    const { settings } = this.options;
+    const mode = this.current.mode;
+    const overdue =
+      this.objects === undefined || mode === 'off' ? undefined : findOverdueBackups(this.objects, this.prefix, settings, mode, this.clock.now()).count;
+    return { status: this.current, retentionDays: settings.days, overdueBackups: overdue };
+  }
+}
+
+function problemOf(error: unknown, action: 'read' | 'write'): LifecycleProblem {
+  const code = error instanceof StorageError ? error.code : 'Unknown';
+  const permission =
+    action === 'read'
+      ? 'the key needs permission to read the bucket lifecycle configuration (S3: s3:GetLifecycleConfiguration; R2: an Admin Read & Write token)'
+      : 'the key needs permission to write the bucket lifecycle configuration (S3: s3:PutLifecycleConfiguration; R2: an Admin Read & Write token), or set MANAGE_LIFECYCLE=false and add the rule by hand';
+  const hint =
+    code === 'NotImplemented'
+      ? 'this endpoint has no lifecycle rules: set RETENTION_MODE=prune so backup-sentinel deletes old backups itself'
+      : code === 'AccessDenied'
+        ? permission
+        : error instanceof StorageError && error.hint !== undefined
+          ? error.hint
+          : permission;
+  return { code, message: `could not ${action} the bucket's lifecycle rules: ${shortMessageOf(error)}`, hint };
+}
+
+// The retention service for a loaded configuration (the composition root passes store, logger, registry).
+export function createRetentionService(
+  config: Pick<Config, 'retention' | 'storage' | 'location' | 'monitor'>,
+  deps: Pick<RetentionServiceOptions, 'store' | 'logger' | 'registry' | 'clock' | 'currentFindings' | 'lifecycle'>,
+): RetentionService {
+  const storage = config.storage;
+  const lifecycle = deps.lifecycle ?? (storage.kind === 's3' ? createLifecycleStore(storage) : undefined);
+  return new RetentionService({
+    ...deps,
+    settings: config.retention,
+    storageKind: storage.kind,
+    location: config.location,
+    freshness: config.monitor,
+    lifecycle,
+  });
+}

@@ -55,7 +55,7 @@ export async function takeBackup(
   pg: PgCluster,
   db: string,
   store: BackupStore,
-  options: { format: DumpFormat; compression: CompressionAlgorithm; at: Date; logger?: Logger },
+  options: { format: DumpFormat; compression: CompressionAlgorithm; at: Date; logger?: Logger; location?: Location },
 ): Promise<string> {
   const result = await runBackupJob(
     {
@@ -69,7 +69,7 @@ export async function takeBackup(
         options: [],
         pgDumpPath: undefined,
       },
-      location: LOCATION,
+      location: options.location ?? LOCATION,
       store,
       logger: options.logger ?? silentLogger(),
       clock: () => options.at,
@@ -81,8 +81,8 @@ export async function takeBackup(
 }
 
 // Stores hand-made bytes as a backup with a correct manifest (e.g. a dump that is broken on purpose).
-export async function storeRawBackup(store: BackupStore, at: Date, format: DumpFormat, body: Buffer): Promise<string> {
-  const key = backupKey(LOCATION, at, { format, compression: 'none', encrypted: false });
+export async function storeRawBackup(store: BackupStore, at: Date, format: DumpFormat, body: Buffer, location: Location = LOCATION): Promise<string> {
+  const key = backupKey(location, at, { format, compression: 'none', encrypted: false });
   await store.put(key, Readable.from([body]));
   const manifest: BackupManifest = {
     manifestVersion: 1,

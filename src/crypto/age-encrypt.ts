@@ -10,7 +10,7 @@ import {
   derivePayloadKey,
   encodeBase64NoPad,
   encodeHeaderNoMac,
-  sealChunk,
+  sealChunkParts,
   streamNonce,
   type StanzaData,
 } from './age-format.ts';
@@ -97,7 +97,9 @@ class AgeEncryptTransform extends Transform {
 
   #sealChunk(last: boolean): void {
     const key = this.#payloadKey as Buffer;
-    this.push(sealChunk(key, streamNonce(this.#index, last), this.#chunk.subarray(0, this.#used)));
+    const [body, tag] = sealChunkParts(key, streamNonce(this.#index, last), this.#chunk.subarray(0, this.#used));
+    if (body.length > 0) this.push(body);
+    this.push(tag);
     this.#index += 1;
     this.#used = 0;
   }

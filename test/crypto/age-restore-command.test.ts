@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { createEncryptStream } from '../../src/crypto/age-encrypt.ts';
+import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { generateKeyPair, keySettings, makeTempDir, type KeyPair } from './age-helpers.ts';
+
+// The manual restore commands of docs/encryption.md, run as written against a real PostgreSQL:
+// pg_dump | gzip | (our encrypt stage) > file, then `age -d -i key.txt file | gunzip | psql`.
+describe('restoring an encrypted backup by hand with the age CLI', () => {
+  let pg: PgCluster;
+  let temp: Awaited<ReturnType<typeof makeTempDir>>;
+  let key: KeyPair;
+  let other: KeyPair;
+  let backup: string;
+  before(async () => {
+    temp = await makeTempDir();
+    [pg, key, other] = await Promise.all([startPgCluster(), generateKeyPair(temp.dir, 'key'), generateKeyPair(temp.dir, 'other')]);
+    await pg.createDatabase('shop');
+    await pg.psql(`CREATE TABLE orders (id int PRIMARY KEY, note text);
+      INSERT INTO orders SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 20000) g;`, 'shop');
+    backup = path.join(temp.dir, 'shop_2026-11-28_00-00-00.sql.gz.age');
+    const dump = execa(path.join(pg.binDir, 'pg_dump'), ['--no-owner', '-d', pg.url('shop')], { buffer: false });
+    await Promise.all([pipeline(dump.stdout, createGzip(), createEncryptStream(keySettings([key.recipient])), createWriteStream(backup)), dump]);
+  });
+  after(async () => {
+    await pg?.stop();
+    await temp?.remove();
+  });
+
+  // Exactly the documented command; PGPASSWORD keeps the password out of `ps`.
+  function restoreByHand(keyFile: string, database: string): Promise<{ exitCode?: number; stderr: unknown }> {
+    const script = `set -o pipefail
+age -d -i "$KEY_FILE" "$BACKUP" | gunzip | psql -X -q --single-transaction -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres -d "$TARGET_DB"`;
+    return execa('bash', ['-c', script], {
+      reject: false,
+      env: { KEY_FILE: keyFile, BACKUP: backup, PGHOST: pg.host, PGPORT: String(pg.port), PGPASSWORD: pg.password, TARGET_DB: database },
+    });
+  }
+
+  it('restores every row with `age -d -i key.txt file.sql.gz.age | gunzip | psql`', async () => {
+    await pg.createDatabase('restored');
+    const result = await restoreByHand(key.file, 'restored');
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(await pg.psql('SELECT count(*), sum(id) FROM orders', 'restored'), '20000|200010000');
+  });
+
+  it('fails the documented pipeline with the wrong key and leaves the target database empty', async () => {
+    await pg.createDatabase('wrong key');
+    const result = await restoreByHand(other.file, 'wrong key');
+    assert.notEqual(result.exitCode, 0);
+    assert.match(String(result.stderr), /no identity matched any of the recipients/);
+    assert.equal(await pg.psql(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`, 'wrong key'), '0');
+  });
+});

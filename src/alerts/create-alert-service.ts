@@ -8,7 +8,7 @@ import { EmailNotifier } from './email.ts';
 import type { MessageContext } from './format-message.ts';
 import type { Notifier } from './notifier.ts';
 import { SlackNotifier } from './slack.ts';
-import { BackupStoreAlertState } from './state-store.ts';
+import { BackupStoreAlertState, describeKeyIn } from './state-store.ts';
 
 export interface NotifierTimeouts {
   slackTimeoutMs?: number;
@@ -31,7 +31,7 @@ export function createNotifiers(settings: AlertSettings, timeouts: NotifierTimeo
 export function messageContext(config: Pick<Config, 'alerts' | 'location'>, store: Pick<BackupStore, 'description'>): MessageContext {
   return {
     name: config.alerts.name,
-    where: `${store.description.replace(/\/+$/, '')}/${keyPrefix(config.location)}`,
+    where: describeKeyIn(store.description, keyPrefix(config.location)),
     runbookUrl: config.alerts.runbookUrl,
   };
 }

@@ -24,6 +24,12 @@ export function alertStateKey(subfolder: string): string {
   return `${subfolder ? `${subfolder}/` : ''}${RESERVED_FOLDER}${ALERT_STATE_FILE}`;
 }
 
+// "s3://bucket/key at https://endpoint" from a store description "s3://bucket at https://endpoint".
+export function describeKeyIn(storeDescription: string, key: string): string {
+  const [head = '', ...rest] = storeDescription.split(' at ');
+  return `${head.replace(/\/+$/, '')}/${key}${rest.length > 0 ? ` at ${rest.join(' at ')}` : ''}`;
+}
+
 // The alert state as a small JSON object in the backup storage itself (S3 bucket or directory).
 export class BackupStoreAlertState implements AlertStateStore {
   readonly location: string;
@@ -33,7 +39,7 @@ export class BackupStoreAlertState implements AlertStateStore {
   constructor(store: BackupStore, subfolder: string) {
     this.#store = store;
     this.#key = alertStateKey(subfolder);
-    this.location = `${store.description.replace(/\/+$/, '')}/${this.#key}`;
+    this.location = describeKeyIn(store.description, this.#key);
   }
 
   async load(): Promise<LoadedState> {

@@ -150,8 +150,9 @@ export async function countRows(client: pg.Client): Promise<Map<string, number>>
   return counts;
 }
 
-// The planner's row estimates of every ordinary table: live tuples from the statistics when known,
-// else pg_class.reltuples; undefined when the table was never analyzed nor counted.
+// The planner's row estimates of every ordinary table: pg_class.reltuples (set by ANALYZE and VACUUM)
+// when the table was analyzed, else the statistics' live tuples (which can drift: pending insert counts
+// are added after an ANALYZE in the same session); undefined when neither is known.
 export async function estimateRows(client: pg.Client): Promise<Map<string, number | undefined>> {
   const r = await client.query<{ name: string; reltuples: string; live: string | null }>(
     `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name, c.reltuples::bigint::text AS reltuples, s.n_live_tup::text AS live
@@ -162,8 +163,8 @@ export async function estimateRows(client: pg.Client): Promise<Map<string, numbe
     const reltuples = Number(row.reltuples);
     const live = row.live === null ? undefined : Number(row.live);
     let estimate: number | undefined;
-    if (live !== undefined && (live > 0 || reltuples <= 0)) estimate = live;
-    else if (reltuples >= 0) estimate = reltuples;
+    if (reltuples > 0 || (reltuples === 0 && !live)) estimate = reltuples;
+    else if (live !== undefined) estimate = live;
     estimates.set(row.name, estimate);
   }
   return estimates;

@@ -61,52 +61,60 @@ class AgeDecryptTransform extends Transform {
   }
 
   override _transform(data: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    let rest: Buffer | undefined;
+    let failure: Error | undefined;
     try {
-      if (this.#header === undefined) {
-        this.#consumePayload(data);
-        return callback();
-      }
-      const rest = this.#collectHeader(data);
-      if (rest === undefined) return callback();
-      const header = this.#header;
-      this.#header = undefined;
-      this.#openHeader(header).then(
-        () => {
-          try {
-            this.#consumePayload(rest);
-            callback();
-          } catch (error) {
-            callback(error as Error);
-          }
-        },
-        (error: unknown) => callback(error as Error),
-      );
+      if (this.#header === undefined) this.#consumePayload(data);
+      else rest = this.#collectHeader(data);
     } catch (error) {
-      callback(error as Error);
+      failure = error as Error;
     }
+    if (failure !== undefined || rest === undefined) return callback(failure);
+    // The header is complete: open it (async: X25519 and scrypt), then go on with the bytes after it.
+    const header = this.#header as Buffer;
+    this.#header = undefined;
+    const payload = rest;
+    this.#openHeader(header).then(
+      () => {
+        let late: Error | undefined;
+        try {
+          this.#consumePayload(payload);
+        } catch (error) {
+          late = error as Error;
+        }
+        callback(late);
+      },
+      (error: unknown) => callback(error as Error),
+    );
   }
 
   override _flush(callback: TransformCallback): void {
+    let failure: Error | undefined;
     try {
-      if (this.#header !== undefined) {
-        if (this.#header.length === 0) throw new DecryptionError('not-age', 'the encrypted backup is empty (0 bytes)', { hint: HINT_REUPLOAD });
-        throw truncated('the input ended inside the age header');
-      }
-      if (this.#payloadKey === undefined || this.#used === 0) throw truncated('the input ended before the encrypted payload');
-      const sealed = this.#chunk.subarray(0, this.#used);
-      const plaintext = openChunk(this.#payloadKey, streamNonce(this.#index, true), sealed);
-      if (plaintext === null) {
-        if (this.#used === CHUNK_CIPHERTEXT_SIZE && openChunk(this.#payloadKey, streamNonce(this.#index, false), sealed) !== null) {
-          throw truncated(`the input ended after chunk ${this.#index + 1} at a 64 KiB boundary`);
-        }
-        throw tampered(this.#index);
-      }
-      if (plaintext.length === 0 && this.#index > 0) throw tampered(this.#index);
-      if (plaintext.length > 0) this.push(plaintext);
-      callback();
+      this.#finish();
     } catch (error) {
-      callback(error as Error);
+      failure = error as Error;
     }
+    callback(failure);
+  }
+
+  // Opens the last chunk, whose nonce carries the last-chunk flag.
+  #finish(): void {
+    if (this.#header !== undefined) {
+      if (this.#header.length === 0) throw new DecryptionError('not-age', 'the encrypted backup is empty (0 bytes)', { hint: HINT_REUPLOAD });
+      throw truncated('the input ended inside the age header');
+    }
+    if (this.#payloadKey === undefined || this.#used === 0) throw truncated('the input ended before the encrypted payload');
+    const sealed = this.#chunk.subarray(0, this.#used);
+    const plaintext = openChunk(this.#payloadKey, streamNonce(this.#index, true), sealed);
+    if (plaintext === null) {
+      if (this.#used === CHUNK_CIPHERTEXT_SIZE && openChunk(this.#payloadKey, streamNonce(this.#index, false), sealed) !== null) {
+        throw truncated(`the input ended after chunk ${this.#index + 1} at a 64 KiB boundary`);
+      }
+      throw tampered(this.#index);
+    }
+    if (plaintext.length === 0 && this.#index > 0) throw tampered(this.#index);
+    if (plaintext.length > 0) this.push(plaintext);
   }
 
   // Appends to the header; returns the bytes after it once the "--- <mac>" line is complete.

@@ -104,15 +104,17 @@ class AgeEncryptTransform extends Transform {
     this.#used = 0;
   }
 
-  // Writes the header and payload nonce before the first chunk, then runs `work`.
+  // Writes the header and payload nonce before the first chunk, then runs `work`; the callback is
+  // called exactly once, outside the try, so an exception it throws is never mistaken for ours.
   #withHeader(callback: TransformCallback, work: () => void): void {
     const run = (): void => {
+      let failure: BackupError | undefined;
       try {
         work();
-        callback();
       } catch (error) {
-        callback(wrapEncryptError(error));
+        failure = wrapEncryptError(error);
       }
+      callback(failure);
     };
     if (this.#payloadKey !== undefined) return run();
     this.#startPayload().then(run, (error: unknown) => callback(wrapEncryptError(error)));

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,6 +14,30 @@ import type { TestS3Server } from '../helpers/s3-server.ts';
 // clock, and fast ways to put backups of chosen sizes and times into storage.
 
 export const MiB = 1024 * 1024;
+
+// s3rver makes ListObjectsV2 continuation tokens with single DES ('des'), which OpenSSL 3 (Node >= 17)
+// only has in its legacy provider: every listing of more than 1,000 keys fails with InternalError.
+// Triple DES with the key repeated three times is the same cipher and is in the default provider.
+// (This belongs in test/helpers/s3-server.ts; the monitor tests are the first to list > 1,000 keys.)
+export function enableS3rverPagination(): void {
+  const patched = crypto as unknown as { __desPatched?: boolean; createCipheriv: typeof crypto.createCipheriv; createDecipheriv: typeof crypto.createDecipheriv };
+  if (patched.__desPatched) return;
+  patched.__desPatched = true;
+  const cipher = crypto.createCipheriv;
+  const decipher = crypto.createDecipheriv;
+  const triple = (key: crypto.CipherKey): Buffer => {
+    const k = Buffer.from(key as Buffer);
+    return Buffer.concat([k, k, k]);
+  };
+  patched.createCipheriv = ((algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null, options?: unknown) =>
+    algorithm === 'des'
+      ? cipher('des-ede3-cbc', triple(key), iv)
+      : (cipher as (...args: unknown[]) => crypto.Cipher)(algorithm, key, iv, options)) as typeof crypto.createCipheriv;
+  patched.createDecipheriv = ((algorithm: string, key: crypto.CipherKey, iv: crypto.BinaryLike | null, options?: unknown) =>
+    algorithm === 'des'
+      ? decipher('des-ede3-cbc', triple(key), iv)
+      : (decipher as (...args: unknown[]) => crypto.Decipher)(algorithm, key, iv, options)) as typeof crypto.createDecipheriv;
+}
 export const HOUR = 3_600_000;
 
 export function configFor(env: Record<string, string>): Config {

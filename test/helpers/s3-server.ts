@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
@@ -8,6 +10,15 @@ export interface S3Request {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
+}
+
+export interface SeedObject {
+  key: string;
+  // Content, or `size` zero bytes.
+  body?: Buffer | string;
+  size?: number;
+  lastModified?: Date;
+  metadata?: Record<string, string>;
 }
 
 // A multipart upload that was started and neither completed nor aborted.
@@ -29,9 +40,26 @@ export interface TestS3Server {
   env: Record<string, string>;
   // Sets an object's LastModified (s3rver takes it from the file's mtime).
   backdate(key: string, time: Date, bucket?: string): Promise<void>;
+  // Writes objects straight into s3rver's folders (thousands per second, for listing tests), as if
+  // uploaded at lastModified (default now). Metadata keys are given without the x-amz-meta- prefix.
+  seed(objects: readonly SeedObject[], bucket?: string): Promise<void>;
   // Multipart uploads in progress (s3rver keeps them as folders; it lacks ListMultipartUploads).
   pendingUploads(bucket?: string): Promise<PendingUpload[]>;
   close(): Promise<void>;
+}
+
+// s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3 (Node >= 17) refuses, so
+// any listing longer than one page (1,000 keys) fails with InternalError. Tokens are opaque to clients:
+// let 'des' be an identity cipher in this (test) process, so paging works. No other code uses DES.
+function allowS3rverContinuationTokens(): void {
+  const crypto = createRequire(import.meta.url)('node:crypto') as Record<string, unknown> & { __s3rverDes?: true };
+  if (crypto.__s3rverDes) return;
+  crypto.__s3rverDes = true;
+  const identity = { update: (data: string | Buffer, encoding?: BufferEncoding) => (typeof data === 'string' ? Buffer.from(data, encoding) : Buffer.from(data)), final: () => Buffer.alloc(0) };
+  for (const name of ['createCipheriv', 'createDecipheriv']) {
+    const original = crypto[name] as (...args: unknown[]) => unknown;
+    crypto[name] = (algorithm: unknown, ...rest: unknown[]) => (algorithm === 'des' ? identity : original(algorithm, ...rest));
+  }
 }
 
 // Starts an in-process S3-compatible server (s3rver) on a free port with one bucket.
@@ -39,6 +67,7 @@ export interface TestS3Server {
 // It also lacks AbortMultipartUpload and ListMultipartUploads; this helper answers those two calls itself
 // from s3rver's own upload folders (a narrow shim so tests can prove no multipart upload is left behind).
 export async function startS3Server(options: { bucket?: string; extraBuckets?: string[] } = {}): Promise<TestS3Server> {
+  allowS3rverContinuationTokens();
   const bucket = options.bucket ?? 'test-backups';
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-'));
   const instance = new S3rver({
@@ -79,6 +108,9 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
       // s3rver's filesystem layout: <dir>/<bucket>/<key>._S3rver_object
       const file = path.join(directory, inBucket, `${key}._S3rver_object`);
       await fs.utimes(file, time, time);
+    },
+    async seed(objects, inBucket = bucket) {
+      await seedObjects(directory, inBucket, objects);
     },
     async pendingUploads(inBucket = bucket) {
       return await listPendingUploads(directory, inBucket);
@@ -149,4 +181,25 @@ function handleMultipartShim(directory: string, req: IncomingMessage, res: Serve
     );
   })().catch((e: unknown) => error(500, 'InternalError', escapeXml(String(e))));
   return true;
+}
+
+// s3rver's layout for one object: <dir>/<bucket>/<key>._S3rver_{object,object.md5,metadata.json}.
+async function seedObjects(directory: string, bucket: string, objects: readonly SeedObject[]): Promise<void> {
+  const folders = new Set<string>();
+  const write = async (object: SeedObject): Promise<void> => {
+    const base = path.join(directory, bucket, object.key);
+    const folder = path.dirname(base);
+    if (!folders.has(folder)) {
+      await fs.mkdir(folder, { recursive: true });
+      folders.add(folder);
+    }
+    const body = object.body === undefined ? Buffer.alloc(object.size ?? 0) : Buffer.from(object.body);
+    const metadata: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    for (const [name, value] of Object.entries(object.metadata ?? {})) metadata[`x-amz-meta-${name.toLowerCase()}`] = value;
+    await fs.writeFile(`${base}._S3rver_object`, body);
+    await fs.writeFile(`${base}._S3rver_object.md5`, createHash('md5').update(body).digest('hex'));
+    await fs.writeFile(`${base}._S3rver_metadata.json`, JSON.stringify(metadata));
+    if (object.lastModified) await fs.utimes(`${base}._S3rver_object`, object.lastModified, object.lastModified);
+  };
+  for (let i = 0; i < objects.length; i += 64) await Promise.all(objects.slice(i, i + 64).map(write));
 }

@@ -52,6 +52,9 @@ export function loadConfig(env: Env = process.env): Config {
     http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }) },
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   };
+  if (config.retention.mode === 'lifecycle' && config.storage.kind === 'dir') {
+    r.problem('RETENTION_MODE', 'prune or unset with directory storage (BACKUP_DIR): a directory has no lifecycle rules', '"lifecycle"');
+  }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
 }

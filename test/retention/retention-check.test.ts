@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backupKey } from '../../src/backup/naming.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import type { RetentionSettings } from '../../src/config/types.ts';
+import { ConfigError } from '../../src/errors.ts';
 import { evaluateRules } from '../../src/retention/lifecycle-rules.ts';
 import { checkRetention } from '../../src/retention/retention-check.ts';
 import { initialStatus, resolveMode, type RetentionStatus } from '../../src/retention/retention-status.ts';
@@ -85,5 +87,12 @@ describe('resolveMode', () => {
     assert.equal(resolveMode({ days: 30, mode: undefined }, 'dir').mode, 'prune');
     assert.equal(resolveMode({ days: 30, mode: 'prune' }, 's3').mode, 'prune');
     assert.equal(resolveMode({ days: 0, mode: 'lifecycle' }, 's3').mode, 'off');
+  });
+
+  it('RETENTION_MODE=lifecycle with directory storage is a configuration error naming the variable', () => {
+    assert.throws(
+      () => loadConfig({ BACKUP_DIR: '/tmp/x', RETENTION_MODE: 'lifecycle' }),
+      (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.variable === 'RETENTION_MODE' && /directory/.test(p.expected)),
+    );
   });
 });

@@ -1,5 +1,9 @@
+import { alertTestCommand } from './alert-test.ts';
+import { backupCommand } from './backup.ts';
 import type { Command } from './command.ts';
+import { listCommand } from './list.ts';
 import { pruneCommand } from './prune.ts';
+import { serveCommand } from './serve.ts';
 
 // Every CLI command, in the order `backup-sentinel help` lists them. Each lives in its own file.
-export const COMMANDS: Command[] = [pruneCommand];
+export const COMMANDS: Command[] = [serveCommand, backupCommand, listCommand, pruneCommand, alertTestCommand];

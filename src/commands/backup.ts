@@ -1,0 +1,59 @@
+import { buildBackupService } from '../main.ts';
+import type { BackupResult } from '../backup/result.ts';
+import { createStore } from '../storage/create-store.ts';
+import { formatBytes, formatDuration } from '../util/format.ts';
+import type { Command, CommandContext } from './command.ts';
+
+// Runs one backup now and turns its result into people-readable lines and an exit code:
+// 0 stored (or skipped because another replica holds the lock and is backing up), 1 failed,
+// 78 nothing to back up (BACKUP_DATABASE_URL unset).
+export async function runSingleBackup(ctx: CommandContext): Promise<number> {
+  const { config } = ctx;
+  if (config.backup === undefined) {
+    ctx.stderr.write('BACKUP_DATABASE_URL is not set: there is no database to back up.\nWhat to do: set BACKUP_DATABASE_URL=postgres://user:password@host:5432/database\n');
+    return 78;
+  }
+  const store = createStore(config);
+  const service = buildBackupService(config, store, ctx.logger);
+  if (service === undefined) return 78;
+  const onStop = () => void service.stop();
+  ctx.stopSignal.addEventListener('abort', onStop, { once: true });
+  try {
+    const result = await service.runOnce('manual');
+    ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
+    if (result.status === 'failed') ctx.stderr.write(`${result.error.message}\n`);
+    return result.status === 'failed' ? 1 : 0;
+  } finally {
+    ctx.stopSignal.removeEventListener('abort', onStop);
+  }
+}
+
+export function describeForPeople(result: BackupResult, where: string): string {
+  switch (result.status) {
+    case 'success': {
+      const m = result.manifest;
+      return (
+        `Backup stored: ${result.key} in ${where}\n` +
+        `  ${formatBytes(m.size)} (${formatBytes(m.uncompressedSize)} before compression), ${formatDuration(result.durationMs)}, ` +
+        `${m.parts} part${m.parts === 1 ? '' : 's'}, sha256 ${m.sha256}`
+      );
+    }
+    case 'failed':
+      return `Backup failed at stage "${result.stage}" after ${formatDuration(result.durationMs)}: ${result.shortMessage}`;
+    case 'skipped':
+      return `Backup ${result.message}`;
+  }
+}
+
+export const backupCommand: Command = {
+  name: 'backup',
+  usage: 'backup',
+  summary: 'take one backup now (exit code 0 stored, 1 failed)',
+  async run(args, ctx) {
+    if (args.length > 0) {
+      ctx.stderr.write(`backup takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}\n`);
+      return 64;
+    }
+    return await runSingleBackup(ctx);
+  },
+};

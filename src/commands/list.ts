@@ -1,0 +1,50 @@
+import { isAuxiliaryKey, keyPrefix, parseBackupKey } from '../backup/naming.ts';
+import { createStore } from '../storage/create-store.ts';
+import { formatBytes, formatDuration } from '../util/format.ts';
+import type { Command } from './command.ts';
+
+const USAGE = 'list [--json]';
+
+// `backup-sentinel list`: the backups in storage, newest first, with size and age (manifests and the
+// service's own files are left out).
+export const listCommand: Command = {
+  name: 'list',
+  usage: USAGE,
+  summary: 'list the backups in storage with size and age',
+  async run(args, ctx) {
+    const unknown = args.filter((a) => a !== '--json');
+    if (unknown.length > 0) {
+      ctx.stderr.write(`Unknown option ${unknown.map((a) => JSON.stringify(a)).join(', ')}. Usage: backup-sentinel ${USAGE}\n`);
+      return 64;
+    }
+    const { config } = ctx;
+    const store = createStore(config);
+    const prefix = keyPrefix(config.location);
+    const now = new Date();
+    const backups = (await store.list(prefix))
+      .filter((o) => !isAuxiliaryKey(o.key))
+      .map((o) => ({ ...o, time: parseBackupKey(o.key, prefix).time ?? o.lastModified }))
+      .sort((a, b) => b.time.getTime() - a.time.getTime());
+    if (args.includes('--json')) {
+      ctx.stdout.write(
+        `${JSON.stringify(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
+      );
+      return 0;
+    }
+    const where = `${store.description}${prefix ? ` (prefix "${prefix}")` : ''}`;
+    if (backups.length === 0) {
+      ctx.stdout.write(`No backups in ${where}.\n`);
+      return 0;
+    }
+    const rows = backups.map((b) => [b.key, formatBytes(b.size), `${formatDuration(Math.max(0, now.getTime() - b.time.getTime()))} ago`, b.time.toISOString().replace('.000Z', 'Z')]);
+    const header = ['KEY', 'SIZE', 'AGE', 'TIME (UTC)'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    const line = (cells: string[]) =>
+      cells.map((c, i) => (i === 1 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    const total = backups.reduce((sum, b) => sum + b.size, 0);
+    ctx.stdout.write(
+      [`${backups.length} backup${backups.length === 1 ? '' : 's'} in ${where}, ${formatBytes(total)} in total:`, line(header), ...rows.map(line)].join('\n') + '\n',
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,27 @@
+import { startSentinel } from '../main.ts';
+import { runSingleBackup } from './backup.ts';
+import type { Command } from './command.ts';
+
+// `backup-sentinel serve` (the default): the backup schedule plus the HTTP server until SIGINT/SIGTERM.
+// With SINGLE_SHOT_MODE it takes one backup and exits with its code instead.
+export const serveCommand: Command = {
+  name: 'serve',
+  usage: 'serve',
+  summary: 'run the service: backups on BACKUP_CRON_SCHEDULE (UTC) and the HTTP server (default)',
+  async run(args, ctx) {
+    if (args.length > 0) {
+      ctx.stderr.write(`serve takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}\n`);
+      return 64;
+    }
+    if (ctx.config.backup?.singleShot) {
+      ctx.logger.info('SINGLE_SHOT_MODE: taking one backup, then exiting');
+      return await runSingleBackup(ctx);
+    }
+    const sentinel = await startSentinel({ config: ctx.config, logger: ctx.logger });
+    if (!ctx.stopSignal.aborted) {
+      await new Promise<void>((resolve) => ctx.stopSignal.addEventListener('abort', () => resolve(), { once: true }));
+    }
+    await sentinel.stop();
+    return 0;
+  },
+};

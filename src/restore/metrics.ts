@@ -1,0 +1,39 @@
+// Prometheus metrics of verification and restore drills, read from the verify service's stored state
+// in collect() (no I/O at scrape; unknown values are left out).
+import { Gauge, type Registry } from 'prom-client';
+import type { VerifyState } from './verify-service.ts';
+
+const PREFIX = 'backup_sentinel_';
+
+export function registerRestoreMetrics(registry: Registry, state: () => VerifyState): void {
+  const gauge = (name: string, help: string, pick: (s: VerifyState) => number | undefined): void => {
+    new Gauge({
+      name: `${PREFIX}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        let value: number | undefined;
+        try {
+          value = pick(state());
+        } catch {
+          value = undefined;
+        }
+        if (value === undefined || !Number.isFinite(value)) this.remove();
+        else this.set(value);
+      },
+    });
+  };
+  const seconds = (d: Date | undefined) => (d === undefined ? undefined : d.getTime() / 1000);
+  const flag = (b: boolean | undefined) => (b === undefined ? undefined : b ? 1 : 0);
+  gauge('last_verify_timestamp_seconds', 'When the newest backup was last verified (sha256, decompression, structure), Unix time', (s) => seconds(s.lastVerify?.checkedAt));
+  gauge('last_verify_success', '1 if the last verification found no problem, 0 if it found one', (s) => flag(s.lastVerify?.ok));
+  gauge('last_verify_success_timestamp_seconds', 'When a verification last passed, Unix time', (s) => seconds(s.lastVerifySuccessAt));
+  gauge('last_verify_duration_seconds', 'How long the last verification took', (s) => (s.lastVerify ? s.lastVerify.durationMs / 1000 : undefined));
+  gauge('last_drill_timestamp_seconds', 'When the last restore drill ran, Unix time', (s) => seconds(s.lastDrill?.checkedAt));
+  gauge('last_drill_success', '1 if the last restore drill passed, 0 if it failed', (s) => flag(s.lastDrill?.ok));
+  gauge('last_drill_success_timestamp_seconds', 'When a restore drill last passed, Unix time', (s) => seconds(s.lastDrillSuccessAt));
+  gauge('restore_duration_seconds', 'How long the last restore drill took to restore the backup (download to COMMIT)', (s) =>
+    s.lastDrill?.restoreMs === undefined ? undefined : s.lastDrill.restoreMs / 1000,
+  );
+}

@@ -1,0 +1,163 @@
+import { scheduleCron, type CronSchedule } from '../backup/scheduler.ts';
+import { shortMessageOf } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Finding } from '../monitor/findings.ts';
+import type { BackupStore } from '../storage/store.ts';
+import type { DecryptFactory } from './backup-source.ts';
+import type { RowTolerance } from './compare.ts';
+import { runDrill, type DrillResult } from './drill.ts';
+import type { PgTools } from './pg-tools.ts';
+import type { RestoreTarget } from './target.ts';
+import { verifyFindings, type CheckRecord } from './verify-findings.ts';
+import { verifyBackup, type VerifyResult } from './verify.ts';
+
+export interface VerifyState {
+  lastVerify: VerifyResult | undefined;
+  lastVerifySuccessAt: Date | undefined;
+  lastDrill: DrillResult | undefined;
+  lastDrillSuccessAt: Date | undefined;
+  running: boolean;
+}
+
+export interface VerifyRun {
+  verify: VerifyResult;
+  // undefined when no VERIFY_RESTORE_URL is configured.
+  drill: DrillResult | undefined;
+}
+
+export type VerifyListener = (run: VerifyRun, findings: Finding[]) => void | Promise<void>;
+
+export interface VerifyServiceOptions {
+  store: BackupStore;
+  prefix: string;
+  // VERIFY_CRON, evaluated in UTC.
+  cron: string;
+  // VERIFY_RESTORE_URL; no drills without it.
+  scratch: RestoreTarget | undefined;
+  // BACKUP_DATABASE_URL, for the drill's row estimates.
+  source: RestoreTarget | undefined;
+  tools: PgTools;
+  decrypt: DecryptFactory | undefined;
+  logger: Logger;
+  clock?: () => Date;
+  tolerance?: RowTolerance;
+}
+
+// Verifies the newest backup on VERIFY_CRON and, with VERIFY_RESTORE_URL, runs a restore drill after
+// it. Keeps the last results for metrics, /health and findings; tells listeners (alerts). One run at
+// a time; never throws out of a scheduled run.
+export class VerifyService {
+  readonly #options: VerifyServiceOptions;
+  readonly #log: Logger;
+  readonly #listeners = new Set<VerifyListener>();
+  readonly #tableCache = new Map<string, string[]>();
+  #state: VerifyState = { lastVerify: undefined, lastVerifySuccessAt: undefined, lastDrill: undefined, lastDrillSuccessAt: undefined, running: false };
+  #running: Promise<VerifyRun> | undefined;
+  #schedule: CronSchedule | undefined;
+  #abort = new AbortController();
+
+  constructor(options: VerifyServiceOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'verify-service' });
+  }
+
+  state(): VerifyState {
+    return { ...this.#state };
+  }
+
+  findings(): Finding[] {
+    return verifyFindings(toRecord(this.#state.lastVerify), drillRecord(this.#state.lastDrill));
+  }
+
+  onResult(listener: VerifyListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  // Runs a verification (and drill) now; a call while one runs gets that run's result.
+  runNow(): Promise<VerifyRun> {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+      this.#state = { ...this.#state, running: false };
+    });
+    return this.#running;
+  }
+
+  start(): void {
+    this.#schedule = scheduleCron(this.#options.cron, () => {
+      if (this.#running) {
+        this.#log.warn('verification still running from the previous schedule: this one is skipped');
+        return;
+      }
+      this.runNow().catch((error: unknown) => this.#log.error({ err: shortMessageOf(error) }, 'verification run failed'));
+    });
+    this.#log.info({ cron: this.#options.cron, drill: this.#options.scratch !== undefined, next: this.#schedule.nextRunAt()?.toISOString() }, 'verification scheduled');
+  }
+
+  nextRunAt(): Date | undefined {
+    return this.#schedule?.nextRunAt();
+  }
+
+  // Cancels the schedule and stops a running drill (its restore rolls back, its database is dropped).
+  async stop(): Promise<void> {
+    this.#schedule?.cancel();
+    this.#abort.abort();
+    await this.#running?.catch(() => undefined);
+  }
+
+  async #run(): Promise<VerifyRun> {
+    this.#state = { ...this.#state, running: true };
+    const o = this.#options;
+    const clock = o.clock ?? (() => new Date());
+    const verify = await verifyBackup({ store: o.store, prefix: o.prefix, tools: o.tools, decrypt: o.decrypt, logger: o.logger, now: clock, tableCache: this.#tableCache });
+    this.#state = { ...this.#state, lastVerify: verify, ...(verify.ok ? { lastVerifySuccessAt: verify.checkedAt } : {}) };
+    let drill: DrillResult | undefined;
+    if (o.scratch && !this.#abort.signal.aborted) {
+      drill = await runDrill({
+        store: o.store,
+        prefix: o.prefix,
+        key: verify.key,
+        scratch: o.scratch,
+        source: o.source,
+        tools: o.tools,
+        decrypt: o.decrypt,
+        logger: o.logger,
+        now: clock,
+        signal: this.#abort.signal,
+        ...(o.tolerance ? { tolerance: o.tolerance } : {}),
+      });
+      this.#state = { ...this.#state, lastDrill: drill, ...(drill.ok ? { lastDrillSuccessAt: drill.checkedAt } : {}) };
+    }
+    this.#pruneCache(verify.key);
+    const run: VerifyRun = { verify, drill };
+    const findings = this.findings();
+    for (const listener of this.#listeners) {
+      try {
+        await listener(run, findings);
+      } catch (error) {
+        this.#log.error({ err: shortMessageOf(error) }, 'a verification listener failed');
+      }
+    }
+    return run;
+  }
+
+  // Only the newest table list is needed next time (it becomes the previous backup).
+  #pruneCache(keep: string | undefined): void {
+    for (const key of this.#tableCache.keys()) if (key !== keep) this.#tableCache.delete(key);
+  }
+}
+
+function toRecord(result: VerifyResult | undefined): CheckRecord | undefined {
+  if (!result) return undefined;
+  return {
+    key: result.key,
+    ok: result.ok,
+    checkedAt: result.checkedAt,
+    problems: result.problems.map((p) => ({ message: p.message, hint: p.hint, warnOnly: p.kind === 'vanished-table' })),
+  };
+}
+
+function drillRecord(result: DrillResult | undefined): CheckRecord | undefined {
+  if (!result) return undefined;
+  return { key: result.key, ok: result.ok, checkedAt: result.checkedAt, problems: result.problems.map((message) => ({ message })) };
+}

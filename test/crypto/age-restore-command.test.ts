@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -9,8 +10,9 @@ import { createEncryptStream } from '../../src/crypto/age-encrypt.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { generateKeyPair, keySettings, makeTempDir, type KeyPair } from './age-helpers.ts';
 
-// The manual restore commands of docs/encryption.md, run as written against a real PostgreSQL:
-// pg_dump | gzip | (our encrypt stage) > file, then `age -d -i key.txt file | gunzip | psql`.
+// The manual restore command of docs/encryption.md, run as written against a real PostgreSQL:
+// pg_dump | gzip | (our encrypt stage) > file, then `age -d -i key.txt file | gunzip` into psql inside
+// BEGIN ... COMMIT, where COMMIT is only sent when age and gunzip both succeeded.
 describe('restoring an encrypted backup by hand with the age CLI', () => {
   let pg: PgCluster;
   let temp: Awaited<ReturnType<typeof makeTempDir>>;
@@ -22,7 +24,7 @@ describe('restoring an encrypted backup by hand with the age CLI', () => {
     [pg, key, other] = await Promise.all([startPgCluster(), generateKeyPair(temp.dir, 'key'), generateKeyPair(temp.dir, 'other')]);
     await pg.createDatabase('shop');
     await pg.psql(`CREATE TABLE orders (id int PRIMARY KEY, note text);
-      INSERT INTO orders SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 20000) g;`, 'shop');
+      INSERT INTO orders SELECT g, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) FROM generate_series(1, 20000) g;`, 'shop');
     backup = path.join(temp.dir, 'shop_2026-11-28_00-00-00.sql.gz.age');
     const dump = execa(path.join(pg.binDir, 'pg_dump'), ['--no-owner', '-d', pg.url('shop')], { buffer: false });
     await Promise.all([pipeline(dump.stdout, createGzip(), createEncryptStream(keySettings([key.recipient])), createWriteStream(backup)), dump]);
@@ -33,13 +35,18 @@ describe('restoring an encrypted backup by hand with the age CLI', () => {
   });
 
   // Exactly the documented command; PGPASSWORD keeps the password out of `ps`.
-  function restoreByHand(keyFile: string, database: string): Promise<{ exitCode?: number; stderr: unknown }> {
+  function restoreByHand(keyFile: string, database: string, file = backup): Promise<{ exitCode?: number; stderr: unknown }> {
     const script = `set -o pipefail
-age -d -i "$KEY_FILE" "$BACKUP" | gunzip | psql -X -q --single-transaction -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres -d "$TARGET_DB"`;
+{ echo 'BEGIN;'; age -d -i "$KEY_FILE" "$BACKUP" | gunzip && echo 'COMMIT;'; } \\
+  | psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U postgres -d "$TARGET_DB"`;
     return execa('bash', ['-c', script], {
       reject: false,
-      env: { KEY_FILE: keyFile, BACKUP: backup, PGHOST: pg.host, PGPORT: String(pg.port), PGPASSWORD: pg.password, TARGET_DB: database },
+      env: { KEY_FILE: keyFile, BACKUP: file, PGHOST: pg.host, PGPORT: String(pg.port), PGPASSWORD: pg.password, TARGET_DB: database },
     });
+  }
+
+  async function publicTables(database: string): Promise<string> {
+    return pg.psql(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`, database);
   }
 
   it('restores every row with `age -d -i key.txt file.sql.gz.age | gunzip | psql`', async () => {
@@ -54,6 +61,20 @@ age -d -i "$KEY_FILE" "$BACKUP" | gunzip | psql -X -q --single-transaction -v ON
     const result = await restoreByHand(other.file, 'wrong key');
     assert.notEqual(result.exitCode, 0);
     assert.match(String(result.stderr), /no identity matched any of the recipients/);
-    assert.equal(await pg.psql(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`, 'wrong key'), '0');
+    assert.equal(await publicTables('wrong key'), '0');
+  });
+
+  it('rolls back everything when a chunk in the middle of the backup was tampered with', async () => {
+    const stored = await readFile(backup);
+    assert.ok(stored.length > 6 * 65_552, `the dump is only ${stored.length} bytes`);
+    const middle = Math.floor(stored.length / 2);
+    stored[middle] = (stored[middle] ?? 0) ^ 0x40;
+    const tampered = path.join(temp.dir, 'tampered.sql.gz.age');
+    await writeFile(tampered, stored);
+    await pg.createDatabase('tampered');
+    const result = await restoreByHand(key.file, 'tampered', tampered);
+    assert.notEqual(result.exitCode, 0);
+    assert.match(String(result.stderr), /age: error: .*(chunk|decrypt)/i);
+    assert.equal(await publicTables('tampered'), '0', 'the rows before the damaged chunk were not committed');
   });
 });

@@ -9,7 +9,7 @@ import { BackupInventory } from '../../src/monitor/listing.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { enableS3rverPagination, HOUR, putBackup, s3StoreFor, seedS3Files, TestClock } from './fixtures.ts';
+import { HOUR, putBackup, s3StoreFor, seedS3Files, TestClock } from './fixtures.ts';
 
 const NOW = new Date('2026-03-10T12:00:00Z');
 const PARTS = { format: 'plain', compression: 'zstd', encrypted: false } as const;
@@ -33,7 +33,6 @@ function history(count: number, location = LOCATION, manifests = false): { key: 
 describe('incremental listing', () => {
   let s3: TestS3Server;
   before(async () => {
-    enableS3rverPagination();
     s3 = await startS3Server();
     await seedS3Files(s3, [...history(COUNT), ...history(30, SMALL, true)]);
   });

@@ -1,0 +1,63 @@
+import { worstStatus } from '../http/health.ts';
+import type { Finding } from '../monitor/findings.ts';
+import { MonitorRunner } from '../monitor/runner.ts';
+import { buildStatus } from '../monitor/state.ts';
+import { createStore } from '../storage/create-store.ts';
+import { formatBytes, formatDuration } from '../util/format.ts';
+import type { Command } from './command.ts';
+
+const USAGE = 'check [--json]';
+
+// Exit codes, for cron jobs and CI: 0 all clear, 1 warnings only, 2 at least one failure.
+export const CHECK_EXIT = { pass: 0, warn: 1, fail: 2 } as const;
+
+// `backup-sentinel check`: one freshness check of the storage, printed for people or as JSON.
+export const checkCommand: Command = {
+  name: 'check',
+  usage: USAGE,
+  summary: 'check once that backups in storage are fresh (exit 0 ok, 1 warn, 2 fail)',
+  async run(args, ctx) {
+    const unknown = args.filter((a) => a !== '--json');
+    if (unknown.length > 0) {
+      ctx.stderr.write(`Unknown option ${unknown.map((a) => JSON.stringify(a)).join(', ')}. Usage: backup-sentinel ${USAGE}\n`);
+      return 64;
+    }
+    const { config } = ctx;
+    const store = createStore(config);
+    const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
+    const result = await runner.runCheck();
+    const status = worstStatus(result.findings.map((f) => f.severity));
+    const snapshot = runner.snapshot();
+    if (args.includes('--json')) {
+      ctx.stdout.write(`${JSON.stringify({ status, ...buildStatus(snapshot, result.at) }, null, 2)}\n`);
+      return CHECK_EXIT[status];
+    }
+    const lines = [`Checked ${snapshot.where} at ${result.at.toISOString()}`];
+    const { inventory } = snapshot;
+    if (result.ok) {
+      lines.push(`  ${inventory.count} backup${inventory.count === 1 ? '' : 's'}, ${formatBytes(inventory.totalBytes)} in total`);
+      if (inventory.newest) {
+        const age = formatDuration(Math.max(0, result.at.getTime() - inventory.newest.time.getTime()));
+        lines.push(`  newest: ${inventory.newest.key} (${formatBytes(inventory.newest.size)}, ${age} ago)`);
+      }
+    }
+    lines.push('');
+    if (result.findings.length === 0) {
+      lines.push(`OK: newest backup within ${config.monitor.maxAgeHours} h, no empty or anomalous backup.`);
+    } else {
+      for (const finding of result.findings) lines.push(...describeFinding(finding));
+      const fails = result.findings.filter((f) => f.severity === 'fail').length;
+      const warns = result.findings.length - fails;
+      lines.push(`${status.toUpperCase()}: ${[fails ? `${fails} failure${fails === 1 ? '' : 's'}` : '', warns ? `${warns} warning${warns === 1 ? '' : 's'}` : ''].filter(Boolean).join(', ')}.`);
+    }
+    ctx.stdout.write(`${lines.join('\n')}\n`);
+    return CHECK_EXIT[status];
+  },
+};
+
+function describeFinding(finding: Finding): string[] {
+  const lines = [`${finding.severity.toUpperCase()} ${finding.check}: ${finding.summary}`];
+  if (finding.hint) lines.push(`  what to do: ${finding.hint}`);
+  lines.push('');
+  return lines;
+}

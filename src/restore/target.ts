@@ -18,7 +18,8 @@ export interface RestoreTarget {
 }
 
 // Parses a postgres:// URL; RestoreError naming `source` when it is not one.
-export function parseTargetUrl(url: Secret, source: string): RestoreTarget {
+// fallbackPassword (e.g. PGPASSWORD) is used when the URL has none, so people need not type one.
+export function parseTargetUrl(url: Secret, source: string, fallbackPassword?: string): RestoreTarget {
   let parsed: URL;
   try {
     parsed = new URL(url.reveal());
@@ -33,7 +34,13 @@ export function parseTargetUrl(url: Secret, source: string): RestoreTarget {
     });
   }
   const fromQuery = parsed.searchParams.get('password');
-  const password = parsed.password !== '' ? decodeURIComponent(parsed.password) : (fromQuery ?? undefined);
+  const password = parsed.password !== '' ? decodeURIComponent(parsed.password) : (fromQuery ?? (fallbackPassword || undefined));
+  let secretUrl = url;
+  if (parsed.password === '' && fromQuery === null && password !== undefined) {
+    const withPassword = new URL(parsed.toString());
+    withPassword.password = encodeURIComponent(password);
+    secretUrl = new Secret(withPassword.toString());
+  }
   const user = decodeURIComponent(parsed.username);
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || user || 'postgres';
   parsed.password = '';
@@ -46,7 +53,7 @@ export function parseTargetUrl(url: Secret, source: string): RestoreTarget {
     host: parsed.hostname || 'localhost',
     port: parsed.port ? Number(parsed.port) : 5432,
     user,
-    secretUrl: url,
+    secretUrl,
   };
 }
 

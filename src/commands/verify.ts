@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+import { keyPrefix } from '../backup/naming.ts';
+import { decryptFactoryOf } from '../restore/build-verify-service.ts';
+import { runDrill } from '../restore/drill.ts';
+import { findPgTools } from '../restore/pg-tools.ts';
+import { parseTargetUrl } from '../restore/target.ts';
+import { verifyBackup } from '../restore/verify.ts';
+import { createStore } from '../storage/create-store.ts';
+import { formatBytes, formatDuration } from '../util/format.ts';
+import type { Command } from './command.ts';
+
+const USAGE = 'verify [--key KEY] [--drill]';
+
+// `backup-sentinel verify`: checks one backup now (default: the newest); --drill also restores it into
+// a temporary database on VERIFY_RESTORE_URL. Exit codes: 0 no problem, 1 problems (each named), 64 bad arguments.
+export const verifyCommand: Command = {
+  name: 'verify',
+  usage: USAGE,
+  summary: 'check a backup: sha256, decompression, dump structure, vanished tables (--drill: restore it)',
+  async run(args, ctx) {
+    let values;
+    try {
+      ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { key: { type: 'string' }, drill: { type: 'boolean' } } }));
+    } catch (error) {
+      ctx.stderr.write(`${(error as Error).message}\nUsage: backup-sentinel ${USAGE}\n`);
+      return 64;
+    }
+    const { config } = ctx;
+    if (values.drill && config.verify.restoreUrl === undefined) {
+      ctx.stderr.write('--drill needs VERIFY_RESTORE_URL: a PostgreSQL server where a temporary database may be created and dropped, e.g. postgres://user:password@scratch-host:5432/postgres\n');
+      return 64;
+    }
+    const out = (line: string) => ctx.stdout.write(`${line}\n`);
+    const store = createStore(config);
+    const prefix = keyPrefix(config.location);
+    const tools = findPgTools(config.backup?.pgDumpPath);
+    const decrypt = decryptFactoryOf(config);
+    const result = await verifyBackup({ store, prefix, key: values.key, tools, decrypt, logger: ctx.logger });
+    if (result.ok) {
+      out(
+        `OK ${result.key}: sha256 and size match, ${formatBytes(result.storedBytes)} read (${formatBytes(result.scriptBytes)} of SQL), ` +
+          `${result.tables.length} tables, ${result.rows} rows, complete dump; ` +
+          `${result.comparedWith ? `no table missing compared with ${result.comparedWith}` : 'no previous backup to compare tables with'} (${formatDuration(result.durationMs)})`,
+      );
+    } else {
+      ctx.stderr.write(`FAILED ${result.key ?? ''}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}\n`);
+      for (const p of result.problems) ctx.stderr.write(`  - [${p.kind}] ${p.message}${p.hint ? `\n    What to do: ${p.hint}` : ''}\n`);
+    }
+    let drillOk = true;
+    if (values.drill && config.verify.restoreUrl !== undefined) {
+      const drill = await runDrill({
+        store,
+        prefix,
+        key: result.key,
+        scratch: parseTargetUrl(config.verify.restoreUrl, 'VERIFY_RESTORE_URL'),
+        source: config.backup ? parseTargetUrl(config.backup.databaseUrl, 'BACKUP_DATABASE_URL') : undefined,
+        tools,
+        decrypt,
+        logger: ctx.logger,
+        signal: ctx.stopSignal,
+      });
+      drillOk = drill.ok;
+      if (drill.ok) {
+        out(`DRILL OK ${drill.key}: restored in ${formatDuration(drill.restoreMs ?? 0)}, ${drill.tables} tables, ${drill.rows} rows${drill.comparedWithSource ? ', row counts match the source within tolerance' : ''}; temporary database dropped`);
+      } else {
+        ctx.stderr.write(`DRILL FAILED ${drill.key ?? ''}:\n${drill.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      }
+    }
+    return result.ok && drillOk ? 0 : 1;
+  },
+};

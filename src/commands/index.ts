@@ -5,9 +5,7 @@ import type { Command } from './command.ts';
 import { listCommand } from './list.ts';
 import { pruneCommand } from './prune.ts';
 import { restoreCommand } from './restore.ts';
-import { restoreCommand } from './restore.ts';
 import { serveCommand } from './serve.ts';
-import { verifyCommand } from './verify.ts';
 import { verifyCommand } from './verify.ts';
 
 // Every CLI command, in the order `backup-sentinel help` lists them. Each lives in its own file.

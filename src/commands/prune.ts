@@ -8,7 +8,8 @@ import type { Command } from './command.ts';
 const USAGE = 'prune [--dry-run] [--json]';
 
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS (never the newest
-// MIN_BACKUPS_KEPT, never while the newest backup is stale or empty); --dry-run lists what and why.
+// MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of anomalous size); --dry-run
+// lists what and why.
 // Exit codes: 0 done (or nothing to do), 1 error, 2 refused because the newest backup is not good,
 // 64 bad arguments.
 export const pruneCommand: Command = {
@@ -38,6 +39,8 @@ export const pruneCommand: Command = {
       location: config.location,
       policy: { days: retention.days, minKept: retention.minKept, maxAgeHours: config.monitor.maxAgeHours, emptyMaxBytes: config.monitor.emptyMaxBytes },
       now: new Date(),
+      // Stale, empty or anomalous newest backup (the monitor's checks on the same listing): no prune.
+      monitorPolicy: config.monitor,
       dryRun,
       onDeleted: (keys) => logger.info({ keys }, `deleted ${keys.length} object(s)`),
     });

@@ -3,7 +3,9 @@
 // manifest; a manifest left behind is removed by the next prune).
 import type { Location } from '../config/types.ts';
 import { keyPrefix } from '../backup/naming.ts';
+import { evaluate, type MonitorPolicy } from '../monitor/checks.ts';
 import type { Finding } from '../monitor/findings.ts';
+import { recognizeBackup, type BackupObject } from '../monitor/recognize.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { selectForPrune, type PrunePlan, type PrunePolicy } from './select-for-prune.ts';
 
@@ -15,7 +17,11 @@ export interface PruneOptions {
   location: Location;
   policy: PrunePolicy;
   now: Date;
+  // Findings known from elsewhere (the monitor's current ones: a failed backup run is only known there).
   findings?: readonly Finding[] | undefined;
+  // When set, the monitor's own checks (stale, empty, size anomaly) are also run on this listing, so a
+  // prune judges the newest backup exactly as the monitor does even where no monitor runs (CLI).
+  monitorPolicy?: MonitorPolicy | undefined;
   dryRun?: boolean;
   // Called after each batch of deleted keys (metrics, logs).
   onDeleted?: (keys: readonly string[]) => void;
@@ -37,7 +43,12 @@ export interface PruneResult {
 export async function runPrune(options: PruneOptions): Promise<PruneResult> {
   const prefix = keyPrefix(options.location);
   const objects = await options.store.list(prefix);
-  const plan = selectForPrune({ objects, prefix, policy: options.policy, now: options.now, findings: options.findings });
+  const findings = [...(options.findings ?? [])];
+  if (options.monitorPolicy !== undefined) {
+    const backups = objects.map((o) => recognizeBackup(o, prefix)).filter((b): b is BackupObject => b !== undefined);
+    findings.push(...evaluate({ backups, where: options.store.description }, options.monitorPolicy, options.now));
+  }
+  const plan = selectForPrune({ objects, prefix, policy: options.policy, now: options.now, findings });
   const dryRun = options.dryRun ?? false;
   const result: PruneResult = { plan, remaining: objects, deleted: [], deletedBackups: 0, deletedManifests: 0, bytesFreed: 0, dryRun };
   if (dryRun || plan.refusal !== undefined || plan.toDelete.length === 0) return result;

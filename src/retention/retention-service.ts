@@ -4,9 +4,10 @@
 // Never throws: failures are logged, kept in the status and reported as a retention finding.
 import type { Registry } from 'prom-client';
 import { keyPrefix } from '../backup/naming.ts';
-import type { Config, Location, MonitorSettings, RetentionSettings } from '../config/types.ts';
+import type { Config, Location, RetentionSettings } from '../config/types.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import type { MonitorPolicy } from '../monitor/checks.ts';
 import type { Finding } from '../monitor/findings.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { formatBytes } from '../util/format.ts';
@@ -23,8 +24,8 @@ export interface RetentionServiceOptions {
   settings: RetentionSettings;
   storageKind: 's3' | 'dir';
   location: Location;
-  // The monitor's limits: a prune never runs while the newest backup is stale or empty by these.
-  freshness: Pick<MonitorSettings, 'maxAgeHours' | 'emptyMaxBytes'>;
+  // The monitor's limits: a prune never runs while the newest backup is stale, empty or anomalous by these.
+  freshness: MonitorPolicy;
   store: BackupStore;
   // The bucket's lifecycle rules (S3 storage); without it lifecycle mode reports an error.
   lifecycle?: LifecycleStore | undefined;
@@ -178,6 +179,7 @@ export class RetentionService {
         policy: { days: settings.days, minKept: settings.minKept, maxAgeHours: freshness.maxAgeHours, emptyMaxBytes: freshness.emptyMaxBytes },
         now,
         findings,
+        monitorPolicy: freshness,
         onDeleted: (keys) => this.logger.info({ keys }, `retention: deleted ${keys.length} object${keys.length === 1 ? '' : 's'}`),
       });
       const { plan } = result;

@@ -135,7 +135,7 @@ function refuse(backups: readonly Backup[], input: PruneInput): string | undefin
   const { policy, now } = input;
   const blocking = (input.findings ?? []).filter((f) => PRUNE_BLOCKING_CHECKS.includes(f.check));
   if (blocking.length > 0) {
-    return `the monitor reports ${blocking.map((f) => `${f.check} (${f.summary})`).join('; ')}: pruning waits until the newest backup is good`;
+    return `the newest backup is not known to be good: ${blocking.map((f) => `${f.check} (${f.summary})`).join('; ')}; pruning waits until it is`;
   }
   const newest = backups[0];
   if (newest === undefined) return 'there are no backups under the prefix';

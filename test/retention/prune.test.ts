@@ -10,11 +10,11 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { Finding } from '../../src/monitor/findings.ts';
-import { createRetentionService } from '../../src/retention/retention-service.ts';
+import { createRetentionService, RetentionService } from '../../src/retention/retention-service.ts';
 import { createStore } from '../../src/storage/create-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { captureLogger, captureStream, DAY, dirBackdate, listKeys, sample, seedBackups, seedObject, type Backdate } from './fixtures.ts';
+import { captureLogger, captureStream, DAY, dirBackdate, listKeys, sample, seedBackups, seedObject, waitFor, type Backdate } from './fixtures.ts';
 
 // Prune against the real in-process S3 server (s3rver) with backdated objects, and against a directory.
 describe('prune', () => {
@@ -83,7 +83,7 @@ describe('prune', () => {
     const before = await listKeys(store, prefix);
     const { code, out } = await runCommand(config, []);
     assert.equal(code, 2);
-    assert.match(out, /Refused: the newest backup .* is 7\d\.\d h old \(limit 25 h, MAX_BACKUP_AGE_HOURS\)/);
+    assert.match(out, /Refused: the newest backup is not known to be good: stale \(.*72 h old \(limit 25 h\)/);
     assert.deepEqual(await listKeys(store, prefix), before);
   });
 
@@ -97,8 +97,46 @@ describe('prune', () => {
     const before = await listKeys(store, prefix);
     const { code, out } = await runCommand(config, []);
     assert.equal(code, 2);
-    assert.match(out, /0 bytes .* looks empty/);
+    assert.match(out, /Refused: the newest backup is not known to be good: empty \(/);
     assert.deepEqual(await listKeys(store, prefix), before);
+  });
+
+  it("refuses while the newest backup's size is anomalous by the monitor's own check", async () => {
+    const { config, store, backdate, prefix } = setup({ RETENTION_DAYS: '30', MIN_BACKUPS_KEPT: '1', SIZE_MIN_DIFF_BYTES: '0' });
+    const now = new Date();
+    await seedBackups(store, backdate, config.location, [1, 2, 3, 40, 50], now);
+    const [newest] = await seedBackups(store, backdate, config.location, [0], now);
+    assert.ok(newest);
+    await seedObject(store, backdate, newest.key, new Date(now.getTime() - 60_000), 1500); // 4096 -> 1500 bytes
+    const before = await listKeys(store, prefix);
+    const { code, out } = await runCommand(config, []);
+    assert.equal(code, 2);
+    assert.match(out, /Refused: the newest backup is not known to be good: size_anomaly \(/);
+    assert.deepEqual(await listKeys(store, prefix), before);
+  });
+
+  it('the service runs at start and then on its interval, logging its mode once', async () => {
+    const { config, store, backdate, prefix } = setup({ RETENTION_DAYS: '30', MIN_BACKUPS_KEPT: '1', RETENTION_MODE: 'prune' });
+    const now = new Date();
+    await seedBackups(store, backdate, config.location, [0, 40], now);
+    const { logger, lines } = captureLogger();
+    const service = new RetentionService({
+      settings: config.retention,
+      storageKind: 's3',
+      location: config.location,
+      freshness: config.monitor,
+      store,
+      logger,
+      intervalMs: 150,
+    });
+    service.start();
+    const count = async () => (await listKeys(store, prefix)).length;
+    await waitFor(async () => (await count()) === 2, 'the run at start prunes the 40-day-old backup');
+    const [late] = await seedBackups(store, backdate, config.location, [45], now);
+    await waitFor(async () => !(await listKeys(store, prefix)).includes(late?.key ?? ''), 'a later run prunes the backup seeded after start');
+    await service.stop();
+    assert.equal(await count(), 2);
+    assert.equal(lines.filter((l) => /^retention: prune \(RETENTION_MODE=prune\)/.test(String(l.msg))).length, 1);
   });
 
   it('never deletes objects that are not in our naming, however old', async () => {

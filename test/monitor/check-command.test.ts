@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { backupKey } from '../../src/backup/naming.ts';
+import { checkCommand } from '../../src/commands/check.ts';
+import type { CommandContext } from '../../src/commands/command.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { configFor, HOUR, MiB, putBackup, s3StoreFor } from './fixtures.ts';
+
+const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
+
+function context(env: Record<string, string>): { ctx: CommandContext; out: () => string; err: () => string } {
+  const sink = () => {
+    const chunks: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        chunks.push(chunk.toString());
+        cb();
+      },
+    });
+    return { stream, text: () => chunks.join('') };
+  };
+  const stdout = sink();
+  const stderr = sink();
+  const ctx: CommandContext = { config: configFor(env), logger: silentLogger(), stdout: stdout.stream, stderr: stderr.stream, stopSignal: new AbortController().signal };
+  return { ctx, out: stdout.text, err: stderr.text };
+}
+
+describe('backup-sentinel check', () => {
+  let s3: TestS3Server;
+  before(async () => {
+    s3 = await startS3Server({ extraBuckets: ['fresh-one', 'anomaly-one', 'stale-one'] });
+    const now = Date.now();
+    const fresh = s3StoreFor(s3, { AWS_S3_BUCKET: 'fresh-one' });
+    await putBackup(fresh.store, undefined, backupKey(fresh.config.location, new Date(now - 2 * HOUR), PARTS), 2 * MiB, new Date(now - 2 * HOUR));
+    const anomaly = s3StoreFor(s3, { AWS_S3_BUCKET: 'anomaly-one' });
+    for (const [age, size] of [[50, 10 * MiB], [26, 10 * MiB], [2, 2 * MiB]] as const) {
+      const time = new Date(now - age * HOUR);
+      await putBackup(anomaly.store, undefined, backupKey(anomaly.config.location, time, PARTS), size, time);
+    }
+    const stale = s3StoreFor(s3, { AWS_S3_BUCKET: 'stale-one' });
+    const old = new Date(now - 40 * HOUR);
+    const key = backupKey(stale.config.location, old, PARTS);
+    await putBackup(stale.store, undefined, key, 2 * MiB, old);
+    await s3.backdate(key, old, 'stale-one');
+  });
+  after(async () => {
+    await s3?.close();
+  });
+
+  it('exits 0 and says OK when the newest backup is fresh', async () => {
+    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'fresh-one' });
+    assert.equal(await checkCommand.run([], ctx), 0);
+    assert.match(out(), /1 backup, 2\.0 MiB in total/);
+    assert.match(out(), /^OK: /m);
+  });
+
+  it('exits 1 on warnings only (a size anomaly)', async () => {
+    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'anomaly-one' });
+    assert.equal(await checkCommand.run([], ctx), 1);
+    assert.match(out(), /^WARN size_anomaly: newest backup is 2\.0 MiB, 20% of the median 10\.0 MiB/m);
+    assert.match(out(), /^WARN: 1 warning\.$/m);
+  });
+
+  it('exits 2 on a failure and prints what to do', async () => {
+    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'stale-one' });
+    assert.equal(await checkCommand.run([], ctx), 2);
+    assert.match(out(), /^FAIL stale: newest backup is 40(\.\d)? h old \(limit 25 h\)/m);
+    assert.match(out(), /what to do: /);
+  });
+
+  it('prints JSON with --json, and exits 2 when storage cannot be reached without printing secrets', async () => {
+    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'no-such-bucket', AWS_SECRET_ACCESS_KEY: 'super-secret-value' });
+    assert.equal(await checkCommand.run(['--json'], ctx), 2);
+    const body = JSON.parse(out()) as { status: string; findings: { check: string; values: { code: string } }[]; thresholds: { maxBackupAgeHours: number } };
+    assert.equal(body.status, 'fail');
+    assert.equal(body.findings[0]?.check, 'storage_unreachable');
+    assert.equal(body.findings[0]?.values.code, 'NoSuchBucket');
+    assert.equal(body.thresholds.maxBackupAgeHours, 25);
+    assert.doesNotMatch(out(), /super-secret-value/);
+  });
+
+  it('refuses unknown options with exit 64', async () => {
+    const { ctx, err } = context(s3.env);
+    assert.equal(await checkCommand.run(['--jsn'], ctx), 64);
+    assert.match(err(), /Unknown option "--jsn"\. Usage: backup-sentinel check \[--json\]/);
+  });
+
+  it('is a CLI command whose process exit code follows the findings', async () => {
+    const run = promisify(execFile);
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
+    const env = { PATH: process.env.PATH ?? '', ...s3.env, AWS_S3_BUCKET: 'stale-one', LOG_LEVEL: 'silent' };
+    const failed = await run(process.execPath, ['--import', 'tsx', cli, 'check'], { env }).then(
+      () => assert.fail('expected a non-zero exit'),
+      (error: { code: number; stdout: string }) => error,
+    );
+    assert.equal(failed.code, 2);
+    assert.match(failed.stdout, /FAIL stale/);
+  });
+});

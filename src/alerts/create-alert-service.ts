@@ -4,6 +4,7 @@ import type { AlertSettings, Config } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { AlertService } from './alert-service.ts';
+import type { RetryPolicy, Sleep } from './dispatcher.ts';
 import { EmailNotifier } from './email.ts';
 import type { MessageContext } from './format-message.ts';
 import type { Notifier } from './notifier.ts';
@@ -41,11 +42,16 @@ export interface CreateAlertServiceOptions {
   store: BackupStore;
   logger: Logger;
   registry: Registry;
+  // Tests shorten the waits between retries.
+  retry?: Partial<RetryPolicy>;
+  sleep?: Sleep;
 }
 
 // The composition root's one call: channels from the config, state beside the backups.
-export function createAlertService({ config, store, logger, registry }: CreateAlertServiceOptions): AlertService {
+export function createAlertService({ config, store, logger, registry, retry, sleep }: CreateAlertServiceOptions): AlertService {
   return new AlertService({
+    ...(retry === undefined ? {} : { retry }),
+    ...(sleep === undefined ? {} : { sleep }),
     context: messageContext(config, store),
     repeatHours: config.alerts.repeatHours,
     notifiers: createNotifiers(config.alerts),

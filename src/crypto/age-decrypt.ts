@@ -25,16 +25,29 @@ const MAC_LINE_START = Buffer.from('\n--- ', 'latin1');
 // before a byte of it is emitted; failures are DecryptionError (a RestoreError) saying what to do.
 // Throws at once when no key is configured or the identity is unusable.
 export function createDecryptStream(settings: EncryptionSettings): Transform {
-  const identities = loadIdentities(settings);
-  if (identities.length === 0 && settings.passphrase === undefined) {
+  const factory = createDecryptFactory(settings);
+  if (factory === undefined) {
     throw new DecryptionError('no-key', 'this backup is encrypted (.age) but no decryption key is configured', {
       hint: 'set BACKUP_ENCRYPTION_IDENTITY to the AGE-SECRET-KEY-1... private key (or its file) matching BACKUP_ENCRYPTION_RECIPIENTS, or BACKUP_ENCRYPTION_PASSPHRASE for passphrase-encrypted backups',
     });
   }
-  const decrypter = new Decrypter();
-  for (const identity of identities) decrypter.addIdentity(identity);
-  if (settings.passphrase !== undefined) decrypter.addIdentity(new NativeScryptIdentity(settings.passphrase.reveal()));
-  return new AgeDecryptTransform(decrypter, { identity: identities.length > 0, passphrase: settings.passphrase !== undefined });
+  return factory();
+}
+
+// For restore/verify wiring: undefined when no identity or passphrase is configured, otherwise a
+// factory of decrypt stages (one per backup). The identity (key or key file) is read and checked
+// now, so a bad BACKUP_ENCRYPTION_IDENTITY fails at start-up, not at the first restore.
+export function createDecryptFactory(settings: EncryptionSettings): (() => Transform) | undefined {
+  const identities = loadIdentities(settings);
+  const passphrase = settings.passphrase;
+  if (identities.length === 0 && passphrase === undefined) return undefined;
+  const keys = { identity: identities.length > 0, passphrase: passphrase !== undefined };
+  return () => {
+    const decrypter = new Decrypter();
+    for (const identity of identities) decrypter.addIdentity(identity);
+    if (passphrase !== undefined) decrypter.addIdentity(new NativeScryptIdentity(passphrase.reveal()));
+    return new AgeDecryptTransform(decrypter, keys);
+  };
 }
 
 interface ConfiguredKeys {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BackupError } from '../../src/errors.ts';
-import { createDecryptStream } from '../../src/crypto/age-decrypt.ts';
+import { createDecryptFactory, createDecryptStream } from '../../src/crypto/age-decrypt.ts';
+import { DecryptionError } from '../../src/crypto/errors.ts';
 import { createEncryptStream, isEncryptionEnabled } from '../../src/crypto/age-encrypt.ts';
 import { generateKeyPair, keySettings, makeTempDir, passphraseSettings, patternBytes, runStageOk, unevenPieces, type KeyPair } from './age-helpers.ts';
 
@@ -99,5 +100,16 @@ describe('age encryption round trip', () => {
       (error: unknown) =>
         error instanceof BackupError && error.stage === 'encrypt' && error.message.includes('BACKUP_ENCRYPTION_RECIPIENTS') && error.message.includes(typo),
     );
+  });
+
+  it('gives restore a decrypt factory only when a key is configured, checking the identity up front', async () => {
+    assert.equal(createDecryptFactory(keySettings([alice.recipient])), undefined);
+    assert.throws(() => createDecryptFactory(keySettings([], '/nonexistent/key.txt')), DecryptionError);
+    const factory = createDecryptFactory(keySettings([], alice.file));
+    assert.ok(factory);
+    const first = await runStageOk(createEncryptStream(keySettings([alice.recipient])), [Buffer.from('one')]);
+    const second = await runStageOk(createEncryptStream(keySettings([alice.recipient])), [Buffer.from('two')]);
+    assert.equal((await runStageOk(factory(), [first])).toString(), 'one');
+    assert.equal((await runStageOk(factory(), [second])).toString(), 'two');
   });
 });

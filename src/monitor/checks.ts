@@ -11,6 +11,8 @@ export type MonitorPolicy = Omit<MonitorSettings, 'cron'>;
 
 // The checks this monitor evaluates (others, like retention, come from other components).
 export const MONITOR_CHECKS: readonly CheckName[] = ['stale', 'empty', 'size_anomaly', 'backup_failed', 'storage_unreachable'];
+// The checks that judge what storage holds: unknown while storage cannot be listed.
+export const STORAGE_CHECKS: readonly CheckName[] = ['stale', 'empty', 'size_anomaly'];
 
 // This process's last backup run, as far as the monitor needs it.
 export interface BackupRunOutcome {
@@ -32,8 +34,11 @@ export interface StorageFailure {
 export interface CheckInput {
   // The recent backups in storage (any order); the newest and the previous sizeWindow are enough.
   backups: readonly BackupObject[];
-  // Set when the listing failed: then the stored backups are unknown and only this is reported.
+  // Set when the listing failed: then the stored backups are unknown, so storage_unreachable is
+  // reported and the previous check's stale/empty/size findings are kept as they were (neither raised
+  // from old data nor falsely resolved).
   storageFailure?: StorageFailure | undefined;
+  previousFindings?: readonly Finding[] | undefined;
   lastRun?: BackupRunOutcome | undefined;
   // Where the backups are looked for, for messages (e.g. "s3://bucket/db/backup-"); never secret.
   where?: string;
@@ -46,6 +51,7 @@ export function evaluate(input: CheckInput, policy: MonitorPolicy, now: Date): F
   const findings: Finding[] = [];
   if (input.storageFailure !== undefined) {
     findings.push(checkStorageUnreachable(input.storageFailure, input.where));
+    findings.push(...(input.previousFindings ?? []).filter((f) => STORAGE_CHECKS.includes(f.check)));
   } else {
     const newest = newestBackup(input.backups);
     const stale = checkStale(newest, policy, now, input.where);

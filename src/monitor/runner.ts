@@ -6,7 +6,7 @@ import type { BackupStore } from '../storage/store.ts';
 import { keyPrefix } from '../backup/naming.ts';
 import type { HealthState } from '../http/health.ts';
 import type { ReadyState } from '../http/app.ts';
-import { evaluate, MONITOR_CHECKS, type MonitorPolicy, type StorageFailure } from './checks.ts';
+import { evaluate, MONITOR_CHECKS, STORAGE_CHECKS, type MonitorPolicy, type StorageFailure } from './checks.ts';
 import { BackupInventory, type RefreshResult } from './listing.ts';
 import {
   applyBackupRun,
@@ -112,9 +112,12 @@ export class MonitorRunner {
   // Checks once now, then on MONITOR_CRON (UTC).
   start(): void {
     if (this.job !== undefined) return;
-    this.job = schedule.scheduleJob({ rule: this.cron, tz: 'Etc/UTC' }, () => {
+    // node-schedule returns null for a rule it cannot schedule (config validation should prevent it).
+    const job = schedule.scheduleJob({ rule: this.cron, tz: 'Etc/UTC' }, () => {
       void this.runCheck();
-    });
+    }) as schedule.Job | null;
+    if (job === null) this.logger.error({ cron: this.cron }, `MONITOR_CRON "${this.cron}" cannot be scheduled: only the check at start runs`);
+    else this.job = job;
     void this.runCheck();
   }
 
@@ -146,7 +149,11 @@ export class MonitorRunner {
 
   // Provider for createHttpApp's /health.
   healthState(): HealthState {
-    return { findings: this.lastCheck?.findings ?? [], checkedAt: this.lastCheck?.at, checks: MONITOR_CHECKS };
+    const last = this.lastCheck;
+    if (last === undefined) return { findings: [], checkedAt: undefined };
+    // While storage cannot be listed, the storage checks are unknown: not reported as passing.
+    const checks = last.ok ? MONITOR_CHECKS : MONITOR_CHECKS.filter((c) => !STORAGE_CHECKS.includes(c));
+    return { findings: last.findings, checkedAt: last.at, checks };
   }
 
   // Provider for /readyz: storage answered at least once.
@@ -176,7 +183,13 @@ export class MonitorRunner {
     let result: CheckResult;
     try {
       const findings = evaluate(
-        { backups: this.inventory.snapshot().recent, storageFailure, lastRun: lastRunOutcome(this.backupRuns), where: this.where },
+        {
+          backups: this.inventory.snapshot().recent,
+          storageFailure,
+          previousFindings: this.lastCheck?.findings,
+          lastRun: lastRunOutcome(this.backupRuns),
+          where: this.where,
+        },
         this.policy,
         started,
       );

@@ -155,6 +155,17 @@ describe('freshness checks (pure)', () => {
     assert.equal(unknown?.hint, 'adapter hint');
   });
 
+  it('while storage cannot be listed, the previous storage findings are kept, not resolved or re-judged', () => {
+    const previous = evaluate({ backups: daily([...steady.slice(1), 10 * MiB], 30), lastRun: { ok: false, finishedAt: NOW } }, POLICY, NOW);
+    assert.deepEqual(previous.map((f) => f.check).sort(), ['backup_failed', 'size_anomaly', 'stale']);
+    const later = new Date(NOW.getTime() + 5 * HOUR);
+    const findings = evaluate({ backups: [], storageFailure: { code: 'Network', message: 'down' }, previousFindings: previous }, POLICY, later);
+    assert.deepEqual(findings.map((f) => f.check).sort(), ['size_anomaly', 'stale', 'storage_unreachable']);
+    assert.deepEqual(findings.find((f) => f.check === 'stale'), previous.find((f) => f.check === 'stale'));
+    const clear = evaluate({ backups: [], storageFailure: { code: 'Network', message: 'down' }, previousFindings: [] }, POLICY, later);
+    assert.deepEqual(clear.map((f) => f.check), ['storage_unreachable']);
+  });
+
   it('failures sort before warnings', () => {
     const findings = evaluate({ backups: daily([...steady.slice(1), 10 * MiB], 30) }, POLICY, NOW);
     assert.deepEqual(findings.map((f) => f.check), ['stale', 'size_anomaly']);

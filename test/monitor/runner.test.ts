@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { backupKey } from '../../src/backup/naming.ts';
 import type { CheckName } from '../../src/monitor/findings.ts';
@@ -176,6 +178,19 @@ describe('monitor runner against an S3 server', () => {
     const recovered = await live.runner.runCheck();
     assert.deepEqual(checks(recovered), []);
     assert.equal(live.runner.readyState().ready, true);
+  });
+
+  it('keeps a stale finding while the bucket vanishes, and /health does not call the unknown checks passing', async () => {
+    const { runner, put } = setup();
+    await put(30, 2 * MiB);
+    assert.deepEqual(checks(await runner.runCheck()), ['stale']);
+    await fs.rm(path.join(s3.directory, env.AWS_S3_BUCKET ?? ''), { recursive: true });
+    const gone = await runner.runCheck();
+    assert.deepEqual(checks(gone), ['stale', 'storage_unreachable']);
+    assert.equal(gone.findings.find((f) => f.check === 'storage_unreachable')?.values.code, 'NoSuchBucket');
+    const health = runner.healthState();
+    assert.deepEqual([...(health.checks ?? [])].sort(), ['backup_failed', 'storage_unreachable']);
+    assert.equal(runner.readyState().ready, true, 'storage was reached once');
   });
 
   it('never throws when a listener or the store misbehaves, and logs the failure', async () => {

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import type { BackupSettings, Location } from '../config/types.ts';
-import { BackupError } from '../errors.ts';
+import { BackupError, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
@@ -49,7 +49,7 @@ const CONTENT_TYPES = { plain: 'application/sql', custom: 'application/octet-str
 // the manifest. Never throws: every outcome is a BackupResult (failures carry a BackupError).
 export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promise<BackupResult> {
   const clock = deps.clock ?? (() => new Date());
-  const startedAt = clock();
+  let startedAt = clock();
   const log = deps.logger.child({ runId: run.runId });
   const ended = () => {
     const finishedAt = clock();
@@ -68,7 +68,14 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     const tool = await resolvePgDump(facts.version, deps.settings.pgDumpPath, deps.pgDumpRoots ?? DEFAULT_SEARCH_ROOTS);
     const { format, compression } = deps.settings;
     const encrypted = deps.extraStage !== undefined;
-    const key = backupKey(deps.location, startedAt, { format, compression: compression.algorithm, encrypted });
+    const keyParts = { format, compression: compression.algorithm, encrypted };
+    let key = backupKey(deps.location, startedAt, keyParts);
+    // Keys have one-second resolution: never overwrite a backup taken in the same second.
+    for (let attempt = 0; attempt < 3 && (await deps.store.head(key)) !== undefined; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
+      startedAt = clock();
+      key = backupKey(deps.location, startedAt, keyParts);
+    }
     const invocation = buildPgDumpInvocation(tool.path, target, format, deps.settings.options);
     log.info(
       {
@@ -158,7 +165,12 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     const error =
       caught instanceof BackupError
         ? caught
-        : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
+        : caught instanceof StorageError
+          ? new BackupError('upload', `storage ${deps.store.description} failed [${caught.code}]: ${caught.shortMessage}`, {
+              cause: caught,
+              hint: caught.hint ?? 'check the storage settings (AWS_S3_* or BACKUP_DIR); the next run will try again',
+            })
+          : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
     const finished = ended();
     log.error(
       { stage: error.stage, err: { message: error.message, hint: error.hint }, duration: formatDuration(finished.durationMs) },

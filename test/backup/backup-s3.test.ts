@@ -92,7 +92,7 @@ describe('a backup to S3-compatible storage', () => {
     );
     assert.ok(result.status === 'failed', 'the backup failed');
     assert.equal(result.stage, 'upload');
-    assert.match(result.shortMessage, /^upload to s3:\/\/test-backups/);
+    assert.match(result.shortMessage, /^upload to s3:\/\/test-backups.* failed \[Network\]/);
     assert.deepEqual((await store.list('')).map((o) => o.key), keysBefore, 'no new object');
     assert.deepEqual(await s3.pendingUploads(), [], 'no multipart upload left');
   });
@@ -105,7 +105,7 @@ describe('a backup to S3-compatible storage', () => {
     );
     assert.ok(result.status === 'failed');
     assert.equal(result.stage, 'upload');
-    assert.match(result.shortMessage, /\[InvalidCredentials\]|\[AccessDenied\]/);
+    assert.match(result.shortMessage, /^storage s3:\/\/.* failed \[(InvalidCredentials|AccessDenied)\]/);
     assert.match(result.error.hint ?? '', /AWS_ACCESS_KEY_ID|credential/i);
     assert.deepEqual(await s3.pendingUploads(), []);
   });
@@ -118,7 +118,7 @@ describe('a backup to S3-compatible storage', () => {
     );
     assert.ok(result.status === 'failed');
     assert.equal(result.stage, 'upload');
-    assert.match(result.shortMessage, /\[NoSuchBucket\].*does not exist/);
+    assert.match(result.shortMessage, /^(storage|upload to) s3:\/\/no-such-bucket.* failed \[NoSuchBucket\]: .*does not exist/);
     assert.match(result.error.hint ?? '', /AWS_S3_BUCKET/);
   });
 });

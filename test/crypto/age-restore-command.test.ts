@@ -49,7 +49,7 @@ describe('restoring an encrypted backup by hand with the age CLI', () => {
     return pg.psql(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`, database);
   }
 
-  it('restores every row with `age -d -i key.txt file.sql.gz.age | gunzip | psql`', async () => {
+  it('restores every row with the documented `age -d -i key.txt file.sql.gz.age | gunzip` into psql', async () => {
     await pg.createDatabase('restored');
     const result = await restoreByHand(key.file, 'restored');
     assert.equal(result.exitCode, 0, String(result.stderr));
@@ -76,5 +76,29 @@ describe('restoring an encrypted backup by hand with the age CLI', () => {
     assert.notEqual(result.exitCode, 0);
     assert.match(String(result.stderr), /age: error: .*(chunk|decrypt)/i);
     assert.equal(await publicTables('tampered'), '0', 'the rows before the damaged chunk were not committed');
+  });
+
+  it('restores a custom-format dump with `age -d | gunzip > mydb.dump && pg_restore --single-transaction`', async () => {
+    const customBackup = path.join(temp.dir, 'shop_2026-11-28_00-00-00.dump.gz.age');
+    const dump = execa(path.join(pg.binDir, 'pg_dump'), ['-Fc', '-Z0', '--no-owner', '-d', pg.url('shop')], { buffer: false });
+    await Promise.all([pipeline(dump.stdout, createGzip(), createEncryptStream(keySettings([key.recipient])), createWriteStream(customBackup)), dump]);
+    await pg.createDatabase('custom');
+    const script = `set -o pipefail
+age -d -i "$KEY_FILE" "$BACKUP" | gunzip > "$WORK/mydb.dump" && pg_restore --single-transaction -h "$PGHOST" -p "$PGPORT" -U postgres -d "$TARGET_DB" "$WORK/mydb.dump"`;
+    const result = await execa('bash', ['-c', script], {
+      reject: false,
+      env: {
+        PATH: `${pg.binDir}:${process.env.PATH ?? ''}`,
+        KEY_FILE: key.file,
+        BACKUP: customBackup,
+        WORK: temp.dir,
+        PGHOST: pg.host,
+        PGPORT: String(pg.port),
+        PGPASSWORD: pg.password,
+        TARGET_DB: 'custom',
+      },
+    });
+    assert.equal(result.exitCode, 0, String(result.stderr));
+    assert.equal(await pg.psql('SELECT count(*), sum(id) FROM orders', 'custom'), '20000|200010000');
   });
 });

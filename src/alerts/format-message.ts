@@ -113,11 +113,17 @@ export function formatTestMessage(context: MessageContext, at: Date): AlertMessa
   };
 }
 
+// A summary fit for a subject line: one line, at most 120 characters.
+function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= 120 ? flat : `${flat.slice(0, 119)}…`;
+}
+
 function subjectText(n: Notification): string {
   const more = (count: number): string => (count > 0 ? ` (+${count} more)` : '');
   if (n.kind === 'firing' || n.kind === 'test') {
     const [first, ...rest] = n.started;
-    return first === undefined ? 'test' : `${first.summary}${more(rest.length)}`;
+    return first === undefined ? 'test' : `${oneLine(first.summary)}${more(rest.length)}`;
   }
   if (n.kind === 'resolved') {
     const [first, ...rest] = n.resolved;
@@ -127,7 +133,7 @@ function subjectText(n: Notification): string {
   }
   const [first, ...rest] = n.stillFiring;
   if (first === undefined) return 'reminder';
-  return `${first.summary} (firing for ${formatDuration(n.at.getTime() - first.since.getTime())})${more(rest.length)}`;
+  return `${oneLine(first.summary)} (firing for ${formatDuration(n.at.getTime() - first.since.getTime())})${more(rest.length)}`;
 }
 
 function firingEntry(item: NotificationItem, now: Date, context: MessageContext): MessageEntry {

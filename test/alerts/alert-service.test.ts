@@ -4,9 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { AlertService } from '../../src/alerts/alert-service.ts';
 import { EmailNotifier } from '../../src/alerts/email.ts';
 import { SlackNotifier } from '../../src/alerts/slack.ts';
-import { alertStateKey } from '../../src/alerts/state-store.ts';
+import { alertStateKey, BackupStoreAlertState } from '../../src/alerts/state-store.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
@@ -164,6 +165,30 @@ describe('alert service with Slack and e-mail', () => {
     assert.ok(doneAfter >= 1400, `slack gave up after ${doneAfter} ms`);
     assert.match(result.deliveries[0]?.error?.shortMessage ?? '', /did not answer within 1.5 s/);
     await service.stop();
+  });
+
+  it('stopping the service cuts the wait between retries short', async () => {
+    const logs = captureLogs();
+    // The real sleep this time: 10 s before the second try, unless stop() comes first.
+    const service = new AlertService({
+      context: { name: 'vlvt-backups', where: 'here', runbookUrl: 'https://example.test/RUNBOOK.md' },
+      repeatHours: 24,
+      notifiers: [new SlackNotifier(new Secret(slack.url))],
+      stateStore: new BackupStoreAlertState(new DirStore(dir), ''),
+      logger: logs.logger,
+      retry: { attempts: 5, baseDelayMs: 10_000 },
+    });
+    await service.start();
+    slack.respondWith(...Array.from({ length: 5 }, () => ({ status: 500 })));
+    const started = Date.now();
+    const pending = service.process([staleFinding], at(0));
+    while (slack.payloads.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await service.stop();
+    const result = await pending;
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    assert.equal(result.delivered, false);
+    assert.equal(slack.payloads.length, 1);
+    assert.equal((await service.process([staleFinding], at(1))).notification, undefined, 'a stopped service sends nothing');
   });
 
   it('when no channel takes the alert, it is sent again at the next check', async () => {

@@ -47,6 +47,13 @@ describe('alert messages', () => {
     assert.equal(formatMessage(two, context).subject, '[FIRING] vlvt-backups: no new backup for 27 h (+1 more)');
   });
 
+  it('a long or multi-line summary is cut to one line in the subject', () => {
+    const long = { ...firing, started: [{ ...firing.started[0]!, summary: `pg_dump failed:\n${'x'.repeat(300)}` }] };
+    const subject = formatMessage(long, context).subject;
+    assert.match(subject, /^\[FIRING\] vlvt-backups: pg_dump failed: x+…$/);
+    assert.equal(subject.length, '[FIRING] vlvt-backups: '.length + 120);
+  });
+
   it('resolved and reminder subjects say how long it lasted', () => {
     const resolved: Notification = {
       kind: 'resolved',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Secret } from '../../src/config/secret.ts';
 import type { CompressionAlgorithm, DumpFormat, Location } from '../../src/config/types.ts';
-import { runBackupJob } from '../../src/backup/job.ts';
+import { runBackupJob, type ExtraStage } from '../../src/backup/job.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { backupKey, manifestKey } from '../../src/backup/naming.ts';
 import { silentLogger, createLogger, type Logger } from '../../src/logger.ts';
@@ -55,7 +55,7 @@ export async function takeBackup(
   pg: PgCluster,
   db: string,
   store: BackupStore,
-  options: { format: DumpFormat; compression: CompressionAlgorithm; at: Date; logger?: Logger; location?: Location },
+  options: { format: DumpFormat; compression: CompressionAlgorithm; at: Date; logger?: Logger; location?: Location; extraStage?: ExtraStage },
 ): Promise<string> {
   const result = await runBackupJob(
     {
@@ -73,6 +73,7 @@ export async function takeBackup(
       store,
       logger: options.logger ?? silentLogger(),
       clock: () => options.at,
+      extraStage: options.extraStage,
     },
     { runId: `test-${options.at.getTime()}`, trigger: 'manual' },
   );

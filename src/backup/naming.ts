@@ -79,8 +79,9 @@ export function parseBackupKey(key: string, prefix: string): ParsedKey {
   }
   const iso = ISO.exec(rest);
   if (iso) {
+    // Fractional seconds: ".5" is 500 ms, not 5.
     const [, y, mo, d, h, mi, s, ms] = iso;
-    const time = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Number(ms ?? 0)));
+    const time = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Number((ms ?? '0').padEnd(3, '0'))));
     return { time: Number.isNaN(time.getTime()) ? undefined : time, ours: false, parts: undefined };
   }
   return { time: undefined, ours: false, parts: undefined };

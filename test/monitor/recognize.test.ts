@@ -27,6 +27,7 @@ describe('recognising backups under the prefix', () => {
       time: '2026-01-25T03:00:00.000Z',
       ours: false,
     },
+    { title: 'an ISO timestamp with one fractional digit', key: 'backup-2026-01-25T03:00:00.5Z.sql', prefix: 'backup-', time: '2026-01-25T03:00:00.500Z' },
     { title: 'a plain ISO timestamp written by another tool', key: 'backup-2026-01-25T03:00:00Z.sql', prefix: 'backup-', time: '2026-01-25T03:00:00.000Z', ours: false },
     { title: "the template's fixed BACKUP_FILENAME: time from LastModified", key: 'backup.tar.gz', prefix: 'backup', time: MODIFIED.toISOString(), ours: false, source: 'lastModified' },
     { title: 'any other object under the prefix', key: 'backup-latest.sql.gz', prefix: 'backup-', time: MODIFIED.toISOString(), source: 'lastModified' },

@@ -10,8 +10,8 @@ const USAGE = 'prune [--dry-run] [--json]';
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS (never the newest
 // MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of anomalous size); --dry-run
 // lists what and why.
-// Exit codes: 0 done (or nothing to do), 1 error, 2 refused because the newest backup is not good,
-// 64 bad arguments.
+// Exit codes: 0 done (or nothing to do), 1 error, 2 refused (backups were due but the newest backup is
+// not good), 64 bad arguments.
 export const pruneCommand: Command = {
   name: 'prune',
   usage: USAGE,
@@ -46,6 +46,8 @@ export const pruneCommand: Command = {
     });
     const { plan } = result;
     const listed = plan.refusal !== undefined ? plan.held : plan.toDelete;
+    // A refusal matters only when something was due: with nothing to delete there is nothing to refuse.
+    const refused = plan.refusal !== undefined && plan.held.length > 0;
     if (json) {
       out(
         JSON.stringify({
@@ -58,7 +60,7 @@ export const pruneCommand: Command = {
           bytesFreed: result.bytesFreed,
         }),
       );
-      return plan.refusal !== undefined ? 2 : 0;
+      return refused ? 2 : 0;
     }
     out(
       `Prune of ${store.description}, prefix "${keyPrefix(config.location)}": RETENTION_DAYS=${retention.days}, MIN_BACKUPS_KEPT=${retention.minKept}` +
@@ -68,11 +70,11 @@ export const pruneCommand: Command = {
     const backups = listed.filter((i) => i.kind === 'backup');
     const manifests = listed.filter((i) => i.kind === 'manifest');
     const bytes = listed.reduce((sum, i) => sum + i.size, 0);
-    if (plan.refusal !== undefined) {
-      out(`Refused: ${plan.refusal}.`);
-      out(listed.length > 0 ? `Nothing deleted; once the newest backup is good these would go:` : 'Nothing deleted.');
+    if (refused) {
+      out(`Refused: ${plan.refusal ?? ''}.`);
+      out('Nothing deleted; once the newest backup is good these would go:');
     } else if (listed.length === 0) {
-      out('Nothing to delete.');
+      out(plan.refusal === undefined ? 'Nothing to delete.' : `Nothing to delete (note: ${plan.refusal}).`);
     } else {
       const verb = dryRun ? 'Would delete' : 'Deleted';
       out(`${verb} ${backups.length} backup(s) and ${manifests.length} manifest(s), ${formatBytes(bytes)}:`);
@@ -82,7 +84,7 @@ export const pruneCommand: Command = {
       out(`Kept although older than ${retention.days} days:`);
       for (const item of plan.kept) out(`  ${item.key}  ${item.ageDays} days old: ${item.reason}`);
     }
-    return plan.refusal !== undefined ? 2 : 0;
+    return refused ? 2 : 0;
   },
 };
 

@@ -18,7 +18,7 @@ import { checkRetention, findOverdueBackups } from './retention-check.ts';
 import { registerRetentionMetrics, type RetentionMetrics } from './retention-metrics.ts';
 import { initialStatus, resolveMode, type LifecycleProblem, type RetentionStatus } from './retention-status.ts';
 
-export const DAY_MS = 24 * 3600 * 1000;
+const DAY_MS = 24 * 3600 * 1000;
 
 export interface RetentionServiceOptions {
   settings: RetentionSettings;

@@ -9,6 +9,9 @@ import { restoreBackup, type RestoreProgress } from '../../src/restore/restore.t
 import { parseTargetUrl } from '../../src/restore/target.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { startS3Server } from '../helpers/s3-server.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { createStore } from '../../src/storage/create-store.ts';
 import { LOCATION, capturingLogger, readObject, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
 
 const PREFIX = keyPrefix(LOCATION);
@@ -88,6 +91,19 @@ describe('restore', () => {
     await restoreBackup({ store, key: plainKey, prefix: PREFIX, target: target('busy'), clean: true, decrypt: undefined, tools, logger: silentLogger() });
     assert.equal(await fingerprint(pg, 'busy'), source);
     assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'keep_me'", 'busy'), '0');
+  });
+
+  it('restores from an S3-compatible bucket with the same data', async () => {
+    const s3 = await startS3Server();
+    try {
+      const bucket = createStore(loadConfig(s3.env));
+      const key = await takeBackup(pg, 'source db', bucket, { format: 'plain', compression: 'zstd', at: new Date('2026-01-05T03:00:00Z') });
+      const summary = await restoreBackup({ store: bucket, key, prefix: PREFIX, target: target('from s3'), create: true, decrypt: undefined, tools, logger: silentLogger() });
+      assert.equal(summary.sha256Checked, true);
+      assert.equal(await fingerprint(pg, 'from s3'), source);
+    } finally {
+      await s3.close();
+    }
   });
 
   it('refuses a target database that does not exist unless asked to create it', async () => {

@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+
+// Samples a process tree while it runs: regular files its processes hold open for writing (temp
+// disk), and the sizes of those files. Linux /proc only.
+
+function childrenOf(): Map<number, number[]> {
+  const map = new Map<number, number[]>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = map.get(ppid) ?? [];
+      list.push(Number(name));
+      map.set(ppid, list);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return map;
+}
+
+function tree(root: number): number[] {
+  const children = childrenOf();
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+export interface WriteSample {
+  // Largest total size seen of the regular files open for writing at one time.
+  peakTempBytes: number;
+  files: Set<string>;
+  processes: Set<string>;
+}
+
+// Samples every `intervalMs` until stop() is called.
+export function sampleWrites(rootPid: number, intervalMs = 200): { stop(): WriteSample } {
+  const result: WriteSample = { peakTempBytes: 0, files: new Set(), processes: new Set() };
+  const tick = () => {
+    let total = 0;
+    for (const pid of tree(rootPid)) {
+      try {
+        result.processes.add(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+        for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+          let target: string;
+          try {
+            target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+          } catch {
+            continue;
+          }
+          if (!target.startsWith('/') || target.startsWith('/dev/') || target.startsWith('/proc/')) continue;
+          const flags = /flags:\s*(\d+)/.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+          if (flags === undefined || (parseInt(flags, 8) & 3) === 0) continue;
+          result.files.add(target);
+          try {
+            total += fs.statSync(target).size;
+          } catch {
+            // deleted file: count nothing
+          }
+        }
+      } catch {
+        // process gone
+      }
+    }
+    result.peakTempBytes = Math.max(result.peakTempBytes, total);
+  };
+  const timer = setInterval(tick, intervalMs);
+  tick();
+  return {
+    stop() {
+      clearInterval(timer);
+      return result;
+    },
+  };
+}

@@ -1,0 +1,14 @@
+// The benchmark's local S3 server in its own process, so its CPU is not counted as the service's.
+// Prints {"endpoint":...,"bucket":...,"directory":...} and runs until stdin closes.
+import { startS3Server } from '../test/helpers/s3-server.ts';
+
+const s3 = await startS3Server({ bucket: 'bench-backups' });
+process.stdout.write(`${JSON.stringify({ endpoint: s3.endpoint, port: s3.port, bucket: s3.bucket, directory: s3.directory })}\n`);
+const close = async () => {
+  await s3.close();
+  process.exit(0);
+};
+process.stdin.on('end', () => void close());
+process.stdin.on('close', () => void close());
+process.stdin.resume();
+process.on('SIGTERM', () => void close());

@@ -1,0 +1,70 @@
+// One measured operation in its own process, so peak RSS and CPU seconds are the service's alone:
+//   backup <json settings>   a full backup-sentinel backup (pg_dump -> compress -> sha256 -> S3)
+//   upload <file>            the same bytes uploaded alone with the same S3 store
+// Prints one JSON line with wall time, CPU seconds of this process (not of pg_dump or zstd), peak RSS.
+import fs from 'node:fs';
+import { runBackupJob } from '../src/backup/job.ts';
+import { Secret } from '../src/config/secret.ts';
+import type { Compression, S3Settings } from '../src/config/types.ts';
+import { silentLogger } from '../src/logger.ts';
+import { S3Store } from '../src/storage/s3-store.ts';
+
+interface Input {
+  endpoint: string;
+  bucket: string;
+  databaseUrl?: string;
+  compression?: Compression;
+  file?: string;
+  sizeHint?: number;
+}
+
+const [mode, json] = process.argv.slice(2);
+const input = JSON.parse(json ?? '{}') as Input;
+const settings: S3Settings = {
+  kind: 's3',
+  bucket: input.bucket,
+  endpoint: input.endpoint,
+  region: 'auto',
+  forcePathStyle: true,
+  accessKeyId: 'S3RVER',
+  secretAccessKey: new Secret('S3RVER'),
+  objectLock: false,
+};
+const store = new S3Store(settings);
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+let out: Record<string, unknown>;
+if (mode === 'upload') {
+  const file = input.file ?? '';
+  const r = await store.put(`upload-alone-${Date.now()}`, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), input.sizeHint ? { sizeHint: input.sizeHint } : {});
+  out = { key: r.key, size: r.size, parts: r.parts };
+} else {
+  const result = await runBackupJob(
+    {
+      settings: {
+        databaseUrl: new Secret(input.databaseUrl ?? ''),
+        cron: '0 3 * * *',
+        runOnStartup: false,
+        singleShot: false,
+        format: 'plain',
+        compression: input.compression ?? { algorithm: 'gzip', level: undefined },
+        options: [],
+        pgDumpPath: undefined,
+      },
+      location: { subfolder: '', prefix: `bench_${input.compression?.algorithm}_` },
+      store,
+      logger: silentLogger(),
+    },
+    { runId: 'bench', trigger: 'manual' },
+  );
+  if (result.status !== 'success') {
+    process.stderr.write(`${result.status === 'failed' ? result.error.message : result.message}\n`);
+    process.exit(1);
+  }
+  out = { key: result.key, size: result.manifest.size, uncompressedSize: result.manifest.uncompressedSize, parts: result.manifest.parts };
+}
+const wallSeconds = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+process.stdout.write(
+  `${JSON.stringify({ ...out, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
+);

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -7,6 +10,7 @@ import { backupKey } from '../../src/backup/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import type { CommandContext } from '../../src/commands/command.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { DirStore } from '../../src/storage/dir-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { configFor, HOUR, MiB, putBackup, s3StoreFor } from './fixtures.ts';
 
@@ -81,6 +85,20 @@ describe('backup-sentinel check', () => {
     assert.equal(body.findings[0]?.values.code, 'NoSuchBucket');
     assert.equal(body.thresholds.maxBackupAgeHours, 25);
     assert.doesNotMatch(out(), /super-secret-value/);
+  });
+
+  it('checks a local backup directory in monitor-only mode', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'check-dir-'));
+    try {
+      const { ctx, out } = context({ BACKUP_DIR: dir });
+      assert.equal(await checkCommand.run([], ctx), 2);
+      assert.match(out(), new RegExp(`FAIL stale: no backup found in dir:${dir}/backup-`));
+      const time = new Date(Date.now() - HOUR);
+      await putBackup(new DirStore(dir), undefined, backupKey({ subfolder: '', prefix: 'backup-' }, time, PARTS), 4096, time);
+      assert.equal(await checkCommand.run([], context({ BACKUP_DIR: dir }).ctx), 0);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses unknown options with exit 64', async () => {

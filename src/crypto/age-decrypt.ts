@@ -5,7 +5,6 @@ import {
   ARMOR_BEGIN,
   CHUNK_CIPHERTEXT_SIZE,
   PAYLOAD_NONCE_SIZE,
-  TAG_SIZE,
   VERSION_LINE,
   derivePayloadKey,
   openChunk,

@@ -46,8 +46,12 @@ describe('prune', () => {
     const now = new Date();
     // Backups stopped for a while: only 3 recent ones, then old ones.
     const seeded = await seedBackups(store, backdate, config.location, [0, 1, 2, 40, 41, 42, 43, 44], now);
+    const firstRequest = s3.requests.length;
     const { code, out } = await runCommand(config, []);
     assert.equal(code, 0, out);
+    const requests = s3.requests.slice(firstRequest);
+    assert.equal(requests.filter((r) => r.method === 'DELETE').length, 0, 'no one-by-one deletes');
+    assert.equal(requests.filter((r) => r.method === 'POST' && /[?&]delete/.test(r.url)).length, 1, 'one batched DeleteObjects for 6 keys');
     const remaining = await listKeys(store, prefix);
     const expectKept = seeded.filter((s) => s.ageDays <= 41);
     const expectGone = seeded.filter((s) => s.ageDays > 41);

@@ -80,6 +80,13 @@ export async function describeBackup(store: BackupStore, key: string, prefix: st
   return { key, parts, manifest, size: manifest?.size ?? head.size };
 }
 
+// Ends every stage (killing child processes such as zstd, pg_restore and psql) when a pipeline could
+// not even start, e.g. because reading the object failed: pipeline() only cleans up what it ran.
+// Destroyed without an error: nobody listens to these streams' 'error' events any more.
+export function destroyStages(stages: readonly { destroy(): unknown }[]): void {
+  for (const stage of stages) stage.destroy();
+}
+
 export interface DecodeStages {
   // stored bytes -> sha256 check -> [age decryption] -> decompression -> [pg_restore -f -]: the SQL script.
   stages: Duplex[];

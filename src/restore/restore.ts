@@ -9,7 +9,7 @@ import { childEnv } from '../backup/child-env.ts';
 import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
-import { createDecodeStages, describeBackup, findIntegrityError, type BackupInfo, type DecryptFactory } from './backup-source.ts';
+import { createDecodeStages, describeBackup, destroyStages, findIntegrityError, type BackupInfo, type DecryptFactory } from './backup-source.ts';
 import { createDumpScanStream } from './dump-scanner.ts';
 import { IntegrityError } from './integrity.ts';
 import type { PgTools } from './pg-tools.ts';
@@ -89,14 +89,24 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
   if (info.parts.format === 'custom' && jobs > 1) {
     return await restoreInParallel(request, info, jobs, prelude, reportProgress, started, now);
   }
-  const { stages, integrity } = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress });
+  log.info({ target: describeTarget(request.target), format: info.parts.format, compression: info.parts.compression, encrypted: info.parts.encrypted }, 'restore started');
+  // Child processes start only once the object is readable, and the pipeline owns them at once:
+  // a failure in between (a missing binary, a storage error) can then never go unheard.
+  const body = await request.store.get(info.key);
+  let decode;
+  try {
+    decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress });
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+  const { stages, integrity } = decode;
   const scan = createDumpScanStream({ requireTrailer: true, label: info.key });
   const sink = new PsqlSink({ psqlPath: request.tools.psql, target: request.target, prelude, commitGate: integrity.verified });
-  log.info({ target: describeTarget(request.target), format: info.parts.format, compression: info.parts.compression, encrypted: info.parts.encrypted }, 'restore started');
   try {
-    const body = await request.store.get(info.key);
     await pipeline([body, ...stages, scan.stream, sink], request.signal ? { signal: request.signal } : {});
   } catch (error) {
+    destroyStages([body, ...stages, scan.stream, sink]);
     await sink.waitForExit();
     throw await explainFailure(error, request, info);
   }
@@ -184,11 +194,19 @@ async function restoreInParallel(
   const dir = await fs.mkdtemp(path.join(request.tempDir ?? os.tmpdir(), 'bs-restore-'));
   const file = path.join(dir, `${randomBytes(4).toString('hex')}.dump`);
   try {
-    const { stages, integrity } = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress, archiveOnly: true });
+    const body = await request.store.get(info.key);
+    let decode;
     try {
-      const body = await request.store.get(info.key);
+      decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress, archiveOnly: true });
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    const { stages, integrity } = decode;
+    try {
       await pipeline([body, ...stages, createWriteStream(file, { mode: 0o600 })], request.signal ? { signal: request.signal } : {});
     } catch (error) {
+      destroyStages([body, ...stages]);
       throw await explainFailure(error, request, info);
     }
     const outcome = await integrity.verified;

@@ -7,6 +7,7 @@ import type { BackupStore } from '../storage/store.ts';
 import {
   createDecodeStages,
   describeBackup,
+  destroyStages,
   findIntegrityError,
   listBackupKeys,
   previousKey,
@@ -143,18 +144,26 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
 
 async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analysis> {
   let storedBytes = 0;
+  let body;
+  try {
+    body = await request.store.get(info.key);
+  } catch (error) {
+    return { facts: undefined, storedBytes, problems: [problemOf('unreadable', error, `cannot read ${info.key}`)] };
+  }
+  // Stages (and their child processes) are made only now, and handed to pipeline() at once.
   let decode;
   try {
     decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: (b) => (storedBytes = b) });
   } catch (error) {
+    body.destroy();
     return { facts: undefined, storedBytes, problems: [problemOf('decrypt', error, `cannot decrypt ${info.key}`)] };
   }
   const scan = createDumpScanStream({ requireTrailer: false, label: info.key });
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
   try {
-    const body = await request.store.get(info.key);
     await pipeline([body, ...decode.stages, scan.stream, discard]);
   } catch (error) {
+    destroyStages([body, ...decode.stages, scan.stream, discard]);
     const problems: VerifyProblem[] = [];
     const damaged = error instanceof IntegrityError ? error : await findIntegrityError(request.store, info).catch(() => undefined);
     if (damaged) problems.push(problemOf(damaged.kind, damaged, ''));

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Secret } from '../../src/config/secret.ts';
 import { keyPrefix, manifestKey } from '../../src/backup/naming.ts';
-import { RestoreError } from '../../src/errors.ts';
+import { Readable } from 'node:stream';
+import { RestoreError, StorageError } from '../../src/errors.ts';
+import type { BackupStore } from '../../src/storage/store.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../../src/restore/restore.ts';
@@ -104,6 +106,56 @@ describe('restore', () => {
     } finally {
       await s3.close();
     }
+  });
+
+  // Fault injection: a store whose reads fail or stall. No real server misbehaves on cue like this.
+  const faultyStore = (mode: 'fail' | 'stall'): BackupStore => ({
+    description: store.description,
+    put: (k, b, o) => store.put(k, b, o),
+    list: (p, o) => store.list(p, o),
+    head: (k) => store.head(k),
+    delete: (k) => store.delete(k),
+    async get(k) {
+      if (k.endsWith('.manifest.json')) return await store.get(k);
+      if (mode === 'fail') throw new StorageError('Network', 'connection reset while reading the object');
+      const body = await readObject(dir, k);
+      // Most of the object, then nothing more: a stalled download.
+      const stalled = new Readable({ read() {} });
+      stalled.push(body.subarray(0, body.length - 10));
+      return stalled;
+    },
+  });
+
+  it('fails promptly, without leaving psql waiting, when the object cannot be read', async () => {
+    await pg.createDatabase('unreadable');
+    await assert.rejects(
+      restoreBackup({ store: faultyStore('fail'), key: plainKey, prefix: PREFIX, target: target('unreadable'), decrypt: undefined, tools, logger: silentLogger() }),
+      /connection reset while reading the object/,
+    );
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'backup-sentinel-restore'"), '0');
+  });
+
+  it('reports a missing psql or zstd binary as an error instead of crashing', async () => {
+    await assert.rejects(
+      restoreBackup({ store, key: plainKey, prefix: PREFIX, target: target('no psql'), create: true, decrypt: undefined, tools: { ...tools, psql: '/nonexistent/psql' }, logger: silentLogger() }),
+      /cannot run psql \(\/nonexistent\/psql\)[\s\S]*install the PostgreSQL client/,
+    );
+    await assert.rejects(
+      restoreBackup({ store, key: customKey, prefix: PREFIX, target: target('no psql'), decrypt: undefined, tools: { ...tools, zstd: '/nonexistent/zstd' }, logger: silentLogger() }),
+      /cannot run zstd -d/,
+    );
+  });
+
+  it('rolls back a restore stopped while its download stalls', async () => {
+    await pg.createDatabase('stopped');
+    const controller = new AbortController();
+    const restoring = restoreBackup({
+      store: faultyStore('stall'), key: plainKey, prefix: PREFIX, target: target('stopped'), decrypt: undefined, tools, logger: silentLogger(), signal: controller.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    controller.abort();
+    await assert.rejects(restoring, /was stopped before it finished; nothing was committed/);
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'customers'", 'stopped'), '0');
   });
 
   it('refuses a target database that does not exist unless asked to create it', async () => {

@@ -76,9 +76,10 @@ export class AlertService {
     });
   }
 
-  // Handles the findings of one complete check run (every check evaluated).
-  async process(findings: readonly Finding[], now: Date): Promise<ProcessResult> {
-    return await this.#run(findings, now, undefined);
+  // Handles the findings of one run of `checks` (e.g. the monitor's MONITOR_CHECKS): an alert of one
+  // of these checks without a finding now is resolved; alerts of other checks are left alone.
+  async process(findings: readonly Finding[], now: Date, checks: readonly CheckName[]): Promise<ProcessResult> {
+    return await this.#run(findings, now, checks);
   }
 
   // A backup run failed: notify at once instead of waiting for the next check. `finding` is the
@@ -98,7 +99,7 @@ export class AlertService {
     await this.#queue.catch(() => undefined);
   }
 
-  async #run(findings: readonly Finding[], now: Date, scope: readonly CheckName[] | undefined): Promise<ProcessResult> {
+  async #run(findings: readonly Finding[], now: Date, scope: readonly CheckName[]): Promise<ProcessResult> {
     if (this.#stop.signal.aborted) return NOTHING;
     return await this.#enqueue(async () => {
       try {
@@ -110,7 +111,7 @@ export class AlertService {
     });
   }
 
-  async #evaluateAndSend(findings: readonly Finding[], now: Date, scope: readonly CheckName[] | undefined): Promise<ProcessResult> {
+  async #evaluateAndSend(findings: readonly Finding[], now: Date, scope: readonly CheckName[]): Promise<ProcessResult> {
     await this.#ensureLoaded();
     const { notification, next } = evaluateAlerts(this.#state, findings, now, { repeatHours: this.#options.repeatHours }, scope);
     this.#state = next;

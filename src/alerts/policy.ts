@@ -85,9 +85,10 @@ export function emptyAlertState(): AlertState {
 
 const RANK: Record<Severity, number> = { warn: 1, fail: 2 };
 
-// Evaluates one check run. `scope` limits which checks this run speaks for (e.g. only
-// 'backup_failed' when a backup run fails between hourly checks); alerts of other checks stay as
-// they are and no reminder is due from a scoped run alone.
+// Evaluates one run of some checks. `scope` names the checks this run speaks for (the monitor's
+// checks, or only 'backup_failed' when a backup run fails, or the verify checks): an alert of a check
+// in scope that has no finding now has resolved; alerts of other checks stay as they are. A check with
+// a finding is always in scope. Without `scope`, the run speaks for every check.
 export function evaluateAlerts(
   previous: AlertState,
   findings: readonly Finding[],
@@ -96,10 +97,10 @@ export function evaluateAlerts(
   scope?: readonly CheckName[],
 ): Evaluation {
   const nowIso = now.toISOString();
-  const inScope = (check: CheckName): boolean => scope === undefined || scope.includes(check);
+  const reported = new Set(findings.map((f) => f.check));
+  const inScope = (check: CheckName): boolean => scope === undefined || scope.includes(check) || reported.has(check);
   const current = new Map<CheckName, Finding>();
   for (const finding of findings) {
-    if (!inScope(finding.check)) continue;
     const seen = current.get(finding.check);
     // Two findings of one check in one run: the more severe one speaks for the check.
     if (seen === undefined || RANK[finding.severity] > RANK[seen.severity]) current.set(finding.check, finding);
@@ -164,8 +165,7 @@ export function evaluateAlerts(
   const active = entries(firing).map(([, a]) => a);
   const started = active.filter((a) => a.notifiedAt === undefined || isEscalated(a));
   const repeatMs = settings.repeatHours * 3_600_000;
-  const reminderDue =
-    scope === undefined && active.some((a) => a.notifiedAt !== undefined && now.getTime() - Date.parse(a.notifiedAt) >= repeatMs);
+  const reminderDue = active.some((a) => a.notifiedAt !== undefined && now.getTime() - Date.parse(a.notifiedAt) >= repeatMs);
 
   if (started.length === 0 && resolved.length === 0 && !reminderDue) return { notification: undefined, next };
 

@@ -13,7 +13,7 @@ import { DirStore } from '../../src/storage/dir-store.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
 import { captureLogs } from './log-sink.ts';
-import { at, finding, makeService, notificationCounts, staleFinding } from './fixtures.ts';
+import { at, MONITOR_CHECKS, finding, makeService, notificationCounts, staleFinding } from './fixtures.ts';
 
 describe('alert service with Slack and e-mail', () => {
   let slack: TestSlackServer;
@@ -42,14 +42,14 @@ describe('alert service with Slack and e-mail', () => {
     const logs = captureLogs();
     const { service, registry } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: logs.logger });
     await service.start();
-    const first = await service.process([staleFinding], at(0));
+    const first = await service.process([staleFinding], at(0), MONITOR_CHECKS);
     assert.equal(first.notification?.kind, 'firing');
     assert.equal(first.delivered, true);
-    assert.equal((await service.process([{ ...staleFinding, summary: 'no new backup for 28 h' }], at(1))).notification, undefined);
-    assert.equal((await service.process([staleFinding], at(23.9))).notification, undefined);
-    assert.equal((await service.process([staleFinding], at(24))).notification?.kind, 'reminder');
-    assert.equal((await service.process([], at(30))).notification?.kind, 'resolved');
-    assert.equal((await service.process([], at(31))).notification, undefined);
+    assert.equal((await service.process([{ ...staleFinding, summary: 'no new backup for 28 h' }], at(1), MONITOR_CHECKS)).notification, undefined);
+    assert.equal((await service.process([staleFinding], at(23.9), MONITOR_CHECKS)).notification, undefined);
+    assert.equal((await service.process([staleFinding], at(24), MONITOR_CHECKS)).notification?.kind, 'reminder');
+    assert.equal((await service.process([], at(30), MONITOR_CHECKS)).notification?.kind, 'resolved');
+    assert.equal((await service.process([], at(31), MONITOR_CHECKS)).notification, undefined);
     const expected = [
       '[FIRING] vlvt-backups: no new backup for 27 h',
       '[STILL FIRING] vlvt-backups: no new backup for 27 h (firing for 24 h 0 min)',
@@ -66,7 +66,7 @@ describe('alert service with Slack and e-mail', () => {
     const logs = captureLogs();
     const a = makeService({ store, subfolder: 'db', notifiers: channels(), logger: logs.logger });
     await a.service.start();
-    await a.service.process([staleFinding, finding('empty', 'warn')], at(0));
+    await a.service.process([staleFinding, finding('empty', 'warn')], at(0), MONITOR_CHECKS);
     await a.service.stop();
     assert.ok(await store.head(alertStateKey('db')), 'state stored under db/.backup-sentinel/');
 
@@ -76,15 +76,15 @@ describe('alert service with Slack and e-mail', () => {
       ['stale', at(0).toISOString()],
       ['empty', at(0).toISOString()],
     ]);
-    assert.equal((await b.service.process([staleFinding, finding('empty', 'warn')], at(2))).notification, undefined);
-    assert.equal((await b.service.process([staleFinding], at(3))).notification?.kind, 'resolved');
+    assert.equal((await b.service.process([staleFinding, finding('empty', 'warn')], at(2), MONITOR_CHECKS)).notification, undefined);
+    assert.equal((await b.service.process([staleFinding], at(3), MONITOR_CHECKS)).notification?.kind, 'resolved');
     await b.service.stop();
 
     const c = makeService({ store, subfolder: 'db', notifiers: channels(), logger: logs.logger });
     await c.service.start();
     // The resolved message at 3 h listed stale as still firing, so its reminder is due 24 h after that.
-    assert.equal((await c.service.process([staleFinding], at(26.9))).notification, undefined);
-    assert.equal((await c.service.process([staleFinding], at(27))).notification?.kind, 'reminder');
+    assert.equal((await c.service.process([staleFinding], at(26.9), MONITOR_CHECKS)).notification, undefined);
+    assert.equal((await c.service.process([staleFinding], at(27), MONITOR_CHECKS)).notification?.kind, 'reminder');
     await c.service.stop();
     assert.equal(slack.payloads.length, 3);
     assert.deepEqual(subjects(), [
@@ -99,7 +99,7 @@ describe('alert service with Slack and e-mail', () => {
     const { service, registry, sleeps } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: logs.logger });
     await service.start();
     slack.respondWith(...Array.from({ length: 5 }, () => ({ status: 500 })));
-    const result = await service.process([staleFinding], at(0));
+    const result = await service.process([staleFinding], at(0), MONITOR_CHECKS);
     assert.deepEqual(result.deliveries.map((d) => [d.channel, d.outcome, d.attempts]), [
       ['slack', 'failed', 5],
       ['email', 'sent', 1],
@@ -107,7 +107,7 @@ describe('alert service with Slack and e-mail', () => {
     assert.equal(result.delivered, true);
     assert.deepEqual(sleeps, [2000, 4000, 8000, 16000]);
     assert.equal(smtp.mails.length, 1);
-    assert.equal((await service.process([staleFinding], at(1))).notification, undefined);
+    assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined);
     assert.deepEqual(await notificationCounts(registry), { 'slack failed': 1, 'email sent': 1 });
     const failure = logs.records().find((r) => r.channel === 'slack' && r.level === 50);
     assert.match(String(failure?.msg), /alert NOT delivered through slack after 5 tries: Slack webhook on 127.0.0.1:\d+ answered HTTP 500/);
@@ -119,7 +119,7 @@ describe('alert service with Slack and e-mail', () => {
     const { service, registry, sleeps } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: logs.logger });
     await service.start();
     slack.respondWith({ status: 404, body: 'no_service' });
-    const result = await service.process([staleFinding], at(0));
+    const result = await service.process([staleFinding], at(0), MONITOR_CHECKS);
     assert.deepEqual(result.deliveries.map((d) => [d.channel, d.outcome, d.attempts]), [
       ['slack', 'rejected', 1],
       ['email', 'sent', 1],
@@ -138,7 +138,7 @@ describe('alert service with Slack and e-mail', () => {
     await service.start();
     slack.respondWith({ status: 500 }, { status: 503 }, { status: 429, body: 'rate_limited', headers: { 'retry-after': '3' } });
     smtp.failNextMessages(1, 451);
-    const result = await service.process([staleFinding], at(0));
+    const result = await service.process([staleFinding], at(0), MONITOR_CHECKS);
     assert.deepEqual(result.deliveries.map((d) => [d.channel, d.outcome, d.attempts]), [
       ['slack', 'sent', 4],
       ['email', 'sent', 2],
@@ -156,7 +156,7 @@ describe('alert service with Slack and e-mail', () => {
     await service.start();
     slack.respondWith('hang');
     const started = Date.now();
-    const pending = service.process([staleFinding], at(0));
+    const pending = service.process([staleFinding], at(0), MONITOR_CHECKS);
     while (smtp.mails.length === 0 && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 10));
     const mailAfter = Date.now() - started;
     const result = await pending;
@@ -181,14 +181,14 @@ describe('alert service with Slack and e-mail', () => {
     await service.start();
     slack.respondWith(...Array.from({ length: 5 }, () => ({ status: 500 })));
     const started = Date.now();
-    const pending = service.process([staleFinding], at(0));
+    const pending = service.process([staleFinding], at(0), MONITOR_CHECKS);
     while (slack.payloads.length === 0) await new Promise((r) => setTimeout(r, 10));
     await service.stop();
     const result = await pending;
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
     assert.equal(result.delivered, false);
     assert.equal(slack.payloads.length, 1);
-    assert.equal((await service.process([staleFinding], at(1))).notification, undefined, 'a stopped service sends nothing');
+    assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined, 'a stopped service sends nothing');
   });
 
   it('when no channel takes the alert, it is sent again at the next check', async () => {
@@ -196,12 +196,12 @@ describe('alert service with Slack and e-mail', () => {
     await service.start();
     slack.respondWith({ status: 500 }, { status: 500 });
     smtp.failNextMessages(2, 421);
-    const first = await service.process([staleFinding], at(0));
+    const first = await service.process([staleFinding], at(0), MONITOR_CHECKS);
     assert.equal(first.delivered, false);
-    const second = await service.process([staleFinding], at(1));
+    const second = await service.process([staleFinding], at(1), MONITOR_CHECKS);
     assert.equal(second.notification?.kind, 'firing');
     assert.equal(second.delivered, true);
-    assert.equal((await service.process([staleFinding], at(2))).notification, undefined);
+    assert.equal((await service.process([staleFinding], at(2), MONITOR_CHECKS)).notification, undefined);
     assert.deepEqual(subjects(), ['[FIRING] vlvt-backups: no new backup for 27 h']);
   });
 
@@ -212,8 +212,25 @@ describe('alert service with Slack and e-mail', () => {
     const result = await service.notifyBackupFailed(failed, at(0));
     assert.equal(result.notification?.kind, 'firing');
     assert.deepEqual(subjects(), ['[FIRING] vlvt-backups: backup failed at dump: pg_dump exited with code 1']);
-    assert.equal((await service.process([failed], at(0.01))).notification, undefined);
-    assert.equal((await service.process([], at(24))).notification?.kind, 'resolved');
+    assert.equal((await service.process([failed], at(0.01), MONITOR_CHECKS)).notification, undefined);
+    assert.equal((await service.process([], at(24), MONITOR_CHECKS)).notification?.kind, 'resolved');
+    await service.stop();
+  });
+
+  it('a monitor run does not resolve what a verify run reported, nor the other way round', async () => {
+    const { service } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: captureLogs().logger });
+    await service.start();
+    const verify = ['verify_failed', 'drill_failed'] as const;
+    await service.process([{ ...finding('verify_failed'), summary: 'restore of the newest backup failed' }], at(0), verify);
+    assert.equal((await service.process([], at(1), MONITOR_CHECKS)).notification, undefined);
+    assert.equal((await service.process([staleFinding], at(2), MONITOR_CHECKS)).notification?.kind, 'firing');
+    assert.equal((await service.process([], at(3), verify)).notification?.kind, 'resolved');
+    assert.deepEqual(service.firing().map((a) => a.check), ['stale']);
+    assert.deepEqual(subjects(), [
+      '[FIRING] vlvt-backups: restore of the newest backup failed',
+      '[FIRING] vlvt-backups: no new backup for 27 h',
+      '[RESOLVED] vlvt-backups: backup verification failed resolved after 3 h 0 min; 1 still firing',
+    ]);
     await service.stop();
   });
 
@@ -224,7 +241,7 @@ describe('alert service with Slack and e-mail', () => {
     const { service } = makeService({ store, notifiers: channels(), logger: logs.logger });
     await service.start();
     assert.ok(logs.records().some((r) => r.level === 40 && /stored alert state is unreadable \(not JSON/.test(String(r.msg))));
-    assert.equal((await service.process([staleFinding], at(0))).notification?.kind, 'firing');
+    assert.equal((await service.process([staleFinding], at(0), MONITOR_CHECKS)).notification?.kind, 'firing');
     const saved = JSON.parse(await fs.readFile(path.join(dir, '.backup-sentinel', 'alert-state.json'), 'utf8')) as { firing: Record<string, unknown> };
     assert.deepEqual(Object.keys(saved.firing), ['stale']);
   });
@@ -234,10 +251,10 @@ describe('alert service with Slack and e-mail', () => {
     const { service, registry } = makeService({ store: new DirStore(dir), notifiers: [], logger: logs.logger });
     await service.start();
     assert.ok(logs.records().some((r) => r.level === 40 && /no alert channel configured/.test(String(r.msg))));
-    const result = await service.process([staleFinding], at(0));
+    const result = await service.process([staleFinding], at(0), MONITOR_CHECKS);
     assert.equal(result.delivered, true);
     assert.ok(logs.records().some((r) => r.msg === 'alert: [FIRING] vlvt-backups: no new backup for 27 h' && r.kind === 'firing'));
     assert.deepEqual(await notificationCounts(registry), { 'log sent': 1 });
-    assert.equal((await service.process([staleFinding], at(1))).notification, undefined);
+    assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined);
   });
 });

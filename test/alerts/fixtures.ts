@@ -7,6 +7,9 @@ import type { Logger } from '../../src/logger.ts';
 import type { CheckName, Finding, Severity } from '../../src/monitor/findings.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 
+// The checks one monitor run speaks for.
+export { MONITOR_CHECKS } from '../../src/monitor/checks.ts';
+
 export const T0 = new Date('2026-11-27T03:00:00Z');
 export const at = (hours: number): Date => new Date(T0.getTime() + hours * 3_600_000);
 

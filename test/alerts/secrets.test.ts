@@ -12,7 +12,7 @@ import { freePort } from '../helpers/free-port.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
 import { commandContext } from './command-context.ts';
-import { at, staleFinding } from './fixtures.ts';
+import { at, MONITOR_CHECKS, staleFinding } from './fixtures.ts';
 import { captureLogs } from './log-sink.ts';
 
 const PASSWORD = 'smtp-pa55-SECRET-x9';
@@ -46,9 +46,9 @@ describe('secrets in alert delivery', () => {
     const config = loadConfig(env(slack.url, PASSWORD));
     const service = createAlertService({ config, store: createStore(config), logger: logs.logger, registry, sleep: async () => {} });
     await service.start();
-    await service.process([staleFinding], at(0));
+    await service.process([staleFinding], at(0), MONITOR_CHECKS);
     slack.respondWith(...Array.from({ length: 5 }, () => ({ status: 500, body: `<html>error for ${slack.url}</html>` })));
-    await service.process([], at(1));
+    await service.process([], at(1), MONITOR_CHECKS);
     await service.stop();
 
     // The command: a dead webhook, a hanging one, a refused login.

@@ -14,7 +14,7 @@ import { createStore } from '../../src/storage/create-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
-import { at, makeService, staleFinding } from './fixtures.ts';
+import { at, MONITOR_CHECKS, makeService, staleFinding } from './fixtures.ts';
 import { captureLogs } from './log-sink.ts';
 
 describe('alert state in backup storage', () => {
@@ -57,12 +57,12 @@ describe('alert state in backup storage', () => {
       const a = makeService({ store, subfolder, notifiers: [new EmailNotifier(smtp.settings())], logger: logs.logger });
       await a.service.start();
       const before = smtp.mails.length;
-      await a.service.process([staleFinding], at(0));
+      await a.service.process([staleFinding], at(0), MONITOR_CHECKS);
       await a.service.stop();
       const b = makeService({ store, subfolder, notifiers: [new EmailNotifier(smtp.settings())], logger: logs.logger });
       await b.service.start();
-      assert.equal((await b.service.process([staleFinding], at(1))).notification, undefined);
-      assert.equal((await b.service.process([], at(5))).notification?.kind, 'resolved');
+      assert.equal((await b.service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined);
+      assert.equal((await b.service.process([], at(5), MONITOR_CHECKS)).notification?.kind, 'resolved');
       assert.deepEqual(
         smtp.mails.slice(before).map((m) => m.subject),
         ['[FIRING] vlvt-backups: no new backup for 27 h', '[RESOLVED] vlvt-backups: backups are stale resolved after 5 h 0 min'],
@@ -75,7 +75,7 @@ describe('alert state in backup storage', () => {
     const logs = captureLogs();
     const { service } = makeService({ store, notifiers: [new EmailNotifier(smtp.settings())], logger: logs.logger });
     await service.start();
-    const result = await service.process([staleFinding], at(0));
+    const result = await service.process([staleFinding], at(0), MONITOR_CHECKS);
     assert.equal(result.delivered, true);
     const warnings = logs.records().filter((r) => r.level === 40).map((r) => String(r.msg));
     assert.ok(warnings.some((m) => /could not read the alert state .*starting fresh/.test(m)), warnings.join('\n'));

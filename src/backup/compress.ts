@@ -31,6 +31,8 @@ export function createCompressor(compression: Compression, zstdPath = 'zstd'): C
         extendEnv: false,
         stderr: 'pipe',
         encoding: 'buffer',
+        // Stream only: execa would otherwise also keep the output in memory (and fail past maxBuffer).
+        buffer: false,
       });
       return { stream: child.duplex(), description: `zstd -${level} -T0`, level };
     }

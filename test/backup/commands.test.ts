@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
 import { backupCommand } from '../../src/commands/backup.ts';
 import type { CommandContext } from '../../src/commands/command.ts';
 import { listCommand } from '../../src/commands/list.ts';
@@ -75,6 +76,21 @@ describe('the backup, list and serve commands', () => {
     assert.equal(await serveCommand.run([], ok.ctx), 0, ok.err());
     const bad = context({ ...env, SINGLE_SHOT_MODE: 'true', BACKUP_DATABASE_URL: pg.url('missing') });
     assert.equal(await serveCommand.run([], bad.ctx), 1);
+  });
+
+  it('backup encrypts with age when recipients are configured, and age -d reads it', async () => {
+    const keyFile = path.join(dir, 'age-key.txt');
+    await execa('age-keygen', ['-o', keyFile]);
+    const recipient = (await execa('age-keygen', ['-y', keyFile])).stdout.trim();
+    const sub = path.join(dir, 'encrypted');
+    const c = context({ ...env, BACKUP_DIR: sub, BACKUP_ENCRYPTION_RECIPIENTS: recipient });
+    assert.equal(await backupCommand.run([], c.ctx), 0, c.err());
+    const name = (await fs.readdir(sub)).find((f) => f.endsWith('.sql.gz.age'));
+    assert.ok(name, 'an .age object');
+    const manifest = JSON.parse(await fs.readFile(path.join(sub, `${name}.manifest.json`), 'utf8')) as { encryption: string };
+    assert.equal(manifest.encryption, 'age');
+    const plain = await execa('bash', ['-c', `age -d -i ${keyFile} ${JSON.stringify(path.join(sub, name))} | gunzip`]);
+    assert.match(plain.stdout, /CREATE TABLE public\.customers/);
   });
 
   it('list shows the backups newest first with size and age, without manifests', async () => {

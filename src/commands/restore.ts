@@ -11,7 +11,7 @@ import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
 
-const USAGE = 'restore [--key KEY | --latest] --target-url URL [--clean] [--create] [--jobs N]';
+const USAGE = 'restore [--key KEY | --latest] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]';
 
 // `backup-sentinel restore`: streams one backup into a database. Exit codes: 0 restored, 1 failed
 // (nothing committed, except a failed --jobs restore, which says so), 64 bad arguments.
@@ -33,6 +33,7 @@ export const restoreCommand: Command = {
           clean: { type: 'boolean' },
           create: { type: 'boolean' },
           jobs: { type: 'string' },
+          'no-owner': { type: 'boolean' },
         },
       }));
     } catch (error) {
@@ -76,6 +77,7 @@ export const restoreCommand: Command = {
           clean: values.clean === true,
           create: values.create === true,
           jobs,
+          noOwner: values['no-owner'] === true,
           decrypt: decryptFactoryOf(config),
           tools: findPgTools(config.backup?.pgDumpPath),
           logger: ctx.logger,

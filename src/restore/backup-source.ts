@@ -100,6 +100,8 @@ export interface DecodeOptions {
   // For custom dumps: stop after decompression instead of converting to SQL (a parallel pg_restore
   // reads the archive file itself).
   archiveOnly?: boolean;
+  // pg_restore --no-owner --no-privileges (custom dumps; plain ones are filtered by the scan stage).
+  noOwner?: boolean;
 }
 
 // The streaming stages that turn a stored backup into its SQL script; pipe store.get(key) into them.
@@ -122,7 +124,8 @@ export function createDecodeStages(info: BackupInfo, options: DecodeOptions): De
   stages.push(createDecompressStream(info.parts.compression, options.tools.zstd));
   if (info.parts.format === 'custom' && !options.archiveOnly) {
     // pg_restore without a database writes the archive as an SQL script; it reads every data block.
-    stages.push(new ChildFilter('pg_restore', options.tools.pgRestore, ['-f', '-'], childEnv()));
+    const args = options.noOwner ? ['--no-owner', '--no-privileges', '-f', '-'] : ['-f', '-'];
+    stages.push(new ChildFilter('pg_restore', options.tools.pgRestore, args, childEnv()));
   }
   return { stages, integrity };
 }

@@ -77,6 +77,8 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
           prefix: request.prefix,
           target,
           create: true,
+          // The scratch server need not have the source's roles: the drill proves the data comes back.
+          noOwner: true,
           decrypt: request.decrypt,
           tools: request.tools,
           logger: request.logger,

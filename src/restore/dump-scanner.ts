@@ -21,10 +21,22 @@ const KEEP = 4096;
 const HEADER = '-- PostgreSQL database dump';
 const TRAILER = '-- PostgreSQL database dump complete';
 const CREATE_TABLE = /^CREATE (?:UNLOGGED |FOREIGN )?TABLE (.+) \($/;
+// Single-line statements of pg_dump that name roles: what pg_restore --no-owner --no-privileges skips.
+const OWNERSHIP = /^(?:ALTER [A-Z ]+ .+ OWNER TO .+;|GRANT .+;|REVOKE .+;|ALTER DEFAULT PRIVILEGES .+;)$/;
 const COPY = /^COPY (.+?) (?:\(.*\) )?FROM stdin;$/;
 
 export class DumpScanner {
   readonly facts: DumpFacts = { bytes: 0, headerSeen: false, trailerSeen: false, tables: [], rows: new Map() };
+  // When set, push() returns the byte ranges of ownership/privilege lines (see OWNERSHIP) that lie
+  // wholly inside the chunk, for a caller that leaves them out.
+  readonly #findOwnership: boolean;
+  #drops: [number, number][] = [];
+  #lineStart = 0;
+
+  constructor(options: { findOwnership?: boolean } = {}) {
+    this.#findOwnership = options.findOwnership ?? false;
+  }
+
   // Start of a line that continues in the next chunk (only the first KEEP bytes matter) and its length.
   #carry: Buffer[] = [];
   #carryKept = 0;
@@ -33,15 +45,17 @@ export class DumpScanner {
   #copyRows = 0;
   #lines = 0;
 
-  push(chunk: Buffer): void {
+  push(chunk: Buffer): [number, number][] {
     this.facts.bytes += chunk.length;
+    this.#drops = [];
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(LF, start);
       if (nl === -1) {
         this.#keep(chunk.subarray(start));
-        return;
+        return this.#drops;
       }
+      this.#lineStart = this.#carryLength > 0 ? -1 : start;
       if (this.#carryLength > 0) {
         this.#keep(chunk.subarray(start, nl));
         this.#line(Buffer.concat(this.#carry), this.#carryLength);
@@ -87,12 +101,18 @@ export class DumpScanner {
     }
     if (length === 0) return;
     const first = line[0];
+    const ownership = this.#findOwnership && (first === 0x41 || first === 0x47 || first === 0x52);
     // Only lines starting with '-', 'C' or '\' matter outside COPY data; skip decoding the rest.
-    if (first !== 0x2d && first !== 0x43 && first !== 0x5c) {
+    if (first !== 0x2d && first !== 0x43 && first !== 0x5c && !ownership) {
       this.facts.trailerSeen = false;
       return;
     }
     const text = line.toString('utf8').replace(/\r$/, '');
+    if (ownership) {
+      this.facts.trailerSeen = false;
+      if (this.#lineStart >= 0 && length === line.length && OWNERSHIP.test(text)) this.#drops.push([this.#lineStart, this.#lineStart + length + 1]);
+      return;
+    }
     if (first === 0x2d) {
       if (text === HEADER && this.#lines <= 5) this.facts.headerSeen = true;
       else if (text === TRAILER) this.facts.trailerSeen = true;
@@ -120,17 +140,46 @@ export interface ScanOptions {
   // Fail the stream at its end when the completion trailer is missing (restores: no COMMIT then).
   requireTrailer: boolean;
   label: string;
+  // Leave out ALTER ... OWNER TO, GRANT, REVOKE and ALTER DEFAULT PRIVILEGES lines (outside COPY data):
+  // a plain dump's equivalent of pg_restore --no-owner --no-privileges, for servers without the roles.
+  skipOwnership?: boolean;
 }
 
-// A pass-through stage that scans the script; `facts` is complete once the stream ended.
+// A stage that scans the script as it passes (`facts` is complete once the stream ended), and with
+// skipOwnership also leaves the ownership lines out (it then passes whole lines only).
 export function createDumpScanStream(options: ScanOptions): { stream: Transform; scanner: DumpScanner } {
-  const scanner = new DumpScanner();
+  const skip = options.skipOwnership ?? false;
+  const scanner = new DumpScanner({ findOwnership: skip });
+  let rest: Buffer | undefined;
+  const emit = (stream: Transform, data: Buffer) => {
+    const drops = scanner.push(data);
+    let from = 0;
+    for (const [start, end] of drops) {
+      if (start > from) stream.push(data.subarray(from, start));
+      from = end;
+    }
+    if (from < data.length) stream.push(from === 0 ? data : data.subarray(from));
+  };
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      scanner.push(chunk);
-      callback(null, chunk);
+      if (!skip) {
+        scanner.push(chunk);
+        callback(null, chunk);
+        return;
+      }
+      // Hold back the unfinished last line, so every line is judged whole.
+      const data = rest ? Buffer.concat([rest, chunk]) : chunk;
+      const last = data.lastIndexOf(LF);
+      if (last === -1) {
+        rest = data;
+      } else {
+        rest = last + 1 < data.length ? Buffer.from(data.subarray(last + 1)) : undefined;
+        emit(this, data.subarray(0, last + 1));
+      }
+      callback();
     },
     flush(callback: TransformCallback) {
+      if (rest) emit(this, rest);
       const facts = scanner.finish();
       if (options.requireTrailer && !facts.trailerSeen) {
         callback(

@@ -44,6 +44,9 @@ export interface RestoreRequest {
   create?: boolean;
   // > 1: parallel pg_restore of a custom dump (the archive is downloaded and verified first).
   jobs?: number;
+  // Leave out ownership and privileges (ALTER ... OWNER TO, GRANT, REVOKE): for a server that lacks the
+  // source's roles. Objects then belong to the restoring user.
+  noOwner?: boolean;
   decrypt: DecryptFactory | undefined;
   tools: PgTools;
   logger: Logger;
@@ -95,13 +98,13 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
   const body = await request.store.get(info.key);
   let decode;
   try {
-    decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress });
+    decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress, noOwner: request.noOwner ?? false });
   } catch (error) {
     body.destroy();
     throw error;
   }
   const { stages, integrity } = decode;
-  const scan = createDumpScanStream({ requireTrailer: true, label: info.key });
+  const scan = createDumpScanStream({ requireTrailer: true, label: info.key, skipOwnership: request.noOwner ?? false });
   const sink = new PsqlSink({ psqlPath: request.tools.psql, target: request.target, prelude, commitGate: integrity.verified });
   try {
     await pipeline([body, ...stages, scan.stream, sink], request.signal ? { signal: request.signal } : {});
@@ -212,7 +215,8 @@ async function restoreInParallel(
     const outcome = await integrity.verified;
     if (prelude) await withClient(request.target, async (client) => client.query(`BEGIN;\n${prelude}COMMIT;`));
     const { target } = request;
-    const result = await execa(request.tools.pgRestore, ['--jobs', String(jobs), '--exit-on-error', '--no-password', '-d', target.urlWithoutPassword, file], {
+    const ownership = request.noOwner ? ['--no-owner', '--no-privileges'] : [];
+    const result = await execa(request.tools.pgRestore, ['--jobs', String(jobs), '--exit-on-error', '--no-password', ...ownership, '-d', target.urlWithoutPassword, file], {
       env: childEnv({ PGPASSWORD: target.password, PGAPPNAME: 'backup-sentinel-restore' }),
       extendEnv: false,
       reject: false,

@@ -5,6 +5,7 @@ import { Secret } from '../../src/config/secret.ts';
 import type { Location } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { runDrill, type DrillRequest } from '../../src/restore/drill.ts';
+import { restoreBackup } from '../../src/restore/restore.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { parseTargetUrl } from '../../src/restore/target.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
@@ -85,6 +86,26 @@ describe('restore drill', () => {
     const alone = await runDrill(request(loc, undefined));
     assert.equal(alone.ok, true, JSON.stringify(alone.problems));
     assert.equal(alone.comparedWithSource, false);
+  });
+
+  it('passes on a scratch server that lacks the roles owning the source\'s tables, which a plain restore would not', async () => {
+    const loc = location();
+    await pg.psql('CREATE ROLE app_owner; CREATE ROLE reader;');
+    await pg.createDatabase('owned');
+    await pg.psql('CREATE TABLE t (x int); ALTER TABLE t OWNER TO app_owner; GRANT SELECT ON t TO reader; INSERT INTO t VALUES (1), (2);', 'owned');
+    const key = await takeBackup(pg, 'owned', store, { format: 'plain', compression: 'gzip', at: day(6), location: loc });
+    await takeBackup(pg, 'owned', store, { format: 'custom', compression: 'gzip', at: day(7), location: loc });
+    await pg.psql('REASSIGN OWNED BY app_owner TO postgres; DROP OWNED BY app_owner, reader; DROP ROLE app_owner; DROP ROLE reader;', 'owned');
+    const plain = await runDrill({ ...request(loc, 'owned'), key });
+    assert.deepEqual(plain.problems, []);
+    assert.equal(plain.rows, 2);
+    const custom = await runDrill(request(loc, 'owned'));
+    assert.deepEqual(custom.problems, []);
+    await pg.createDatabase('with owners');
+    await assert.rejects(
+      restoreBackup({ store, key, prefix: keyPrefix(loc), target: parseTargetUrl(new Secret(pg.url('with owners')), 'test'), decrypt: undefined, tools, logger: silentLogger() }),
+      /role "app_owner" does not exist/,
+    );
   });
 
   it('fails a drill when there is no backup to restore', async () => {

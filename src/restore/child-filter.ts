@@ -53,8 +53,19 @@ export class ChildFilter extends Duplex {
       callback();
       return;
     }
-    if (stdin.write(chunk)) callback();
-    else stdin.once('drain', () => callback());
+    if (stdin.write(chunk)) {
+      callback();
+      return;
+    }
+    // A child that exits 0 without reading all its input (pg_restore after the last block) closes the
+    // pipe: then the rest is dropped instead of waiting for a 'drain' that never comes.
+    const done = () => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      callback();
+    };
+    stdin.on('drain', done);
+    stdin.on('close', done);
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -72,6 +72,16 @@ describe('verify', () => {
     assert.match(size.message, new RegExp(`is truncated: .*\\(${body.length - 100} bytes\\) stored, .*\\(${body.length} bytes\\) in its manifest`));
   });
 
+  it('reports bytes appended to a custom dump, which pg_restore itself stops reading before', { timeout: 30_000 }, async () => {
+    const loc = location();
+    const key = await takeBackup(pg, 'app', store, { format: 'custom', compression: 'none', at: day(9), location: loc });
+    const body = await readObject(dir, key);
+    await writeObject(dir, key, Buffer.concat([body, Buffer.alloc(2 * 1024 * 1024, 7)]));
+    const result = await verifyBackup(request(loc));
+    assert.deepEqual(result.problems.map((p) => p.kind), ['size']);
+    assert.match(result.problems[0]?.message ?? '', /is longer than uploaded/);
+  });
+
   it('reports a table that exists in the previous backup and vanished from the newest', async () => {
     const loc = location();
     await pg.createDatabase('shrinking');

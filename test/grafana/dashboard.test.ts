@@ -1,7 +1,21 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { allPanels, DASHBOARD_FILE, dashboardQueries, readDashboard, readText, readYaml } from './files.ts';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import { allPanels, DASHBOARD_FILE, dashboardQueries, findPromtool, NO_PROMTOOL, readDashboard, readText, readYaml } from './files.ts';
 import { extractMetricNames } from './promql-names.ts';
+
+// What Grafana puts in place of its variables before the query reaches Prometheus.
+const GRAFANA_VARIABLES: [RegExp, string][] = [
+  [/\$__(rate_)?interval\b/g, '1h'],
+  [/\$__range\b/g, '7d'],
+  [/\$\{?(job|instance)\}?/g, '.*'],
+];
+const promtool = findPromtool();
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 
@@ -80,6 +94,24 @@ describe('Grafana dashboard', () => {
     assert.equal(table.targets[0]?.format, 'table');
     const texts = Object.values(table.fieldConfig.defaults.mappings[0]?.options ?? {}).map((o) => o.text.toLowerCase());
     assert.deepEqual(texts, ['clear', 'warn', 'fail']);
+  });
+
+  it('every panel query is valid PromQL once Grafana has put in its variables (promtool)', { skip: promtool === undefined ? NO_PROMTOOL : false }, async () => {
+    // promtool checks recording rules' expressions without a server: one rule per panel query.
+    const queries = dashboardQueries(dashboard).filter(({ where }) => where.startsWith('panel'));
+    const rules = queries.map(({ expr }, i) => ({ record: `dashboard:query_${i}`, expr: GRAFANA_VARIABLES.reduce((e, [re, value]) => e.replace(re, value), expr) }));
+    assert.ok(rules.every((r) => !r.expr.includes('$')), 'a Grafana variable is left in a query');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bs-dash-'));
+    try {
+      const file = path.join(dir, 'dashboard-queries.yml');
+      fs.writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
+      const { stdout } = await promisify(execFile)(promtool ?? 'promtool', ['check', 'rules', file]).catch((error: { stdout?: string; stderr?: string }) => {
+        throw new Error(`promtool rejects a dashboard query:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+      });
+      assert.match(stdout, new RegExp(`SUCCESS: ${rules.length} rules found`));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the provisioning provider loads dashboards from the folder docker-compose mounts this one into', () => {

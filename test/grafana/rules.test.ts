@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runbookLink } from '../../src/alerts/format-message.ts';
 import { ALL_CHECKS } from '../../src/monitor/findings.ts';
-import { PROMETHEUS_FILE, readRules, readText, readYaml, RULES_FILE, RUNBOOK_BASE } from './files.ts';
+import { findPromtool, NO_PROMTOOL, PROMETHEUS_FILE, readRules, readText, readYaml, RULES_FILE, RUNBOOK_BASE } from './files.ts';
 
 const run = promisify(execFile);
 
@@ -15,15 +15,7 @@ const run = promisify(execFile);
 const PROMETHEUS_ONLY_ANCHORS = ['sentinel-down', 'sentinel-not-checking', 'alert-delivery-failing'];
 const SEVERITIES = new Set(['critical', 'warning']);
 
-function findPromtool(): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const file = path.join(dir, 'promtool');
-    if (dir !== '' && fs.existsSync(file)) return file;
-  }
-  return undefined;
-}
 const promtool = findPromtool();
-const NO_PROMTOOL = 'promtool is not installed (Debian: `apt-get install prometheus`, 19 MB download, 96 MB installed); YAML checks above still run';
 
 describe('Prometheus alert rules', () => {
   const rules = readRules();

@@ -30,11 +30,15 @@ export class DumpScanner {
   // When set, push() returns the byte ranges of ownership/privilege lines (see OWNERSHIP) that lie
   // wholly inside the chunk, for a caller that leaves them out.
   readonly #findOwnership: boolean;
+  // Likewise for the BEGIN; / COMMIT; lines pg_dump writes around large objects, which would
+  // otherwise end the restore's own transaction early.
+  readonly #findTransactionControl: boolean;
   #drops: [number, number][] = [];
   #lineStart = 0;
 
-  constructor(options: { findOwnership?: boolean } = {}) {
+  constructor(options: { findOwnership?: boolean; findTransactionControl?: boolean } = {}) {
     this.#findOwnership = options.findOwnership ?? false;
+    this.#findTransactionControl = options.findTransactionControl ?? false;
   }
 
   // Start of a line that continues in the next chunk (only the first KEEP bytes matter) and its length.
@@ -102,6 +106,13 @@ export class DumpScanner {
     if (length === 0) return;
     const first = line[0];
     const ownership = this.#findOwnership && (first === 0x41 || first === 0x47 || first === 0x52);
+    if (this.#findTransactionControl && (length === 6 || length === 7) && this.#lineStart >= 0) {
+      const word = line.toString('latin1');
+      if (word === 'BEGIN;' || word === 'COMMIT;') {
+        this.#drops.push([this.#lineStart, this.#lineStart + length + 1]);
+        return;
+      }
+    }
     // Only lines starting with '-', 'C' or '\' matter outside COPY data; skip decoding the rest.
     if (first !== 0x2d && first !== 0x43 && first !== 0x5c && !ownership) {
       this.facts.trailerSeen = false;
@@ -143,13 +154,16 @@ export interface ScanOptions {
   // Leave out ALTER ... OWNER TO, GRANT, REVOKE and ALTER DEFAULT PRIVILEGES lines (outside COPY data):
   // a plain dump's equivalent of pg_restore --no-owner --no-privileges, for servers without the roles.
   skipOwnership?: boolean;
+  // Leave out the script's own BEGIN; and COMMIT; lines (outside COPY data): the restore runs in one
+  // transaction of its own, which they would commit early.
+  skipTransactionControl?: boolean;
 }
 
 // A stage that scans the script as it passes (`facts` is complete once the stream ended), and with
-// skipOwnership also leaves the ownership lines out (it then passes whole lines only).
+// skipOwnership / skipTransactionControl also leaves those lines out (it then passes whole lines only).
 export function createDumpScanStream(options: ScanOptions): { stream: Transform; scanner: DumpScanner } {
-  const skip = options.skipOwnership ?? false;
-  const scanner = new DumpScanner({ findOwnership: skip });
+  const skip = (options.skipOwnership ?? false) || (options.skipTransactionControl ?? false);
+  const scanner = new DumpScanner({ findOwnership: options.skipOwnership ?? false, findTransactionControl: options.skipTransactionControl ?? false });
   let rest: Buffer | undefined;
   const emit = (stream: Transform, data: Buffer) => {
     const drops = scanner.push(data);

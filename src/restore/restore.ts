@@ -104,7 +104,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
     throw error;
   }
   const { stages, integrity } = decode;
-  const scan = createDumpScanStream({ requireTrailer: true, label: info.key, skipOwnership: request.noOwner ?? false });
+  const scan = createDumpScanStream({ requireTrailer: true, label: info.key, skipOwnership: request.noOwner ?? false, skipTransactionControl: true });
   const sink = new PsqlSink({ psqlPath: request.tools.psql, target: request.target, prelude, commitGate: integrity.verified });
   try {
     await pipeline([body, ...stages, scan.stream, sink], request.signal ? { signal: request.signal } : {});

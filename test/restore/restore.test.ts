@@ -185,6 +185,43 @@ describe('restore', () => {
     assert.equal(await pg.psql('SELECT count(*) FROM customers WHERE id = 250 AND name = \'name 950\'', 'flipped'), '1');
   });
 
+  it('keeps a dump with large objects in one transaction although pg_dump writes its own BEGIN/COMMIT around them', async () => {
+    await pg.createDatabase('blobs');
+    await pg.psql("CREATE TABLE docs (id int PRIMARY KEY, body oid); INSERT INTO docs VALUES (1, lo_from_bytea(0, 'large object body'));", 'blobs');
+    const key = await takeBackup(pg, 'blobs', store, { format: 'plain', compression: 'none', at: new Date('2026-01-06T03:00:00Z') });
+    const intact = await readObject(dir, key);
+    assert.match(intact.toString(), /\nBEGIN;\n[\s\S]*lo_open[\s\S]*\nCOMMIT;\n/);
+    await restoreBackup({ store, key, prefix: PREFIX, target: target('blobs copy'), create: true, decrypt: undefined, tools, logger: silentLogger() });
+    assert.equal(await pg.psql("SELECT convert_from(lo_get(body), 'UTF8') FROM docs", 'blobs copy'), 'large object body');
+    // A damaged byte near the end: found only after the large objects' own COMMIT has gone by.
+    const damaged = Buffer.from(intact);
+    damaged[damaged.length - 200] = (damaged[damaged.length - 200] ?? 0) ^ 0x20;
+    await writeObject(dir, key, damaged);
+    await pg.createDatabase('blobs damaged');
+    // Serve the object in two parts, pausing after the large objects' COMMIT line long enough for psql
+    // to have run it: had that COMMIT reached the server, the tables and rows before it would stay.
+    const split = damaged.indexOf('\nCOMMIT;\n') + '\nCOMMIT;\n'.length;
+    const paused: BackupStore = {
+      ...faultyStore('stall'),
+      async get(k) {
+        if (k !== key) return await store.get(k);
+        const body = new Readable({ read() {} });
+        body.push(damaged.subarray(0, split));
+        setTimeout(() => {
+          body.push(damaged.subarray(split));
+          body.push(null);
+        }, 1500);
+        return body;
+      },
+    };
+    await assert.rejects(
+      restoreBackup({ store: paused, key, prefix: PREFIX, target: target('blobs damaged'), decrypt: undefined, tools, logger: silentLogger() }),
+      /fails its sha256 check/,
+    );
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'docs'", 'blobs damaged'), '0');
+    assert.equal(await pg.psql('SELECT count(*) FROM pg_largeobject_metadata', 'blobs damaged'), '0');
+  });
+
   it('stops on a truncated gzip object, names the truncation, and leaves the database untouched', async () => {
     const key = await takeBackup(pg, 'source db', store, { format: 'plain', compression: 'gzip', at: new Date('2026-01-04T03:00:00Z') });
     const body = await readObject(dir, key);

@@ -93,7 +93,10 @@ describe('docker-compose.yml', () => {
     const mounts = bindMounts(service('prometheus'));
     assert.ok(mounts.some((m) => m.source === `./${PROMETHEUS_FILE}` && m.target === '/etc/prometheus/prometheus.yml'));
     for (const rules of prometheus.rule_files) assert.ok(mounts.some((m) => m.target === rules), `${rules} is not mounted`);
-    assert.ok(bindMounts(service('grafana')).some((m) => m.source === './grafana/provisioning' && m.target === '/etc/grafana/provisioning'));
+    for (const kind of ['datasources', 'dashboards']) {
+      const folder = `grafana/provisioning/${kind}`;
+      assert.ok(bindMounts(service('grafana')).some((m) => m.source === `./${folder}` && m.target === `/etc/${folder}`), `${folder} is not mounted`);
+    }
   });
 
   it('every bind-mounted file or folder exists in the repository, and published ports bind to localhost only', () => {

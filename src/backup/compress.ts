@@ -1,7 +1,9 @@
-import { PassThrough, type Duplex } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import zlib from 'node:zlib';
-import { execa } from 'execa';
 import type { Compression } from '../config/types.ts';
+import { BackupError } from '../errors.ts';
 import { childEnv } from './child-env.ts';
 
 export const DEFAULT_LEVELS = { gzip: 6, zstd: 3 } as const;
@@ -9,34 +11,115 @@ export const DEFAULT_LEVELS = { gzip: 6, zstd: 3 } as const;
 // Larger zlib output chunks than the 16 KiB default: fewer stream callbacks per stored byte.
 const GZIP_CHUNK = 256 * 1024;
 
-export interface Compressor {
+// An in-process compression stage (gzip runs in Node's zlib on the libuv thread pool, off the main
+// thread; none is a pass-through). pg_dump's output flows through it.
+export interface StreamCompressor {
+  kind: 'stream';
   stream: Duplex;
-  // "gzip -6 (zlib)", "zstd -3 -T0", "none": for logs and the manifest.
   description: string;
   level: number | undefined;
 }
 
-// The compression stage. gzip runs in Node's zlib (on the libuv thread pool, off the main thread);
-// Node 20 has no zstd, so zstd is the `zstd` binary fed through pipes, using every core (-T0).
-export function createCompressor(compression: Compression, zstdPath = 'zstd'): Compressor {
+export interface ZstdResult {
+  exitCode: number | null;
+  signal: string | null;
+  // Bytes zstd read (pg_dump's output) and wrote, from its own report; undefined if it gave none.
+  inputBytes: number | undefined;
+  outputBytes: number | undefined;
+  stderrTail: string;
+}
+
+// The zstd binary (Node 20 has no zstd), fed by pg_dump directly through a pipe: the uncompressed dump
+// never passes through this process; zstd reports the byte counts (-vv) when it ends.
+export interface ProcessCompressor {
+  kind: 'process';
+  // Give this to pg_dump as its stdout, then call releaseInput().
+  input: Writable;
+  // Closes this process's copy of the pipe, so pg_dump and zstd alone hold it (EOF and EPIPE then work).
+  releaseInput(): void;
+  output: Readable;
+  result: Promise<ZstdResult>;
+  kill(): void;
+  description: string;
+  level: number;
+}
+
+export type Compressor = StreamCompressor | ProcessCompressor;
+
+// Reads "(921000000 B => 219000000 B" (zstd 1.5) or "(921000000 => 219000000 bytes" (zstd 1.4).
+export function parseZstdReport(stderr: string): { inputBytes: number; outputBytes: number } | undefined {
+  const m = /\(\s*(\d+)\s*(?:B)?\s*=>\s*(\d+)\s*(?:B|bytes)\b/.exec(stderr);
+  return m ? { inputBytes: Number(m[1]), outputBytes: Number(m[2]) } : undefined;
+}
+
+export function compressionError(message: string, cause?: unknown): BackupError {
+  return new BackupError('compress', message, {
+    ...(cause === undefined ? {} : { cause }),
+    hint: 'check that the compressor is installed (the zstd package for BACKUP_COMPRESSION=zstd) and that the machine has memory and CPU left',
+  });
+}
+
+async function startZstd(level: number, zstdPath: string): Promise<ProcessCompressor> {
+  // -vv (without -q) makes zstd print exact byte counts at the end; --no-progress keeps stderr short.
+  const child = spawn(zstdPath, ['-c', `-${level}`, '-T0', '-vv', '--no-progress'], {
+    env: childEnv(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-8192);
+  });
+  // Errors surface through `result` and the output stream; these listeners only keep them from
+  // being unhandled.
+  child.stdin.on('error', () => {});
+  const result = new Promise<ZstdResult>((resolve) => {
+    child.on('close', (exitCode, signal) => {
+      const report = parseZstdReport(stderr);
+      resolve({ exitCode, signal, inputBytes: report?.inputBytes, outputBytes: report?.outputBytes, stderrTail: stderr.trim().split('\n').slice(-5).join('\n') });
+    });
+  });
+  try {
+    await once(child, 'spawn');
+  } catch (error) {
+    throw compressionError(`cannot start ${zstdPath}: ${(error as Error).message}`, error);
+  }
+  return {
+    kind: 'process',
+    input: child.stdin,
+    releaseInput: () => child.stdin.destroy(),
+    output: child.stdout,
+    result,
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+    description: `zstd -${level} -T0`,
+    level,
+  };
+}
+
+// The compression stage for the settings.
+export async function createCompressor(compression: Compression, zstdPath = 'zstd'): Promise<Compressor> {
   switch (compression.algorithm) {
     case 'gzip': {
       const level = compression.level ?? DEFAULT_LEVELS.gzip;
-      return { stream: zlib.createGzip({ level, chunkSize: GZIP_CHUNK }), description: `gzip -${level} (zlib)`, level };
+      return { kind: 'stream', stream: zlib.createGzip({ level, chunkSize: GZIP_CHUNK }), description: `gzip -${level} (zlib)`, level };
     }
-    case 'zstd': {
-      const level = compression.level ?? DEFAULT_LEVELS.zstd;
-      const child = execa(zstdPath, ['-q', '-c', `-${level}`, '-T0'], {
-        env: childEnv(),
-        extendEnv: false,
-        stderr: 'pipe',
-        encoding: 'buffer',
-        // Stream only: execa would otherwise also keep the output in memory (and fail past maxBuffer).
-        buffer: false,
-      });
-      return { stream: child.duplex(), description: `zstd -${level} -T0`, level };
-    }
+    case 'zstd':
+      return await startZstd(compression.level ?? DEFAULT_LEVELS.zstd, zstdPath);
     case 'none':
-      return { stream: new PassThrough({ highWaterMark: GZIP_CHUNK }), description: 'none', level: undefined };
+      return { kind: 'stream', stream: new PassThrough({ highWaterMark: GZIP_CHUNK }), description: 'none', level: undefined };
   }
+}
+
+// The compression stage as one Duplex (for callers without pg_dump, e.g. benchmarks): zstd's process
+// pipes joined into a stream.
+export async function createCompressionStream(compression: Compression, zstdPath = 'zstd'): Promise<Duplex> {
+  const compressor = await createCompressor(compression, zstdPath);
+  if (compressor.kind === 'stream') return compressor.stream;
+  const joined = Duplex.from({ writable: compressor.input, readable: compressor.output });
+  void compressor.result.then((r) => {
+    if (r.exitCode !== 0) joined.destroy(compressionError(`zstd failed (exit code ${r.exitCode ?? r.signal})`));
+  });
+  return joined;
 }

@@ -92,12 +92,14 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       },
       'backup started',
     );
-    const dump = startPgDump(invocation, target.password);
-    deps.onDumpStarted?.(dump.pid, invocation.args);
     const output = await runBackupPipeline({
       store: deps.store,
       key,
-      dump,
+      startDump: (pipeTo) => {
+        const dump = startPgDump(invocation, target.password, pipeTo);
+        deps.onDumpStarted?.(dump.pid, invocation.args);
+        return dump;
+      },
       compression,
       extraStage: deps.extraStage?.create(),
       contentType: CONTENT_TYPES[format],

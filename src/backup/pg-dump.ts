@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
 import type { DumpFormat } from '../config/types.ts';
 import { childEnv } from './child-env.ts';
@@ -31,7 +31,8 @@ export interface DumpExit {
 
 export interface RunningDump {
   pid: number | undefined;
-  stdout: Readable;
+  // undefined when pg_dump writes straight into the compressor's pipe.
+  stdout: Readable | undefined;
   // Resolves (never rejects) when pg_dump has exited.
   exited: Promise<DumpExit>;
   kill(): void;
@@ -53,12 +54,13 @@ function tailKeeper(limit: number) {
 }
 
 // Starts pg_dump with an argument array (no shell); stdout is the dump stream.
-export function startPgDump(invocation: PgDumpInvocation, secretToMask: string | undefined): RunningDump {
+// With `output` (a pipe to the compressor), pg_dump writes straight into it and `stdout` is undefined.
+export function startPgDump(invocation: PgDumpInvocation, secretToMask: string | undefined, output?: Writable): RunningDump {
   const child = execa(invocation.file, invocation.args, {
     env: invocation.env,
     extendEnv: false,
     stdin: 'ignore',
-    stdout: 'pipe',
+    stdout: output ?? 'pipe',
     stderr: 'pipe',
     buffer: false,
     reject: false,
@@ -74,7 +76,7 @@ export function startPgDump(invocation: PgDumpInvocation, secretToMask: string |
   );
   return {
     pid: child.pid,
-    stdout: child.stdout,
+    stdout: output === undefined ? (child.stdout ?? undefined) : undefined,
     exited,
     kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -1,21 +1,24 @@
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/types.ts';
 import { BackupError, SentinelError, StorageError, type BackupStage } from '../errors.ts';
 import type { BackupStore } from '../storage/store.ts';
-import { createCompressor } from './compress.ts';
+import { compressionError, createCompressor } from './compress.ts';
 import { ByteCounter, HashGate } from './hash.ts';
 import type { DumpExit, RunningDump } from './pg-dump.ts';
 
-// pg_dump stdout -> byte count -> compression -> [extra stage, e.g. encryption] -> sha256 + end gate
-// -> store.put. One stream, no temporary file; each stage's buffer is bounded and backpressure runs
-// from the store back to pg_dump. The object is complete only when pg_dump exited 0 with output and
-// the store finished; otherwise the upload is aborted and nothing is left under the key.
+// pg_dump -> compression -> [extra stage, e.g. encryption] -> sha256 + end gate -> store.put.
+// One stream, no temporary file; each stage's buffer is bounded and backpressure runs from the store
+// back to pg_dump. gzip runs in this process (zlib, thread pool) and the dump flows through a byte
+// counter; zstd is fed by pg_dump directly through a pipe and reports the byte counts itself. The
+// object is complete only when pg_dump exited 0 with output, the compressor succeeded and the store
+// finished; otherwise the upload is aborted and nothing is left under the key.
 
 export interface PipelineInput {
   store: BackupStore;
   key: string;
-  dump: RunningDump;
+  // Starts pg_dump, writing to `output` when given (the compressor's pipe), else to its stdout.
+  startDump: (output?: Writable) => RunningDump;
   compression: Compression;
   // Extra stage after compression (the key then carries `.age`); a Duplex such as an encryptor.
   extraStage?: Duplex | undefined;
@@ -27,6 +30,7 @@ export interface PipelineInput {
   // Cancels the run (service stopping).
   signal?: AbortSignal | undefined;
   onProgress?: ((uploadedBytes: number) => void) | undefined;
+  zstdPath?: string;
 }
 
 export interface PipelineOutput {
@@ -81,38 +85,67 @@ function toBackupError(stage: BackupStage, error: unknown, storeDescription: str
 // Streams one dump into the store; resolves with sizes and sha256, or rejects with a BackupError
 // after aborting the upload and removing any partial object.
 export async function runBackupPipeline(input: PipelineInput): Promise<PipelineOutput> {
-  const { store, key, dump } = input;
+  const { store, key } = input;
   const failure = new FirstFailure();
   const abort = new AbortController();
-  const counter = new ByteCounter({ highWaterMark: 1024 * 1024 });
-  const compressor = createCompressor(input.compression);
-  const checkDump = async (): Promise<void> => {
+  const compressor = await createCompressor(input.compression, input.zstdPath);
+  const counter = compressor.kind === 'stream' ? new ByteCounter({ highWaterMark: 1024 * 1024 }) : undefined;
+  let dump: RunningDump;
+  if (compressor.kind === 'process') {
+    dump = input.startDump(compressor.input);
+    compressor.releaseInput();
+  } else {
+    dump = input.startDump();
+  }
+  let uncompressedSize = 0;
+  // Fails as soon as pg_dump or zstd failed (called at once, so errors surface early).
+  const checkExits = async (): Promise<void> => {
+    if (compressor.kind === 'process') {
+      const z = await compressor.result;
+      if (z.exitCode !== 0) {
+        const how = z.exitCode !== null ? `exit code ${z.exitCode}` : `signal ${z.signal ?? '?'}`;
+        throw compressionError(`zstd failed (${how})${z.stderrTail ? `: ${z.stderrTail.split('\n').pop() ?? ''}` : ''}`);
+      }
+    }
     const exit = await dump.exited;
     if (exit.exitCode !== 0) throw dumpFailure(exit);
-    if (counter.bytes === 0) {
+  };
+  // Runs in the gate before the last byte is handed to the store (all data has passed by then).
+  const checkSources = async (): Promise<void> => {
+    await checkExits();
+    uncompressedSize = compressor.kind === 'process' ? ((await compressor.result).inputBytes ?? 0) : (counter?.bytes ?? 0);
+    if (uncompressedSize === 0) {
+      const exit = await dump.exited;
       throw new BackupError('dump', 'pg_dump exited 0 but wrote nothing', {
         ...(exit.stderrTail ? { details: exit.stderrTail } : {}),
         hint: 'check BACKUP_OPTIONS (e.g. a --table pattern that matches nothing) and the permissions of the user in BACKUP_DATABASE_URL',
       });
     }
   };
-  const gate = new HashGate(checkDump);
+  const gate = new HashGate(checkSources);
 
-  const stages: [Readable, BackupStage][] = [
-    [dump.stdout, 'dump'],
-    [counter, 'dump'],
-    [compressor.stream, 'compress'],
-  ];
+  const stages: [Readable, BackupStage][] = [];
+  if (compressor.kind === 'process') {
+    stages.push([compressor.output, 'compress']);
+  } else {
+    if (dump.stdout === undefined || counter === undefined) throw new Error('pg_dump has no stdout to read');
+    stages.push([dump.stdout, 'dump'], [counter, 'dump'], [compressor.stream, 'compress']);
+  }
   if (input.extraStage) stages.push([input.extraStage, input.extraStageName ?? 'encrypt']);
   stages.push([gate, 'upload']);
   for (const [stream, stage] of stages) {
     stream.on('error', (error: unknown) => failure.note(error instanceof BackupError ? error.stage : stage, error));
   }
+  const killSources = () => {
+    dump.kill();
+    if (compressor.kind === 'process') compressor.kill();
+  };
 
   const cancel = () => {
     failure.note('dump', new BackupError('dump', 'backup cancelled: the service is stopping', { hint: 'the next start or scheduled run takes a new backup' }));
     abort.abort();
     gate.destroy();
+    killSources();
   };
   if (input.signal?.aborted) cancel();
   input.signal?.addEventListener('abort', cancel, { once: true });
@@ -132,14 +165,14 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
         throw error;
       }),
       piped,
-      checkDump().catch((error: unknown) => {
-        failure.note('dump', error);
+      checkExits().catch((error: unknown) => {
+        failure.note(error instanceof BackupError ? error.stage : 'dump', error);
         throw error;
       }),
     ]);
     return {
       size: gate.bytes,
-      uncompressedSize: counter.bytes,
+      uncompressedSize,
       sha256: gate.sha256,
       parts: result.parts,
       compressor: compressor.description,
@@ -148,9 +181,9 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
   } catch (error) {
     failure.note('upload', error);
     abort.abort();
-    dump.kill();
+    killSources();
     for (const [stream] of stages) stream.destroy();
-    await Promise.allSettled([put, piped, dump.exited]);
+    await Promise.allSettled([put, piped, dump.exited, compressor.kind === 'process' ? compressor.result : undefined]);
     // The store promises no partial object after an abort; this makes sure of it.
     await store.delete([key]).catch(() => {});
     throw toBackupError(failure.stage ?? 'upload', failure.error, store.description);

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { createCompressor } from '../../src/backup/compress.ts';
+import { createCompressor, parseZstdReport } from '../../src/backup/compress.ts';
+import type { BackupError } from '../../src/errors.ts';
 import { ByteCounter, HashGate } from '../../src/backup/hash.ts';
 
 const MiB = 1024 * 1024;
@@ -35,13 +36,14 @@ function sink(): { stream: Writable; chunks: Buffer[] } {
 describe('compression and hashing stages', () => {
   it('streams more than 100 MB of output from zstd without keeping it in memory', async () => {
     const counter = new ByteCounter();
-    const compressor = createCompressor({ algorithm: 'zstd', level: 1 });
+    const compressor = await createCompressor({ algorithm: 'zstd', level: 1 });
+    assert.equal(compressor.kind, 'process');
+    if (compressor.kind !== 'process') return;
     let stored = 0;
     const before = process.memoryUsage().rss;
+    const feed = pipeline(source(110), counter, compressor.input);
     await pipeline(
-      source(110),
-      counter,
-      compressor.stream,
+      compressor.output,
       new Writable({
         write(chunk: Buffer, _e, cb) {
           stored += chunk.length;
@@ -49,14 +51,28 @@ describe('compression and hashing stages', () => {
         },
       }),
     );
+    await feed;
+    const report = await compressor.result;
+    assert.equal(report.exitCode, 0);
     assert.equal(counter.bytes, 110 * MiB);
+    assert.equal(report.inputBytes, 110 * MiB, 'zstd reports the exact input size');
+    assert.equal(report.outputBytes, stored);
     assert.ok(stored > 100_000_000, `zstd wrote ${stored} bytes`);
     assert.ok(process.memoryUsage().rss - before < 80 * MiB, 'memory stays bounded');
   });
 
-  it('fails the stream when the zstd binary is missing', async () => {
-    const compressor = createCompressor({ algorithm: 'zstd', level: undefined }, '/nonexistent/zstd');
-    await assert.rejects(pipeline(source(1), compressor.stream, sink().stream), /zstd/);
+  it('says so when the zstd binary is missing', async () => {
+    await assert.rejects(createCompressor({ algorithm: 'zstd', level: undefined }, '/nonexistent/zstd'), (e: BackupError) => {
+      assert.equal(e.stage, 'compress');
+      assert.match(e.shortMessage, /cannot start \/nonexistent\/zstd/);
+      return true;
+    });
+  });
+
+  it('reads the byte counts zstd reports', () => {
+    assert.deepEqual(parseZstdReport('/*stdin*\\  : 23.74%   (965738112 B => 229273682 B, /*stdout*\\)'), { inputBytes: 965738112, outputBytes: 229273682 });
+    assert.deepEqual(parseZstdReport('stdin : 23.74%   (965738112 => 229273682 bytes, stdout)'), { inputBytes: 965738112, outputBytes: 229273682 });
+    assert.equal(parseZstdReport('(47.7 MiB => 1.67 KiB, /*stdout*\\)'), undefined);
   });
 
   it('hashes what passes and holds the end until the check passes, or errors instead of ending', async () => {

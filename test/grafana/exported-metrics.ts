@@ -36,23 +36,43 @@ export function parseExposition(text: string): ExportedMetrics {
   return { declared, sampled, text };
 }
 
-// Starts the real service (startSentinel, as `serve` does) on directory storage in a temp dir holding
-// one backup, monitor-only (no database needed), scrapes /metrics once its first check has run, stops it.
-export async function scrapeRunningService(): Promise<ExportedMetrics> {
+export interface SeededSentinel {
+  port: number;
+  stop(): Promise<void>;
+}
+
+// Starts the real service (startSentinel, as `serve` does) on directory storage in a temp dir holding one
+// backup of `sizeBytes` taken `ageHours` ago, monitor-only (no database needed), on 127.0.0.1.
+export async function startSeededSentinel({ ageHours = 1, sizeBytes = 4096 } = {}): Promise<SeededSentinel> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bs-grafana-'));
-  // One ~4 KiB backup from an hour ago, so the storage gauges have values.
-  const stamp = new Date(Date.now() - 3600_000).toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
-  await fs.writeFile(path.join(dir, `backup-${stamp}.sql.gz`), Buffer.alloc(4096, 1));
-  const sentinel = await startSentinel({
-    config: loadConfig({ BACKUP_DIR: dir, LOG_LEVEL: 'silent' }),
-    logger: silentLogger(),
-    host: '127.0.0.1',
-    port: 0,
-  });
+  const stamp = new Date(Date.now() - ageHours * 3600_000).toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
+  await fs.writeFile(path.join(dir, `backup-${stamp}.sql.gz`), Buffer.alloc(sizeBytes, 1));
+  try {
+    const sentinel = await startSentinel({
+      config: loadConfig({ BACKUP_DIR: dir, LOG_LEVEL: 'silent' }),
+      logger: silentLogger(),
+      host: '127.0.0.1',
+      port: 0,
+    });
+    return {
+      port: sentinel.port,
+      async stop() {
+        await sentinel.stop();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+// Scrapes a seeded service's /metrics once its first check has run (at most 5 s), then stops it.
+export async function scrapeRunningService(): Promise<ExportedMetrics> {
+  const sentinel = await startSeededSentinel();
   try {
     const url = `http://127.0.0.1:${sentinel.port}/metrics`;
     let exported = parseExposition('');
-    // The first check runs at start; wait for it (at most 5 s) so values are there too.
     for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
       const response = await fetch(url);
       if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`);
@@ -63,6 +83,5 @@ export async function scrapeRunningService(): Promise<ExportedMetrics> {
     return exported;
   } finally {
     await sentinel.stop();
-    await fs.rm(dir, { recursive: true, force: true });
   }
 }

@@ -77,6 +77,7 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
           prefix: request.prefix,
           target,
           create: true,
+          maintenanceDatabase: request.scratch.database,
           // The scratch server need not have the source's roles: the drill proves the data comes back.
           noOwner: true,
           decrypt: request.decrypt,
@@ -109,7 +110,7 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
         problems.push(`restoring ${key} failed: ${shortMessageOf(error)}`);
       } finally {
         try {
-          await dropDatabase(target);
+          await dropDatabase(target, request.scratch.database);
         } catch (error) {
           problems.push(`the temporary database ${database} could not be dropped: ${shortMessageOf(error)} (drop it by hand)`);
         }

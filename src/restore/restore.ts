@@ -42,6 +42,8 @@ export interface RestoreRequest {
   clean?: boolean;
   // Create the target database when it does not exist.
   create?: boolean;
+  // Database to connect to for CREATE DATABASE (default "postgres").
+  maintenanceDatabase?: string;
   // > 1: parallel pg_restore of a custom dump (the archive is downloaded and verified first).
   jobs?: number;
   // Leave out ownership and privileges (ALTER ... OWNER TO, GRANT, REVOKE): for a server that lacks the
@@ -140,7 +142,7 @@ async function prepareTarget(request: RestoreRequest): Promise<string> {
     if (!request.create) {
       throw new RestoreError(`target ${describeTarget(target)} does not exist`, { hint: 'pass --create to create it, or create it yourself (CREATE DATABASE)' });
     }
-    await createDatabase(target);
+    await createDatabase(target, request.maintenanceDatabase);
     request.logger.info({ target: describeTarget(target) }, 'created the target database');
     return '';
   }

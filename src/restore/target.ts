@@ -111,27 +111,32 @@ const USER_RELATIONS = `
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'`;
 
-// Whether the database exists on the target's server (asked through the target's own database
-// when it exists, else through "postgres").
-export async function databaseExists(target: RestoreTarget): Promise<boolean> {
-  const maintenance = withDatabase(target, target.database === 'postgres' ? 'template1' : 'postgres');
-  return withClient(maintenance, async (client) => {
-    const r = await client.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [target.database]);
-    return r.rowCount !== null && r.rowCount > 0;
-  });
+// The database to connect to for CREATE/DROP DATABASE: the one given (e.g. VERIFY_RESTORE_URL's own),
+// else "postgres" ("template1" when the target itself is "postgres").
+function maintenanceOf(target: RestoreTarget, database: string | undefined): RestoreTarget {
+  return withDatabase(target, database ?? (target.database === 'postgres' ? 'template1' : 'postgres'));
 }
 
-export async function createDatabase(target: RestoreTarget): Promise<void> {
-  const maintenance = withDatabase(target, target.database === 'postgres' ? 'template1' : 'postgres');
-  await withClient(maintenance, async (client) => {
+// Whether the target database exists: connecting to it tells (no other database needed for that).
+export async function databaseExists(target: RestoreTarget): Promise<boolean> {
+  try {
+    await withClient(target, async () => undefined);
+    return true;
+  } catch (error) {
+    if (error instanceof RestoreError && (error.cause as { code?: string } | undefined)?.code === '3D000') return false;
+    throw error;
+  }
+}
+
+export async function createDatabase(target: RestoreTarget, maintenanceDatabase?: string): Promise<void> {
+  await withClient(maintenanceOf(target, maintenanceDatabase), async (client) => {
     await client.query(`CREATE DATABASE ${quoteIdent(target.database)}`);
   });
 }
 
 // Drops the database even while sessions are connected (PostgreSQL 13+: WITH (FORCE)).
-export async function dropDatabase(target: RestoreTarget): Promise<void> {
-  const maintenance = withDatabase(target, target.database === 'postgres' ? 'template1' : 'postgres');
-  await withClient(maintenance, async (client) => {
+export async function dropDatabase(target: RestoreTarget, maintenanceDatabase?: string): Promise<void> {
+  await withClient(maintenanceOf(target, maintenanceDatabase), async (client) => {
     const num = Number((await client.query<{ n: string }>("SELECT current_setting('server_version_num') AS n")).rows[0]?.n ?? 0);
     await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)}${num >= 130000 ? ' WITH (FORCE)' : ''}`);
   });

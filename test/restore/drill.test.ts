@@ -25,7 +25,8 @@ describe('restore drill', () => {
   const request = (loc: Location, sourceDb: string | undefined): DrillRequest => ({
     store,
     prefix: keyPrefix(loc),
-    scratch: parseTargetUrl(new Secret(pg.url('postgres')), 'VERIFY_RESTORE_URL'),
+    // The scratch URL's own database is where the drill connects to create and drop its database.
+    scratch: parseTargetUrl(new Secret(pg.url('scratch home')), 'VERIFY_RESTORE_URL'),
     source: sourceDb === undefined ? undefined : parseTargetUrl(new Secret(pg.url(sourceDb)), 'BACKUP_DATABASE_URL'),
     tools,
     decrypt: undefined,
@@ -37,6 +38,7 @@ describe('restore drill', () => {
     pg = await startPgCluster();
     ({ store, dir, remove } = await tempDirStore());
     await seedDatabase(pg, 'app', 300);
+    await pg.createDatabase('scratch home');
   });
   after(async () => {
     await pg?.stop();

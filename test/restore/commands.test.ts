@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { restoreCommand } from '../../src/commands/restore.ts';
@@ -34,9 +34,8 @@ describe('restore and verify commands', () => {
     pg = await startPgCluster({ password: 'cmd s3cret@pw' });
     ({ store, dir, remove } = await tempDirStore());
     await seedDatabase(pg, 'app', 50);
-    const keygen = await execa('age-keygen', []);
-    identity = keygen.stdout.split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-')) ?? '';
-    recipient = /public key: (age1\S+)/.exec(keygen.stderr + keygen.stdout)?.[1] ?? '';
+    identity = await generateX25519Identity();
+    recipient = await identityToRecipient(identity);
     env = {
       BACKUP_DIR: dir,
       BUCKET_SUBFOLDER: LOCATION.subfolder,

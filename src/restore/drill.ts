@@ -39,6 +39,8 @@ export interface DrillResult {
   rows: number;
   // Whether row counts were compared with the source database's estimates.
   comparedWithSource: boolean;
+  // There was no backup to restore (the monitor's freshness check reports that; not a drill finding).
+  noBackup: boolean;
 }
 
 // Name of a drill's temporary database: recognisable, unique, never a user's.
@@ -61,9 +63,11 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
   let rows = 0;
   let tables = 0;
   let comparedWithSource = false;
+  let noBackup = false;
   try {
     key ??= (await listBackupKeys(request.store, request.prefix)).at(-1);
     if (key === undefined) {
+      noBackup = true;
       problems.push(`no backups under "${request.prefix}" in ${request.store.description} to restore`);
     } else {
       database = drillDatabaseName(checkedAt);
@@ -130,6 +134,7 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
     tables,
     rows,
     comparedWithSource,
+    noBackup,
   };
   if (result.ok) log.info({ key, tables, rows, restoreMs, comparedWithSource }, 'restore drill passed');
   else log.error({ key, problems }, 'restore drill failed');

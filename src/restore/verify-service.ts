@@ -147,17 +147,19 @@ export class VerifyService {
   }
 }
 
+// No backup at all is the monitor's finding (stale), not a verification problem: no double alert.
 function toRecord(result: VerifyResult | undefined): CheckRecord | undefined {
   if (!result) return undefined;
+  const problems = result.problems.filter((p) => p.kind !== 'no-backup');
   return {
     key: result.key,
-    ok: result.ok,
+    ok: problems.length === 0,
     checkedAt: result.checkedAt,
-    problems: result.problems.map((p) => ({ message: p.message, hint: p.hint, warnOnly: p.kind === 'vanished-table' })),
+    problems: problems.map((p) => ({ message: p.message, hint: p.hint, warnOnly: p.kind === 'vanished-table' })),
   };
 }
 
 function drillRecord(result: DrillResult | undefined): CheckRecord | undefined {
-  if (!result) return undefined;
+  if (!result || result.noBackup) return undefined;
   return { key: result.key, ok: result.ok, checkedAt: result.checkedAt, problems: result.problems.map((message) => ({ message })) };
 }

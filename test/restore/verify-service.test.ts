@@ -83,6 +83,23 @@ describe('verify service', () => {
     await service.stop();
   });
 
+  it('leaves an empty storage to the monitor instead of raising verify and drill findings', async () => {
+    const service = new VerifyService({
+      store,
+      prefix: 'nothing-here/',
+      cron: '30 4 * * *',
+      scratch: parseTargetUrl(new Secret(pg.url('postgres')), 'VERIFY_RESTORE_URL'),
+      source: undefined,
+      tools: findPgTools(),
+      decrypt: undefined,
+      logger: silentLogger(),
+    });
+    const run = await service.runNow();
+    assert.equal(run.verify.ok, false);
+    assert.equal(run.drill?.noBackup, true);
+    assert.deepEqual(service.findings(), []);
+  });
+
   it('makes a vanished table alone a warning, and any other problem a failure', () => {
     const at = new Date('2026-03-03T00:00:00Z');
     const vanished = { message: 'table in the previous backup but not in the newest: public.x', warnOnly: true };

@@ -19,6 +19,7 @@ import {
   createDatabase,
   databaseExists,
   describeTarget,
+  dropDatabase,
   listUserRelations,
   withClient,
   type RestoreTarget,
@@ -88,7 +89,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
   if (!info.manifest) {
     log.warn({ key: info.key }, 'this backup has no manifest: its sha256 cannot be checked (the dump trailer still is)');
   }
-  const prelude = await prepareTarget(request);
+  const { prelude, created } = await prepareTarget(request);
   const reportProgress = throttleProgress(request, info, started, now);
   const jobs = request.jobs ?? 1;
   if (info.parts.format === 'custom' && jobs > 1) {
@@ -113,6 +114,8 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
   } catch (error) {
     destroyStages([body, ...stages, scan.stream, sink]);
     await sink.waitForExit();
+    // Nothing was committed: a database this restore created (--create) holds nothing, so it goes too.
+    if (created) await dropDatabase(request.target, request.maintenanceDatabase).catch(() => undefined);
     throw await explainFailure(error, request, info);
   }
   const outcome = await integrity.verified;
@@ -135,8 +138,9 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
   return summary;
 }
 
-// Creates the target when asked, refuses a non-empty one without clean; returns the SQL that empties it.
-async function prepareTarget(request: RestoreRequest): Promise<string> {
+// Creates the target when asked, refuses a non-empty one without clean; returns the SQL that empties
+// it, and whether this restore created the database.
+async function prepareTarget(request: RestoreRequest): Promise<{ prelude: string; created: boolean }> {
   const { target } = request;
   if (!(await databaseExists(target))) {
     if (!request.create) {
@@ -144,9 +148,9 @@ async function prepareTarget(request: RestoreRequest): Promise<string> {
     }
     await createDatabase(target, request.maintenanceDatabase);
     request.logger.info({ target: describeTarget(target) }, 'created the target database');
-    return '';
+    return { prelude: '', created: true };
   }
-  return await withClient(target, async (client) => {
+  const prelude = await withClient(target, async (client) => {
     const existing = await listUserRelations(client);
     if (existing.count === 0) return '';
     if (!request.clean) {
@@ -157,6 +161,7 @@ async function prepareTarget(request: RestoreRequest): Promise<string> {
     }
     return await buildCleanSql(client);
   });
+  return { prelude, created: false };
 }
 
 function throttleProgress(request: RestoreRequest, info: BackupInfo, started: number, now: () => number): (bytes: number) => void {

@@ -140,8 +140,9 @@ describe('restore', () => {
       restoreBackup({ store, key: plainKey, prefix: PREFIX, target: target('no psql'), create: true, decrypt: undefined, tools: { ...tools, psql: '/nonexistent/psql' }, logger: silentLogger() }),
       /cannot run psql \(\/nonexistent\/psql\)[\s\S]*install the PostgreSQL client/,
     );
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_database WHERE datname = 'no psql'"), '0', 'the database --create made is dropped again');
     await assert.rejects(
-      restoreBackup({ store, key: customKey, prefix: PREFIX, target: target('no psql'), decrypt: undefined, tools: { ...tools, zstd: '/nonexistent/zstd' }, logger: silentLogger() }),
+      restoreBackup({ store, key: customKey, prefix: PREFIX, target: target('no zstd'), create: true, decrypt: undefined, tools: { ...tools, zstd: '/nonexistent/zstd' }, logger: silentLogger() }),
       /cannot run zstd -d/,
     );
   });

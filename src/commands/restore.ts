@@ -54,6 +54,9 @@ export const restoreCommand: Command = {
     const { config } = ctx;
     try {
       const target = parseTargetUrl(new Secret(url.trim()), values['target-url'] !== undefined ? '--target-url' : 'RESTORE_TARGET_URL', process.env.PGPASSWORD);
+      if (values['target-url'] !== undefined && /^[^:]+:\/\/[^/@]*:[^/@]*@/.test(url)) {
+        ctx.stderr.write('Note: the password in --target-url is visible to other users in `ps` while this runs; prefer PGPASSWORD, ~/.pgpass or RESTORE_TARGET_URL.\n');
+      }
       const store = createStore(config);
       const prefix = keyPrefix(config.location);
       let key = values.key;

@@ -43,7 +43,7 @@ export const verifyCommand: Command = {
           `${result.comparedWith ? `no table missing compared with ${result.comparedWith}` : 'no previous backup to compare tables with'} (${formatDuration(result.durationMs)})`,
       );
     } else {
-      ctx.stderr.write(`FAILED ${result.key ?? ''}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}\n`);
+      ctx.stderr.write(`FAILED${result.key ? ` ${result.key}` : ''}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}\n`);
       for (const p of result.problems) ctx.stderr.write(`  - [${p.kind}] ${p.message}${p.hint ? `\n    What to do: ${p.hint}` : ''}\n`);
     }
     let drillOk = true;
@@ -63,7 +63,7 @@ export const verifyCommand: Command = {
       if (drill.ok) {
         out(`DRILL OK ${drill.key}: restored in ${formatDuration(drill.restoreMs ?? 0)}, ${drill.tables} tables, ${drill.rows} rows${drill.comparedWithSource ? ', row counts match the source within tolerance' : ''}; temporary database dropped`);
       } else {
-        ctx.stderr.write(`DRILL FAILED ${drill.key ?? ''}:\n${drill.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+        ctx.stderr.write(`DRILL FAILED${drill.key ? ` ${drill.key}` : ''}:\n${drill.problems.map((p) => `  - ${p}`).join('\n')}\n`);
       }
     }
     return result.ok && drillOk ? 0 : 1;

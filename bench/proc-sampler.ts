@@ -48,6 +48,8 @@ export function sampleWrites(rootPid: number, intervalMs = 200): { stop(): Write
       try {
         result.processes.add(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
         for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+          // 0-2 are inherited (the benchmark's own terminal or log file), not files the service made.
+          if (Number(fd) <= 2) continue;
           let target: string;
           try {
             target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);

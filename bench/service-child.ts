@@ -31,6 +31,8 @@ const settings: S3Settings = {
   objectLock: false,
 };
 const store = new S3Store(settings);
+// Memory of the loaded program before any work (the SDK, pg, pino...), to tell it from the pipeline's.
+const rssBeforeBytes = process.memoryUsage().rss;
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 let out: Record<string, unknown>;
@@ -66,5 +68,5 @@ if (mode === 'upload') {
 const wallSeconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 process.stdout.write(
-  `${JSON.stringify({ ...out, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
+  `${JSON.stringify({ ...out, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
 );

@@ -159,6 +159,26 @@ describe('restore', () => {
     assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'customers'", 'stopped'), '0');
   });
 
+  it('keeps the old contents when a --clean restore fails, since the clean-up runs in the restore\'s transaction', async () => {
+    await pg.createDatabase('precious');
+    await pg.psql("CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (42);", 'precious');
+    const key = await takeBackup(pg, 'source db', store, { format: 'custom', compression: 'none', at: new Date('2026-01-07T03:00:00Z') });
+    const body = await readObject(dir, key);
+    body[body.length - 30] = (body[body.length - 30] ?? 0) ^ 0x01;
+    await writeObject(dir, key, body);
+    await assert.rejects(
+      restoreBackup({ store, key, prefix: PREFIX, target: target('precious'), clean: true, decrypt: undefined, tools, logger: silentLogger() }),
+      /fails its sha256 check/,
+    );
+    assert.equal(await pg.psql('SELECT x FROM keep_me', 'precious'), '42');
+    // With --jobs the archive is checked before pg_restore starts: the database is not touched either.
+    await assert.rejects(
+      restoreBackup({ store, key, prefix: PREFIX, target: target('precious'), clean: true, jobs: 2, decrypt: undefined, tools, logger: silentLogger() }),
+      /fails its sha256 check/,
+    );
+    assert.equal(await pg.psql('SELECT x FROM keep_me', 'precious'), '42');
+  });
+
   it('refuses a target database that does not exist unless asked to create it', async () => {
     await assert.rejects(
       restoreBackup({ store, key: plainKey, prefix: PREFIX, target: target('nowhere'), decrypt: undefined, tools, logger: silentLogger() }),

@@ -80,6 +80,9 @@ describe('verify service', () => {
     assert.equal(metricValue(text, 'backup_sentinel_last_drill_success'), 0);
     assert.equal(metricValue(text, 'backup_sentinel_last_verify_success_timestamp_seconds'), new Date('2026-03-01T04:30:00Z').getTime() / 1000);
     assert.deepEqual(heard, [[], ['verify_failed', 'drill_failed']]);
+    service.start();
+    const next = service.nextRunAt();
+    assert.ok(next && next.getUTCHours() === 4 && next.getUTCMinutes() === 30 && next.getTime() > Date.now(), String(next));
     await service.stop();
   });
 

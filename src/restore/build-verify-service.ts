@@ -1,11 +1,13 @@
 import { keyPrefix } from '../backup/naming.ts';
+import type { Secret } from '../config/secret.ts';
 import type { Config } from '../config/types.ts';
+import { shortMessageOf } from '../errors.ts';
 import { createDecryptStream } from '../crypto/age-decrypt.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { DecryptFactory } from './backup-source.ts';
 import { findPgTools } from './pg-tools.ts';
-import { parseTargetUrl } from './target.ts';
+import { parseTargetUrl, type RestoreTarget } from './target.ts';
 import { VerifyService } from './verify-service.ts';
 
 // Decryption with the configured key; fails with a DecryptionError saying what to set when there is none.
@@ -15,13 +17,23 @@ export function decryptFactoryOf(config: Config): DecryptFactory {
 
 // The verify service as the configuration describes it (composition-root helper for main.ts and the
 // verify command): verification on VERIFY_CRON, drills when VERIFY_RESTORE_URL is set.
+// A URL the drill cannot parse disables what needs it (with a log line) instead of stopping the service.
 export function buildVerifyService(config: Config, store: BackupStore, logger: Logger): VerifyService {
+  const parse = (url: Secret | undefined, name: string): RestoreTarget | undefined => {
+    if (url === undefined) return undefined;
+    try {
+      return parseTargetUrl(url, name);
+    } catch (error) {
+      logger.error({ err: shortMessageOf(error) }, `${name} cannot be used by the restore drill`);
+      return undefined;
+    }
+  };
   return new VerifyService({
     store,
     prefix: keyPrefix(config.location),
     cron: config.verify.cron,
-    scratch: config.verify.restoreUrl ? parseTargetUrl(config.verify.restoreUrl, 'VERIFY_RESTORE_URL') : undefined,
-    source: config.backup ? parseTargetUrl(config.backup.databaseUrl, 'BACKUP_DATABASE_URL') : undefined,
+    scratch: parse(config.verify.restoreUrl, 'VERIFY_RESTORE_URL'),
+    source: parse(config.backup?.databaseUrl, 'BACKUP_DATABASE_URL'),
     tools: findPgTools(config.backup?.pgDumpPath),
     decrypt: decryptFactoryOf(config),
     logger,

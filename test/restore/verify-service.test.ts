@@ -5,6 +5,8 @@ import { keyPrefix } from '../../src/backup/naming.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { registerRestoreMetrics } from '../../src/restore/metrics.ts';
+import { buildVerifyService } from '../../src/restore/build-verify-service.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { parseTargetUrl } from '../../src/restore/target.ts';
 import { verifyFindings } from '../../src/restore/verify-findings.ts';
@@ -84,6 +86,19 @@ describe('verify service', () => {
     const next = service.nextRunAt();
     assert.ok(next && next.getUTCHours() === 4 && next.getUTCMinutes() === 30 && next.getTime() > Date.now(), String(next));
     await service.stop();
+  });
+
+  it('is built from the configuration with drills against VERIFY_RESTORE_URL and estimates from BACKUP_DATABASE_URL', async () => {
+    await takeBackup(pg, 'app', store, { format: 'custom', compression: 'zstd', at: new Date('2026-03-05T03:00:00Z'), location: { subfolder: 'built', prefix: 'app_' } });
+    const config = loadConfig({
+      BACKUP_DIR: dir, BUCKET_SUBFOLDER: 'built', BACKUP_FILE_PREFIX: 'app_', VERIFY_CRON: '0 5 * * *',
+      VERIFY_RESTORE_URL: pg.url('postgres'), BACKUP_DATABASE_URL: pg.url('app'),
+    });
+    const service = buildVerifyService(config, store, silentLogger());
+    const run = await service.runNow();
+    assert.equal(run.verify.ok, true, JSON.stringify(run.verify.problems));
+    assert.equal(run.drill?.ok, true, JSON.stringify(run.drill?.problems));
+    assert.equal(run.drill?.comparedWithSource, true);
   });
 
   it('leaves an empty storage to the monitor instead of raising verify and drill findings', async () => {

@@ -147,18 +147,26 @@ describe('a backup to local-directory storage', () => {
     assert.deepEqual(await store.list(''), before);
   });
 
-  it('fails on pg_dump errors with the tail of its stderr and leaves no object', async () => {
-    const before = await store.list('');
-    const result = await runBackupJob(
-      { settings: backupSettings(pg.url(SPACED_DB), { options: ['--table', 'no_such_table'] }), location, store, logger: memoryLogger().logger, clock },
-      { runId: 'run-pg-dump-error', trigger: 'manual' },
-    );
-    assert.ok(result.status === 'failed');
-    assert.equal(result.stage, 'dump');
-    assert.match(result.shortMessage, /pg_dump failed \(exit code 1\): no matching tables were found/);
-    assert.match(result.error.message, /pg_dump stderr/);
-    assert.deepEqual(await store.list(''), before);
-  });
+  for (const algorithm of ['gzip', 'zstd'] as const) {
+    it(`fails on pg_dump errors with the tail of its stderr and leaves no object (${algorithm})`, async () => {
+      const before = await store.list('');
+      const result = await runBackupJob(
+        {
+          settings: backupSettings(pg.url(SPACED_DB), { options: ['--table', 'no_such_table'], compression: { algorithm, level: undefined } }),
+          location,
+          store,
+          logger: memoryLogger().logger,
+          clock,
+        },
+        { runId: 'run-pg-dump-error', trigger: 'manual' },
+      );
+      assert.ok(result.status === 'failed');
+      assert.equal(result.stage, 'dump');
+      assert.match(result.shortMessage, /pg_dump failed \(exit code 1\): no matching tables were found/);
+      assert.match(result.error.message, /pg_dump stderr/);
+      assert.deepEqual(await store.list(''), before);
+    });
+  }
 
   it('lists only backups and manifests in the directory, nothing partial', async () => {
     const keys = (await store.list('')).map((o) => o.key);

@@ -139,20 +139,26 @@ describe('backup runs over time', () => {
     assert.match(text(), /backup failed: backup failed unexpectedly: boom/);
   });
 
-  it('cancels a run in progress on stop, aborting the upload and leaving nothing behind', async () => {
-    const g = gate();
-    const jobDeps = deps('stopped', { extraStage: holdingStage(g.hold) });
-    const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
-    const run = service.runOnce('manual');
-    await g.started;
-    const stopping = service.stop();
-    g.release();
-    await stopping;
-    const result = await run;
-    assert.ok(result.status === 'failed', JSON.stringify(result.status));
-    assert.match(result.shortMessage, /cancelled: the service is stopping/);
-    assert.deepEqual(await listKeys(path.join(dir, 'stopped')), []);
-  });
+  for (const algorithm of ['none', 'zstd'] as const) {
+    it(`cancels a run in progress on stop (${algorithm}), ending pg_dump and leaving nothing behind`, async () => {
+      const g = gate();
+      let dumpPid: number | undefined;
+      const jobDeps = deps(`stopped-${algorithm}`, { extraStage: holdingStage(g.hold), onDumpStarted: (pid) => (dumpPid = pid) });
+      jobDeps.settings = { ...jobDeps.settings, compression: { algorithm, level: 1 } };
+      const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
+      const run = service.runOnce('manual');
+      await g.started;
+      const stopping = service.stop();
+      g.release();
+      await stopping;
+      const result = await run;
+      assert.ok(result.status === 'failed', JSON.stringify(result.status));
+      assert.match(result.shortMessage, /cancelled: the service is stopping/);
+      assert.deepEqual(await listKeys(path.join(dir, `stopped-${algorithm}`)), []);
+      assert.ok(dumpPid !== undefined);
+      assert.equal(await fs.access(`/proc/${dumpPid}`).then(() => 'running', () => 'gone'), 'gone', 'pg_dump has ended');
+    });
+  }
 
   it('runs on its cron schedule in UTC and tells the next run time', async () => {
     const tz = process.env.TZ;

@@ -36,7 +36,13 @@ export class DirStore implements BackupStore {
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
-    const file = this.fileOf(key);
+    let file: string;
+    try {
+      file = this.fileOf(key);
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
     const folder = path.dirname(file);
     const temp = path.join(folder, `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(file)}`);
     const metaTemp = `${temp}${META_SUFFIX}`;

@@ -110,7 +110,14 @@ export class S3Store implements BackupStore {
     if (options.contentType) params.ContentType = options.contentType;
     // Object-lock buckets refuse uploads without an integrity checksum.
     if (this.settings.objectLock) params.ChecksumAlgorithm = 'SHA256';
-    const watched = withAbortSignal(this.client, inFlight.signal);
+    // lib-storage notices a failed request only once its other workers get their next part, which
+    // may be never if the body stalls: end the body at the first failed request so the upload settles.
+    let requestError: unknown;
+    const onRequestError = (error: unknown): void => {
+      requestError ??= error;
+      body.destroy();
+    };
+    const watched = watchRequests(this.client, inFlight.signal, onRequestError);
     const upload = new Upload({
       client: watched.client,
       params,
@@ -125,6 +132,8 @@ export class S3Store implements BackupStore {
       signal?.addEventListener('abort', onAbort, { once: true });
       await upload.done();
     } catch (error) {
+      // Never leave the producer (pg_dump's pipe) blocked on a stream nobody reads.
+      if (!body.destroyed) body.destroy();
       const cleanup = await this.abortMultipart(key, upload.uploadId);
       if (signal?.aborted) {
         // A single PutObject cut off at the very end may still have been stored.
@@ -134,8 +143,8 @@ export class S3Store implements BackupStore {
           ...(cleanup ? { details: cleanup } : {}),
         });
       }
-      if (bodyError !== undefined) throw bodyError;
-      const wrapped = toStorageError(error, context);
+      if (requestError === undefined && bodyError !== undefined) throw bodyError;
+      const wrapped = toStorageError(requestError ?? error, context);
       if (cleanup) wrapped.message += `\n${cleanup}`;
       throw wrapped;
     } finally {
@@ -253,18 +262,29 @@ export class S3Store implements BackupStore {
   }
 }
 
-// A client whose data-carrying requests (UploadPart, PutObject) stop when signal aborts; lib-storage
-// offers no way to pass an abort signal. Create/Complete/Abort are left alone: cancelling them halfway
-// could leave an upload the server knows and we do not. `putSent` tells whether a PutObject was sent.
-function withAbortSignal(client: S3Client, signal: AbortSignal): { client: S3Client; putSent: () => boolean } {
+// A client for one upload. Data-carrying requests (UploadPart, PutObject) stop when signal aborts, as
+// lib-storage offers no way to pass a signal; Create/Complete/Abort are left alone, since cancelling
+// them halfway could leave an upload the server knows and we do not. onError hears every failed
+// request except the final AbortMultipartUpload. `putSent` tells whether a PutObject was sent.
+function watchRequests(
+  client: S3Client,
+  signal: AbortSignal,
+  onError: (error: unknown) => void,
+): { client: S3Client; putSent: () => boolean } {
   let putSent = false;
+  const watch = <T>(promise: Promise<T>): Promise<T> =>
+    promise.catch((error: unknown) => {
+      onError(error);
+      throw error;
+    });
   const send = (command: Parameters<S3Client['send']>[0], options?: object): Promise<unknown> => {
     if (command instanceof PutObjectCommand) {
       putSent = true;
-      return client.send(command, { ...options, abortSignal: signal });
+      return watch(client.send(command, { ...options, abortSignal: signal }));
     }
-    if (command instanceof UploadPartCommand) return client.send(command, { ...options, abortSignal: signal });
-    return client.send(command, options ?? {});
+    if (command instanceof UploadPartCommand) return watch(client.send(command, { ...options, abortSignal: signal }));
+    if (command instanceof AbortMultipartUploadCommand) return client.send(command, options ?? {});
+    return watch(client.send(command, options ?? {}));
   };
   const proxy = new Proxy(client, {
     get(target, property, receiver) {

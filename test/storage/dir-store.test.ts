@@ -50,6 +50,9 @@ describe('DirStore', () => {
       await assert.rejects(store.get(key), StorageError);
     }
     await assert.rejects(store.delete(['../../etc/passwd']), StorageError);
+    const body = new Readable({ read() {} });
+    await assert.rejects(store.put('../x.sql', body), StorageError);
+    assert.ok(body.destroyed, 'the body stream of a refused put was left open');
     await assert.rejects(fs.access(path.join(root, 'escape.sql')));
   });
 

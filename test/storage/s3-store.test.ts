@@ -161,6 +161,11 @@ describe('S3Store', () => {
       assertStorageError('NoSuchBucket', /no-such-bucket/),
     );
     await assert.rejects(store.delete(['x/a.sql']), assertStorageError('NoSuchBucket'));
+    // More than a part, and never ended: the failure, not the end of the data, must release it.
+    const body = new Readable({ read() {} });
+    body.push(bytes(6 * MiB));
+    await assert.rejects(store.put('x/b.sql', body), assertStorageError('NoSuchBucket'));
+    assert.ok(body.destroyed, 'the body stream of a failed put was left open');
   });
 
   it('says that the credentials were rejected, naming the variables and never the secret', async () => {

@@ -215,13 +215,14 @@ export function runStoreContract(name: string, makeFixture: () => Promise<StoreF
       assert.deepEqual(await fixture.leftovers(), []);
     });
 
-    it('stores nothing when the signal is already aborted', async () => {
+    it('stores nothing, and releases the body, when the signal is already aborted', async () => {
       const controller = new AbortController();
       controller.abort(new Error('too late'));
-      await assert.rejects(store.put('contract/abort/pre.sql', Readable.from([Buffer.from('x')]), { signal: controller.signal }), {
-        name: 'StorageError',
-      });
+      const body = new Readable({ read() {} });
+      body.push(Buffer.from('x'));
+      await assert.rejects(store.put('contract/abort/pre.sql', body, { signal: controller.signal }), { name: 'StorageError' });
       assert.equal(await store.head('contract/abort/pre.sql'), undefined);
+      assert.ok(body.destroyed, 'the body stream was left open (its producer would block forever)');
     });
   });
 }

@@ -111,7 +111,7 @@ function hintFor(code: StorageErrorCode, context: S3CallContext): string {
     case 'InvalidCredentials':
       return 'check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (no stray spaces or quotes; for R2 use the S3 API token pair, not the Cloudflare API token)';
     case 'Network':
-      return `check that AWS_S3_ENDPOINT is right and reachable from this host (DNS, firewall, proxy) and that the storage service is up; ${context.where}`;
+      return 'check that AWS_S3_ENDPOINT is right and reachable from this host (DNS, firewall, proxy) and that the storage service is up';
     case 'NotImplemented':
       return 'this storage service does not support the call; backup-sentinel falls back where it can (e.g. RETENTION_MODE=prune instead of lifecycle rules)';
     case 'NoSuchKey':

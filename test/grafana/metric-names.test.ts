@@ -45,7 +45,10 @@ describe('the dashboard and the alert rules use only metrics the service exports
 
   it('the running service answers /metrics with its backup_sentinel_ metrics and standard process metrics', () => {
     const ours = [...exported.declared.keys()].filter((n) => n.startsWith('backup_sentinel_'));
-    assert.ok(ours.length >= 30, `only ${ours.length} backup_sentinel_ metrics on /metrics:\n${ours.join('\n')}`);
+    assert.ok(
+      ours.length >= 30,
+      `startSentinel's /metrics has only ${ours.length} backup_sentinel_ metrics (${ours.join(', ') || 'none'}): src/main.ts must register the monitor, retention, alert and verify metrics on its registry`,
+    );
     assert.ok(exported.declared.has('process_cpu_seconds_total'));
   });
 

@@ -84,6 +84,9 @@ async function startZstd(level: number, zstdPath: string): Promise<ProcessCompre
   } catch (error) {
     throw compressionError(`cannot start ${zstdPath}: ${(error as Error).message}`, error);
   }
+  // Later errors (a failed kill, a broken stderr pipe) show in the exit status; never crash on them.
+  child.on('error', () => {});
+  child.stderr.on('error', () => {});
   return {
     kind: 'process',
     input: child.stdin,

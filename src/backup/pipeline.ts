@@ -92,8 +92,11 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
   const counter = compressor.kind === 'stream' ? new ByteCounter({ highWaterMark: 1024 * 1024 }) : undefined;
   let dump: RunningDump;
   if (compressor.kind === 'process') {
-    dump = input.startDump(compressor.input);
-    compressor.releaseInput();
+    try {
+      dump = input.startDump(compressor.input);
+    } finally {
+      compressor.releaseInput();
+    }
   } else {
     dump = input.startDump();
   }

@@ -80,6 +80,7 @@ export class S3Store implements BackupStore {
     const { signal, onProgress } = options;
     const partSize = this.options.partSize ?? choosePartSize(options.sizeHint);
     const queueSize = this.options.queueSize ?? chooseQueueSize(partSize);
+    const context = { operation: 'upload', where: this.description, key };
     // Cancels in-flight part uploads when the caller aborts, without cancelling the abort request itself.
     const inFlight = new AbortController();
     let size = 0;
@@ -99,63 +100,62 @@ export class S3Store implements BackupStore {
       })(),
       { objectMode: false, highWaterMark: 64 * 1024 },
     );
+    // Ends the body with the reason, so the producer stops (never blocked on a pipe nobody reads) and a
+    // pipeline listening on it sees the storage failure first.
+    const release = (reason: unknown): void => {
+      if (body.destroyed) return;
+      // Emitting 'error' with no listener would crash the process: then just end the stream.
+      body.destroy(body.listenerCount('error') > 0 && reason instanceof Error ? reason : undefined);
+    };
+    const aborted = (): StorageError =>
+      new StorageError('Aborted', `Upload of ${key} to ${this.description} was aborted; nothing was stored`, {
+        cause: signal?.reason,
+      });
     const onAbort = (): void => {
       inFlight.abort(signal?.reason);
-      // Destroying the source first ends a read that would otherwise wait for data forever.
-      body.destroy(abortError(signal?.reason));
-      counted.destroy(abortError(signal?.reason));
+      // Ending the source first ends a read that would otherwise wait for data forever.
+      release(aborted());
+      counted.destroy();
     };
+    // lib-storage notices a failed request only once its other workers get their next part, which
+    // may be never if the body stalls: end the body at the first failed request so the upload settles.
+    let requestError: StorageError | undefined;
+    const onRequestError = (error: unknown): void => {
+      if (requestError !== undefined || signal?.aborted) return;
+      requestError = toStorageError(error, context);
+      release(requestError);
+    };
+    const watched = watchRequests(this.client, inFlight.signal, onRequestError);
     const params: PutObjectCommandInput = { Bucket: this.bucket, Key: key, Body: counted };
     if (options.metadata) params.Metadata = options.metadata;
     if (options.contentType) params.ContentType = options.contentType;
     // Object-lock buckets refuse uploads without an integrity checksum.
     if (this.settings.objectLock) params.ChecksumAlgorithm = 'SHA256';
-    // lib-storage notices a failed request only once its other workers get their next part, which
-    // may be never if the body stalls: end the body at the first failed request so the upload settles.
-    let requestError: unknown;
-    const onRequestError = (error: unknown): void => {
-      requestError ??= error;
-      body.destroy();
-    };
-    const watched = watchRequests(this.client, inFlight.signal, onRequestError);
-    const upload = new Upload({
-      client: watched.client,
-      params,
-      partSize,
-      queueSize,
-      leavePartsOnError: false,
-    });
+    const upload = new Upload({ client: watched.client, params, partSize, queueSize, leavePartsOnError: false });
     if (onProgress) upload.on('httpUploadProgress', (p) => onProgress(p.loaded ?? 0));
-    const context = { operation: 'upload', where: this.description, key };
     try {
       signal?.throwIfAborted();
       signal?.addEventListener('abort', onAbort, { once: true });
       await upload.done();
     } catch (error) {
-      // Never leave the producer (pg_dump's pipe) blocked on a stream nobody reads.
-      if (!body.destroyed) body.destroy();
+      let failure: unknown;
+      if (signal?.aborted) failure = aborted();
+      else if (requestError !== undefined) failure = requestError;
+      else if (bodyError !== undefined) failure = bodyError;
+      else failure = toStorageError(error, context);
+      release(failure);
       const cleanup = await this.abortMultipart(key, upload.uploadId);
-      if (signal?.aborted) {
-        // A single PutObject cut off at the very end may still have been stored.
-        if (upload.uploadId === undefined && watched.putSent()) await this.deleteQuietly(key);
-        throw new StorageError('Aborted', `Upload of ${key} to ${this.description} was aborted; nothing was stored`, {
-          cause: signal.reason,
-          ...(cleanup ? { details: cleanup } : {}),
-        });
-      }
-      if (requestError === undefined && bodyError !== undefined) throw bodyError;
-      const wrapped = toStorageError(requestError ?? error, context);
-      if (cleanup) wrapped.message += `\n${cleanup}`;
-      throw wrapped;
+      // A single PutObject cut off at the very end may still have been stored.
+      if (signal?.aborted && upload.uploadId === undefined && watched.putSent()) await this.deleteQuietly(key);
+      if (cleanup && failure instanceof StorageError) failure.message += `\n${cleanup}`;
+      throw failure;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
     // Aborted while the last request completed: the caller was told "aborted", so leave nothing behind.
     if (signal?.aborted) {
       await this.deleteQuietly(key);
-      throw new StorageError('Aborted', `Upload of ${key} to ${this.description} was aborted; nothing was stored`, {
-        cause: signal.reason,
-      });
+      throw aborted();
     }
     const parts = upload.uploadId === undefined ? 1 : Math.max(1, Math.ceil(size / partSize));
     return { key, size, parts };

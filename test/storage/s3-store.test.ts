@@ -164,8 +164,13 @@ describe('S3Store', () => {
     // More than a part, and never ended: the failure, not the end of the data, must release it.
     const body = new Readable({ read() {} });
     body.push(bytes(6 * MiB));
+    // A pipeline listening on the body learns of the storage failure from the body itself, first.
+    const seen: unknown[] = [];
+    body.on('error', (error) => seen.push(error));
     await assert.rejects(store.put('x/b.sql', body), assertStorageError('NoSuchBucket'));
     assert.ok(body.destroyed, 'the body stream of a failed put was left open');
+    assert.equal(seen.length, 1);
+    assert.ok(seen[0] instanceof StorageError && seen[0].code === 'NoSuchBucket', String(seen[0]));
   });
 
   it('says that the credentials were rejected, naming the variables and never the secret', async () => {

@@ -46,10 +46,17 @@ export interface ProcessCompressor {
 
 export type Compressor = StreamCompressor | ProcessCompressor;
 
-// Reads "(921000000 B => 219000000 B" (zstd 1.5) or "(921000000 => 219000000 bytes" (zstd 1.4).
-export function parseZstdReport(stderr: string): { inputBytes: number; outputBytes: number } | undefined {
-  const m = /\(\s*(\d+)\s*(?:B)?\s*=>\s*(\d+)\s*(?:B|bytes)\b/.exec(stderr);
-  return m ? { inputBytes: Number(m[1]), outputBytes: Number(m[2]) } : undefined;
+const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+
+// Reads "(921000000 B => 219000000 B" (zstd 1.5 with -vv) or "(921000000 => 219000000 bytes" (1.4);
+// a zstd that only prints rounded sizes ("(878 MiB => 209 MiB") gives approximate counts.
+export function parseZstdReport(stderr: string): { inputBytes: number; outputBytes: number; exact: boolean } | undefined {
+  const exact = /\(\s*(\d+)\s*(?:B)?\s*=>\s*(\d+)\s*(?:B|bytes)\b/.exec(stderr);
+  if (exact) return { inputBytes: Number(exact[1]), outputBytes: Number(exact[2]), exact: true };
+  const rounded = /\(\s*([\d.]+)\s*([KMGT]i?B|B)\s*=>\s*([\d.]+)\s*([KMGT]i?B|B)\b/.exec(stderr);
+  if (!rounded) return undefined;
+  const bytes = (value: string | undefined, unit: string | undefined) => Math.round(Number(value) * (UNITS[unit ?? 'B'] ?? 1));
+  return { inputBytes: bytes(rounded[1], rounded[2]), outputBytes: bytes(rounded[3], rounded[4]), exact: false };
 }
 
 export function compressionError(message: string, cause?: unknown): BackupError {

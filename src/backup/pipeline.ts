@@ -116,8 +116,18 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
   // Runs in the gate before the last byte is handed to the store (all data has passed by then).
   const checkSources = async (): Promise<void> => {
     await checkExits();
-    uncompressedSize = compressor.kind === 'process' ? ((await compressor.result).inputBytes ?? 0) : (counter?.bytes ?? 0);
-    if (uncompressedSize === 0) {
+    let empty: boolean;
+    if (compressor.kind === 'process') {
+      // zstd reports its input size; should a version print none, a zstd frame of an empty input is
+      // a dozen bytes, so the compressed size tells emptiness (and the uncompressed size stays 0).
+      const reported = (await compressor.result).inputBytes;
+      uncompressedSize = reported ?? 0;
+      empty = reported === undefined ? gate.bytes < 32 : reported === 0;
+    } else {
+      uncompressedSize = counter?.bytes ?? 0;
+      empty = uncompressedSize === 0;
+    }
+    if (empty) {
       const exit = await dump.exited;
       throw new BackupError('dump', 'pg_dump exited 0 but wrote nothing', {
         ...(exit.stderrTail ? { details: exit.stderrTail } : {}),

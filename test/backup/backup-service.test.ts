@@ -129,6 +129,21 @@ describe('backup runs over time', () => {
     assert.deepEqual(await listKeys(path.join(dir, 'old-tool')), []);
   });
 
+  for (const algorithm of ['gzip', 'zstd'] as const) {
+    it(`fails a pg_dump that exits 0 without output (${algorithm}) and stores nothing`, async () => {
+      const fake = path.join(dir, 'silent-bin', 'pg_dump');
+      await fs.mkdir(path.dirname(fake), { recursive: true });
+      await fs.writeFile(fake, `#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) ${pg.majorVersion}.99"; fi\nexit 0\n`, { mode: 0o755 });
+      const jobDeps = deps(`silent-${algorithm}`);
+      jobDeps.settings = { ...jobDeps.settings, pgDumpPath: fake, compression: { algorithm, level: undefined } };
+      const result = await runBackupJob(jobDeps, { runId: 'silent', trigger: 'manual' });
+      assert.ok(result.status === 'failed', result.status);
+      assert.equal(result.stage, 'dump');
+      assert.match(result.shortMessage, /pg_dump exited 0 but wrote nothing/);
+      assert.deepEqual(await listKeys(path.join(dir, `silent-${algorithm}`)), []);
+    });
+  }
+
   it('records a failure and keeps going when a run throws', async () => {
     const { logger, text } = memoryLogger();
     const service = new BackupService({ runBackup: () => Promise.reject(new Error('boom')), cron: '0 3 * * *', logger, clock });

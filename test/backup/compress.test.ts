@@ -70,9 +70,10 @@ describe('compression and hashing stages', () => {
   });
 
   it('reads the byte counts zstd reports', () => {
-    assert.deepEqual(parseZstdReport('/*stdin*\\  : 23.74%   (965738112 B => 229273682 B, /*stdout*\\)'), { inputBytes: 965738112, outputBytes: 229273682 });
-    assert.deepEqual(parseZstdReport('stdin : 23.74%   (965738112 => 229273682 bytes, stdout)'), { inputBytes: 965738112, outputBytes: 229273682 });
-    assert.equal(parseZstdReport('(47.7 MiB => 1.67 KiB, /*stdout*\\)'), undefined);
+    assert.deepEqual(parseZstdReport('/*stdin*\\  : 23.74%   (965738112 B => 229273682 B, /*stdout*\\)'), { inputBytes: 965738112, outputBytes: 229273682, exact: true });
+    assert.deepEqual(parseZstdReport('stdin : 23.74%   (965738112 => 229273682 bytes, stdout)'), { inputBytes: 965738112, outputBytes: 229273682, exact: true });
+    assert.deepEqual(parseZstdReport('(47.7 MiB => 1.67 KiB, /*stdout*\\)'), { inputBytes: 50017075, outputBytes: 1710, exact: false });
+    assert.equal(parseZstdReport('zstd: error'), undefined);
   });
 
   it('hashes what passes and holds the end until the check passes, or errors instead of ending', async () => {

@@ -88,11 +88,15 @@ function readStorage(r: EnvReader): StorageSettings {
     const other = accessKeyId === undefined ? 'AWS_SECRET_ACCESS_KEY' : 'AWS_ACCESS_KEY_ID';
     r.problem(missing, `a value, since ${other} is set`, 'nothing');
   }
+  const region = r.string('AWS_S3_REGION', 'auto');
+  if (endpoint === undefined && region === 'auto') {
+    r.problem('AWS_S3_REGION', 'an AWS region such as eu-central-1 when AWS_S3_ENDPOINT is unset (AWS S3); "auto" only works with an endpoint such as R2', '"auto"');
+  }
   return {
     kind: 's3',
     bucket,
     endpoint,
-    region: r.string('AWS_S3_REGION', 'auto'),
+    region,
     forcePathStyle: r.bool('AWS_S3_FORCE_PATH_STYLE', false),
     accessKeyId,
     secretAccessKey,

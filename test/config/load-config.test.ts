@@ -81,6 +81,7 @@ describe('loadConfig', () => {
   it('never shows secrets, whether printed, inspected or serialised', () => {
     const config = loadConfig({
       AWS_S3_BUCKET: 'bucket-one',
+      AWS_S3_REGION: 'eu-central-1',
       AWS_ACCESS_KEY_ID: 'AKID',
       AWS_SECRET_ACCESS_KEY: 'sk-123456789',
       BACKUP_DATABASE_URL: 'postgres://u:db-pass-987@h/d',
@@ -95,7 +96,7 @@ describe('loadConfig', () => {
   it('refuses half-configured storage and email instead of guessing', () => {
     const error = problemsOf({ AWS_S3_BUCKET: 'Bad_Bucket', AWS_ACCESS_KEY_ID: 'AKID', ALERT_EMAIL_TO: 'ops@example.com' });
     const names = error.problems.map((p) => p.variable).sort();
-    assert.deepEqual(names, ['AWS_S3_BUCKET', 'AWS_SECRET_ACCESS_KEY', 'SMTP_URL']);
+    assert.deepEqual(names, ['AWS_S3_BUCKET', 'AWS_S3_REGION', 'AWS_SECRET_ACCESS_KEY', 'SMTP_URL']);
   });
 
   it('parses SMTP_URL with credentials into email settings without exposing the password', () => {

@@ -175,7 +175,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
           : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
     const finished = ended();
     log.error(
-      { stage: error.stage, err: { message: error.message, hint: error.hint }, duration: formatDuration(finished.durationMs) },
+      { stage: error.stage, error: error.message, hint: error.hint, duration: formatDuration(finished.durationMs) },
       `backup failed: ${error.shortMessage}`,
     );
     return { ...finished, status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error };

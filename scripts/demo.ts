@@ -32,13 +32,15 @@ async function createSampleData(pg: PgCluster): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let pg: PgCluster | undefined;
+  let starting: Promise<PgCluster> | undefined;
   let sentinel: Sentinel | undefined;
   let stopping: Promise<void> | undefined;
   const stop = (code: number) => {
     stopping ??= (async () => {
       process.stdout.write('\nStopping: service, then the PostgreSQL cluster...\n');
       await sentinel?.stop().catch(() => {});
+      // A cluster still starting is waited for, then stopped: nothing is left running.
+      const pg = await starting?.catch(() => undefined);
       await pg?.stop().catch(() => {});
       process.stdout.write(`Stopped; nothing is left running. The backups stay in ${path.relative(process.cwd(), backupDir) || backupDir} (delete .demo/ to remove them).\n`);
       process.exit(code);
@@ -48,7 +50,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop(0));
   try {
     process.stdout.write('Starting a throwaway PostgreSQL cluster with sample data...\n');
-    pg = await startPgCluster();
+    starting = startPgCluster();
+    const pg = await starting;
     await createSampleData(pg);
     await fs.mkdir(backupDir, { recursive: true });
     const port = process.env.PORT ? Number(process.env.PORT) : await freePort();
@@ -77,6 +80,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
+    if (stopping) return;
     sentinel = await startSentinel({ config, logger, host: '127.0.0.1', port });
   } catch (error) {
     process.stderr.write(`${error instanceof ConfigError || error instanceof Error ? error.message : String(error)}\n`);

@@ -2,6 +2,7 @@
 // in collect() (no I/O at scrape; unknown values are left out).
 import { Gauge, type Registry } from 'prom-client';
 import type { VerifyState } from './verify-service.ts';
+import { verifyVerdict } from './verify.ts';
 
 const PREFIX = 'backup_sentinel_';
 
@@ -27,11 +28,20 @@ export function registerRestoreMetrics(registry: Registry, state: () => VerifySt
   const seconds = (d: Date | undefined) => (d === undefined ? undefined : d.getTime() / 1000);
   const flag = (b: boolean | undefined) => (b === undefined ? undefined : b ? 1 : 0);
   gauge('last_verify_timestamp_seconds', 'When the newest backup was last verified (sha256, decompression, structure), Unix time', (s) => seconds(s.lastVerify?.checkedAt));
-  gauge('last_verify_success', '1 if the last verification found no problem, 0 if it found one', (s) => flag(s.lastVerify?.ok));
-  gauge('last_verify_success_timestamp_seconds', 'When a verification last passed, Unix time', (s) => seconds(s.lastVerifySuccessAt));
+  const verdict = (s: VerifyState) => (s.lastVerify === undefined ? undefined : verifyVerdict(s.lastVerify));
+  gauge('last_verify_success', '1 if the newest backup was intact at the last verification (sha256, decompression, structure), 0 if not; absent when there was no backup', (s) => {
+    const v = verdict(s);
+    return v === undefined || v === 'nothing' ? undefined : v === 'intact' ? 1 : 0;
+  });
+  gauge('last_verify_vanished_tables', 'Tables of the previous backup missing from the newest one, at the last verification (a migration, or lost data)', (s) =>
+    s.lastVerify === undefined || verdict(s) === 'nothing' ? undefined : s.lastVerify.vanishedTables.length,
+  );
+  gauge('last_verify_success_timestamp_seconds', 'When a verification last found the newest backup intact, Unix time', (s) => seconds(s.lastVerifySuccessAt));
   gauge('last_verify_duration_seconds', 'How long the last verification took', (s) => (s.lastVerify ? s.lastVerify.durationMs / 1000 : undefined));
   gauge('last_drill_timestamp_seconds', 'When the last restore drill ran, Unix time', (s) => seconds(s.lastDrill?.checkedAt));
-  gauge('last_drill_success', '1 if the last restore drill passed, 0 if it failed', (s) => flag(s.lastDrill?.ok));
+  gauge('last_drill_success', '1 if the last restore drill passed, 0 if it failed; absent when there was no backup to restore', (s) =>
+    s.lastDrill?.noBackup ? undefined : flag(s.lastDrill?.ok),
+  );
   gauge('last_drill_success_timestamp_seconds', 'When a restore drill last passed, Unix time', (s) => seconds(s.lastDrillSuccessAt));
   gauge('restore_duration_seconds', 'How long the last restore drill took to restore the backup (download to COMMIT)', (s) =>
     s.lastDrill?.restoreMs === undefined ? undefined : s.lastDrill.restoreMs / 1000,

@@ -9,7 +9,7 @@ import { runDrill, type DrillResult } from './drill.ts';
 import type { PgTools } from './pg-tools.ts';
 import type { RestoreTarget } from './target.ts';
 import { verifyFindings, type CheckRecord } from './verify-findings.ts';
-import { verifyBackup, type VerifyResult } from './verify.ts';
+import { verifyBackup, verifyVerdict, type VerifyResult } from './verify.ts';
 
 export interface VerifyState {
   lastVerify: VerifyResult | undefined;
@@ -110,7 +110,7 @@ export class VerifyService {
     const o = this.#options;
     const clock = o.clock ?? (() => new Date());
     const verify = await verifyBackup({ store: o.store, prefix: o.prefix, tools: o.tools, decrypt: o.decrypt, logger: o.logger, now: clock, tableCache: this.#tableCache });
-    this.#state = { ...this.#state, lastVerify: verify, ...(verify.ok ? { lastVerifySuccessAt: verify.checkedAt } : {}) };
+    this.#state = { ...this.#state, lastVerify: verify, ...(verifyVerdict(verify) === 'intact' ? { lastVerifySuccessAt: verify.checkedAt } : {}) };
     let drill: DrillResult | undefined;
     if (o.scratch && !this.#abort.signal.aborted) {
       drill = await runDrill({

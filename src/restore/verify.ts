@@ -49,6 +49,16 @@ export interface VerifyResult {
   rows: number;
   // The backup whose table list was compared, when there was one.
   comparedWith: string | undefined;
+  // Tables of that previous backup missing from this one.
+  vanishedTables: string[];
+}
+
+// What a verification amounts to for metrics and alerts: 'intact' when the backup itself is sound
+// (a vanished table is reported, but may be a deliberate migration), 'damaged' when it is not,
+// 'nothing' when there was no backup to verify (the monitor reports that).
+export function verifyVerdict(result: VerifyResult): 'intact' | 'damaged' | 'nothing' {
+  if (result.problems.some((p) => p.kind === 'no-backup')) return 'nothing';
+  return result.problems.every((p) => p.kind === 'vanished-table') ? 'intact' : 'damaged';
 }
 
 export interface VerifyRequest {
@@ -84,6 +94,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
     tables: [],
     rows: 0,
     comparedWith: undefined,
+    vanishedTables: [],
     ...partial,
     ok: partial.problems.length === 0,
     checkedAt,
@@ -117,6 +128,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   problems.push(...analysis.problems);
   const tables = analysis.facts?.tables ?? [];
   let comparedWith: string | undefined;
+  let vanishedTables: string[] = [];
   if (analysis.problems.length === 0 && analysis.facts) {
     request.tableCache?.set(key, tables);
     const previous = previousKey(keys, key);
@@ -125,6 +137,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
       if (previousTables !== undefined) {
         comparedWith = previous;
         const vanished = findVanishedTables(previousTables, tables);
+        vanishedTables = vanished;
         if (vanished.length > 0) {
           problems.push({
             kind: 'vanished-table',
@@ -136,7 +149,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
     }
   }
   const rows = [...(analysis.facts?.rows.values() ?? [])].reduce((a, b) => a + b, 0);
-  const outcome = result({ key, problems, storedBytes: analysis.storedBytes, scriptBytes: analysis.facts?.bytes ?? 0, tables, rows, comparedWith });
+  const outcome = result({ key, problems, storedBytes: analysis.storedBytes, scriptBytes: analysis.facts?.bytes ?? 0, tables, rows, comparedWith, vanishedTables });
   if (outcome.ok) log.info({ key, tables: tables.length, rows, comparedWith, durationMs: outcome.durationMs }, 'backup verified');
   else log.warn({ key, problems: problems.map((p) => p.message) }, 'backup verification found problems');
   return outcome;

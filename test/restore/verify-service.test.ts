@@ -112,10 +112,35 @@ describe('verify service', () => {
       decrypt: undefined,
       logger: silentLogger(),
     });
+    const registry = new Registry();
+    registerRestoreMetrics(registry, () => service.state());
     const run = await service.runNow();
     assert.equal(run.verify.ok, false);
     assert.equal(run.drill?.noBackup, true);
     assert.deepEqual(service.findings(), []);
+    const text = await registry.metrics();
+    assert.equal(metricValue(text, 'backup_sentinel_last_verify_success'), undefined);
+    assert.equal(metricValue(text, 'backup_sentinel_last_drill_success'), undefined);
+    assert.ok(metricValue(text, 'backup_sentinel_last_verify_timestamp_seconds'), 'but it did run');
+  });
+
+  it('counts a vanished table as intact-but-reported: success 1, one vanished table, a warning finding', async () => {
+    const loc = { subfolder: 'vanish', prefix: 'app_' };
+    await pg.createDatabase('shrink');
+    await pg.psql('CREATE TABLE a (x int); CREATE TABLE b (x int);', 'shrink');
+    await takeBackup(pg, 'shrink', store, { format: 'plain', compression: 'gzip', at: new Date('2026-03-06T03:00:00Z'), location: loc });
+    await pg.psql('DROP TABLE b;', 'shrink');
+    await takeBackup(pg, 'shrink', store, { format: 'plain', compression: 'gzip', at: new Date('2026-03-07T03:00:00Z'), location: loc });
+    const service = new VerifyService({
+      store, prefix: keyPrefix(loc), cron: '30 4 * * *', scratch: undefined, source: undefined, tools: findPgTools(), decrypt: undefined, logger: silentLogger(),
+    });
+    const registry = new Registry();
+    registerRestoreMetrics(registry, () => service.state());
+    await service.runNow();
+    const text = await registry.metrics();
+    assert.equal(metricValue(text, 'backup_sentinel_last_verify_success'), 1);
+    assert.equal(metricValue(text, 'backup_sentinel_last_verify_vanished_tables'), 1);
+    assert.deepEqual(service.findings().map((f) => [f.check, f.severity]), [['verify_failed', 'warn']]);
   });
 
   it('makes a vanished table alone a warning, and any other problem a failure', () => {

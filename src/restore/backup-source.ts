@@ -54,11 +54,18 @@ export async function readManifest(store: BackupStore, key: string): Promise<Bac
     length += chunk.length;
     if (length > MAX_MANIFEST_BYTES) {
       body.destroy();
-      return undefined;
+      break;
     }
     chunks.push(chunk);
   }
-  return parseManifest(Buffer.concat(chunks).toString('utf8'));
+  const manifest = length > MAX_MANIFEST_BYTES ? undefined : parseManifest(Buffer.concat(chunks).toString('utf8'));
+  // A manifest that is there but unreadable must not quietly turn the sha256 check off.
+  if (!manifest || manifest.key !== key) {
+    throw new RestoreError(`the manifest of ${key} (${manifestKey(key)}) is unreadable or belongs to another key, so the backup's sha256 cannot be trusted`, {
+      hint: 'the manifest was damaged or replaced in storage: treat this backup as suspect and use another one',
+    });
+  }
+  return manifest;
 }
 
 // Reads the manifest and the key's format; RestoreError when the object is missing or not ours.

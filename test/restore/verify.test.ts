@@ -109,6 +109,15 @@ describe('verify', () => {
     assert.match(result.problems[0]?.message ?? '', /ends without pg_dump's "-- PostgreSQL database dump complete" trailer/);
   });
 
+  it('treats a damaged manifest as a problem, never as a backup without a sha256 to check', async () => {
+    const loc = location();
+    const key = await takeBackup(pg, 'app', store, { format: 'plain', compression: 'gzip', at: day(10), location: loc });
+    await writeObject(dir, `${key}.manifest.json`, Buffer.from('{"manifestVersion": 1, "sha'));
+    const result = await verifyBackup(request(loc));
+    assert.deepEqual(result.problems.map((p) => p.kind), ['unreadable']);
+    assert.match(result.problems[0]?.message ?? '', /manifest of .* is unreadable or belongs to another key/);
+  });
+
   it('reports an empty storage as a problem instead of failing', async () => {
     const result = await verifyBackup(request(location()));
     assert.equal(result.ok, false);

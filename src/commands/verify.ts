@@ -34,7 +34,13 @@ export const verifyCommand: Command = {
     const store = createStore(config);
     const prefix = keyPrefix(config.location);
     const tools = findPgTools(config.backup?.pgDumpPath);
-    const decrypt = decryptFactoryOf(config);
+    let decrypt;
+    try {
+      decrypt = decryptFactoryOf(config);
+    } catch (error) {
+      ctx.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    }
     const result = await verifyBackup({ store, prefix, key: values.key, tools, decrypt, logger: ctx.logger });
     if (result.ok) {
       out(

@@ -2,7 +2,7 @@ import { keyPrefix } from '../backup/naming.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Config } from '../config/types.ts';
 import { shortMessageOf } from '../errors.ts';
-import { createDecryptStream } from '../crypto/age-decrypt.ts';
+import { createDecryptFactory } from '../crypto/age-decrypt.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { DecryptFactory } from './backup-source.ts';
@@ -10,9 +10,10 @@ import { findPgTools } from './pg-tools.ts';
 import { parseTargetUrl, type RestoreTarget } from './target.ts';
 import { VerifyService } from './verify-service.ts';
 
-// Decryption with the configured key; fails with a DecryptionError saying what to set when there is none.
-export function decryptFactoryOf(config: Config): DecryptFactory {
-  return () => createDecryptStream(config.encryption);
+// Decryption with the configured key (checked now: a bad BACKUP_ENCRYPTION_IDENTITY throws here);
+// undefined when none is configured, and an encrypted backup then reports what to set.
+export function decryptFactoryOf(config: Config): DecryptFactory | undefined {
+  return createDecryptFactory(config.encryption);
 }
 
 // The verify service as the configuration describes it (composition-root helper for main.ts and the
@@ -28,6 +29,13 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
       return undefined;
     }
   };
+  let decrypt: DecryptFactory | undefined;
+  try {
+    decrypt = decryptFactoryOf(config);
+  } catch (error) {
+    // The service keeps running; verifications of encrypted backups then fail, naming the key problem.
+    logger.error({ err: shortMessageOf(error) }, 'BACKUP_ENCRYPTION_IDENTITY cannot be used: encrypted backups cannot be verified');
+  }
   return new VerifyService({
     store,
     prefix: keyPrefix(config.location),
@@ -35,7 +43,7 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
     scratch: parse(config.verify.restoreUrl, 'VERIFY_RESTORE_URL'),
     source: parse(config.backup?.databaseUrl, 'BACKUP_DATABASE_URL'),
     tools: findPgTools(config.backup?.pgDumpPath),
-    decrypt: decryptFactoryOf(config),
+    decrypt,
     logger,
   });
 }

@@ -107,6 +107,9 @@ describe('restore and verify commands', () => {
     assert.equal((await run(restoreCommand, ['--latest'])).code, 64);
     assert.equal((await run(restoreCommand, ['--jobs', 'many', '--target-url', 'postgres://x@y/z'])).code, 64);
     assert.equal((await run(verifyCommand, ['--bogus'])).code, 64);
+    const badKey = await run(verifyCommand, [], { BACKUP_ENCRYPTION_IDENTITY: 'not-a-key-and-no-such-file' });
+    assert.equal(badKey.code, 1);
+    assert.match(badKey.stderr, /BACKUP_ENCRYPTION_IDENTITY/);
   });
 
   it('never puts the target password on psql\'s command line', async () => {

@@ -7,7 +7,19 @@ import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import type { Logger } from './logger.ts';
+import { createAlertService } from './alerts/create-alert-service.ts';
+import type { AlertService } from './alerts/alert-service.ts';
+import { toBackupRunRecord } from './monitor/backup-runs.ts';
+import { MONITOR_CHECKS } from './monitor/checks.ts';
+import type { CheckName, Finding } from './monitor/findings.ts';
+import { registerMetrics } from './monitor/metrics.ts';
+import { MonitorRunner } from './monitor/runner.ts';
+import { buildVerifyService } from './restore/build-verify-service.ts';
+import { registerRestoreMetrics } from './restore/metrics.ts';
+import type { VerifyService } from './restore/verify-service.ts';
+import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
+import { readVersion } from './version.ts';
 import type { BackupStore } from './storage/store.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
@@ -60,15 +72,34 @@ export interface Sentinel {
   registry: Registry;
   // undefined in monitor-only mode (no BACKUP_DATABASE_URL).
   backupService: BackupService | undefined;
+  monitor: MonitorRunner;
+  alerts: AlertService;
+  // undefined when RETENTION_DAYS=0.
+  retention: RetentionService | undefined;
+  verify: VerifyService;
+  // Every current finding: the monitor's, retention's and verification's.
+  findings(): Finding[];
   server: Server;
   // The port the HTTP server listens on.
   port: number;
   stop(): Promise<void>;
 }
 
-// Starts the long-running service: backup schedule (unless monitor-only) and the HTTP server.
+const VERIFY_CHECKS: readonly CheckName[] = ['verify_failed', 'drill_failed'];
+const RETENTION_CHECKS: readonly CheckName[] = ['retention'];
+
+// Checks an encryption setting that only shows its problems when a stream is made (a recipient whose
+// checksum is wrong), so the service stops at start instead of failing every backup.
+function checkEncryptionAtStart(config: Config): void {
+  if (config.backup !== undefined && isEncryptionEnabled(config.encryption)) createEncryptStream(config.encryption).destroy();
+}
+
+// Starts the long-running service: backup schedule (unless monitor-only), the monitor, alerts,
+// retention, verification and the HTTP server. Failures inside any of them are findings, never crashes.
 export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const { config, logger } = options;
+  checkEncryptionAtStart(config);
+  const version = readVersion();
   const store = options.store ?? createStore(config);
   const registry = new Registry();
   const backupService = buildBackupService(config, store, logger);
@@ -78,11 +109,56 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
+  const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger });
+  const alerts = createAlertService({ config, store, logger: logger.child({ component: 'alerts' }), registry });
+  const retention =
+    config.retention.days > 0
+      ? createRetentionService(config, {
+          store,
+          logger: logger.child({ component: 'retention' }),
+          registry,
+          currentFindings: () => monitor.snapshot().lastCheck?.findings,
+        })
+      : undefined;
+  if (retention === undefined) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
+  const verify = buildVerifyService(config, store, logger.child({ component: 'verify' }));
+
+  const findings = (): Finding[] => [
+    ...(monitor.snapshot().lastCheck?.findings ?? []),
+    ...(retention?.findings() ?? []),
+    ...verify.findings(),
+  ];
+  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version });
+  registerRestoreMetrics(registry, () => verify.state());
+
+  // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
+  // carries retention's current state; verification reports when it has run.
+  monitor.onCheck(async (result) => {
+    await alerts.process(result.findings, result.at, MONITOR_CHECKS);
+    if (retention !== undefined) await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
+  });
+  verify.onResult(async (_run, verifyFindings) => {
+    await alerts.process(verifyFindings, new Date(), VERIFY_CHECKS);
+  });
+  backupService?.onRunFinished((result) => {
+    void monitor.afterBackupRun(toBackupRunRecord(result));
+  });
+
   const app = createHttpApp({
     registry,
     logger: logger.child({ component: 'http' }),
     name: config.alerts.name,
+    version,
+    ready: () => monitor.readyState(),
+    health: () => {
+      const state = monitor.healthState();
+      const extra: CheckName[] = [];
+      if (retention !== undefined && retention.status().lastRunAt !== undefined) extra.push(...RETENTION_CHECKS);
+      if (verify.state().lastVerify !== undefined) extra.push(...VERIFY_CHECKS);
+      return { ...state, findings: findings(), checks: [...(state.checks ?? []), ...extra] };
+    },
     status: () => ({
+      ...monitor.status({ nextBackupAt: backupService?.nextRunAt() }),
       storage: store.description,
       backup:
         backupService === undefined
@@ -97,6 +173,10 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
               lastSuccess: describeResult(backupService.lastSuccess) ?? null,
               lastSkipped: describeResult(backupService.lastSkipped) ?? null,
             },
+      findings: findings(),
+      alerts: { firing: alerts.firing() },
+      retention: retention?.status() ?? { mode: 'off' },
+      verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
     }),
   });
   const host = options.host ?? '0.0.0.0';
@@ -106,18 +186,30 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? config.http.port);
-  logger.info({ host, port, storage: store.description }, `HTTP server listening on ${host}:${port} (/livez /readyz /health /status /metrics)`);
+  logger.info({ host, port, storage: store.description, version }, `HTTP server listening on ${host}:${port} (/livez /readyz /health /status /metrics)`);
+
+  await alerts.start();
+  monitor.start();
+  retention?.start();
+  verify.start();
   backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   let stopped: Promise<void> | undefined;
   return {
     store,
     registry,
     backupService,
+    monitor,
+    alerts,
+    retention,
+    verify,
+    findings,
     server,
     port,
     stop() {
       stopped ??= (async () => {
         await backupService?.stop();
+        await Promise.all([monitor.stop(), retention?.stop(), verify.stop()]);
+        await alerts.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

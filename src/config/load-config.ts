@@ -179,7 +179,7 @@ function readAlerts(r: EnvReader): AlertSettings {
     slackWebhookUrl,
     email: readEmail(r),
     repeatHours: r.number('ALERT_REPEAT_HOURS', 24, { min: 0.01 }),
-    runbookUrl: r.string('RUNBOOK_URL', 'https://github.com/backup-sentinel/backup-sentinel/blob/main/docs/RUNBOOK.md'),
+    runbookUrl: r.string('RUNBOOK_URL', 'https://github.com/backup-sentinel/backup-sentinel/blob/main/docs/BACKUP_CONFIGURATION.md'),
   };
 }
 

@@ -1,5 +1,7 @@
+import { CronExpressionParser } from 'cron-parser';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { ALL_CHECKS, type Finding } from './findings.ts';
+import { baselineSizes, median } from './size-anomaly.ts';
 import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
 
 // Prometheus metrics of the service, all read from stored state in collect(): no I/O at scrape, and a
@@ -15,6 +17,9 @@ export interface MetricsOptions {
   // Findings of every component (monitor, retention, verify...); defaults to the monitor's own.
   findings?: () => readonly Finding[];
   version: string;
+  // MONITOR_CRON, for backup_sentinel_monitor_interval_seconds; without it that gauge has no value (the
+  // alert rule then assumes hourly checks).
+  monitorCron?: string;
   // Default process and Node.js metrics (process_cpu_seconds_total, nodejs_heap_size_used_bytes...),
   // under their standard names so stock dashboards work. Default true.
   defaultMetrics?: boolean;
@@ -27,6 +32,37 @@ function seconds(date: Date | undefined): Value {
 }
 
 const registeredDefaults = new WeakSet<Registry>();
+
+const DAY_MS = 86_400_000;
+
+// The longest gap between consecutive times of a cron expression (UTC) over `horizonDays` from `from`,
+// in seconds: how long the monitor may go without a check. The longest gap rather than the next one,
+// so that a schedule like "hourly on weekdays" is not taken for a stuck monitor at the weekend; at
+// least one gap is measured even when the next time is beyond the horizon (monthly), at most
+// `maxTimes` times are looked at (a per-second schedule). Undefined for an expression cron-parser rejects.
+export function cronIntervalSeconds(cron: string, from: Date, { horizonDays = 8, maxTimes = 12_000 } = {}): number | undefined {
+  try {
+    const times = CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: from });
+    const end = from.getTime() + horizonDays * DAY_MS;
+    let previous = times.next().getTime();
+    let longest = 0;
+    for (let n = 0; n < maxTimes && (longest === 0 || previous < end) && times.hasNext(); n++) {
+      const next = times.next().getTime();
+      longest = Math.max(longest, next - previous);
+      previous = next;
+    }
+    return longest > 0 ? longest / 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// The median the size_anomaly check compares the newest backup with (the previous SIZE_WINDOW non-empty
+// backups of the stored window); undefined before a listing or with no previous backup.
+export function sizeMedianBytes(snapshot: MonitorSnapshot): number | undefined {
+  if (snapshot.inventory.listedAt === undefined) return undefined;
+  return median(baselineSizes(snapshot.inventory.recent, snapshot.policy));
+}
 
 // Registers every backup_sentinel_* metric on the registry.
 export function registerMetrics(options: MetricsOptions): void {
@@ -92,6 +128,11 @@ export function registerMetrics(options: MetricsOptions): void {
     seconds(s.inventory.newest?.time),
   );
   stateGauge('newest_backup_size_bytes', 'Size of the newest backup in storage', (s) => s.inventory.newest?.size);
+  stateGauge(
+    'backup_size_median_bytes',
+    'Median size of the SIZE_WINDOW backups before the newest (empty ones left out): what the size_anomaly check compares the newest with',
+    sizeMedianBytes,
+  );
   stateGauge('oldest_backup_timestamp_seconds', 'Time of the oldest backup in storage (Unix time)', (s) => seconds(s.inventory.oldest?.time));
   stateGauge('stored_backups', 'Number of backups in storage under the configured prefix', (s) =>
     s.inventory.listedAt === undefined ? undefined : s.inventory.count,
@@ -111,6 +152,9 @@ export function registerMetrics(options: MetricsOptions): void {
   stateGauge('last_check_duration_seconds', 'Duration of the last freshness check', (s) =>
     s.lastCheck === undefined ? undefined : s.lastCheck.durationMs / 1000,
   );
+  // Fixed for the process: computed once here, not at every scrape.
+  const intervalSeconds = options.monitorCron === undefined ? undefined : cronIntervalSeconds(options.monitorCron, new Date());
+  stateGauge('monitor_interval_seconds', 'Longest gap between two scheduled checks (MONITOR_CRON, UTC, over the next 8 days)', () => intervalSeconds);
   const currentFindings = (): readonly Finding[] | undefined => {
     try {
       if (options.findings) return options.findings();

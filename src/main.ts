@@ -94,6 +94,7 @@ function checkEncryptionAtStart(config: Config): void {
   if (config.backup !== undefined && isEncryptionEnabled(config.encryption)) createEncryptStream(config.encryption).destroy();
 }
 
+// Each service names its own log component (logger.child inside it), so they get the root logger.
 // Starts the long-running service: backup schedule (unless monitor-only), the monitor, alerts,
 // retention, verification and the HTTP server. Failures inside any of them are findings, never crashes.
 export async function startSentinel(options: StartOptions): Promise<Sentinel> {
@@ -110,18 +111,18 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     );
   }
   const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger });
-  const alerts = createAlertService({ config, store, logger: logger.child({ component: 'alerts' }), registry });
+  const alerts = createAlertService({ config, store, logger, registry });
   const retention =
     config.retention.days > 0
       ? createRetentionService(config, {
           store,
-          logger: logger.child({ component: 'retention' }),
+          logger,
           registry,
           currentFindings: () => monitor.snapshot().lastCheck?.findings,
         })
       : undefined;
   if (retention === undefined) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
-  const verify = buildVerifyService(config, store, logger.child({ component: 'verify' }));
+  const verify = buildVerifyService(config, store, logger);
 
   const findings = (): Finding[] => [
     ...(monitor.snapshot().lastCheck?.findings ?? []),

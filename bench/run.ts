@@ -2,15 +2,21 @@
 // Builds the database once (cached in .bench-cache/), then measures in one run: pg_dump alone,
 // pg_dump | gzip -6 and pg_dump | zstd -3 -T0 (the floors), the compressed bytes uploaded alone to a
 // local S3 server (own process), and full backups with gzip and zstd (own process: its peak RSS, its
-// own CPU seconds without pg_dump's and zstd's, temp disk, parts).
+// own CPU seconds without pg_dump's and zstd's, temp disk, parts). Then (issue 8) the zstd backup
+// with age encryption against the same backup without it, as ratios, and (issue 3) the monitor's
+// cost at scale: first and steady-state checks over 10,000 seeded backups, S3 requests counted by
+// the server. BENCH_ONLY=dump,gzip,zstd,age,monitor picks parts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { execa } from 'execa';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { measureEncryptionCost } from '../src/crypto/measure-encryption-cost.ts';
 import { formatBytes } from '../src/util/format.ts';
 import { startBenchCluster, type BenchCluster } from './pg-cache.ts';
+import type { MonitorOutput } from './monitor-child.ts';
 import { sampleWrites } from './proc-sampler.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -27,6 +33,7 @@ async function timeShell(script: string, env: Record<string, string>): Promise<{
 
 interface ChildOut {
   key: string;
+  encryption?: string;
   size: number;
   uncompressedSize?: number;
   parts: number;
@@ -55,13 +62,30 @@ async function runChild(args: string[]): Promise<ChildOut> {
   return { ...(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as ChildOut), peakTempBytes: tempFiles.length === 0 ? 0 : writes.peakTempBytes, tempFiles };
 }
 
-async function startS3Child(): Promise<{ endpoint: string; bucket: string; stop(): Promise<void> }> {
+interface S3Child {
+  endpoint: string;
+  bucket: string;
+  directory: string;
+  control: string;
+  stop(): Promise<void>;
+}
+
+async function runMonitorChild(input: Record<string, unknown>): Promise<MonitorOutput> {
+  log(`  running: monitor checks over ${String(input.backups)} seeded backups`);
+  const r = await execa(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'monitor-child.ts'), JSON.stringify(input)], {
+    cwd: root,
+    stderr: 'inherit',
+  });
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as MonitorOutput;
+}
+
+async function startS3Child(): Promise<S3Child> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 's3-child.ts')], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: child.stdout }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`s3 server exited ${code}`)));
   });
-  const info = JSON.parse(line) as { endpoint: string; bucket: string };
+  const info = JSON.parse(line) as Omit<S3Child, 'stop'>;
   return {
     ...info,
     stop: async () => {
@@ -69,6 +93,128 @@ async function startS3Child(): Promise<{ endpoint: string; bucket: string; stop(
       await new Promise((resolve) => child.once('exit', resolve));
     },
   };
+}
+
+function backupRow(label: string, backup: ChildOut): string[] {
+  return [
+    label,
+    secs(backup.wallSeconds),
+    `${formatBytes(backup.size)} (of ${formatBytes(backup.uncompressedSize ?? 0)})`,
+    `${formatBytes(backup.peakRssBytes)} (${formatBytes(backup.rssBeforeBytes)} idle)`,
+    `${backup.cpuSeconds.toFixed(2)} s`,
+    String(backup.parts),
+    `${formatBytes(backup.peakTempBytes)}${backup.tempFiles.length ? ` ${backup.tempFiles.join(',')}` : ''}`,
+  ];
+}
+
+interface Section {
+  rows: string[][];
+  checks: string[];
+}
+
+const ENCRYPTION_ROUNDS = Math.max(1, Number(process.env.BENCH_AGE_ROUNDS ?? 2));
+
+// Issue 8: the zstd backup with age encryption (BACKUP_ENCRYPTION_RECIPIENTS set to a key made for
+// this run) against the same backup without it, interleaved, best of ENCRYPTION_ROUNDS each (the
+// zstd backup measured above is the first unencrypted round). The encrypted object is then decrypted
+// with the age CLI (when installed) to prove it is a real age file of the whole dump.
+async function measureEncryption(deps: {
+  runBackup: (name: 'zstd', recipients?: string[]) => Promise<ChildOut>;
+  zstdBackup: ChildOut | undefined;
+  s3: S3Child;
+}): Promise<Section> {
+  const rows: string[][] = [];
+  const checks: string[] = [];
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  const plain: ChildOut[] = deps.zstdBackup ? [deps.zstdBackup] : [];
+  const encrypted: ChildOut[] = [];
+  for (let round = 0; round < ENCRYPTION_ROUNDS; round++) {
+    if (plain.length <= round) {
+      const again = await deps.runBackup('zstd');
+      plain.push(again);
+      rows.push(backupRow(`backup-sentinel backup, zstd (round ${round + 1} for the ratio)`, again));
+    }
+    const run = await deps.runBackup('zstd', [recipient]);
+    encrypted.push(run);
+    rows.push(backupRow(`backup-sentinel backup, zstd + age encryption${ENCRYPTION_ROUNDS > 1 ? ` (round ${round + 1})` : ''}`, run));
+  }
+  const best = (runs: ChildOut[], pick: (r: ChildOut) => number) => Math.min(...runs.map(pick));
+  const wall = [best(encrypted, (r) => r.wallSeconds), best(plain, (r) => r.wallSeconds)] as const;
+  const cpu = [best(encrypted, (r) => r.cpuSeconds), best(plain, (r) => r.cpuSeconds)] as const;
+  const peak = Math.max(...encrypted.map((r) => r.peakRssBytes));
+  const last = encrypted.at(-1) as ChildOut;
+  checks.push(
+    `zstd + age: encrypted / unencrypted, best of ${ENCRYPTION_ROUNDS} each: wall ${(wall[0] / wall[1]).toFixed(2)}x (${secs(wall[0])} / ${secs(wall[1])}), ` +
+      `service CPU ${(cpu[0] / cpu[1]).toFixed(2)}x (${secs(cpu[0])} / ${secs(cpu[1])}) (reported, no target)`,
+  );
+  checks.push(`zstd + age: peak RSS ${formatBytes(peak)} (target < 200 MB) ${peak < 200e6 ? 'OK' : 'MISSED'}`);
+  if (!last.key.endsWith('.age') || last.encryption !== 'age') checks.push(`zstd + age: the backup ${last.key} is not marked encrypted (manifest encryption ${String(last.encryption)}) FAILED`);
+  const verify = await decryptWithAgeCli(identity, path.join(deps.s3.directory, deps.s3.bucket, `${last.key}._S3rver_object`));
+  if (verify === undefined) checks.push('zstd + age: the age CLI is not installed, the encrypted object was not decrypted independently');
+  else {
+    rows.push([`age -d | zstd -d of that backup (age CLI, from disk)`, secs(verify.seconds), formatBytes(verify.bytes), '', '', '', '']);
+    const same = verify.bytes === last.uncompressedSize;
+    checks.push(`zstd + age: the age CLI decrypts ${last.key} to the whole dump (${formatBytes(verify.bytes)}) ${same ? 'OK' : `FAILED: expected ${String(last.uncompressedSize)} bytes, got ${verify.bytes}`}`);
+  }
+  const stage = await measureEncryptionCost(64 * 1024 * 1024);
+  checks.push(
+    `age stage alone (64 MiB, best of 3): encrypt ${stage.encryptMBps} MB/s, decrypt ${stage.decryptMBps} MB/s, sha256 ${stage.sha256MBps} MB/s, ` +
+      `passthrough ${stage.passthroughMBps} MB/s (${stage.encryptSecondsPerGiB} s per GiB of compressed dump to encrypt)`,
+  );
+  return { rows, checks };
+}
+
+// Pipes the stored file through `age -d -i <identity file> | zstd -d | wc -c`; undefined without age.
+async function decryptWithAgeCli(identity: string, file: string): Promise<{ seconds: number; bytes: number } | undefined> {
+  const found = await execa('age', ['--version'], { reject: false });
+  if (found.failed) return undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-age-'));
+  const keyFile = path.join(dir, 'key.txt');
+  try {
+    fs.writeFileSync(keyFile, `${identity}\n`, { mode: 0o600 });
+    const r = await timeShell(`age -d -i ${keyFile} ${file} | zstd -q -d -c | wc -c`, {});
+    return { seconds: r.seconds, bytes: Number(r.stdout) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const MONITOR_BACKUPS = Number(process.env.BENCH_MONITOR_BACKUPS ?? 10_000);
+
+// Issue 3, cost at scale: the real MonitorRunner over MONITOR_BACKUPS seeded backups (each with its
+// manifest) under their own folder; S3 requests counted by the server.
+async function measureMonitor(s3: S3Child): Promise<Section> {
+  const out = await runMonitorChild({ endpoint: s3.endpoint, bucket: s3.bucket, control: s3.control, subfolder: 'monitor-scale', prefix: 'bench_', backups: MONITOR_BACKUPS });
+  const n = MONITOR_BACKUPS.toLocaleString('en-US');
+  const rss = `${formatBytes(out.peakRssBytes)} (${formatBytes(out.rssBeforeBytes)} idle)`;
+  const row = (label: string, c: MonitorOutput['first']) => [
+    `${label}: ${c.mode} listing of ${c.listed.toLocaleString('en-US')} objects`,
+    secs(c.seconds),
+    '',
+    rss,
+    `${c.cpuSeconds.toFixed(2)} s`,
+    `${c.requests} request${c.requests === 1 ? '' : 's'}`,
+    '',
+  ];
+  const rows = [
+    row(`monitor first check, ${n} backups`, out.first),
+    row('monitor steady-state check', out.steady),
+    row('monitor steady-state check after a new backup', out.steadyAfterNewBackup),
+  ];
+  const checks = [`monitor: seeded ${out.seeded.objects.toLocaleString('en-US')} objects (${n} backups + manifests) in ${secs(out.seeded.seconds)}`];
+  checks.push(`monitor: first check with ${n} backups: ${out.first.requests} S3 requests, ${secs(out.first.seconds)} (measured, no target)`);
+  for (const [label, c] of [['steady-state check', out.steady], ['steady-state check after a new backup', out.steadyAfterNewBackup]] as const) {
+    checks.push(`monitor: ${label}: ${c.requests} S3 request${c.requests === 1 ? '' : 's'}, ${secs(c.seconds)} (target <= 3 requests) ${c.requests <= 3 ? 'OK' : 'FAIL'}`);
+  }
+  const expected = MONITOR_BACKUPS + 1;
+  const known = out.steadyAfterNewBackup.backups;
+  const findings = [...new Set([out.first, out.steady, out.steadyAfterNewBackup].flatMap((c) => c.findings))];
+  checks.push(
+    `monitor: knows ${known.toLocaleString('en-US')} backups after the new one (expected ${expected.toLocaleString('en-US')}), findings: ${findings.join(', ') || 'none'} ` +
+      `${known === expected && findings.length === 0 ? 'OK' : 'FAIL'}`,
+  );
+  return { rows, checks };
 }
 
 async function main(): Promise<void> {
@@ -92,7 +238,7 @@ async function main(): Promise<void> {
     if (!fs.existsSync(zstFile)) await timeShell(`${dump} | zstd -q -3 -T0 > ${zstFile}.tmp && mv ${zstFile}.tmp ${zstFile}`, env);
     if (!fs.existsSync(gzFile)) await timeShell(`zstd -q -d -c ${zstFile} | gzip -6 > ${gzFile}.tmp && mv ${gzFile}.tmp ${gzFile}`, env);
 
-    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd').split(',');
+    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor').split(',');
     const rows: string[][] = [];
     const checks: string[] = [];
     let gzipBackup: ChildOut | undefined;
@@ -103,21 +249,15 @@ async function main(): Promise<void> {
       rows.push(['pg_dump > /dev/null (via wc -c)', secs(alone.seconds), formatBytes(Number(alone.stdout)), '', '', '', '']);
       if (Number(alone.stdout) < 1e9) checks.push(`plain dump is ${formatBytes(Number(alone.stdout))}, under the 1 GB the issue asks for: raise BENCH_ROWS`);
     }
+    const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = []) =>
+      runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients })]);
     const part = (name: 'gzip' | 'zstd', floorCmd: string, file: string) => async () => {
       const floor = await timeShell(`${dump} | ${floorCmd} | wc -c`, env);
       rows.push([`pg_dump | ${floorCmd} (floor)`, secs(floor.seconds), formatBytes(Number(floor.stdout)), '', '', '', '']);
       const upload = await runChild(['upload', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, file, sizeHint: dbSize })]);
       rows.push([`${name} bytes uploaded alone`, secs(upload.wallSeconds), formatBytes(upload.size), `${formatBytes(upload.peakRssBytes)} (${formatBytes(upload.rssBeforeBytes)} idle)`, `${upload.cpuSeconds.toFixed(2)} s`, String(upload.parts), '']);
-      const backup = await runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined } })]);
-      rows.push([
-        `backup-sentinel backup, ${name}`,
-        secs(backup.wallSeconds),
-        `${formatBytes(backup.size)} (of ${formatBytes(backup.uncompressedSize ?? 0)})`,
-        `${formatBytes(backup.peakRssBytes)} (${formatBytes(backup.rssBeforeBytes)} idle)`,
-        `${backup.cpuSeconds.toFixed(2)} s`,
-        String(backup.parts),
-        `${formatBytes(backup.peakTempBytes)}${backup.tempFiles.length ? ` ${backup.tempFiles.join(',')}` : ''}`,
-      ]);
+      const backup = await runBackup(name);
+      rows.push(backupRow(`backup-sentinel backup, ${name}`, backup));
       const ratio = backup.wallSeconds / floor.seconds;
       const target = name === 'gzip' ? 1.15 : 1.6;
       checks.push(`${name}: backup / floor = ${ratio.toFixed(2)}x (target <= ${target}x) ${ratio <= target ? 'OK' : 'MISSED'}`);
@@ -129,6 +269,16 @@ async function main(): Promise<void> {
     if (gzipBackup && zstdBackup) {
       const speedup = gzipBackup.wallSeconds / zstdBackup.wallSeconds;
       checks.push(`zstd backup is ${speedup.toFixed(2)}x faster than the gzip backup (target >= 2.5x) ${speedup >= 2.5 ? 'OK' : 'MISSED'}`);
+    }
+    if (only.includes('age')) {
+      const age = await measureEncryption({ runBackup, zstdBackup, s3 });
+      rows.push(...age.rows);
+      checks.push(...age.checks);
+    }
+    if (only.includes('monitor')) {
+      const monitor = await measureMonitor(s3);
+      rows.push(...monitor.rows);
+      checks.push(...monitor.checks);
     }
 
     const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'own CPU', 'parts', 'temp disk'];

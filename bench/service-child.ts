@@ -1,11 +1,13 @@
 // One measured operation in its own process, so peak RSS and CPU seconds are the service's alone:
-//   backup <json settings>   a full backup-sentinel backup (pg_dump -> compress -> sha256 -> S3)
+//   backup <json settings>   a full backup-sentinel backup (pg_dump -> compress [-> age] -> sha256 -> S3);
+//                            with `recipients` (age public keys) encrypted as BACKUP_ENCRYPTION_RECIPIENTS does
 //   upload <file>            the same bytes uploaded alone with the same S3 store
 // Prints one JSON line with wall time, CPU seconds of this process (not of pg_dump or zstd), peak RSS.
 import fs from 'node:fs';
 import { runBackupJob } from '../src/backup/job.ts';
 import { Secret } from '../src/config/secret.ts';
 import type { Compression, S3Settings } from '../src/config/types.ts';
+import { createEncryptStream } from '../src/crypto/age-encrypt.ts';
 import { silentLogger } from '../src/logger.ts';
 import { S3Store } from '../src/storage/s3-store.ts';
 
@@ -16,6 +18,7 @@ interface Input {
   compression?: Compression;
   file?: string;
   sizeHint?: number;
+  recipients?: string[];
 }
 
 const [mode, json] = process.argv.slice(2);
@@ -41,6 +44,7 @@ if (mode === 'upload') {
   const r = await store.put(`upload-alone-${Date.now()}`, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), input.sizeHint ? { sizeHint: input.sizeHint } : {});
   out = { key: r.key, size: r.size, parts: r.parts };
 } else {
+  const recipients = input.recipients ?? [];
   const result = await runBackupJob(
     {
       settings: {
@@ -53,8 +57,10 @@ if (mode === 'upload') {
         options: [],
         pgDumpPath: undefined,
       },
-      location: { subfolder: '', prefix: `bench_${input.compression?.algorithm}_` },
+      location: { subfolder: '', prefix: `bench_${input.compression?.algorithm}${recipients.length > 0 ? '_age' : ''}_` },
       store,
+      // As main.ts wires BACKUP_ENCRYPTION_RECIPIENTS: the age stage after compression.
+      extraStage: recipients.length > 0 ? { name: 'age', create: () => createEncryptStream({ recipients, passphrase: undefined, identity: undefined }) } : undefined,
       logger: silentLogger(),
     },
     { runId: 'bench', trigger: 'manual' },
@@ -63,7 +69,7 @@ if (mode === 'upload') {
     process.stderr.write(`${result.status === 'failed' ? result.error.message : result.message}\n`);
     process.exit(1);
   }
-  out = { key: result.key, size: result.manifest.size, uncompressedSize: result.manifest.uncompressedSize, parts: result.manifest.parts };
+  out = { key: result.key, encryption: result.manifest.encryption, size: result.manifest.size, uncompressedSize: result.manifest.uncompressedSize, parts: result.manifest.parts };
 }
 const wallSeconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);

@@ -72,7 +72,7 @@ describe('Grafana dashboard', () => {
     const queriesOf = (title: RegExp): string => panels.filter((p) => title.test(p.title)).flatMap((p) => (p.targets ?? []).map((t) => t.expr ?? '')).join('\n');
     const wanted: [string, RegExp, string[]][] = [
       ['time since the last backup vs the limit', /age vs limit/i, ['backup_sentinel_newest_backup_timestamp_seconds', 'backup_sentinel_max_backup_age_seconds']],
-      ['backup size with the recent median', /size/i, ['backup_sentinel_newest_backup_size_bytes', 'quantile_over_time(0.5']],
+      ['backup size with the recent median', /size/i, ['backup_sentinel_newest_backup_size_bytes', 'backup_sentinel_backup_size_median_bytes']],
       ['duration', /duration/i, ['backup_sentinel_last_backup_duration_seconds']],
       ['runs by result', /runs by result/i, ['backup_sentinel_backup_runs_total', 'by (result)']],
       ['current findings', /findings/i, ['backup_sentinel_finding_severity']],

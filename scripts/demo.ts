@@ -1,19 +1,29 @@
-// `npm run demo`: backup-sentinel on embedded defaults. Starts a throwaway PostgreSQL cluster with
-// sample data (as the test harness does), stores backups in .demo/backups, takes one backup at start
-// and then follows a short schedule. Ctrl-C stops the service and the cluster; nothing keeps running.
+// `npm run demo`: the newcomer's tour of backup-sentinel. Starts a throwaway PostgreSQL cluster with
+// sample data and an in-process S3 server (or, with --dir, local storage in .demo/backups), runs the
+// service with one backup at start, then prints the URLs, the stored backups, the health verdict and
+// what an alert would say. Ctrl-C (at any point, start-up included) stops the service, the S3 server and
+// the cluster and removes their temp dirs. `--help` lists the flags.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../src/config/load-config.ts';
-import { ConfigError } from '../src/errors.ts';
 import { createLogger } from '../src/logger.ts';
 import { startSentinel, type Sentinel } from '../src/main.ts';
 import { freePort } from '../test/helpers/free-port.ts';
 import { startPgCluster, type PgCluster } from '../test/helpers/pg-cluster.ts';
+import { startS3Server, type TestS3Server } from '../test/helpers/s3-server.ts';
+import { DEMO_HELP, parseDemoArgs, pickAlertEnv, type DemoOptions } from './demo-args.ts';
+import { createConsoleLogDestination } from './demo-log.ts';
+import { renderTour, waitForFirstBackupAndCheck } from './demo-tour.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const demoDir = path.join(root, '.demo');
-const backupDir = path.join(demoDir, 'backups');
+const backupDir = path.join(root, '.demo', 'backups');
 const cron = process.env.DEMO_CRON ?? '*/2 * * * *';
+const BUCKET = 'demo-backups';
+const PREFIX = 'shop_';
+
+const say = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
 
 async function createSampleData(pg: PgCluster): Promise<void> {
   await pg.createDatabase('shop');
@@ -31,61 +41,149 @@ async function createSampleData(pg: PgCluster): Promise<void> {
   );
 }
 
-async function main(): Promise<void> {
-  let starting: Promise<PgCluster> | undefined;
-  let sentinel: Sentinel | undefined;
-  let stopping: Promise<void> | undefined;
-  const stop = (code: number) => {
-    stopping ??= (async () => {
-      process.stdout.write('\nStopping: service, then the PostgreSQL cluster...\n');
-      await sentinel?.stop().catch(() => {});
-      // A cluster still starting is waited for, then stopped: nothing is left running.
-      const pg = await starting?.catch(() => undefined);
-      await pg?.stop().catch(() => {});
-      process.stdout.write(`Stopped; nothing is left running. The backups stay in ${path.relative(process.cwd(), backupDir) || backupDir} (delete .demo/ to remove them).\n`);
-      process.exit(code);
-    })();
-  };
-  process.on('SIGINT', () => stop(0));
-  process.on('SIGTERM', () => stop(0));
-  try {
-    process.stdout.write('Starting a throwaway PostgreSQL cluster with sample data...\n');
-    starting = startPgCluster();
-    const pg = await starting;
-    await createSampleData(pg);
+// Things started so far, stopped in reverse order. Each entry awaits its start first, so a Ctrl-C
+// while something is still starting waits for it and then stops it: nothing is left running.
+const cleanups: { name: string; run: () => Promise<void> }[] = [];
+let stopping: Promise<void> | undefined;
+let keptLine = '';
+
+function stop(code: number): void {
+  if (stopping !== undefined) {
+    say('Still stopping, one moment...');
+    return;
+  }
+  stopping = (async () => {
+    say(`\nStopping: ${cleanups.map((c) => c.name).reverse().join(', ') || 'nothing started yet'}...`);
+    for (const cleanup of [...cleanups].reverse()) {
+      await cleanup.run().catch((error: unknown) => {
+        process.stderr.write(`Could not stop ${cleanup.name}: ${error instanceof Error ? error.message : String(error)}\n`);
+      });
+    }
+    say(`Stopped; nothing is left running.${keptLine ? ` ${keptLine}` : ''}`);
+    process.exit(code);
+  })();
+}
+
+// Registers something that is starting; returns its start promise.
+function track<T>(name: string, starting: Promise<T>, close: (started: T) => Promise<void>): Promise<T> {
+  cleanups.push({
+    name,
+    run: async () => {
+      const started = await starting.catch(() => undefined);
+      if (started !== undefined) await close(started);
+    },
+  });
+  return starting;
+}
+
+async function startStorage(options: DemoOptions): Promise<{ env: Record<string, string>; line: string; cli: string } | undefined> {
+  if (options.dir) {
     await fs.mkdir(backupDir, { recursive: true });
-    const port = process.env.PORT ? Number(process.env.PORT) : await freePort();
-    // A fresh environment: the demo never picks up a real bucket or database from the shell.
-    const config = loadConfig({
-      BACKUP_DATABASE_URL: pg.url('shop'),
-      BACKUP_DIR: backupDir,
-      BACKUP_FILE_PREFIX: 'shop_',
-      BACKUP_CRON_SCHEDULE: cron,
-      RUN_ON_STARTUP: 'true',
-      BACKUP_COMPRESSION: process.env.BACKUP_COMPRESSION ?? 'gzip',
-      PORT: String(port),
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-      SENTINEL_NAME: 'backup-sentinel demo',
-    });
-    const logger = createLogger(config.logLevel);
-    process.stdout.write(
-      [
-        '',
-        `PostgreSQL   postgres://${pg.superuser}:***@127.0.0.1:${pg.port}/shop  (password: ${pg.password})`,
-        `Backups      ${backupDir}  (one now, then every "${cron}" UTC)`,
-        `HTTP         http://127.0.0.1:${port}/status   /livez  /health  /metrics`,
-        `List them    BACKUP_DIR=${backupDir} BACKUP_FILE_PREFIX=shop_ npm run cli -- list`,
-        'Stop         Ctrl-C (stops the service and the cluster)',
-        '',
-        '',
-      ].join('\n'),
-    );
-    if (stopping) return;
-    sentinel = await startSentinel({ config, logger, host: '127.0.0.1', port });
-  } catch (error) {
-    process.stderr.write(`${error instanceof ConfigError || error instanceof Error ? error.message : String(error)}\n`);
-    stop(1);
+    keptLine = `The backups stay in ${path.relative(process.cwd(), backupDir) || backupDir} (delete .demo/ to remove them).`;
+    return {
+      env: { BACKUP_DIR: backupDir },
+      line: `local directory ${backupDir} (--dir)`,
+      cli: `BACKUP_DIR=${backupDir} BACKUP_FILE_PREFIX=${PREFIX}`,
+    };
+  }
+  say('Starting the in-process S3 server...');
+  const s3 = await track<TestS3Server>('S3 server', startS3Server({ bucket: BUCKET }), (s) => s.close());
+  if (stopping) return undefined;
+  keptLine = 'The demo bucket goes with the S3 server: its temp dir is deleted (--dir keeps backups in .demo/backups).';
+  const env = Object.entries(s3.env).map(([k, v]) => `${k}=${v}`).join(' ');
+  return {
+    // s3rver cannot keep lifecycle rules, so retention deletes old backups itself.
+    env: { ...s3.env, RETENTION_MODE: 'prune' },
+    line: `in-process S3 server ${s3.endpoint}, bucket "${BUCKET}" (files in ${s3.directory}, deleted on exit)`,
+    cli: `${env} BACKUP_FILE_PREFIX=${PREFIX}`,
+  };
+}
+
+async function main(options: DemoOptions): Promise<void> {
+  const shellAlerts = pickAlertEnv(process.env);
+  const alertEnv = options.alertsFromEnv ? shellAlerts : {};
+  const alertNames = Object.keys(shellAlerts);
+  if (!options.alertsFromEnv && alertNames.length > 0) {
+    say(`Your shell sets ${alertNames.join(', ')}: the demo ignores them (it runs on a fresh environment). Pass --alerts-from-env to send the demo's alerts there.`);
+  }
+  if (options.alertsFromEnv && alertNames.length === 0) say('--alerts-from-env: your shell sets no SLACK_WEBHOOK_URL or SMTP_* variable; alerts go to the log.');
+  const hasChannel = 'SLACK_WEBHOOK_URL' in alertEnv || 'SMTP_URL' in alertEnv || 'SMTP_HOST' in alertEnv;
+
+  const storage = await startStorage(options);
+  if (storage === undefined || stopping) return;
+  say('Starting a throwaway PostgreSQL cluster with sample data...');
+  const pg = await track<PgCluster>('PostgreSQL', startPgCluster(), (p) => p.stop());
+  if (stopping) return;
+  await createSampleData(pg);
+  if (stopping) return;
+  const port = process.env.PORT ? Number(process.env.PORT) : await freePort();
+  // A fresh environment: the demo never picks up a real bucket, database or channel from the shell
+  // (alert channels only with --alerts-from-env).
+  const config = loadConfig({
+    ...storage.env,
+    ...alertEnv,
+    BACKUP_DATABASE_URL: pg.url('shop'),
+    BACKUP_FILE_PREFIX: PREFIX,
+    BACKUP_CRON_SCHEDULE: cron,
+    RUN_ON_STARTUP: 'true',
+    BACKUP_COMPRESSION: process.env.BACKUP_COMPRESSION ?? 'gzip',
+    PORT: String(port),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    SENTINEL_NAME: 'backup-sentinel demo',
+  });
+  const logger = options.jsonLogs ? createLogger(config.logLevel) : createLogger(config.logLevel, createConsoleLogDestination(process.stdout, { alertsToLog: !hasChannel }));
+  say(
+    [
+      '',
+      `PostgreSQL   postgres://${pg.superuser}:***@127.0.0.1:${pg.port}/shop  (password: ${pg.password})`,
+      `Backups      ${storage.line}; one now, then every "${cron}" UTC`,
+      `HTTP         http://127.0.0.1:${port}  (the tour below lists the URLs once the first backup is checked)`,
+      `CLI          ${storage.cli} npm run cli -- list   (or check, verify)`,
+      'Stop         Ctrl-C',
+      '',
+    ].join('\n'),
+  );
+  const sentinel = await track<Sentinel>('service', startSentinel({ config, logger, host: '127.0.0.1', port }), (s) => s.stop());
+  if (stopping) return;
+  const { backup } = await waitForFirstBackupAndCheck(sentinel);
+  if (stopping) return;
+  const channels = [alertEnv.SLACK_WEBHOOK_URL === undefined ? '' : 'Slack', alertEnv.SMTP_URL === undefined && alertEnv.SMTP_HOST === undefined ? '' : 'e-mail'].filter(Boolean);
+  const tour = await renderTour({
+    sentinel,
+    config,
+    logger,
+    backup,
+    storageLine: storage.line,
+    keptLine: keptLine || 'nothing is kept',
+    alertsLine: hasChannel
+      ? `sent to your ${channels.join(' and ')} channel (--alerts-from-env), and logged`
+      : 'no channel configured, so alerts go to the log lines marked ALERT (try a real one: export SLACK_WEBHOOK_URL or SMTP_*, then npm run demo -- --alerts-from-env)',
+  });
+  if (stopping) return;
+  process.stdout.write(tour);
+  if (options.exitAfterTour) {
+    say('--exit-after-tour: stopping now.');
+    stop(0);
   }
 }
 
-await main();
+const parsed = parseDemoArgs(process.argv.slice(2));
+if ('error' in parsed) {
+  process.stderr.write(`${parsed.error}\n\n${DEMO_HELP}`);
+  process.exit(64);
+}
+if (parsed.options.help) {
+  process.stdout.write(DEMO_HELP);
+  process.exit(0);
+}
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+try {
+  await main(parsed.options);
+} catch (error) {
+  // Ctrl-C during start-up also ends children (psql, pg_ctl) with errors: those are not news.
+  if (stopping === undefined) {
+    process.stderr.write(`The demo could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    stop(1);
+  }
+}

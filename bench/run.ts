@@ -46,7 +46,9 @@ interface ChildOut {
 }
 
 async function runChild(args: string[]): Promise<ChildOut> {
-  log(`  running: service ${args[0]} ${args[0] === 'backup' ? (JSON.parse(args[1] ?? '{}') as { compression: { algorithm: string } }).compression.algorithm : path.basename((JSON.parse(args[1] ?? '{}') as { file: string }).file)}`);
+  const input = JSON.parse(args[1] ?? '{}') as { compression?: { algorithm: string }; recipients?: string[]; file?: string };
+  const what = args[0] === 'backup' ? `${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
+  log(`  running: service ${args[0]} ${what}`);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'service-child.ts'), ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],

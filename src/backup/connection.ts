@@ -1,5 +1,6 @@
 import { BackupError } from '../errors.ts';
 import type { Secret } from '../config/secret.ts';
+import { splitPgUrl, tryParseUrl } from '../util/pg-url.ts';
 
 // BACKUP_DATABASE_URL split into what may be shown (a URL without password, for pg_dump's --dbname
 // and for logs) and the password, which only travels through a child's environment.
@@ -15,25 +16,12 @@ export interface DatabaseTarget {
 
 // Splits the connection string; BackupError stage 'config' when it is not a URL we can use.
 export function parseDatabaseUrl(databaseUrl: Secret): DatabaseTarget {
-  let url: URL;
-  try {
-    url = new URL(databaseUrl.reveal());
-  } catch {
+  const url = tryParseUrl(databaseUrl.reveal());
+  if (url === undefined) {
     throw new BackupError('config', 'BACKUP_DATABASE_URL is not a valid URL', {
       hint: 'use postgres://user:password@host:5432/database; percent-encode special characters in the password (e.g. @ as %40, space as %20)',
     });
   }
-  const passwordFromQuery = url.searchParams.get('password');
-  const password = url.password !== '' ? decodeURIComponent(url.password) : (passwordFromQuery ?? undefined);
-  url.password = '';
-  url.searchParams.delete('password');
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || decodeURIComponent(url.username) || 'postgres';
-  return {
-    urlWithoutPassword: url.toString(),
-    password,
-    database,
-    host: url.hostname || 'localhost',
-    port: url.port ? Number(url.port) : 5432,
-    user: decodeURIComponent(url.username),
-  };
+  const { urlWithoutPassword, password, database, host, port, user } = splitPgUrl(url);
+  return { urlWithoutPassword, password, database, host, port, user };
 }

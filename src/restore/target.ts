@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Secret } from '../config/secret.ts';
 import { RestoreError } from '../errors.ts';
+import { splitPgUrl, tryParseUrl } from '../util/pg-url.ts';
 
 // A database to restore into, split like BACKUP_DATABASE_URL is: what may be shown (URL without
 // password: psql's --dbname, logs) and the password, which only travels through a child's environment.
@@ -20,10 +21,8 @@ export interface RestoreTarget {
 // Parses a postgres:// URL; RestoreError naming `source` when it is not one.
 // fallbackPassword (e.g. PGPASSWORD) is used when the URL has none, so people need not type one.
 export function parseTargetUrl(url: Secret, source: string, fallbackPassword?: string): RestoreTarget {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.reveal());
-  } catch {
+  const parsed = tryParseUrl(url.reveal());
+  if (parsed === undefined) {
     throw new RestoreError(`${source} is not a valid URL`, {
       hint: 'use postgres://user:password@host:5432/database; percent-encode special characters in the password (@ as %40)',
     });
@@ -33,28 +32,15 @@ export function parseTargetUrl(url: Secret, source: string, fallbackPassword?: s
       hint: 'use postgres://user:password@host:5432/database',
     });
   }
-  const fromQuery = parsed.searchParams.get('password');
-  const password = parsed.password !== '' ? decodeURIComponent(parsed.password) : (fromQuery ?? (fallbackPassword || undefined));
+  const { urlWithoutPassword, password: fromUrl, database, host, port, user } = splitPgUrl(parsed);
+  const password = fromUrl ?? (fallbackPassword || undefined);
   let secretUrl = url;
-  if (parsed.password === '' && fromQuery === null && password !== undefined) {
-    const withPassword = new URL(parsed.toString());
+  if (fromUrl === undefined && password !== undefined) {
+    const withPassword = new URL(parsed.href);
     withPassword.password = encodeURIComponent(password);
     secretUrl = new Secret(withPassword.toString());
   }
-  const user = decodeURIComponent(parsed.username);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || user || 'postgres';
-  parsed.password = '';
-  parsed.searchParams.delete('password');
-  return {
-    source,
-    urlWithoutPassword: parsed.toString(),
-    password,
-    database,
-    host: parsed.hostname || 'localhost',
-    port: parsed.port ? Number(parsed.port) : 5432,
-    user,
-    secretUrl,
-  };
+  return { source, urlWithoutPassword, password, database, host, port, user, secretUrl };
 }
 
 // The same server and credentials, another database.

@@ -1,0 +1,47 @@
+// Splitting a postgres:// URL into what may be shown and the password, shared by the backup
+// (BACKUP_DATABASE_URL) and the restore (--target-url, VERIFY_RESTORE_URL). Pure: callers throw their
+// own errors, naming their own setting.
+
+export interface PgUrlParts {
+  // e.g. "postgres:" or "postgresql:" (callers that require one check it).
+  protocol: string;
+  // user@host:port/db?params, password removed (also a `password=` query parameter).
+  urlWithoutPassword: string;
+  // From the URL's user info, else its `password=` parameter; undefined when it has neither.
+  password: string | undefined;
+  // The path, else the user name, else "postgres" (what libpq connects to).
+  database: string;
+  host: string;
+  port: number;
+  user: string;
+}
+
+// The URL, or undefined when the text is not one (the text is never echoed: it may hold a password).
+export function tryParseUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+// Splits a parsed connection URL (which is left unchanged). A malformed percent-escape in the user,
+// password or database throws decodeURIComponent's URIError ("URI malformed", no value in it).
+export function splitPgUrl(parsed: URL): PgUrlParts {
+  const url = new URL(parsed.href);
+  const fromQuery = url.searchParams.get('password');
+  const password = url.password !== '' ? decodeURIComponent(url.password) : (fromQuery ?? undefined);
+  const user = decodeURIComponent(url.username);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || user || 'postgres';
+  url.password = '';
+  url.searchParams.delete('password');
+  return {
+    protocol: url.protocol,
+    urlWithoutPassword: url.toString(),
+    password,
+    database,
+    host: url.hostname || 'localhost',
+    port: url.port ? Number(url.port) : 5432,
+    user,
+  };
+}

@@ -154,7 +154,16 @@ export function registerMetrics(options: MetricsOptions): void {
   );
   // Fixed for the process: computed once here, not at every scrape.
   const intervalSeconds = options.monitorCron === undefined ? undefined : cronIntervalSeconds(options.monitorCron, new Date());
-  stateGauge('monitor_interval_seconds', 'Longest gap between two scheduled checks (MONITOR_CRON, UTC, over the next 8 days)', () => intervalSeconds);
+  new Gauge({
+    name: `${METRIC_PREFIX}monitor_interval_seconds`,
+    help: 'Longest gap between two scheduled checks (MONITOR_CRON, UTC, over the next 8 days)',
+    registers: [registry],
+    collect() {
+      // A labelless gauge reports 0 until set: left out instead when there is no interval.
+      if (intervalSeconds === undefined) this.remove();
+      else this.set(intervalSeconds);
+    },
+  });
   const currentFindings = (): readonly Finding[] | undefined => {
     try {
       if (options.findings) return options.findings();

@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseDemoArgs } from '../../scripts/demo-args.ts';
+import { formatLogLine } from '../../scripts/demo-log.ts';
+
+// Runs `npm run demo` the way a newcomer does (node --import tsx scripts/demo.ts), with a real
+// PostgreSQL cluster and the in-process S3 server, and stops it with SIGINT as Ctrl-C would.
+
+const root = path.resolve(import.meta.dirname, '../..');
+const FAKE_WEBHOOK = 'https://hooks.slack.com/services/T000/B000/demo-test-secret-value';
+
+interface Demo {
+  child: ChildProcess;
+  output(): string;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+// A TMPDIR of its own, so the demo's temp dirs (cluster, bucket) and processes can be found afterwards.
+// 0755: the cluster's files belong to the postgres user, who must be able to reach them.
+async function makeTmpDir(): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'demo-test-'));
+  await fs.chmod(dir, 0o755);
+  return dir;
+}
+
+function spawnDemo(args: string[], tmpDir: string, env: Record<string, string> = {}): Demo {
+  const childEnv: Record<string, string | undefined> = { ...process.env, TMPDIR: tmpDir, ...env };
+  for (const name of ['PORT', 'DEMO_CRON', 'LOG_LEVEL', 'SLACK_WEBHOOK_URL', 'SMTP_URL', 'SMTP_HOST']) if (!(name in env)) delete childEnv[name];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const waiters = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    text += chunk.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    exited,
+    output: () => text,
+    waitFor(pattern, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const match = pattern.exec(text);
+          if (match) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(match);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`demo did not print ${pattern} within ${timeoutMs} ms; output so far:\n${text}`));
+        }, timeoutMs);
+        waiters.add(check);
+        void exited.then(() => {
+          if (waiters.has(check)) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`demo exited before printing ${pattern}; output:\n${text}`));
+          }
+        });
+        check();
+      });
+    },
+  };
+}
+
+async function exitWithin(demo: Demo, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
+  const t0 = Date.now();
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`demo still running ${ms} ms after SIGINT; output:\n${demo.output()}`)), ms).unref(),
+  );
+  const result = await Promise.race([demo.exited, timeout]);
+  return { ...result, ms: Date.now() - t0 };
+}
+
+function isPortOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+// Processes whose command line mentions `text` (e.g. a postgres started on a data dir under it).
+async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`);
+  }
+  return found;
+}
+
+// What the demo left in its TMPDIR (tsx's own compile cache aside).
+async function leftovers(tmpDir: string): Promise<string[]> {
+  return (await fs.readdir(tmpDir)).filter((name) => !name.startsWith('tsx'));
+}
+
+test('the tour prints URLs that answer, one backup, the health verdict and an alert preview; Ctrl-C then stops everything', { timeout: 90_000 }, async (t) => {
+  const tmpDir = await makeTmpDir();
+  const demo = spawnDemo([], tmpDir, { SLACK_WEBHOOK_URL: FAKE_WEBHOOK });
+  t.after(async () => {
+    demo.child.kill('SIGKILL');
+    await fs.rm(tmpDir, { recursive: true, force: true });
+  });
+
+  await demo.waitFor(/Stop with Ctrl-C/);
+  const out = demo.output();
+  const pgPort = Number((/127\.0\.0\.1:(\d+)\/shop/.exec(out) ?? [])[1]);
+  const s3Port = Number((/in-process S3 server http:\/\/127\.0\.0\.1:(\d+)/.exec(out) ?? [])[1]);
+  const base = (/(http:\/\/127\.0\.0\.1:\d+)\/health/.exec(out) ?? [])[1] ?? '';
+  assert.ok(pgPort > 0 && s3Port > 0 && base !== '', `ports and URLs printed:\n${out}`);
+  assert.match(out, new RegExp(`${base}/status`));
+  assert.match(out, new RegExp(`${base}/metrics`));
+
+  const health = await fetch(`${base}/health`);
+  assert.equal(health.status, 200);
+  assert.equal(((await health.json()) as { status: string }).status, 'pass');
+  const metrics = await (await fetch(`${base}/metrics`)).text();
+  assert.match(metrics, /^backup_sentinel_last_backup_success_timestamp_seconds \d/m);
+  assert.match(metrics, /^backup_sentinel_last_backup_success 1$/m);
+  const status = (await (await fetch(`${base}/status`)).json()) as { backup: { lastSuccess: { key: string } | null } };
+  const key = status.backup.lastSuccess?.key ?? '';
+  assert.match(key, /^shop_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.sql\.gz$/);
+
+  // The list command's own output, one backup, the one /status reports.
+  assert.match(out, /1 backup in s3:\/\/demo-backups at http:\/\/127\.0\.0\.1:\d+ \(prefix "shop_"\)/);
+  assert.match(out, new RegExp(`^\\s+${key.replaceAll('.', '\\.')}\\s+\\d`, 'm'));
+  assert.match(out, /Health\s+pass \(HTTP 200\)/);
+  // The alert preview, rendered by the alerts module.
+  assert.match(out, /Slack notification line:\n\s+:red_circle: \[FIRING\] backup-sentinel demo: newest backup is 27 h old \(limit 25 h\)/);
+  assert.match(out, /\[FAIL\] Backups are stale/);
+  assert.match(out, /What to do: backups stopped/);
+  assert.match(out, /Runbook: https:\/\/\S+#stale/);
+  // The shell's webhook is ignored, said so, and never printed; real alerts went to the log.
+  assert.match(out, /Your shell sets SLACK_WEBHOOK_URL: the demo ignores them/);
+  assert.ok(!out.includes('demo-test-secret-value'), 'the webhook URL is never printed');
+  assert.match(out, /ALERT \[FIRING\] backup-sentinel demo: no backup found/);
+  assert.match(out, /no channel configured, so alerts go to the log lines marked ALERT/);
+
+  // The probes below see the running demo (so they can fail): its postgres and its temp dirs.
+  assert.ok((await processesMentioning(tmpDir)).some((p) => p.includes('postgres')), 'postgres runs from the demo temp dir');
+  assert.ok((await leftovers(tmpDir)).length >= 2, 'cluster and bucket temp dirs exist while running');
+
+  demo.child.kill('SIGINT');
+  const { code, ms } = await exitWithin(demo, 10_000);
+  assert.equal(code, 0, demo.output());
+  t.diagnostic(`stopped ${ms} ms after SIGINT`);
+  assert.match(demo.output(), /Stopped; nothing is left running/);
+  assert.equal(await isPortOpen(pgPort), false, 'PostgreSQL stopped');
+  assert.equal(await isPortOpen(s3Port), false, 'S3 server stopped');
+  assert.equal(await isPortOpen(Number(new URL(base).port)), false, 'HTTP server stopped');
+  assert.deepEqual(await processesMentioning(tmpDir), [], 'no process runs from the demo temp dir');
+  assert.deepEqual(await leftovers(tmpDir), [], 'the cluster and bucket temp dirs are removed');
+});
+
+test('Ctrl-C while PostgreSQL is still starting waits for it, stops it and exits 0', { timeout: 60_000 }, async (t) => {
+  const tmpDir = await makeTmpDir();
+  const demo = spawnDemo([], tmpDir);
+  t.after(async () => {
+    demo.child.kill('SIGKILL');
+    await fs.rm(tmpDir, { recursive: true, force: true });
+  });
+  await demo.waitFor(/Starting a throwaway PostgreSQL cluster/);
+  demo.child.kill('SIGINT');
+  const { code } = await exitWithin(demo, 30_000);
+  assert.equal(code, 0, demo.output());
+  assert.match(demo.output(), /Stopping: PostgreSQL, S3 server\.\.\.\n/);
+  assert.doesNotMatch(demo.output(), /could not start|Could not stop/);
+  assert.deepEqual(await processesMentioning(tmpDir), [], 'no postgres left running');
+  assert.deepEqual(await leftovers(tmpDir), [], 'temp dirs removed');
+});
+
+test('--help lists the flags and an unknown flag is refused with exit 64', { timeout: 30_000 }, async (t) => {
+  const tmpDir = await makeTmpDir();
+  t.after(() => fs.rm(tmpDir, { recursive: true, force: true }));
+  const help = spawnDemo(['--help'], tmpDir);
+  const wrong = spawnDemo(['--bucket'], tmpDir);
+  const [helpExit, wrongExit] = await Promise.all([help.exited, wrong.exited]);
+  assert.equal(helpExit.code, 0);
+  for (const flag of ['--dir', '--alerts-from-env', '--json-logs', '--exit-after-tour', 'DEMO_CRON']) assert.ok(help.output().includes(flag), flag);
+  assert.equal(wrongExit.code, 64);
+  assert.match(wrong.output(), /Unknown demo flag "--bucket"; expected --dir/);
+});
+
+test('demo flags parse, and the console log line marks alerts', () => {
+  assert.deepEqual(parseDemoArgs(['--dir', '--exit-after-tour']), {
+    options: { dir: true, exitAfterTour: true, alertsFromEnv: false, jsonLogs: false, help: false },
+  });
+  const line = JSON.stringify({ level: 40, time: '2026-11-28T01:02:03.456Z', component: 'alerts', msg: 'alert: [FIRING] demo: stale' });
+  assert.equal(formatLogLine(line, { alertsToLog: false }), '01:02:03 WARN  alerts         ALERT [FIRING] demo: stale');
+  assert.match(formatLogLine(line, { alertsToLog: true }), /alerts go to this log/);
+  assert.equal(formatLogLine('not json', { alertsToLog: true }), 'not json');
+});

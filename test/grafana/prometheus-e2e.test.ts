@@ -81,3 +81,41 @@ describe('Prometheus scraping the running service', { skip }, () => {
     assert.deepEqual(empty.filter((w) => needed.some((n) => w.startsWith(`panel "${n}"`))), []);
   });
 });
+
+describe('Prometheus scraping a service with retention off (RETENTION_DAYS=0)', { skip }, () => {
+  let sentinel: SeededSentinel;
+  let prometheus: PrometheusServer;
+
+  before(async () => {
+    sentinel = await startSeededSentinel({ ageHours: 1, sizeBytes: 4096, env: { RETENTION_DAYS: '0' } });
+    prometheus = await startPrometheus({ target: `127.0.0.1:${sentinel.port}`, ruleFiles: [RULES_FILE] });
+    await waitFor('the first scrape with the storage listed', async () => {
+      const result = await prometheus.query('backup_sentinel_newest_backup_timestamp_seconds');
+      return result.length > 0 ? true : undefined;
+    });
+  });
+  after(async () => {
+    await prometheus?.stop();
+    await sentinel?.stop();
+  });
+
+  it('no rule matches a fresh backup, retention rules included', async () => {
+    const matching: string[] = [];
+    for (const rule of readRules()) if ((await prometheus.query(rule.expr)).length > 0) matching.push(rule.alert ?? '?');
+    assert.deepEqual(matching, []);
+  });
+
+  it('the dashboard says retention is off, deleted 0, and draws no RETENTION_DAYS line', async () => {
+    const panelQuery = (title: string, refId = 'A'): string => {
+      const found = dashboardQueries(readDashboard()).find(({ where }) => where === `panel "${title}" ${refId}`);
+      assert.ok(found, `no panel "${title}" ${refId}`);
+      return GRAFANA_VARIABLES.reduce((e, [re, value]) => e.replace(re, value), found.expr);
+    };
+    const mode = await prometheus.query(panelQuery('Retention mode'));
+    assert.deepEqual(mode.map((m) => m.metric.mode), ['off']);
+    const deleted = await prometheus.query(panelQuery('Deleted by prune (range)'));
+    assert.deepEqual(deleted.map((d) => d.value[1]), ['0']);
+    assert.deepEqual(await prometheus.query(panelQuery('Oldest backup vs retention (days)', 'B')), []);
+    assert.equal((await prometheus.query(panelQuery('Oldest backup vs retention (days)', 'A'))).length, 1);
+  });
+});

@@ -26,8 +26,8 @@ Flags:
   --exit-after-tour  stop by itself once the tour is printed
   --help             this text
 
-Environment: DEMO_CRON (backup schedule, default "*/2 * * * *"), BACKUP_COMPRESSION (gzip), LOG_LEVEL
-(info), PORT (HTTP port, default a free one).
+Environment: DEMO_CRON (backup schedule, default "*/2 * * * *"), DEMO_BACKUP_DIR (the --dir folder,
+default .demo/backups), BACKUP_COMPRESSION (gzip), LOG_LEVEL (info), PORT (HTTP port, default a free one).
 `;
 
 // Parses argv (without node and the script); unknown flags are an error message naming them.

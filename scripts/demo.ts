@@ -16,7 +16,7 @@ import { createConsoleLogDestination } from './demo-log.ts';
 import { renderTour, waitForFirstBackupAndCheck } from './demo-tour.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const backupDir = path.join(root, '.demo', 'backups');
+const backupDir = path.resolve(process.env.DEMO_BACKUP_DIR ?? path.join(root, '.demo', 'backups'));
 const cron = process.env.DEMO_CRON ?? '*/2 * * * *';
 const BUCKET = 'demo-backups';
 const PREFIX = 'shop_';
@@ -79,7 +79,7 @@ function track<T>(name: string, starting: Promise<T>, close: (started: T) => Pro
 async function startStorage(options: DemoOptions): Promise<{ env: Record<string, string>; line: string; cli: string } | undefined> {
   if (options.dir) {
     await fs.mkdir(backupDir, { recursive: true });
-    keptLine = `The backups stay in ${path.relative(process.cwd(), backupDir) || backupDir} (delete .demo/ to remove them).`;
+    keptLine = `The backups stay in ${path.relative(process.cwd(), backupDir) || backupDir} (delete the folder to remove them).`;
     return {
       env: { BACKUP_DIR: backupDir },
       line: `local directory ${backupDir} (--dir)`,
@@ -107,6 +107,9 @@ async function main(options: DemoOptions): Promise<void> {
     say(`Your shell sets ${alertNames.join(', ')}: the demo ignores them (it runs on a fresh environment). Pass --alerts-from-env to send the demo's alerts there.`);
   }
   if (options.alertsFromEnv && alertNames.length === 0) say('--alerts-from-env: your shell sets no SLACK_WEBHOOK_URL or SMTP_* variable; alerts go to the log.');
+  if (options.alertsFromEnv && alertNames.length > 0) {
+    say(`--alerts-from-env: the demo's alerts go to your ${alertNames.join(', ')} (values not shown). Its first check may find no backup yet: expect a "stale" alert and its "resolved" notice.`);
+  }
   const hasChannel = 'SLACK_WEBHOOK_URL' in alertEnv || 'SMTP_URL' in alertEnv || 'SMTP_HOST' in alertEnv;
 
   const storage = await startStorage(options);
@@ -181,7 +184,9 @@ process.on('SIGTERM', () => stop(0));
 try {
   await main(parsed.options);
 } catch (error) {
-  // Ctrl-C during start-up also ends children (psql, pg_ctl) with errors: those are not news.
+  // Ctrl-C in a terminal also interrupts children (psql, pg_ctl), which then fail: give that SIGINT a
+  // moment to arrive so a stop is not reported as a start-up failure.
+  await new Promise((resolve) => setTimeout(resolve, 200));
   if (stopping === undefined) {
     process.stderr.write(`The demo could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     stop(1);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseDemoArgs } from '../../scripts/demo-args.ts';
 import { formatLogLine } from '../../scripts/demo-log.ts';
+import { startSlackServer } from '../helpers/slack-server.ts';
 
 // Runs `npm run demo` the way a newcomer does (node --import tsx scripts/demo.ts), with a real
 // PostgreSQL cluster and the in-process S3 server, and stops it with SIGINT as Ctrl-C would.
@@ -183,6 +184,32 @@ test('Ctrl-C while PostgreSQL is still starting waits for it, stops it and exits
   assert.doesNotMatch(demo.output(), /could not start|Could not stop/);
   assert.deepEqual(await processesMentioning(tmpDir), [], 'no postgres left running');
   assert.deepEqual(await leftovers(tmpDir), [], 'temp dirs removed');
+});
+
+test('--dir --alerts-from-env --exit-after-tour: backups kept in the folder, alerts sent to the shell\'s Slack webhook, exits by itself', { timeout: 60_000 }, async (t) => {
+  const tmpDir = await makeTmpDir();
+  const backups = path.join(tmpDir, 'kept-backups');
+  const slack = await startSlackServer();
+  const demo = spawnDemo(['--dir', '--alerts-from-env', '--exit-after-tour'], tmpDir, { SLACK_WEBHOOK_URL: slack.url, DEMO_BACKUP_DIR: backups });
+  t.after(async () => {
+    demo.child.kill('SIGKILL');
+    await slack.close();
+    await fs.rm(tmpDir, { recursive: true, force: true });
+  });
+  const { code } = await exitWithin(demo, 45_000);
+  const out = demo.output();
+  assert.equal(code, 0, out);
+  assert.match(out, /Storage\s+local directory .*kept-backups \(--dir\)/);
+  assert.match(out, /sent to your Slack channel \(--alerts-from-env\)/);
+  assert.ok(!out.includes(slack.token), 'the webhook URL is never printed');
+  // The service's first check ran on an empty folder: its stale alert reached the webhook.
+  const texts = slack.payloads.map((p) => (p as { text?: string }).text ?? '');
+  assert.ok(texts.some((x) => x.includes('[FIRING] backup-sentinel demo: no backup found')), `payloads: ${JSON.stringify(texts)}`);
+  const kept = (await fs.readdir(backups)).filter((name) => name.endsWith('.sql.gz'));
+  assert.equal(kept.length, 1, `one backup kept in ${backups}`);
+  assert.match(out, /The backups stay in .*kept-backups/);
+  assert.deepEqual(await processesMentioning(tmpDir), [], 'no postgres left running');
+  assert.deepEqual((await leftovers(tmpDir)).filter((name) => name !== 'kept-backups'), [], 'cluster temp dir removed');
 });
 
 test('--help lists the flags and an unknown flag is refused with exit 64', { timeout: 30_000 }, async (t) => {

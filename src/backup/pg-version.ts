@@ -1,29 +1,12 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { execa } from 'execa';
 import { BackupError } from '../errors.ts';
+import { DEFAULT_PG_SEARCH_ROOTS, listPgPrograms, type PgProgram, type PgSearchRoots } from '../util/pg-client-dirs.ts';
 
-// Finding the pg_dump that matches the server: Debian keeps each client version in
-// /usr/lib/postgresql/<N>/bin, Alpine in /usr/libexec/postgresql<N>; PATH holds one more.
+// Finding the pg_dump that matches the server among the installed clients (src/util/pg-client-dirs.ts).
 
-export interface PgDumpCandidate {
-  path: string;
-  // From the directory name; undefined for a pg_dump found on PATH (ask it with --version).
-  major: number | undefined;
-}
-
-export interface PgDumpSearchRoots {
-  debian: string;
-  alpine: string;
-  // Directories searched for a plain `pg_dump` after the versioned ones.
-  pathDirs: string[];
-}
-
-export const DEFAULT_SEARCH_ROOTS: PgDumpSearchRoots = {
-  debian: '/usr/lib/postgresql',
-  alpine: '/usr/libexec',
-  pathDirs: (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''),
-};
+export type PgDumpCandidate = PgProgram;
+export type PgDumpSearchRoots = PgSearchRoots;
+export const DEFAULT_SEARCH_ROOTS: PgDumpSearchRoots = DEFAULT_PG_SEARCH_ROOTS;
 
 export interface ResolvedPgDump {
   path: string;
@@ -48,37 +31,9 @@ export function versionFromNum(num: number): string {
   return major >= 10 ? `${major}.${num % 10000}` : `${major}.${Math.floor(num / 100) % 100}.${num % 100}`;
 }
 
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
 // Every pg_dump on the machine, versioned directories first (newest first), then PATH.
 export function listPgDumpCandidates(roots: PgDumpSearchRoots = DEFAULT_SEARCH_ROOTS): PgDumpCandidate[] {
-  const versioned: PgDumpCandidate[] = [];
-  const readDir = (dir: string): string[] => {
-    try {
-      return fs.readdirSync(dir);
-    } catch {
-      return [];
-    }
-  };
-  for (const name of readDir(roots.debian)) {
-    const file = path.join(roots.debian, name, 'bin', 'pg_dump');
-    if (/^\d+$/.test(name) && isExecutable(file)) versioned.push({ path: file, major: Number(name) });
-  }
-  for (const name of readDir(roots.alpine)) {
-    const m = /^postgresql(\d+)$/.exec(name);
-    const file = path.join(roots.alpine, name, 'pg_dump');
-    if (m && isExecutable(file)) versioned.push({ path: file, major: Number(m[1]) });
-  }
-  versioned.sort((a, b) => (b.major ?? 0) - (a.major ?? 0));
-  const onPath = roots.pathDirs.map((d) => path.join(d, 'pg_dump')).filter(isExecutable);
-  return [...versioned, ...onPath.map((p) => ({ path: p, major: undefined }))];
+  return listPgPrograms('pg_dump', roots);
 }
 
 // The candidate to use for a server of this major: the same major, else the oldest newer one, else

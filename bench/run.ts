@@ -150,6 +150,14 @@ async function measureEncryption(deps: {
     `zstd + age: encrypted / unencrypted, best of ${ENCRYPTION_ROUNDS} each: wall ${(wall[0] / wall[1]).toFixed(2)}x (${secs(wall[0])} / ${secs(wall[1])}), ` +
       `service CPU ${(cpu[0] / cpu[1]).toFixed(2)}x (${secs(cpu[0])} / ${secs(cpu[1])}) (reported, no target)`,
   );
+  // Per round (each encrypted backup against the unencrypted one just before it): shows the noise.
+  const perRound = encrypted.map((e, i) => `${(e.wallSeconds / (plain[i] as ChildOut).wallSeconds).toFixed(2)}x`);
+  const addedCpu = encrypted.reduce((sum, e, i) => sum + e.cpuSeconds - (plain[i] as ChildOut).cpuSeconds, 0) / encrypted.length;
+  const compressedGiB = last.size / 1024 ** 3;
+  checks.push(
+    `zstd + age: wall ratio per round ${perRound.join(', ')}; encryption adds ${addedCpu.toFixed(2)} s of service CPU on average ` +
+      `(${(addedCpu / compressedGiB).toFixed(1)} s per GiB stored)`,
+  );
   checks.push(`zstd + age: peak RSS ${formatBytes(peak)} (target < 200 MB) ${peak < 200e6 ? 'OK' : 'MISSED'}`);
   if (!last.key.endsWith('.age') || last.encryption !== 'age') checks.push(`zstd + age: the backup ${last.key} is not marked encrypted (manifest encryption ${String(last.encryption)}) FAILED`);
   const verify = await decryptWithAgeCli(identity, path.join(deps.s3.directory, deps.s3.bucket, `${last.key}._S3rver_object`));

@@ -17,6 +17,7 @@ import { MonitorRunner } from './monitor/runner.ts';
 import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
+import { registerRetentionOffMetrics } from './retention/retention-metrics.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
 import { readVersion } from './version.ts';
@@ -129,7 +130,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...(retention?.findings() ?? []),
     ...verify.findings(),
   ];
-  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version });
+  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron });
+  if (retention === undefined) registerRetentionOffMetrics(registry);
   registerRestoreMetrics(registry, () => verify.state());
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also

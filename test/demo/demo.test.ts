@@ -7,6 +7,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseDemoArgs } from '../../scripts/demo-args.ts';
 import { formatLogLine } from '../../scripts/demo-log.ts';
+import { execa } from 'execa';
+import { findPgBinDir } from '../helpers/pg-cluster.ts';
 import { startSlackServer } from '../helpers/slack-server.ts';
 
 // Runs `npm run demo` the way a newcomer does (node --import tsx scripts/demo.ts), with a real
@@ -111,13 +113,27 @@ async function leftovers(tmpDir: string): Promise<string[]> {
   return (await fs.readdir(tmpDir)).filter((name) => !name.startsWith('tsx'));
 }
 
+// After a test (also a failed one): asks the demo to stop like Ctrl-C, kills it if it hangs, stops a
+// cluster it left behind (so a failing test leaves no postgres running), then removes the TMPDIR.
+async function cleanUp(demo: Demo | undefined, tmpDir: string): Promise<void> {
+  if (demo !== undefined && demo.child.exitCode === null && demo.child.signalCode === null) {
+    demo.child.kill('SIGINT');
+    await Promise.race([demo.exited, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+    demo.child.kill('SIGKILL');
+  }
+  for (const entry of await fs.readdir(tmpDir).catch(() => [] as string[])) {
+    if (!entry.startsWith('pg-test-')) continue;
+    const pgCtl = [path.join(findPgBinDir(), 'pg_ctl'), '-D', path.join(tmpDir, entry, 'data'), '-m', 'immediate', '-w', 'stop'];
+    const isRoot = process.getuid?.() === 0;
+    await execa(isRoot ? 'runuser' : pgCtl[0] ?? 'pg_ctl', isRoot ? ['-u', 'postgres', '--', ...pgCtl] : pgCtl.slice(1), { reject: false });
+  }
+  await fs.rm(tmpDir, { recursive: true, force: true });
+}
+
 test('the tour prints URLs that answer, one backup, the health verdict and an alert preview; Ctrl-C then stops everything', { timeout: 90_000 }, async (t) => {
   const tmpDir = await makeTmpDir();
   const demo = spawnDemo([], tmpDir, { SLACK_WEBHOOK_URL: FAKE_WEBHOOK });
-  t.after(async () => {
-    demo.child.kill('SIGKILL');
-    await fs.rm(tmpDir, { recursive: true, force: true });
-  });
+  t.after(() => cleanUp(demo, tmpDir));
 
   await demo.waitFor(/Stop with Ctrl-C/);
   const out = demo.output();
@@ -172,10 +188,7 @@ test('the tour prints URLs that answer, one backup, the health verdict and an al
 test('Ctrl-C while PostgreSQL is still starting waits for it, stops it and exits 0', { timeout: 60_000 }, async (t) => {
   const tmpDir = await makeTmpDir();
   const demo = spawnDemo([], tmpDir);
-  t.after(async () => {
-    demo.child.kill('SIGKILL');
-    await fs.rm(tmpDir, { recursive: true, force: true });
-  });
+  t.after(() => cleanUp(demo, tmpDir));
   await demo.waitFor(/Starting a throwaway PostgreSQL cluster/);
   demo.child.kill('SIGINT');
   const { code } = await exitWithin(demo, 30_000);
@@ -192,9 +205,8 @@ test('--dir --alerts-from-env --exit-after-tour: backups kept in the folder, ale
   const slack = await startSlackServer();
   const demo = spawnDemo(['--dir', '--alerts-from-env', '--exit-after-tour'], tmpDir, { SLACK_WEBHOOK_URL: slack.url, DEMO_BACKUP_DIR: backups });
   t.after(async () => {
-    demo.child.kill('SIGKILL');
+    await cleanUp(demo, tmpDir);
     await slack.close();
-    await fs.rm(tmpDir, { recursive: true, force: true });
   });
   const { code } = await exitWithin(demo, 45_000);
   const out = demo.output();

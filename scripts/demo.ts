@@ -188,7 +188,9 @@ try {
   // moment to arrive so a stop is not reported as a start-up failure.
   await new Promise((resolve) => setTimeout(resolve, 200));
   if (stopping === undefined) {
-    process.stderr.write(`The demo could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    const inUse = (error as { code?: unknown } | undefined)?.code === 'EADDRINUSE';
+    const hint = inUse ? ` (PORT=${process.env.PORT ?? ''} is taken: choose another, or unset PORT and the demo picks a free one)` : '';
+    process.stderr.write(`The demo could not start: ${error instanceof Error ? error.message : String(error)}${hint}\n`);
     stop(1);
   }
 }

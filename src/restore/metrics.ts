@@ -1,6 +1,7 @@
 // Prometheus metrics of verification and restore drills, read from the verify service's stored state
 // in collect() (no I/O at scrape; unknown values are left out).
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { registerStateGauge } from '../util/state-gauge.ts';
 import type { VerifyState } from './verify-service.ts';
 import { verifyVerdict } from './verify.ts';
 
@@ -8,22 +9,7 @@ const PREFIX = 'backup_sentinel_';
 
 export function registerRestoreMetrics(registry: Registry, state: () => VerifyState): void {
   const gauge = (name: string, help: string, pick: (s: VerifyState) => number | undefined): void => {
-    new Gauge({
-      name: `${PREFIX}${name}`,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        let value: number | undefined;
-        try {
-          value = pick(state());
-        } catch {
-          value = undefined;
-        }
-        if (value === undefined || !Number.isFinite(value)) this.remove();
-        else this.set(value);
-      },
-    });
+    registerStateGauge(registry, `${PREFIX}${name}`, help, () => pick(state()));
   };
   const seconds = (d: Date | undefined) => (d === undefined ? undefined : d.getTime() / 1000);
   const flag = (b: boolean | undefined) => (b === undefined ? undefined : b ? 1 : 0);

@@ -1,0 +1,23 @@
+import { Gauge, type Registry } from 'prom-client';
+
+// One labelless gauge whose value is read from stored state at scrape (no I/O in collect()). A value
+// that is unknown (undefined, not finite, or a read that throws) leaves the series out instead of
+// failing the whole /metrics.
+export function registerStateGauge(registry: Registry, name: string, help: string, read: () => number | undefined): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      let value: number | undefined;
+      try {
+        value = read();
+      } catch {
+        value = undefined;
+      }
+      if (value === undefined || !Number.isFinite(value)) this.remove();
+      else this.set(value);
+    },
+  });
+}

@@ -13,9 +13,6 @@ function usage(): string {
 
 // Runs one CLI invocation and returns its exit code; never throws.
 export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  // The AWS SDK warns on every Node 20 process that future SDK versions need Node 22; the locked version
-  // works, the image runs a current LTS, and the warning buries our own messages on stderr.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [name = 'serve', ...args] = argv;
   if (name === 'help' || name === '--help' || name === '-h') {
     process.stdout.write(`${usage()}\n`);

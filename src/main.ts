@@ -143,7 +143,10 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   verify.onResult(async (_run, verifyFindings) => {
     await alerts.process(verifyFindings, new Date(), VERIFY_CHECKS);
   });
+  // A run cancelled because the service is stopping (a redeploy) is not a failure to alert about.
+  let stopping = false;
   backupService?.onRunFinished((result) => {
+    if (stopping) return;
     void monitor.afterBackupRun(toBackupRunRecord(result));
   });
 
@@ -209,6 +212,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     server,
     port,
     stop() {
+      stopping = true;
       stopped ??= (async () => {
         await backupService?.stop();
         await Promise.all([monitor.stop(), retention?.stop(), verify.stop()]);

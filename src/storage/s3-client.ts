@@ -45,6 +45,9 @@ export function createS3Client(settings: S3Settings, tuning: Partial<S3ClientTun
     };
   }
   // Without explicit keys the SDK's default chain applies (instance roles, AWS_PROFILE, ...).
+  // The SDK warns on every Node 20 process that its future versions need Node 22; the locked version
+  // works, the image runs a current LTS, and the 8-line warning buries our own messages on stderr.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const client = new S3Client(config);
   addContentMd5ToDeleteObjects(client);
   return client;

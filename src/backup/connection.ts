@@ -1,18 +1,10 @@
 import { BackupError } from '../errors.ts';
 import type { Secret } from '../config/secret.ts';
-import { splitPgUrl, tryParseUrl } from '../util/pg-url.ts';
+import { splitPgUrl, tryParseUrl, type PgUrlParts } from '../util/pg-url.ts';
 
 // BACKUP_DATABASE_URL split into what may be shown (a URL without password, for pg_dump's --dbname
 // and for logs) and the password, which only travels through a child's environment.
-export interface DatabaseTarget {
-  // postgres://user@host:port/db?params, password removed (also a `password=` query parameter).
-  urlWithoutPassword: string;
-  password: string | undefined;
-  database: string;
-  host: string;
-  port: number;
-  user: string;
-}
+export type DatabaseTarget = PgUrlParts;
 
 // Splits the connection string; BackupError stage 'config' when it is not a URL we can use.
 export function parseDatabaseUrl(databaseUrl: Secret): DatabaseTarget {
@@ -22,6 +14,5 @@ export function parseDatabaseUrl(databaseUrl: Secret): DatabaseTarget {
       hint: 'use postgres://user:password@host:5432/database; percent-encode special characters in the password (e.g. @ as %40, space as %20)',
     });
   }
-  const { urlWithoutPassword, password, database, host, port, user } = splitPgUrl(url);
-  return { urlWithoutPassword, password, database, host, port, user };
+  return splitPgUrl(url);
 }

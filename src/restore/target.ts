@@ -1,19 +1,13 @@
 import pg from 'pg';
 import { Secret } from '../config/secret.ts';
 import { RestoreError } from '../errors.ts';
-import { splitPgUrl, tryParseUrl } from '../util/pg-url.ts';
+import { splitPgUrl, tryParseUrl, type PgUrlParts } from '../util/pg-url.ts';
 
 // A database to restore into, split like BACKUP_DATABASE_URL is: what may be shown (URL without
 // password: psql's --dbname, logs) and the password, which only travels through a child's environment.
-export interface RestoreTarget {
+export interface RestoreTarget extends PgUrlParts {
   // Which setting or flag named it, for messages (e.g. "--target-url", "VERIFY_RESTORE_URL").
   source: string;
-  urlWithoutPassword: string;
-  password: string | undefined;
-  database: string;
-  host: string;
-  port: number;
-  user: string;
   // The full URL, for in-process connections only (pg.Client); never logged, never on a command line.
   secretUrl: Secret;
 }
@@ -32,15 +26,15 @@ export function parseTargetUrl(url: Secret, source: string, fallbackPassword?: s
       hint: 'use postgres://user:password@host:5432/database',
     });
   }
-  const { urlWithoutPassword, password: fromUrl, database, host, port, user } = splitPgUrl(parsed);
-  const password = fromUrl ?? (fallbackPassword || undefined);
+  const parts = splitPgUrl(parsed);
+  const password = parts.password ?? (fallbackPassword || undefined);
   let secretUrl = url;
-  if (fromUrl === undefined && password !== undefined) {
+  if (parts.password === undefined && password !== undefined) {
     const withPassword = new URL(parsed.href);
     withPassword.password = encodeURIComponent(password);
     secretUrl = new Secret(withPassword.toString());
   }
-  return { source, urlWithoutPassword, password, database, host, port, user, secretUrl };
+  return { source, ...parts, password, secretUrl };
 }
 
 // The same server and credentials, another database.

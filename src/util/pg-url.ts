@@ -3,9 +3,7 @@
 // own errors, naming their own setting.
 
 export interface PgUrlParts {
-  // e.g. "postgres:" or "postgresql:" (callers that require one check it).
-  protocol: string;
-  // user@host:port/db?params, password removed (also a `password=` query parameter).
+  // postgres://user@host:port/db?params, password removed (also a `password=` query parameter).
   urlWithoutPassword: string;
   // From the URL's user info, else its `password=` parameter; undefined when it has neither.
   password: string | undefined;
@@ -36,7 +34,6 @@ export function splitPgUrl(parsed: URL): PgUrlParts {
   url.password = '';
   url.searchParams.delete('password');
   return {
-    protocol: url.protocol,
     urlWithoutPassword: url.toString(),
     password,
     database,

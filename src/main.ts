@@ -136,7 +136,15 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
+  // With RUN_ON_STARTUP the check at start runs while the first backup is being taken: its findings
+  // (often "no backup yet" on a new deployment) show in /health at once, but alerting waits for the
+  // check that follows that backup, so a healthy first deploy sends no FIRING/RESOLVED pair.
+  let skipAlertsOfFirstCheck = backupService !== undefined && (config.backup?.runOnStartup ?? false);
   monitor.onCheck(async (result) => {
+    if (skipAlertsOfFirstCheck) {
+      skipAlertsOfFirstCheck = false;
+      return;
+    }
     await alerts.process(result.findings, result.at, MONITOR_CHECKS);
     if (retention !== undefined) await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
   });

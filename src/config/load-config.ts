@@ -3,6 +3,7 @@ import { parseArgsStringToArgv } from 'string-argv';
 import { ConfigError } from '../errors.ts';
 import { EnvReader, type Env } from './parse.ts';
 import { maskUrl, Secret } from './secret.ts';
+import { MALFORMED_ESCAPE_HINT, splitPgUrl, tryParseUrl } from '../util/pg-url.ts';
 import type {
   AlertSettings,
   BackupSettings,
@@ -126,8 +127,11 @@ function readBackup(r: EnvReader): BackupSettings | undefined {
     if (singleShot) r.problem('BACKUP_DATABASE_URL', 'a postgres:// connection string, since SINGLE_SHOT_MODE is set', 'nothing');
     return undefined;
   }
-  if (!/^postgres(ql)?:\/\//.test(databaseUrl.reveal())) {
-    r.problem('BACKUP_DATABASE_URL', 'a connection string starting with postgres:// or postgresql://', `"${maskUrl(databaseUrl.reveal())}"`);
+  const parsedUrl = tryParseUrl(databaseUrl.reveal());
+  if (!/^postgres(ql)?:\/\//.test(databaseUrl.reveal()) || parsedUrl === undefined) {
+    r.problem('BACKUP_DATABASE_URL', 'a connection string like postgres://user:password@host:5432/database', `"${maskUrl(databaseUrl.reveal())}"`);
+  } else if (splitPgUrl(parsedUrl) === undefined) {
+    r.problem('BACKUP_DATABASE_URL', `a URL whose escapes decode (${MALFORMED_ESCAPE_HINT})`, 'a malformed "%" escape (value not shown: it may hold the password)');
   }
   return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath };
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { Secret } from '../config/secret.ts';
 import { RestoreError } from '../errors.ts';
-import { splitPgUrl, tryParseUrl, type PgUrlParts } from '../util/pg-url.ts';
+import { MALFORMED_ESCAPE_HINT, splitPgUrl, tryParseUrl, type PgUrlParts } from '../util/pg-url.ts';
 
 // A database to restore into, split like BACKUP_DATABASE_URL is: what may be shown (URL without
 // password: psql's --dbname, logs) and the password, which only travels through a child's environment.
@@ -27,6 +27,7 @@ export function parseTargetUrl(url: Secret, source: string, fallbackPassword?: s
     });
   }
   const parts = splitPgUrl(parsed);
+  if (parts === undefined) throw new RestoreError(`${source} has a malformed percent-escape`, { hint: MALFORMED_ESCAPE_HINT });
   const password = parts.password ?? (fallbackPassword || undefined);
   let secretUrl = url;
   if (parts.password === undefined && password !== undefined) {

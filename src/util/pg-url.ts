@@ -23,9 +23,22 @@ export function tryParseUrl(text: string): URL | undefined {
   }
 }
 
-// Splits a parsed connection URL (which is left unchanged). A malformed percent-escape in the user,
-// password or database throws decodeURIComponent's URIError ("URI malformed", no value in it).
-export function splitPgUrl(parsed: URL): PgUrlParts {
+// Splits a parsed connection URL (which is left unchanged); undefined when the user, password or
+// database holds a malformed percent-escape (e.g. a literal "%" that should be written %25).
+export function splitPgUrl(parsed: URL): PgUrlParts | undefined {
+  try {
+    return splitUnchecked(parsed);
+  } catch (error) {
+    if (error instanceof URIError) return undefined;
+    throw error;
+  }
+}
+
+// What to tell people when splitPgUrl returns undefined.
+export const MALFORMED_ESCAPE_HINT =
+  'a "%" in the user, password or database must start a valid escape: write a literal % as %25 (and @ as %40, space as %20)';
+
+function splitUnchecked(parsed: URL): PgUrlParts {
   const url = new URL(parsed.href);
   const fromQuery = url.searchParams.get('password');
   const password = url.password !== '' ? decodeURIComponent(url.password) : (fromQuery ?? undefined);

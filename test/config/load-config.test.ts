@@ -78,6 +78,13 @@ describe('loadConfig', () => {
     assert.doesNotMatch(error.message, /hunter2/, 'the database password is masked');
   });
 
+  it('reports a password with a bare "%" without showing it', () => {
+    const error = problemsOf({ BACKUP_DATABASE_URL: 'postgres://app:50%off@db:5432/app' });
+    assert.deepEqual(error.problems.map((p) => p.variable), ['BACKUP_DATABASE_URL']);
+    assert.match(error.message, /%25/);
+    assert.doesNotMatch(error.message, /50%off/);
+  });
+
   it('never shows secrets, whether printed, inspected or serialised', () => {
     const config = loadConfig({
       AWS_S3_BUCKET: 'bucket-one',

@@ -116,7 +116,19 @@ interface Section {
   checks: string[];
 }
 
-const ENCRYPTION_ROUNDS = Math.max(1, Number(process.env.BENCH_AGE_ROUNDS ?? 3));
+// A positive integer from the environment, or exit with a message naming the variable.
+function positiveIntegerFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    process.stderr.write(`${name} must be a positive integer, got ${JSON.stringify(raw)}: unset it for the default (${fallback})\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const ENCRYPTION_ROUNDS = positiveIntegerFromEnv('BENCH_AGE_ROUNDS', 3);
 
 // Issue 8: the zstd backup with age encryption (BACKUP_ENCRYPTION_RECIPIENTS set to a key made for
 // this run) against the same backup without it, interleaved, best of ENCRYPTION_ROUNDS each (the
@@ -197,7 +209,7 @@ async function decryptWithAgeCli(identity: string, file: string): Promise<{ seco
   }
 }
 
-const MONITOR_BACKUPS = Number(process.env.BENCH_MONITOR_BACKUPS ?? 10_000);
+const MONITOR_BACKUPS = positiveIntegerFromEnv('BENCH_MONITOR_BACKUPS', 10_000);
 
 // Issue 3, cost at scale: the real MonitorRunner over MONITOR_BACKUPS seeded backups (each with its
 // manifest) under their own folder; S3 requests counted by the server.

@@ -232,7 +232,7 @@ async function measureMonitor(s3: S3Child): Promise<Section> {
     row('monitor steady-state check after a new backup', out.steadyAfterNewBackup),
   ];
   const checks = [`monitor: seeded ${out.seeded.objects.toLocaleString('en-US')} objects (${n} backups + manifests) in ${secs(out.seeded.seconds)}`];
-  checks.push(`monitor: first check with ${n} backups: ${out.first.requests} S3 requests, ${secs(out.first.seconds)} (measured, no target)`);
+  checks.push(`monitor: first check with ${n} backups: ${out.first.requests} S3 request${out.first.requests === 1 ? '' : 's'}, ${secs(out.first.seconds)} (measured, no target)`);
   for (const [label, c] of [['steady-state check', out.steady], ['steady-state check after a new backup', out.steadyAfterNewBackup]] as const) {
     checks.push(`monitor: ${label}: ${c.requests} S3 request${c.requests === 1 ? '' : 's'}, ${secs(c.seconds)} (target <= 3 requests) ${c.requests <= 3 ? 'OK' : 'FAIL'}`);
   }

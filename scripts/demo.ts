@@ -5,6 +5,9 @@
 // the cluster and removes their temp dirs. `--help` lists the flags.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { createNotifiers, messageContext } from '../src/alerts/create-alert-service.ts';
+import { dispatchMessage, realSleep } from '../src/alerts/dispatcher.ts';
+import { formatTestMessage } from '../src/alerts/format-message.ts';
 import { loadConfig } from '../src/config/load-config.ts';
 import { createLogger } from '../src/logger.ts';
 import { startSentinel, type Sentinel } from '../src/main.ts';
@@ -108,7 +111,7 @@ async function main(options: DemoOptions): Promise<void> {
   }
   if (options.alertsFromEnv && alertNames.length === 0) say('--alerts-from-env: your shell sets no SLACK_WEBHOOK_URL or SMTP_* variable; alerts go to the log.');
   if (options.alertsFromEnv && alertNames.length > 0) {
-    say(`--alerts-from-env: the demo's alerts go to your ${alertNames.join(', ')} (values not shown). Its first check may find no backup yet: expect a "stale" alert and its "resolved" notice.`);
+    say(`--alerts-from-env: the demo's alerts go to your ${alertNames.join(', ')} (values not shown); after the tour it sends one [TEST] message there.`);
   }
   const hasChannel = 'SLACK_WEBHOOK_URL' in alertEnv || 'SMTP_URL' in alertEnv || 'SMTP_HOST' in alertEnv;
 
@@ -164,9 +167,25 @@ async function main(options: DemoOptions): Promise<void> {
   });
   if (stopping) return;
   process.stdout.write(tour);
+  if (hasChannel) await sendTestAlert(config, sentinel);
   if (options.exitAfterTour) {
     say('--exit-after-tour: stopping now.');
     stop(0);
+  }
+}
+
+// A healthy demo fires no alert, so with --alerts-from-env it proves the channels with one [TEST] message
+// (what `backup-sentinel alert-test` sends), and prints each channel's result.
+async function sendTestAlert(config: ReturnType<typeof loadConfig>, sentinel: Sentinel): Promise<void> {
+  const message = formatTestMessage(messageContext(config, sentinel.store), new Date());
+  const results = await dispatchMessage(message, createNotifiers(config.alerts), {
+    retry: { attempts: 2, baseDelayMs: 1_000, maxDelayMs: 5_000 },
+    sleep: realSleep,
+    signal: new AbortController().signal,
+    logger: createLogger('silent'),
+  });
+  for (const r of results) {
+    say(r.outcome === 'sent' ? `Test alert: sent to ${r.description}.` : `Test alert: ${r.channel} FAILED: ${r.error?.shortMessage ?? 'unknown error'}${r.error?.hint ? ` (what to do: ${r.error.hint})` : ''}`);
   }
 }
 

@@ -45,7 +45,7 @@ export const restoreCommand: Command = {
       return 64;
     };
     if (values.key !== undefined && values.latest) return usage('Give --key KEY or --latest, not both.');
-    const url = values['target-url'] ?? process.env.RESTORE_TARGET_URL;
+    const url = values['target-url'] ?? ctx.config.verify.restoreTargetUrl?.reveal();
     if (url === undefined || url.trim() === '') {
       return usage('--target-url is required: the database to restore into, e.g. --target-url postgres://user@host:5432/newdb (password from PGPASSWORD or ~/.pgpass, or set RESTORE_TARGET_URL instead so it does not show in ps).');
     }

@@ -48,6 +48,7 @@ export function loadConfig(env: Env = process.env): Config {
     verify: {
       cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON),
       restoreUrl: r.secret('VERIFY_RESTORE_URL'),
+      restoreTargetUrl: r.secret('RESTORE_TARGET_URL'),
     },
     encryption: readEncryption(r),
     http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }) },

@@ -93,6 +93,8 @@ export interface RetentionSettings {
 export interface VerifySettings {
   cron: string;
   restoreUrl: Secret | undefined;
+  // RESTORE_TARGET_URL: where `restore` writes when --target-url is not given (keeps a password out of ps).
+  restoreTargetUrl: Secret | undefined;
 }
 
 export interface EncryptionSettings {

@@ -62,6 +62,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('retention', 'RETENTION_MARGIN_DAYS', '2', 'Backups older than RETENTION_DAYS + this mean the rule is not working'),
   v('verify', 'VERIFY_CRON', '30 4 * * *', 'When to verify the newest backup (cron, UTC)'),
   v('verify', 'VERIFY_RESTORE_URL', '—', 'A scratch PostgreSQL server for restore drills', true),
+  v('verify', 'RESTORE_TARGET_URL', '—', 'Database `restore` writes into when --target-url is not given (keeps its password out of ps)', true),
   v('encryption', 'BACKUP_ENCRYPTION_RECIPIENTS', '—', 'age public keys (age1...) to encrypt backups to'),
   v('encryption', 'BACKUP_ENCRYPTION_PASSPHRASE', '—', 'Passphrase (age scrypt) instead of recipients', true),
   v('encryption', 'BACKUP_ENCRYPTION_IDENTITY', '—', 'age private key or key file, for restore and verify only', true),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choosePartSize, chooseQueueSize, DEFAULT_PART_SIZE, MAX_PARTS } from '../../src/storage/s3-store.ts';
+import { choosePartSize, DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PARTS } from '../../src/storage/s3-store.ts';
 
 const MiB = 1024 * 1024;
 const GB = 1e9;
@@ -35,9 +35,8 @@ describe('choosePartSize', () => {
   });
 });
 
-describe('chooseQueueSize', () => {
-  it('uploads four small parts at once but only two large ones, bounding memory', () => {
-    assert.equal(chooseQueueSize(5 * MiB), 4);
-    assert.equal(chooseQueueSize(212 * MiB), 2);
+describe('DEFAULT_QUEUE_SIZE', () => {
+  it('uploads two parts at once, so three part buffers bound the memory', () => {
+    assert.equal(DEFAULT_QUEUE_SIZE, 2);
   });
 });

@@ -1,0 +1,137 @@
+import {
+  CompleteMultipartUploadCommand,
+  type CompletedPart,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+
+export interface MultipartUploadOptions {
+  client: S3Client;
+  // Bucket, Key and what the object carries (Metadata, ContentType, ChecksumAlgorithm); no Body.
+  params: Omit<PutObjectCommandInput, 'Body'>;
+  body: AsyncIterable<Buffer>;
+  partSize: number;
+  // Parts uploaded at once.
+  queueSize: number;
+  // Bytes stored so far, after each part (and after a single PutObject).
+  onProgress?: ((loaded: number) => void) | undefined;
+}
+
+// Uploads a stream of unknown length in parts of partSize, at most queueSize at once, copying it into
+// a pool of at most queueSize + 1 part buffers that are reused part after part. Memory stays at
+// (queueSize + 1) × partSize and leaves no part-sized garbage behind: lib-storage's Upload makes a new
+// Buffer per part (Buffer.concat), and V8 frees those only at its next full GC, which external memory
+// triggers late (tens of MiB of dead parts at a time). A body that fits in one part is one PutObject.
+// On failure done() rejects with the first error; aborting the multipart upload (uploadId) is the
+// caller's job, as is cancelling requests still in flight (through the client it passes).
+export class MultipartUpload {
+  uploadId: string | undefined;
+  // Parts sent (1 for a single PutObject).
+  parts = 0;
+  readonly #options: MultipartUploadOptions;
+
+  constructor(options: MultipartUploadOptions) {
+    this.#options = options;
+  }
+
+  async done(): Promise<void> {
+    const { client, params, body, partSize, queueSize, onProgress } = this.#options;
+    const pool: Buffer[] = [];
+    const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(partSize);
+    const completed: CompletedPart[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    let loaded = 0;
+    let part = take();
+    let filled = 0;
+
+    const throwIfFailed = (): void => {
+      if (failure !== undefined) throw failure.error;
+    };
+    // Sends the filled part (starting the multipart upload first if needed) once a slot is free.
+    const send = async (): Promise<void> => {
+      if (this.uploadId === undefined) {
+        const created = await client.send(new CreateMultipartUploadCommand(params));
+        if (created.UploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
+        this.uploadId = created.UploadId;
+      }
+      while (inFlight.size >= queueSize) {
+        await Promise.race(inFlight);
+        throwIfFailed();
+      }
+      const buffer = part;
+      const length = filled;
+      const partNumber = ++this.parts;
+      // Never rejects (the error is kept in `failure`), so no rejection goes unhandled.
+      const task: Promise<void> = this.#uploadPart(this.uploadId, partNumber, buffer.subarray(0, length))
+        .then(
+          (done) => {
+            completed.push(done);
+            pool.push(buffer);
+            loaded += length;
+            onProgress?.(loaded);
+          },
+          (error: unknown) => {
+            failure ??= { error };
+          },
+        )
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+      part = take();
+      filled = 0;
+    };
+
+    for await (const chunk of body) {
+      throwIfFailed();
+      let offset = 0;
+      while (offset < chunk.length) {
+        const n = Math.min(partSize - filled, chunk.length - offset);
+        chunk.copy(part, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+        if (filled === partSize) await send();
+      }
+    }
+    throwIfFailed();
+    if (this.uploadId === undefined) {
+      await client.send(new PutObjectCommand({ ...params, Body: part.subarray(0, filled) }));
+      this.parts = 1;
+      onProgress?.(filled);
+      return;
+    }
+    if (filled > 0) await send();
+    while (inFlight.size > 0) await Promise.race(inFlight);
+    throwIfFailed();
+    completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: params.Bucket,
+        Key: params.Key,
+        UploadId: this.uploadId,
+        MultipartUpload: { Parts: completed },
+      }),
+    );
+  }
+
+  async #uploadPart(uploadId: string, partNumber: number, data: Buffer): Promise<CompletedPart> {
+    const { client, params } = this.#options;
+    const out = await client.send(
+      new UploadPartCommand({
+        Bucket: params.Bucket,
+        Key: params.Key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: data,
+        ...(params.ChecksumAlgorithm !== undefined ? { ChecksumAlgorithm: params.ChecksumAlgorithm } : {}),
+      }),
+    );
+    return {
+      PartNumber: partNumber,
+      ETag: out.ETag,
+      ...(out.ChecksumSHA256 !== undefined ? { ChecksumSHA256: out.ChecksumSHA256 } : {}),
+    };
+  }
+}

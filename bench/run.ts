@@ -17,6 +17,7 @@ import { measureEncryptionCost } from '../src/crypto/measure-encryption-cost.ts'
 import { formatBytes } from '../src/util/format.ts';
 import { startBenchCluster, type BenchCluster } from './pg-cache.ts';
 import type { MonitorOutput } from './monitor-child.ts';
+import type { MemoryAtPeak } from './service-child.ts';
 import { sampleWrites } from './proc-sampler.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -43,6 +44,9 @@ interface ChildOut {
   childCpuSeconds?: number;
   peakRssBytes: number;
   rssBeforeBytes: number;
+  // RSS of node + tsx before the service's modules loaded.
+  rssAtStartBytes: number;
+  memoryAtPeak: MemoryAtPeak;
   peakTempBytes: number;
   tempFiles: string[];
 }
@@ -63,7 +67,27 @@ async function runChild(args: string[]): Promise<ChildOut> {
   if (code !== 0) throw new Error(`bench child ${args[0]} failed (exit ${code})`);
   // tsx keeps a compile cache of its own; it is not the service's temp data.
   const tempFiles = [...writes.files].filter((f) => !f.includes('/tsx-'));
-  return { ...(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as ChildOut), peakTempBytes: tempFiles.length === 0 ? 0 : writes.peakTempBytes, tempFiles };
+  const out: ChildOut = { ...(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as ChildOut), peakTempBytes: tempFiles.length === 0 ? 0 : writes.peakTempBytes, tempFiles };
+  if (args[0] === 'backup') backupsMeasured.push(out);
+  return out;
+}
+
+// Every backup measured in this run, for the memory summary.
+const backupsMeasured: ChildOut[] = [];
+
+// Where a backup's memory goes: the idle process (node + tsx, then the service's modules) and the
+// most any backup added on top of it, split at its peak into the V8 heap and Buffers.
+function summarizeMemory(backups: ChildOut[]): string[] {
+  if (backups.length === 0) return [];
+  const mib = (n: number) => `${(n / 1024 ** 2).toFixed(0)} MiB`;
+  const average = (pick: (b: ChildOut) => number) => backups.reduce((sum, b) => sum + pick(b), 0) / backups.length;
+  const worst = backups.reduce((a, b) => (b.peakRssBytes > a.peakRssBytes ? b : a));
+  return [
+    `memory: idle ${mib(average((b) => b.rssBeforeBytes))} on average = node + tsx ${mib(average((b) => b.rssAtStartBytes))} ` +
+      `+ the service's modules ${mib(average((b) => b.rssBeforeBytes - b.rssAtStartBytes))} (the image runs the compiled build, without tsx)`,
+    `memory: highest peak of the ${backups.length} backups ${mib(worst.peakRssBytes)}, ${mib(worst.peakRssBytes - worst.rssBeforeBytes)} over its idle ` +
+      `(at the peak: V8 heap ${mib(worst.memoryAtPeak.heapTotal)}, ${mib(worst.memoryAtPeak.heapUsed)} of it used; Buffers ${mib(worst.memoryAtPeak.arrayBuffers)})`,
+  ];
 }
 
 interface S3Child {
@@ -99,12 +123,19 @@ async function startS3Child(): Promise<S3Child> {
   };
 }
 
+// At the sampled peak: the V8 heap (committed) and the memory of Buffers (ArrayBuffers), in MiB.
+function heapAndBuffers(out: ChildOut): string {
+  const mib = (n: number) => (n / 1024 ** 2).toFixed(0);
+  return `${mib(out.memoryAtPeak.heapTotal)} + ${mib(out.memoryAtPeak.arrayBuffers)} MiB`;
+}
+
 function backupRow(label: string, backup: ChildOut): string[] {
   return [
     label,
     secs(backup.wallSeconds),
     `${formatBytes(backup.size)} (of ${formatBytes(backup.uncompressedSize ?? 0)})`,
     `${formatBytes(backup.peakRssBytes)} (${formatBytes(backup.rssBeforeBytes)} idle)`,
+    heapAndBuffers(backup),
     `${backup.cpuSeconds.toFixed(2)} s`,
     String(backup.parts),
     `${formatBytes(backup.peakTempBytes)}${backup.tempFiles.length ? ` ${backup.tempFiles.join(',')}` : ''}`,
@@ -182,7 +213,7 @@ async function measureEncryption(deps: {
   const verify = await decryptWithAgeCli(identity, path.join(deps.s3.directory, deps.s3.bucket, `${last.key}._S3rver_object`));
   if (verify === undefined) checks.push('zstd + age: the age CLI is not installed, the encrypted object was not decrypted independently');
   else {
-    rows.push([`age -d | zstd -d of that backup (age CLI, from disk)`, secs(verify.seconds), formatBytes(verify.bytes), '', '', '', '']);
+    rows.push([`age -d | zstd -d of that backup (age CLI, from disk)`, secs(verify.seconds), formatBytes(verify.bytes), '', '', '', '', '']);
     const same = verify.bytes === last.uncompressedSize;
     checks.push(`zstd + age: the age CLI decrypts ${last.key} to the whole dump (${formatBytes(verify.bytes)}) ${same ? 'OK' : `FAILED: expected ${String(last.uncompressedSize)} bytes, got ${verify.bytes}`}`);
   }
@@ -222,6 +253,7 @@ async function measureMonitor(s3: S3Child): Promise<Section> {
     secs(c.seconds),
     '',
     rss,
+    '',
     `${c.cpuSeconds.toFixed(2)} s`,
     `${c.requests} request${c.requests === 1 ? '' : 's'}`,
     '',
@@ -275,16 +307,16 @@ async function main(): Promise<void> {
 
     if (only.includes('dump')) {
       const alone = await timeShell(`${dump} | wc -c`, env);
-      rows.push(['pg_dump > /dev/null (via wc -c)', secs(alone.seconds), formatBytes(Number(alone.stdout)), '', '', '', '']);
+      rows.push(['pg_dump > /dev/null (via wc -c)', secs(alone.seconds), formatBytes(Number(alone.stdout)), '', '', '', '', '']);
       if (Number(alone.stdout) < 1e9) checks.push(`plain dump is ${formatBytes(Number(alone.stdout))}, under the 1 GB the issue asks for: raise BENCH_ROWS`);
     }
     const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = []) =>
       runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients })]);
     const part = (name: 'gzip' | 'zstd', floorCmd: string, file: string) => async () => {
       const floor = await timeShell(`${dump} | ${floorCmd} | wc -c`, env);
-      rows.push([`pg_dump | ${floorCmd} (floor)`, secs(floor.seconds), formatBytes(Number(floor.stdout)), '', '', '', '']);
+      rows.push([`pg_dump | ${floorCmd} (floor)`, secs(floor.seconds), formatBytes(Number(floor.stdout)), '', '', '', '', '']);
       const upload = await runChild(['upload', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, file, sizeHint: dbSize })]);
-      rows.push([`${name} bytes uploaded alone`, secs(upload.wallSeconds), formatBytes(upload.size), `${formatBytes(upload.peakRssBytes)} (${formatBytes(upload.rssBeforeBytes)} idle)`, `${upload.cpuSeconds.toFixed(2)} s`, String(upload.parts), '']);
+      rows.push([`${name} bytes uploaded alone`, secs(upload.wallSeconds), formatBytes(upload.size), `${formatBytes(upload.peakRssBytes)} (${formatBytes(upload.rssBeforeBytes)} idle)`, heapAndBuffers(upload), `${upload.cpuSeconds.toFixed(2)} s`, String(upload.parts), '']);
       const backup = await runBackup(name);
       rows.push(backupRow(`backup-sentinel backup, ${name}`, backup));
       const ratio = backup.wallSeconds / floor.seconds;
@@ -310,12 +342,12 @@ async function main(): Promise<void> {
       checks.push(...monitor.checks);
     }
 
-    const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'own CPU', 'parts', 'temp disk'];
+    const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'heap + Buffers', 'own CPU', 'parts', 'temp disk'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     log('');
     for (const r of [header, ...rows]) log(r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd());
     log('');
-    for (const c of checks) log(c);
+    for (const c of [...checks, ...summarizeMemory(backupsMeasured)]) log(c);
     log(`load average at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on this machine skews every number)`);
   } finally {
     await s3.stop();

@@ -2,14 +2,19 @@
 //   backup <json settings>   a full backup-sentinel backup (pg_dump -> compress [-> age] -> sha256 -> S3);
 //                            with `recipients` (age public keys) encrypted as BACKUP_ENCRYPTION_RECIPIENTS does
 //   upload <file>            the same bytes uploaded alone with the same S3 store
-// Prints one JSON line with wall time, CPU seconds of this process (not of pg_dump or zstd), peak RSS.
+// Prints one JSON line with wall time, CPU seconds of this process (not of pg_dump or zstd), peak RSS
+// and what it was made of at its peak (V8 heap, Buffers), and the RSS before and after the modules load.
 import fs from 'node:fs';
-import { runBackupJob } from '../src/backup/job.ts';
-import { Secret } from '../src/config/secret.ts';
 import type { Compression, S3Settings } from '../src/config/types.ts';
-import { createEncryptStream } from '../src/crypto/age-encrypt.ts';
-import { silentLogger } from '../src/logger.ts';
-import { S3Store } from '../src/storage/s3-store.ts';
+
+// RSS of node itself (and tsx, which compiles the TypeScript here; the production image runs the
+// compiled build without it), before the service's modules load.
+const rssAtStartBytes = process.memoryUsage().rss;
+const { runBackupJob } = await import('../src/backup/job.ts');
+const { Secret } = await import('../src/config/secret.ts');
+const { createEncryptStream } = await import('../src/crypto/age-encrypt.ts');
+const { silentLogger } = await import('../src/logger.ts');
+const { S3Store } = await import('../src/storage/s3-store.ts');
 
 interface Input {
   endpoint: string;
@@ -19,6 +24,9 @@ interface Input {
   file?: string;
   sizeHint?: number;
   recipients?: string[];
+  // For experiments (not used by run.ts): the store's parts in flight and part size.
+  queueSize?: number;
+  partSize?: number;
 }
 
 const [mode, json] = process.argv.slice(2);
@@ -33,7 +41,11 @@ const settings: S3Settings = {
   secretAccessKey: new Secret('S3RVER'),
   objectLock: false,
 };
-const store = new S3Store(settings);
+const store = new S3Store(settings, {
+  ...(input.queueSize !== undefined ? { queueSize: input.queueSize } : {}),
+  ...(input.partSize !== undefined ? { partSize: input.partSize } : {}),
+});
+const memory = sampleMemory(20);
 // Memory of the loaded program before any work (the SDK, pg, pino...), to tell it from the pipeline's.
 const rssBeforeBytes = process.memoryUsage().rss;
 const cpu0 = process.cpuUsage();
@@ -72,9 +84,10 @@ if (mode === 'upload') {
   out = { key: result.key, encryption: result.manifest.encryption, size: result.manifest.size, uncompressedSize: result.manifest.uncompressedSize, parts: result.manifest.parts };
 }
 const wallSeconds = (performance.now() - t0) / 1000;
+const memoryAtPeak = memory.stop();
 const cpu = process.cpuUsage(cpu0);
 process.stdout.write(
-  `${JSON.stringify({ ...out, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, childCpuSeconds: reapedChildrenCpuSeconds(), rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024 })}\n`,
+  `${JSON.stringify({ ...out, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, childCpuSeconds: reapedChildrenCpuSeconds(), rssAtStartBytes, rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024, memoryAtPeak })}\n`,
 );
 
 // CPU seconds of this process's finished children (pg_dump, zstd): cutime + cstime of
@@ -88,4 +101,28 @@ function reapedChildrenCpuSeconds(): number {
   } catch {
     return 0;
   }
+}
+
+export interface MemoryAtPeak {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+// Samples process.memoryUsage() every `ms` and keeps the sample with the highest RSS, so the peak can
+// be split into the V8 heap, Buffers (arrayBuffers) and the rest (code, native libraries, malloc).
+function sampleMemory(ms: number): { stop: () => MemoryAtPeak } {
+  let peak = process.memoryUsage();
+  const timer = setInterval(() => {
+    const now = process.memoryUsage();
+    if (now.rss > peak.rss) peak = now;
+  }, ms);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return { rss: peak.rss, heapTotal: peak.heapTotal, heapUsed: peak.heapUsed, external: peak.external, arrayBuffers: peak.arrayBuffers };
+    },
+  };
 }

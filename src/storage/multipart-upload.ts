@@ -8,6 +8,9 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 
+// S3's limit on the parts of one multipart upload.
+export const MAX_PARTS = 10_000;
+
 export interface MultipartUploadOptions {
   client: S3Client;
   // Bucket, Key and what the object carries (Metadata, ContentType, ChecksumAlgorithm); no Body.
@@ -18,6 +21,8 @@ export interface MultipartUploadOptions {
   queueSize: number;
   // Bytes stored so far, after each part (and after a single PutObject).
   onProgress?: ((loaded: number) => void) | undefined;
+  // S3's MAX_PARTS unless a test lowers it.
+  maxParts?: number;
 }
 
 // Uploads a stream of unknown length in parts of partSize, at most queueSize at once, copying it into
@@ -61,6 +66,14 @@ export class MultipartUpload {
       while (inFlight.size >= queueSize) {
         await Promise.race(inFlight);
         throwIfFailed();
+      }
+      const maxParts = this.#options.maxParts ?? MAX_PARTS;
+      if (this.parts >= maxParts) {
+        const partMiB = (partSize / 1024 ** 2).toFixed(0);
+        throw new Error(
+          `the backup outgrew the ${maxParts} parts of ${partMiB} MiB that one S3 upload can hold; the part size comes from ` +
+            'the database size at the start of the run (twice it in 9,000 parts), so a dump this much larger than its database is unexpected: report it',
+        );
       }
       const buffer = part;
       const length = filled;
@@ -128,6 +141,7 @@ export class MultipartUpload {
         ...(params.ChecksumAlgorithm !== undefined ? { ChecksumAlgorithm: params.ChecksumAlgorithm } : {}),
       }),
     );
+    if (out.ETag === undefined) throw new Error(`the storage answered part ${partNumber} without an ETag, so the upload cannot be completed`);
     return {
       PartNumber: partNumber,
       ETag: out.ETag,

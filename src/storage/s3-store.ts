@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
 import { StorageError } from '../errors.ts';
-import { MultipartUpload } from './multipart-upload.ts';
+import { MAX_PARTS, MultipartUpload } from './multipart-upload.ts';
 import { createS3Client, describeS3, type S3ClientTuning } from './s3-client.ts';
 import { toStorageError } from './s3-errors.ts';
 import type {
@@ -28,7 +28,7 @@ import type {
 const MiB = 1024 * 1024;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
-export const MAX_PARTS = 10_000;
+export { MAX_PARTS };
 // With no size hint: 10,000 parts of 112 MiB hold 1.07 TiB (1.17 TB). Memory is
 // (queueSize + 1) × part size while uploading, so callers should pass sizeHint whenever they can.
 export const DEFAULT_PART_SIZE = 112 * MiB;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { GetObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { MultipartUpload } from '../../src/storage/multipart-upload.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { bytes, sha256 } from './store-contract.ts';
@@ -97,6 +97,13 @@ describe('MultipartUpload', () => {
     assert.equal(single.uploadId, undefined);
     assert.equal(single.parts, 1);
     assert.equal(sha256(await stored('mp/small.bin')), sha256(small));
+  });
+
+  it('refuses to send more parts than S3 allows, leaving the upload to abort', async () => {
+    const upload = new MultipartUpload({ client, params: { Bucket: s3.bucket, Key: 'mp/too-many.bin' }, body: unevenChunks(bytes(3 * PART + 1, 6)), partSize: PART, queueSize: 2, maxParts: 3 });
+    await assert.rejects(upload.done(), /outgrew the 3 parts of 5 MiB/);
+    assert.equal(upload.parts, 3);
+    await client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: 'mp/too-many.bin', UploadId: upload.uploadId ?? '' }));
   });
 
   it('rejects with the error of a failed part and keeps the upload id for the caller to abort', async () => {

@@ -47,9 +47,9 @@ export function choosePartSize(sizeHint: number | undefined): number {
 }
 
 // Parts uploaded at once, whatever their size. Memory is (queueSize + 1) part buffers, reused (see
-// multipart-upload.ts). Measured against the benchmark's S3 server, 2 parts of 5 MiB at once upload a
-// 255 MiB file as fast as 4 did (2.3 s, about 110 MB/s: several times what a zstd backup produces)
-// and hold 10 MiB less; over a high-latency link more in flight could help (S3StoreOptions.queueSize).
+// multipart-upload.ts). Against the benchmark's S3 server, 2 parts of 5 MiB at once upload 255 MiB in
+// 2.0-2.2 s against 1.9-2.0 s with 4 (still 4x what a zstd backup produces) and peak 12-18 MiB lower;
+// over a high-latency link more in flight could help (S3StoreOptions.queueSize).
 export const DEFAULT_QUEUE_SIZE = 2;
 
 export interface S3StoreOptions {

@@ -20,7 +20,9 @@ RUN set -eux; \
     for v in $PG_MAJORS; do pkgs="$pkgs postgresql${v}-client"; done; \
     apk add --no-cache $pkgs
 WORKDIR /app
-ENV NODE_ENV=production PORT=8080
+# A small young generation keeps V8 from holding tens of MiB of dead stream buffers between GCs
+# (measured: 7-25 MiB lower peak RSS during a backup, same speed; docs/bench.md, "Memory").
+ENV NODE_ENV=production PORT=8080 NODE_OPTIONS=--max-semi-space-size=2
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./

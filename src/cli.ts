@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from './config/load-config.ts';
 import { ConfigError, SentinelError } from './errors.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, stderrDestination } from './logger.ts';
 import { COMMANDS } from './commands/index.ts';
 
 function usage(): string {
@@ -33,7 +33,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, command.name === 'serve' ? undefined : stderrDestination());
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {

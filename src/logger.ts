@@ -31,6 +31,12 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   return destination ? pino(options, destination) : pino(options);
 }
 
+// Log lines of one-off commands (check, list, backup...) go to stderr, so their stdout holds only what
+// they print for people or --json consumers.
+export function stderrDestination(): DestinationStream {
+  return pino.destination(2);
+}
+
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }

@@ -118,4 +118,18 @@ describe('backup-sentinel check', () => {
     assert.equal(failed.code, 2);
     assert.match(failed.stdout, /FAIL stale/);
   });
+
+  it('keeps its log lines on stderr, so `check --json` prints only JSON on stdout', async () => {
+    const run = promisify(execFile);
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
+    const env = { PATH: process.env.PATH ?? '', ...s3.env, AWS_S3_BUCKET: 'stale-one', LOG_LEVEL: 'info' };
+    const failed = await run(process.execPath, ['--import', 'tsx', cli, 'check', '--json'], { env }).then(
+      () => assert.fail('expected a non-zero exit'),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    assert.equal(failed.code, 2);
+    const report = JSON.parse(failed.stdout) as { status: string };
+    assert.equal(report.status, 'fail');
+    assert.match(failed.stderr, /"component":"monitor"/, 'the log lines went to stderr');
+  });
 });

@@ -5,6 +5,7 @@ import { buildStatus } from '../monitor/state.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
+import { readFlags } from './flags.ts';
 
 const USAGE = 'check [--json]';
 
@@ -17,18 +18,15 @@ export const checkCommand: Command = {
   usage: USAGE,
   summary: 'check once that backups in storage are fresh (exit 0 ok, 1 warn, 2 fail)',
   async run(args, ctx) {
-    const unknown = args.filter((a) => a !== '--json');
-    if (unknown.length > 0) {
-      ctx.stderr.write(`Unknown option ${unknown.map((a) => JSON.stringify(a)).join(', ')}. Usage: backup-sentinel ${USAGE}\n`);
-      return 64;
-    }
+    const flags = readFlags(args, ['--json'], USAGE, ctx);
+    if (flags === undefined) return 64;
     const { config } = ctx;
     const store = createStore(config);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));
     const snapshot = runner.snapshot();
-    if (args.includes('--json')) {
+    if (flags.has('--json')) {
       ctx.stdout.write(`${JSON.stringify({ status, ...buildStatus(snapshot, result.at) }, null, 2)}\n`);
       return CHECK_EXIT[status];
     }

@@ -2,6 +2,7 @@ import { isAuxiliaryKey, keyPrefix, parseBackupKey } from '../backup/naming.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
+import { readFlags } from './flags.ts';
 
 const USAGE = 'list [--json]';
 
@@ -12,11 +13,8 @@ export const listCommand: Command = {
   usage: USAGE,
   summary: 'list the backups in storage with size and age',
   async run(args, ctx) {
-    const unknown = args.filter((a) => a !== '--json');
-    if (unknown.length > 0) {
-      ctx.stderr.write(`Unknown option ${unknown.map((a) => JSON.stringify(a)).join(', ')}. Usage: backup-sentinel ${USAGE}\n`);
-      return 64;
-    }
+    const flags = readFlags(args, ['--json'], USAGE, ctx);
+    if (flags === undefined) return 64;
     const { config } = ctx;
     const store = createStore(config);
     const prefix = keyPrefix(config.location);
@@ -25,7 +23,7 @@ export const listCommand: Command = {
       .filter((o) => !isAuxiliaryKey(o.key))
       .map((o) => ({ ...o, time: parseBackupKey(o.key, prefix).time ?? o.lastModified }))
       .sort((a, b) => b.time.getTime() - a.time.getTime());
-    if (args.includes('--json')) {
+    if (flags.has('--json')) {
       ctx.stdout.write(
         `${JSON.stringify(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
       );

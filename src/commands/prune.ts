@@ -4,6 +4,7 @@ import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes } from '../util/format.ts';
 import type { Command } from './command.ts';
+import { readFlags } from './flags.ts';
 
 const USAGE = 'prune [--dry-run] [--json]';
 
@@ -17,13 +18,10 @@ export const pruneCommand: Command = {
   usage: USAGE,
   summary: 'delete backups older than RETENTION_DAYS (--dry-run: list what and why)',
   async run(args, ctx) {
-    const unknown = args.filter((a) => a !== '--dry-run' && a !== '--json');
-    if (unknown.length > 0) {
-      ctx.stderr.write(`Unknown option ${unknown.map((a) => JSON.stringify(a)).join(', ')}. Usage: backup-sentinel ${USAGE}\n`);
-      return 64;
-    }
-    const dryRun = args.includes('--dry-run');
-    const json = args.includes('--json');
+    const flags = readFlags(args, ['--dry-run', '--json'], USAGE, ctx);
+    if (flags === undefined) return 64;
+    const dryRun = flags.has('--dry-run');
+    const json = flags.has('--json');
     const { config } = ctx;
     const { retention } = config;
     const out = (line = '') => ctx.stdout.write(`${line}\n`);

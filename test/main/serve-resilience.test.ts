@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { execa } from 'execa';
+import { freePort } from '../helpers/free-port.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+
+async function poll<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+// The real `serve` process, with a database and a bucket that are both unreachable: failures are
+// findings, the process stays up, answers its endpoints, keeps secrets out of its output, and stops
+// cleanly on SIGTERM.
+describe('serve with everything down', () => {
+  it('stays alive, reports fail on /health and 503, and exits 0 on SIGTERM', async () => {
+    const [port, deadDb, deadS3] = await Promise.all([freePort(), freePort(), freePort()]);
+    const child = execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        AWS_S3_BUCKET: 'down-bucket',
+        AWS_S3_ENDPOINT: `http://127.0.0.1:${deadS3}`,
+        AWS_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: 'AKIDDOWN',
+        AWS_SECRET_ACCESS_KEY: 'secret-key-never-printed',
+        BACKUP_DATABASE_URL: `postgres://app:db-pass-never-printed@127.0.0.1:${deadDb}/app`,
+        RUN_ON_STARTUP: 'true',
+        LOG_LEVEL: 'info',
+      },
+      extendEnv: false,
+      reject: false,
+      all: true,
+    });
+    try {
+      const health = await poll(async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/health`);
+        const body = (await response.json()) as { status: string; checks: Record<string, unknown> };
+        return body.checks['backup:backup_failed'] !== undefined && body.checks['backup:storage_unreachable'] !== undefined
+          ? { code: response.status, body }
+          : undefined;
+      }, 'a failed backup and an unreachable bucket on /health');
+      assert.equal(health.code, 503);
+      assert.equal(health.body.status, 'fail');
+      assert.equal((await fetch(`http://127.0.0.1:${port}/livez`)).status, 200, 'liveness does not depend on storage');
+      assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 503, 'not ready: storage never reached');
+      assert.equal(child.exitCode, null, 'the process is still running');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const result = await child;
+    assert.equal(result.exitCode, 0, result.all);
+    assert.doesNotMatch(result.all ?? '', /secret-key-never-printed|db-pass-never-printed/);
+    assert.match(result.all ?? '', /backup failed/);
+  });
+});

@@ -1,4 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
+import { registerStateGauge } from '../util/state-gauge.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { ALL_CHECKS, type Finding } from './findings.ts';
 import { baselineSizes, median } from './size-anomaly.ts';
@@ -76,17 +77,7 @@ export function registerMetrics(options: MetricsOptions): void {
   };
   // One labelless gauge whose value comes from state; omitted when unknown.
   const stateGauge = (name: string, help: string, pick: (s: MonitorSnapshot) => Value): void => {
-    new Gauge({
-      name: `${METRIC_PREFIX}${name}`,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        const value = read(pick);
-        if (value === undefined || !Number.isFinite(value)) this.remove();
-        else this.set(value);
-      },
-    });
+    registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => read(pick));
   };
 
   new Gauge({

@@ -1,6 +1,7 @@
 // Prometheus metrics of retention, read from the retention service's stored state in collect()
 // (no I/O at scrape; unknown values are left out). The oldest backup's time is the monitor's
 // backup_sentinel_oldest_backup_timestamp_seconds and is not registered again here.
+import { registerStateGauge } from '../util/state-gauge.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RuleState } from './lifecycle-rules.ts';
 import type { EffectiveMode, RetentionStatus } from './retention-status.ts';
@@ -31,17 +32,9 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
     }
   };
   const gauge = (name: string, help: string, pick: (s: RetentionMetricsState) => number | undefined): void => {
-    new Gauge({
-      name: `${PREFIX}${name}`,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        const s = read();
-        const value = s === undefined ? undefined : pick(s);
-        if (value === undefined || !Number.isFinite(value)) this.remove();
-        else this.set(value);
-      },
+    registerStateGauge(registry, `${PREFIX}${name}`, help, () => {
+      const s = read();
+      return s === undefined ? undefined : pick(s);
     });
   };
 

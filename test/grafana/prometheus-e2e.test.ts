@@ -27,6 +27,17 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms 
   }
 }
 
+// A seeded service, a Prometheus scraping it with the rules loaded, once the first scrape saw the storage.
+async function startScraped(seed: Parameters<typeof startSeededSentinel>[0]): Promise<{ sentinel: SeededSentinel; prometheus: PrometheusServer }> {
+  const sentinel = await startSeededSentinel(seed);
+  const prometheus = await startPrometheus({ target: `127.0.0.1:${sentinel.port}`, ruleFiles: [RULES_FILE] });
+  await waitFor('the first scrape with the storage listed', async () => {
+    const result = await prometheus.query('backup_sentinel_newest_backup_timestamp_seconds');
+    return result.length > 0 ? true : undefined;
+  });
+  return { sentinel, prometheus };
+}
+
 describe('Prometheus scraping the running service', { skip }, () => {
   let sentinel: SeededSentinel;
   let prometheus: PrometheusServer;
@@ -34,12 +45,7 @@ describe('Prometheus scraping the running service', { skip }, () => {
 
   before(async () => {
     // One 4 KiB backup taken 48 h ago: stale under the default MAX_BACKUP_AGE_HOURS (25), not empty.
-    sentinel = await startSeededSentinel({ ageHours: AGE_HOURS, sizeBytes: 4096 });
-    prometheus = await startPrometheus({ target: `127.0.0.1:${sentinel.port}`, ruleFiles: [RULES_FILE] });
-    await waitFor('the first scrape with the storage listed', async () => {
-      const result = await prometheus.query('backup_sentinel_newest_backup_timestamp_seconds');
-      return result.length > 0 ? true : undefined;
-    });
+    ({ sentinel, prometheus } = await startScraped({ ageHours: AGE_HOURS, sizeBytes: 4096 }));
   });
   after(async () => {
     await prometheus?.stop();
@@ -87,12 +93,7 @@ describe('Prometheus scraping a service with retention off (RETENTION_DAYS=0)', 
   let prometheus: PrometheusServer;
 
   before(async () => {
-    sentinel = await startSeededSentinel({ ageHours: 1, sizeBytes: 4096, env: { RETENTION_DAYS: '0' } });
-    prometheus = await startPrometheus({ target: `127.0.0.1:${sentinel.port}`, ruleFiles: [RULES_FILE] });
-    await waitFor('the first scrape with the storage listed', async () => {
-      const result = await prometheus.query('backup_sentinel_newest_backup_timestamp_seconds');
-      return result.length > 0 ? true : undefined;
-    });
+    ({ sentinel, prometheus } = await startScraped({ ageHours: 1, sizeBytes: 4096, env: { RETENTION_DAYS: '0' } }));
   });
   after(async () => {
     await prometheus?.stop();

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
 import { after, before, describe, it } from 'node:test';
 import { startPgCluster, type PgCluster } from './pg-cluster.ts';
 import { startS3Server, type TestS3Server } from './s3-server.ts';
@@ -24,5 +27,29 @@ describe('test harness', () => {
     assert.equal(response.status, 200);
     assert.match(await response.text(), /ListBucketResult/);
     assert.ok(s3.requests.some((r) => r.method === 'GET' && r.url.startsWith(`/${s3.bucket}`)));
+  });
+});
+
+describe('test harness clean-up', () => {
+  it('stops a PostgreSQL cluster whose suite set-up failed after it started', async () => {
+    const fixture = path.join(import.meta.dirname, 'fixtures', 'failing-setup.ts');
+    // Promise.all rejects at once; wait for the cluster the fixture started to print its directory.
+    const run = await execa(process.execPath, ['--import', 'tsx', '--test-reporter=tap', fixture], { reject: false, all: true });
+    assert.notEqual(run.exitCode, 0, 'the fixture suite fails');
+    assert.match(run.all, /simulated/);
+    const dataDir = /DATA_DIR=(\S+)/.exec(run.all)?.[1];
+    if (dataDir === undefined) return assert.fail(`the fixture did not start its cluster:\n${run.all}`);
+    assert.equal(fs.existsSync(dataDir), false, `${dataDir} is still there`);
+    const leftovers = fs
+      .readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .filter((pid) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir);
+        } catch {
+          return false;
+        }
+      });
+    assert.deepEqual(leftovers, [], 'no postgres process of that cluster is left');
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -53,28 +54,61 @@ function asServerUser(command: string, args: string[]): [string, string[]] {
   return isRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
 }
 
+// Clusters started by this process and not stopped yet. A test whose set-up fails after a cluster started
+// (another step of its before() rejected) never gets to call stop(): the exit hook stops those, so a run
+// leaves no server behind. It must be synchronous: nothing can be awaited in 'exit'.
+const running = new Map<string, () => void>();
+process.once('exit', () => {
+  for (const stopNow of running.values()) stopNow();
+});
+
+function stopSync(binDir: string, dataDir: string, base: string): void {
+  const [cmd, args] = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+  try {
+    if (fs.existsSync(path.join(dataDir, 'postmaster.pid'))) execFileSync(cmd, args, { stdio: 'ignore' });
+  } catch {
+    // Already stopped.
+  }
+  fs.rmSync(base, { recursive: true, force: true });
+}
+
 // Starts a throwaway PostgreSQL cluster (initdb into a temp dir, free port, password auth).
 export async function startPgCluster(options: { password?: string } = {}): Promise<PgCluster> {
   const binDir = findPgBinDir();
   const base = await fsp.mkdtemp(path.join(os.tmpdir(), 'pg-test-'));
   const dataDir = path.join(base, 'data');
+  running.set(base, () => stopSync(binDir, dataDir, base));
+  try {
+    return await initAndStart(binDir, base, dataDir, options.password ?? 'test-superuser-pw');
+  } catch (error) {
+    running.get(base)?.();
+    running.delete(base);
+    throw error;
+  }
+}
+
+async function initAndStart(binDir: string, base: string, dataDir: string, password: string): Promise<PgCluster> {
   const socketDir = path.join(base, 'sock');
   const pwFile = path.join(base, 'pw');
   const superuser = 'postgres';
-  const password = options.password ?? 'test-superuser-pw';
   await fsp.mkdir(socketDir);
   await fsp.writeFile(pwFile, `${password}\n`, { mode: 0o600 });
   if (isRoot) await execa('chown', ['-R', 'postgres:postgres', base]);
-  const port = await freePort();
   const [initCmd, initArgs] = asServerUser(path.join(binDir, 'initdb'), [
     '-D', dataDir, '-U', superuser, '--pwfile', pwFile, '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync',
   ]);
   await execa(initCmd, initArgs);
-  const serverOpts = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
-  const [ctlCmd, ctlArgs] = asServerUser(path.join(binDir, 'pg_ctl'), [
-    '-D', dataDir, '-o', serverOpts, '-l', path.join(base, 'server.log'), '-w', '-t', '60', 'start',
-  ]);
-  await execa(ctlCmd, ctlArgs);
+  // Between freePort() and the server binding it another process may take the port: try another one.
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    const serverOpts = `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off`;
+    const [ctlCmd, ctlArgs] = asServerUser(path.join(binDir, 'pg_ctl'), [
+      '-D', dataDir, '-o', serverOpts, '-l', path.join(base, 'server.log'), '-w', '-t', '60', 'start',
+    ]);
+    const started = await execa(ctlCmd, ctlArgs, { reject: attempt >= 3 });
+    if (started.exitCode === 0) break;
+  }
   const version = await execa(path.join(binDir, 'postgres'), ['--version']);
   const majorVersion = Number(/(\d+)/.exec(version.stdout)?.[1] ?? '0');
   const psqlBin = fs.existsSync(path.join(binDir, 'psql')) ? path.join(binDir, 'psql') : 'psql';
@@ -110,6 +144,7 @@ export async function startPgCluster(options: { password?: string } = {}): Promi
       const [cmd, args] = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
       await execa(cmd, args, { reject: false });
       await fsp.rm(base, { recursive: true, force: true });
+      running.delete(base);
     },
   };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Registry, Gauge } from 'prom-client';
 import { createHttpApp, type HttpAppOptions } from '../../src/http/app.ts';
@@ -35,6 +35,27 @@ describe('HTTP app', () => {
     const health = await fetch(`${base}/health`);
     assert.equal(health.status, 503);
     assert.equal((await fetch(`${base}/status`)).status, 200);
+  });
+
+  it('keeps answering while many clients hold connections open with half-sent headers (slow-loris)', async () => {
+    const base = await serve({});
+    const { port } = new URL(base);
+    const sockets = await Promise.all(
+      Array.from({ length: 200 }, () => new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () => {
+          socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+          resolve(socket);
+        });
+        socket.on('error', reject);
+      })),
+    );
+    try {
+      const live = await fetch(`${base}/livez`, { signal: AbortSignal.timeout(5000) });
+      assert.equal(live.status, 200);
+      assert.equal((await fetch(`${base}/health`, { signal: AbortSignal.timeout(5000) })).status, 200);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
   });
 
   it('works with no providers at all', async () => {

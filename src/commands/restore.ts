@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { keyPrefix } from '../backup/naming.ts';
 import { Secret } from '../config/secret.ts';
+import { BackupCatalog } from '../core/backup-catalog.ts';
 import { RestoreError, SentinelError } from '../errors.ts';
-import { listBackupKeys } from '../restore/backup-source.ts';
 import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { findPgTools } from '../restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
@@ -61,7 +61,7 @@ export const restoreCommand: Command = {
       const prefix = keyPrefix(config.location);
       let key = values.key;
       if (key === undefined) {
-        key = (await listBackupKeys(store, prefix)).at(-1);
+        key = (await new BackupCatalog(store, prefix).newest())?.key;
         if (key === undefined) {
           throw new RestoreError(`no backups under "${prefix}" in ${store.description}`, { hint: 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there' });
         }

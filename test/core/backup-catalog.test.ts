@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { recognizeBackup } from '../../src/monitor/recognize.ts';
+import { recognizeBackup } from '../../src/core/backup-catalog.ts';
 
 const MODIFIED = new Date('2026-02-01T00:00:00Z');
 

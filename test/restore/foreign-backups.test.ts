@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { checkCommand } from '../../src/commands/check.ts';
 import type { Command } from '../../src/commands/command.ts';
@@ -10,6 +12,7 @@ import { listCommand } from '../../src/commands/list.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
+import { createEncryptStream } from '../../src/crypto/age-encrypt.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
@@ -37,6 +40,7 @@ describe('backups written by other tools', () => {
   const now = Date.now();
   const older = templateKey(new Date(now - 26 * HOUR));
   const newer = templateKey(new Date(now - 2 * HOUR));
+  let identity: string;
 
   before(async () => {
     pg = await startPgCluster();
@@ -53,8 +57,13 @@ describe('backups written by other tools', () => {
       { key: newer, body: zlib.gzipSync(tarNewer), lastModified: new Date(now - 2 * HOUR) },
       { key: older, body: zlib.gzipSync(tar), lastModified: new Date(now - HOUR) },
     ]);
+    identity = await generateX25519Identity();
+    const encrypt = createEncryptStream({ recipients: [await identityToRecipient(identity)], passphrase: undefined, identity: undefined });
+    const sealed = await buffer(Readable.from([zlib.gzipSync(await dump('c'))]).pipe(encrypt));
     await s3.seed(
       [
+        // age(gzip(custom dump)) under a name that says none of it.
+        { key: 'backup-from-vault', body: sealed, lastModified: new Date(now - 5 * HOUR) },
         { key: 'backup-manual.dump', body: await dump('c'), lastModified: new Date(now - 3 * HOUR) },
         // Plain SQL, zstd-compressed, named without any extension: only its bytes say what it is.
         { key: 'backup-from-laptop', body: Buffer.from((await execa('zstd', ['-q', '-c'], { input: await dump('p'), encoding: 'buffer', stripFinalNewline: false })).stdout), lastModified: new Date(now - 4 * HOUR) },
@@ -125,5 +134,15 @@ describe('backups written by other tools', () => {
     const result = await run(verifyCommand, ['--key', 'backup-from-laptop'], { AWS_S3_BUCKET: 'by-hand' });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^OK backup-from-laptop: .* 5 tables, /);
+  });
+
+  it('an encrypted object with no telling name is decrypted to see what it holds, and needs the key', async () => {
+    const env = { AWS_S3_BUCKET: 'by-hand' };
+    const withKey = await run(verifyCommand, ['--key', 'backup-from-vault'], { ...env, BACKUP_ENCRYPTION_IDENTITY: identity });
+    assert.equal(withKey.code, 0, withKey.stderr);
+    assert.match(withKey.stdout, /^OK backup-from-vault: .* 5 tables, /);
+    const withoutKey = await run(verifyCommand, ['--key', 'backup-from-vault'], env);
+    assert.equal(withoutKey.code, 1);
+    assert.match(withoutKey.stderr, /backup-from-vault is encrypted \(age\) and no decryption key is configured\n    What to do: set BACKUP_ENCRYPTION_IDENTITY/);
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
@@ -11,12 +11,10 @@ import type { Command } from '../../src/commands/command.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
 import { createEncryptStream } from '../../src/crypto/age-encrypt.ts';
-import { silentLogger } from '../../src/logger.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { seedDatabase } from './fixtures.ts';
+import { runCommand, seedDatabase } from './fixtures.ts';
 
 // Backups that backup-sentinel did not write: the Railway postgres-s3-backups template's
 // `<prefix>-<ISO time>.tar.gz` (pg_dump -Ft | gzip) and archives uploaded by hand. Every command must
@@ -27,11 +25,6 @@ const HOUR = 3_600_000;
 // The template's key: `${prefix}${new Date().toISOString().replace(/[:.]+/g, '-')}.tar.gz`.
 function templateKey(at: Date): string {
   return `backup-${at.toISOString().replace(/[:.]+/g, '-')}.tar.gz`;
-}
-
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  return { stream: new Writable({ write: (c: Buffer, _e, cb) => { chunks.push(c.toString()); cb(); } }), text: () => chunks.join('') };
 }
 
 describe('backups written by other tools', () => {
@@ -76,18 +69,7 @@ describe('backups written by other tools', () => {
     await pg?.stop();
   });
 
-  const run = async (command: Command, args: string[], extraEnv: Record<string, string> = {}) => {
-    const out = sink();
-    const err = sink();
-    const code = await command.run(args, {
-      config: loadConfig({ ...s3.env, LOG_LEVEL: 'silent', ...extraEnv }),
-      logger: silentLogger(),
-      stdout: out.stream,
-      stderr: err.stream,
-      stopSignal: new AbortController().signal,
-    });
-    return { code, stdout: out.text(), stderr: err.text() };
-  };
+  const run = (command: Command, args: string[], extraEnv: Record<string, string> = {}) => runCommand(command, args, { ...s3.env, LOG_LEVEL: 'silent', ...extraEnv });
 
   it('list and check show the template backups, newest by the time in the name', async () => {
     const list = await run(listCommand, ['--json']);

@@ -1,4 +1,4 @@
-import { isAuxiliaryKey, MANIFEST_SUFFIX, parseBackupKey } from '../backup/naming.ts';
+import { isAuxiliaryKey, parseBackupKey } from '../backup/naming.ts';
 import type { BackupStore, ListOptions, StoredObject } from '../storage/store.ts';
 
 // The one place that lists a backup prefix, tells which objects are backups, reads their time and
@@ -60,10 +60,6 @@ export function previousBackup(backups: readonly BackupObject[], key: string): B
   const sorted = [...backups].sort(compareBackups);
   const index = sorted.findIndex((b) => b.key === key);
   return index > 0 ? sorted[index - 1] : undefined;
-}
-
-export function isManifest(object: StoredObject): boolean {
-  return object.key.endsWith(MANIFEST_SUFFIX);
 }
 
 export interface CatalogListing {

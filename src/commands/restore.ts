@@ -67,7 +67,6 @@ export const restoreCommand: Command = {
         }
         ctx.stderr.write(`Newest backup: ${key}\n`);
       }
-      if (jobs > 1 && !key.includes('.dump')) ctx.stderr.write('--jobs only applies to custom-format (.dump) backups: restoring in one stream.\n');
       const controller = new AbortController();
       const onStop = () => controller.abort();
       ctx.stopSignal.addEventListener('abort', onStop, { once: true });
@@ -87,6 +86,8 @@ export const restoreCommand: Command = {
           onProgress: (p) => ctx.stderr.write(`${describeProgress(key ?? '', p)}\n`),
           signal: controller.signal,
         });
+        // The format is known only once the backup was read (manifest, name, or its first bytes).
+        if (jobs > 1 && summary.format !== 'custom') ctx.stderr.write(`--jobs only applies to custom-format archives; ${summary.key} is ${summary.format}: restored in one stream.\n`);
         ctx.stdout.write(
           `Restored ${summary.key} into ${summary.target}\n` +
             `  ${summary.tables} tables, ${summary.rowsEstimated ? 'about ' : ''}${summary.rows} rows, ${formatBytes(summary.storedBytes)} read in ${formatDuration(summary.durationMs)}\n` +

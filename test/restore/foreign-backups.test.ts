@@ -92,9 +92,11 @@ describe('backups written by other tools', () => {
     assert.match(result.stdout, new RegExp(`^OK ${older.replace(/\./g, '\\.')}: .* 4 tables, `));
   });
 
-  it('restore --latest restores the newest template backup into a real database', async () => {
-    const result = await run(restoreCommand, ['--latest', '--target-url', pg.url('from_template'), '--create']);
+  it('restore --latest restores the newest template backup into a real database (in one stream, even with --jobs)', async () => {
+    const result = await run(restoreCommand, ['--latest', '--target-url', pg.url('from_template'), '--create', '--jobs', '2']);
     assert.equal(result.code, 0, result.stderr);
+    // A tar archive cannot be restored in parallel: one stream, one transaction, and the user is told.
+    assert.match(result.stderr, /--jobs only applies to custom-format archives; .* is tar: restored in one stream/);
     assert.match(result.stderr, new RegExp(`Newest backup: ${newer.replace(/\./g, '\\.')}`));
     assert.match(result.stdout, /5 tables, 125 rows, .*\n  sha256 NOT verified: the backup has no manifest/);
     assert.equal(await pg.psql('SELECT count(*) FROM added_later', 'from_template'), '3');

@@ -1,4 +1,5 @@
-import { isAuxiliaryKey, keyPrefix, parseBackupKey } from '../backup/naming.ts';
+import { keyPrefix } from '../backup/naming.ts';
+import { BackupCatalog } from '../core/backup-catalog.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
@@ -16,20 +17,16 @@ export const listCommand: Command = {
     const flags = readFlags(args, ['--json'], USAGE, ctx);
     if (flags === undefined) return 64;
     const { config } = ctx;
-    const store = createStore(config);
-    const prefix = keyPrefix(config.location);
+    const catalog = new BackupCatalog(createStore(config), keyPrefix(config.location));
     const now = new Date();
-    const backups = (await store.list(prefix))
-      .filter((o) => !isAuxiliaryKey(o.key))
-      .map((o) => ({ ...o, time: parseBackupKey(o.key, prefix).time ?? o.lastModified }))
-      .sort((a, b) => b.time.getTime() - a.time.getTime());
+    const backups = (await catalog.list()).backups.reverse();
     if (flags.has('--json')) {
       ctx.stdout.write(
         `${JSON.stringify(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
       );
       return 0;
     }
-    const where = `${store.description}${prefix ? ` (prefix "${prefix}")` : ''}`;
+    const { where } = catalog;
     if (backups.length === 0) {
       ctx.stdout.write(`No backups in ${where}.\n`);
       return 0;

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { keyPrefix } from '../backup/naming.ts';
 import { Secret } from '../config/secret.ts';
+import { BackupCatalog } from '../core/backup-catalog.ts';
 import { RestoreError, SentinelError } from '../errors.ts';
-import { listBackupKeys } from '../restore/backup-source.ts';
 import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { findPgTools } from '../restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
@@ -61,13 +61,12 @@ export const restoreCommand: Command = {
       const prefix = keyPrefix(config.location);
       let key = values.key;
       if (key === undefined) {
-        key = (await listBackupKeys(store, prefix)).at(-1);
+        key = (await new BackupCatalog(store, prefix).newest())?.key;
         if (key === undefined) {
           throw new RestoreError(`no backups under "${prefix}" in ${store.description}`, { hint: 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there' });
         }
         ctx.stderr.write(`Newest backup: ${key}\n`);
       }
-      if (jobs > 1 && !key.includes('.dump')) ctx.stderr.write('--jobs only applies to custom-format (.dump) backups: restoring in one stream.\n');
       const controller = new AbortController();
       const onStop = () => controller.abort();
       ctx.stopSignal.addEventListener('abort', onStop, { once: true });
@@ -87,6 +86,8 @@ export const restoreCommand: Command = {
           onProgress: (p) => ctx.stderr.write(`${describeProgress(key ?? '', p)}\n`),
           signal: controller.signal,
         });
+        // The format is known only once the backup was read (manifest, name, or its first bytes).
+        if (jobs > 1 && summary.format !== 'custom') ctx.stderr.write(`--jobs only applies to custom-format archives; ${summary.key} is ${summary.format}: restored in one stream.\n`);
         ctx.stdout.write(
           `Restored ${summary.key} into ${summary.target}\n` +
             `  ${summary.tables} tables, ${summary.rowsEstimated ? 'about ' : ''}${summary.rows} rows, ${formatBytes(summary.storedBytes)} read in ${formatDuration(summary.durationMs)}\n` +

@@ -44,7 +44,7 @@ export const verifyCommand: Command = {
     const result = await verifyBackup({ store, prefix, key: values.key, tools, decrypt, logger: ctx.logger });
     if (result.ok) {
       out(
-        `OK ${result.key}: sha256 and size match, ${formatBytes(result.storedBytes)} read (${formatBytes(result.scriptBytes)} of SQL), ` +
+        `OK ${result.key}: ${result.sha256Checked ? 'sha256 and size match' : 'no manifest to check its sha256 against (not written by backup-sentinel)'}, ${formatBytes(result.storedBytes)} read (${formatBytes(result.scriptBytes)} of SQL), ` +
           `${result.tables.length} tables, ${result.rows} rows, complete dump; ` +
           `${result.comparedWith ? `no table missing compared with ${result.comparedWith}` : 'no previous backup to compare tables with'} (${formatDuration(result.durationMs)})`,
       );

@@ -2,7 +2,7 @@ import type { MonitorSettings } from '../config/types.ts';
 import type { StorageErrorCode } from '../errors.ts';
 import { formatBytes } from '../util/format.ts';
 import type { CheckName, Finding } from './findings.ts';
-import { compareBackups, type BackupObject } from './recognize.ts';
+import { compareBackups, type BackupObject } from '../core/backup-catalog.ts';
 import { checkSizeAnomaly } from './size-anomaly.ts';
 
 // The monitor's decisions: pure functions of (what storage holds, policy, now). No I/O, no clock.

@@ -1,5 +1,5 @@
-import type { BackupStore, StoredObject } from '../storage/store.ts';
-import { compareBackups, recognizeBackup, type BackupObject } from './recognize.ts';
+import { BackupCatalog, compareBackups, type BackupObject, type CatalogListing } from '../core/backup-catalog.ts';
+import type { BackupStore } from '../storage/store.ts';
 
 // What the monitor knows about the backups in storage, kept up to date cheaply.
 //
@@ -46,6 +46,7 @@ const DAY_MS = 86_400_000;
 // Keeps the recent-backup window and counters for one prefix; refresh() is the only I/O.
 export class BackupInventory {
   private readonly options: Required<InventoryOptions>;
+  private readonly catalog: BackupCatalog;
   private count = 0;
   private totalBytes = 0;
   private objectCount = 0;
@@ -63,6 +64,7 @@ export class BackupInventory {
       ...options,
       windowSize: Math.max(1, options.windowSize),
     };
+    this.catalog = new BackupCatalog(options.store, options.prefix);
   }
 
   // Whether the next refresh at `now` lists everything.
@@ -75,19 +77,18 @@ export class BackupInventory {
   // Lists the storage (fully or from the last key) and updates the state; throws the store's
   // StorageError and leaves the state untouched on failure.
   async refresh(now: Date): Promise<RefreshResult> {
-    const { store, prefix } = this.options;
     if (this.needsFullListing(now)) {
-      const objects = await store.list(prefix);
+      const listing = await this.catalog.list();
       this.reset();
-      this.add(objects);
+      this.add(listing);
       this.fullListingAt = now;
       this.listedAt = now;
-      return { mode: 'full', listed: objects.length };
+      return { mode: 'full', listed: listing.objects.length };
     }
-    const objects = await store.list(prefix, this.lastKey === undefined ? {} : { startAfter: this.lastKey });
-    this.add(objects);
+    const listing = await this.catalog.list(this.lastKey === undefined ? {} : { startAfter: this.lastKey });
+    this.add(listing);
     this.listedAt = now;
-    return { mode: 'incremental', listed: objects.length };
+    return { mode: 'incremental', listed: listing.objects.length };
   }
 
   snapshot(): InventorySnapshot {
@@ -112,24 +113,20 @@ export class BackupInventory {
     this.lastKey = undefined;
   }
 
-  private add(objects: readonly StoredObject[]): void {
+  private add({ objects, backups: added }: CatalogListing): void {
     // The store returns keys in S3 order (UTF-8 bytes, ascending): the last one is where to start next.
     const last = objects.at(-1);
     if (last !== undefined) this.lastKey = last.key;
-    const added: BackupObject[] = [];
-    for (const object of objects) {
-      this.objectCount += 1;
-      const backup = recognizeBackup(object, this.options.prefix);
-      if (backup === undefined) continue;
+    this.objectCount += objects.length;
+    for (const backup of added) {
       this.count += 1;
       this.totalBytes += backup.size;
       if (this.newest === undefined || compareBackups(backup, this.newest) > 0) this.newest = backup;
       if (this.oldest === undefined || compareBackups(backup, this.oldest) < 0) this.oldest = backup;
-      added.push(backup);
     }
     if (added.length === 0) return;
-    // Only the tail can enter the window: sort what is new, keep its last windowSize, merge.
-    added.sort(compareBackups);
+    // Only the tail can enter the window (the catalog gives what is new oldest first): keep its last
+    // windowSize, merge.
     const merged = [...this.recent, ...added.slice(-this.options.windowSize)].sort(compareBackups);
     this.recent = merged.slice(-this.options.windowSize);
   }

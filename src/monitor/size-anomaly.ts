@@ -1,7 +1,7 @@
 import type { MonitorSettings } from '../config/types.ts';
 import { formatBytes } from '../util/format.ts';
 import type { Finding } from './findings.ts';
-import { compareBackups, type BackupObject } from './recognize.ts';
+import { compareBackups, type BackupObject } from '../core/backup-catalog.ts';
 
 // Size anomaly: the newest backup against the median of the previous SIZE_WINDOW (pure).
 

@@ -1,7 +1,7 @@
 import type { BackupRunOutcome, MonitorPolicy } from './checks.ts';
 import type { Finding } from './findings.ts';
 import type { InventorySnapshot, RefreshResult } from './listing.ts';
-import type { BackupObject } from './recognize.ts';
+import type { BackupObject } from '../core/backup-catalog.ts';
 
 // The state the monitor keeps in memory, and what /metrics, /health and /status read from it (pure).
 

@@ -1,8 +1,9 @@
-import { Writable, type Duplex, type Readable, type Transform } from 'node:stream';
+import { Readable, Writable, type Duplex, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { childEnv } from '../backup/child-env.ts';
 import { parseManifest, type BackupManifest } from '../backup/manifest.ts';
-import { isAuxiliaryKey, manifestKey, parseBackupKey, type KeyParts } from '../backup/naming.ts';
+import { manifestKey, parseBackupKey } from '../backup/naming.ts';
+import { ARCHIVE_SNIFF_BYTES, isAgeEncrypted, sniffArchive, sniffCompression, type BackupFormat } from '../core/backup-format.ts';
 import { RestoreError, StorageError } from '../errors.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { ChildFilter } from './child-filter.ts';
@@ -16,7 +17,8 @@ export type DecryptFactory = () => Transform;
 // What we know about one stored backup before reading it.
 export interface BackupInfo {
   key: string;
-  parts: KeyParts;
+  // From the manifest, else our naming, else the object's first bytes.
+  parts: BackupFormat;
   // undefined when the object has no manifest (then there is no sha256 to check against).
   manifest: BackupManifest | undefined;
   // Stored bytes (manifest, else the object's size).
@@ -24,21 +26,6 @@ export interface BackupInfo {
 }
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
-
-// Backup keys under the prefix in our own naming, oldest first (keys sort chronologically).
-export async function listBackupKeys(store: BackupStore, prefix: string): Promise<string[]> {
-  const objects = await store.list(prefix);
-  return objects
-    .filter((o) => !isAuxiliaryKey(o.key) && parseBackupKey(o.key, prefix).parts !== undefined)
-    .map((o) => o.key)
-    .sort();
-}
-
-// The key before `key` in the listing (the backup it is compared with), or undefined.
-export function previousKey(keys: readonly string[], key: string): string | undefined {
-  const earlier = keys.filter((k) => k < key);
-  return earlier[earlier.length - 1];
-}
 
 export async function readManifest(store: BackupStore, key: string): Promise<BackupManifest | undefined> {
   let body: Readable;
@@ -68,23 +55,88 @@ export async function readManifest(store: BackupStore, key: string): Promise<Bac
   return manifest;
 }
 
-// Reads the manifest and the key's format; RestoreError when the object is missing or not ours.
-export async function describeBackup(store: BackupStore, key: string, prefix: string): Promise<BackupInfo> {
+// How describeBackup reads an object's first bytes when neither a manifest nor our naming says what it
+// holds: an encrypted object is decrypted to see inside, a compressed one decompressed.
+export interface ProbeOptions {
+  decrypt: DecryptFactory | undefined;
+  zstdPath: string;
+}
+
+// Reads the manifest and the backup's format; RestoreError when the object is missing, or encrypted
+// while no key is configured.
+export async function describeBackup(store: BackupStore, key: string, prefix: string, probe: ProbeOptions): Promise<BackupInfo> {
   const head = await store.head(key);
   if (!head) {
     throw new RestoreError(`no backup named ${key} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
   }
   const manifest = await readManifest(store, key);
-  const fromKey = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
-  const parts: KeyParts | undefined = manifest
+  const fromName = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
+  const parts: BackupFormat = manifest
     ? { format: manifest.format, compression: manifest.compression, encrypted: manifest.encryption === 'age' }
-    : fromKey;
-  if (!parts) {
-    throw new RestoreError(`cannot tell the format of ${key}: it has no manifest and its name is not backup-sentinel's (<prefix>YYYY-MM-DD_HH-MM-SS.sql[.gz|.zst][.age] or .dump)`, {
-      hint: 'download it and restore it by hand (psql or pg_restore), or restore one of backup-sentinel\'s own backups',
-    });
-  }
+    : (fromName ?? (await probeFormat(store, key, probe)));
   return { key, parts, manifest, size: manifest?.size ?? head.size };
+}
+
+// Stored bytes read to tell the format: enough for age's first 64 KiB chunk and a compressor's first
+// block to yield the few hundred bytes that name the archive format.
+const PROBE_BYTES = 256 * 1024;
+
+// Tells what an object holds from its first bytes: age header, then (decrypted) gzip or zstd magic,
+// then (decompressed) pg_dump custom "PGDMP", tar "ustar", else plain SQL.
+export async function probeFormat(store: BackupStore, key: string, probe: ProbeOptions): Promise<BackupFormat> {
+  const stored = await readHead(store, key, PROBE_BYTES);
+  const encrypted = isAgeEncrypted(stored);
+  if (encrypted && !probe.decrypt) throw noKeyError(key);
+  const decrypted = encrypted && probe.decrypt ? await decodeHead(stored, [probe.decrypt()], PROBE_BYTES) : stored;
+  const compression = sniffCompression(decrypted);
+  const script = compression === 'none' ? decrypted : await decodeHead(decrypted, [createDecompressStream(compression, probe.zstdPath)], ARCHIVE_SNIFF_BYTES);
+  return { format: sniffArchive(script), compression, encrypted };
+}
+
+async function readHead(store: BackupStore, key: string, bytes: number): Promise<Buffer> {
+  const body = await store.get(key);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= bytes) break;
+    }
+  } finally {
+    body.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, bytes);
+}
+
+// Runs the first bytes of a stream through decoding stages and keeps up to `bytes` of what comes out.
+// The input is cut short on purpose, so a stage failing at its end is expected once it gave output;
+// failing before any output (a wrong key, a damaged header) is a real error.
+async function decodeHead(head: Buffer, stages: Duplex[], bytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const enough = new Error('enough bytes to tell the format');
+  const collect = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      length += chunk.length;
+      callback(length >= bytes ? enough : undefined);
+    },
+  });
+  try {
+    await pipeline([Readable.from([head]), ...stages, collect]);
+  } catch (error) {
+    if (error !== enough && length === 0) throw error;
+  } finally {
+    destroyStages(stages);
+  }
+  return Buffer.concat(chunks).subarray(0, bytes);
+}
+
+function noKeyError(key: string): RestoreError {
+  return new RestoreError(`${key} is encrypted (age) and no decryption key is configured`, {
+    hint: 'set BACKUP_ENCRYPTION_IDENTITY (AGE-SECRET-KEY-1... or its file) or BACKUP_ENCRYPTION_PASSPHRASE',
+  });
 }
 
 // Ends every stage (killing child processes such as zstd, pg_restore and psql) when a pipeline could
@@ -121,16 +173,13 @@ export function createDecodeStages(info: BackupInfo, options: DecodeOptions): De
   });
   const stages: Duplex[] = [integrity.stream];
   if (info.parts.encrypted) {
-    if (!options.decrypt) {
-      throw new RestoreError(`${info.key} is encrypted (age) and no decryption key is configured`, {
-        hint: 'set BACKUP_ENCRYPTION_IDENTITY (AGE-SECRET-KEY-1... or its file) or BACKUP_ENCRYPTION_PASSPHRASE',
-      });
-    }
+    if (!options.decrypt) throw noKeyError(info.key);
     stages.push(options.decrypt());
   }
   stages.push(createDecompressStream(info.parts.compression, options.tools.zstd));
-  if (info.parts.format === 'custom' && !options.archiveOnly) {
-    // pg_restore without a database writes the archive as an SQL script; it reads every data block.
+  if (info.parts.format !== 'plain' && !options.archiveOnly) {
+    // pg_restore without a database writes the archive (custom or tar, both read from a pipe) as an
+    // SQL script; it reads every data block.
     const args = options.noOwner ? ['--no-owner', '--no-privileges', '-f', '-'] : ['-f', '-'];
     stages.push(new ChildFilter('pg_restore', options.tools.pgRestore, args, childEnv()));
   }

@@ -3,7 +3,8 @@ import { formatTimestamp } from '../backup/naming.ts';
 import { shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
-import { listBackupKeys, type DecryptFactory } from './backup-source.ts';
+import { BackupCatalog } from '../core/backup-catalog.ts';
+import type { DecryptFactory } from './backup-source.ts';
 import { compareWithDump, compareWithEstimates, describeMismatch, DEFAULT_ROW_TOLERANCE, type RowTolerance } from './compare.ts';
 import type { PgTools } from './pg-tools.ts';
 import { restoreBackup, type RestoreSummary } from './restore.ts';
@@ -65,7 +66,7 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
   let comparedWithSource = false;
   let noBackup = false;
   try {
-    key ??= (await listBackupKeys(request.store, request.prefix)).at(-1);
+    key ??= (await new BackupCatalog(request.store, request.prefix).newest())?.key;
     if (key === undefined) {
       noBackup = true;
       problems.push(`no backups under "${request.prefix}" in ${request.store.description} to restore`);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { childEnv } from '../backup/child-env.ts';
+import type { ArchiveFormat } from '../core/backup-format.ts';
 import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -63,7 +64,7 @@ export interface RestoreRequest {
 
 export interface RestoreSummary {
   key: string;
-  format: 'plain' | 'custom';
+  format: ArchiveFormat;
   target: string;
   storedBytes: number;
   sha256: string;
@@ -84,7 +85,7 @@ export interface RestoreSummary {
 export async function restoreBackup(request: RestoreRequest): Promise<RestoreSummary> {
   const now = request.now ?? Date.now;
   const started = now();
-  const info = await describeBackup(request.store, request.key, request.prefix);
+  const info = await describeBackup(request.store, request.key, request.prefix, { decrypt: request.decrypt, zstdPath: request.tools.zstd });
   const log = request.logger.child({ component: 'restore', key: info.key });
   if (!info.manifest) {
     log.warn({ key: info.key }, 'this backup has no manifest: its sha256 cannot be checked (the dump trailer still is)');

@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DecryptionError } from '../crypto/errors.ts';
+import { parseBackupKey } from '../backup/naming.ts';
+import { BackupCatalog, previousBackup, type BackupObject } from '../core/backup-catalog.ts';
 import { SentinelError, shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -9,8 +11,6 @@ import {
   describeBackup,
   destroyStages,
   findIntegrityError,
-  listBackupKeys,
-  previousKey,
   type BackupInfo,
   type DecryptFactory,
 } from './backup-source.ts';
@@ -42,6 +42,9 @@ export interface VerifyResult {
   problems: VerifyProblem[];
   checkedAt: Date;
   durationMs: number;
+  // Whether the stored bytes were checked against a manifest's sha256 and size (other tools' backups
+  // have no manifest).
+  sha256Checked: boolean;
   storedBytes: number;
   // SQL script bytes after decompression (and pg_restore's conversion, for custom dumps).
   scriptBytes: number;
@@ -89,6 +92,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   const log = request.logger.child({ component: 'verify' });
   const result = (partial: Partial<VerifyResult> & { problems: VerifyProblem[] }): VerifyResult => ({
     key: undefined,
+    sha256Checked: false,
     storedBytes: 0,
     scriptBytes: 0,
     tables: [],
@@ -100,24 +104,26 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
     checkedAt,
     durationMs: now().getTime() - checkedAt.getTime(),
   });
-  let keys: string[];
+  let backups: BackupObject[];
   try {
-    keys = await listBackupKeys(request.store, request.prefix);
+    ({ backups } = await new BackupCatalog(request.store, request.prefix).list());
   } catch (error) {
     return result({ problems: [problemOf('unreadable', error, `cannot list backups in ${request.store.description}`)] });
   }
-  const key = request.key ?? keys[keys.length - 1];
+  const key = request.key ?? backups.at(-1)?.key;
   if (key === undefined) {
     return result({ problems: [{ kind: 'no-backup', message: `no backups under "${request.prefix}" in ${request.store.description}`, hint: 'take one with `backup-sentinel backup`, or check BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX' }] });
   }
   let info: BackupInfo;
   try {
-    info = await describeBackup(request.store, key, request.prefix);
+    info = await describeBackup(request.store, key, request.prefix, probeOptions(request));
   } catch (error) {
     return result({ key, problems: [problemOf('unreadable', error, `cannot read ${key}`)] });
   }
   const problems: VerifyProblem[] = [];
-  if (!info.manifest) {
+  // Only our own backups are expected to have a manifest; other tools' (the Railway template's, a
+  // hand-uploaded dump) never do, and are still read end to end.
+  if (!info.manifest && parseBackupKey(key, request.prefix).ours) {
     problems.push({
       kind: 'no-manifest',
       message: `${key} has no manifest (${key}.manifest.json), so its sha256 cannot be checked`,
@@ -131,7 +137,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   let vanishedTables: string[] = [];
   if (analysis.problems.length === 0 && analysis.facts) {
     request.tableCache?.set(key, tables);
-    const previous = previousKey(keys, key);
+    const previous = previousBackup(backups, key)?.key;
     if (previous !== undefined) {
       const previousTables = await tablesOf(request, previous, log);
       if (previousTables !== undefined) {
@@ -149,7 +155,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
     }
   }
   const rows = [...(analysis.facts?.rows.values() ?? [])].reduce((a, b) => a + b, 0);
-  const outcome = result({ key, problems, storedBytes: analysis.storedBytes, scriptBytes: analysis.facts?.bytes ?? 0, tables, rows, comparedWith, vanishedTables });
+  const outcome = result({ key, problems, sha256Checked: info.manifest !== undefined && analysis.problems.length === 0, storedBytes: analysis.storedBytes, scriptBytes: analysis.facts?.bytes ?? 0, tables, rows, comparedWith, vanishedTables });
   if (outcome.ok) log.info({ key, tables: tables.length, rows, comparedWith, durationMs: outcome.durationMs }, 'backup verified');
   else log.warn({ key, problems: problems.map((p) => p.message) }, 'backup verification found problems');
   return outcome;
@@ -206,7 +212,7 @@ async function tablesOf(request: VerifyRequest, key: string, log: Logger): Promi
   const cached = request.tableCache?.get(key);
   if (cached) return cached;
   try {
-    const info = await describeBackup(request.store, key, request.prefix);
+    const info = await describeBackup(request.store, key, request.prefix, probeOptions(request));
     const analysis = await analyze(request, info);
     if (analysis.problems.length > 0 || !analysis.facts) {
       log.warn({ key, problems: analysis.problems.map((p) => p.message) }, 'the previous backup cannot be read: table lists not compared');
@@ -218,6 +224,10 @@ async function tablesOf(request: VerifyRequest, key: string, log: Logger): Promi
     log.warn({ key, err: shortMessageOf(error) }, 'the previous backup cannot be read: table lists not compared');
     return undefined;
   }
+}
+
+function probeOptions(request: VerifyRequest): { decrypt: DecryptFactory | undefined; zstdPath: string } {
+  return { decrypt: request.decrypt, zstdPath: request.tools.zstd };
 }
 
 function problemOf(kind: VerifyProblemKind, error: unknown, prefix: string): VerifyProblem {

@@ -5,7 +5,7 @@ import type { Location } from '../config/types.ts';
 import { keyPrefix } from '../backup/naming.ts';
 import { evaluate, type MonitorPolicy } from '../monitor/checks.ts';
 import type { Finding } from '../monitor/findings.ts';
-import { recognizeBackup, type BackupObject } from '../monitor/recognize.ts';
+import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { selectForPrune, type PrunePlan, type PrunePolicy } from './select-for-prune.ts';
 
@@ -42,10 +42,9 @@ export interface PruneResult {
 // delete fails; batches deleted before the failure were already reported through onDeleted.
 export async function runPrune(options: PruneOptions): Promise<PruneResult> {
   const prefix = keyPrefix(options.location);
-  const objects = await options.store.list(prefix);
+  const { objects, backups } = await new BackupCatalog(options.store, prefix).list();
   const findings = [...(options.findings ?? [])];
   if (options.monitorPolicy !== undefined) {
-    const backups = objects.map((o) => recognizeBackup(o, prefix)).filter((b): b is BackupObject => b !== undefined);
     findings.push(...evaluate({ backups, where: options.store.description }, options.monitorPolicy, options.now));
   }
   const plan = selectForPrune({ objects, prefix, policy: options.policy, now: options.now, findings });

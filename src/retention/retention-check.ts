@@ -2,7 +2,7 @@
 // backups in storage, and now: the lifecycle rule is missing, disabled or expires after other days
 // than RETENTION_DAYS, or backups older than RETENTION_DAYS + RETENTION_MARGIN_DAYS are still there.
 import type { RetentionSettings } from '../config/types.ts';
-import { isAuxiliaryKey, parseBackupKey } from '../backup/naming.ts';
+import { backupsOf } from '../core/backup-catalog.ts';
 import type { Finding } from '../monitor/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
 import type { RetentionStatus } from './retention-status.ts';
@@ -26,19 +26,17 @@ export function findOverdueBackups(
   now: Date,
 ): OverdueBackups {
   const limit = now.getTime() - (settings.days + settings.marginDays) * DAY_MS;
-  let backups = objects
-    .filter((o) => o.key.startsWith(prefix) && !isAuxiliaryKey(o.key))
-    .map((o) => {
-      const parsed = parseBackupKey(o.key, prefix);
-      const modified = o.lastModified.getTime();
-      const named = parsed.time?.getTime();
-      return { key: o.key, ours: parsed.ours, time: named ?? modified, ageTime: mode === 'lifecycle' ? modified : Math.max(named ?? modified, modified) };
+  // Newest first, in the catalog's order (the same one a prune keeps its newest `minKept` by).
+  let backups = backupsOf(objects, prefix)
+    .reverse()
+    .map((b) => {
+      const modified = b.lastModified.getTime();
+      return { key: b.key, ours: b.ours, ageTime: mode === 'lifecycle' ? modified : Math.max(b.time.getTime(), modified) };
     });
   if (mode === 'prune') {
     const kept = new Set(
       backups
         .filter((b) => b.ours)
-        .sort((a, b) => b.time - a.time)
         .slice(0, Math.max(1, settings.minKept))
         .map((b) => b.key),
     );

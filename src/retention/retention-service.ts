@@ -4,6 +4,7 @@
 // Never throws: failures are logged, kept in the status and reported as a retention finding.
 import type { Registry } from 'prom-client';
 import { keyPrefix } from '../backup/naming.ts';
+import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { Config, Location, RetentionSettings } from '../config/types.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -163,7 +164,7 @@ export class RetentionService {
   // Lists our prefix for the overdue check; keeps the previous listing when storage is unreachable.
   private async refreshListing(): Promise<void> {
     try {
-      this.objects = await this.options.store.list(this.prefix);
+      this.objects = (await new BackupCatalog(this.options.store, this.prefix).list()).objects;
     } catch (error) {
       this.logger.warn({ err: error }, `retention: could not list backups: ${shortMessageOf(error)}`);
     }

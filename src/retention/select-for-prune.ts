@@ -2,7 +2,8 @@
 // Safety first: only objects in our own naming (and their manifests), never the newest `minKept`
 // of ours, and nothing at all while the newest backup looks bad (a broken backup job must not eat the
 // good backups). Time is an argument.
-import { isAuxiliaryKey, MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.ts';
+import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.ts';
+import { backupsOf, type BackupObject } from '../core/backup-catalog.ts';
 import type { CheckName, Finding } from '../monitor/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
 
@@ -63,9 +64,9 @@ export interface PrunePlan {
 }
 
 interface Backup {
-  object: StoredObject;
+  object: BackupObject;
   ours: boolean;
-  // The backup's time as the monitor sees it: the name's time, else LastModified.
+  // The backup's time as the catalog sees it: the name's time, else LastModified.
   time: number;
   // Age basis for deletion: the later of name time and LastModified, so a backup copied back in
   // (new LastModified) or with a name from the future is never deleted early.
@@ -80,15 +81,10 @@ function ageDays(now: Date, time: number): number {
 export function selectForPrune(input: PruneInput): PrunePlan {
   const { objects, prefix, policy, now } = input;
   const cutoff = new Date(now.getTime() - policy.days * DAY_MS);
-  const backups: Backup[] = objects
-    .filter((o) => o.key.startsWith(prefix) && !isAuxiliaryKey(o.key))
-    .map((object) => {
-      const parsed = parseBackupKey(object.key, prefix);
-      const modified = object.lastModified.getTime();
-      const named = parsed.time?.getTime();
-      return { object, ours: parsed.ours, time: named ?? modified, ageTime: Math.max(named ?? modified, modified) };
-    })
-    .sort((a, b) => b.time - a.time || (a.object.key < b.object.key ? 1 : -1));
+  // Newest first, in the catalog's order.
+  const backups: Backup[] = backupsOf(objects, prefix)
+    .reverse()
+    .map((object) => ({ object, ours: object.ours, time: object.time.getTime(), ageTime: Math.max(object.time.getTime(), object.lastModified.getTime()) }));
   const plan: PrunePlan = { refusal: undefined, toDelete: [], held: [], kept: [], cutoff, backupCount: backups.length };
   if (policy.days <= 0) return { ...plan, refusal: 'retention is off (RETENTION_DAYS=0)' };
 

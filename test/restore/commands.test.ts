@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
 import type { Command } from '../../src/commands/command.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { createEncryptStream } from '../../src/crypto/age-encrypt.ts';
-import { silentLogger } from '../../src/logger.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { PsqlSink } from '../../src/restore/psql-sink.ts';
 import { parseTargetUrl } from '../../src/restore/target.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { LOCATION, readObject, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
-
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  return { stream: new Writable({ write: (c: Buffer, _e, cb) => { chunks.push(c.toString()); cb(); } }), text: () => chunks.join('') };
-}
+import { LOCATION, readObject, runCommand, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
 
 describe('restore and verify commands', () => {
   let pg: PgCluster;
@@ -51,18 +43,7 @@ describe('restore and verify commands', () => {
     await remove?.();
   });
 
-  const run = async (command: Command, args: string[], extraEnv: Record<string, string> = {}) => {
-    const out = sink();
-    const err = sink();
-    const code = await command.run(args, {
-      config: loadConfig({ ...env, ...extraEnv }),
-      logger: silentLogger(),
-      stdout: out.stream,
-      stderr: err.stream,
-      stopSignal: new AbortController().signal,
-    });
-    return { code, stdout: out.text(), stderr: err.text() };
-  };
+  const run = (command: Command, args: string[], extraEnv: Record<string, string> = {}) => runCommand(command, args, { ...env, ...extraEnv });
 
   it('restores the newest backup, encrypted with age, into a new database and prints a summary', async () => {
     const settings = { recipients: [recipient], passphrase: undefined, identity: undefined };

@@ -3,6 +3,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
+import type { Command } from '../../src/commands/command.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { CompressionAlgorithm, DumpFormat, Location } from '../../src/config/types.ts';
 import { runBackupJob, type ExtraStage } from '../../src/backup/job.ts';
@@ -114,4 +116,25 @@ export async function readObject(dir: string, key: string): Promise<Buffer> {
 
 export async function writeObject(dir: string, key: string, body: Buffer): Promise<void> {
   await fs.writeFile(path.join(dir, key), body);
+}
+
+export interface CommandOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// Runs a CLI command in-process with the configuration `env` describes, and keeps what it printed.
+export async function runCommand(command: Command, args: string[], env: Record<string, string>): Promise<CommandOutcome> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const into = (chunks: string[]) => new Writable({ write: (c: Buffer, _e, cb) => { chunks.push(c.toString()); cb(); } });
+  const code = await command.run(args, {
+    config: loadConfig(env),
+    logger: silentLogger(),
+    stdout: into(out),
+    stderr: into(err),
+    stopSignal: new AbortController().signal,
+  });
+  return { code, stdout: out.join(''), stderr: err.join('') };
 }

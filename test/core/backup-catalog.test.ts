@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { recognizeBackup } from '../../src/monitor/recognize.ts';
+import { backupsOf, previousBackup, recognizeBackup } from '../../src/core/backup-catalog.ts';
 
 const MODIFIED = new Date('2026-02-01T00:00:00Z');
 
@@ -34,6 +34,7 @@ describe('recognising backups under the prefix', () => {
     { title: 'a manifest is never a backup', key: 'backup-2026-01-25_03-00-00.sql.gz.manifest.json', prefix: 'backup-', time: undefined },
     { title: "the service's own folder is never a backup", key: 'backup-x/.backup-sentinel/alert-state.json', prefix: 'backup-', time: undefined },
     { title: 'a folder marker is never a backup', key: 'backup-old/', prefix: 'backup-', time: undefined },
+    { title: 'a key outside the prefix is never a backup', key: 'other-2026-01-25_03-00-00.sql.gz', prefix: 'backup-', time: undefined },
   ];
   for (const c of cases) {
     it(c.title, () => {
@@ -43,4 +44,39 @@ describe('recognising backups under the prefix', () => {
       if (c.source !== undefined) assert.equal(backup?.timeSource, c.source);
     });
   }
+});
+
+describe('ordering backups: one definition of newest', () => {
+  const at = (iso: string) => new Date(iso);
+  // Our naming, the template's, and a name without a time (LastModified), deliberately listed in key
+  // order, which is not time order.
+  const objects = [
+    { key: 'backup-2026-01-24_03-00-00.sql.gz', size: 1, lastModified: at('2026-01-24T03:01:00Z') },
+    { key: 'backup-2026-01-24_03-00-00.sql.gz.manifest.json', size: 1, lastModified: at('2026-01-24T03:01:00Z') },
+    { key: 'backup-2026-01-25T01-00-00-000Z.tar.gz', size: 1, lastModified: at('2026-01-27T00:00:00Z') },
+    { key: 'backup-manual.dump', size: 1, lastModified: at('2026-01-26T12:00:00Z') },
+  ];
+
+  it('orders by the time in the name, else LastModified, oldest first, leaving out manifests', () => {
+    assert.deepEqual(backupsOf(objects, 'backup-').map((b) => b.key), [
+      'backup-2026-01-24_03-00-00.sql.gz',
+      'backup-2026-01-25T01-00-00-000Z.tar.gz',
+      'backup-manual.dump',
+    ]);
+  });
+
+  it('equal times fall back to the key, so every reader picks the same newest', () => {
+    const same = [
+      { key: 'backup-b.dump', size: 1, lastModified: at('2026-01-26T12:00:00Z') },
+      { key: 'backup-a.dump', size: 1, lastModified: at('2026-01-26T12:00:00Z') },
+    ];
+    assert.deepEqual(backupsOf(same, 'backup-').map((b) => b.key), ['backup-a.dump', 'backup-b.dump']);
+  });
+
+  it('the previous backup of one is the one just before it in that order', () => {
+    const backups = backupsOf(objects, 'backup-');
+    assert.equal(previousBackup(backups, 'backup-manual.dump')?.key, 'backup-2026-01-25T01-00-00-000Z.tar.gz');
+    assert.equal(previousBackup(backups, 'backup-2026-01-24_03-00-00.sql.gz'), undefined);
+    assert.equal(previousBackup(backups, 'not-listed'), undefined);
+  });
 });

@@ -13,7 +13,7 @@ import {
   type ChannelStates,
 } from './channel-state.ts';
 import { DEFAULT_RETRY, deliverWithRetries, realSleep, type DeliveryResult, type DispatchOptions, type RetryPolicy, type Sleep } from './dispatcher.ts';
-import { formatMessage, type AlertMessage, type MessageContext } from './format-message.ts';
+import { formatMessage, formatTime, type AlertMessage, type MessageContext } from './format-message.ts';
 import { NotificationMetrics } from './notification-metrics.ts';
 import type { ChannelName, Notifier } from './notifier.ts';
 import {
@@ -97,7 +97,6 @@ export class AlertService {
   async start(): Promise<void> {
     const { notifiers, stateStore, repeatHours } = this.#options;
     if (this.#stop.signal.aborted) this.#stop = new AbortController();
-    this.#loaded = false;
     if (notifiers.length === 0) {
       this.#log.warn(
         'no alert channel configured (SLACK_WEBHOOK_URL, SMTP_URL or SMTP_HOST): alerts go to the logs and metrics only',
@@ -106,6 +105,7 @@ export class AlertService {
       this.#log.info({ channels: notifiers.map((n) => n.description), repeatHours }, `alerts go to ${notifiers.map((n) => n.description).join(' and ')}`);
     }
     await this.#enqueue(async () => {
+      this.#loaded = false;
       await this.#ensureLoaded();
       this.#log.info({ stateLocation: stateStore.location }, 'alert state kept in the backup storage');
     });
@@ -242,7 +242,9 @@ export class AlertService {
     const pending = pendingOf(this.#channels, notifier.channel);
     let sentPending = 0;
     for (const entry of pending) {
-      const result = await deliverWithRetries(entry.message, notifier, sentPending === 0 ? probe : options);
+      // Late: the footer says so, since "since ... (x min ago)" was written when it was due.
+      const late = { ...entry.message, footer: `${entry.message.footer} · delayed: due ${formatTime(new Date(entry.queuedAt))}, when ${notifier.channel} could not take it` };
+      const result = await deliverWithRetries(late, notifier, sentPending === 0 ? probe : options);
       if (result.outcome !== 'sent') return { notifier, sentPending, tookMessage: false, result };
       sentPending += 1;
     }

@@ -119,7 +119,28 @@ describe('alert delivery under faults: nothing lost, nothing doubled', () => {
     await service.stop();
     const expected = ['[FIRING] vlvt-backups: no new backup for 27 h', '[RESOLVED] vlvt-backups: backups are stale resolved after 3 h 0 min'];
     assert.deepEqual(slackTexts(), [`:red_circle: ${expected[0]}`, `:white_check_mark: ${expected[1]}`]);
+    assert.match(JSON.stringify(slack.accepted[0]), /delayed: due 2026-11-27 03:00 UTC, when slack could not take it/);
+    assert.doesNotMatch(JSON.stringify(slack.accepted[1]), /delayed/);
     assert.deepEqual(subjects(), expected);
+  });
+
+  it('start() can run again (an instance taking over): it reloads what another instance saved, even after stop()', async () => {
+    const store = new DirStore(dir);
+    const logs = captureLogs();
+    const standby = makeService({ store, notifiers: [emailNotifier()], logger: logs.logger });
+    await standby.service.start();
+    const leader = makeService({ store, notifiers: [emailNotifier()], logger: logs.logger });
+    await leader.service.start();
+    await leader.service.process([staleFinding], at(0), MONITOR_CHECKS);
+    await leader.service.stop();
+    await standby.service.stop();
+    assert.deepEqual(standby.service.firing(), []);
+    await standby.service.start();
+    assert.deepEqual(standby.service.firing().map((a) => a.check), ['stale']);
+    assert.equal((await standby.service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined);
+    assert.equal((await standby.service.process([], at(2), MONITOR_CHECKS)).notification?.kind, 'resolved');
+    await standby.service.stop();
+    assert.deepEqual(subjects(), ['[FIRING] vlvt-backups: no new backup for 27 h', '[RESOLVED] vlvt-backups: backups are stale resolved after 2 h 0 min']);
   });
 
   it('a revoked webhook is an alert_channel finding, alerted by e-mail, and resolved once a fixed webhook takes the missed messages', async () => {

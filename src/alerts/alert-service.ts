@@ -14,6 +14,7 @@ import {
 } from './channel-state.ts';
 import { DEFAULT_RETRY, deliverWithRetries, realSleep, type DeliveryResult, type DispatchOptions, type RetryPolicy, type Sleep } from './dispatcher.ts';
 import { formatMessage, formatTime, type AlertMessage, type MessageContext } from './format-message.ts';
+import { LocalCopyError } from './local-state.ts';
 import { NotificationMetrics } from './notification-metrics.ts';
 import type { ChannelName, Notifier } from './notifier.ts';
 import {
@@ -332,6 +333,12 @@ export class AlertService {
       await stateStore.save(state);
       this.#saved = key;
     } catch (error) {
+      if (error instanceof LocalCopyError) {
+        // The stored copy is current; the local one is written again at the next change.
+        this.#saved = key;
+        this.#log.warn({ stateLocation: stateStore.location, error: shortMessageOf(error) }, `could not save the alert state: ${shortMessageOf(error)}`);
+        return;
+      }
       this.#saved = undefined;
       this.#log.warn(
         { stateLocation: stateStore.location, error: shortMessageOf(error) },

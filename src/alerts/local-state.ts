@@ -46,6 +46,14 @@ export class LocalFileAlertState implements AlertStateStore {
   }
 }
 
+// Only the local copy could not be written (STATE_DIR not writable): the stored copy is current.
+export class LocalCopyError extends Error {
+  constructor(location: string, cause: unknown) {
+    super(`local copy ${location} could not be written (${shortMessageOf(cause)}): check that STATE_DIR is a writable directory`, { cause });
+    this.name = 'LocalCopyError';
+  }
+}
+
 // Which of two loaded copies is newer: the higher revision, then the later savedAt; `stored` on a tie.
 export function newerCopy(local: PersistedAlertState, stored: PersistedAlertState): 'local' | 'stored' {
   if (local.revision !== stored.revision) return local.revision > stored.revision ? 'local' : 'stored';
@@ -86,6 +94,6 @@ export class MirroredAlertState implements AlertStateStore {
   async save(state: PersistedAlertState): Promise<void> {
     const [local, stored] = await Promise.allSettled([this.#local.save(state), this.#stored.save(state)]);
     if (stored.status === 'rejected') throw stored.reason;
-    if (local.status === 'rejected') throw new Error(`local copy ${this.#local.location}: ${shortMessageOf(local.reason)}`);
+    if (local.status === 'rejected') throw new LocalCopyError(this.#local.location, local.reason);
   }
 }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgsStringToArgv } from 'string-argv';
@@ -192,10 +193,17 @@ function readAlerts(r: EnvReader): AlertSettings {
   };
 }
 
+// STATE_DIR is created when first written; an existing path that is not a directory cannot work.
 function readStateDir(r: EnvReader): string {
   const value = r.string('STATE_DIR', DEFAULT_STATE_DIR);
-  if (value.trim() === '') {
-    r.problem('STATE_DIR', `a directory for the local copy of the alert state (default ${DEFAULT_STATE_DIR})`, 'an empty value; unset it or name a directory');
+  let isOther = false;
+  try {
+    isOther = !fs.statSync(value).isDirectory();
+  } catch {
+    // Missing (created later) or unreadable (reported when written): not a reason to refuse to start.
+  }
+  if (isOther) {
+    r.problem('STATE_DIR', 'a directory for the local copy of the alert state (it is created if missing)', `${JSON.stringify(value)}, which is a file; name a directory or unset it`);
   }
   return value;
 }

@@ -223,6 +223,29 @@ describe('alert delivery under faults: nothing lost, nothing doubled', () => {
     assert.deepEqual(stored.kind === 'loaded' ? [Object.keys(stored.state.firing), stored.state.resolved] : [], [[], []]);
   });
 
+  it('a STATE_DIR that cannot be written is a warning naming it; alerts and the stored copy go on', async () => {
+    const blocker = path.join(dir, 'not-a-directory');
+    await fs.writeFile(blocker, 'x');
+    const config = loadConfig({ BACKUP_DIR: path.join(dir, 'backups'), STATE_DIR: path.join(blocker, 'state'), SLACK_WEBHOOK_URL: slack.url, LOG_LEVEL: 'silent' });
+    const logs = captureLogs();
+    const store = createStore(config);
+    const service = createAlertService({ config, store, logger: logs.logger, registry: new Registry() });
+    await service.start();
+    assert.equal((await service.process([staleFinding], at(0), MONITOR_CHECKS)).delivered, true);
+    assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined);
+    await service.stop();
+    const warnings = logs.records().filter((r) => r.level === 40 && /could not save the alert state/.test(String(r.msg)));
+    assert.equal(warnings.length, 1, 'warned once, not at every check');
+    assert.match(String(warnings[0]?.msg), /local copy .*could not be written \(.*\): check that STATE_DIR is a writable directory/);
+    assert.ok(await store.head(alertStateKey('')), 'the stored copy was written');
+  });
+
+  it('a STATE_DIR that is a file stops the service at start, naming the variable', async () => {
+    const file = path.join(dir, 'a-file');
+    await fs.writeFile(file, 'x');
+    assert.throws(() => loadConfig({ BACKUP_DIR: dir, STATE_DIR: file }), /STATE_DIR.*a directory for the local copy of the alert state.*which is a file/s);
+  });
+
   it('the newest copy wins: a stored state written later (another instance) beats an older local copy', async () => {
     const store = new DirStore(dir);
     const stored = new BackupStoreAlertState(store, '');

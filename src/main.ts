@@ -129,6 +129,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...(monitor.snapshot().lastCheck?.findings ?? []),
     ...(retention?.findings() ?? []),
     ...verify.findings(),
+    ...alerts.findings(),
   ];
   registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron });
   if (retention === undefined) registerRetentionOffMetrics(registry);
@@ -169,6 +170,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       const extra: CheckName[] = [];
       if (retention !== undefined && retention.status().lastRunAt !== undefined) extra.push(...RETENTION_CHECKS);
       if (verify.state().lastVerify !== undefined) extra.push(...VERIFY_CHECKS);
+      if (config.alerts.slackWebhookUrl !== undefined || config.alerts.email !== undefined) extra.push('alert_channel');
       return { ...state, findings: findings(), checks: [...(state.checks ?? []), ...extra] };
     },
     status: () => ({
@@ -188,7 +190,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
               lastSkipped: describeResult(backupService.lastSkipped) ?? null,
             },
       findings: findings(),
-      alerts: { firing: alerts.firing() },
+      alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
       retention: retention?.status() ?? { mode: 'off' },
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
     }),

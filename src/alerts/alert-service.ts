@@ -2,12 +2,23 @@ import type { Registry } from 'prom-client';
 import { shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { CheckName, Finding } from '../monitor/findings.ts';
-import { DEFAULT_RETRY, dispatchMessage, realSleep, type DeliveryResult, type RetryPolicy, type Sleep } from './dispatcher.ts';
-import { formatMessage, type MessageContext } from './format-message.ts';
-import { NotificationMetrics } from './notification-metrics.ts';
-import type { Notifier } from './notifier.ts';
 import {
-  differsMaterially,
+  channelFindings,
+  channelStatesKey,
+  onlyChannels,
+  pendingOf,
+  withQueued,
+  withRefused,
+  withSent,
+  type ChannelStates,
+} from './channel-state.ts';
+import { DEFAULT_RETRY, deliverWithRetries, realSleep, type DeliveryResult, type DispatchOptions, type RetryPolicy, type Sleep } from './dispatcher.ts';
+import { formatMessage, formatTime, type AlertMessage, type MessageContext } from './format-message.ts';
+import { LocalCopyError } from './local-state.ts';
+import { NotificationMetrics } from './notification-metrics.ts';
+import type { ChannelName, Notifier } from './notifier.ts';
+import {
+  materialKey,
   emptyAlertState,
   evaluateAlerts,
   firingAlerts,
@@ -16,12 +27,14 @@ import {
   type AlertState,
   type Notification,
 } from './policy.ts';
-import type { AlertStateStore } from './state-store.ts';
+import type { AlertStateStore, PersistedAlertState } from './state-store.ts';
 
 export interface AlertServiceOptions {
   context: MessageContext;
   repeatHours: number;
   notifiers: readonly Notifier[];
+  // Where the state lives across restarts: the stored object, or that object mirrored by a local copy
+  // (MirroredAlertState), which keeps what was sent when the storage itself fails.
   stateStore: AlertStateStore;
   logger: Logger;
   // The service's one prom-client registry; backup_sentinel_notifications_total is registered on it.
@@ -32,23 +45,42 @@ export interface AlertServiceOptions {
 
 export interface ProcessResult {
   notification: Notification | undefined;
+  // Per channel, the outcome for this run's message (or, when a backlog of older messages did not go
+  // through, for the older message that failed).
   deliveries: DeliveryResult[];
-  // The message reached people (or the logs, with no channel), so the state moved on.
+  // The message reached people (or the logs, with no channel), so the state moved on; a channel that
+  // did not take it owes it and sends it when it works again.
   delivered: boolean;
 }
+
+// What one channel did in one run: how many of its pending messages it took, and the outcome for the
+// new message (undefined when only pending ones were tried).
+interface ChannelRun {
+  notifier: Notifier;
+  sentPending: number;
+  tookMessage: boolean;
+  result: DeliveryResult | undefined;
+}
+
+// Rounds after the first in one run: a channel refusing (or working again) is itself notified.
+const MAX_CHANNEL_ROUNDS = 2;
 
 const NOTHING: ProcessResult = { notification: undefined, deliveries: [], delivered: false };
 
 // Turns findings into notifications: keeps the alert state (loaded from and saved to storage),
-// decides with the pure policy, sends through every channel. Calls are serialised; none throws.
+// decides with the pure policy, sends through every channel and keeps, per channel, what it still
+// owes. Calls are serialised; none throws.
 export class AlertService {
   readonly #options: AlertServiceOptions;
   readonly #log: Logger;
   readonly #metrics: NotificationMetrics | undefined;
   readonly #retry: RetryPolicy;
-  readonly #stop = new AbortController();
+  #stop = new AbortController();
   #state: AlertState = emptyAlertState();
-  #saved: AlertState = emptyAlertState();
+  #channels: ChannelStates = {};
+  #revision = 0;
+  // What was last saved (materialKey), undefined when a save is due even without a change.
+  #saved: string | undefined = this.#materialKey();
   #loaded = false;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -60,9 +92,12 @@ export class AlertService {
     this.#metrics = options.registry === undefined ? undefined : new NotificationMetrics(options.registry, channels);
   }
 
-  // Says where alerts go and loads the stored state; never throws.
+  // Says where alerts go and (re)loads the stored state; never throws. Callable again, e.g. when this
+  // instance takes over from another one: it then reloads what the other one saved, and a stop()
+  // before is undone.
   async start(): Promise<void> {
     const { notifiers, stateStore, repeatHours } = this.#options;
+    if (this.#stop.signal.aborted) this.#stop = new AbortController();
     if (notifiers.length === 0) {
       this.#log.warn(
         'no alert channel configured (SLACK_WEBHOOK_URL, SMTP_URL or SMTP_HOST): alerts go to the logs and metrics only',
@@ -71,6 +106,7 @@ export class AlertService {
       this.#log.info({ channels: notifiers.map((n) => n.description), repeatHours }, `alerts go to ${notifiers.map((n) => n.description).join(' and ')}`);
     }
     await this.#enqueue(async () => {
+      this.#loaded = false;
       await this.#ensureLoaded();
       this.#log.info({ stateLocation: stateStore.location }, 'alert state kept in the backup storage');
     });
@@ -93,6 +129,19 @@ export class AlertService {
     return firingAlerts(this.#state);
   }
 
+  // Findings of the alert channels themselves (`alert_channel`: a channel refuses messages), for
+  // /health and metrics. From memory, no I/O.
+  findings(): Finding[] {
+    return channelFindings(this.#channels);
+  }
+
+  // Messages each channel still owes (for /status).
+  pendingDeliveries(): Partial<Record<ChannelName, number>> {
+    const counts: Partial<Record<ChannelName, number>> = {};
+    for (const n of this.#options.notifiers) counts[n.channel] = pendingOf(this.#channels, n.channel).length;
+    return counts;
+  }
+
   // Stops retries and waits for what is in flight; later calls do nothing.
   async stop(): Promise<void> {
     this.#stop.abort();
@@ -113,80 +162,193 @@ export class AlertService {
 
   async #evaluateAndSend(findings: readonly Finding[], now: Date, scope: readonly CheckName[]): Promise<ProcessResult> {
     await this.#ensureLoaded();
-    const { notification, next } = evaluateAlerts(this.#state, findings, now, { repeatHours: this.#options.repeatHours }, scope);
-    this.#state = next;
-    if (notification === undefined) {
-      await this.#saveIfChanged();
-      return { notification, deliveries: [], delivered: false };
+    // Every run also speaks for the channels themselves: a refusing channel is a finding.
+    // A channel that refused in this run is not asked again in the same run.
+    const refusedNow = new Set<ChannelName>();
+    const first = await this.#round([...findings, ...channelFindings(this.#channels)], now, [...scope, 'alert_channel'], refusedNow);
+    for (let round = 0; round < MAX_CHANNEL_ROUNDS && first.channelsChanged; round += 1) {
+      const next = await this.#round(channelFindings(this.#channels), now, ['alert_channel'], refusedNow);
+      if (!next.channelsChanged) break;
     }
-    const message = formatMessage(notification, this.#options.context);
-    const level = notification.kind === 'resolved' ? 'info' : 'warn';
-    this.#log[level](
-      {
-        kind: notification.kind,
-        subject: message.subject,
-        started: notification.started.map((i) => i.check),
-        resolved: notification.resolved.map((i) => i.check),
-        stillFiring: notification.stillFiring.map((i) => i.check),
-      },
-      `alert: ${message.subject}`,
-    );
-    let deliveries: DeliveryResult[] = [];
-    if (this.#options.notifiers.length === 0) {
-      this.#metrics?.record('log', 'sent');
-    } else {
-      deliveries = await dispatchMessage(message, this.#options.notifiers, {
-        retry: this.#retry,
-        sleep: this.#options.sleep ?? realSleep,
-        signal: this.#stop.signal,
-        logger: this.#log,
-        ...(this.#metrics === undefined ? {} : { metrics: this.#metrics }),
-      });
-    }
-    // Try again next run only when nothing got through and some channel may still work later.
-    const delivered = deliveries.length === 0 || deliveries.some((d) => d.outcome === 'sent') || deliveries.every((d) => d.outcome === 'rejected');
-    if (delivered) this.#state = recordDelivery(this.#state, notification);
-    else if (!this.#stop.signal.aborted) this.#log.warn('no channel took the alert; it will be sent again at the next check');
-    await this.#saveIfChanged();
-    return { notification, deliveries, delivered };
+    await this.#saveIfChanged(now);
+    return first.result;
   }
 
+  // One evaluation and its delivery. `channelsChanged`: a channel started or stopped refusing.
+  async #round(
+    findings: readonly Finding[],
+    now: Date,
+    scope: readonly CheckName[],
+    refusedNow: Set<ChannelName>,
+  ): Promise<{ result: ProcessResult; channelsChanged: boolean }> {
+    const refusedBefore = this.#refusedKey();
+    const { notification, next } = evaluateAlerts(this.#state, findings, now, { repeatHours: this.#options.repeatHours }, scope);
+    this.#state = next;
+    let message: AlertMessage | undefined;
+    if (notification !== undefined) {
+      message = formatMessage(notification, this.#options.context);
+      const level = notification.kind === 'resolved' ? 'info' : 'warn';
+      this.#log[level](
+        {
+          kind: notification.kind,
+          subject: message.subject,
+          started: notification.started.map((i) => i.check),
+          resolved: notification.resolved.map((i) => i.check),
+          stillFiring: notification.stillFiring.map((i) => i.check),
+        },
+        `alert: ${message.subject}`,
+      );
+    }
+    if (this.#options.notifiers.length === 0) {
+      if (notification === undefined) return { result: { notification, deliveries: [], delivered: false }, channelsChanged: false };
+      this.#metrics?.record('log', 'sent');
+      this.#state = recordDelivery(this.#state, notification);
+      return { result: { notification, deliveries: [], delivered: true }, channelsChanged: false };
+    }
+    const hasPending = this.#options.notifiers.some((n) => pendingOf(this.#channels, n.channel).length > 0);
+    if (message === undefined && !hasPending) return { result: { notification, deliveries: [], delivered: false }, channelsChanged: false };
+
+    const runs = await Promise.all(
+      this.#options.notifiers.map(async (notifier) =>
+        refusedNow.has(notifier.channel) ? { notifier, sentPending: 0, tookMessage: false, result: undefined } : await this.#deliverToChannel(notifier, message),
+      ),
+    );
+    for (const run of runs) if (run.result?.outcome === 'rejected') refusedNow.add(run.notifier.channel);
+    const deliveries = runs.flatMap((r) => (r.result === undefined ? [] : [r.result]));
+    // Delivered when some channel took it, or when every channel refused it (waiting cannot help; they
+    // owe it and get it once fixed). Otherwise the next run decides again from what is true then.
+    const delivered =
+      notification !== undefined && (deliveries.some((d) => d.outcome === 'sent') || deliveries.every((d) => d.outcome === 'rejected'));
+    for (const run of runs) this.#applyChannelRun(run, message, delivered, now);
+    if (notification !== undefined) {
+      if (delivered) this.#state = recordDelivery(this.#state, notification);
+      else if (!this.#stop.signal.aborted) this.#log.warn('no channel took the alert; it will be sent again at the next check');
+      else this.#log.warn('the alert was not sent before shutdown; it is sent after the restart');
+    }
+    return { result: { notification, deliveries, delivered }, channelsChanged: this.#refusedKey() !== refusedBefore };
+  }
+
+  // Sends a channel what it owes, oldest first, then the new message. A channel that owes messages
+  // failed last time: its first message gets one try (it is tried again at every check), so a
+  // channel that is down does not hold up the run with retries.
+  async #deliverToChannel(notifier: Notifier, message: AlertMessage | undefined): Promise<ChannelRun> {
+    const options: DispatchOptions = {
+      retry: this.#retry,
+      sleep: this.#options.sleep ?? realSleep,
+      signal: this.#stop.signal,
+      logger: this.#log,
+      ...(this.#metrics === undefined ? {} : { metrics: this.#metrics }),
+    };
+    const probe: DispatchOptions = { ...options, retry: { ...this.#retry, attempts: 1 } };
+    const pending = pendingOf(this.#channels, notifier.channel);
+    let sentPending = 0;
+    for (const entry of pending) {
+      // Late: the footer says so, since "since ... (x min ago)" was written when it was due.
+      const late = { ...entry.message, footer: `${entry.message.footer} · delayed: due ${formatTime(new Date(entry.queuedAt))}, when ${notifier.channel} could not take it` };
+      const result = await deliverWithRetries(late, notifier, sentPending === 0 ? probe : options);
+      if (result.outcome !== 'sent') return { notifier, sentPending, tookMessage: false, result };
+      sentPending += 1;
+    }
+    if (message === undefined) return { notifier, sentPending, tookMessage: false, result: undefined };
+    const result = await deliverWithRetries(message, notifier, options);
+    return { notifier, sentPending, tookMessage: result.outcome === 'sent', result };
+  }
+
+  #applyChannelRun(run: ChannelRun, message: AlertMessage | undefined, delivered: boolean, now: Date): void {
+    const { channel, description } = run.notifier;
+    if (run.sentPending > 0 || run.tookMessage) {
+      if (this.#channels[channel]?.refused !== undefined) this.#log.info({ channel }, `${description} takes alerts again`);
+      this.#channels = withSent(this.#channels, channel, run.sentPending);
+    }
+    const error = run.result?.outcome === 'rejected' ? run.result.error : undefined;
+    if (error !== undefined) {
+      this.#channels = withRefused(this.#channels, channel, {
+        since: now.toISOString(),
+        description,
+        error: error.shortMessage,
+        ...(error.hint === undefined ? {} : { hint: error.hint }),
+      });
+    }
+    // This run's message is owed by every channel that did not take it, once it counts as delivered.
+    if (message !== undefined && delivered && !run.tookMessage) this.#channels = withQueued(this.#channels, channel, message, now);
+  }
+
+  #refusedKey(): string {
+    return this.#options.notifiers.map((n) => `${n.channel}:${this.#channels[n.channel]?.refused === undefined ? 'ok' : 'refused'}`).join(',');
+  }
+
+  // Loads the state (again after start()): what was loaded replaces memory; when nothing can be read,
+  // memory is kept (empty at the first start).
   async #ensureLoaded(): Promise<void> {
     if (this.#loaded) return;
-    const { stateStore } = this.#options;
+    const { stateStore, notifiers } = this.#options;
     try {
       const loaded = await stateStore.load();
       if (loaded.kind === 'loaded') {
-        this.#state = loaded.state;
-        this.#log.info({ stateLocation: stateStore.location, firing: firingAlerts(loaded.state).map((a) => a.check) }, 'alert state loaded');
-      } else if (loaded.kind === 'missing') {
-        this.#log.info({ stateLocation: stateStore.location }, 'no alert state stored yet: starting with nothing firing');
-      } else {
-        this.#log.warn(
-          { stateLocation: stateStore.location, reason: loaded.reason },
-          `stored alert state is unreadable (${loaded.reason}): starting fresh; it is rewritten at the next change`,
+        this.#state = { version: 1, firing: loaded.state.firing, resolved: loaded.state.resolved };
+        this.#channels = onlyChannels(loaded.state.channels, notifiers.map((n) => n.channel));
+        this.#revision = loaded.state.revision;
+        this.#log.info(
+          {
+            stateLocation: stateStore.location,
+            revision: loaded.state.revision,
+            firing: firingAlerts(loaded.state).map((a) => a.check),
+            pending: this.pendingDeliveries(),
+          },
+          'alert state loaded',
         );
+      } else {
+        this.#state = emptyAlertState();
+        this.#channels = {};
+        if (loaded.kind === 'missing') {
+          this.#log.info({ stateLocation: stateStore.location }, 'no alert state stored yet: starting with nothing firing');
+        } else {
+          this.#log.warn(
+            { stateLocation: stateStore.location, reason: loaded.reason },
+            `stored alert state is unreadable (${loaded.reason}): starting fresh; it is rewritten at the next change`,
+          );
+        }
       }
-      this.#saved = this.#state;
+      // A copy that is behind (or was pruned of channels no longer configured) is rewritten at the next run.
+      const stale = loaded.kind === 'loaded' && (loaded.stale === true || channelStatesKey(this.#channels) !== channelStatesKey(loaded.state.channels));
+      this.#saved = stale ? undefined : this.#materialKey();
     } catch (error) {
       this.#log.warn(
         { stateLocation: stateStore.location, error: shortMessageOf(error) },
-        `could not read the alert state (${shortMessageOf(error)}): starting fresh; an alert already sent may be sent once more`,
+        `could not read the alert state (${shortMessageOf(error)}): starting fresh (or from what this process knows); an alert already sent may be sent once more`,
       );
     }
     this.#loaded = true;
   }
 
-  async #saveIfChanged(): Promise<void> {
-    if (!differsMaterially(this.#state, this.#saved)) return;
+  // Saves when something that must survive a restart changed, or when the last save failed or a copy
+  // is behind; a failed save is kept in memory and tried again at the next run.
+  async #saveIfChanged(now: Date): Promise<void> {
+    const key = this.#materialKey();
+    if (key === this.#saved) return;
     const { stateStore } = this.#options;
+    this.#revision += 1;
+    const state: PersistedAlertState = { ...this.#state, channels: this.#channels, revision: this.#revision, savedAt: now.toISOString() };
     try {
-      await stateStore.save(this.#state);
-      this.#saved = this.#state;
+      await stateStore.save(state);
+      this.#saved = key;
     } catch (error) {
-      // Kept in memory; saved again at the next run.
-      this.#log.warn({ stateLocation: stateStore.location, error: shortMessageOf(error) }, `could not save the alert state: ${shortMessageOf(error)}`);
+      if (error instanceof LocalCopyError) {
+        // The stored copy is current; the local one is written again at the next change.
+        this.#saved = key;
+        this.#log.warn({ stateLocation: stateStore.location, error: shortMessageOf(error) }, `could not save the alert state: ${shortMessageOf(error)}`);
+        return;
+      }
+      this.#saved = undefined;
+      this.#log.warn(
+        { stateLocation: stateStore.location, error: shortMessageOf(error) },
+        `could not save the alert state: ${shortMessageOf(error)}; it is saved again at the next check`,
+      );
     }
+  }
+
+  #materialKey(): string {
+    return `${materialKey(this.#state)}|${channelStatesKey(this.#channels)}`;
   }
 
   async #enqueue<T>(task: () => Promise<T>): Promise<T> {

@@ -9,7 +9,8 @@ import { EmailNotifier } from './email.ts';
 import type { MessageContext } from './format-message.ts';
 import type { Notifier } from './notifier.ts';
 import { SlackNotifier } from './slack.ts';
-import { BackupStoreAlertState, describeKeyIn } from './state-store.ts';
+import { LocalFileAlertState, MirroredAlertState } from './local-state.ts';
+import { BackupStoreAlertState, describeKeyIn, type AlertStateStore } from './state-store.ts';
 
 export interface NotifierTimeouts {
   slackTimeoutMs?: number;
@@ -47,6 +48,12 @@ export interface CreateAlertServiceOptions {
   sleep?: Sleep;
 }
 
+// The alert state beside the backups, mirrored by a local copy in STATE_DIR (see docs/alerts.md).
+export function createAlertStateStore(config: Pick<Config, 'alerts' | 'location'>, store: BackupStore): AlertStateStore {
+  const stored = new BackupStoreAlertState(store, config.location.subfolder);
+  return new MirroredAlertState(new LocalFileAlertState(config.alerts.stateDir, stored.location), stored);
+}
+
 // The composition root's one call: channels from the config, state beside the backups.
 export function createAlertService({ config, store, logger, registry, retry, sleep }: CreateAlertServiceOptions): AlertService {
   return new AlertService({
@@ -55,7 +62,7 @@ export function createAlertService({ config, store, logger, registry, retry, sle
     context: messageContext(config, store),
     repeatHours: config.alerts.repeatHours,
     notifiers: createNotifiers(config.alerts),
-    stateStore: new BackupStoreAlertState(store, config.location.subfolder),
+    stateStore: createAlertStateStore(config, store),
     logger,
     registry,
   });

@@ -25,7 +25,8 @@ export const realSleep: Sleep = async (ms, signal) => {
 export interface DeliveryResult {
   channel: ChannelName;
   description: string;
-  outcome: DeliveryOutcome;
+  // cancelled: cut off by shutdown (stop()); neither the channel's fault nor final, so it stays pending.
+  outcome: DeliveryOutcome | 'cancelled';
   attempts: number;
   // The last error, when not sent.
   error?: AlertDeliveryError;
@@ -50,7 +51,8 @@ export async function dispatchMessage(message: AlertMessage, notifiers: readonly
   return await Promise.all(notifiers.map((notifier) => deliverWithRetries(message, notifier, options)));
 }
 
-async function deliverWithRetries(message: AlertMessage, notifier: Notifier, options: DispatchOptions): Promise<DeliveryResult> {
+// Sends one message through one channel, retrying transient failures. Never throws.
+export async function deliverWithRetries(message: AlertMessage, notifier: Notifier, options: DispatchOptions): Promise<DeliveryResult> {
   const { retry, sleep, signal, logger, metrics } = options;
   const log = logger.child({ channel: notifier.channel });
   let lastError: AlertDeliveryError | undefined;
@@ -76,6 +78,10 @@ async function deliverWithRetries(message: AlertMessage, notifier: Notifier, opt
     }
   }
   const error = lastError ?? new AlertDeliveryError(`${notifier.description}: not sent`, false);
+  if (signal.aborted) {
+    log.warn({ attempt, subject: message.subject }, `alert delivery through ${notifier.channel} stopped by shutdown; it stays pending and is sent after the restart`);
+    return { channel: notifier.channel, description: notifier.description, outcome: 'cancelled', attempts: attempt, error };
+  }
   const outcome: DeliveryOutcome = error.permanent ? 'rejected' : 'failed';
   log.error(
     { attempt, permanent: error.permanent, error: error.shortMessage, hint: error.hint, subject: message.subject },

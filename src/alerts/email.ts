@@ -57,7 +57,8 @@ export class EmailNotifier implements Notifier {
       }
     } catch (error) {
       if (error instanceof AlertDeliveryError) throw error;
-      if (signal.aborted) throw new AlertDeliveryError('E-mail delivery stopped: the service is shutting down', true);
+      // Cut off by shutdown: not the channel's fault, so not permanent; the message stays pending.
+      if (signal.aborted) throw new AlertDeliveryError('E-mail delivery stopped: the service is shutting down; it is sent after the restart', false);
       throw this.#classify(error);
     } finally {
       signal.removeEventListener('abort', onAbort);

@@ -51,6 +51,7 @@ const TITLES: Record<CheckName, string> = {
   retention: 'Retention is not working',
   verify_failed: 'Backup verification failed',
   drill_failed: 'Restore drill failed',
+  alert_channel: 'Alert channel refuses messages',
 };
 
 const TAGS: Record<Notification['kind'], string> = {

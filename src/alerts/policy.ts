@@ -201,7 +201,12 @@ export function firingAlerts(state: AlertState): ActiveAlert[] {
 
 // Whether two states differ in what must survive a restart (not just refreshed summaries and values).
 export function differsMaterially(a: AlertState, b: AlertState): boolean {
-  return JSON.stringify(materialView(a)) !== JSON.stringify(materialView(b));
+  return materialKey(a) !== materialKey(b);
+}
+
+// What of a state must survive a restart, as a comparable string.
+export function materialKey(state: AlertState): string {
+  return JSON.stringify(materialView(state));
 }
 
 function materialView(state: AlertState): unknown {

@@ -51,7 +51,8 @@ export class SlackNotifier implements Notifier {
       body = await response.text();
     } catch (error) {
       // fetch's own errors can carry the URL; only a code of ours goes out.
-      if (signal.aborted) throw new AlertDeliveryError('Slack delivery stopped: the service is shutting down', true);
+      // Cut off by shutdown: not the channel's fault, so not permanent; the message stays pending.
+      if (signal.aborted) throw new AlertDeliveryError('Slack delivery stopped: the service is shutting down; it is sent after the restart', false);
       if (timeout.aborted) {
         throw new AlertDeliveryError(`${this.description} did not answer within ${this.#timeoutMs / 1000} s`, false, {
           hint: 'Slack may be slow or unreachable from here; it will be retried',

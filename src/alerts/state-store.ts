@@ -3,16 +3,39 @@ import { RESERVED_FOLDER } from '../backup/naming.ts';
 import { StorageError } from '../errors.ts';
 import { ALL_CHECKS, type CheckName } from '../monitor/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
+import { CHANNEL_NAMES, type ChannelRefusal, type ChannelState, type ChannelStates, type PendingMessage } from './channel-state.ts';
+import type { AlertMessage } from './format-message.ts';
 import type { ActiveAlert, AlertState, ResolvedAlert } from './policy.ts';
 
-export type LoadedState = { kind: 'loaded'; state: AlertState } | { kind: 'missing' } | { kind: 'corrupt'; reason: string };
+// The alert state as stored: the policy's state plus per-channel delivery state and a revision that
+// grows with every save (the newest copy wins when a local copy and the stored one differ). Files
+// written before channels and revision existed load with none pending and revision 0.
+export interface PersistedAlertState extends AlertState {
+  channels: ChannelStates;
+  revision: number;
+  // When it was written (ISO); breaks a tie of revisions.
+  savedAt?: string;
+}
+
+// `stale`: one of the copies behind this state is older or missing, so save at the next run even
+// when nothing changes.
+export type LoadedState =
+  | { kind: 'loaded'; state: PersistedAlertState; stale?: boolean }
+  | { kind: 'missing' }
+  | { kind: 'corrupt'; reason: string };
 
 // Where the alert state lives across restarts. load() throws StorageError when the storage cannot be read.
 export interface AlertStateStore {
   // For logs and docs: "s3://bucket/db/.backup-sentinel/alert-state.json".
   readonly location: string;
   load(): Promise<LoadedState>;
-  save(state: AlertState): Promise<void>;
+  save(state: PersistedAlertState): Promise<void>;
+}
+
+// JSON text of a state, with the time it was written (the state's own savedAt when set, so that every
+// copy of one save carries the same time).
+export function serializeAlertState(state: PersistedAlertState, now: Date): string {
+  return `${JSON.stringify({ ...state, savedAt: state.savedAt ?? now.toISOString() }, null, 2)}\n`;
 }
 
 export const ALERT_STATE_FILE = 'alert-state.json';
@@ -64,13 +87,14 @@ export class BackupStoreAlertState implements AlertStateStore {
     return parseAlertState(Buffer.concat(chunks).toString('utf8'));
   }
 
-  async save(state: AlertState): Promise<void> {
-    const body = Buffer.from(`${JSON.stringify({ ...state, savedAt: new Date().toISOString() }, null, 2)}\n`);
+  async save(state: PersistedAlertState): Promise<void> {
+    const body = Buffer.from(serializeAlertState(state, new Date()));
     await this.#store.put(this.#key, Readable.from([body]), { contentType: 'application/json', sizeHint: body.length });
   }
 }
 
-// Reads stored JSON into an AlertState; entries of checks this version does not know are dropped.
+// Reads stored JSON into an alert state; entries of checks this version does not know are dropped, and
+// so are malformed pending messages (losing one costs a late message, not the state).
 export function parseAlertState(text: string): LoadedState {
   let value: unknown;
   try {
@@ -92,7 +116,50 @@ export function parseAlertState(text: string): LoadedState {
     if (!isResolvedAlert(entry)) return { kind: 'corrupt', reason: 'an entry of "resolved" is malformed' };
     resolved.push(entry);
   }
-  return { kind: 'loaded', state: { version: 1, firing, resolved } };
+  const revision = typeof value.revision === 'number' && Number.isFinite(value.revision) ? value.revision : 0;
+  const state: PersistedAlertState = { version: 1, firing, resolved, channels: parseChannels(value.channels), revision };
+  if (isTime(value.savedAt)) state.savedAt = value.savedAt;
+  return { kind: 'loaded', state };
+}
+
+function parseChannels(value: unknown): ChannelStates {
+  const channels: ChannelStates = {};
+  if (!isObject(value)) return channels;
+  for (const channel of CHANNEL_NAMES) {
+    const entry = value[channel];
+    if (!isObject(entry)) continue;
+    const pending = Array.isArray(entry.pending) ? entry.pending.filter(isPendingMessage) : [];
+    const state: ChannelState = { pending };
+    if (isRefusal(entry.refused)) state.refused = entry.refused;
+    if (state.pending.length > 0 || state.refused !== undefined) channels[channel] = state;
+  }
+  return channels;
+}
+
+function isPendingMessage(value: unknown): value is PendingMessage {
+  return isObject(value) && isTime(value.queuedAt) && isMessage(value.message);
+}
+
+function isMessage(value: unknown): value is AlertMessage {
+  return (
+    isObject(value) &&
+    typeof value.kind === 'string' &&
+    typeof value.tone === 'string' &&
+    typeof value.subject === 'string' &&
+    typeof value.footer === 'string' &&
+    Array.isArray(value.sections) &&
+    value.sections.every((section) => isObject(section) && typeof section.heading === 'string' && Array.isArray(section.entries))
+  );
+}
+
+function isRefusal(value: unknown): value is ChannelRefusal {
+  return (
+    isObject(value) &&
+    isTime(value.since) &&
+    typeof value.description === 'string' &&
+    typeof value.error === 'string' &&
+    (value.hint === undefined || typeof value.hint === 'string')
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -38,7 +38,7 @@ export const alertTestCommand: Command = {
         ctx.stdout.write(`  ok      ${r.channel}: sent (${r.description})\n`);
         continue;
       }
-      const why = r.outcome === 'rejected' ? 'refused, not retried' : `failed after ${r.attempts} tries`;
+      const why = r.outcome === 'rejected' ? 'refused, not retried' : r.outcome === 'cancelled' ? 'stopped before it was sent' : `failed after ${r.attempts} tries`;
       ctx.stdout.write(`  FAILED  ${r.channel}: ${why}: ${r.error?.shortMessage ?? 'unknown error'}\n`);
       if (r.error?.hint !== undefined) ctx.stdout.write(`          What to do: ${r.error.hint}\n`);
     }

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgsStringToArgv } from 'string-argv';
 import { ConfigError } from '../errors.ts';
@@ -20,6 +22,8 @@ export const DEFAULT_MONITOR_CRON = '0 * * * *';
 export const DEFAULT_VERIFY_CRON = '30 4 * * *';
 export const DEFAULT_BACKUP_DIR = './backups';
 export const DEFAULT_PREFIX = 'backup-';
+// Writable in every container; survives a process restart, not a redeploy (docs/alerts.md: mount a volume).
+export const DEFAULT_STATE_DIR = path.join(os.tmpdir(), 'backup-sentinel');
 
 // Loads and validates the whole configuration once; throws ConfigError listing every problem.
 export function loadConfig(env: Env = process.env): Config {
@@ -185,7 +189,23 @@ function readAlerts(r: EnvReader): AlertSettings {
     email: readEmail(r),
     repeatHours: r.number('ALERT_REPEAT_HOURS', 24, { min: 0.01 }),
     runbookUrl: r.string('RUNBOOK_URL', 'https://github.com/backup-sentinel/backup-sentinel/blob/main/docs/BACKUP_CONFIGURATION.md'),
+    stateDir: readStateDir(r),
   };
+}
+
+// STATE_DIR is created when first written; an existing path that is not a directory cannot work.
+function readStateDir(r: EnvReader): string {
+  const value = r.string('STATE_DIR', DEFAULT_STATE_DIR);
+  let isOther = false;
+  try {
+    isOther = !fs.statSync(value).isDirectory();
+  } catch {
+    // Missing (created later) or unreadable (reported when written): not a reason to refuse to start.
+  }
+  if (isOther) {
+    r.problem('STATE_DIR', 'a directory for the local copy of the alert state (it is created if missing)', `${JSON.stringify(value)}, which is a file; name a directory or unset it`);
+  }
+  return value;
 }
 
 function readEmail(r: EnvReader): EmailSettings | undefined {

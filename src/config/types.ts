@@ -75,6 +75,8 @@ export interface AlertSettings {
   email: EmailSettings | undefined;
   repeatHours: number;
   runbookUrl: string;
+  // STATE_DIR: where the local copy of the alert state is kept.
+  stateDir: string;
 }
 
 export type RetentionMode = 'lifecycle' | 'prune';

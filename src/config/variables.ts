@@ -54,6 +54,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('alerts', 'ALERT_EMAIL_FROM', 'SMTP user', 'Sender address'),
   v('alerts', 'ALERT_EMAIL_TO', '—', 'Recipients, comma-separated'),
   v('alerts', 'ALERT_REPEAT_HOURS', '24', 'Reminder interval while a problem keeps firing'),
+  v('alerts', 'STATE_DIR', '<tmp>/backup-sentinel', 'Local copy of the alert state, reconciled with the one in storage; mount a volume here on platforms with ephemeral disks'),
   v('alerts', 'RUNBOOK_URL', 'docs/BACKUP_CONFIGURATION.md on GitHub', 'Base URL of the runbook linked from alerts (anchors #stale, #empty, ...)'),
   v('retention', 'RETENTION_DAYS', '30', 'Keep backups this many days; 0 turns retention off'),
   v('retention', 'RETENTION_MODE', 'auto', 'lifecycle (bucket rule) or prune (delete old backups); auto picks'),

@@ -9,7 +9,9 @@ export type CheckName =
   | 'storage_unreachable'
   | 'retention'
   | 'verify_failed'
-  | 'drill_failed';
+  | 'drill_failed'
+  // An alert channel refuses every message (revoked webhook, SMTP login refused): raised by the alert service.
+  | 'alert_channel';
 
 export type Severity = 'warn' | 'fail';
 
@@ -32,4 +34,5 @@ export const ALL_CHECKS: readonly CheckName[] = [
   'retention',
   'verify_failed',
   'drill_failed',
+  'alert_channel',
 ];

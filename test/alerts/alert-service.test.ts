@@ -107,8 +107,12 @@ describe('alert service with Slack and e-mail', () => {
     assert.equal(result.delivered, true);
     assert.deepEqual(sleeps, [2000, 4000, 8000, 16000]);
     assert.equal(smtp.mails.length, 1);
-    assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined);
     assert.deepEqual(await notificationCounts(registry), { 'slack failed': 1, 'email sent': 1 });
+    // Slack owes the message and gets it at the next check; e-mail does not get it again.
+    assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined);
+    assert.deepEqual(await notificationCounts(registry), { 'slack failed': 1, 'slack sent': 1, 'email sent': 1 });
+    assert.deepEqual(texts().slice(-1), [':red_circle: [FIRING] vlvt-backups: no new backup for 27 h']);
+    assert.equal(smtp.mails.length, 1);
     const failure = logs.records().find((r) => r.channel === 'slack' && r.level === 50);
     assert.match(String(failure?.msg), /alert NOT delivered through slack after 5 tries: Slack webhook on 127.0.0.1:\d+ answered HTTP 500/);
     await service.stop();
@@ -129,7 +133,9 @@ describe('alert service with Slack and e-mail', () => {
     const failure = logs.records().find((r) => r.channel === 'slack' && r.level === 50);
     assert.match(String(failure?.msg), /refused it permanently \(not retried\): .*HTTP 404 "no_service"/);
     assert.match(String(failure?.hint), /create a new incoming webhook/);
-    assert.deepEqual(await notificationCounts(registry), { 'slack rejected': 1, 'email sent': 1 });
+    // The refusal itself is alerted through e-mail (an alert_channel finding).
+    assert.deepEqual(await notificationCounts(registry), { 'slack rejected': 1, 'email sent': 2 });
+    assert.deepEqual(subjects(), ['[FIRING] vlvt-backups: no new backup for 27 h', `[FIRING] vlvt-backups: slack refuses alerts: ${result.deliveries[0]?.error?.shortMessage ?? ''}`]);
     await service.stop();
   });
 

@@ -45,7 +45,7 @@ describe('alert state in backup storage', () => {
       const stateStore = new BackupStoreAlertState(make(), `roundtrip-${name.length}`);
       assert.deepEqual(await stateStore.load(), { kind: 'missing' });
       const { notification, next } = evaluateAlerts(emptyAlertState(), [staleFinding], at(0), { repeatHours: 24 });
-      const state = recordDelivery(next, notification!);
+      const state = { ...recordDelivery(next, notification!), channels: {}, revision: 3, savedAt: at(0).toISOString() };
       await stateStore.save(state);
       assert.deepEqual(await stateStore.load(), { kind: 'loaded', state });
     });

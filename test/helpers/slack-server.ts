@@ -10,6 +10,8 @@ export interface TestSlackServer {
   token: string;
   // JSON bodies received, in order (also those answered with an error).
   payloads: unknown[];
+  // JSON bodies answered 200, in order: what people actually received.
+  accepted: unknown[];
   // Answers the next requests with these behaviours in order, then "ok" again.
   respondWith(...behaviours: SlackBehaviour[]): void;
   close(): Promise<void>;
@@ -21,6 +23,7 @@ export async function startSlackServer(): Promise<TestSlackServer> {
   const token = `tok${Math.random().toString(36).slice(2, 12)}SECRET`;
   const path = `/services/T0TEST/B0TEST/${token}`;
   const payloads: unknown[] = [];
+  const accepted: unknown[] = [];
   const queue: SlackBehaviour[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -39,6 +42,7 @@ export async function startSlackServer(): Promise<TestSlackServer> {
       const behaviour = queue.shift() ?? 'ok';
       if (behaviour === 'hang') return;
       if (behaviour === 'ok') {
+        accepted.push(payloads[payloads.length - 1]);
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
         return;
       }
@@ -51,6 +55,7 @@ export async function startSlackServer(): Promise<TestSlackServer> {
     url: `http://127.0.0.1:${port}${path}`,
     token,
     payloads,
+    accepted,
     respondWith(...behaviours) {
       queue.push(...behaviours);
     },

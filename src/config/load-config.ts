@@ -287,12 +287,19 @@ function readPgUrl(r: EnvReader, name: string): Secret | undefined {
 }
 
 // PG_DUMP_PATH: unset or "auto" picks the pg_dump matching the server; anything else must be a
-// program this process can run, checked at start rather than at the first backup hours later.
+// program this process can run (an absolute path, or a bare name found on PATH), checked at start
+// rather than at the first backup hours later.
 function readPgDumpPath(r: EnvReader, probe: ConfigProbe): string | undefined {
   const value = r.optionalString('PG_DUMP_PATH');
   if (value === undefined || value === 'auto') return undefined;
-  if (!path.isAbsolute(value) || !probe.isExecutableFile(value)) {
-    r.problem('PG_DUMP_PATH', 'the absolute path of an executable pg_dump file (or unset / auto to pick the one matching the server)', `${JSON.stringify(value)}, which ${path.isAbsolute(value) ? 'is not an executable file' : 'is not an absolute path'}`);
+  const expected = 'the absolute path of an executable pg_dump file, or a program name on PATH (or unset / auto to pick the one matching the server)';
+  if (!value.includes('/')) {
+    const dirs = (r.raw('PATH') ?? '').split(path.delimiter).filter((d) => d !== '');
+    if (!dirs.some((dir) => probe.isExecutableFile(path.join(dir, value)))) r.problem('PG_DUMP_PATH', expected, `${JSON.stringify(value)}, which is not on PATH`);
+  } else if (!path.isAbsolute(value)) {
+    r.problem('PG_DUMP_PATH', expected, `${JSON.stringify(value)}, a relative path`);
+  } else if (!probe.isExecutableFile(value)) {
+    r.problem('PG_DUMP_PATH', expected, `${JSON.stringify(value)}, which is not an executable file`);
   }
   return value;
 }

@@ -70,7 +70,8 @@ describe('configuration checked at start', () => {
       'AWS_S3_REGION', 'BUCKET_SUBFOLDER', 'HOST', 'PG_DUMP_PATH', 'RESTORE_TARGET_URL', 'SLACK_WEBHOOK_URL', 'SMTP_URL', 'VERIFY_RESTORE_URL',
     ]);
     assert.doesNotMatch(error.message, new RegExp(MARKER));
-    assert.match(error.message, /PG_DUMP_PATH: expected the absolute path of an executable pg_dump file .*not an executable file/);
+    assert.match(error.message, /PG_DUMP_PATH: expected the absolute path of an executable pg_dump file.*not an executable file/);
+    for (const bad of ['no-such-pg_dump', 'bin/pg_dump', dir]) problemFor({ BACKUP_DATABASE_URL: 'postgres://u:p@h/db', PG_DUMP_PATH: bad, PATH: '/usr/bin:/bin' }, 'PG_DUMP_PATH');
     assert.match(error.message, /SMTP_URL: expected a URL with a host/);
     const sender = problemsOf({ SMTP_URL: 'smtp://mail.example.com', ALERT_EMAIL_TO: 'ops@example.com', ALERT_EMAIL_FROM: 'not an address' });
     assert.deepEqual(sender.problems.map((p) => p.variable), ['ALERT_EMAIL_FROM']);
@@ -84,6 +85,7 @@ describe('configuration checked at start', () => {
     assert.equal(loadConfig({ BUCKET_SUBFOLDER: 'prod/db-1/' }).location.subfolder, 'prod/db-1');
     assert.equal(loadConfig({ BACKUP_DATABASE_URL: 'postgres://u:p@h/db', PG_DUMP_PATH: 'auto' }).backup?.pgDumpPath, undefined);
     assert.equal(loadConfig({ BACKUP_DATABASE_URL: 'postgres://u:p@h/db', PG_DUMP_PATH: process.execPath }).backup?.pgDumpPath, process.execPath);
+    assert.equal(loadConfig({ BACKUP_DATABASE_URL: 'postgres://u:p@h/db', PG_DUMP_PATH: 'sh', PATH: '/usr/bin:/bin' }).backup?.pgDumpPath, 'sh');
     const email = loadConfig({ SMTP_URL: 'smtp://mail.example.com', ALERT_EMAIL_TO: 'ops@example.com', ALERT_EMAIL_FROM: 'Backups <alerts@example.com>' }).alerts.email;
     assert.equal(email?.from, 'Backups <alerts@example.com>');
     for (const host of ['::', '0.0.0.0', '127.0.0.1', '::1', '[::1]', 'localhost']) assert.equal(loadConfig({ HOST: host }).http.host, host.replace(/^\[|\]$/g, ''));

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.ts';
 import { isExecutable } from '../util/pg-client-dirs.ts';
 import { parsePgUrl } from '../util/pg-url.ts';
 import { EnvReader, type Env } from './parse.ts';
-import { maskUrl, Secret } from './secret.ts';
+import { maskSecretsInText, maskUrl, Secret } from './secret.ts';
 import type {
   AlertSettings,
   BackupSettings,
@@ -179,7 +179,7 @@ function readOptions(r: EnvReader): string[] {
   const quotes = (value.match(/(?<!\\)"/g)?.length ?? 0) + (value.match(/(?<!\\)'/g)?.length ?? 0);
   const args = parseArgsStringToArgv(value);
   if (quotes % 2 === 1 && !/"[^"]*'[^"]*"|'[^']*"[^']*'/.test(value)) {
-    r.problem('BACKUP_OPTIONS', 'pg_dump arguments with balanced quotes, e.g. --exclude-table="audit log"', JSON.stringify(value));
+    r.problem('BACKUP_OPTIONS', 'pg_dump arguments with balanced quotes, e.g. --exclude-table="audit log"', JSON.stringify(maskSecretsInText(value)));
   }
   const refused = refusedDumpOptions(args);
   if (refused.length > 0) {

@@ -61,3 +61,11 @@ export function maskUrl(text: string, options: { showPath?: boolean } = {}): str
 }
 
 const SHOWN_SCHEMES = new Set(['postgres', 'postgresql', 'mysql', 'mariadb', 'mongodb', 'redis', 'http', 'https', 'smtp', 'smtps']);
+
+// Free text that may quote a connection string (e.g. BACKUP_OPTIONS): user info of any URL in it and
+// the values of password-like keywords become "***".
+export function maskSecretsInText(text: string): string {
+  return text
+    .replace(/(:\/\/?)[^\s/@'"]*@/g, '$1***@')
+    .replace(/((?:pass\w*|secret\w*|token\w*)\s*=\s*)('[^']*'?|"[^"]*"?|[^\s&]*)/gi, '$1***');
+}

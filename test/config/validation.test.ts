@@ -45,6 +45,10 @@ describe('configuration checked at start', () => {
   it('never echoes a password given to pg_dump through BACKUP_OPTIONS', () => {
     const text = problemFor({ BACKUP_DATABASE_URL: 'postgres://u:p@h/db', BACKUP_OPTIONS: `--dbname=postgres://u:${MARKER}@h/db 'host=h password=${MARKER}'` }, 'BACKUP_OPTIONS');
     assert.doesNotMatch(text, new RegExp(MARKER));
+    for (const options of [`--dbname="postgres://u:${MARKER}@h/db`, `'host=h password=${MARKER} --no-owner`, `"password = ${MARKER}`]) {
+      const unbalanced = problemFor({ BACKUP_DATABASE_URL: 'postgres://u:p@h/db', BACKUP_OPTIONS: options }, 'BACKUP_OPTIONS');
+      assert.doesNotMatch(unbalanced, new RegExp(MARKER), options);
+    }
   });
 
   it('checks the region, the subfolder, PG_DUMP_PATH, the sender, the URLs and HOST, all in one message', () => {

@@ -6,6 +6,7 @@ import type { BackupResult } from './backup/result.ts';
 import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
+import { listenHttp } from './http/listen.ts';
 import type { Logger } from './logger.ts';
 import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
@@ -61,7 +62,8 @@ export function describeResult(result: BackupResult | undefined): Record<string,
 export interface StartOptions {
   config: Config;
   logger: Logger;
-  // Where the HTTP server listens; 0.0.0.0 in a container, 127.0.0.1 for the demo and tests.
+  // Where the HTTP server listens (127.0.0.1 for the demo and tests); overrides HOST, whose default
+  // is "::" (IPv6 and IPv4) where the host has IPv6, else 0.0.0.0.
   host?: string;
   // Overrides config.http.port (0: any free port).
   port?: number;
@@ -195,13 +197,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
     }),
   });
-  const host = options.host ?? '0.0.0.0';
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(options.port ?? config.http.port, host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? config.http.port);
+  const { server, host, port } = await listenHttp(app, options.port ?? config.http.port, options.host ?? config.http.host);
   logger.info({ host, port, storage: store.description, version }, `HTTP server listening on ${host}:${port} (/livez /readyz /health /status /metrics)`);
 
   await alerts.start();

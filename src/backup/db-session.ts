@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { BackupError } from '../errors.ts';
+import { pgClientConfig } from '../util/pg-client-config.ts';
 import type { DatabaseTarget } from './connection.ts';
 import { versionFromNum } from './pg-version.ts';
 
@@ -36,9 +37,9 @@ export function connectionError(error: unknown, target: DatabaseTarget): BackupE
   return new BackupError('dump', `cannot connect to ${where}: ${safe}`, { hint, cause: error });
 }
 
-// Connects with the full URL (password stays in this process), reads the server facts.
-export async function openDbSession(databaseUrl: string, target: DatabaseTarget, connectTimeoutMs = 15_000): Promise<DbSession> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: connectTimeoutMs, application_name: 'backup-sentinel' });
+// Connects with the parsed connection parameters (the password stays in this process), reads the server facts.
+export async function openDbSession(target: DatabaseTarget, connectTimeoutMs = 15_000): Promise<DbSession> {
+  const client = new pg.Client(pgClientConfig(target, target.password, { connectionTimeoutMillis: connectTimeoutMs, application_name: 'backup-sentinel' }));
   // A connection that drops later must not crash the process: errors surface through queries.
   client.on('error', () => {});
   try {

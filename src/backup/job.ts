@@ -58,7 +58,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
   let session: Awaited<ReturnType<typeof openDbSession>> | undefined;
   try {
     const target = parseDatabaseUrl(deps.settings.databaseUrl);
-    session = await openDbSession(deps.settings.databaseUrl.reveal(), target);
+    session = await openDbSession(target);
     if (!(await session.tryLock())) {
       const message = 'skipped: another backup-sentinel holds the lock on this database';
       log.warn({ database: session.facts.database, trigger: run.trigger }, message);

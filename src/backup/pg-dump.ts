@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
 import type { DumpFormat } from '../config/types.ts';
 import { childEnv } from './child-env.ts';
+import { libpqConninfo } from '../util/pg-url.ts';
 import type { DatabaseTarget } from './connection.ts';
 
 export interface PgDumpInvocation {
@@ -11,13 +12,14 @@ export interface PgDumpInvocation {
   env: Record<string, string>;
 }
 
-// The pg_dump command for a backup: the URL without password as --dbname, our format, no pg_dump
+// The pg_dump command for a backup: the connection parameters without password as --dbname (a libpq
+// keyword/value string, so pg_dump connects exactly where the service's own session did), our format, no pg_dump
 // compression (we compress in the pipeline), then BACKUP_OPTIONS.
 export function buildPgDumpInvocation(file: string, target: DatabaseTarget, format: DumpFormat, options: readonly string[]): PgDumpInvocation {
   const formatArgs = format === 'custom' ? ['--format=custom', '--compress=0'] : ['--format=plain'];
   return {
     file,
-    args: ['--dbname', target.urlWithoutPassword, '--no-password', ...formatArgs, ...options],
+    args: ['--dbname', libpqConninfo(target), '--no-password', ...formatArgs, ...options],
     env: childEnv({ PGPASSWORD: target.password, PGAPPNAME: 'backup-sentinel pg_dump' }),
   };
 }

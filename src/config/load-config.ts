@@ -1,11 +1,14 @@
 import fs from 'node:fs';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgsStringToArgv } from 'string-argv';
+import { refusedDumpOptions } from '../backup/dump-options.ts';
 import { ConfigError } from '../errors.ts';
+import { isExecutable } from '../util/pg-client-dirs.ts';
+import { parsePgUrl } from '../util/pg-url.ts';
 import { EnvReader, type Env } from './parse.ts';
-import { maskUrl, Secret } from './secret.ts';
-import { MALFORMED_ESCAPE_HINT, splitPgUrl, tryParseUrl } from '../util/pg-url.ts';
+import { maskSecretsInText, maskUrl, Secret } from './secret.ts';
 import type {
   AlertSettings,
   BackupSettings,
@@ -25,13 +28,21 @@ export const DEFAULT_PREFIX = 'backup-';
 // Writable in every container; survives a process restart, not a redeploy (docs/alerts.md: mount a volume).
 export const DEFAULT_STATE_DIR = path.join(os.tmpdir(), 'backup-sentinel');
 
+// What loadConfig asks of the machine (tests pass their own).
+export interface ConfigProbe {
+  // True for a regular file this process may execute.
+  isExecutableFile(file: string): boolean;
+}
+
+const MACHINE: ConfigProbe = { isExecutableFile: isExecutable };
+
 // Loads and validates the whole configuration once; throws ConfigError listing every problem.
-export function loadConfig(env: Env = process.env): Config {
+export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE): Config {
   const r = new EnvReader(env);
   const config: Config = {
     storage: readStorage(r),
     location: readLocation(r),
-    backup: readBackup(r),
+    backup: readBackup(r, probe),
     monitor: {
       cron: r.cron('MONITOR_CRON', DEFAULT_MONITOR_CRON),
       maxAgeHours: r.number('MAX_BACKUP_AGE_HOURS', 25, { min: 0.01 }),
@@ -51,11 +62,11 @@ export function loadConfig(env: Env = process.env): Config {
     },
     verify: {
       cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON),
-      restoreUrl: r.secret('VERIFY_RESTORE_URL'),
-      restoreTargetUrl: r.secret('RESTORE_TARGET_URL'),
+      restoreUrl: readPgUrl(r, 'VERIFY_RESTORE_URL'),
+      restoreTargetUrl: readPgUrl(r, 'RESTORE_TARGET_URL'),
     },
     encryption: readEncryption(r),
-    http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }) },
+    http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }), host: readHost(r) },
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   };
   if (config.retention.mode === 'lifecycle' && config.storage.kind === 'dir') {
@@ -84,7 +95,7 @@ function readStorage(r: EnvReader): StorageSettings {
     r.problem('AWS_S3_BUCKET', 'a bucket name of 3-63 lowercase letters, digits, dots and hyphens', JSON.stringify(bucket));
   }
   const endpoint = r.optionalString('AWS_S3_ENDPOINT');
-  if (endpoint !== undefined && !/^https?:\/\/[^/\s]+/.test(endpoint)) {
+  if (endpoint !== undefined && !/^https?:\/\/[^/\s?#]+(\/\S*)?$/.test(endpoint)) {
     r.problem('AWS_S3_ENDPOINT', 'an http(s) URL like https://<ACCOUNT_ID>.r2.cloudflarestorage.com', JSON.stringify(maskUrl(endpoint)));
   }
   const accessKeyId = r.optionalString('AWS_ACCESS_KEY_ID');
@@ -95,7 +106,9 @@ function readStorage(r: EnvReader): StorageSettings {
     r.problem(missing, `a value, since ${other} is set`, 'nothing');
   }
   const region = r.string('AWS_S3_REGION', 'auto');
-  if (endpoint === undefined && region === 'auto') {
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(region) || region.length > 32) {
+    r.problem('AWS_S3_REGION', 'a region name of lowercase letters, digits and hyphens, such as auto (R2), eu-central-1 (AWS) or us-east-1 (MinIO)', JSON.stringify(region));
+  } else if (endpoint === undefined && region === 'auto') {
     r.problem('AWS_S3_REGION', 'an AWS region such as eu-central-1 when AWS_S3_ENDPOINT is unset (AWS S3); "auto" only works with an endpoint such as R2', '"auto"');
   }
   return {
@@ -111,7 +124,17 @@ function readStorage(r: EnvReader): StorageSettings {
 }
 
 function readLocation(r: EnvReader): Location {
-  const subfolder = (r.optionalString('BUCKET_SUBFOLDER') ?? '').replace(/^\/+|\/+$/g, '');
+  const given = r.optionalString('BUCKET_SUBFOLDER') ?? '';
+  const subfolder = given.replace(/\/+$/, '');
+  if (given.startsWith('/')) {
+    r.problem(
+      'BUCKET_SUBFOLDER',
+      'a folder path without a leading "/", e.g. backups/prod (object keys do not start with "/"; remove it — backups are then stored under "backups/prod/...")',
+      JSON.stringify(given),
+    );
+  } else if (subfolder !== '' && subfolder.split('/').some((s) => s === '' || s === '.' || s === '..' || /[\\\u0000-\u001f\u007f]/.test(s))) {
+    r.problem('BUCKET_SUBFOLDER', 'a folder path of names separated by single "/", without "." or ".." parts, backslashes or control characters, e.g. backups/prod', JSON.stringify(given));
+  }
   const prefix = r.string('BACKUP_FILE_PREFIX', DEFAULT_PREFIX);
   if (prefix.includes('/')) {
     r.problem('BACKUP_FILE_PREFIX', 'a file name prefix without "/" (use BUCKET_SUBFOLDER for folders)', JSON.stringify(prefix));
@@ -119,7 +142,7 @@ function readLocation(r: EnvReader): Location {
   return { subfolder, prefix };
 }
 
-function readBackup(r: EnvReader): BackupSettings | undefined {
+function readBackup(r: EnvReader, probe: ConfigProbe): BackupSettings | undefined {
   const databaseUrl = r.secret('BACKUP_DATABASE_URL');
   const cron = r.cron('BACKUP_CRON_SCHEDULE', DEFAULT_BACKUP_CRON);
   const runOnStartup = r.bool('RUN_ON_STARTUP', false);
@@ -127,17 +150,12 @@ function readBackup(r: EnvReader): BackupSettings | undefined {
   const format = r.oneOf('BACKUP_FORMAT', ['plain', 'custom'] as const, 'plain');
   const compression = readCompression(r);
   const options = readOptions(r);
-  const pgDumpPath = r.optionalString('PG_DUMP_PATH');
+  const pgDumpPath = readPgDumpPath(r, probe);
   if (databaseUrl === undefined) {
     if (singleShot) r.problem('BACKUP_DATABASE_URL', 'a postgres:// connection string, since SINGLE_SHOT_MODE is set', 'nothing');
     return undefined;
   }
-  const parsedUrl = tryParseUrl(databaseUrl.reveal());
-  if (!/^postgres(ql)?:\/\//.test(databaseUrl.reveal()) || parsedUrl === undefined) {
-    r.problem('BACKUP_DATABASE_URL', 'a connection string like postgres://user:password@host:5432/database', `"${maskUrl(databaseUrl.reveal())}"`);
-  } else if (splitPgUrl(parsedUrl) === undefined) {
-    r.problem('BACKUP_DATABASE_URL', `a URL whose escapes decode (${MALFORMED_ESCAPE_HINT})`, 'a malformed "%" escape (value not shown: it may hold the password)');
-  }
+  checkPgUrl(r, 'BACKUP_DATABASE_URL', databaseUrl);
   return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath };
 }
 
@@ -165,14 +183,15 @@ function readOptions(r: EnvReader): string[] {
   const quotes = (value.match(/(?<!\\)"/g)?.length ?? 0) + (value.match(/(?<!\\)'/g)?.length ?? 0);
   const args = parseArgsStringToArgv(value);
   if (quotes % 2 === 1 && !/"[^"]*'[^"]*"|'[^']*"[^']*'/.test(value)) {
-    r.problem('BACKUP_OPTIONS', 'pg_dump arguments with balanced quotes, e.g. --exclude-table="audit log"', JSON.stringify(value));
+    r.problem('BACKUP_OPTIONS', 'pg_dump arguments with balanced quotes, e.g. --exclude-table="audit log"', JSON.stringify(maskSecretsInText(value)));
   }
-  const forbidden = args.filter((a) => /^(-f|--file|-F.*|--format(=.*)?|-d|--dbname(=.*)?|-Z.*|--compress(=.*)?)$/.test(a));
-  if (forbidden.length > 0) {
+  const refused = refusedDumpOptions(args);
+  if (refused.length > 0) {
     r.problem(
       'BACKUP_OPTIONS',
-      'extra pg_dump arguments other than output, format, compression and connection ones (use BACKUP_FORMAT, BACKUP_COMPRESSION, BACKUP_DATABASE_URL)',
-      JSON.stringify(forbidden.join(' ')),
+      'extra pg_dump arguments that leave output file, format, compression, parallel jobs and connection to the service ' +
+        '(remove them: BACKUP_FORMAT and BACKUP_COMPRESSION choose format and compression, BACKUP_DATABASE_URL the database)',
+      refused.map((o) => `${o.shown}: ${o.reason}`).join('; '),
     );
   }
   return args;
@@ -180,8 +199,8 @@ function readOptions(r: EnvReader): string[] {
 
 function readAlerts(r: EnvReader): AlertSettings {
   const slackWebhookUrl = r.secret('SLACK_WEBHOOK_URL');
-  if (slackWebhookUrl !== undefined && !/^https?:\/\//.test(slackWebhookUrl.reveal())) {
-    r.problem('SLACK_WEBHOOK_URL', 'an https:// incoming-webhook URL', 'a value that is not a URL (not shown: it is a secret)');
+  if (slackWebhookUrl !== undefined && !/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?\/\S*$/.test(slackWebhookUrl.reveal())) {
+    r.problem('SLACK_WEBHOOK_URL', 'an https:// incoming-webhook URL with a host, like https://hooks.slack.com/services/...', `"${maskUrl(slackWebhookUrl.reveal(), { showPath: false })}" (the path is not shown: it is the secret)`);
   }
   return {
     name: r.string('SENTINEL_NAME', r.optionalString('AWS_S3_BUCKET') ?? 'backup-sentinel'),
@@ -224,12 +243,12 @@ function readEmail(r: EnvReader): EmailSettings | undefined {
   if (smtpUrl !== undefined) {
     let url: URL | undefined;
     try {
-      url = new URL(smtpUrl.reveal());
+      url = /^smtps?:\/\/[^/?#]+/i.test(smtpUrl.reveal()) ? new URL(smtpUrl.reveal()) : undefined;
     } catch {
       url = undefined;
     }
-    if (url === undefined || !['smtp:', 'smtps:'].includes(url.protocol)) {
-      r.problem('SMTP_URL', 'a URL like smtps://user:pass@smtp.example.com:465', `"${maskUrl(smtpUrl.reveal())}"`);
+    if (url === undefined || !['smtp:', 'smtps:'].includes(url.protocol) || url.hostname === '') {
+      r.problem('SMTP_URL', 'a URL with a host, like smtps://user:pass@smtp.example.com:465 (percent-encode special characters in the password)', `"${maskUrl(smtpUrl.reveal())}"`);
       return undefined;
     }
     const secure = url.protocol === 'smtps:';
@@ -253,6 +272,9 @@ function readEmail(r: EnvReader): EmailSettings | undefined {
   if (to.length === 0) r.problem('ALERT_EMAIL_TO', 'one or more addresses separated by commas, since SMTP is configured', 'nothing');
   const badTo = to.filter((a) => !/^[^@\s]+@[^@\s]+$/.test(a));
   if (badTo.length > 0) r.problem('ALERT_EMAIL_TO', 'e-mail addresses separated by commas', JSON.stringify(badTo.join(',')));
+  if (fromValue !== undefined && !/^(?:[^<>@\s][^<>]*<[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/.test(fromValue)) {
+    r.problem('ALERT_EMAIL_FROM', 'one sender address like alerts@example.com or "Backups <alerts@example.com>"', JSON.stringify(fromValue));
+  }
   const from = fromValue ?? (settings.user?.includes('@') ? settings.user : `backup-sentinel@${settings.host || 'localhost'}`);
   return { ...settings, from, to };
 }
@@ -270,4 +292,45 @@ function readEncryption(r: EnvReader): EncryptionSettings {
     r.problem('BACKUP_ENCRYPTION_PASSPHRASE', 'to be unset when BACKUP_ENCRYPTION_RECIPIENTS is set (age allows one or the other)', 'a passphrase (not shown)');
   }
   return { recipients, passphrase, identity: r.secret('BACKUP_ENCRYPTION_IDENTITY') };
+}
+
+// A postgres:// URL that every client can use (util/pg-url.ts), checked at start; shown masked.
+function checkPgUrl(r: EnvReader, name: string, url: Secret): void {
+  const result = parsePgUrl(url.reveal());
+  if (!result.ok) r.problem(name, result.problem, `"${maskUrl(url.reveal())}"`);
+}
+
+function readPgUrl(r: EnvReader, name: string): Secret | undefined {
+  const url = r.secret(name);
+  if (url !== undefined) checkPgUrl(r, name, url);
+  return url;
+}
+
+// PG_DUMP_PATH: unset or "auto" picks the pg_dump matching the server; anything else must be a
+// program this process can run (an absolute path, or a bare name found on PATH), checked at start
+// rather than at the first backup hours later.
+function readPgDumpPath(r: EnvReader, probe: ConfigProbe): string | undefined {
+  const value = r.optionalString('PG_DUMP_PATH');
+  if (value === undefined || value === 'auto') return undefined;
+  const expected = 'the absolute path of an executable pg_dump file, or a program name on PATH (or unset / auto to pick the one matching the server)';
+  if (!value.includes('/')) {
+    const dirs = (r.raw('PATH') ?? '').split(path.delimiter).filter((d) => d !== '');
+    if (!dirs.some((dir) => probe.isExecutableFile(path.join(dir, value)))) r.problem('PG_DUMP_PATH', expected, `${JSON.stringify(value)}, which is not on PATH`);
+  } else if (!path.isAbsolute(value)) {
+    r.problem('PG_DUMP_PATH', expected, `${JSON.stringify(value)}, a relative path`);
+  } else if (!probe.isExecutableFile(value)) {
+    r.problem('PG_DUMP_PATH', expected, `${JSON.stringify(value)}, which is not an executable file`);
+  }
+  return value;
+}
+
+// HOST: the address the HTTP server binds to; unset: dual-stack "::" where the host has IPv6, else 0.0.0.0.
+function readHost(r: EnvReader): string | undefined {
+  const value = r.optionalString('HOST');
+  if (value === undefined) return undefined;
+  const bare = value.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) === 0 && !/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(bare)) {
+    r.problem('HOST', 'an IP address to listen on, such as :: (every IPv6 and IPv4 address), 0.0.0.0 (IPv4 only) or 127.0.0.1, or a host name', JSON.stringify(value));
+  }
+  return bare;
 }

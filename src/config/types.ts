@@ -116,6 +116,7 @@ export interface Config {
   retention: RetentionSettings;
   verify: VerifySettings;
   encryption: EncryptionSettings;
-  http: { port: number };
+  // host: HOST, the bind address; undefined: "::" (dual-stack) where the host has IPv6, else 0.0.0.0.
+  http: { port: number; host: string | undefined };
   logLevel: string;
 }

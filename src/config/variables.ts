@@ -35,7 +35,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('backup', 'BACKUP_FORMAT', 'plain', 'plain (SQL text) or custom (pg_restore format)'),
   v('backup', 'BACKUP_COMPRESSION', 'gzip', 'gzip, zstd or none, optional level: gzip:6, zstd:3'),
   v('backup', 'BACKUP_OPTIONS', '—', 'Extra pg_dump arguments, split like a shell would (never run through one)'),
-  v('backup', 'PG_DUMP_PATH', 'auto', 'An explicit pg_dump binary; default picks the one matching the server'),
+  v('backup', 'PG_DUMP_PATH', 'auto', 'Absolute path of an executable pg_dump; auto picks the one matching the server'),
   v('monitor', 'MONITOR_CRON', '0 * * * *', 'When to check the storage (cron, UTC); also at start and after each backup'),
   v('monitor', 'MAX_BACKUP_AGE_HOURS', '25', 'Newest backup older than this is stale'),
   v('monitor', 'SIZE_WINDOW', '7', 'How many previous backups the size median is taken over'),
@@ -68,5 +68,6 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('encryption', 'BACKUP_ENCRYPTION_PASSPHRASE', '—', 'Passphrase (age scrypt) instead of recipients', true),
   v('encryption', 'BACKUP_ENCRYPTION_IDENTITY', '—', 'age private key or key file, for restore and verify only', true),
   v('service', 'PORT', '8080', 'HTTP port for /livez /readyz /health /status /metrics'),
+  v('service', 'HOST', ':: (0.0.0.0 without IPv6)', 'Address the HTTP server listens on; the default accepts IPv6 and IPv4'),
   v('service', 'LOG_LEVEL', 'info', 'trace, debug, info, warn, error, fatal or silent'),
 ];

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { childEnv } from '../backup/child-env.ts';
 import { RestoreError } from '../errors.ts';
+import { libpqConninfo } from '../util/pg-url.ts';
 import { describeTarget, type RestoreTarget } from './target.ts';
 
 export interface PsqlSinkOptions {
@@ -33,7 +34,7 @@ export class PsqlSink extends Writable {
     super({ highWaterMark: 256 * 1024 });
     this.#options = options;
     const { target } = options;
-    const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', target.urlWithoutPassword, '-f', '-'];
+    const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', libpqConninfo(target), '-f', '-'];
     const child = spawn(options.psqlPath, args, {
       stdio: ['pipe', 'ignore', 'pipe'],
       env: childEnv({ PGPASSWORD: target.password, PGAPPNAME: 'backup-sentinel-restore' }),

@@ -10,6 +10,7 @@ import type { ArchiveFormat } from '../core/backup-format.ts';
 import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
+import { libpqConninfo } from '../util/pg-url.ts';
 import { createDecodeStages, describeBackup, destroyStages, findIntegrityError, type BackupInfo, type DecryptFactory } from './backup-source.ts';
 import { createDumpScanStream } from './dump-scanner.ts';
 import { IntegrityError } from './integrity.ts';
@@ -224,7 +225,7 @@ async function restoreInParallel(
     if (prelude) await withClient(request.target, async (client) => client.query(`BEGIN;\n${prelude}COMMIT;`));
     const { target } = request;
     const ownership = request.noOwner ? ['--no-owner', '--no-privileges'] : [];
-    const result = await execa(request.tools.pgRestore, ['--jobs', String(jobs), '--exit-on-error', '--no-password', ...ownership, '-d', target.urlWithoutPassword, file], {
+    const result = await execa(request.tools.pgRestore, ['--jobs', String(jobs), '--exit-on-error', '--no-password', ...ownership, '-d', libpqConninfo(target), file], {
       env: childEnv({ PGPASSWORD: target.password, PGAPPNAME: 'backup-sentinel-restore' }),
       extendEnv: false,
       reject: false,

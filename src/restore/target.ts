@@ -1,51 +1,34 @@
 import pg from 'pg';
-import { Secret } from '../config/secret.ts';
+import type { Secret } from '../config/secret.ts';
 import { RestoreError } from '../errors.ts';
-import { MALFORMED_ESCAPE_HINT, splitPgUrl, tryParseUrl, type PgUrlParts } from '../util/pg-url.ts';
+import { pgClientConfig } from '../util/pg-client-config.ts';
+import { parsePgUrl, PG_URL_EXAMPLE, withPgDatabase, type PgUrlParts } from '../util/pg-url.ts';
 
-// A database to restore into, split like BACKUP_DATABASE_URL is: what may be shown (URL without
-// password: psql's --dbname, logs) and the password, which only travels through a child's environment.
+// A database to restore into, split like BACKUP_DATABASE_URL is (util/pg-url.ts): the connection
+// parameters every client gets as explicit fields, what may be shown (URL without password: logs) and
+// the password, which stays in this process or travels through a child's environment.
 export interface RestoreTarget extends PgUrlParts {
   // Which setting or flag named it, for messages (e.g. "--target-url", "VERIFY_RESTORE_URL").
   source: string;
-  // The full URL, for in-process connections only (pg.Client); never logged, never on a command line.
-  secretUrl: Secret;
 }
 
-// Parses a postgres:// URL; RestoreError naming `source` when it is not one.
+// Parses a postgres:// URL; RestoreError naming `source` when it is not one (never quoting it: a
+// malformed URL may hold the password anywhere).
 // fallbackPassword (e.g. PGPASSWORD) is used when the URL has none, so people need not type one.
 export function parseTargetUrl(url: Secret, source: string, fallbackPassword?: string): RestoreTarget {
-  const parsed = tryParseUrl(url.reveal());
-  if (parsed === undefined) {
-    throw new RestoreError(`${source} is not a valid URL`, {
-      hint: 'use postgres://user:password@host:5432/database; percent-encode special characters in the password (@ as %40)',
+  const result = parsePgUrl(url.reveal());
+  if (!result.ok) {
+    throw new RestoreError(`${source} is not a valid URL: expected ${result.problem}`, {
+      hint: `use ${PG_URL_EXAMPLE}; percent-encode special characters in the password (@ as %40)`,
     });
   }
-  if (!/^postgres(ql)?:$/.test(parsed.protocol)) {
-    throw new RestoreError(`${source} must start with postgres:// or postgresql://, got ${parsed.protocol}//...`, {
-      hint: 'use postgres://user:password@host:5432/database',
-    });
-  }
-  const parts = splitPgUrl(parsed);
-  if (parts === undefined) throw new RestoreError(`${source} has a malformed percent-escape`, { hint: MALFORMED_ESCAPE_HINT });
-  const password = parts.password ?? (fallbackPassword || undefined);
-  let secretUrl = url;
-  if (parts.password === undefined && password !== undefined) {
-    const withPassword = new URL(parsed.href);
-    withPassword.password = encodeURIComponent(password);
-    secretUrl = new Secret(withPassword.toString());
-  }
-  return { source, ...parts, password, secretUrl };
+  const password = result.parts.password ?? (fallbackPassword || undefined);
+  return { source, ...result.parts, password };
 }
 
 // The same server and credentials, another database.
 export function withDatabase(target: RestoreTarget, database: string): RestoreTarget {
-  const swap = (text: string): string => {
-    const u = new URL(text);
-    u.pathname = `/${encodeURIComponent(database)}`;
-    return u.toString();
-  };
-  return { ...target, database, urlWithoutPassword: swap(target.urlWithoutPassword), secretUrl: new Secret(swap(target.secretUrl.reveal())) };
+  return withPgDatabase(target, database);
 }
 
 export function describeTarget(target: RestoreTarget): string {
@@ -58,7 +41,7 @@ export function quoteIdent(name: string): string {
 
 // Runs fn with one connection to the target; errors become RestoreErrors naming the target.
 export async function withClient<T>(target: RestoreTarget, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: target.secretUrl.reveal(), connectionTimeoutMillis: 15_000, application_name: 'backup-sentinel-restore' });
+  const client = new pg.Client(pgClientConfig(target, target.password, { connectionTimeoutMillis: 15_000, application_name: 'backup-sentinel-restore' }));
   client.on('error', () => {});
   try {
     await client.connect();

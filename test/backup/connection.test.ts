@@ -9,7 +9,7 @@ const PASSWORD = "p@ss w'rd;$x";
 const url = `postgres://app%20user:${encodeURIComponent(PASSWORD)}@db.internal:6543/shop%20data?sslmode=require`;
 
 describe('the pg_dump command line', () => {
-  it('carries the URL without the password and the password only in the environment', () => {
+  it('carries the connection parameters without the password and the password only in the environment', () => {
     const target = parseDatabaseUrl(new Secret(url));
     assert.equal(target.password, PASSWORD);
     assert.equal(target.database, 'shop data');
@@ -18,7 +18,7 @@ describe('the pg_dump command line', () => {
     const inv = buildPgDumpInvocation('/usr/bin/pg_dump', target, 'custom', ['--exclude-table', 'audit log']);
     assert.deepEqual(inv.args, [
       '--dbname',
-      'postgres://app%20user@db.internal:6543/shop%20data?sslmode=require',
+      "host='db.internal' port='6543' user='app user' dbname='shop data' sslmode='require'",
       '--no-password',
       '--format=custom',
       '--compress=0',

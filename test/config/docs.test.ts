@@ -7,7 +7,7 @@ const documented = new Set(VARIABLES.map((v) => v.name));
 
 function variablesNamedIn(file: string): Set<string> {
   const text = fs.readFileSync(file, 'utf8');
-  return new Set([...text.matchAll(/`([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]|PORT)`/g)].map((m) => m[1] ?? ''));
+  return new Set([...text.matchAll(/`([A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]|PORT|HOST)`/g)].map((m) => m[1] ?? ''));
 }
 
 describe('documentation and configuration stay in step', () => {

@@ -37,7 +37,7 @@ describe('loadConfig', () => {
       BACKUP_CRON_SCHEDULE: '0 3 * * *',
       RUN_ON_STARTUP: 'true',
       BACKUP_FILE_PREFIX: 'vlvt_backup_',
-      BUCKET_SUBFOLDER: '/nightly/',
+      BUCKET_SUBFOLDER: 'nightly/',
       BACKUP_OPTIONS: `--exclude-table="audit log" --no-owner`,
       SUPPORT_OBJECT_LOCK: 'true',
     });
@@ -122,7 +122,7 @@ describe('loadConfig', () => {
       .filter((f) => f.endsWith('.ts') && f !== 'variables.ts')
       .map((f) => fs.readFileSync(`src/config/${f}`, 'utf8'))
       .join('\n');
-    const read = new Set([...source.matchAll(/'([A-Z][A-Z0-9]*_[A-Z0-9_]+|PORT)'/g)].map((m) => m[1]));
+    const read = new Set([...source.matchAll(/'([A-Z][A-Z0-9]*_[A-Z0-9_]+|PORT|HOST)'/g)].map((m) => m[1]));
     const documented = new Set(VARIABLES.map((v) => v.name));
     assert.deepEqual([...read].sort(), [...documented].sort());
   });

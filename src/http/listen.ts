@@ -1,0 +1,40 @@
+import type { Server } from 'node:http';
+import type Koa from 'koa';
+
+// Where the HTTP server listens when neither HOST nor the caller names an address: "::" accepts IPv6
+// and (dual-stack, Linux' default) IPv4 connections, so a private network that resolves service names
+// to IPv6 only (Railway's *.railway.internal in environments created before October 2025) reaches
+// /metrics as well as an IPv4 one; a host without IPv6 falls back to 0.0.0.0.
+export const DUAL_STACK_HOST = '::';
+export const IPV4_ANY_HOST = '0.0.0.0';
+
+// Errors that mean "this host has no IPv6", not "the port is taken".
+const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);
+
+export interface Listening {
+  server: Server;
+  host: string;
+  port: number;
+}
+
+export async function listenHttp(app: Koa, port: number, host: string | undefined): Promise<Listening> {
+  if (host !== undefined) return await listenOn(app, port, host);
+  try {
+    return await listenOn(app, port, DUAL_STACK_HOST);
+  } catch (error) {
+    if (!NO_IPV6.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    return await listenOn(app, port, IPV4_ANY_HOST);
+  }
+}
+
+async function listenOn(app: Koa, port: number, host: string): Promise<Listening> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, host, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+  const address = server.address();
+  return { server, host, port: typeof address === 'object' && address !== null ? address.port : port };
+}

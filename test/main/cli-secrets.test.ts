@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { freePort } from '../helpers/free-port.ts';
+import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+const COMMANDS: readonly string[][] = [['serve'], ['backup'], ['list'], ['check'], ['prune', '--dry-run'], ['restore', '--latest'], ['verify', '--drill'], ['alert-test']];
+const URL_VARIABLES = ['BACKUP_DATABASE_URL', 'VERIFY_RESTORE_URL', 'RESTORE_TARGET_URL', 'SMTP_URL', 'SLACK_WEBHOOK_URL'] as const;
+
+interface Run {
+  code: number | undefined;
+  all: string;
+}
+
+// The real CLI process: what it prints on stdout and stderr, logs included (pino writes to one of them).
+function cli(args: readonly string[], env: Record<string, string>) {
+  return execa(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'trace', ...env },
+    extendEnv: false,
+    reject: false,
+    all: true,
+    stdin: 'ignore',
+  });
+}
+
+async function run(args: readonly string[], env: Record<string, string>): Promise<Run> {
+  const result = await cli(args, env);
+  return { code: result.exitCode, all: String(result.all ?? '') };
+}
+
+function assertNoMarker(what: string, run: Run): void {
+  assert.ok(!run.all.includes(MARKER), `${what} printed the password:\n${run.all}`);
+}
+
+// Passwords in URL variables and flags, malformed in every shape or well formed but failing, through
+// every command's error path: the password never reaches stdout, stderr or the logs.
+describe('secrets in URLs never reach the output of any command', () => {
+  let pg: PgCluster;
+  let dir: string;
+  let dead: number;
+  let base: Record<string, string>;
+
+  before(async () => {
+    [pg, dead] = await Promise.all([startPgCluster(), freePort()]);
+    await pg.createDatabase('app');
+    await pg.psql('CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 10);', 'app');
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cli-secrets-'));
+    base = { BACKUP_DIR: dir, BACKUP_FILE_PREFIX: 'app_' };
+    const backup = await run(['backup'], { ...base, BACKUP_DATABASE_URL: pg.url('app') });
+    assert.equal(backup.code, 0, backup.all);
+  });
+  after(async () => {
+    await pg?.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('a malformed URL in any variable stops every command at start (exit 78) without showing the password', async () => {
+    let shape = 0;
+    for (const command of COMMANDS) {
+      const env: Record<string, string> = { ...base, ALERT_EMAIL_TO: 'ops@example.com' };
+      for (const variable of URL_VARIABLES) env[variable] = MALFORMED_SHAPES[shape++ % MALFORMED_SHAPES.length] ?? '';
+      const result = await run(command, env);
+      assert.equal(result.code, 78, `${command.join(' ')}: ${result.all}`);
+      // One start-up message lists them all (a shape that is only padded with spaces is a valid URL once trimmed).
+      const named = URL_VARIABLES.filter((variable) => result.all.includes(`- ${variable}: expected`));
+      assert.ok(named.length >= URL_VARIABLES.length - 1, `${command.join(' ')} names the malformed URLs: ${result.all}`);
+      assertNoMarker(command.join(' '), result);
+    }
+    assert.ok(shape >= MALFORMED_SHAPES.length, 'every shape went through a spawned command');
+  });
+
+  it('restore --target-url with a malformed URL, and RESTORE_TARGET_URL with a wrong password, fail without showing it', async () => {
+    for (const target of [`postgres:/postgres:${MARKER}@127.0.0.1:${pg.port}/copy`, `postgres:postgres:${MARKER}@127.0.0.1/copy`, `postgres://postgres@127.0.0.1:${pg.port}/copy?password=${MARKER}%zz`]) {
+      const result = await run(['restore', '--latest', '--target-url', target], base);
+      assert.equal(result.code, 1, result.all);
+      assert.match(result.all, /--target-url is not a valid URL/);
+      assertNoMarker(`restore --target-url ${target}`, result);
+    }
+    const wrong = await run(['restore', '--latest', '--create'], { ...base, RESTORE_TARGET_URL: `postgres://postgres:${MARKER}@127.0.0.1:${pg.port}/copy` });
+    assert.equal(wrong.code, 1, wrong.all);
+    assert.match(wrong.all, /cannot connect to database .*password authentication failed/);
+    assertNoMarker('restore with RESTORE_TARGET_URL', wrong);
+  });
+
+  it('backup, verify --drill, alert-test, list and serve with well-formed URLs whose password is wrong or whose server is down', async () => {
+    const wrongDb = `postgres://postgres:${MARKER}@127.0.0.1:${pg.port}/app?sslmode=disable`;
+    const runs: [string, Promise<Run>][] = [];
+    runs.push(['backup (wrong password)', run(['backup'], { ...base, BACKUP_DATABASE_URL: wrongDb })]);
+    runs.push(['backup (server down)', run(['backup'], { ...base, BACKUP_DATABASE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${dead}/app` })]);
+    runs.push(['verify --drill', run(['verify', '--drill'], { ...base, BACKUP_DATABASE_URL: wrongDb, VERIFY_RESTORE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${pg.port}/postgres` })]);
+    runs.push(['alert-test', run(['alert-test'], {
+      ...base,
+      SMTP_URL: `smtp://ops:${MARKER}@127.0.0.1:${dead}`,
+      ALERT_EMAIL_TO: 'ops@example.com',
+      SLACK_WEBHOOK_URL: `http://127.0.0.1:${dead}/services/T0/B0/${MARKER}`,
+    })]);
+    runs.push(['list (storage down)', run(['list'], { AWS_S3_BUCKET: 'down-bucket', AWS_S3_ENDPOINT: `http://127.0.0.1:${dead}`, AWS_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: MARKER })]);
+    for (const [what, pending] of runs) {
+      const result = await pending;
+      assert.notEqual(result.code, 0, `${what} fails: ${result.all}`);
+      assertNoMarker(what, result);
+    }
+    const port = await freePort();
+    const serve = cli(['serve'], { ...base, PORT: String(port), HOST: '127.0.0.1', BACKUP_DATABASE_URL: wrongDb, RUN_ON_STARTUP: 'true', VERIFY_RESTORE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${dead}/postgres` });
+    try {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const body = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.text(), () => '');
+        if (body.includes('backup_failed')) break;
+        if (Date.now() > deadline) assert.fail('timed out waiting for the failed backup on /health');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const status = await (await fetch(`http://127.0.0.1:${port}/status`)).text();
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.ok(!status.includes(MARKER) && !metrics.includes(MARKER), 'not in /status or /metrics');
+    } finally {
+      serve.kill('SIGTERM');
+    }
+    const result = await serve;
+    assert.equal(result.exitCode, 0, String(result.all));
+    assert.match(String(result.all), /password authentication failed/);
+    assertNoMarker('serve', { code: result.exitCode, all: String(result.all ?? '') });
+  });
+});

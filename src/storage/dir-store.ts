@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type Dirent } from 'node:fs';
-import fs from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -65,8 +65,16 @@ export class DirStore implements BackupStore {
     try {
       signal?.throwIfAborted();
       await fs.mkdir(folder, { recursive: true });
-      await pipeline(body, counted, createWriteStream(temp, { flags: 'wx' }), signal ? { signal } : {});
-      await syncFile(temp);
+      // A write error is mapped, and the body destroyed with it, before the loop reading the body ends:
+      // leaving the loop destroys an unfinished body with a bare AbortError, and the backup pipeline
+      // keeps the first error it sees, so "no space left on device" and its hint would be lost.
+      const writeFailed = (error: unknown): unknown => {
+        if (bodyError !== undefined || signal?.aborted) return error;
+        const mapped = this.wrap(error, `write ${key}`);
+        body.destroy(mapped);
+        return mapped;
+      };
+      await pipeline(body, counted, (source: AsyncIterable<Buffer>) => writeFileFrom(temp, source, writeFailed), signal ? { signal } : {});
       const sidecar: Sidecar = { metadata: lowerCaseKeys(options.metadata ?? {}) };
       if (options.contentType !== undefined) sidecar.contentType = options.contentType;
       await fs.writeFile(metaTemp, JSON.stringify(sidecar));
@@ -77,6 +85,7 @@ export class DirStore implements BackupStore {
     } catch (error) {
       body.destroy();
       await Promise.all([removeQuietly(temp), removeQuietly(metaTemp)]);
+      await this.removeEmptyFolders(folder);
       if (bodyError !== undefined && !signal?.aborted) throw bodyError;
       if (signal?.aborted) {
         throw new StorageError('Aborted', `Writing ${key} to ${this.description} was aborted; nothing was stored`, {
@@ -192,28 +201,39 @@ export class DirStore implements BackupStore {
   }
 
   private wrap(error: unknown, action: string): StorageError {
-    const where = this.description;
-    if (isCode(error, 'EACCES') || isCode(error, 'EPERM') || isCode(error, 'EROFS')) {
-      return new StorageError('AccessDenied', `Permission denied to ${action} in ${where}`, {
-        cause: error,
-        hint: `make BACKUP_DIR (${this.root}) writable by the user backup-sentinel runs as`,
-      });
-    }
-    if (isCode(error, 'ENOTDIR') || isCode(error, 'EEXIST')) {
-      return new StorageError('Unknown', `Could not ${action} in ${where}: a file stands where a folder should be`, {
-        cause: error,
-        hint: `point BACKUP_DIR at a directory (${this.root} or one of its folders is a regular file)`,
-      });
-    }
-    if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
-      return new StorageError('Unknown', `No space left to ${action} in ${where}`, {
-        cause: error,
-        hint: 'free disk space or point BACKUP_DIR at a larger volume',
-      });
-    }
-    const reason = error instanceof Error ? error.message : String(error);
-    return new StorageError('Unknown', `Could not ${action} in ${where}: ${reason}`, { cause: error });
+    return toDirStoreError(error, { action, where: this.description, root: this.root });
   }
+}
+
+// Maps a file system error of `action` (e.g. "write nightly/x.sql.gz") to a StorageError that says
+// what to do; a StorageError passes unchanged.
+export function toDirStoreError(error: unknown, context: { action: string; where: string; root: string }): StorageError {
+  const { action, where, root } = context;
+  if (error instanceof StorageError) return error;
+  if (isCode(error, 'EACCES') || isCode(error, 'EPERM') || isCode(error, 'EROFS')) {
+    return new StorageError('AccessDenied', `Permission denied to ${action} in ${where}`, {
+      cause: error,
+      hint: `make BACKUP_DIR (${root}) writable by the user backup-sentinel runs as`,
+    });
+  }
+  if (isCode(error, 'ENOTDIR') || isCode(error, 'EEXIST')) {
+    return new StorageError('Unknown', `Could not ${action} in ${where}: a file stands where a folder should be`, {
+      cause: error,
+      hint: `point BACKUP_DIR at a directory (${root} or one of its folders is a regular file)`,
+    });
+  }
+  if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
+    const what = isCode(error, 'EDQUOT') ? 'disk quota exceeded' : 'no space left on device';
+    return new StorageError('Unknown', `Could not ${action} in ${where}: ${what}`, {
+      cause: error,
+      hint:
+        `free disk space on the volume holding BACKUP_DIR (${root}) or point BACKUP_DIR at a larger volume; ` +
+        'keep fewer backups (a lower RETENTION_DAYS; retention must not be off, RETENTION_DAYS=0) and remove leftovers copied in by hand; ' +
+        'nothing half-written was kept, the next run tries again',
+    });
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StorageError('Unknown', `Could not ${action} in ${where}: ${reason}`, { cause: error });
 }
 
 function isReservedName(name: string): boolean {
@@ -257,11 +277,28 @@ async function readSidecar(file: string): Promise<Sidecar> {
   }
 }
 
-// Flushes the file to disk before it is renamed into place (a backup must survive a power cut).
-async function syncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r+');
+// Writes a new file from the chunks and flushes it to disk before it is renamed into place (a backup
+// must survive a power cut). A file system error (ENOSPC, EACCES...) goes through `failed`, which
+// returns the error to throw, while the source is still being read.
+async function writeFileFrom(file: string, source: AsyncIterable<Buffer>, failed: (error: unknown) => unknown): Promise<void> {
+  let handle: FileHandle;
   try {
-    await handle.sync();
+    handle = await fs.open(file, 'wx');
+  } catch (error) {
+    throw failed(error);
+  }
+  try {
+    for await (const chunk of source) {
+      try {
+        let offset = 0;
+        while (offset < chunk.length) offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten;
+      } catch (error) {
+        throw failed(error);
+      }
+    }
+    await handle.sync().catch((error: unknown) => {
+      throw failed(error);
+    });
   } finally {
     await handle.close();
   }

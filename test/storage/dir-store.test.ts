@@ -5,7 +5,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { StorageError } from '../../src/errors.ts';
-import { DirStore } from '../../src/storage/dir-store.ts';
+import { DirStore, toDirStoreError } from '../../src/storage/dir-store.ts';
+import { mountSmallFilesystem } from '../helpers/small-filesystem.ts';
 import { runStoreContract } from './store-contract.ts';
 
 // Every file below root whose name marks an unfinished put.
@@ -96,5 +97,58 @@ describe('DirStore', () => {
       assert.match(error.message, /BACKUP_DIR/);
       return true;
     });
+  });
+});
+
+describe('DirStore on a full disk', () => {
+  it('maps ENOSPC and EDQUOT to "no space left on device" / "disk quota exceeded" with a hint about space and retention', () => {
+    // Errors shaped as node:fs raises them (a real full disk is in the next test, where it can be mounted).
+    for (const [code, text] of [
+      ['ENOSPC', /no space left on device/],
+      ['EDQUOT', /disk quota exceeded/],
+    ] as const) {
+      const raw = Object.assign(new Error(`${code}: something, write`), { code });
+      const error = toDirStoreError(raw, { action: 'write db/x.sql.gz', where: 'dir:/data', root: '/data' });
+      assert.match(error.shortMessage, text);
+      assert.match(error.shortMessage, /write db\/x\.sql\.gz in dir:\/data/);
+      assert.match(error.hint ?? '', /free disk space/);
+      assert.match(error.hint ?? '', /BACKUP_DIR \(\/data\)/);
+      assert.match(error.hint ?? '', /RETENTION_DAYS/);
+      assert.equal(error.cause, raw);
+    }
+    const other = toDirStoreError(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }), { action: 'read x', where: 'dir:/d', root: '/d' });
+    assert.doesNotMatch(other.hint ?? '', /RETENTION/);
+    const already = new StorageError('Aborted', 'aborted');
+    assert.equal(toDirStoreError(already, { action: 'write x', where: 'dir:/d', root: '/d' }), already);
+  });
+
+  it('a put that fills the disk fails with the no-space error, destroys the body with it and leaves nothing', async (t) => {
+    const mounted = await mountSmallFilesystem(64 * 1024);
+    if ('skip' in mounted) {
+      t.skip(`no small filesystem to fill: ${mounted.skip}`);
+      return;
+    }
+    try {
+      const store = new DirStore(mounted.dir);
+      await store.put('small.sql', Readable.from([Buffer.alloc(1000, 1)]));
+      let bodyError: unknown;
+      const body = Readable.from((function* () {
+        for (let i = 0; i < 64; i++) yield Buffer.alloc(16 * 1024, i);
+      })());
+      body.on('error', (error) => (bodyError = error));
+      await assert.rejects(store.put('db/big.sql', body), (error: unknown) => {
+        assert.ok(error instanceof StorageError, String(error));
+        assert.match(error.shortMessage, /^Could not write db\/big\.sql in dir:.*: no space left on device$/);
+        assert.match(error.hint ?? '', /RETENTION_DAYS/);
+        // The body is destroyed with this error (not a bare AbortError), so a pipeline keeping the first
+        // error it sees reports the full disk.
+        assert.equal(bodyError, error);
+        return true;
+      });
+      assert.deepEqual((await fs.readdir(mounted.dir, { recursive: true })).sort(), ['small.sql', 'small.sql.~meta.json']);
+      assert.deepEqual((await store.list('')).map((o) => o.key), ['small.sql']);
+    } finally {
+      await mounted.unmount();
+    }
   });
 });

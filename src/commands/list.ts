@@ -3,6 +3,7 @@ import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
 import { readFlags } from './flags.ts';
+import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 const USAGE = 'list [--json]';
 
@@ -25,7 +26,7 @@ export const listCommand: Command = {
       .sort((a, b) => b.time.getTime() - a.time.getTime());
     if (flags.has('--json')) {
       ctx.stdout.write(
-        `${JSON.stringify(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
+        `${stringifyJsonSafely(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
       );
       return 0;
     }
@@ -34,7 +35,7 @@ export const listCommand: Command = {
       ctx.stdout.write(`No backups in ${where}.\n`);
       return 0;
     }
-    const rows = backups.map((b) => [b.key, formatBytes(b.size), `${formatDuration(Math.max(0, now.getTime() - b.time.getTime()))} ago`, b.time.toISOString().replace('.000Z', 'Z')]);
+    const rows = backups.map((b) => [printableKey(b.key), formatBytes(b.size), `${formatDuration(Math.max(0, now.getTime() - b.time.getTime()))} ago`, b.time.toISOString().replace('.000Z', 'Z')]);
     const header = ['KEY', 'SIZE', 'AGE', 'TIME (UTC)'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (cells: string[]) =>

@@ -9,6 +9,7 @@ import { ChildFilter } from './child-filter.ts';
 import { createDecompressStream } from './decompress.ts';
 import { createIntegrityCheck, IntegrityError, type IntegrityCheck } from './integrity.ts';
 import type { PgTools } from './pg-tools.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 // Makes the age decryption stage (src/crypto createDecryptStream, bound to the configured key).
 export type DecryptFactory = () => Transform;
@@ -61,7 +62,7 @@ export async function readManifest(store: BackupStore, key: string): Promise<Bac
   const manifest = length > MAX_MANIFEST_BYTES ? undefined : parseManifest(Buffer.concat(chunks).toString('utf8'));
   // A manifest that is there but unreadable must not quietly turn the sha256 check off.
   if (!manifest || manifest.key !== key) {
-    throw new RestoreError(`the manifest of ${key} (${manifestKey(key)}) is unreadable or belongs to another key, so the backup's sha256 cannot be trusted`, {
+    throw new RestoreError(`the manifest of ${printableKey(key)} (${printableKey(manifestKey(key))}) is unreadable or belongs to another key, so the backup's sha256 cannot be trusted`, {
       hint: 'the manifest was damaged or replaced in storage: treat this backup as suspect and use another one',
     });
   }
@@ -72,7 +73,7 @@ export async function readManifest(store: BackupStore, key: string): Promise<Bac
 export async function describeBackup(store: BackupStore, key: string, prefix: string): Promise<BackupInfo> {
   const head = await store.head(key);
   if (!head) {
-    throw new RestoreError(`no backup named ${key} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
+    throw new RestoreError(`no backup named ${printableKey(key)} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
   }
   const manifest = await readManifest(store, key);
   const fromKey = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
@@ -80,7 +81,7 @@ export async function describeBackup(store: BackupStore, key: string, prefix: st
     ? { format: manifest.format, compression: manifest.compression, encrypted: manifest.encryption === 'age' }
     : fromKey;
   if (!parts) {
-    throw new RestoreError(`cannot tell the format of ${key}: it has no manifest and its name is not backup-sentinel's (<prefix>YYYY-MM-DD_HH-MM-SS.sql[.gz|.zst][.age] or .dump)`, {
+    throw new RestoreError(`cannot tell the format of ${printableKey(key)}: it has no manifest and its name is not backup-sentinel's (<prefix>YYYY-MM-DD_HH-MM-SS.sql[.gz|.zst][.age] or .dump)`, {
       hint: 'download it and restore it by hand (psql or pg_restore), or restore one of backup-sentinel\'s own backups',
     });
   }
@@ -122,7 +123,7 @@ export function createDecodeStages(info: BackupInfo, options: DecodeOptions): De
   const stages: Duplex[] = [integrity.stream];
   if (info.parts.encrypted) {
     if (!options.decrypt) {
-      throw new RestoreError(`${info.key} is encrypted (age) and no decryption key is configured`, {
+      throw new RestoreError(`${printableKey(info.key)} is encrypted (age) and no decryption key is configured`, {
         hint: 'set BACKUP_ENCRYPTION_IDENTITY (AGE-SECRET-KEY-1... or its file) or BACKUP_ENCRYPTION_PASSPHRASE',
       });
     }

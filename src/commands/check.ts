@@ -22,7 +22,7 @@ export const checkCommand: Command = {
     const flags = readFlags(args, ['--json'], USAGE, ctx);
     if (flags === undefined) return 64;
     const { config } = ctx;
-    const store = createStore(config);
+    const store = createStore(config, {}, ctx.logger);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));

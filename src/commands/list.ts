@@ -17,7 +17,7 @@ export const listCommand: Command = {
     const flags = readFlags(args, ['--json'], USAGE, ctx);
     if (flags === undefined) return 64;
     const { config } = ctx;
-    const store = createStore(config);
+    const store = createStore(config, {}, ctx.logger);
     const prefix = keyPrefix(config.location);
     const now = new Date();
     const backups = (await store.list(prefix))

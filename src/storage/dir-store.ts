@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import fs, { type FileHandle } from 'node:fs/promises';
+import fs, { constants, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { printableKey } from '../util/printable-key.ts';
 import type {
   BackupStore,
   ListOptions,
@@ -29,16 +31,20 @@ interface Sidecar {
 export class DirStore implements BackupStore {
   readonly description: string;
   private readonly root: string;
+  private readonly logger: Logger | undefined;
+  // Links list has warned about, so an hourly check does not repeat the warning.
+  private readonly warnedLinks = new Set<string>();
 
-  constructor(root: string) {
+  constructor(root: string, options: { logger?: Logger } = {}) {
     this.root = path.resolve(root);
     this.description = `dir:${this.root}`;
+    this.logger = options.logger;
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     let file: string;
     try {
-      file = this.fileOf(key);
+      file = await this.insideFile(key, 'write');
     } catch (error) {
       body.destroy();
       throw error;
@@ -100,11 +106,14 @@ export class DirStore implements BackupStore {
     const slash = prefix.lastIndexOf('/');
     const baseKey = slash === -1 ? '' : prefix.slice(0, slash + 1);
     if (baseKey) assertSafeKey(baseKey.slice(0, -1), this.description);
+    const action = `list ${prefix || '(all)'}`;
     const keys: string[] = [];
     try {
-      await this.collectKeys(path.join(this.root, baseKey), baseKey, prefix, keys);
+      const realRoot = await this.realRoot();
+      if (baseKey && realRoot !== undefined) await this.assertNoLinkOut(realRoot, baseKey.slice(0, -1).split('/'), action);
+      await this.collectKeys(path.join(this.root, baseKey), baseKey, prefix, keys, realRoot);
     } catch (error) {
-      throw this.wrap(error, `list ${prefix || '(all)'}`);
+      throw this.wrap(error, action);
     }
     const after = options.startAfter;
     const selected = keys.filter((key) => after === undefined || compareKeys(key, after) > 0).sort(compareKeys);
@@ -118,7 +127,7 @@ export class DirStore implements BackupStore {
   }
 
   async head(key: string): Promise<StoredObjectWithMetadata | undefined> {
-    const file = this.fileOf(key);
+    const file = await this.insideFile(key, 'read');
     try {
       const stat = await fs.stat(file);
       if (!stat.isFile()) return undefined;
@@ -131,7 +140,7 @@ export class DirStore implements BackupStore {
   }
 
   async get(key: string): Promise<Readable> {
-    const file = this.fileOf(key);
+    const file = await this.insideFile(key, 'read');
     try {
       const handle = await fs.open(file, 'r');
       return handle.createReadStream();
@@ -147,8 +156,10 @@ export class DirStore implements BackupStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    const files = keys.map((key) => this.fileOf(key));
-    for (const file of files) {
+    // Every key is checked before anything is deleted.
+    for (const key of keys) assertSafeKey(key, this.description);
+    for (const key of keys) {
+      const file = await this.insideFile(key, 'delete');
       try {
         await fs.rm(file, { force: true });
         await fs.rm(`${file}${META_SUFFIX}`, { force: true });
@@ -164,7 +175,54 @@ export class DirStore implements BackupStore {
     return path.join(this.root, ...key.split('/'));
   }
 
-  private async collectKeys(folder: string, baseKey: string, prefix: string, out: string[]): Promise<void> {
+  // The file of a key, refusing a path through a symbolic link that leads outside BACKUP_DIR: a link
+  // placed in the directory must not make put, get or delete touch files elsewhere on the machine.
+  private async insideFile(key: string, action: string): Promise<string> {
+    const file = this.fileOf(key);
+    const realRoot = await this.realRoot();
+    if (realRoot !== undefined) await this.assertNoLinkOut(realRoot, key.split('/'), `${action} ${printableKey(key)}`);
+    return file;
+  }
+
+  // undefined while the directory does not exist (nothing below it, so no link either). BACKUP_DIR
+  // itself may be a link: what counts as inside is where it leads.
+  private async realRoot(): Promise<string | undefined> {
+    try {
+      return await fs.realpath(this.root);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return undefined;
+      throw this.wrap(error, 'open');
+    }
+  }
+
+  private async assertNoLinkOut(realRoot: string, segments: readonly string[], action: string): Promise<void> {
+    let current = this.root;
+    for (const [i, segment] of segments.entries()) {
+      current = path.join(current, segment);
+      const stat = await fs.lstat(current).catch(() => undefined);
+      // The rest does not exist yet; put creates real folders.
+      if (stat === undefined) return;
+      if (!stat.isSymbolicLink()) continue;
+      const target = await linkTarget(current);
+      if (!isInside(realRoot, target)) {
+        const link = segments.slice(0, i + 1).join('/');
+        throw new StorageError('Unknown', `Refusing to ${action} in ${this.description}: ${printableKey(link)} is a symbolic link to ${printableKey(target)}, outside BACKUP_DIR`, {
+          hint: LINK_HINT,
+        });
+      }
+    }
+  }
+
+  private warnLink(key: string, target: string, why: string): void {
+    if (this.warnedLinks.has(key)) return;
+    this.warnedLinks.add(key);
+    this.logger?.warn(
+      { component: 'dir-store', key: printableKey(key), target: printableKey(target), dir: this.root, hint: LINK_HINT },
+      `not listed: ${printableKey(key)} in ${this.description} is a symbolic link ${why}`,
+    );
+  }
+
+  private async collectKeys(folder: string, baseKey: string, prefix: string, out: string[], realRoot: string | undefined): Promise<void> {
     let entries: Dirent[];
     try {
       entries = await fs.readdir(folder, { withFileTypes: true });
@@ -179,10 +237,20 @@ export class DirStore implements BackupStore {
         const folderKey = `${key}/`;
         // Descend only where keys under the prefix can be.
         if (folderKey.startsWith(prefix) || prefix.startsWith(folderKey)) {
-          await this.collectKeys(path.join(folder, entry.name), folderKey, prefix, out);
+          await this.collectKeys(path.join(folder, entry.name), folderKey, prefix, out, realRoot);
         }
       } else if (entry.isFile() && key.startsWith(prefix)) {
         out.push(key);
+      } else if (entry.isSymbolicLink() && realRoot !== undefined && (key.startsWith(prefix) || prefix.startsWith(`${key}/`))) {
+        // A link to a file inside the directory is listed like the file; one leading outside is
+        // skipped with a warning (restore and delete would refuse it), and so is a linked folder
+        // (following it could loop).
+        const link = path.join(folder, entry.name);
+        const target = await linkTarget(link);
+        const stat = await fs.stat(link).catch(() => undefined);
+        if (!isInside(realRoot, target)) this.warnLink(key, target, 'leading outside BACKUP_DIR');
+        else if (stat?.isFile() === true && key.startsWith(prefix)) out.push(key);
+        else if (stat?.isDirectory() === true) this.warnLink(key, target, 'to a folder (linked folders are not followed)');
       }
     }
   }
@@ -236,6 +304,23 @@ export function toDirStoreError(error: unknown, context: { action: string; where
   return new StorageError('Unknown', `Could not ${action} in ${where}: ${reason}`, { cause: error });
 }
 
+const LINK_HINT =
+  'backups must be real files and folders inside BACKUP_DIR (links that stay inside it are fine): replace the link by what it points to, or set BACKUP_DIR to the real location';
+
+// Where a link leads: its real path, or for a dangling link the path it names.
+async function linkTarget(link: string): Promise<string> {
+  try {
+    return await fs.realpath(link);
+  } catch {
+    return path.resolve(path.dirname(link), await fs.readlink(link));
+  }
+}
+
+function isInside(root: string, target: string): boolean {
+  const relative = path.relative(root, target);
+  return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
+}
+
 function isReservedName(name: string): boolean {
   return name.startsWith(TEMP_PREFIX) || name.endsWith(META_SUFFIX);
 }
@@ -268,11 +353,12 @@ function lowerCaseKeys(metadata: Record<string, string>): Record<string, string>
 
 async function readSidecar(file: string): Promise<Sidecar> {
   try {
-    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<Sidecar>;
+    // O_NOFOLLOW: a linked sidecar is never read (it could lead anywhere).
+    const parsed = JSON.parse(await fs.readFile(file, { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW })) as Partial<Sidecar>;
     return { metadata: parsed.metadata ?? {} };
   } catch (error) {
     // An object copied in by hand has no sidecar: it simply has no metadata.
-    if (isCode(error, 'ENOENT') || error instanceof SyntaxError) return { metadata: {} };
+    if (isCode(error, 'ENOENT') || isCode(error, 'ELOOP') || error instanceof SyntaxError) return { metadata: {} };
     throw error;
   }
 }

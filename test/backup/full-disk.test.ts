@@ -48,6 +48,7 @@ describe('a backup to a directory on a full disk', () => {
     );
     assert.equal(result.status, 'failed');
     if (result.status !== 'failed') return;
+    assert.match(result.shortMessage, /^upload to dir:\S+ failed \[Unknown\]: Could not write backup-2026-01-25_03-00-00\.dump in dir:\S+: no space left on device$/);
     assert.equal(result.stage, 'upload');
     assert.match(result.shortMessage, /no space left on device/i);
     assert.match(result.error.hint ?? '', /disk space/);

@@ -76,8 +76,9 @@ export class DirStore implements BackupStore {
       // keeps the first error it sees, so "no space left on device" and its hint would be lost.
       const writeFailed = (error: unknown): unknown => {
         if (bodyError !== undefined || signal?.aborted) return error;
-        const mapped = this.wrap(error, `write ${key}`);
-        body.destroy(mapped);
+        const mapped = this.wrap(error, `write ${printableKey(key)}`);
+        // Only where something listens for it (the pipeline does): an unheard 'error' would crash.
+        body.destroy(body.listenerCount('error') > 0 ? mapped : undefined);
         return mapped;
       };
       await pipeline(body, counted, (source: AsyncIterable<Buffer>) => writeFileFrom(temp, source, writeFailed), signal ? { signal } : {});
@@ -94,11 +95,11 @@ export class DirStore implements BackupStore {
       await this.removeEmptyFolders(folder);
       if (bodyError !== undefined && !signal?.aborted) throw bodyError;
       if (signal?.aborted) {
-        throw new StorageError('Aborted', `Writing ${key} to ${this.description} was aborted; nothing was stored`, {
+        throw new StorageError('Aborted', `Writing ${printableKey(key)} to ${this.description} was aborted; nothing was stored`, {
           cause: signal.reason,
         });
       }
-      throw this.wrap(error, `write ${key}`);
+      throw this.wrap(error, `write ${printableKey(key)}`);
     }
   }
 
@@ -135,7 +136,7 @@ export class DirStore implements BackupStore {
       return { key, size: stat.size, lastModified: stat.mtime, metadata: sidecar.metadata };
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined;
-      throw this.wrap(error, `read ${key}`);
+      throw this.wrap(error, `read ${printableKey(key)}`);
     }
   }
 
@@ -146,12 +147,12 @@ export class DirStore implements BackupStore {
       return handle.createReadStream();
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR') || isCode(error, 'EISDIR')) {
-        throw new StorageError('NoSuchKey', `No object ${key} in ${this.description}`, {
+        throw new StorageError('NoSuchKey', `No object ${printableKey(key)} in ${this.description}`, {
           cause: error,
           hint: 'list the backups (backup-sentinel list) and use one of the keys shown',
         });
       }
-      throw this.wrap(error, `read ${key}`);
+      throw this.wrap(error, `read ${printableKey(key)}`);
     }
   }
 
@@ -164,7 +165,7 @@ export class DirStore implements BackupStore {
         await fs.rm(file, { force: true });
         await fs.rm(`${file}${META_SUFFIX}`, { force: true });
       } catch (error) {
-        throw this.wrap(error, `delete ${path.relative(this.root, file)}`);
+        throw this.wrap(error, `delete ${printableKey(key)}`);
       }
       await this.removeEmptyFolders(path.dirname(file));
     }

@@ -104,7 +104,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const { config, logger } = options;
   checkEncryptionAtStart(config);
   const version = readVersion();
-  const store = options.store ?? createStore(config);
+  const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
   const backupService = buildBackupService(config, store, logger);
   if (backupService === undefined) {

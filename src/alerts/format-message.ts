@@ -1,6 +1,7 @@
 import type { CheckName, Severity } from '../monitor/findings.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Notification, NotificationItem, ResolvedItem } from './policy.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 // Turns a Notification into channel-neutral text: a subject that says it all, and one entry per alert
 // with what, since when, the values and the runbook link. slack-payload.ts and email-body.ts render it.
@@ -179,7 +180,8 @@ export function formatValues(values: Record<string, number | string>): string[] 
 }
 
 function formatValue(value: number | string, unit: string | undefined): string {
-  if (typeof value === 'string') return value;
+  // String values may be object keys, which are anyone's to name.
+  if (typeof value === 'string') return printableKey(value);
   switch (unit) {
     case 'Bytes':
       return `${formatBytes(value)}${Math.abs(value) >= 1024 ? ` (${value} B)` : ''}`;

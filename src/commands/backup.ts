@@ -3,6 +3,7 @@ import type { BackupResult } from '../backup/result.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command, CommandContext } from './command.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 // Runs one backup now and turns its result into people-readable lines and an exit code:
 // 0 stored (or skipped because another replica holds the lock and is backing up), 1 failed,
@@ -33,7 +34,7 @@ export function describeForPeople(result: BackupResult, where: string): string {
     case 'success': {
       const m = result.manifest;
       return (
-        `Backup stored: ${result.key} in ${where}\n` +
+        `Backup stored: ${printableKey(result.key)} in ${where}\n` +
         `  ${formatBytes(m.size)} (${formatBytes(m.uncompressedSize)} before compression), ${formatDuration(result.durationMs)}, ` +
         `${m.parts} part${m.parts === 1 ? '' : 's'}, sha256 ${m.sha256}`
       );

@@ -6,6 +6,7 @@ import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
 import { readFlags } from './flags.ts';
+import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 const USAGE = 'check [--json]';
 
@@ -21,13 +22,13 @@ export const checkCommand: Command = {
     const flags = readFlags(args, ['--json'], USAGE, ctx);
     if (flags === undefined) return 64;
     const { config } = ctx;
-    const store = createStore(config);
+    const store = createStore(config, {}, ctx.logger);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));
     const snapshot = runner.snapshot();
     if (flags.has('--json')) {
-      ctx.stdout.write(`${JSON.stringify({ status, ...buildStatus(snapshot, result.at) }, null, 2)}\n`);
+      ctx.stdout.write(`${stringifyJsonSafely({ status, ...buildStatus(snapshot, result.at) }, 2)}\n`);
       return CHECK_EXIT[status];
     }
     const lines = [`Checked ${snapshot.where} at ${result.at.toISOString()}`];
@@ -36,7 +37,7 @@ export const checkCommand: Command = {
       lines.push(`  ${inventory.count} backup${inventory.count === 1 ? '' : 's'}, ${formatBytes(inventory.totalBytes)} in total`);
       if (inventory.newest) {
         const age = formatDuration(Math.max(0, result.at.getTime() - inventory.newest.time.getTime()));
-        lines.push(`  newest: ${inventory.newest.key} (${formatBytes(inventory.newest.size)}, ${age} ago)`);
+        lines.push(`  newest: ${printableKey(inventory.newest.key)} (${formatBytes(inventory.newest.size)}, ${age} ago)`);
       }
     }
     lines.push('');

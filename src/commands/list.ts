@@ -4,6 +4,7 @@ import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
 import { readFlags } from './flags.ts';
+import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 const USAGE = 'list [--json]';
 
@@ -17,12 +18,12 @@ export const listCommand: Command = {
     const flags = readFlags(args, ['--json'], USAGE, ctx);
     if (flags === undefined) return 64;
     const { config } = ctx;
-    const catalog = new BackupCatalog(createStore(config), keyPrefix(config.location));
+    const catalog = new BackupCatalog(createStore(config, {}, ctx.logger), keyPrefix(config.location));
     const now = new Date();
     const backups = (await catalog.list()).backups.reverse();
     if (flags.has('--json')) {
       ctx.stdout.write(
-        `${JSON.stringify(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
+        `${stringifyJsonSafely(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
       );
       return 0;
     }
@@ -31,7 +32,7 @@ export const listCommand: Command = {
       ctx.stdout.write(`No backups in ${where}.\n`);
       return 0;
     }
-    const rows = backups.map((b) => [b.key, formatBytes(b.size), `${formatDuration(Math.max(0, now.getTime() - b.time.getTime()))} ago`, b.time.toISOString().replace('.000Z', 'Z')]);
+    const rows = backups.map((b) => [printableKey(b.key), formatBytes(b.size), `${formatDuration(Math.max(0, now.getTime() - b.time.getTime()))} ago`, b.time.toISOString().replace('.000Z', 'Z')]);
     const header = ['KEY', 'SIZE', 'AGE', 'TIME (UTC)'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (cells: string[]) =>

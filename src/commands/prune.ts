@@ -5,6 +5,7 @@ import { createStore } from '../storage/create-store.ts';
 import { formatBytes } from '../util/format.ts';
 import type { Command } from './command.ts';
 import { readFlags } from './flags.ts';
+import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 const USAGE = 'prune [--dry-run] [--json]';
 
@@ -48,7 +49,7 @@ export const pruneCommand: Command = {
     const refused = plan.refusal !== undefined && plan.held.length > 0;
     if (json) {
       out(
-        JSON.stringify({
+        stringifyJsonSafely({
           dryRun,
           refusal: plan.refusal ?? null,
           cutoff: plan.cutoff.toISOString(),
@@ -77,10 +78,10 @@ export const pruneCommand: Command = {
       const verb = dryRun ? 'Would delete' : 'Deleted';
       out(`${verb} ${backups.length} backup(s) and ${manifests.length} manifest(s), ${formatBytes(bytes)}:`);
     }
-    for (const item of listed) out(`  ${item.key}  ${describe(item)}`);
+    for (const item of listed) out(`  ${printableKey(item.key)}  ${describe(item)}`);
     if (plan.kept.length > 0) {
       out(`Kept although older than ${retention.days} days:`);
-      for (const item of plan.kept) out(`  ${item.key}  ${item.ageDays} days old: ${item.reason}`);
+      for (const item of plan.kept) out(`  ${printableKey(item.key)}  ${item.ageDays} days old: ${item.reason}`);
     }
     return refused ? 2 : 0;
   },

@@ -10,6 +10,7 @@ import { parseTargetUrl } from '../restore/target.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 const USAGE = 'restore [--key KEY | --latest] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]';
 
@@ -65,7 +66,7 @@ export const restoreCommand: Command = {
         if (key === undefined) {
           throw new RestoreError(`no backups under "${prefix}" in ${store.description}`, { hint: 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there' });
         }
-        ctx.stderr.write(`Newest backup: ${key}\n`);
+        ctx.stderr.write(`Newest backup: ${printableKey(key)}\n`);
       }
       const controller = new AbortController();
       const onStop = () => controller.abort();
@@ -89,7 +90,7 @@ export const restoreCommand: Command = {
         // The format is known only once the backup was read (manifest, name, or its first bytes).
         if (jobs > 1 && summary.format !== 'custom') ctx.stderr.write(`--jobs only applies to custom-format archives; ${summary.key} is ${summary.format}: restored in one stream.\n`);
         ctx.stdout.write(
-          `Restored ${summary.key} into ${summary.target}\n` +
+          `Restored ${printableKey(summary.key)} into ${summary.target}\n` +
             `  ${summary.tables} tables, ${summary.rowsEstimated ? 'about ' : ''}${summary.rows} rows, ${formatBytes(summary.storedBytes)} read in ${formatDuration(summary.durationMs)}\n` +
             `  ${summary.sha256Checked ? `sha256 verified (${summary.sha256})` : `sha256 NOT verified: the backup has no manifest (its sha256 is ${summary.sha256})`}\n`,
         );
@@ -107,5 +108,5 @@ export const restoreCommand: Command = {
 function describeProgress(key: string, p: RestoreProgress): string {
   const of = p.totalBytes === undefined ? '' : ` of ${formatBytes(p.totalBytes)}`;
   const percent = p.percent === undefined ? '' : ` (${p.percent.toFixed(p.percent >= 10 ? 0 : 1)}%)`;
-  return `restoring ${key}: ${formatBytes(p.bytes)}${of}${percent}, ${formatDuration(p.elapsedMs)} elapsed`;
+  return `restoring ${printableKey(key)}: ${formatBytes(p.bytes)}${of}${percent}, ${formatDuration(p.elapsedMs)} elapsed`;
 }

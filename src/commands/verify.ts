@@ -8,6 +8,7 @@ import { verifyBackup } from '../restore/verify.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Command } from './command.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 const USAGE = 'verify [--key KEY] [--drill]';
 
@@ -44,12 +45,12 @@ export const verifyCommand: Command = {
     const result = await verifyBackup({ store, prefix, key: values.key, tools, decrypt, logger: ctx.logger });
     if (result.ok) {
       out(
-        `OK ${result.key}: ${result.sha256Checked ? 'sha256 and size match' : 'no manifest to check its sha256 against (not written by backup-sentinel)'}, ${formatBytes(result.storedBytes)} read (${formatBytes(result.scriptBytes)} of SQL), ` +
+        `OK ${printableKey(result.key ?? '')}: ${result.sha256Checked ? 'sha256 and size match' : 'no manifest to check its sha256 against (not written by backup-sentinel)'}, ${formatBytes(result.storedBytes)} read (${formatBytes(result.scriptBytes)} of SQL), ` +
           `${result.tables.length} tables, ${result.rows} rows, complete dump; ` +
-          `${result.comparedWith ? `no table missing compared with ${result.comparedWith}` : 'no previous backup to compare tables with'} (${formatDuration(result.durationMs)})`,
+          `${result.comparedWith ? `no table missing compared with ${printableKey(result.comparedWith)}` : 'no previous backup to compare tables with'} (${formatDuration(result.durationMs)})`,
       );
     } else {
-      ctx.stderr.write(`FAILED${result.key ? ` ${result.key}` : ''}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}\n`);
+      ctx.stderr.write(`FAILED${result.key ? ` ${printableKey(result.key)}` : ''}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}\n`);
       for (const p of result.problems) ctx.stderr.write(`  - [${p.kind}] ${p.message}${p.hint ? `\n    What to do: ${p.hint}` : ''}\n`);
     }
     let drillOk = true;
@@ -67,9 +68,9 @@ export const verifyCommand: Command = {
       });
       drillOk = drill.ok;
       if (drill.ok) {
-        out(`DRILL OK ${drill.key}: restored in ${formatDuration(drill.restoreMs ?? 0)}, ${drill.tables} tables, ${drill.rows} rows${drill.comparedWithSource ? ', row counts match the source within tolerance' : ''}; temporary database dropped`);
+        out(`DRILL OK ${printableKey(drill.key ?? '')}: restored in ${formatDuration(drill.restoreMs ?? 0)}, ${drill.tables} tables, ${drill.rows} rows${drill.comparedWithSource ? ', row counts match the source within tolerance' : ''}; temporary database dropped`);
       } else {
-        ctx.stderr.write(`DRILL FAILED${drill.key ? ` ${drill.key}` : ''}:\n${drill.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+        ctx.stderr.write(`DRILL FAILED${drill.key ? ` ${printableKey(drill.key)}` : ''}:\n${drill.problems.map((p) => `  - ${p}`).join('\n')}\n`);
       }
     }
     return result.ok && drillOk ? 0 : 1;

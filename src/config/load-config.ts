@@ -50,6 +50,9 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
       sizeDropRatio: r.number('SIZE_DROP_RATIO', 0.5, { min: 0, max: 1 }),
       sizeGrowthRatio: r.number('SIZE_GROWTH_RATIO', 3, { min: 1 }),
       sizeMinDiffBytes: r.number('SIZE_MIN_DIFF_BYTES', 1024 * 1024, { min: 0, integer: true }),
+      // Set explicitly, the minimum difference is exactly that (as before); by default it scales down
+      // with the median (see minSizeDiff).
+      sizeMinDiffFixed: r.has('SIZE_MIN_DIFF_BYTES'),
       emptyMaxBytes: r.number('EMPTY_BACKUP_MAX_BYTES', 1024, { min: 0, integer: true }),
     },
     alerts: readAlerts(r),

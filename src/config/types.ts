@@ -53,8 +53,11 @@ export interface MonitorSettings {
   // Anomaly when newest < median * sizeDropRatio or newest > median * sizeGrowthRatio ...
   sizeDropRatio: number;
   sizeGrowthRatio: number;
-  // ... and |newest - median| >= sizeMinDiffBytes, so small databases do not flap.
+  // ... and |newest - median| >= the minimum difference: sizeMinDiffBytes, or half the median when that
+  // is smaller, so a small database's drop is seen; exactly sizeMinDiffBytes when sizeMinDiffFixed (the
+  // variable was set explicitly).
   sizeMinDiffBytes: number;
+  sizeMinDiffFixed?: boolean;
   // A newest backup no larger than this is "empty" (an empty database compresses to a few hundred bytes).
   emptyMaxBytes: number;
 }

@@ -41,7 +41,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('monitor', 'SIZE_WINDOW', '7', 'How many previous backups the size median is taken over'),
   v('monitor', 'SIZE_DROP_RATIO', '0.5', 'Anomaly when the newest backup is smaller than median × this'),
   v('monitor', 'SIZE_GROWTH_RATIO', '3', 'Anomaly when the newest backup is larger than median × this'),
-  v('monitor', 'SIZE_MIN_DIFF_BYTES', '1048576', 'Size differences smaller than this never count as anomalies'),
+  v('monitor', 'SIZE_MIN_DIFF_BYTES', '1048576', 'Size differences smaller than this never count as anomalies; unset, half the median when that is smaller (small databases)'),
   v('monitor', 'EMPTY_BACKUP_MAX_BYTES', '1024', 'A newest backup no larger than this is reported empty'),
   v('alerts', 'SENTINEL_NAME', 'bucket name', 'Name used in alert subjects'),
   v('alerts', 'SLACK_WEBHOOK_URL', '—', 'Slack incoming webhook', true),

@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import { buildHealthReport, type HealthState } from './health.ts';
+import { stringifyJsonSafely } from '../util/printable-key.ts';
 
 export type { HealthState } from './health.ts';
 
@@ -64,7 +65,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
     }
     ctx.status = report.status === 'fail' ? 503 : 200;
     ctx.type = HEALTH_JSON;
-    ctx.body = JSON.stringify(report);
+    ctx.body = stringifyJsonSafely(report);
   });
 
   router.get('/status', (ctx) => {
@@ -78,7 +79,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
       extra = { error: 'status unavailable (see the service logs)' };
     }
     ctx.type = 'application/json';
-    ctx.body = JSON.stringify({ service: name, version: options.version, now: new Date().toISOString(), health, ...extra }, null, 2);
+    ctx.body = stringifyJsonSafely({ service: name, version: options.version, now: new Date().toISOString(), health, ...extra }, 2);
   });
 
   router.get('/metrics', async (ctx) => {

@@ -4,6 +4,7 @@ import { formatBytes } from '../util/format.ts';
 import type { CheckName, Finding } from './findings.ts';
 import { compareBackups, type BackupObject } from '../core/backup-catalog.ts';
 import { checkSizeAnomaly } from './size-anomaly.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 // The monitor's decisions: pure functions of (what storage holds, policy, now). No I/O, no clock.
 
@@ -92,7 +93,7 @@ export function checkStale(newest: BackupObject | undefined, policy: Pick<Monito
   return {
     check: 'stale',
     severity: 'fail',
-    summary: `newest backup is ${hours(ageMs)} h old (limit ${policy.maxAgeHours} h): ${newest.key}`,
+    summary: `newest backup is ${hours(ageMs)} h old (limit ${policy.maxAgeHours} h): ${printableKey(newest.key)}`,
     values: {
       ageHours: hours(ageMs),
       limitHours: policy.maxAgeHours,
@@ -109,7 +110,7 @@ export function checkEmpty(newest: BackupObject | undefined, policy: Pick<Monito
   return {
     check: 'empty',
     severity: 'fail',
-    summary: `newest backup is ${formatBytes(newest.size)} (no larger than ${formatBytes(policy.emptyMaxBytes)}, an empty dump): ${newest.key}`,
+    summary: `newest backup is ${formatBytes(newest.size)} (no larger than ${formatBytes(policy.emptyMaxBytes)}, an empty dump): ${printableKey(newest.key)}`,
     values: { sizeBytes: newest.size, limitBytes: policy.emptyMaxBytes, key: newest.key },
     hint: 'the dump holds no data: check that BACKUP_DATABASE_URL names the right database and that the job\'s user may read its tables (EMPTY_BACKUP_MAX_BYTES sets the limit)',
   };

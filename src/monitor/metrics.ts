@@ -2,7 +2,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { registerStateGauge } from '../util/state-gauge.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { ALL_CHECKS, type Finding } from './findings.ts';
-import { baselineSizes, median } from './size-anomaly.ts';
+import { baselineSizes, median, minSizeDiff } from './size-anomaly.ts';
 import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
 
 // Prometheus metrics of the service, all read from stored state in collect(): no I/O at scrape, and a
@@ -196,7 +196,12 @@ export function registerMetrics(options: MetricsOptions): void {
   stateGauge('size_window', 'SIZE_WINDOW: previous backups whose median the newest size is compared with', (s) => s.policy.sizeWindow);
   stateGauge('size_drop_ratio', 'SIZE_DROP_RATIO: newest/median below this is a size anomaly', (s) => s.policy.sizeDropRatio);
   stateGauge('size_growth_ratio', 'SIZE_GROWTH_RATIO: newest/median above this is a size anomaly', (s) => s.policy.sizeGrowthRatio);
-  stateGauge('size_min_diff_bytes', 'SIZE_MIN_DIFF_BYTES: smaller differences from the median are never an anomaly', (s) => s.policy.sizeMinDiffBytes);
+  // The minimum difference the check applies to the current median (SIZE_MIN_DIFF_BYTES before one is
+  // known), so the dashboard's anomaly bounds stay exact for small databases too.
+  stateGauge('size_min_diff_bytes', 'Smallest difference from the median that counts as a size anomaly: SIZE_MIN_DIFF_BYTES, or half the median when smaller (unless SIZE_MIN_DIFF_BYTES is set)', (s) => {
+    const mid = sizeMedianBytes(s);
+    return mid === undefined ? s.policy.sizeMinDiffBytes : minSizeDiff(mid, s.policy);
+  });
   stateGauge('empty_backup_max_bytes', 'EMPTY_BACKUP_MAX_BYTES: a newest backup no larger than this is empty', (s) => s.policy.emptyMaxBytes);
 
   if ((options.defaultMetrics ?? true) && !registeredDefaults.has(registry)) {

@@ -5,7 +5,24 @@ import { compareBackups, type BackupObject } from '../core/backup-catalog.ts';
 
 // Size anomaly: the newest backup against the median of the previous SIZE_WINDOW (pure).
 
-export type SizePolicy = Pick<MonitorSettings, 'sizeWindow' | 'sizeDropRatio' | 'sizeGrowthRatio' | 'sizeMinDiffBytes' | 'emptyMaxBytes'>;
+export type SizePolicy = Pick<
+  MonitorSettings,
+  'sizeWindow' | 'sizeDropRatio' | 'sizeGrowthRatio' | 'sizeMinDiffBytes' | 'sizeMinDiffFixed' | 'emptyMaxBytes'
+>;
+
+// Below the default floor, the minimum difference is this share of the median.
+export const MIN_DIFF_MEDIAN_SHARE = 0.5;
+
+// The smallest difference from the median that can count as an anomaly. A fixed floor alone hides
+// small databases: with 1 MiB, a 100 KB backup could vanish to 20 KB unnoticed. So by default it is
+// SIZE_MIN_DIFF_BYTES or half the median, whichever is smaller: a small database is judged by the ratios
+// (which already demand a change of half the median for a drop at the default 0.5), while on a large
+// one the floor still keeps tightened ratios from flagging noise. Set explicitly, SIZE_MIN_DIFF_BYTES is
+// the floor exactly (an operator who silenced a small database keeps it silent).
+export function minSizeDiff(medianBytes: number, policy: Pick<SizePolicy, 'sizeMinDiffBytes' | 'sizeMinDiffFixed'>): number {
+  if (policy.sizeMinDiffFixed === true) return policy.sizeMinDiffBytes;
+  return Math.min(policy.sizeMinDiffBytes, Math.floor(MIN_DIFF_MEDIAN_SHARE * medianBytes));
+}
 
 export function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
@@ -27,8 +44,8 @@ export function baselineSizes(backups: readonly BackupObject[], policy: SizePoli
 }
 
 // A warn finding when the newest size is below median * dropRatio or above median * growthRatio, and
-// at least sizeMinDiffBytes away from the median (so a 20 KiB database does not flap). Needs one
-// previous non-empty backup; an empty newest backup is left to the empty check.
+// at least minSizeDiff away from the median. Needs one previous non-empty backup; an empty newest
+// backup is left to the empty check.
 export function checkSizeAnomaly(backups: readonly BackupObject[], policy: SizePolicy): Finding | undefined {
   const newest = [...backups].sort(compareBackups).at(-1);
   if (newest === undefined || newest.size <= policy.emptyMaxBytes) return undefined;
@@ -37,7 +54,8 @@ export function checkSizeAnomaly(backups: readonly BackupObject[], policy: SizeP
   if (mid === undefined || mid <= 0) return undefined;
   const ratio = newest.size / mid;
   const diff = Math.abs(newest.size - mid);
-  if (diff < policy.sizeMinDiffBytes) return undefined;
+  const minDiff = minSizeDiff(mid, policy);
+  if (diff < minDiff) return undefined;
   let direction: 'drop' | 'growth';
   if (ratio < policy.sizeDropRatio) direction = 'drop';
   else if (ratio > policy.sizeGrowthRatio) direction = 'growth';
@@ -60,7 +78,7 @@ export function checkSizeAnomaly(backups: readonly BackupObject[], policy: SizeP
       window: baseline.length,
       dropRatio: policy.sizeDropRatio,
       growthRatio: policy.sizeGrowthRatio,
-      minDiffBytes: policy.sizeMinDiffBytes,
+      minDiffBytes: minDiff,
     },
     hint:
       direction === 'drop'

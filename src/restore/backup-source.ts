@@ -10,6 +10,7 @@ import { ChildFilter } from './child-filter.ts';
 import { createDecompressStream } from './decompress.ts';
 import { createIntegrityCheck, IntegrityError, type IntegrityCheck } from './integrity.ts';
 import type { PgTools } from './pg-tools.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 // Makes the age decryption stage (src/crypto createDecryptStream, bound to the configured key).
 export type DecryptFactory = () => Transform;
@@ -48,7 +49,7 @@ export async function readManifest(store: BackupStore, key: string): Promise<Bac
   const manifest = length > MAX_MANIFEST_BYTES ? undefined : parseManifest(Buffer.concat(chunks).toString('utf8'));
   // A manifest that is there but unreadable must not quietly turn the sha256 check off.
   if (!manifest || manifest.key !== key) {
-    throw new RestoreError(`the manifest of ${key} (${manifestKey(key)}) is unreadable or belongs to another key, so the backup's sha256 cannot be trusted`, {
+    throw new RestoreError(`the manifest of ${printableKey(key)} (${printableKey(manifestKey(key))}) is unreadable or belongs to another key, so the backup's sha256 cannot be trusted`, {
       hint: 'the manifest was damaged or replaced in storage: treat this backup as suspect and use another one',
     });
   }
@@ -67,7 +68,7 @@ export interface ProbeOptions {
 export async function describeBackup(store: BackupStore, key: string, prefix: string, probe: ProbeOptions): Promise<BackupInfo> {
   const head = await store.head(key);
   if (!head) {
-    throw new RestoreError(`no backup named ${key} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
+    throw new RestoreError(`no backup named ${printableKey(key)} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
   }
   const manifest = await readManifest(store, key);
   const fromName = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
@@ -134,7 +135,7 @@ async function decodeHead(head: Buffer, stages: Duplex[], bytes: number): Promis
 }
 
 function noKeyError(key: string): RestoreError {
-  return new RestoreError(`${key} is encrypted (age) and no decryption key is configured`, {
+  return new RestoreError(`${printableKey(key)} is encrypted (age) and no decryption key is configured`, {
     hint: 'set BACKUP_ENCRYPTION_IDENTITY (AGE-SECRET-KEY-1... or its file) or BACKUP_ENCRYPTION_PASSPHRASE',
   });
 }

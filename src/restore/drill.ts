@@ -9,6 +9,7 @@ import { compareWithDump, compareWithEstimates, describeMismatch, DEFAULT_ROW_TO
 import type { PgTools } from './pg-tools.ts';
 import { restoreBackup, type RestoreSummary } from './restore.ts';
 import { countRows, describeTarget, dropDatabase, estimateRows, withClient, withDatabase, type RestoreTarget } from './target.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 export interface DrillRequest {
   store: BackupStore;
@@ -112,7 +113,7 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
           }
         }
       } catch (error) {
-        problems.push(`restoring ${key} failed: ${shortMessageOf(error)}`);
+        problems.push(`restoring ${printableKey(key)} failed: ${shortMessageOf(error)}`);
       } finally {
         try {
           await dropDatabase(target, request.scratch.database);

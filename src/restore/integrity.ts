@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { RestoreError } from '../errors.ts';
 import { formatBytes } from '../util/format.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 // Why stored bytes are not what the backup wrote.
 export class IntegrityError extends RestoreError {
@@ -69,9 +70,9 @@ export function createIntegrityCheck(expect: IntegrityExpectation): IntegrityChe
       let error: IntegrityError | undefined;
       if (expect.size !== undefined && bytes !== expect.size) {
         const what = bytes < expect.size ? 'truncated' : 'longer than uploaded';
-        error = new IntegrityError('size', `${expect.key} is ${what}: ${formatBytes(bytes)} (${bytes} bytes) stored, ${formatBytes(expect.size)} (${expect.size} bytes) in its manifest`, HINT);
+        error = new IntegrityError('size', `${printableKey(expect.key)} is ${what}: ${formatBytes(bytes)} (${bytes} bytes) stored, ${formatBytes(expect.size)} (${expect.size} bytes) in its manifest`, HINT);
       } else if (expect.sha256 !== undefined && sha256 !== expect.sha256.toLowerCase()) {
-        error = new IntegrityError('sha256', `${expect.key} fails its sha256 check: stored bytes hash to ${sha256}, the manifest says ${expect.sha256}`, HINT);
+        error = new IntegrityError('sha256', `${printableKey(expect.key)} fails its sha256 check: stored bytes hash to ${sha256}, the manifest says ${expect.sha256}`, HINT);
       }
       if (error) {
         settle(error);
@@ -82,7 +83,7 @@ export function createIntegrityCheck(expect: IntegrityExpectation): IntegrityChe
       callback();
     },
     destroy(error, callback) {
-      settle(error ?? new RestoreError(`reading ${expect.key} stopped before its end`));
+      settle(error ?? new RestoreError(`reading ${printableKey(expect.key)} stopped before its end`));
       callback(error);
     },
   });

@@ -26,6 +26,7 @@ import {
   withClient,
   type RestoreTarget,
 } from './target.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 export interface RestoreProgress {
   // Stored bytes read so far, of totalBytes when known.
@@ -182,7 +183,7 @@ function throttleProgress(request: RestoreRequest, info: BackupInfo, started: nu
 async function explainFailure(error: unknown, request: RestoreRequest, info: BackupInfo): Promise<unknown> {
   if (error instanceof IntegrityError) return error;
   if ((error as { name?: string }).name === 'AbortError') {
-    return new RestoreError(`restore of ${info.key} was stopped before it finished; nothing was committed`, { cause: error });
+    return new RestoreError(`restore of ${printableKey(info.key)} was stopped before it finished; nothing was committed`, { cause: error });
   }
   const damaged = await findIntegrityError(request.store, info).catch(() => undefined);
   if (damaged) {

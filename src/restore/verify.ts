@@ -18,6 +18,7 @@ import { findVanishedTables } from './compare.ts';
 import { createDumpScanStream, type DumpFacts } from './dump-scanner.ts';
 import { IntegrityError } from './integrity.ts';
 import type { PgTools } from './pg-tools.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 export type VerifyProblemKind =
   | 'no-backup'
@@ -118,7 +119,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   try {
     info = await describeBackup(request.store, key, request.prefix, probeOptions(request));
   } catch (error) {
-    return result({ key, problems: [problemOf('unreadable', error, `cannot read ${key}`)] });
+    return result({ key, problems: [problemOf('unreadable', error, `cannot read ${printableKey(key)}`)] });
   }
   const problems: VerifyProblem[] = [];
   // Only our own backups are expected to have a manifest; other tools' (the Railway template's, a
@@ -126,7 +127,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   if (!info.manifest && parseBackupKey(key, request.prefix).ours) {
     problems.push({
       kind: 'no-manifest',
-      message: `${key} has no manifest (${key}.manifest.json), so its sha256 cannot be checked`,
+      message: `${printableKey(key)} has no manifest (${printableKey(key)}.manifest.json), so its sha256 cannot be checked`,
       hint: 'backups written by backup-sentinel always get one once the upload completed: look for a failed manifest upload in the backup logs',
     });
   }
@@ -147,7 +148,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
         if (vanished.length > 0) {
           problems.push({
             kind: 'vanished-table',
-            message: `${vanished.length === 1 ? 'table' : `${vanished.length} tables`} in the previous backup ${previous} but not in ${key}: ${vanished.slice(0, 10).join(', ')}${vanished.length > 10 ? ', ...' : ''}`,
+            message: `${vanished.length === 1 ? 'table' : `${vanished.length} tables`} in the previous backup ${printableKey(previous)} but not in ${printableKey(key)}: ${vanished.slice(0, 10).join(', ')}${vanished.length > 10 ? ', ...' : ''}`,
             hint: 'if the tables were dropped on purpose (a migration), nothing to do; otherwise check the source database before the backups that still have them expire',
           });
         }
@@ -167,7 +168,7 @@ async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analys
   try {
     body = await request.store.get(info.key);
   } catch (error) {
-    return { facts: undefined, storedBytes, problems: [problemOf('unreadable', error, `cannot read ${info.key}`)] };
+    return { facts: undefined, storedBytes, problems: [problemOf('unreadable', error, `cannot read ${printableKey(info.key)}`)] };
   }
   // Stages (and their child processes) are made only now, and handed to pipeline() at once.
   let decode;
@@ -175,7 +176,7 @@ async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analys
     decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: (b) => (storedBytes = b) });
   } catch (error) {
     body.destroy();
-    return { facts: undefined, storedBytes, problems: [problemOf('decrypt', error, `cannot decrypt ${info.key}`)] };
+    return { facts: undefined, storedBytes, problems: [problemOf('decrypt', error, `cannot decrypt ${printableKey(info.key)}`)] };
   }
   const scan = createDumpScanStream({ requireTrailer: false, label: info.key });
   const discard = new Writable({ highWaterMark: 1024 * 1024, write: (_chunk, _encoding, callback) => callback() });
@@ -188,18 +189,18 @@ async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analys
     if (damaged) problems.push(problemOf(damaged.kind, damaged, ''));
     if (!(error instanceof IntegrityError)) {
       const kind = error instanceof DecryptionError ? 'decrypt' : 'decode';
-      problems.push(problemOf(kind, error, `${info.key} cannot be ${kind === 'decrypt' ? 'decrypted' : 'decompressed and read as a dump'}`));
+      problems.push(problemOf(kind, error, `${printableKey(info.key)} cannot be ${kind === 'decrypt' ? 'decrypted' : 'decompressed and read as a dump'}`));
     }
     return { facts: undefined, storedBytes, problems };
   }
   const facts = scan.scanner.facts;
   const problems: VerifyProblem[] = [];
   if (!facts.headerSeen) {
-    problems.push({ kind: 'structure', message: `${info.key} does not start with pg_dump's "-- PostgreSQL database dump" header: it is not a pg_dump ${info.parts.format} dump`, hint: 'check what wrote this object' });
+    problems.push({ kind: 'structure', message: `${printableKey(info.key)} does not start with pg_dump's "-- PostgreSQL database dump" header: it is not a pg_dump ${info.parts.format} dump`, hint: 'check what wrote this object' });
   } else if (!facts.trailerSeen) {
     problems.push({
       kind: 'structure',
-      message: `${info.key} ends without pg_dump's "-- PostgreSQL database dump complete" trailer: the dump was cut short`,
+      message: `${printableKey(info.key)} ends without pg_dump's "-- PostgreSQL database dump complete" trailer: the dump was cut short`,
       hint: 'pg_dump stopped before the end (killed, out of disk or memory?): check the backup logs of that run; use an older backup until a new one verifies',
     });
   }

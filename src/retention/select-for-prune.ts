@@ -6,6 +6,7 @@ import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.t
 import { backupsOf, type BackupObject } from '../core/backup-catalog.ts';
 import type { CheckName, Finding } from '../monitor/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
+import { printableKey } from '../util/printable-key.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
@@ -106,7 +107,7 @@ export function selectForPrune(input: PruneInput): PrunePlan {
   const manifests: PruneItem[] = [];
   for (const item of due) {
     const manifest = byKey.get(manifestKey(item.key));
-    if (manifest) manifests.push({ key: manifest.key, kind: 'manifest', size: manifest.size, ageDays: item.ageDays, reason: `manifest of ${item.key}` });
+    if (manifest) manifests.push({ key: manifest.key, kind: 'manifest', size: manifest.size, ageDays: item.ageDays, reason: `manifest of ${printableKey(item.key)}` });
   }
   // Manifests whose backup is already gone (e.g. deleted by hand, or a crash between the two deletes).
   for (const o of objects) {
@@ -137,10 +138,10 @@ function refuse(backups: readonly Backup[], input: PruneInput): string | undefin
   if (newest === undefined) return 'there are no backups under the prefix';
   const ageHours = (now.getTime() - newest.time) / HOUR_MS;
   if (ageHours > policy.maxAgeHours) {
-    return `the newest backup ${newest.object.key} is ${ageHours.toFixed(1)} h old (limit ${policy.maxAgeHours} h, MAX_BACKUP_AGE_HOURS): pruning waits for a fresh backup`;
+    return `the newest backup ${printableKey(newest.object.key)} is ${ageHours.toFixed(1)} h old (limit ${policy.maxAgeHours} h, MAX_BACKUP_AGE_HOURS): pruning waits for a fresh backup`;
   }
   if (newest.object.size <= policy.emptyMaxBytes) {
-    return `the newest backup ${newest.object.key} is ${newest.object.size} bytes (EMPTY_BACKUP_MAX_BYTES ${policy.emptyMaxBytes}): it looks empty, so pruning waits for a good backup`;
+    return `the newest backup ${printableKey(newest.object.key)} is ${newest.object.size} bytes (EMPTY_BACKUP_MAX_BYTES ${policy.emptyMaxBytes}): it looks empty, so pruning waits for a good backup`;
   }
   return undefined;
 }

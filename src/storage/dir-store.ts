@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type Dirent } from 'node:fs';
-import fs from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import fs, { constants, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { printableKey } from '../util/printable-key.ts';
 import type {
   BackupStore,
   ListOptions,
@@ -29,16 +31,20 @@ interface Sidecar {
 export class DirStore implements BackupStore {
   readonly description: string;
   private readonly root: string;
+  private readonly logger: Logger | undefined;
+  // Links list has warned about, so an hourly check does not repeat the warning.
+  private readonly warnedLinks = new Set<string>();
 
-  constructor(root: string) {
+  constructor(root: string, options: { logger?: Logger } = {}) {
     this.root = path.resolve(root);
     this.description = `dir:${this.root}`;
+    this.logger = options.logger;
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<PutResult> {
     let file: string;
     try {
-      file = this.fileOf(key);
+      file = await this.insideFile(key, 'write');
     } catch (error) {
       body.destroy();
       throw error;
@@ -65,8 +71,17 @@ export class DirStore implements BackupStore {
     try {
       signal?.throwIfAborted();
       await fs.mkdir(folder, { recursive: true });
-      await pipeline(body, counted, createWriteStream(temp, { flags: 'wx' }), signal ? { signal } : {});
-      await syncFile(temp);
+      // A write error is mapped, and the body destroyed with it, before the loop reading the body ends:
+      // leaving the loop destroys an unfinished body with a bare AbortError, and the backup pipeline
+      // keeps the first error it sees, so "no space left on device" and its hint would be lost.
+      const writeFailed = (error: unknown): unknown => {
+        if (bodyError !== undefined || signal?.aborted) return error;
+        const mapped = this.wrap(error, `write ${printableKey(key)}`);
+        // Only where something listens for it (the pipeline does): an unheard 'error' would crash.
+        body.destroy(body.listenerCount('error') > 0 ? mapped : undefined);
+        return mapped;
+      };
+      await pipeline(body, counted, (source: AsyncIterable<Buffer>) => writeFileFrom(temp, source, writeFailed), signal ? { signal } : {});
       const sidecar: Sidecar = { metadata: lowerCaseKeys(options.metadata ?? {}) };
       if (options.contentType !== undefined) sidecar.contentType = options.contentType;
       await fs.writeFile(metaTemp, JSON.stringify(sidecar));
@@ -77,13 +92,14 @@ export class DirStore implements BackupStore {
     } catch (error) {
       body.destroy();
       await Promise.all([removeQuietly(temp), removeQuietly(metaTemp)]);
+      await this.removeEmptyFolders(folder);
       if (bodyError !== undefined && !signal?.aborted) throw bodyError;
       if (signal?.aborted) {
-        throw new StorageError('Aborted', `Writing ${key} to ${this.description} was aborted; nothing was stored`, {
+        throw new StorageError('Aborted', `Writing ${printableKey(key)} to ${this.description} was aborted; nothing was stored`, {
           cause: signal.reason,
         });
       }
-      throw this.wrap(error, `write ${key}`);
+      throw this.wrap(error, `write ${printableKey(key)}`);
     }
   }
 
@@ -91,11 +107,14 @@ export class DirStore implements BackupStore {
     const slash = prefix.lastIndexOf('/');
     const baseKey = slash === -1 ? '' : prefix.slice(0, slash + 1);
     if (baseKey) assertSafeKey(baseKey.slice(0, -1), this.description);
+    const action = `list ${prefix || '(all)'}`;
     const keys: string[] = [];
     try {
-      await this.collectKeys(path.join(this.root, baseKey), baseKey, prefix, keys);
+      const realRoot = await this.realRoot();
+      if (baseKey && realRoot !== undefined) await this.assertNoLinkOut(realRoot, baseKey.slice(0, -1).split('/'), action);
+      await this.collectKeys(path.join(this.root, baseKey), baseKey, prefix, keys, realRoot);
     } catch (error) {
-      throw this.wrap(error, `list ${prefix || '(all)'}`);
+      throw this.wrap(error, action);
     }
     const after = options.startAfter;
     const selected = keys.filter((key) => after === undefined || compareKeys(key, after) > 0).sort(compareKeys);
@@ -109,7 +128,7 @@ export class DirStore implements BackupStore {
   }
 
   async head(key: string): Promise<StoredObjectWithMetadata | undefined> {
-    const file = this.fileOf(key);
+    const file = await this.insideFile(key, 'read');
     try {
       const stat = await fs.stat(file);
       if (!stat.isFile()) return undefined;
@@ -117,34 +136,36 @@ export class DirStore implements BackupStore {
       return { key, size: stat.size, lastModified: stat.mtime, metadata: sidecar.metadata };
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined;
-      throw this.wrap(error, `read ${key}`);
+      throw this.wrap(error, `read ${printableKey(key)}`);
     }
   }
 
   async get(key: string): Promise<Readable> {
-    const file = this.fileOf(key);
+    const file = await this.insideFile(key, 'read');
     try {
       const handle = await fs.open(file, 'r');
       return handle.createReadStream();
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR') || isCode(error, 'EISDIR')) {
-        throw new StorageError('NoSuchKey', `No object ${key} in ${this.description}`, {
+        throw new StorageError('NoSuchKey', `No object ${printableKey(key)} in ${this.description}`, {
           cause: error,
           hint: 'list the backups (backup-sentinel list) and use one of the keys shown',
         });
       }
-      throw this.wrap(error, `read ${key}`);
+      throw this.wrap(error, `read ${printableKey(key)}`);
     }
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    const files = keys.map((key) => this.fileOf(key));
-    for (const file of files) {
+    // Every key is checked before anything is deleted.
+    for (const key of keys) assertSafeKey(key, this.description);
+    for (const key of keys) {
+      const file = await this.insideFile(key, 'delete');
       try {
         await fs.rm(file, { force: true });
         await fs.rm(`${file}${META_SUFFIX}`, { force: true });
       } catch (error) {
-        throw this.wrap(error, `delete ${path.relative(this.root, file)}`);
+        throw this.wrap(error, `delete ${printableKey(key)}`);
       }
       await this.removeEmptyFolders(path.dirname(file));
     }
@@ -155,7 +176,54 @@ export class DirStore implements BackupStore {
     return path.join(this.root, ...key.split('/'));
   }
 
-  private async collectKeys(folder: string, baseKey: string, prefix: string, out: string[]): Promise<void> {
+  // The file of a key, refusing a path through a symbolic link that leads outside BACKUP_DIR: a link
+  // placed in the directory must not make put, get or delete touch files elsewhere on the machine.
+  private async insideFile(key: string, action: string): Promise<string> {
+    const file = this.fileOf(key);
+    const realRoot = await this.realRoot();
+    if (realRoot !== undefined) await this.assertNoLinkOut(realRoot, key.split('/'), `${action} ${printableKey(key)}`);
+    return file;
+  }
+
+  // undefined while the directory does not exist (nothing below it, so no link either). BACKUP_DIR
+  // itself may be a link: what counts as inside is where it leads.
+  private async realRoot(): Promise<string | undefined> {
+    try {
+      return await fs.realpath(this.root);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return undefined;
+      throw this.wrap(error, 'open');
+    }
+  }
+
+  private async assertNoLinkOut(realRoot: string, segments: readonly string[], action: string): Promise<void> {
+    let current = this.root;
+    for (const [i, segment] of segments.entries()) {
+      current = path.join(current, segment);
+      const stat = await fs.lstat(current).catch(() => undefined);
+      // The rest does not exist yet; put creates real folders.
+      if (stat === undefined) return;
+      if (!stat.isSymbolicLink()) continue;
+      const target = await linkTarget(current);
+      if (!isInside(realRoot, target)) {
+        const link = segments.slice(0, i + 1).join('/');
+        throw new StorageError('Unknown', `Refusing to ${action} in ${this.description}: ${printableKey(link)} is a symbolic link to ${printableKey(target)}, outside BACKUP_DIR`, {
+          hint: LINK_HINT,
+        });
+      }
+    }
+  }
+
+  private warnLink(key: string, target: string, why: string): void {
+    if (this.warnedLinks.has(key)) return;
+    this.warnedLinks.add(key);
+    this.logger?.warn(
+      { component: 'dir-store', key: printableKey(key), target: printableKey(target), dir: this.root, hint: LINK_HINT },
+      `not listed: ${printableKey(key)} in ${this.description} is a symbolic link ${why}`,
+    );
+  }
+
+  private async collectKeys(folder: string, baseKey: string, prefix: string, out: string[], realRoot: string | undefined): Promise<void> {
     let entries: Dirent[];
     try {
       entries = await fs.readdir(folder, { withFileTypes: true });
@@ -170,10 +238,20 @@ export class DirStore implements BackupStore {
         const folderKey = `${key}/`;
         // Descend only where keys under the prefix can be.
         if (folderKey.startsWith(prefix) || prefix.startsWith(folderKey)) {
-          await this.collectKeys(path.join(folder, entry.name), folderKey, prefix, out);
+          await this.collectKeys(path.join(folder, entry.name), folderKey, prefix, out, realRoot);
         }
       } else if (entry.isFile() && key.startsWith(prefix)) {
         out.push(key);
+      } else if (entry.isSymbolicLink() && realRoot !== undefined && (key.startsWith(prefix) || prefix.startsWith(`${key}/`))) {
+        // A link to a file inside the directory is listed like the file; one leading outside is
+        // skipped with a warning (restore and delete would refuse it), and so is a linked folder
+        // (following it could loop).
+        const link = path.join(folder, entry.name);
+        const target = await linkTarget(link);
+        const stat = await fs.stat(link).catch(() => undefined);
+        if (!isInside(realRoot, target)) this.warnLink(key, target, 'leading outside BACKUP_DIR');
+        else if (stat?.isFile() === true && key.startsWith(prefix)) out.push(key);
+        else if (stat?.isDirectory() === true) this.warnLink(key, target, 'to a folder (linked folders are not followed)');
       }
     }
   }
@@ -192,28 +270,56 @@ export class DirStore implements BackupStore {
   }
 
   private wrap(error: unknown, action: string): StorageError {
-    const where = this.description;
-    if (isCode(error, 'EACCES') || isCode(error, 'EPERM') || isCode(error, 'EROFS')) {
-      return new StorageError('AccessDenied', `Permission denied to ${action} in ${where}`, {
-        cause: error,
-        hint: `make BACKUP_DIR (${this.root}) writable by the user backup-sentinel runs as`,
-      });
-    }
-    if (isCode(error, 'ENOTDIR') || isCode(error, 'EEXIST')) {
-      return new StorageError('Unknown', `Could not ${action} in ${where}: a file stands where a folder should be`, {
-        cause: error,
-        hint: `point BACKUP_DIR at a directory (${this.root} or one of its folders is a regular file)`,
-      });
-    }
-    if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
-      return new StorageError('Unknown', `No space left to ${action} in ${where}`, {
-        cause: error,
-        hint: 'free disk space or point BACKUP_DIR at a larger volume',
-      });
-    }
-    const reason = error instanceof Error ? error.message : String(error);
-    return new StorageError('Unknown', `Could not ${action} in ${where}: ${reason}`, { cause: error });
+    return toDirStoreError(error, { action, where: this.description, root: this.root });
   }
+}
+
+// Maps a file system error of `action` (e.g. "write nightly/x.sql.gz") to a StorageError that says
+// what to do; a StorageError passes unchanged.
+export function toDirStoreError(error: unknown, context: { action: string; where: string; root: string }): StorageError {
+  const { action, where, root } = context;
+  if (error instanceof StorageError) return error;
+  if (isCode(error, 'EACCES') || isCode(error, 'EPERM') || isCode(error, 'EROFS')) {
+    return new StorageError('AccessDenied', `Permission denied to ${action} in ${where}`, {
+      cause: error,
+      hint: `make BACKUP_DIR (${root}) writable by the user backup-sentinel runs as`,
+    });
+  }
+  if (isCode(error, 'ENOTDIR') || isCode(error, 'EEXIST')) {
+    return new StorageError('Unknown', `Could not ${action} in ${where}: a file stands where a folder should be`, {
+      cause: error,
+      hint: `point BACKUP_DIR at a directory (${root} or one of its folders is a regular file)`,
+    });
+  }
+  if (isCode(error, 'ENOSPC') || isCode(error, 'EDQUOT')) {
+    const what = isCode(error, 'EDQUOT') ? 'disk quota exceeded' : 'no space left on device';
+    return new StorageError('Unknown', `Could not ${action} in ${where}: ${what}`, {
+      cause: error,
+      hint:
+        `free disk space on the volume holding BACKUP_DIR (${root}) or point BACKUP_DIR at a larger volume; ` +
+        'keep fewer backups (a lower RETENTION_DAYS; retention must not be off, RETENTION_DAYS=0) and remove leftovers copied in by hand; ' +
+        'nothing half-written was kept, the next run tries again',
+    });
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new StorageError('Unknown', `Could not ${action} in ${where}: ${reason}`, { cause: error });
+}
+
+const LINK_HINT =
+  'backups must be real files and folders inside BACKUP_DIR (links that stay inside it are fine): replace the link by what it points to, or set BACKUP_DIR to the real location';
+
+// Where a link leads: its real path, or for a dangling link the path it names.
+async function linkTarget(link: string): Promise<string> {
+  try {
+    return await fs.realpath(link);
+  } catch {
+    return path.resolve(path.dirname(link), await fs.readlink(link));
+  }
+}
+
+function isInside(root: string, target: string): boolean {
+  const relative = path.relative(root, target);
+  return relative === '' || (relative !== '..' && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative));
 }
 
 function isReservedName(name: string): boolean {
@@ -248,20 +354,38 @@ function lowerCaseKeys(metadata: Record<string, string>): Record<string, string>
 
 async function readSidecar(file: string): Promise<Sidecar> {
   try {
-    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<Sidecar>;
+    // O_NOFOLLOW: a linked sidecar is never read (it could lead anywhere).
+    const parsed = JSON.parse(await fs.readFile(file, { encoding: 'utf8', flag: constants.O_RDONLY | constants.O_NOFOLLOW })) as Partial<Sidecar>;
     return { metadata: parsed.metadata ?? {} };
   } catch (error) {
     // An object copied in by hand has no sidecar: it simply has no metadata.
-    if (isCode(error, 'ENOENT') || error instanceof SyntaxError) return { metadata: {} };
+    if (isCode(error, 'ENOENT') || isCode(error, 'ELOOP') || error instanceof SyntaxError) return { metadata: {} };
     throw error;
   }
 }
 
-// Flushes the file to disk before it is renamed into place (a backup must survive a power cut).
-async function syncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r+');
+// Writes a new file from the chunks and flushes it to disk before it is renamed into place (a backup
+// must survive a power cut). A file system error (ENOSPC, EACCES...) goes through `failed`, which
+// returns the error to throw, while the source is still being read.
+async function writeFileFrom(file: string, source: AsyncIterable<Buffer>, failed: (error: unknown) => unknown): Promise<void> {
+  let handle: FileHandle;
   try {
-    await handle.sync();
+    handle = await fs.open(file, 'wx');
+  } catch (error) {
+    throw failed(error);
+  }
+  try {
+    for await (const chunk of source) {
+      try {
+        let offset = 0;
+        while (offset < chunk.length) offset += (await handle.write(chunk, offset, chunk.length - offset)).bytesWritten;
+      } catch (error) {
+        throw failed(error);
+      }
+    }
+    await handle.sync().catch((error: unknown) => {
+      throw failed(error);
+    });
   } finally {
     await handle.close();
   }

@@ -135,6 +135,25 @@ describe('a backup to local-directory storage', () => {
     assert.deepEqual(await store.list(''), before);
   });
 
+  it('refuses to write through a BUCKET_SUBFOLDER that is a symbolic link leading outside BACKUP_DIR', async () => {
+    const outside = await fs.mkdtemp(path.join(os.tmpdir(), 'backup-outside-'));
+    try {
+      await fs.symlink(outside, path.join(dir, 'linked'));
+      const result = await runBackupJob(
+        { settings: backupSettings(pg.url(SPACED_DB)), location: { subfolder: 'linked', prefix: 'b-' }, store, logger: memoryLogger().logger, clock },
+        { runId: 'run-linked', trigger: 'manual' },
+      );
+      assert.ok(result.status === 'failed');
+      assert.equal(result.stage, 'upload');
+      assert.match(result.shortMessage, /^storage dir:\S+ failed \[Unknown\]: Refusing to read linked\/b-\S+\.sql\.gz in dir:\S+: linked is a symbolic link to \S+, outside BACKUP_DIR$/);
+      assert.match(result.error.hint ?? '', /replace the link/);
+      assert.deepEqual(await fs.readdir(outside), []);
+    } finally {
+      await fs.rm(path.join(dir, 'linked'), { force: true });
+      await fs.rm(outside, { recursive: true, force: true });
+    }
+  });
+
   it('fails with a clear error and leaves no object when the database does not exist', async () => {
     const before = await store.list('');
     const result = await runBackupJob(

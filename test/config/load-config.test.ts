@@ -26,6 +26,16 @@ describe('loadConfig', () => {
     assert.equal(config.http.port, 8080);
   });
 
+  it('SIZE_MIN_DIFF_BYTES scales with the median by default and is the exact floor once set', () => {
+    const unset = loadConfig({}).monitor;
+    assert.equal(unset.sizeMinDiffBytes, 1024 * 1024);
+    assert.equal(unset.sizeMinDiffFixed, false);
+    const set = loadConfig({ SIZE_MIN_DIFF_BYTES: '1048576' }).monitor;
+    assert.equal(set.sizeMinDiffBytes, 1024 * 1024);
+    assert.equal(set.sizeMinDiffFixed, true);
+    assert.equal(loadConfig({ SIZE_MIN_DIFF_BYTES: ' ' }).monitor.sizeMinDiffFixed, false, 'blank is unset');
+  });
+
   it('reads the Railway template variables with the same meaning', () => {
     const config = loadConfig({
       AWS_ACCESS_KEY_ID: 'AKID',

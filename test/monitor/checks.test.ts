@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { evaluate, type CheckInput, type MonitorPolicy } from '../../src/monitor/checks.ts';
 import type { CheckName } from '../../src/monitor/findings.ts';
 import type { BackupObject } from '../../src/core/backup-catalog.ts';
-import { median } from '../../src/monitor/size-anomaly.ts';
+import { median, minSizeDiff } from '../../src/monitor/size-anomaly.ts';
 
 const MiB = 1024 * 1024;
 const HOUR = 3_600_000;
@@ -56,11 +56,39 @@ const CASES: Case[] = [
     input: { backups: daily(steady.map((_, i) => Math.round(100 * MiB * 1.02 ** i))) },
     expect: [],
   },
-  { title: 'a small database dropping from 40 KiB to 10 KiB does not flap (min diff)', input: { backups: daily([40e3, 40e3, 40e3, 10e3]) }, expect: [] },
+  // The minimum difference is SIZE_MIN_DIFF_BYTES or half the median, whichever is smaller (unless set).
+  { title: 'a 100 KB database dropping 80% to 20 KB is a size anomaly (the floor scales with the median)', input: { backups: daily([100e3, 100e3, 100e3, 20e3]) }, expect: ['size_anomaly'] },
+  { title: 'a 40 KB database dropping to 10 KB is a size anomaly', input: { backups: daily([40e3, 40e3, 40e3, 10e3]) }, expect: ['size_anomaly'] },
+  { title: 'a 20 KB database growing to 70 KB (3.5x) is a size anomaly', input: { backups: daily([20e3, 20e3, 20e3, 70e3]) }, expect: ['size_anomaly'] },
+  { title: 'a 100 KB database at 55 KB is within the ratios', input: { backups: daily([100e3, 100e3, 100e3, 55e3]) }, expect: [] },
   {
-    title: 'SIZE_MIN_DIFF_BYTES=0 lets a small database drop count',
+    title: 'with a tightened SIZE_DROP_RATIO, a small database\'s 20% dip stays below half the median',
+    input: { backups: daily([100e3, 100e3, 100e3, 80e3]) },
+    policy: { sizeDropRatio: 0.9 },
+    expect: [],
+  },
+  {
+    title: 'with a tightened SIZE_DROP_RATIO, a large database\'s noise stays below SIZE_MIN_DIFF_BYTES',
+    input: { backups: daily([...steady.slice(1), 99.5 * MiB]) },
+    policy: { sizeDropRatio: 0.999 },
+    expect: [],
+  },
+  {
+    title: 'with a tightened SIZE_DROP_RATIO, a large database\'s drop beyond SIZE_MIN_DIFF_BYTES counts',
+    input: { backups: daily([...steady.slice(1), 98 * MiB]) },
+    policy: { sizeDropRatio: 0.999 },
+    expect: ['size_anomaly'],
+  },
+  {
+    title: 'SIZE_MIN_DIFF_BYTES set explicitly is the floor exactly: a 40 KB database dropping to 10 KB stays quiet',
     input: { backups: daily([40e3, 40e3, 40e3, 10e3]) },
-    policy: { sizeMinDiffBytes: 0 },
+    policy: { sizeMinDiffFixed: true },
+    expect: [],
+  },
+  {
+    title: 'SIZE_MIN_DIFF_BYTES=0 set explicitly lets a small database\'s drop count',
+    input: { backups: daily([40e3, 40e3, 40e3, 10e3]) },
+    policy: { sizeMinDiffBytes: 0, sizeMinDiffFixed: true },
     expect: ['size_anomaly'],
   },
   { title: 'one previous backup is enough for a median', input: { backups: daily([100 * MiB, 10 * MiB]) }, expect: ['size_anomaly'] },
@@ -174,6 +202,18 @@ describe('freshness checks (pure)', () => {
   it('the newest backup is chosen by time, not by list order', () => {
     const backups = daily(steady).reverse();
     assert.deepEqual(evaluate({ backups }, POLICY, NOW), []);
+  });
+
+  it('the minimum difference is SIZE_MIN_DIFF_BYTES or half the median, whichever is smaller, unless set explicitly', () => {
+    assert.equal(minSizeDiff(100e3, { sizeMinDiffBytes: MiB }), 50e3);
+    assert.equal(minSizeDiff(2 * MiB, { sizeMinDiffBytes: MiB }), MiB);
+    assert.equal(minSizeDiff(100 * MiB, { sizeMinDiffBytes: MiB }), MiB);
+    assert.equal(minSizeDiff(101, { sizeMinDiffBytes: MiB }), 50);
+    assert.equal(minSizeDiff(100e3, { sizeMinDiffBytes: MiB, sizeMinDiffFixed: true }), MiB);
+    assert.equal(minSizeDiff(100 * MiB, { sizeMinDiffBytes: 0, sizeMinDiffFixed: true }), 0);
+    const [finding] = evaluate({ backups: daily([100e3, 100e3, 100e3, 20e3]) }, POLICY, NOW);
+    assert.equal(finding?.values.minDiffBytes, 50e3);
+    assert.match(finding?.summary ?? '', /20% of the median/);
   });
 
   it('median of even and odd counts', () => {

@@ -29,8 +29,11 @@ describe('the size median metric', () => {
   });
 
   // A runner and its metrics on its own prefix of the test bucket.
-  function setup(subfolder: string): { runner: MonitorRunner; registry: Registry; store: S3Store; config: Config; clock: TestClock } {
-    const { store, config } = s3StoreFor(s3, { BUCKET_SUBFOLDER: subfolder, SIZE_WINDOW: '3', SIZE_MIN_DIFF_BYTES: '1024' });
+  function setup(
+    subfolder: string,
+    env: Record<string, string> = { SIZE_MIN_DIFF_BYTES: '1024' },
+  ): { runner: MonitorRunner; registry: Registry; store: S3Store; config: Config; clock: TestClock } {
+    const { store, config } = s3StoreFor(s3, { BUCKET_SUBFOLDER: subfolder, SIZE_WINDOW: '3', ...env });
     const clock = new TestClock(START);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: silentLogger(), clock });
     const registry = new Registry();
@@ -70,6 +73,19 @@ describe('the size median metric', () => {
     await putBackup(store, s3, backupKey(config.location, clock.now(), PARTS), 6 * MiB, clock.now());
     await runner.runCheck();
     assert.equal(sample(await registry.metrics(), 'backup_sentinel_backup_size_median_bytes'), 5 * MiB);
+  });
+
+  it('backup_sentinel_size_min_diff_bytes is the minimum difference the check applies to that median', async () => {
+    const { runner, registry, store, config } = setup('min-diff', {});
+    assert.equal(sample(await registry.metrics(), 'backup_sentinel_size_min_diff_bytes'), MiB, 'SIZE_MIN_DIFF_BYTES before a median is known');
+    const sizes = [100_000, 100_000, 100_000, 20_000];
+    for (const [i, size] of sizes.entries()) {
+      const time = new Date(START.getTime() - (sizes.length - i) * HOUR);
+      await putBackup(store, s3, backupKey(config.location, time, PARTS), size, time);
+    }
+    const anomaly = (await runner.runCheck()).findings.find((f) => f.check === 'size_anomaly');
+    assert.equal(anomaly?.values.minDiffBytes, 50_000);
+    assert.equal(sample(await registry.metrics(), 'backup_sentinel_size_min_diff_bytes'), 50_000, 'half the 100 KB median');
   });
 });
 

@@ -23,7 +23,7 @@ describe('monitor runner against an S3 server', () => {
   let bucketCounter = 0;
 
   before(async () => {
-    s3 = await startS3Server({ extraBuckets: Array.from({ length: 16 }, (_, i) => `monitor-${i}`) });
+    s3 = await startS3Server({ extraBuckets: Array.from({ length: 18 }, (_, i) => `monitor-${i}`) });
   });
   after(async () => {
     await s3?.close();
@@ -88,6 +88,27 @@ describe('monitor runner against an S3 server', () => {
     assert.equal(result.findings[0]?.values.medianBytes, MiB);
     assert.equal(result.findings[0]?.values.direction, 'drop');
     await put(1, MiB);
+    assert.deepEqual(checks(await runner.runCheck()), []);
+  });
+
+  it('with the default SIZE_MIN_DIFF_BYTES, an 80% drop of a 100 KB backup is a size anomaly', async () => {
+    const { runner, put } = setup();
+    for (let day = 5; day >= 1; day--) await put(day * 24, 100_000);
+    assert.deepEqual(checks(await runner.runCheck()), []);
+    await put(2, 20_000);
+    const result = await runner.runCheck();
+    assert.deepEqual(checks(result), ['size_anomaly']);
+    assert.equal(result.findings[0]?.values.medianBytes, 100_000);
+    assert.equal(result.findings[0]?.values.minDiffBytes, 50_000);
+    assert.equal(result.findings[0]?.values.direction, 'drop');
+    await put(1, 98_000);
+    assert.deepEqual(checks(await runner.runCheck()), []);
+  });
+
+  it('an explicitly set SIZE_MIN_DIFF_BYTES stays the floor: the same drop is quiet under 1 MiB', async () => {
+    const { runner, put } = setup({ SIZE_MIN_DIFF_BYTES: String(MiB) });
+    for (let day = 5; day >= 1; day--) await put(day * 24, 100_000);
+    await put(2, 20_000);
     assert.deepEqual(checks(await runner.runCheck()), []);
   });
 

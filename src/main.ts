@@ -45,6 +45,7 @@ export function buildBackupService(config: Config, store: BackupStore, logger: L
   return new BackupService({
     runBackup: (run) => runBackupJob(deps, run),
     cron: config.backup.cron,
+    timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
   });
 }
@@ -111,7 +112,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
-  const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger });
+  const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger });
   const alerts = createAlertService({ config, store, logger, registry });
   const retention =
     config.retention.days > 0
@@ -130,7 +131,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...(retention?.findings() ?? []),
     ...verify.findings(),
   ];
-  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron });
+  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (retention === undefined) registerRetentionOffMetrics(registry);
   registerRestoreMetrics(registry, () => verify.state());
 
@@ -180,7 +181,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           : {
               enabled: true,
               schedule: config.backup?.cron,
-              timezone: 'UTC',
+              timezone: config.cronTimezone,
               running: backupService.isRunning,
               nextRunAt: backupService.nextRunAt()?.toISOString() ?? null,
               lastResult: describeResult(backupService.lastResult) ?? null,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { parseArgsStringToArgv } from 'string-argv';
+import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ConfigError } from '../errors.ts';
 import { EnvReader, type Env } from './parse.ts';
 import { maskUrl, Secret } from './secret.ts';
@@ -24,12 +25,14 @@ export const DEFAULT_PREFIX = 'backup-';
 // Loads and validates the whole configuration once; throws ConfigError listing every problem.
 export function loadConfig(env: Env = process.env): Config {
   const r = new EnvReader(env);
+  const cronTimezone = r.timezone('CRON_TZ', DEFAULT_CRON_TIMEZONE);
   const config: Config = {
     storage: readStorage(r),
     location: readLocation(r),
-    backup: readBackup(r),
+    backup: readBackup(r, cronTimezone),
+    cronTimezone,
     monitor: {
-      cron: r.cron('MONITOR_CRON', DEFAULT_MONITOR_CRON),
+      cron: r.cron('MONITOR_CRON', DEFAULT_MONITOR_CRON, cronTimezone),
       maxAgeHours: r.number('MAX_BACKUP_AGE_HOURS', 25, { min: 0.01 }),
       sizeWindow: r.number('SIZE_WINDOW', 7, { min: 1, max: 1000, integer: true }),
       sizeDropRatio: r.number('SIZE_DROP_RATIO', 0.5, { min: 0, max: 1 }),
@@ -46,7 +49,7 @@ export function loadConfig(env: Env = process.env): Config {
       marginDays: r.number('RETENTION_MARGIN_DAYS', 2, { min: 0, integer: true }),
     },
     verify: {
-      cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON),
+      cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON, cronTimezone),
       restoreUrl: r.secret('VERIFY_RESTORE_URL'),
       restoreTargetUrl: r.secret('RESTORE_TARGET_URL'),
     },
@@ -115,9 +118,9 @@ function readLocation(r: EnvReader): Location {
   return { subfolder, prefix };
 }
 
-function readBackup(r: EnvReader): BackupSettings | undefined {
+function readBackup(r: EnvReader, cronTimezone: string): BackupSettings | undefined {
   const databaseUrl = r.secret('BACKUP_DATABASE_URL');
-  const cron = r.cron('BACKUP_CRON_SCHEDULE', DEFAULT_BACKUP_CRON);
+  const cron = r.cron('BACKUP_CRON_SCHEDULE', DEFAULT_BACKUP_CRON, cronTimezone);
   const runOnStartup = r.bool('RUN_ON_STARTUP', false);
   const singleShot = r.bool('SINGLE_SHOT_MODE', false);
   const format = r.oneOf('BACKUP_FORMAT', ['plain', 'custom'] as const, 'plain');

@@ -6,6 +6,8 @@ import type { BackupResult } from './backup/result.ts';
 import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
+import { listenHttp } from './http/listen.ts';
+import { SentinelError, shortMessageOf, StartupError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
@@ -195,21 +197,15 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     }),
   });
   const host = options.host ?? '0.0.0.0';
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(options.port ?? config.http.port, host, () => resolve(s));
-    s.once('error', reject);
-  });
+  // The HTTP server first: a port that cannot be bound ends the start (StartupError naming PORT)
+  // before any check, backup or alert runs.
+  const server = await listenHttp(app, options.port ?? config.http.port, host);
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? config.http.port);
   logger.info({ host, port, storage: store.description, version }, `HTTP server listening on ${host}:${port} (/livez /readyz /health /status /metrics)`);
 
-  await alerts.start();
-  monitor.start();
-  retention?.start();
-  verify.start();
-  backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   let stopped: Promise<void> | undefined;
-  return {
+  const sentinel: Sentinel = {
     store,
     registry,
     backupService,
@@ -235,4 +231,17 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       return stopped;
     },
   };
+  // A part that fails to start stops what already started (each stop tolerates a part that never
+  // started): `serve` then exits non-zero with the error, never leaving a half-started process.
+  try {
+    await alerts.start();
+    monitor.start();
+    retention?.start();
+    verify.start();
+    backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
+  } catch (error) {
+    await sentinel.stop();
+    throw error instanceof SentinelError ? error : new StartupError(`backup-sentinel could not start: ${shortMessageOf(error)}`, { cause: error });
+  }
+  return sentinel;
 }

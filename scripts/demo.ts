@@ -207,7 +207,9 @@ try {
   // moment to arrive so a stop is not reported as a start-up failure.
   await new Promise((resolve) => setTimeout(resolve, 200));
   if (stopping === undefined) {
-    const inUse = (error as { code?: unknown } | undefined)?.code === 'EADDRINUSE';
+    // startSentinel reports a taken port as a StartupError whose cause is the EADDRINUSE error.
+    const failed = error as { code?: unknown; cause?: { code?: unknown } } | undefined;
+    const inUse = failed?.code === 'EADDRINUSE' || failed?.cause?.code === 'EADDRINUSE';
     const hint = inUse ? ` (PORT=${process.env.PORT ?? ''} is taken: choose another, or unset PORT and the demo picks a free one)` : '';
     process.stderr.write(`The demo could not start: ${error instanceof Error ? error.message : String(error)}${hint}\n`);
     stop(1);

@@ -90,3 +90,7 @@ export function shortMessageOf(error: unknown): string {
   if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
   return String(error);
 }
+
+// A part of `serve` could not start (e.g. the HTTP port is taken); what had started is stopped again
+// and the process exits non-zero with this message.
+export class StartupError extends SentinelError {}

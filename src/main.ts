@@ -7,6 +7,7 @@ import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
+import { SentinelError, shortMessageOf, StartupError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
@@ -46,6 +47,7 @@ export function buildBackupService(config: Config, store: BackupStore, logger: L
   return new BackupService({
     runBackup: (run) => runBackupJob(deps, run),
     cron: config.backup.cron,
+    timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
   });
 }
@@ -113,7 +115,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
-  const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger });
+  const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger });
   const alerts = createAlertService({ config, store, logger, registry });
   const retention =
     config.retention.days > 0
@@ -133,7 +135,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...verify.findings(),
     ...alerts.findings(),
   ];
-  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron });
+  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (retention === undefined) registerRetentionOffMetrics(registry);
   registerRestoreMetrics(registry, () => verify.state());
 
@@ -184,7 +186,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           : {
               enabled: true,
               schedule: config.backup?.cron,
-              timezone: 'UTC',
+              timezone: config.cronTimezone,
               running: backupService.isRunning,
               nextRunAt: backupService.nextRunAt()?.toISOString() ?? null,
               lastResult: describeResult(backupService.lastResult) ?? null,
@@ -197,16 +199,13 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
     }),
   });
+  // The HTTP server first: a port that cannot be bound ends the start (StartupError naming PORT)
+  // before any check, backup or alert runs.
   const { server, host, port } = await listenHttp(app, options.port ?? config.http.port, options.host ?? config.http.host);
   logger.info({ host, port, storage: store.description, version }, `HTTP server listening on ${host}:${port} (/livez /readyz /health /status /metrics)`);
 
-  await alerts.start();
-  monitor.start();
-  retention?.start();
-  verify.start();
-  backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   let stopped: Promise<void> | undefined;
-  return {
+  const sentinel: Sentinel = {
     store,
     registry,
     backupService,
@@ -232,4 +231,17 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       return stopped;
     },
   };
+  // A part that fails to start stops what already started (each stop tolerates a part that never
+  // started): `serve` then exits non-zero with the error, never leaving a half-started process.
+  try {
+    await alerts.start();
+    monitor.start();
+    retention?.start();
+    verify.start();
+    backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
+  } catch (error) {
+    await sentinel.stop();
+    throw error instanceof SentinelError ? error : new StartupError(`backup-sentinel could not start: ${shortMessageOf(error)}`, { cause: error });
+  }
+  return sentinel;
 }

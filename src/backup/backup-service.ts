@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
+import { ScheduledTask } from '../core/scheduled-task.ts';
 import { BackupError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { formatDuration } from '../util/format.ts';
 import type { RunContext } from './job.ts';
 import type { BackupFailure, BackupResult, BackupSkipped, BackupSuccess, BackupTrigger } from './result.ts';
-import { scheduleCron, type CronSchedule } from './scheduler.ts';
 
 export type RunBackup = (run: RunContext) => Promise<BackupResult>;
 export type RunFinishedListener = (result: BackupResult) => void | Promise<void>;
@@ -12,30 +13,49 @@ export type RunFinishedListener = (result: BackupResult) => void | Promise<void>
 export interface BackupServiceOptions {
   runBackup: RunBackup;
   cron: string;
+  // CRON_TZ: the time zone the cron expression is read in; default UTC.
+  timezone?: string | undefined;
   logger: Logger;
   clock?: () => Date;
   newRunId?: () => string;
 }
 
-// The backup job as a long-lived service: cron schedule (UTC), one run at a time in this process (a
-// run due while one runs is skipped and logged), last results for /status and metrics, and listeners
-// told after each run (the monitor and alerts hook in there). Nothing here throws into the scheduler.
+// The backup job as a long-lived service: cron schedule (CRON_TZ, default UTC), one run at a time in
+// this process (a run due while one runs is skipped and logged), last results for /status and
+// metrics, and listeners told after each run (the monitor and alerts hook in there). Nothing here
+// throws into the scheduler.
 export class BackupService {
   readonly #options: BackupServiceOptions;
   readonly #log: Logger;
   readonly #clock: () => Date;
   readonly #listeners = new Set<RunFinishedListener>();
-  #schedule: CronSchedule | undefined;
-  #running: { promise: Promise<BackupResult>; abort: AbortController; runId: string } | undefined;
+  readonly #task: ScheduledTask<BackupResult, BackupTrigger>;
+  // The skipped result made for each skipped outcome (told to listeners once, returned by runOnce).
+  readonly #skips = new WeakMap<object, BackupSkipped>();
+  #runningRunId: string | undefined;
   #lastResult: BackupSuccess | BackupFailure | undefined;
   #lastSuccess: BackupSuccess | undefined;
   #lastSkipped: BackupSkipped | undefined;
-  #stopped = false;
 
+  // Throws CronSpecError for a schedule the cron engine cannot fire (the configuration rejects those first).
   constructor(options: BackupServiceOptions) {
     this.#options = options;
     this.#log = options.logger;
     this.#clock = options.clock ?? (() => new Date());
+    this.#task = new ScheduledTask<BackupResult, BackupTrigger>({
+      name: 'backup',
+      schedule: { expression: options.cron, timezone: options.timezone ?? DEFAULT_CRON_TIMEZONE },
+      run: (run) => this.#execute({ runId: this.#newRunId(), trigger: run.trigger, signal: run.signal }),
+      logger: this.#log,
+      clock: { now: this.#clock },
+      logSkips: false,
+    });
+    this.#task.onResult(async (outcome) => {
+      if (outcome.status !== 'skipped') return;
+      const result = this.#skipped(outcome.trigger, outcome.at);
+      this.#skips.set(outcome, result);
+      await this.#finish(result);
+    });
   }
 
   // The last run that ran (success or failure); skips do not replace it, so a skip never hides a failure.
@@ -53,11 +73,11 @@ export class BackupService {
   }
 
   get isRunning(): boolean {
-    return this.#running !== undefined;
+    return this.#task.inFlight !== undefined;
   }
 
   nextRunAt(): Date | undefined {
-    return this.#schedule?.nextRunAt();
+    return this.#task.nextRunAt();
   }
 
   // Registers a listener called after every run; returns a function that removes it.
@@ -68,63 +88,58 @@ export class BackupService {
 
   // Starts the cron schedule (and one run now when runOnStartup).
   start(options: { runOnStartup?: boolean } = {}): void {
-    if (this.#schedule) return;
-    this.#stopped = false;
-    this.#schedule = scheduleCron(this.#options.cron, () => {
-      void this.runOnce('schedule');
-    });
-    this.#log.info({ cron: this.#options.cron, timezone: 'UTC', nextRunAt: this.nextRunAt()?.toISOString() }, 'backup schedule started');
+    if (this.#task.started) return;
+    this.#task.start();
+    const { expression, timezone } = this.#task.schedule;
+    this.#log.info({ cron: expression, timezone, nextRunAt: this.nextRunAt()?.toISOString() }, 'backup schedule started');
     if (options.runOnStartup) void this.runOnce('startup');
   }
 
   // Stops the schedule, cancels a run in progress (its upload is aborted) and waits for it to end.
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#schedule?.cancel();
-    this.#schedule = undefined;
-    const running = this.#running;
-    if (running) {
-      running.abort.abort();
-      await running.promise;
-    }
+    await this.#task.stop();
   }
 
   // Runs one backup now unless one is already running in this process (then: a 'skipped' result).
   // Never rejects.
   async runOnce(trigger: BackupTrigger = 'manual'): Promise<BackupResult> {
-    const runId = (this.#options.newRunId ?? (() => randomBytes(6).toString('hex')))();
-    if (this.#running) {
-      const now = this.#clock();
-      const message = `skipped: backup ${this.#running.runId} is still running`;
-      this.#log.warn({ runId, trigger, runningRunId: this.#running.runId }, message);
-      const result: BackupResult = { runId, trigger, startedAt: now, finishedAt: now, durationMs: 0, status: 'skipped', reason: 'running', message };
-      await this.#finish(result);
-      return result;
-    }
-    const abort = new AbortController();
-    const promise = this.#execute({ runId, trigger, signal: abort.signal });
-    this.#running = { promise, abort, runId };
-    try {
-      return await promise;
-    } finally {
-      this.#running = undefined;
-    }
+    const outcome = await this.#task.runNow(trigger);
+    if (outcome.status === 'skipped') return this.#skips.get(outcome) ?? this.#skipped(trigger, outcome.at);
+    if (outcome.status === 'failed') return this.#unexpected({ runId: this.#newRunId(), trigger }, outcome.startedAt, outcome.error);
+    // #execute never throws, so a cancelled run has its (failed: cancelled) result.
+    return outcome.value ?? this.#unexpected({ runId: this.#newRunId(), trigger }, outcome.startedAt, new Error('cancelled: the service is stopping'));
+  }
+
+  #newRunId(): string {
+    return (this.#options.newRunId ?? (() => randomBytes(6).toString('hex')))();
+  }
+
+  #skipped(trigger: BackupTrigger, now: Date): BackupSkipped {
+    const runId = this.#newRunId();
+    const message = `skipped: backup ${this.#runningRunId} is still running`;
+    this.#log.warn({ runId, trigger, runningRunId: this.#runningRunId }, message);
+    return { runId, trigger, startedAt: now, finishedAt: now, durationMs: 0, status: 'skipped', reason: 'running', message };
+  }
+
+  #unexpected(run: Pick<RunContext, 'runId' | 'trigger'>, startedAt: Date, caught: unknown): BackupFailure {
+    const finishedAt = this.#clock();
+    const error = caught instanceof BackupError ? caught : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
+    this.#log.error({ runId: run.runId, err: error }, `backup failed: ${error.shortMessage}`);
+    return { runId: run.runId, trigger: run.trigger, startedAt, finishedAt, durationMs: finishedAt.getTime() - startedAt.getTime(), status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error };
   }
 
   async #execute(run: RunContext): Promise<BackupResult> {
     let result: BackupResult;
     const startedAt = this.#clock();
+    this.#runningRunId = run.runId;
     try {
       result = await this.#options.runBackup(run);
     } catch (caught) {
       // runBackupJob never throws; a custom runBackup might.
-      const finishedAt = this.#clock();
-      const error = caught instanceof BackupError ? caught : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
-      this.#log.error({ runId: run.runId, err: error }, `backup failed: ${error.shortMessage}`);
-      result = { runId: run.runId, trigger: run.trigger, startedAt, finishedAt, durationMs: finishedAt.getTime() - startedAt.getTime(), status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error };
+      result = this.#unexpected(run, startedAt, caught);
     }
     await this.#finish(result);
-    if (!this.#stopped && this.#schedule) {
+    if (this.#task.started) {
       this.#log.info({ runId: run.runId, status: result.status, duration: formatDuration(result.durationMs), nextRunAt: this.nextRunAt()?.toISOString() }, 'next backup scheduled');
     }
     return result;

@@ -7,7 +7,7 @@ import type { Command } from './command.ts';
 export const serveCommand: Command = {
   name: 'serve',
   usage: 'serve',
-  summary: 'run the service: backups on BACKUP_CRON_SCHEDULE (UTC) and the HTTP server (default)',
+  summary: 'run the service: backups on BACKUP_CRON_SCHEDULE (in CRON_TZ, default UTC) and the HTTP server (default)',
   async run(args, ctx) {
     if (args.length > 0) {
       ctx.stderr.write(`serve takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}\n`);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgsStringToArgv } from 'string-argv';
 import { refusedDumpOptions } from '../backup/dump-options.ts';
+import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ConfigError } from '../errors.ts';
 import { isExecutable } from '../util/pg-client-dirs.ts';
 import { parsePgUrl } from '../util/pg-url.ts';
@@ -39,12 +40,14 @@ const MACHINE: ConfigProbe = { isExecutableFile: isExecutable };
 // Loads and validates the whole configuration once; throws ConfigError listing every problem.
 export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE): Config {
   const r = new EnvReader(env);
+  const cronTimezone = r.timezone('CRON_TZ', DEFAULT_CRON_TIMEZONE);
   const config: Config = {
     storage: readStorage(r),
     location: readLocation(r),
-    backup: readBackup(r, probe),
+    backup: readBackup(r, probe, cronTimezone),
+    cronTimezone,
     monitor: {
-      cron: r.cron('MONITOR_CRON', DEFAULT_MONITOR_CRON),
+      cron: r.cron('MONITOR_CRON', DEFAULT_MONITOR_CRON, cronTimezone),
       maxAgeHours: r.number('MAX_BACKUP_AGE_HOURS', 25, { min: 0.01 }),
       sizeWindow: r.number('SIZE_WINDOW', 7, { min: 1, max: 1000, integer: true }),
       sizeDropRatio: r.number('SIZE_DROP_RATIO', 0.5, { min: 0, max: 1 }),
@@ -64,7 +67,7 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
       marginDays: r.number('RETENTION_MARGIN_DAYS', 2, { min: 0, integer: true }),
     },
     verify: {
-      cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON),
+      cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON, cronTimezone),
       restoreUrl: readPgUrl(r, 'VERIFY_RESTORE_URL'),
       restoreTargetUrl: readPgUrl(r, 'RESTORE_TARGET_URL'),
     },
@@ -145,9 +148,9 @@ function readLocation(r: EnvReader): Location {
   return { subfolder, prefix };
 }
 
-function readBackup(r: EnvReader, probe: ConfigProbe): BackupSettings | undefined {
+function readBackup(r: EnvReader, probe: ConfigProbe, cronTimezone: string): BackupSettings | undefined {
   const databaseUrl = r.secret('BACKUP_DATABASE_URL');
-  const cron = r.cron('BACKUP_CRON_SCHEDULE', DEFAULT_BACKUP_CRON);
+  const cron = r.cron('BACKUP_CRON_SCHEDULE', DEFAULT_BACKUP_CRON, cronTimezone);
   const runOnStartup = r.bool('RUN_ON_STARTUP', false);
   const singleShot = r.bool('SINGLE_SHOT_MODE', false);
   const format = r.oneOf('BACKUP_FORMAT', ['plain', 'custom'] as const, 'plain');

@@ -1,4 +1,4 @@
-import { CronExpressionParser } from 'cron-parser';
+import { cronProblem, timezoneProblem } from '../core/cron.ts';
 import type { ConfigProblem } from '../errors.ts';
 import { Secret } from './secret.ts';
 
@@ -84,23 +84,21 @@ export class EnvReader {
     return fallback;
   }
 
-  // A 5- or 6-field cron expression, evaluated in UTC; invalid ones are problems, never a silent no-op.
-  cron(name: string, fallback: string): string {
+  // An IANA time zone name (CRON_TZ); a problem when this runtime does not know it.
+  timezone(name: string, fallback: string): string {
     const value = this.string(name, fallback);
-    const error = cronProblem(value);
+    const expected = timezoneProblem(value);
+    if (expected === undefined) return value;
+    this.problem(name, expected, JSON.stringify(value));
+    return fallback;
+  }
+
+  // A 5- or 6-field cron expression read in `timezone`, checked by the same engine that fires it:
+  // one it cannot fire is a problem at start, never a schedule that silently does not run.
+  cron(name: string, fallback: string, timezone: string): string {
+    const value = this.string(name, fallback);
+    const error = cronProblem({ expression: value, timezone });
     if (error !== undefined) this.problem(name, `a cron expression like "0 3 * * *" (${error})`, JSON.stringify(value));
     return value;
-  }
-}
-
-export function cronProblem(expression: string): string | undefined {
-  const fields = expression.trim().split(/\s+/);
-  if (fields.length < 5 || fields.length > 6) return `5 or 6 fields, found ${fields.length}`;
-  try {
-    const parsed = CronExpressionParser.parse(expression, { tz: 'UTC' });
-    parsed.next();
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
   }
 }

@@ -114,6 +114,8 @@ export interface Config {
   location: Location;
   // undefined: monitor-only mode (no BACKUP_DATABASE_URL).
   backup: BackupSettings | undefined;
+  // CRON_TZ: the IANA time zone every cron expression (backup, monitor, verify) is read in.
+  cronTimezone: string;
   monitor: MonitorSettings;
   alerts: AlertSettings;
   retention: RetentionSettings;

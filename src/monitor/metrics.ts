@@ -1,4 +1,4 @@
-import { CronExpressionParser } from 'cron-parser';
+import { DEFAULT_CRON_TIMEZONE, parseCron } from '../core/cron.ts';
 import { registerStateGauge } from '../util/state-gauge.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { ALL_CHECKS, type Finding } from './findings.ts';
@@ -21,6 +21,8 @@ export interface MetricsOptions {
   // MONITOR_CRON, for backup_sentinel_monitor_interval_seconds; without it that gauge has no value (the
   // alert rule then assumes hourly checks).
   monitorCron?: string;
+  // CRON_TZ, the time zone MONITOR_CRON is read in (gaps differ across a DST change); default UTC.
+  cronTimezone?: string;
   // Default process and Node.js metrics (process_cpu_seconds_total, nodejs_heap_size_used_bytes...),
   // under their standard names so stock dashboards work. Default true.
   defaultMetrics?: boolean;
@@ -36,26 +38,33 @@ const registeredDefaults = new WeakSet<Registry>();
 
 const DAY_MS = 86_400_000;
 
-// The longest gap between consecutive times of a cron expression (UTC) over `horizonDays` from `from`,
-// in seconds: how long the monitor may go without a check. The longest gap rather than the next one,
-// so that a schedule like "hourly on weekdays" is not taken for a stuck monitor at the weekend; at
-// least one gap is measured even when the next time is beyond the horizon (monthly), at most
-// `maxTimes` times are looked at (a per-second schedule). Undefined for an expression cron-parser rejects.
-export function cronIntervalSeconds(cron: string, from: Date, { horizonDays = 8, maxTimes = 12_000 } = {}): number | undefined {
+// The longest gap between consecutive times of a cron expression (in `timezone`, default UTC) over
+// `horizonDays` from `from`, in seconds: how long the monitor may go without a check. The longest gap
+// rather than the next one, so that a schedule like "hourly on weekdays" is not taken for a stuck
+// monitor at the weekend; at least one gap is measured even when the next time is beyond the horizon
+// (monthly), at most `maxTimes` times are looked at (a per-second schedule). Undefined for an
+// expression the cron engine rejects.
+export function cronIntervalSeconds(
+  cron: string,
+  from: Date,
+  { horizonDays = 8, maxTimes = 12_000, timezone = DEFAULT_CRON_TIMEZONE } = {},
+): number | undefined {
+  let times;
   try {
-    const times = CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: from });
-    const end = from.getTime() + horizonDays * DAY_MS;
-    let previous = times.next().getTime();
-    let longest = 0;
-    for (let n = 0; n < maxTimes && (longest === 0 || previous < end) && times.hasNext(); n++) {
-      const next = times.next().getTime();
-      longest = Math.max(longest, next - previous);
-      previous = next;
-    }
-    return longest > 0 ? longest / 1000 : undefined;
+    times = parseCron({ expression: cron, timezone });
   } catch {
     return undefined;
   }
+  const end = from.getTime() + horizonDays * DAY_MS;
+  let previous = times.nextAfter(from);
+  let longest = 0;
+  for (let n = 0; n < maxTimes && previous !== undefined && (longest === 0 || previous.getTime() < end); n++) {
+    const next = times.nextAfter(previous);
+    if (next === undefined) break;
+    longest = Math.max(longest, next.getTime() - previous.getTime());
+    previous = next;
+  }
+  return longest > 0 ? longest / 1000 : undefined;
 }
 
 // The median the size_anomaly check compares the newest backup with (the previous SIZE_WINDOW non-empty
@@ -144,7 +153,7 @@ export function registerMetrics(options: MetricsOptions): void {
     s.lastCheck === undefined ? undefined : s.lastCheck.durationMs / 1000,
   );
   // Fixed for the process: computed once here, not at every scrape.
-  const intervalSeconds = options.monitorCron === undefined ? undefined : cronIntervalSeconds(options.monitorCron, new Date());
+  const intervalSeconds = options.monitorCron === undefined ? undefined : cronIntervalSeconds(options.monitorCron, new Date(), options.cronTimezone === undefined ? {} : { timezone: options.cronTimezone });
   new Gauge({
     name: `${METRIC_PREFIX}monitor_interval_seconds`,
     help: 'Longest gap between two scheduled checks (MONITOR_CRON, UTC, over the next 8 days)',

@@ -1,5 +1,7 @@
-import schedule from 'node-schedule';
 import type { Location, MonitorSettings } from '../config/types.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
+import { ScheduledTask } from '../core/scheduled-task.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -19,12 +21,6 @@ import {
   type MonitorSnapshot,
 } from './state.ts';
 
-export interface Clock {
-  now(): Date;
-}
-
-export const systemClock: Clock = { now: () => new Date() };
-
 export type CheckListener = (result: CheckResult, snapshot: MonitorSnapshot) => void | Promise<void>;
 
 export interface MonitorRunnerOptions {
@@ -33,6 +29,8 @@ export interface MonitorRunnerOptions {
   settings: MonitorSettings;
   logger: Logger;
   clock?: Clock;
+  // CRON_TZ: the time zone MONITOR_CRON is read in; default UTC.
+  timezone?: string | undefined;
   // Listing tuning (see listing.ts); defaults: full listing daily, or always under 1,000 objects.
   fullListingIntervalMs?: number;
   fullListingMaxObjects?: number;
@@ -44,7 +42,6 @@ export interface MonitorRunnerOptions {
 export class MonitorRunner {
   private readonly store: BackupStore;
   private readonly policy: MonitorPolicy;
-  private readonly cron: string;
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly inventory: BackupInventory;
@@ -56,17 +53,25 @@ export class MonitorRunner {
   private storageReached = false;
   private running: Promise<CheckResult> | undefined;
   private queued: Promise<CheckResult> | undefined;
-  private job: schedule.Job | undefined;
+  private readonly task: ScheduledTask<CheckResult>;
 
   constructor(options: MonitorRunnerOptions) {
     const { cron, ...policy } = options.settings;
     this.store = options.store;
     this.policy = policy;
-    this.cron = cron;
     this.logger = options.logger.child({ component: 'monitor' });
     this.clock = options.clock ?? systemClock;
     const prefix = keyPrefix(options.location);
     this.where = `${options.store.description}/${prefix}`;
+    // Throws CronSpecError for a schedule the cron engine cannot fire (the configuration rejects those first).
+    this.task = new ScheduledTask({
+      name: 'monitor',
+      schedule: { expression: cron, timezone: options.timezone ?? DEFAULT_CRON_TIMEZONE },
+      run: () => this.runCheck(),
+      logger: this.logger,
+      // The schedule follows real time; `clock` is the time checks are evaluated at (tests set it).
+      clock: systemClock,
+    });
     this.inventory = new BackupInventory({
       store: options.store,
       prefix,
@@ -109,29 +114,22 @@ export class MonitorRunner {
     return () => this.listeners.delete(listener);
   }
 
-  // Checks once now, then on MONITOR_CRON (UTC).
+  // Checks once now, then on MONITOR_CRON (in CRON_TZ).
   start(): void {
-    if (this.job !== undefined) return;
-    // node-schedule returns null for a rule it cannot schedule (config validation should prevent it).
-    const job = schedule.scheduleJob({ rule: this.cron, tz: 'Etc/UTC' }, () => {
-      void this.runCheck();
-    }) as schedule.Job | null;
-    if (job === null) this.logger.error({ cron: this.cron }, `MONITOR_CRON "${this.cron}" cannot be scheduled: only the check at start runs`);
-    else this.job = job;
+    if (this.task.started) return;
+    this.task.start();
     void this.runCheck();
   }
 
   // Stops the schedule and waits for a check in progress.
   async stop(): Promise<void> {
-    this.job?.cancel();
-    this.job = undefined;
+    await this.task.stop();
     await this.queued?.catch(() => undefined);
     await this.running?.catch(() => undefined);
   }
 
   nextCheckAt(): Date | undefined {
-    const next = this.job?.nextInvocation() as unknown as { getTime(): number } | null | undefined;
-    return next ? new Date(next.getTime()) : undefined;
+    return this.task.nextRunAt();
   }
 
   snapshot(): MonitorSnapshot {

@@ -40,6 +40,7 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
     store,
     prefix: keyPrefix(config.location),
     cron: config.verify.cron,
+    timezone: config.cronTimezone,
     scratch: parse(config.verify.restoreUrl, 'VERIFY_RESTORE_URL'),
     source: parse(config.backup?.databaseUrl, 'BACKUP_DATABASE_URL'),
     tools: findPgTools(config.backup?.pgDumpPath),

@@ -1,4 +1,5 @@
-import { scheduleCron, type CronSchedule } from '../backup/scheduler.ts';
+import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
+import { ScheduledTask, type TaskOutcome } from '../core/scheduled-task.ts';
 import { shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Finding } from '../monitor/findings.ts';
@@ -30,8 +31,9 @@ export type VerifyListener = (run: VerifyRun, findings: Finding[]) => void | Pro
 export interface VerifyServiceOptions {
   store: BackupStore;
   prefix: string;
-  // VERIFY_CRON, evaluated in UTC.
+  // VERIFY_CRON, read in `timezone` (CRON_TZ, default UTC).
   cron: string;
+  timezone?: string | undefined;
   // VERIFY_RESTORE_URL; no drills without it.
   scratch: RestoreTarget | undefined;
   // BACKUP_DATABASE_URL, for the drill's row estimates.
@@ -53,12 +55,18 @@ export class VerifyService {
   readonly #tableCache = new Map<string, string[]>();
   #state: VerifyState = { lastVerify: undefined, lastVerifySuccessAt: undefined, lastDrill: undefined, lastDrillSuccessAt: undefined, running: false };
   #running: Promise<VerifyRun> | undefined;
-  #schedule: CronSchedule | undefined;
-  #abort = new AbortController();
+  readonly #task: ScheduledTask<VerifyRun>;
 
+  // Throws CronSpecError for a schedule the cron engine cannot fire (the configuration rejects those first).
   constructor(options: VerifyServiceOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'verify-service' });
+    this.#task = new ScheduledTask({
+      name: 'verification',
+      schedule: { expression: options.cron, timezone: options.timezone ?? DEFAULT_CRON_TIMEZONE },
+      run: (run) => this.#run(run.signal),
+      logger: this.#log,
+    });
   }
 
   state(): VerifyState {
@@ -74,45 +82,47 @@ export class VerifyService {
     return () => this.#listeners.delete(listener);
   }
 
-  // Runs a verification (and drill) now; a call while one runs gets that run's result.
+  // Runs a verification (and drill) now; a call while one runs gets that run's result (a scheduled
+  // time that comes while one runs is skipped and logged).
   runNow(): Promise<VerifyRun> {
-    this.#running ??= this.#run().finally(() => {
+    const inFlight = this.#task.inFlight;
+    this.#running ??= (inFlight?.outcome ?? this.#task.runNow('manual')).then(unwrap).finally(() => {
       this.#running = undefined;
-      this.#state = { ...this.#state, running: false };
     });
     return this.#running;
   }
 
   start(): void {
-    this.#schedule = scheduleCron(this.#options.cron, () => {
-      if (this.#running) {
-        this.#log.warn('verification still running from the previous schedule: this one is skipped');
-        return;
-      }
-      this.runNow().catch((error: unknown) => this.#log.error({ err: shortMessageOf(error) }, 'verification run failed'));
-    });
-    this.#log.info({ cron: this.#options.cron, drill: this.#options.scratch !== undefined, next: this.#schedule.nextRunAt()?.toISOString() }, 'verification scheduled');
+    this.#task.start();
+    const { expression, timezone } = this.#task.schedule;
+    this.#log.info({ cron: expression, timezone, drill: this.#options.scratch !== undefined, next: this.nextRunAt()?.toISOString() }, 'verification scheduled');
   }
 
   nextRunAt(): Date | undefined {
-    return this.#schedule?.nextRunAt();
+    return this.#task.nextRunAt();
   }
 
   // Cancels the schedule and stops a running drill (its restore rolls back, its database is dropped).
   async stop(): Promise<void> {
-    this.#schedule?.cancel();
-    this.#abort.abort();
-    await this.#running?.catch(() => undefined);
+    await this.#task.stop();
   }
 
-  async #run(): Promise<VerifyRun> {
+  async #run(signal: AbortSignal): Promise<VerifyRun> {
     this.#state = { ...this.#state, running: true };
+    try {
+      return await this.#verifyAndDrill(signal);
+    } finally {
+      this.#state = { ...this.#state, running: false };
+    }
+  }
+
+  async #verifyAndDrill(signal: AbortSignal): Promise<VerifyRun> {
     const o = this.#options;
     const clock = o.clock ?? (() => new Date());
     const verify = await verifyBackup({ store: o.store, prefix: o.prefix, tools: o.tools, decrypt: o.decrypt, logger: o.logger, now: clock, tableCache: this.#tableCache });
     this.#state = { ...this.#state, lastVerify: verify, ...(verifyVerdict(verify) === 'intact' ? { lastVerifySuccessAt: verify.checkedAt } : {}) };
     let drill: DrillResult | undefined;
-    if (o.scratch && !this.#abort.signal.aborted) {
+    if (o.scratch && !signal.aborted) {
       drill = await runDrill({
         store: o.store,
         prefix: o.prefix,
@@ -123,7 +133,7 @@ export class VerifyService {
         decrypt: o.decrypt,
         logger: o.logger,
         now: clock,
-        signal: this.#abort.signal,
+        signal,
         ...(o.tolerance ? { tolerance: o.tolerance } : {}),
       });
       this.#state = { ...this.#state, lastDrill: drill, ...(drill.ok ? { lastDrillSuccessAt: drill.checkedAt } : {}) };
@@ -145,6 +155,14 @@ export class VerifyService {
   #pruneCache(keep: string | undefined): void {
     for (const key of this.#tableCache.keys()) if (key !== keep) this.#tableCache.delete(key);
   }
+}
+
+// The run's result, or its error for a caller of runNow (the scheduled path logs failures itself).
+function unwrap(outcome: TaskOutcome<VerifyRun>): VerifyRun {
+  if (outcome.status === 'done') return outcome.value;
+  if (outcome.status === 'failed') throw outcome.error;
+  if (outcome.status === 'cancelled' && outcome.value !== undefined) return outcome.value;
+  throw new Error(outcome.status === 'skipped' ? 'verification is already running' : 'verification cancelled: the service is stopping');
 }
 
 // No backup at all is the monitor's finding (stale), not a verification problem: no double alert.

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { keyPrefix } from '../backup/naming.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { Config, Location, RetentionSettings } from '../config/types.ts';
+import { ScheduledTask } from '../core/scheduled-task.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MonitorPolicy } from '../monitor/checks.ts';
@@ -18,8 +19,6 @@ import { runPrune } from './prune.ts';
 import { checkRetention, findOverdueBackups } from './retention-check.ts';
 import { registerRetentionMetrics, type RetentionMetrics } from './retention-metrics.ts';
 import { initialStatus, resolveMode, type LifecycleProblem, type RetentionStatus } from './retention-status.ts';
-
-const DAY_MS = 24 * 3600 * 1000;
 
 export interface RetentionServiceOptions {
   settings: RetentionSettings;
@@ -35,8 +34,8 @@ export interface RetentionServiceOptions {
   clock?: { now(): Date } | undefined;
   // The monitor's current findings (stale, empty, backup_failed ...): a prune waits while any is active.
   currentFindings?: (() => readonly Finding[] | undefined) | undefined;
-  // Time between runs after the one at start; default one day.
-  intervalMs?: number | undefined;
+  // When to run after the run at start (cron, UTC); default daily at the time of day the service was made.
+  cron?: string | undefined;
 }
 
 export class RetentionService {
@@ -49,7 +48,7 @@ export class RetentionService {
   // The last listing of our prefix (for overdue backups); undefined until one succeeded.
   private objects: StoredObject[] | undefined;
   private running: Promise<RetentionStatus> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly task: ScheduledTask<RetentionStatus>;
 
   constructor(options: RetentionServiceOptions) {
     this.options = options;
@@ -59,6 +58,12 @@ export class RetentionService {
     const { mode, reason } = resolveMode(options.settings, options.storageKind);
     this.current = initialStatus(mode, reason);
     this.metrics = options.registry === undefined ? undefined : registerRetentionMetrics(options.registry, () => this.metricsState());
+    this.task = new ScheduledTask({
+      name: 'retention',
+      schedule: { expression: options.cron ?? dailyAt(this.clock.now()), timezone: 'UTC' },
+      run: () => this.runOnce(),
+      logger: this.logger,
+    });
   }
 
   // Runs once now, then every day; logs the mode it starts in.
@@ -70,13 +75,11 @@ export class RetentionService {
     );
     if (this.current.mode === 'off') return;
     void this.runOnce();
-    this.timer = setInterval(() => void this.runOnce(), this.options.intervalMs ?? DAY_MS);
-    this.timer.unref();
+    this.task.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    await this.task.stop();
     await this.running;
   }
 
@@ -221,6 +224,11 @@ export class RetentionService {
       this.objects === undefined || mode === 'off' ? undefined : findOverdueBackups(this.objects, this.prefix, settings, mode, this.clock.now()).count;
     return { status: this.current, retentionDays: settings.days, overdueBackups: overdue };
   }
+}
+
+// Daily at the given time of day (UTC): a run every 24 hours after the one at start.
+function dailyAt(time: Date): string {
+  return `${time.getUTCSeconds()} ${time.getUTCMinutes()} ${time.getUTCHours()} * * *`;
 }
 
 function problemOf(error: unknown, action: 'read' | 'write'): LifecycleProblem {

@@ -88,6 +88,21 @@ describe('loadConfig', () => {
     assert.doesNotMatch(error.message, /hunter2/, 'the database password is masked');
   });
 
+  it('rejects every schedule the cron engine cannot fire, at once (Jenkins H passed validation before and never ran)', () => {
+    const error = problemsOf({ BACKUP_CRON_SCHEDULE: 'H 3 * * *', MONITOR_CRON: 'H * * * *', VERIFY_CRON: '0 0 31 2 *' });
+    assert.deepEqual(error.problems.map((p) => p.variable).sort(), ['BACKUP_CRON_SCHEDULE', 'MONITOR_CRON', 'VERIFY_CRON']);
+    assert.match(error.message, /MONITOR_CRON: expected a cron expression like "0 3 \* \* \*" \(H \(a hashed, Jenkins-style value\) is not supported: pick a fixed value, e.g. "17 3 \* \* \*"\), got "H \* \* \* \*"/);
+    assert.match(error.message, /VERIFY_CRON: expected a cron expression like "0 3 \* \* \*" \(it never fires \(no such date\)\), got "0 0 31 2 \*"/);
+  });
+
+  it('reads every schedule in CRON_TZ (default UTC) and refuses a time zone it does not know', () => {
+    assert.equal(loadConfig({}).cronTimezone, 'UTC');
+    assert.equal(loadConfig({ CRON_TZ: 'Europe/Berlin', BACKUP_CRON_SCHEDULE: '*/30 * * * * *' }).cronTimezone, 'Europe/Berlin');
+    const error = problemsOf({ CRON_TZ: 'Europe/Atlantis', MONITOR_CRON: 'H * * * *' });
+    assert.deepEqual(error.problems.map((p) => p.variable), ['CRON_TZ', 'MONITOR_CRON']);
+    assert.match(error.message, /CRON_TZ: expected an IANA time zone like "UTC" or "Europe\/Berlin", got "Europe\/Atlantis"/);
+  });
+
   it('reports a password with a bare "%" without showing it', () => {
     const error = problemsOf({ BACKUP_DATABASE_URL: 'postgres://app:50%off@db:5432/app' });
     assert.deepEqual(error.problems.map((p) => p.variable), ['BACKUP_DATABASE_URL']);

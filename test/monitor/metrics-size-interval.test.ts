@@ -102,7 +102,7 @@ describe('the monitor interval metric', () => {
     assert.equal(cronIntervalSeconds('0 3 1 * *', FROM), 30 * 86_400, 'monthly (April 1 to May 1): at least one gap even beyond the horizon');
   });
 
-  it('is left out for an expression cron-parser rejects', () => {
+  it('is left out for an expression the cron engine rejects', () => {
     assert.equal(cronIntervalSeconds('every hour', FROM), undefined);
     assert.equal(cronIntervalSeconds('61 * * * *', FROM), undefined);
   });

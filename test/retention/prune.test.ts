@@ -119,7 +119,7 @@ describe('prune', () => {
     assert.deepEqual(await listKeys(store, prefix), before);
   });
 
-  it('the service runs at start and then on its interval, logging its mode once', async () => {
+  it('the service runs at start and then on its schedule, logging its mode once', async () => {
     const { config, store, backdate, prefix } = setup({ RETENTION_DAYS: '30', MIN_BACKUPS_KEPT: '1', RETENTION_MODE: 'prune' });
     const now = new Date();
     await seedBackups(store, backdate, config.location, [0, 40], now);
@@ -131,7 +131,7 @@ describe('prune', () => {
       freshness: config.monitor,
       store,
       logger,
-      intervalMs: 150,
+      cron: '* * * * * *',
     });
     service.start();
     const count = async () => (await listKeys(store, prefix)).length;

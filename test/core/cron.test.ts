@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cronProblem, parseCron } from '../../src/core/cron.ts';
+
+const FROM = new Date('2026-11-30T07:00:00Z'); // a Monday
+
+function next(expression: string, count = 2, timezone = 'UTC', from = FROM): string[] {
+  const times = parseCron({ expression, timezone });
+  const out: string[] = [];
+  let at = from;
+  for (let i = 0; i < count; i++) {
+    const time = times.nextAfter(at);
+    if (time === undefined) break;
+    out.push(time.toISOString());
+    at = time;
+  }
+  return out;
+}
+
+describe('the cron engine', () => {
+  it('accepts what the configuration accepted before, with the same times', () => {
+    assert.deepEqual(next('0 3 * * *'), ['2026-12-01T03:00:00.000Z', '2026-12-02T03:00:00.000Z']);
+    assert.deepEqual(next('*/15 * * * * *'), ['2026-11-30T07:00:15.000Z', '2026-11-30T07:00:30.000Z'], 'six fields: seconds first');
+    assert.deepEqual(next('0 3 * * MON'), ['2026-12-07T03:00:00.000Z', '2026-12-14T03:00:00.000Z']);
+    assert.deepEqual(next('0 3 ? * MON'), ['2026-12-07T03:00:00.000Z', '2026-12-14T03:00:00.000Z'], '"?" in a day field means any, not "today"');
+    assert.deepEqual(next('0 3 1 * 1'), ['2026-12-01T03:00:00.000Z', '2026-12-07T03:00:00.000Z'], 'both day fields: either matches, as in Vixie cron');
+    assert.deepEqual(next('5/10 * * * *'), ['2026-11-30T07:05:00.000Z', '2026-11-30T07:15:00.000Z']);
+    assert.deepEqual(next('0 3 L * *'), ['2026-12-31T03:00:00.000Z', '2027-01-31T03:00:00.000Z']);
+    assert.deepEqual(next('0 3 * * 5#2'), ['2026-12-11T03:00:00.000Z', '2027-01-08T03:00:00.000Z']);
+    assert.deepEqual(next('0 12 * * 1-5/2'), ['2026-11-30T12:00:00.000Z', '2026-12-02T12:00:00.000Z']);
+  });
+
+  it('rejects what it cannot fire, saying why', () => {
+    const problem = (expression: string, timezone = 'UTC') => cronProblem({ expression, timezone });
+    assert.match(problem('H 3 * * *') ?? '', /^H \(a hashed, Jenkins-style value\) is not supported: pick a fixed value/);
+    assert.match(problem('H/15 * * * *') ?? '', /Jenkins-style/);
+    assert.equal(problem('@daily'), '5 or 6 fields, found 1');
+    assert.equal(problem('0 0 3 * * * 2027'), '5 or 6 fields, found 7');
+    assert.equal(problem('0 0 31 2 *'), 'it never fires (no such date)');
+    assert.match(problem('61 * * * *') ?? '', /minute/);
+    assert.equal(problem('0 3 * * *', 'Mars/Olympus'), 'time zone "Mars/Olympus": expected an IANA time zone like "UTC" or "Europe/Berlin"');
+    assert.equal(problem('0 3 * * THU'), undefined, 'the H of THU is a day name');
+  });
+
+  it('reads times in the time zone, across daylight-saving changes without losing or doubling a run', () => {
+    assert.deepEqual(next('0 3 * * *', 1, 'Europe/Berlin'), ['2026-12-01T02:00:00.000Z'], 'CET is UTC+1');
+    assert.deepEqual(next('0 3 * * *', 1, 'America/New_York'), ['2026-11-30T08:00:00.000Z'], 'EST is UTC-5');
+    // 2027-03-28 02:00 CET jumps to 03:00 CEST: 02:30 does not exist that night and runs at 03:00,
+    // when the clock jumps.
+    assert.deepEqual(next('30 2 * * *', 3, 'Europe/Berlin', new Date('2027-03-26T12:00:00Z')), [
+      '2027-03-27T01:30:00.000Z',
+      '2027-03-28T01:00:00.000Z',
+      '2027-03-29T00:30:00.000Z',
+    ]);
+    // 2027-10-31 03:00 CEST falls back to 02:00 CET: 02:30 comes twice and runs once.
+    assert.deepEqual(next('30 2 * * *', 3, 'Europe/Berlin', new Date('2027-10-30T12:00:00Z')), [
+      '2027-10-31T00:30:00.000Z',
+      '2027-11-01T01:30:00.000Z',
+      '2027-11-02T01:30:00.000Z',
+    ]);
+  });
+});

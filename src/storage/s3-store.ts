@@ -203,6 +203,7 @@ export class S3Store implements BackupStore {
       const wrapped = toStorageError(error, { operation: 'head', where: this.description, key });
       // HEAD answers carry no body: a 404 is a missing object (or, indistinguishably, a missing bucket).
       if (wrapped.code === 'NoSuchKey') return undefined;
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) throw await this.explainForbiddenHead(key, wrapped);
       throw wrapped;
     }
   }
@@ -240,6 +241,21 @@ export class S3Store implements BackupStore {
         const wrapped = toStorageError(cause, { ...where, key: `${failed.length} of ${batch.length} objects (first: ${first?.Key ?? '?'})` });
         throw wrapped;
       }
+    }
+  }
+
+  // A 403 to HEAD has no body, so it cannot say whether the key id is unknown (InvalidAccessKeyId), the
+  // secret is wrong (SignatureDoesNotMatch) or the key lacks permission (AccessDenied). A GET of the
+  // first byte of the same key needs the same permission and answers with an error code: ask it.
+  private async explainForbiddenHead(key: string, headError: StorageError): Promise<StorageError> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: 'bytes=0-0' }));
+      (out.Body as Readable | undefined)?.destroy();
+      return headError;
+    } catch (error) {
+      const name = (error as { name?: unknown }).name;
+      if (typeof name !== 'string' || !/^(InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|InvalidToken|ExpiredToken)$/.test(name)) return headError;
+      return toStorageError(error, { operation: 'head', where: this.description, key });
     }
   }
 

@@ -178,6 +178,8 @@ describe('S3Store', () => {
     await assert.rejects(store.list('x/'), assertStorageError('InvalidCredentials', /AWS_ACCESS_KEY_ID/, /AWS_SECRET_ACCESS_KEY/, /test-backups/));
     await assert.rejects(store.put('x/a.sql', Readable.from([Buffer.from('a')])), assertStorageError('InvalidCredentials'));
     await assert.rejects(store.get('x/a.sql'), assertStorageError('InvalidCredentials'));
+    // A HEAD answer has no body: the store asks again with a GET to tell an unknown key id from a denial.
+    await assert.rejects(store.head('x/a.sql'), assertStorageError('InvalidCredentials', /InvalidAccessKeyId/, /does not know the key in AWS_ACCESS_KEY_ID/));
   });
 
   it('fails fast with a Network error when nothing listens at the endpoint', async () => {

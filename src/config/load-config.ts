@@ -124,6 +124,8 @@ function readBackup(r: EnvReader): BackupSettings | undefined {
   const compression = readCompression(r);
   const options = readOptions(r);
   const pgDumpPath = r.optionalString('PG_DUMP_PATH');
+  // Minutes, decimals allowed (0.05 = 3 s, for tests); at least 0.01 (0.6 s).
+  const stallTimeoutMs = Math.round(r.number('BACKUP_STALL_TIMEOUT_MINUTES', 5, { min: 0.01, max: 1440 }) * 60_000);
   if (databaseUrl === undefined) {
     if (singleShot) r.problem('BACKUP_DATABASE_URL', 'a postgres:// connection string, since SINGLE_SHOT_MODE is set', 'nothing');
     return undefined;
@@ -134,7 +136,7 @@ function readBackup(r: EnvReader): BackupSettings | undefined {
   } else if (splitPgUrl(parsedUrl) === undefined) {
     r.problem('BACKUP_DATABASE_URL', `a URL whose escapes decode (${MALFORMED_ESCAPE_HINT})`, 'a malformed "%" escape (value not shown: it may hold the password)');
   }
-  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath };
+  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath, stallTimeoutMs };
 }
 
 function readCompression(r: EnvReader): Compression {

@@ -240,7 +240,9 @@ describe('S3Store', () => {
       body.push(bytes(6 * MiB));
       let downed = false;
       const started = Date.now();
+      const leftovers: unknown[] = [];
       const put = store.put('s3/proxy/down.sql', body, {
+        onLeftover: (upload) => leftovers.push(upload),
         onProgress: (loaded) => {
           if (loaded >= 5 * MiB && !downed) {
             downed = true;
@@ -257,6 +259,8 @@ describe('S3Store', () => {
       // The server still holds the parts: only a lifecycle rule (or a later abort) removes them.
       const pending = await s3.pendingUploads();
       assert.deepEqual(pending.map((u) => u.key), ['s3/proxy/down.sql']);
+      // The caller learns which upload is left, whatever error put rejects with.
+      assert.deepEqual(leftovers, [{ key: 's3/proxy/down.sql', uploadId: pending[0]?.uploadId }]);
       await store.client.send(
         new (await import('@aws-sdk/client-s3')).AbortMultipartUploadCommand({
           Bucket: s3.bucket,

@@ -20,6 +20,9 @@ import type { VerifyService } from './restore/verify-service.ts';
 import { registerRetentionOffMetrics } from './retention/retention-metrics.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
+import { hasIncompleteUploads } from './storage/store.ts';
+import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
+import { keyPrefix } from './backup/naming.ts';
 import { readVersion } from './version.ts';
 import type { BackupStore } from './storage/store.ts';
 
@@ -54,8 +57,21 @@ export function describeResult(result: BackupResult | undefined): Record<string,
   if (result === undefined) return undefined;
   const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };
-  if (result.status === 'failed') return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint };
+  if (result.status === 'failed') {
+    return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
+  }
   return { ...base, reason: result.reason, message: result.message };
+}
+
+// The sweep's state for /status (dates as ISO strings).
+function describeSweep(state: UploadSweepState): Record<string, unknown> {
+  return {
+    lastSweepAt: state.lastSweepAt?.toISOString() ?? null,
+    incomplete: state.incomplete ?? null,
+    unremoved: state.unremoved.map((u) => ({ key: u.key, uploadId: u.uploadId, reason: u.reason, initiatedAt: u.initiatedAt?.toISOString() ?? null })),
+    abortedTotal: state.abortedTotal,
+    lastError: state.lastError ?? null,
+  };
 }
 
 export interface StartOptions {
@@ -77,6 +93,8 @@ export interface Sentinel {
   alerts: AlertService;
   // undefined when RETENTION_DAYS=0.
   retention: RetentionService | undefined;
+  // undefined in monitor-only mode and for directory storage.
+  uploadSweeper: UploadSweeper | undefined;
   verify: VerifyService;
   // Every current finding: the monitor's, retention's and verification's.
   findings(): Finding[];
@@ -88,6 +106,7 @@ export interface Sentinel {
 
 const VERIFY_CHECKS: readonly CheckName[] = ['verify_failed', 'drill_failed'];
 const RETENTION_CHECKS: readonly CheckName[] = ['retention'];
+const UPLOAD_CHECKS: readonly CheckName[] = ['incomplete_uploads'];
 
 // Checks an encryption setting that only shows its problems when a stream is made (a recipient whose
 // checksum is wrong), so the service stops at start instead of failing every backup.
@@ -124,11 +143,17 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       : undefined;
   if (retention === undefined) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   const verify = buildVerifyService(config, store, logger);
+  // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
+  const uploadSweeper =
+    backupService !== undefined && hasIncompleteUploads(store)
+      ? new UploadSweeper({ store, prefix: keyPrefix(config.location), logger, registry })
+      : undefined;
 
   const findings = (): Finding[] => [
     ...(monitor.snapshot().lastCheck?.findings ?? []),
     ...(retention?.findings() ?? []),
     ...verify.findings(),
+    ...(uploadSweeper?.findings() ?? []),
   ];
   registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron });
   if (retention === undefined) registerRetentionOffMetrics(registry);
@@ -147,6 +172,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     }
     await alerts.process(result.findings, result.at, MONITOR_CHECKS);
     if (retention !== undefined) await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
+    // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
+    // sweep's listener below alerts about its findings.
+    if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
+  });
+  uploadSweeper?.onSweep(async () => {
+    await alerts.process(uploadSweeper.findings(), new Date(), UPLOAD_CHECKS);
   });
   verify.onResult(async (_run, verifyFindings) => {
     await alerts.process(verifyFindings, new Date(), VERIFY_CHECKS);
@@ -154,6 +185,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // A run cancelled because the service is stopping (a redeploy) is not a failure to alert about.
   let stopping = false;
   backupService?.onRunFinished((result) => {
+    // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
+    if (result.status === 'failed' && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
     if (stopping) return;
     void monitor.afterBackupRun(toBackupRunRecord(result));
   });
@@ -169,6 +202,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       const extra: CheckName[] = [];
       if (retention !== undefined && retention.status().lastRunAt !== undefined) extra.push(...RETENTION_CHECKS);
       if (verify.state().lastVerify !== undefined) extra.push(...VERIFY_CHECKS);
+      if (uploadSweeper?.state().lastSweepAt !== undefined) extra.push(...UPLOAD_CHECKS);
       return { ...state, findings: findings(), checks: [...(state.checks ?? []), ...extra] };
     },
     status: () => ({
@@ -191,6 +225,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       alerts: { firing: alerts.firing() },
       retention: retention?.status() ?? { mode: 'off' },
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
+      incompleteUploads: uploadSweeper === undefined ? { sweeping: false } : { sweeping: true, ...describeSweep(uploadSweeper.state()) },
     }),
   });
   const host = options.host ?? '0.0.0.0';
@@ -206,6 +241,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   monitor.start();
   retention?.start();
   verify.start();
+  uploadSweeper?.start();
   backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   let stopped: Promise<void> | undefined;
   return {
@@ -215,6 +251,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     monitor,
     alerts,
     retention,
+    uploadSweeper,
     verify,
     findings,
     server,
@@ -223,7 +260,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       stopping = true;
       stopped ??= (async () => {
         await backupService?.stop();
-        await Promise.all([monitor.stop(), retention?.stop(), verify.stop()]);
+        await Promise.all([monitor.stop(), retention?.stop(), verify.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

@@ -51,6 +51,7 @@ const TITLES: Record<CheckName, string> = {
   retention: 'Retention is not working',
   verify_failed: 'Backup verification failed',
   drill_failed: 'Restore drill failed',
+  incomplete_uploads: 'Incomplete uploads left in storage',
 };
 
 const TAGS: Record<Notification['kind'], string> = {

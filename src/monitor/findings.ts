@@ -9,7 +9,8 @@ export type CheckName =
   | 'storage_unreachable'
   | 'retention'
   | 'verify_failed'
-  | 'drill_failed';
+  | 'drill_failed'
+  | 'incomplete_uploads';
 
 export type Severity = 'warn' | 'fail';
 
@@ -32,4 +33,5 @@ export const ALL_CHECKS: readonly CheckName[] = [
   'retention',
   'verify_failed',
   'drill_failed',
+  'incomplete_uploads',
 ];

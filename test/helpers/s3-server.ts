@@ -158,7 +158,7 @@ function handleMultipartShim(directory: string, req: IncomingMessage, res: Serve
   const url = new URL(req.url ?? '/', 'http://localhost');
   const [, bucket = '', ...keyParts] = url.pathname.split('/');
   const isAbort = req.method === 'DELETE' && url.searchParams.has('uploadId') && keyParts.length > 0;
-  const isList = req.method === 'GET' && url.searchParams.has('uploads') && keyParts.length === 0;
+  const isList = req.method === 'GET' && url.searchParams.has('uploads') && keyParts.join('') === '';
   if (!isAbort && !isList) return false;
   const reply = (status: number, body = ''): void => {
     res.writeHead(status, body ? { 'content-type': 'application/xml' } : {});

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import type { Location, S3Settings } from '../../src/config/types.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
@@ -9,7 +8,11 @@ import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
-import { backupSettings, memoryLogger } from './fixtures.ts';
+import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { backupSettings, decompress, download, memoryLogger } from './fixtures.ts';
+import { createHash } from 'node:crypto';
+import { parseManifest } from '../../src/backup/manifest.ts';
+import { manifestKey } from '../../src/backup/naming.ts';
 
 const location: Location = { subfolder: 'stall', prefix: 'db_' };
 const MiB = 1024 * 1024;
@@ -22,10 +25,11 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
   }
 }
 
-describe('a backup that stops making progress', () => {
+describe('a backup against storage that fails, stalls or stops', () => {
   let cluster: PgCluster;
   let s3: TestS3Server;
   let proxy: TcpProxy;
+  let faults: FaultHttpProxy;
   let seconds = 0;
   const clock = () => new Date(Date.UTC(2026, 2, 1, 3, 0, seconds++));
   const settings = (endpoint: string): S3Settings => ({
@@ -43,12 +47,14 @@ describe('a backup that stops making progress', () => {
   before(async () => {
     [cluster, s3] = await Promise.all([startPgCluster(), startS3Server()]);
     proxy = await startTcpProxy(s3.port);
+    faults = await startFaultHttpProxy(s3.port);
     // About 40 MB of plain dump: more than the parts in flight and every buffer between pg_dump and S3.
     await cluster.createDatabase('big');
     await cluster.psql(`CREATE TABLE blobs AS SELECT i, md5(i::text) || md5((i * 2)::text) || md5((i * 3)::text) AS body FROM generate_series(1, 400000) i`, 'big');
   });
   after(async () => {
     await proxy?.close();
+    await faults?.close();
     await Promise.all([cluster?.stop(), s3?.close()]);
   });
 
@@ -85,16 +91,18 @@ describe('a backup that stops making progress', () => {
     const failedLine = logs.lines().find((l) => l.level === 50);
     assert.deepEqual(failedLine?.leftoverUpload, result.leftoverUpload);
 
-    // The advisory lock is free: the next run (storage reachable again) is not skipped and succeeds.
-    proxy.restore();
+    // The parts are really there (checked while the proxy still holds the timed-out abort: once it lets
+    // go, that abort may still reach the server).
     const pending = await s3.pendingUploads();
     assert.deepEqual(pending.map((u) => u.uploadId), [result.leftoverUpload.uploadId]);
+    // The advisory lock is free: the next run (storage reachable again) is not skipped and succeeds.
+    proxy.restore();
     const next = await runBackupJob(
       { settings: backupSettings(cluster.url('big'), { stallTimeoutMs: 2_400 }), location, store: storeOf(s3.endpoint), logger: memoryLogger().logger, clock },
       { runId: 'after-stall', trigger: 'manual' },
     );
     assert.equal(next.status, 'success', next.status === 'failed' ? next.error.message : next.status);
-    await store.client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: result.leftoverUpload.key, UploadId: result.leftoverUpload.uploadId }));
+    await storeOf(s3.endpoint).abortIncompleteUpload(result.leftoverUpload);
   });
 
   it('fails when pg_dump sends nothing (waiting for a table lock), naming the stage and what to look at', { timeout: 60_000 }, async () => {
@@ -120,6 +128,53 @@ describe('a backup that stops making progress', () => {
     } finally {
       await holder.query('ROLLBACK').catch(() => undefined);
       await holder.end();
+    }
+  });
+
+  it('succeeds, intact, when the storage answers 500 to every other request (and 5 times in a row to one part)', { timeout: 120_000 }, async () => {
+    let part3 = 0;
+    faults.failWhen(({ method, url, index }) => (method === 'PUT' && url.includes('partNumber=3&') ? ++part3 <= 5 : index % 2 === 1));
+    try {
+      const store = storeOf(faults.endpoint, { tuning: { retryBaseDelayMs: 50 } });
+      const result = await runBackupJob(
+        { settings: backupSettings(cluster.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: memoryLogger().logger, clock },
+        { runId: 'half-500', trigger: 'manual' },
+      );
+      assert.equal(result.status, 'success', result.status === 'failed' ? result.error.message : result.status);
+      assert.ok(result.status === 'success');
+      assert.ok(result.manifest.parts >= 6, `parts: ${result.manifest.parts}`);
+      assert.ok(faults.requests.filter((r) => r.failedWith === 500).length >= 6, 'the double failed requests');
+      faults.failWhen(undefined);
+      const stored = await download(storeOf(s3.endpoint), result.key);
+      const manifest = parseManifest((await download(storeOf(s3.endpoint), manifestKey(result.key))).toString());
+      assert.equal(manifest?.sha256, createHash('sha256').update(stored).digest('hex'));
+      assert.match((await decompress(stored, { algorithm: 'none', level: undefined })).subarray(0, 4096).toString(), /PostgreSQL database dump/);
+      assert.deepEqual(await s3.pendingUploads(), []);
+    } finally {
+      faults.failWhen(undefined);
+    }
+  });
+
+  it('reports the upload it leaves when the storage answers 500 to the parts and to the abort too', { timeout: 60_000 }, async () => {
+    faults.failWhen(({ method, url }) => method === 'PUT' && url.includes('partNumber=') || (method === 'DELETE' && url.includes('uploadId=')));
+    try {
+      const store = storeOf(faults.endpoint, { tuning: { maxAttempts: 2, retryBaseDelayMs: 10 } });
+      const logs = memoryLogger();
+      const result = await runBackupJob(
+        { settings: backupSettings(cluster.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: logs.logger, clock },
+        { runId: 'abort-500', trigger: 'manual' },
+      );
+      assert.ok(result.status === 'failed', `expected a failure, got ${result.status}`);
+      assert.equal(result.stage, 'upload');
+      assert.match(result.shortMessage, /S3 provider failed the request/);
+      assert.match(result.error.hint ?? '', /provider's side, not your settings/);
+      assert.ok(result.leftoverUpload, 'no leftover upload reported');
+      assert.match(result.shortMessage, /could not be removed and stay billed until the daily sweep aborts them/);
+      assert.deepEqual((await s3.pendingUploads()).map((u) => u.uploadId), [result.leftoverUpload.uploadId]);
+      faults.failWhen(undefined);
+      await storeOf(s3.endpoint).abortIncompleteUpload(result.leftoverUpload);
+    } finally {
+      faults.failWhen(undefined);
     }
   });
 });

@@ -22,6 +22,7 @@ import { createRetentionService, type RetentionService } from './retention/reten
 import { createStore } from './storage/create-store.ts';
 import { hasIncompleteUploads } from './storage/store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
+import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import { keyPrefix } from './backup/naming.ts';
 import { readVersion } from './version.ts';
 import type { BackupStore } from './storage/store.ts';
@@ -157,6 +158,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   ];
   registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron });
   if (retention === undefined) registerRetentionOffMetrics(registry);
+  if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
   registerRestoreMetrics(registry, () => verify.state());
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also

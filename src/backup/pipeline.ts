@@ -100,7 +100,7 @@ function stallError(stage: BackupStage, idleMs: number, timeoutMs: number, store
   const setting = `BACKUP_STALL_TIMEOUT_MINUTES=${Number((timeoutMs / 60_000).toFixed(4))}`;
   const idle = formatDuration(idleMs);
   if (stage === 'upload') {
-    return new BackupError('upload', `upload to ${storeDescription} stalled: no bytes stored for ${idle} (${setting}); the upload was aborted`, {
+    return new BackupError('upload', `upload to ${storeDescription} stalled: no bytes stored for ${idle} (${setting}); the upload was stopped`, {
       hint: 'the storage endpoint stopped accepting data: check that it is reachable and up (and not a proxy holding connections open); the next run tries again. Raise BACKUP_STALL_TIMEOUT_MINUTES only if uploads over this link legitimately pause longer',
     });
   }

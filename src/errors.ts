@@ -44,8 +44,17 @@ export class ConfigError extends SentinelError {
 
 export type BackupStage = 'config' | 'version-check' | 'dump' | 'compress' | 'encrypt' | 'upload' | 'lock';
 
+// A multipart upload that a failed backup started and could not abort: its parts stay stored (and
+// billed) until an abort succeeds (the daily sweep retries it) or a lifecycle rule removes them.
+export interface LeftoverUpload {
+  key: string;
+  uploadId: string;
+}
+
 export class BackupError extends SentinelError {
   readonly stage: BackupStage;
+  // Set when the failed run left the parts of a multipart upload behind.
+  leftoverUpload?: LeftoverUpload;
 
   constructor(stage: BackupStage, shortMessage: string, options: SentinelErrorOptions = {}) {
     super(shortMessage, options);

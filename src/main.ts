@@ -22,6 +22,10 @@ import type { VerifyService } from './restore/verify-service.ts';
 import { registerRetentionOffMetrics } from './retention/retention-metrics.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
+import { hasIncompleteUploads } from './storage/store.ts';
+import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
+import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
+import { keyPrefix } from './backup/naming.ts';
 import { readVersion } from './version.ts';
 import type { BackupStore } from './storage/store.ts';
 
@@ -57,8 +61,21 @@ export function describeResult(result: BackupResult | undefined): Record<string,
   if (result === undefined) return undefined;
   const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };
-  if (result.status === 'failed') return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint };
+  if (result.status === 'failed') {
+    return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
+  }
   return { ...base, reason: result.reason, message: result.message };
+}
+
+// The sweep's state for /status (dates as ISO strings).
+function describeSweep(state: UploadSweepState): Record<string, unknown> {
+  return {
+    lastSweepAt: state.lastSweepAt?.toISOString() ?? null,
+    incomplete: state.incomplete ?? null,
+    unremoved: state.unremoved.map((u) => ({ key: u.key, uploadId: u.uploadId, reason: u.reason, initiatedAt: u.initiatedAt?.toISOString() ?? null })),
+    abortedTotal: state.abortedTotal,
+    lastError: state.lastError ?? null,
+  };
 }
 
 export interface StartOptions {
@@ -81,6 +98,8 @@ export interface Sentinel {
   alerts: AlertService;
   // undefined when RETENTION_DAYS=0.
   retention: RetentionService | undefined;
+  // undefined in monitor-only mode and for directory storage.
+  uploadSweeper: UploadSweeper | undefined;
   verify: VerifyService;
   // Every current finding: the monitor's, retention's and verification's.
   findings(): Finding[];
@@ -92,6 +111,7 @@ export interface Sentinel {
 
 const VERIFY_CHECKS: readonly CheckName[] = ['verify_failed', 'drill_failed'];
 const RETENTION_CHECKS: readonly CheckName[] = ['retention'];
+const UPLOAD_CHECKS: readonly CheckName[] = ['incomplete_uploads'];
 
 // Checks an encryption setting that only shows its problems when a stream is made (a recipient whose
 // checksum is wrong), so the service stops at start instead of failing every backup.
@@ -128,15 +148,22 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       : undefined;
   if (retention === undefined) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   const verify = buildVerifyService(config, store, logger);
+  // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
+  const uploadSweeper =
+    backupService !== undefined && hasIncompleteUploads(store)
+      ? new UploadSweeper({ store, prefix: keyPrefix(config.location), logger, registry })
+      : undefined;
 
   const findings = (): Finding[] => [
     ...(monitor.snapshot().lastCheck?.findings ?? []),
     ...(retention?.findings() ?? []),
     ...verify.findings(),
     ...alerts.findings(),
+    ...(uploadSweeper?.findings() ?? []),
   ];
   registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (retention === undefined) registerRetentionOffMetrics(registry);
+  if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
   registerRestoreMetrics(registry, () => verify.state());
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
@@ -152,6 +179,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     }
     await alerts.process(result.findings, result.at, MONITOR_CHECKS);
     if (retention !== undefined) await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
+    // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
+    // sweep's listener below alerts about its findings.
+    if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
+  });
+  uploadSweeper?.onSweep(async () => {
+    await alerts.process(uploadSweeper.findings(), new Date(), UPLOAD_CHECKS);
   });
   verify.onResult(async (_run, verifyFindings) => {
     await alerts.process(verifyFindings, new Date(), VERIFY_CHECKS);
@@ -159,6 +192,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // A run cancelled because the service is stopping (a redeploy) is not a failure to alert about.
   let stopping = false;
   backupService?.onRunFinished((result) => {
+    // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
+    if (result.status === 'failed' && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
     if (stopping) return;
     void monitor.afterBackupRun(toBackupRunRecord(result));
   });
@@ -175,6 +210,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       if (retention !== undefined && retention.status().lastRunAt !== undefined) extra.push(...RETENTION_CHECKS);
       if (verify.state().lastVerify !== undefined) extra.push(...VERIFY_CHECKS);
       if (config.alerts.slackWebhookUrl !== undefined || config.alerts.email !== undefined) extra.push('alert_channel');
+      if (uploadSweeper?.state().lastSweepAt !== undefined) extra.push(...UPLOAD_CHECKS);
       return { ...state, findings: findings(), checks: [...(state.checks ?? []), ...extra] };
     },
     status: () => ({
@@ -197,6 +233,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
       retention: retention?.status() ?? { mode: 'off' },
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
+      incompleteUploads: uploadSweeper === undefined ? { sweeping: false } : { sweeping: true, ...describeSweep(uploadSweeper.state()) },
     }),
   });
   // The HTTP server first: a port that cannot be bound ends the start (StartupError naming PORT)
@@ -212,6 +249,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     monitor,
     alerts,
     retention,
+    uploadSweeper,
     verify,
     findings,
     server,
@@ -220,7 +258,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       stopping = true;
       stopped ??= (async () => {
         await backupService?.stop();
-        await Promise.all([monitor.stop(), retention?.stop(), verify.stop()]);
+        await Promise.all([monitor.stop(), retention?.stop(), verify.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
@@ -238,6 +276,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     monitor.start();
     retention?.start();
     verify.start();
+    uploadSweeper?.start();
     backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   } catch (error) {
     await sentinel.stop();

@@ -53,6 +53,7 @@ const TITLES: Record<CheckName, string> = {
   verify_failed: 'Backup verification failed',
   drill_failed: 'Restore drill failed',
   alert_channel: 'Alert channel refuses messages',
+  incomplete_uploads: 'Incomplete uploads left in storage',
 };
 
 const TAGS: Record<Notification['kind'], string> = {

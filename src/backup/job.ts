@@ -12,6 +12,7 @@ import { backupKey, manifestKey } from './naming.ts';
 import { buildPgDumpInvocation, startPgDump } from './pg-dump.ts';
 import { DEFAULT_SEARCH_ROOTS, resolvePgDump, type PgDumpSearchRoots } from './pg-version.ts';
 import { runBackupPipeline } from './pipeline.ts';
+import { DEFAULT_STALL_TIMEOUT_MS } from './stall-watch.ts';
 import type { BackupResult, BackupTrigger } from './result.ts';
 
 // The optional stage after compression (age encryption); the key then ends in `.age`.
@@ -105,6 +106,16 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       contentType: CONTENT_TYPES[format],
       sizeHint: facts.sizeBytes,
       signal: run.signal,
+      stallTimeoutMs: deps.settings.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+      onSlow: ({ stage, idleMs, stallTimeoutMs }) => {
+        log.warn(
+          { key, stage, idle: formatDuration(idleMs), stallTimeout: formatDuration(stallTimeoutMs) },
+          `backup made no progress for ${formatDuration(idleMs)} (${stage === 'upload' ? 'the storage is not taking data' : 'pg_dump sends nothing'}); it fails at ${formatDuration(stallTimeoutMs)} (BACKUP_STALL_TIMEOUT_MINUTES)`,
+        );
+      },
+      onStalled: (error) => {
+        log.warn({ key, stage: error.stage }, `${error.shortMessage}; cleaning up`);
+      },
       metadata: {
         [META.format]: format,
         [META.compression]: compression.algorithm,
@@ -174,11 +185,12 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
             })
           : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
     const finished = ended();
+    const leftover = error.leftoverUpload;
     log.error(
-      { stage: error.stage, error: error.message, hint: error.hint, duration: formatDuration(finished.durationMs) },
+      { stage: error.stage, error: error.message, hint: error.hint, duration: formatDuration(finished.durationMs), ...(leftover ? { leftoverUpload: leftover } : {}) },
       `backup failed: ${error.shortMessage}`,
     );
-    return { ...finished, status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error };
+    return { ...finished, status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error, ...(leftover ? { leftoverUpload: leftover } : {}) };
   } finally {
     await session?.close();
   }

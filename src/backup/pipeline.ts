@@ -1,11 +1,13 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/types.ts';
-import { BackupError, SentinelError, StorageError, type BackupStage } from '../errors.ts';
+import { BackupError, SentinelError, StorageError, type BackupStage, type LeftoverUpload } from '../errors.ts';
+import { formatDuration } from '../util/format.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { compressionError, createCompressor } from './compress.ts';
 import { ByteCounter, HashGate } from './hash.ts';
 import type { DumpExit, RunningDump } from './pg-dump.ts';
+import { watchForStall } from './stall-watch.ts';
 
 // pg_dump -> compression -> [extra stage, e.g. encryption] -> sha256 + end gate -> store.put.
 // One stream, no temporary file; each stage's buffer is bounded and backpressure runs from the store
@@ -31,6 +33,12 @@ export interface PipelineInput {
   signal?: AbortSignal | undefined;
   onProgress?: ((uploadedBytes: number) => void) | undefined;
   zstdPath?: string;
+  // Fails the run when no bytes move (none read from pg_dump, none stored) for this long.
+  stallTimeoutMs?: number | undefined;
+  // Told once no bytes have moved for half the stall timeout (for a warning in the log), and when the
+  // run is declared stalled (before the clean-up, which may itself take a while).
+  onSlow?: ((info: { stage: BackupStage; idleMs: number; stallTimeoutMs: number }) => void) | undefined;
+  onStalled?: ((error: BackupError) => void) | undefined;
 }
 
 export interface PipelineOutput {
@@ -80,6 +88,29 @@ function toBackupError(stage: BackupStage, error: unknown, storeDescription: str
     cause: error,
     hint: stage === 'compress' ? 'check that the compressor is installed (zstd for BACKUP_COMPRESSION=zstd) and that the machine has memory and CPU left' : 'see the cause in the log',
   });
+}
+
+// The stage a stalled run is stuck in: the store not taking the bytes waiting for it (the last stage's
+// output buffer is full), or nothing arriving from pg_dump.
+function stalledStage(gate: HashGate): BackupStage {
+  return gate.readableLength >= gate.readableHighWaterMark ? 'upload' : 'dump';
+}
+
+function stallError(stage: BackupStage, idleMs: number, timeoutMs: number, storeDescription: string): BackupError {
+  const setting = `BACKUP_STALL_TIMEOUT_MINUTES=${Number((timeoutMs / 60_000).toFixed(4))}`;
+  const idle = formatDuration(idleMs);
+  if (stage === 'upload') {
+    return new BackupError('upload', `upload to ${storeDescription} stalled: no bytes stored for ${idle} (${setting}); the upload was stopped`, {
+      hint: 'the storage endpoint stopped accepting data: check that it is reachable and up (and not a proxy holding connections open); the next run tries again. Raise BACKUP_STALL_TIMEOUT_MINUTES only if uploads over this link legitimately pause longer',
+    });
+  }
+  return new BackupError('dump', `pg_dump stalled: no data for ${idle} (${setting}); the backup was stopped`, {
+    hint: 'pg_dump may be waiting for a lock another session holds (see pg_locks / pg_stat_activity) or the database server stopped answering; raise BACKUP_STALL_TIMEOUT_MINUTES if dumps of this database legitimately pause longer',
+  });
+}
+
+function leftoverNote(leftover: LeftoverUpload): string {
+  return `parts of multipart upload ${leftover.uploadId} could not be removed and stay billed until the daily sweep aborts them`;
 }
 
 // Streams one dump into the store; resolves with sizes and sha256, or rejects with a BackupError
@@ -163,13 +194,40 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
   if (input.signal?.aborted) cancel();
   input.signal?.addEventListener('abort', cancel, { once: true });
 
+  let uploaded = 0;
+  let leftover: LeftoverUpload | undefined;
+  const stallTimeoutMs = input.stallTimeoutMs;
+  const watch =
+    stallTimeoutMs === undefined
+      ? undefined
+      : watchForStall({
+          timeoutMs: stallTimeoutMs,
+          // Bytes read from pg_dump (gzip path), bytes handed to the store, bytes it stored.
+          progress: () => (counter?.bytes ?? 0) + gate.bytes + uploaded,
+          onSlow: (idleMs) => input.onSlow?.({ stage: stalledStage(gate), idleMs, stallTimeoutMs }),
+          onStall: (idleMs) => {
+            const error = stallError(stalledStage(gate), idleMs, stallTimeoutMs, store.description);
+            failure.note(error.stage, error);
+            input.onStalled?.(error);
+            abort.abort();
+            gate.destroy();
+            killSources();
+          },
+        });
+
   const piped = pipeline(stages.map(([s]) => s) as unknown as [Readable, ...Duplex[]]);
   const put = store.put(key, gate, {
     metadata: input.metadata,
     contentType: input.contentType,
     signal: abort.signal,
     ...(input.sizeHint !== undefined ? { sizeHint: input.sizeHint } : {}),
-    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+    onProgress: (bytes) => {
+      uploaded = bytes;
+      input.onProgress?.(bytes);
+    },
+    onLeftover: (upload) => {
+      leftover = upload;
+    },
   });
   try {
     const [result] = await Promise.all([
@@ -196,11 +254,23 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
     abort.abort();
     killSources();
     for (const [stream] of stages) stream.destroy();
-    await Promise.allSettled([put, piped, dump.exited, compressor.kind === 'process' ? compressor.result : undefined]);
-    // The store promises no partial object after an abort; this makes sure of it.
-    await store.delete([key]).catch(() => {});
-    throw toBackupError(failure.stage ?? 'upload', failure.error, store.description);
+    const [putOutcome] = await Promise.allSettled([put, piped, dump.exited, compressor.kind === 'process' ? compressor.result : undefined]);
+    // A put that failed leaves no object (the store promises it, and cleans up within a bound). A put that
+    // completed while another stage failed stored an object that must not stay: delete it. (Not after a
+    // failed put: the storage that failed may not answer this either, and the run must end and release
+    // its lock.)
+    if (putOutcome.status === 'fulfilled') await store.delete([key]).catch(() => {});
+    const failed = toBackupError(failure.stage ?? 'upload', failure.error, store.description);
+    if (leftover === undefined) throw failed;
+    // The note must survive into the one-line message that alerts and the result carry.
+    const withNote = new BackupError(failed.stage, `${failed.shortMessage}; ${leftoverNote(leftover)}`, {
+      cause: failed,
+      ...(failed.hint !== undefined ? { hint: failed.hint } : {}),
+    });
+    withNote.leftoverUpload = leftover;
+    throw withNote;
   } finally {
+    watch?.stop();
     input.signal?.removeEventListener('abort', cancel);
   }
 }

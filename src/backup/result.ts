@@ -1,4 +1,4 @@
-import type { BackupError, BackupStage } from '../errors.ts';
+import type { BackupError, BackupStage, LeftoverUpload } from '../errors.ts';
 import type { BackupManifest } from './manifest.ts';
 
 // What one backup run ended as; kept by the service for /status, metrics, the monitor and alerts.
@@ -24,6 +24,8 @@ export interface BackupFailure extends RunBase {
   // One line, for alerts and metrics.
   shortMessage: string;
   error: BackupError;
+  // The multipart upload the run could not abort (its parts stay stored until swept).
+  leftoverUpload?: LeftoverUpload;
 }
 
 export interface BackupSkipped extends RunBase {

@@ -44,6 +44,8 @@ export interface BackupSettings {
   // Extra pg_dump arguments, already split like a shell would, never run through one.
   options: string[];
   pgDumpPath: string | undefined;
+  // A run that moves no bytes for this long fails (BACKUP_STALL_TIMEOUT_MINUTES); default 5 min.
+  stallTimeoutMs?: number;
 }
 
 export interface MonitorSettings {

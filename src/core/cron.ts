@@ -82,3 +82,9 @@ export function cronProblem(spec: CronSpec): string | undefined {
     return error instanceof Error ? error.message : String(error);
   }
 }
+
+// Daily at the given time of day (UTC, read with timezone 'UTC'): for services that run at start and
+// then every 24 hours after.
+export function dailyAt(time: Date): string {
+  return `${time.getUTCSeconds()} ${time.getUTCMinutes()} ${time.getUTCHours()} * * *`;
+}

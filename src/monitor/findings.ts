@@ -11,7 +11,8 @@ export type CheckName =
   | 'verify_failed'
   | 'drill_failed'
   // An alert channel refuses every message (revoked webhook, SMTP login refused): raised by the alert service.
-  | 'alert_channel';
+  | 'alert_channel'
+  | 'incomplete_uploads';
 
 export type Severity = 'warn' | 'fail';
 
@@ -35,4 +36,5 @@ export const ALL_CHECKS: readonly CheckName[] = [
   'verify_failed',
   'drill_failed',
   'alert_channel',
+  'incomplete_uploads',
 ];

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import { keyPrefix } from '../backup/naming.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { Config, Location, RetentionSettings } from '../config/types.ts';
+import { dailyAt } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -224,11 +225,6 @@ export class RetentionService {
       this.objects === undefined || mode === 'off' ? undefined : findOverdueBackups(this.objects, this.prefix, settings, mode, this.clock.now()).count;
     return { status: this.current, retentionDays: settings.days, overdueBackups: overdue };
   }
-}
-
-// Daily at the given time of day (UTC): a run every 24 hours after the one at start.
-function dailyAt(time: Date): string {
-  return `${time.getUTCSeconds()} ${time.getUTCMinutes()} ${time.getUTCHours()} * * *`;
 }
 
 function problemOf(error: unknown, action: 'read' | 'write'): LifecycleProblem {

@@ -1,24 +1,39 @@
 import { createHash } from 'node:crypto';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
+import { BackoffRetryStrategy } from './s3-retry.ts';
 
-// Network limits of every S3 request. A dead or black-holed endpoint fails within
-// attempts × (connect timeout + backoff), about 25 s with the defaults, instead of hanging.
+// Network limits of every S3 request. A dead endpoint fails within 4 attempts × connect timeout and
+// under 2 s of backoff instead of hanging; a provider that answers 5xx or throttles is retried over
+// 16-32 s (8 attempts), so a burst of provider errors does not fail a long backup.
 export interface S3ClientTuning {
   // Time to establish a TCP/TLS connection.
   connectionTimeoutMs: number;
   // A connection that moves no bytes for this long is dropped (idle timeout, not a total request time:
   // a 100 MiB part on a slow link may take minutes and that is fine as long as bytes flow).
   socketTimeoutMs: number;
-  // Total attempts per request, including the first (the SDK's standard retry mode, with backoff).
+  // Total attempts per request, including the first (see s3-retry.ts for what is retried), when the
+  // provider answers (5xx, throttling) ...
   maxAttempts: number;
+  // ... and when nothing answers (connection refused or reset, timeout); never more than maxAttempts.
+  unansweredMaxAttempts: number;
+  // Backoff before retry n: between half and all of min(retryMaxDelayMs, retryBaseDelayMs × 2^(n-1)).
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
 }
 
 export const DEFAULT_S3_TUNING: S3ClientTuning = {
   connectionTimeoutMs: 5_000,
   socketTimeoutMs: 60_000,
-  maxAttempts: 4,
+  maxAttempts: 8,
+  unansweredMaxAttempts: 4,
+  // 7 retries wait 16-32 s in all: a provider's 5xx burst or a 30-s blip is ridden out.
+  retryBaseDelayMs: 250,
+  retryMaxDelayMs: 20_000,
 };
+
+// Throttling (SlowDown, 429) asks to slow down: its backoff starts higher.
+const THROTTLE_BASE_DELAY_MS = 1_000;
 
 // The one place that builds an S3 client from settings (and the only place the secret key is revealed).
 // Checksums are sent and validated only when an operation requires them: the SDK's default CRC32
@@ -31,7 +46,13 @@ export function createS3Client(settings: S3Settings, tuning: Partial<S3ClientTun
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: limits.maxAttempts,
-    retryMode: 'standard',
+    retryStrategy: new BackoffRetryStrategy({
+      maxAttempts: limits.maxAttempts,
+      unansweredMaxAttempts: limits.unansweredMaxAttempts,
+      baseMs: limits.retryBaseDelayMs,
+      throttleBaseMs: Math.max(limits.retryBaseDelayMs, Math.min(THROTTLE_BASE_DELAY_MS, limits.retryMaxDelayMs)),
+      maxMs: limits.retryMaxDelayMs,
+    }),
     requestHandler: {
       connectionTimeout: limits.connectionTimeoutMs,
       socketTimeout: limits.socketTimeoutMs,

@@ -52,8 +52,8 @@ export function toStorageError(error: unknown, context: S3CallContext): StorageE
   const code = classify(error, name, status);
   const target = context.key === undefined ? context.where : `${context.key} in ${context.where}`;
   const detail = describeCause(error, name, status);
-  const options = { cause: error, hint: hintFor(code, context), details: `${context.operation} failed: ${detail}` };
-  return new StorageError(code, `${SUMMARY[code]} (${context.operation} ${target})`, options);
+  const options = { cause: error, hint: hintFor(code, context, name, status), details: `${context.operation} failed: ${detail}` };
+  return new StorageError(code, `${summaryFor(code, name, status)} (${context.operation} ${target})`, options);
 }
 
 const SUMMARY: Record<StorageErrorCode, string> = {
@@ -66,6 +66,24 @@ const SUMMARY: Record<StorageErrorCode, string> = {
   Aborted: 'S3 request aborted',
   Unknown: 'S3 request failed',
 };
+
+// Throttling answers: the provider asks to slow down (the same names the SDK's retry classifies).
+const THROTTLING_NAMES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'BandwidthLimitExceeded']);
+
+function isThrottling(name: string, status: number | undefined): boolean {
+  return THROTTLING_NAMES.has(name) || status === 429;
+}
+
+// An answer from the provider saying that it failed (5xx), as opposed to refusing our request.
+function isProviderFailure(name: string, status: number | undefined): boolean {
+  return (status !== undefined && status >= 500 && status !== 501) || name === 'InternalError' || name === 'ServiceUnavailable';
+}
+
+function summaryFor(code: StorageErrorCode, name: string, status: number | undefined): string {
+  if (code === 'Unknown' && isThrottling(name, status)) return 'S3 provider is throttling requests';
+  if (code === 'Unknown' && isProviderFailure(name, status)) return 'S3 provider failed the request';
+  return SUMMARY[code];
+}
 
 function classify(error: unknown, name: string, status: number | undefined): StorageErrorCode {
   if (name === 'AbortError') return 'Aborted';
@@ -102,13 +120,19 @@ function describeCause(error: unknown, name: string, status: number | undefined)
   return label ? `${label}: ${message}` : message;
 }
 
-function hintFor(code: StorageErrorCode, context: S3CallContext): string {
+function hintFor(code: StorageErrorCode, context: S3CallContext, name: string, status: number | undefined): string {
   switch (code) {
     case 'AccessDenied':
       return `check that the key in AWS_ACCESS_KEY_ID may read, write, list and delete objects in ${context.where} (for R2: an API token with Object Read & Write on this bucket)`;
     case 'NoSuchBucket':
       return `check that AWS_S3_BUCKET names a bucket that exists at this endpoint (${context.where}); create it, or fix the name, AWS_S3_ENDPOINT or AWS_S3_REGION`;
     case 'InvalidCredentials':
+      if (name === 'InvalidAccessKeyId') {
+        return `the endpoint does not know the key in AWS_ACCESS_KEY_ID: check it (no stray spaces or quotes), that it was not deleted or rotated, and that it belongs to the account of ${context.where} (for R2 use the S3 API token pair, not the Cloudflare API token); AWS_SECRET_ACCESS_KEY must be its pair`;
+      }
+      if (name === 'SignatureDoesNotMatch') {
+        return 'the key in AWS_ACCESS_KEY_ID is known but AWS_SECRET_ACCESS_KEY is not its secret: paste the secret of that same key pair again (no stray spaces or quotes); a proxy that rewrites requests or AWS_S3_REGION for a region-bound endpoint can also cause this';
+      }
       return 'check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (no stray spaces or quotes; for R2 use the S3 API token pair, not the Cloudflare API token)';
     case 'Network':
       return 'check that AWS_S3_ENDPOINT is right and reachable from this host (DNS, firewall, proxy) and that the storage service is up';
@@ -119,6 +143,12 @@ function hintFor(code: StorageErrorCode, context: S3CallContext): string {
     case 'Aborted':
       return 'the operation was cancelled (shutdown or a failed earlier stage); nothing was stored';
     case 'Unknown':
+      if (isThrottling(name, status)) {
+        return `the provider of ${context.where} is throttling our requests, asking us to slow down (HTTP ${status ?? '?'}${name ? ` ${name}` : ''}) even after backing off: this is a rate limit on its side, not a setting here; the next run tries again, and if it keeps happening check the provider's limits for this bucket`;
+      }
+      if (isProviderFailure(name, status)) {
+        return `the provider of ${context.where} answered HTTP ${status ?? '5xx'}${name ? ` (${name})` : ''} even after retries with backoff: this is trouble on the provider's side, not your settings; check its status page, the next run tries again`;
+      }
       return `check AWS_S3_ENDPOINT, AWS_S3_REGION and AWS_S3_FORCE_PATH_STYLE (true for R2 and MinIO) for ${context.where}`;
   }
 }

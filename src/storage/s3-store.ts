@@ -5,6 +5,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type PutObjectCommandInput,
@@ -12,12 +13,14 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
-import { StorageError } from '../errors.ts';
+import { StorageError, type LeftoverUpload } from '../errors.ts';
 import { MAX_PARTS, MultipartUpload } from './multipart-upload.ts';
 import { createS3Client, describeS3, type S3ClientTuning } from './s3-client.ts';
 import { toStorageError } from './s3-errors.ts';
 import type {
   BackupStore,
+  IncompleteUpload,
+  IncompleteUploadStore,
   ListOptions,
   PutOptions,
   PutResult,
@@ -59,10 +62,15 @@ export interface S3StoreOptions {
   // Overrides choosePartSize (tests use 5 MiB to exercise multipart uploads with little data).
   partSize?: number;
   queueSize?: number;
+  // How long the clean-up of a failed upload (AbortMultipartUpload, deleting a stray object) may take:
+  // the endpoint that failed the upload may not answer it either. Default 30 s.
+  cleanupTimeoutMs?: number;
 }
 
+const DEFAULT_CLEANUP_TIMEOUT_MS = 30_000;
+
 // Backup storage in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, Backblaze B2).
-export class S3Store implements BackupStore {
+export class S3Store implements BackupStore, IncompleteUploadStore {
   readonly description: string;
   readonly client: S3Client;
   readonly bucket: string;
@@ -151,7 +159,10 @@ export class S3Store implements BackupStore {
       const cleanup = await this.abortMultipart(key, upload.uploadId);
       // A single PutObject cut off at the very end may still have been stored.
       if (signal?.aborted && upload.uploadId === undefined && watched.putSent()) await this.deleteQuietly(key);
-      if (cleanup && failure instanceof StorageError) failure.message += `\n${cleanup}`;
+      if (cleanup !== undefined) {
+        if (failure instanceof StorageError) failure.message += `\n${cleanup.note}`;
+        options.onLeftover?.(cleanup.leftover);
+      }
       throw failure;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -203,6 +214,7 @@ export class S3Store implements BackupStore {
       const wrapped = toStorageError(error, { operation: 'head', where: this.description, key });
       // HEAD answers carry no body: a 404 is a missing object (or, indistinguishably, a missing bucket).
       if (wrapped.code === 'NoSuchKey') return undefined;
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) throw await this.explainForbiddenHead(key, wrapped);
       throw wrapped;
     }
   }
@@ -243,23 +255,83 @@ export class S3Store implements BackupStore {
     }
   }
 
-  private async deleteQuietly(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
+  // A 403 to HEAD has no body, so it cannot say whether the key id is unknown (InvalidAccessKeyId), the
+  // secret is wrong (SignatureDoesNotMatch) or the key lacks permission (AccessDenied). A GET of the
+  // first byte of the same key needs the same permission and answers with an error code: ask it.
+  private async explainForbiddenHead(key: string, headError: StorageError): Promise<StorageError> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: 'bytes=0-0' }));
+      (out.Body as Readable | undefined)?.destroy();
+      return headError;
+    } catch (error) {
+      const name = (error as { name?: unknown }).name;
+      if (typeof name !== 'string' || !/^(InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|InvalidToken|ExpiredToken)$/.test(name)) return headError;
+      return toStorageError(error, { operation: 'head', where: this.description, key });
+    }
   }
 
-  // Removes the parts of a failed multipart upload. Returns a note for the error message when parts may be left behind.
-  private async abortMultipart(key: string, uploadId: string | undefined): Promise<string | undefined> {
+  async listIncompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
+    const uploads: IncompleteUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      for (;;) {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            ...(prefix ? { Prefix: prefix } : {}),
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+        );
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Key === undefined || upload.UploadId === undefined) continue;
+          uploads.push({ key: upload.Key, uploadId: upload.UploadId, initiatedAt: upload.Initiated ?? new Date(0) });
+        }
+        if (!page.IsTruncated || (page.NextKeyMarker === undefined && page.NextUploadIdMarker === undefined)) break;
+        keyMarker = page.NextKeyMarker;
+        uploadIdMarker = page.NextUploadIdMarker;
+      }
+    } catch (error) {
+      throw toStorageError(error, { operation: 'list incomplete uploads', where: this.description, key: `${prefix}*` });
+    }
+    return uploads;
+  }
+
+  async abortIncompleteUpload(upload: LeftoverUpload): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.key, UploadId: upload.uploadId }));
+    } catch (error) {
+      if ((error as { name?: unknown }).name === 'NoSuchUpload') return;
+      throw toStorageError(error, { operation: `abort multipart upload ${upload.uploadId}`, where: this.description, key: upload.key });
+    }
+  }
+
+  private async deleteQuietly(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.cleanupSignal() }).catch(() => undefined);
+  }
+
+  private cleanupSignal(): AbortSignal {
+    return AbortSignal.timeout(this.options.cleanupTimeoutMs ?? DEFAULT_CLEANUP_TIMEOUT_MS);
+  }
+
+  // Removes the parts of a failed multipart upload, within the clean-up timeout. When that fails, says
+  // which upload is left (for the caller) with a note for the error message.
+  private async abortMultipart(key: string, uploadId: string | undefined): Promise<{ leftover: LeftoverUpload; note: string } | undefined> {
     if (uploadId === undefined) return undefined;
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: this.cleanupSignal() });
       return undefined;
     } catch (error) {
       const name = (error as { name?: string }).name;
       if (name === 'NoSuchUpload') return undefined;
-      return (
-        `The multipart upload ${uploadId} could not be aborted (${name ?? 'error'}); its parts stay billed until ` +
-        'a lifecycle rule that aborts incomplete multipart uploads removes them (see RETENTION_MODE / MANAGE_LIFECYCLE).'
-      );
+      const why = name === 'AbortError' || name === 'TimeoutError' ? 'no answer in time' : (name ?? 'error');
+      return {
+        leftover: { key, uploadId },
+        note:
+          `The multipart upload ${uploadId} could not be aborted (${why}); its parts stay stored and billed until ` +
+          'the daily sweep of incomplete uploads aborts it, or a lifecycle rule that aborts incomplete multipart uploads removes them.',
+      };
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { LeftoverUpload } from '../errors.ts';
 
 // One stored object as listings see it.
 export interface StoredObject {
@@ -20,6 +21,9 @@ export interface PutOptions {
   // Aborting stops the upload and removes any partial state (no orphan parts, no partial object).
   signal?: AbortSignal;
   onProgress?: (uploadedBytes: number) => void;
+  // Told when a failed put could not remove what it had stored so far (a multipart upload whose abort
+  // failed), whatever error put then rejects with.
+  onLeftover?: (upload: LeftoverUpload) => void;
 }
 
 export interface PutResult {
@@ -48,4 +52,24 @@ export interface BackupStore {
   get(key: string): Promise<Readable>;
   // Deletes the keys (batched where the storage allows); missing keys are not an error.
   delete(keys: readonly string[]): Promise<void>;
+}
+
+// A multipart upload that was started and neither completed nor aborted (its parts are stored and billed).
+export interface IncompleteUpload {
+  key: string;
+  uploadId: string;
+  initiatedAt: Date;
+}
+
+// What storage with multipart uploads (S3) offers besides BackupStore, for the sweep of incomplete uploads.
+export interface IncompleteUploadStore {
+  // Every incomplete multipart upload whose key starts with prefix.
+  listIncompleteUploads(prefix: string): Promise<IncompleteUpload[]>;
+  // Aborts it (its parts are deleted); an upload that is already gone is not an error.
+  abortIncompleteUpload(upload: LeftoverUpload): Promise<void>;
+}
+
+export function hasIncompleteUploads(store: BackupStore): store is BackupStore & IncompleteUploadStore {
+  const candidate = store as Partial<IncompleteUploadStore>;
+  return typeof candidate.listIncompleteUploads === 'function' && typeof candidate.abortIncompleteUpload === 'function';
 }

@@ -25,6 +25,8 @@ export interface SeedObject {
 export interface PendingUpload {
   key: string;
   uploadId: string;
+  // When it was started (the mtime of s3rver's record of it; see backdateUpload).
+  initiated: Date;
 }
 
 export interface TestS3Server {
@@ -45,6 +47,8 @@ export interface TestS3Server {
   seed(objects: readonly SeedObject[], bucket?: string): Promise<void>;
   // Multipart uploads in progress (s3rver keeps them as folders; it lacks ListMultipartUploads).
   pendingUploads(bucket?: string): Promise<PendingUpload[]>;
+  // Makes a multipart upload look started at `time` (ListMultipartUploads' Initiated).
+  backdateUpload(uploadId: string, time: Date, bucket?: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -115,6 +119,9 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
     async pendingUploads(inBucket = bucket) {
       return await listPendingUploads(directory, inBucket);
     },
+    async backdateUpload(uploadId, time, inBucket = bucket) {
+      await fs.utimes(path.join(uploadsFolder(directory, inBucket), path.basename(uploadId), 'key'), time, time);
+    },
     async close() {
       await instance.close();
       await fs.rm(directory, { recursive: true, force: true });
@@ -132,8 +139,10 @@ async function listPendingUploads(directory: string, bucket: string): Promise<Pe
   const ids = await fs.readdir(folder).catch(() => [] as string[]);
   const uploads: PendingUpload[] = [];
   for (const uploadId of ids) {
-    const key = await fs.readFile(path.join(folder, uploadId, 'key'), 'utf8').catch(() => '');
-    uploads.push({ key, uploadId });
+    const file = path.join(folder, uploadId, 'key');
+    const key = await fs.readFile(file, 'utf8').catch(() => '');
+    const initiated = await fs.stat(file).then((s) => s.mtime, () => new Date(0));
+    uploads.push({ key, uploadId, initiated });
   }
   return uploads;
 }
@@ -142,13 +151,14 @@ function escapeXml(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-// Answers AbortMultipartUpload (DELETE /bucket/key?uploadId=) and ListMultipartUploads (GET /bucket?uploads),
-// which s3rver lacks. Returns false for every other request.
+// Answers AbortMultipartUpload (DELETE /bucket/key?uploadId=) and ListMultipartUploads (GET /bucket?uploads,
+// with its prefix filter and each upload's Initiated time; one page), which s3rver lacks. Returns false
+// for every other request.
 function handleMultipartShim(directory: string, req: IncomingMessage, res: ServerResponse): boolean {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const [, bucket = '', ...keyParts] = url.pathname.split('/');
   const isAbort = req.method === 'DELETE' && url.searchParams.has('uploadId') && keyParts.length > 0;
-  const isList = req.method === 'GET' && url.searchParams.has('uploads') && keyParts.length === 0;
+  const isList = req.method === 'GET' && url.searchParams.has('uploads') && keyParts.join('') === '';
   if (!isAbort && !isList) return false;
   const reply = (status: number, body = ''): void => {
     res.writeHead(status, body ? { 'content-type': 'application/xml' } : {});
@@ -170,9 +180,10 @@ function handleMultipartShim(directory: string, req: IncomingMessage, res: Serve
       await fs.rm(folder, { recursive: true, force: true });
       return reply(204);
     }
-    const uploads = await listPendingUploads(directory, bucket);
+    const prefix = url.searchParams.get('prefix') ?? '';
+    const uploads = (await listPendingUploads(directory, bucket)).filter((u) => u.key.startsWith(prefix));
     const items = uploads
-      .map((u) => `<Upload><Key>${escapeXml(u.key)}</Key><UploadId>${u.uploadId}</UploadId></Upload>`)
+      .map((u) => `<Upload><Key>${escapeXml(u.key)}</Key><UploadId>${u.uploadId}</UploadId><Initiated>${u.initiated.toISOString()}</Initiated></Upload>`)
       .join('');
     return reply(
       200,

@@ -38,6 +38,25 @@ describe('toStorageError', () => {
     });
   }
 
+  it('tells an unknown key id, a wrong secret and a denial apart in the hint', () => {
+    assert.match(toStorageError(sdkError('InvalidAccessKeyId', 403), where).hint ?? '', /does not know the key in AWS_ACCESS_KEY_ID/);
+    assert.match(toStorageError(sdkError('SignatureDoesNotMatch', 403), where).hint ?? '', /AWS_SECRET_ACCESS_KEY is not its secret/);
+    assert.match(toStorageError(sdkError('AccessDenied', 403), where).hint ?? '', /may read, write, list and delete/);
+  });
+
+  it("blames the provider, not the settings, for 5xx answers and throttling", () => {
+    for (const error of [sdkError('InternalError', 500), sdkError('ServiceUnavailable', 503), sdkError('BadGateway', 502)]) {
+      const mapped = toStorageError(error, where);
+      assert.match(mapped.shortMessage, /S3 provider failed the request/);
+      assert.match(mapped.hint ?? '', /provider's side, not your settings/);
+      assert.doesNotMatch(mapped.hint ?? '', /FORCE_PATH_STYLE/);
+    }
+    assert.match(toStorageError(sdkError('SlowDown', 503), where).hint ?? '', /throttling/);
+    assert.match(toStorageError(sdkError('TooManyRequests', 429), where).shortMessage, /throttling/);
+    // A 4xx nobody recognises still points at the settings.
+    assert.match(toStorageError(sdkError('BadRequest', 400), where).hint ?? '', /FORCE_PATH_STYLE/);
+  });
+
   it('passes a StorageError through unchanged', () => {
     const original = new StorageError('Aborted', 'stop');
     assert.equal(toStorageError(original, where), original);

@@ -178,6 +178,8 @@ describe('S3Store', () => {
     await assert.rejects(store.list('x/'), assertStorageError('InvalidCredentials', /AWS_ACCESS_KEY_ID/, /AWS_SECRET_ACCESS_KEY/, /test-backups/));
     await assert.rejects(store.put('x/a.sql', Readable.from([Buffer.from('a')])), assertStorageError('InvalidCredentials'));
     await assert.rejects(store.get('x/a.sql'), assertStorageError('InvalidCredentials'));
+    // A HEAD answer has no body: the store asks again with a GET to tell an unknown key id from a denial.
+    await assert.rejects(store.head('x/a.sql'), assertStorageError('InvalidCredentials', /InvalidAccessKeyId/, /does not know the key in AWS_ACCESS_KEY_ID/));
   });
 
   it('fails fast with a Network error when nothing listens at the endpoint', async () => {
@@ -238,7 +240,9 @@ describe('S3Store', () => {
       body.push(bytes(6 * MiB));
       let downed = false;
       const started = Date.now();
+      const leftovers: unknown[] = [];
       const put = store.put('s3/proxy/down.sql', body, {
+        onLeftover: (upload) => leftovers.push(upload),
         onProgress: (loaded) => {
           if (loaded >= 5 * MiB && !downed) {
             downed = true;
@@ -255,6 +259,8 @@ describe('S3Store', () => {
       // The server still holds the parts: only a lifecycle rule (or a later abort) removes them.
       const pending = await s3.pendingUploads();
       assert.deepEqual(pending.map((u) => u.key), ['s3/proxy/down.sql']);
+      // The caller learns which upload is left, whatever error put rejects with.
+      assert.deepEqual(leftovers, [{ key: 's3/proxy/down.sql', uploadId: pending[0]?.uploadId }]);
       await store.client.send(
         new (await import('@aws-sdk/client-s3')).AbortMultipartUploadCommand({
           Bucket: s3.bucket,

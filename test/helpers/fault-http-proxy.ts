@@ -1,0 +1,73 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+// A TEST DOUBLE, narrowly scoped: no S3 server that runs here can be told to fail some requests with
+// 5xx, so this HTTP proxy forwards requests unchanged to a real S3 server (s3rver) and answers a chosen
+// share of them itself with an S3 error (default: 500 InternalError), after reading the request body
+// like a real server would. Every request is recorded with its time, so tests can measure the backoff.
+
+export interface ProxiedRequest {
+  method: string;
+  url: string;
+  at: number;
+  // The status the double answered itself, or undefined when forwarded.
+  failedWith: number | undefined;
+}
+
+export interface FaultHttpProxy {
+  endpoint: string;
+  requests: ProxiedRequest[];
+  // Decides per request whether to fail it (index counts every request so far); undefined forwards all.
+  failWhen(decide: ((request: { method: string; url: string; index: number }) => boolean) | undefined, error?: { status: number; code: string }): void;
+  close(): Promise<void>;
+}
+
+function errorXml(code: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>test double failure ${code}</Message><RequestId>test</RequestId></Error>`;
+}
+
+export async function startFaultHttpProxy(targetPort: number): Promise<FaultHttpProxy> {
+  const requests: ProxiedRequest[] = [];
+  let decide: ((request: { method: string; url: string; index: number }) => boolean) | undefined;
+  let failure = { status: 500, code: 'InternalError' };
+
+  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+    const upstream = http.request(
+      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${targetPort}` } },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  };
+
+  const server = http.createServer((req, res) => {
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    const fail = decide?.({ method, url, index: requests.length }) ?? false;
+    requests.push({ method, url, at: Date.now(), failedWith: fail ? failure.status : undefined });
+    if (!fail) return forward(req, res);
+    req.resume();
+    req.on('end', () => {
+      const body = method === 'HEAD' ? '' : errorXml(failure.code);
+      res.writeHead(failure.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    failWhen(next, error = { status: 500, code: 'InternalError' }) {
+      decide = next;
+      failure = error;
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { Secret } from '../../src/config/secret.ts';
+import type { S3Settings } from '../../src/config/types.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { startSentinel } from '../../src/main.ts';
+import { S3Store } from '../../src/storage/s3-store.ts';
+import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// The composed service sweeps incomplete uploads at start and reports those it cannot remove in
+// /health, /metrics and the alert channels.
+describe('the composed service and incomplete multipart uploads', () => {
+  let s3: TestS3Server;
+  let faults: FaultHttpProxy;
+  let slack: TestSlackServer;
+  before(async () => {
+    [s3, slack] = await Promise.all([startS3Server(), startSlackServer()]);
+    faults = await startFaultHttpProxy(s3.port);
+  });
+  after(async () => {
+    await faults?.close();
+    await Promise.all([s3?.close(), slack?.close()]);
+  });
+
+  it('aborts a stale upload at start; one whose abort fails is a finding in /health, /metrics and Slack until it is gone', async () => {
+    const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: s3.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+    const key = 'nightly/db_2026-01-01_03-00-00.sql.gz';
+    const created = await store.client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key }));
+    const uploadId = created.UploadId ?? '';
+    await store.client.send(new UploadPartCommand({ Bucket: s3.bucket, Key: key, UploadId: uploadId, PartNumber: 1, Body: Buffer.from('part') }));
+    await s3.backdateUpload(uploadId, new Date(Date.now() - 3 * 24 * 3600_000));
+
+    // The storage refuses every abort (500) at first.
+    faults.failWhen(({ method, url }) => method === 'DELETE' && url.includes('uploadId='));
+    const deadDb = await freePort();
+    const config = loadConfig({
+      ...s3.env,
+      AWS_S3_ENDPOINT: faults.endpoint,
+      BUCKET_SUBFOLDER: 'nightly',
+      BACKUP_FILE_PREFIX: 'db_',
+      BACKUP_DATABASE_URL: `postgres://app:pw@127.0.0.1:${deadDb}/app`,
+      SLACK_WEBHOOK_URL: slack.url,
+      LOG_LEVEL: 'silent',
+    });
+    // Short backoff: the default one retries a 500 for 16-32 s before the sweep gives up on this abort.
+    const sweptStore = new S3Store(config.storage as S3Settings, { tuning: { retryBaseDelayMs: 10, retryMaxDelayMs: 50 } });
+    const sentinel = await startSentinel({ config, store: sweptStore, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      const health = async () => (await (await fetch(`http://127.0.0.1:${sentinel.port}/health`)).json()) as { checks: Record<string, { status?: string }[] | undefined> };
+      const checkOf = async () => JSON.stringify((await health()).checks['backup:incomplete_uploads'] ?? null);
+      await until(async () => /warn/.test(await checkOf()), 'the incomplete_uploads finding on /health');
+      const metrics = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
+      assert.match(metrics, /^backup_sentinel_finding_active\{check="incomplete_uploads"\} 1$/m);
+      assert.match(metrics, /^backup_sentinel_incomplete_uploads_unremoved 1$/m);
+      await until(() => JSON.stringify(slack.payloads).includes('Incomplete uploads left in storage'), 'a Slack alert');
+
+      // The storage accepts aborts again: the next sweep removes it and the finding resolves.
+      faults.failWhen(undefined);
+      await sentinel.uploadSweeper?.sweep();
+      assert.deepEqual(await s3.pendingUploads(), []);
+      assert.doesNotMatch(await checkOf(), /warn/);
+      const after = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
+      assert.match(after, /^backup_sentinel_incomplete_uploads_aborted_total 1$/m);
+      assert.match(after, /^backup_sentinel_finding_active\{check="incomplete_uploads"\} 0$/m);
+      await until(() => JSON.stringify(slack.payloads).includes('RESOLVED'), 'the RESOLVED message');
+    } finally {
+      await sentinel.stop();
+    }
+  });
+});

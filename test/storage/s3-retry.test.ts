@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { Secret } from '../../src/config/secret.ts';
+import type { S3Settings } from '../../src/config/types.ts';
+import { StorageError } from '../../src/errors.ts';
+import { DEFAULT_S3_TUNING } from '../../src/storage/s3-client.ts';
+import { retryDelayMs } from '../../src/storage/s3-retry.ts';
+import { S3Store } from '../../src/storage/s3-store.ts';
+import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { bytes, readAll, sha256 } from './store-contract.ts';
+
+const MiB = 1024 * 1024;
+
+function settingsFor(bucket: string, endpoint: string): S3Settings {
+  return { kind: 's3', bucket, endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false };
+}
+
+describe('retry backoff', () => {
+  it('waits between half and all of each exponential step, capped', () => {
+    const limits = { baseMs: 100, maxMs: 1_000 };
+    assert.equal(retryDelayMs(1, limits, 0), 50);
+    assert.equal(retryDelayMs(1, limits, 0.999), 99);
+    assert.equal(retryDelayMs(3, limits, 0), 200);
+    assert.equal(retryDelayMs(10, limits, 0), 500);
+    assert.equal(retryDelayMs(10, limits, 0.999), 999);
+  });
+
+  it('spreads the default attempts of one request over more than 15 seconds', () => {
+    const limits = { baseMs: DEFAULT_S3_TUNING.retryBaseDelayMs, maxMs: DEFAULT_S3_TUNING.retryMaxDelayMs };
+    let least = 0;
+    for (let retry = 1; retry < DEFAULT_S3_TUNING.maxAttempts; retry++) least += retryDelayMs(retry, limits, 0);
+    assert.ok(DEFAULT_S3_TUNING.maxAttempts >= 8, `maxAttempts ${DEFAULT_S3_TUNING.maxAttempts}`);
+    assert.ok(least >= 15_000, `the retries of one request wait at least ${least} ms in all`);
+  });
+});
+
+describe('S3Store against a provider answering 500 to half the requests', () => {
+  let s3: TestS3Server;
+  let proxy: FaultHttpProxy;
+  before(async () => {
+    s3 = await startS3Server();
+    proxy = await startFaultHttpProxy(s3.port);
+  });
+  after(async () => {
+    await proxy?.close();
+    await s3?.close();
+  });
+
+  it('completes a multipart upload intact, backing off between the attempts of each request', async () => {
+    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { partSize: 5 * MiB, tuning: { retryBaseDelayMs: 100 } });
+    const data = bytes(22 * MiB + 17, 21);
+    let part2Attempts = 0;
+    // Every other request fails, and part 2 fails five times in a row (more than the SDK's 4 attempts).
+    proxy.failWhen(({ method, url, index }) => {
+      if (method === 'PUT' && url.includes('partNumber=2&')) return ++part2Attempts <= 5;
+      return index % 2 === 1;
+    });
+    const result = await store.put('retry/half-fail.sql.gz', Readable.from([data]));
+    proxy.failWhen(undefined);
+    assert.equal(result.size, data.length);
+    assert.equal(result.parts, 5);
+    assert.equal(sha256(await readAll(await store.get('retry/half-fail.sql.gz'))), sha256(data));
+    assert.deepEqual(await s3.pendingUploads(), []);
+
+    const failed = proxy.requests.filter((r) => r.failedWith !== undefined);
+    assert.ok(failed.length >= 8, `only ${failed.length} requests failed`);
+    // Each failed request is sent again (same method and URL) no sooner than half the first backoff step.
+    for (const failure of failed) {
+      const next = proxy.requests.find((r) => r.at >= failure.at && r !== failure && r.method === failure.method && r.url === failure.url);
+      assert.ok(next, `${failure.method} ${failure.url} was not retried`);
+      assert.ok(next.at - failure.at >= 45, `${failure.method} ${failure.url} was retried after ${next.at - failure.at} ms`);
+    }
+    const part2 = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('partNumber=2&'));
+    assert.equal(part2.length, 6);
+    const spread = (part2.at(-1)?.at ?? 0) - (part2[0]?.at ?? 0);
+    // Five waits of at least 50, 100, 200, 400 and 800 ms.
+    assert.ok(spread >= 1_500, `part 2's six attempts spanned ${spread} ms`);
+  });
+
+  it("says a 500 is the provider's trouble, not the path style", async () => {
+    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { tuning: { maxAttempts: 2, retryBaseDelayMs: 10 } });
+    proxy.failWhen(() => true);
+    const error = await store.list('retry/').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    proxy.failWhen(undefined);
+    assert.ok(error instanceof StorageError, String(error));
+    assert.match(error.message, /HTTP 500/);
+    assert.match(error.hint ?? '', /provider/);
+    assert.doesNotMatch(error.hint ?? '', /FORCE_PATH_STYLE/);
+  });
+
+  it('says the provider is throttling when it answers 503 SlowDown', async () => {
+    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { tuning: { maxAttempts: 2, retryBaseDelayMs: 10, retryMaxDelayMs: 20 } });
+    proxy.failWhen(() => true, { status: 503, code: 'SlowDown' });
+    const error = await store.list('retry/').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    proxy.failWhen(undefined);
+    assert.ok(error instanceof StorageError, String(error));
+    assert.match(error.hint ?? '', /throttl/i);
+  });
+});

@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from './config/load-config.ts';
+import { maskSecretsInText } from './config/secret.ts';
 import { ConfigError, SentinelError } from './errors.ts';
 import { createLogger, stderrDestination } from './logger.ts';
 import { EXIT_USAGE } from './commands/command.ts';
@@ -21,7 +22,7 @@ function usage(): string {
   ].join('\n');
 }
 
-export interface CliOutput {
+interface CliOutput {
   stdout: Writable;
   stderr: Writable;
 }
@@ -38,7 +39,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     // The same text as `<command> --help`, from the same definition.
     const about = COMMANDS.find((c) => c.name === topic);
     if (about === undefined) {
-      io.stderr.write(`Unknown command ${JSON.stringify(topic)}.\n\n${usage()}\n`);
+      io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(topic))}.\n\n${usage()}\n`);
       return EXIT_USAGE;
     }
     io.stdout.write(about.help());
@@ -46,7 +47,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    io.stderr.write(`Unknown command ${JSON.stringify(name)}.\n\n${usage()}\n`);
+    io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(name))}.\n\n${usage()}\n`);
     return EXIT_USAGE;
   }
   // Arguments before configuration: --help and a wrong flag answer even where the configuration is broken.

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/types.ts';
+import { maskSecretsInText } from '../config/secret.ts';
 import { SentinelError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
@@ -17,7 +18,7 @@ export interface CommandContext {
 // The exit code of a command called wrongly (sysexits EX_USAGE): scripts can tell it from a failed run.
 export const EXIT_USAGE = 64;
 
-export interface CommandOption {
+interface CommandOption {
   type: 'boolean' | 'string';
   short?: string;
   // For a string option: its placeholder in the usage and help (KEY, URL, N).
@@ -27,11 +28,11 @@ export interface CommandOption {
   accepts?: { expected: string; test: (value: string) => boolean };
 }
 
-export type CommandOptions = Record<string, CommandOption>;
+type CommandOptions = Record<string, CommandOption>;
 
-export type OptionValues<O extends CommandOptions> = { [K in keyof O]?: O[K]['type'] extends 'string' ? string : boolean };
+type OptionValues<O extends CommandOptions> = { [K in keyof O]?: O[K]['type'] extends 'string' ? string : boolean };
 
-export interface CommandDefinition<O extends CommandOptions> {
+interface CommandDefinition<O extends CommandOptions> {
   name: string;
   // The arguments part of the usage line, e.g. "[--json]"; omitted when the command takes none.
   usage?: string;
@@ -44,7 +45,7 @@ export interface CommandDefinition<O extends CommandOptions> {
 
 // What the arguments ask for, known before any configuration is read: --help and a wrong argument need
 // no configuration (and must work when the configuration itself is broken).
-export type ParsedArgs =
+type ParsedArgs =
   | { kind: 'help'; text: string }
   | { kind: 'refused'; text: string }
   | { kind: 'run'; run: (ctx: CommandContext) => Promise<number> };
@@ -89,28 +90,28 @@ export function defineCommand<const O extends CommandOptions>(def: CommandDefini
     if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return { kind: 'help', text: help() };
     const values: Record<string, string | boolean> = {};
     for (const token of tokens) {
-      const given = args[token.index] ?? '';
+      const given = shown(args[token.index] ?? '');
       if (token.kind === 'option-terminator') continue;
       if (token.kind === 'positional') {
-        return refuse(`Unexpected argument ${JSON.stringify(given)}: ${def.name} expects only the options ${expected}.`);
+        return refuse(`Unexpected argument ${given}: ${def.name} expects only the options ${expected}.`);
       }
       const option = options[token.name];
-      if (option === undefined) return refuse(`Unknown option ${JSON.stringify(given)}: ${def.name} expects one of ${expected}.`);
+      if (option === undefined) return refuse(`Unknown option ${given}: ${def.name} expects one of ${expected}.`);
       const flag = `--${token.name}`;
       if (option.type === 'boolean') {
-        if (token.inlineValue === true) return refuse(`${flag} takes no value, got ${JSON.stringify(given)}.`);
+        if (token.inlineValue === true) return refuse(`${flag} takes no value, got ${given}.`);
         values[token.name] = true;
         continue;
       }
       const value = token.value;
       const wants = `a value (${option.valueName ?? 'VALUE'})`;
       if (value === undefined) return refuse(`${flag} expects ${wants}, got nothing.`);
-      // "--key --latest": the next argument is another option, most likely a forgotten value.
+      // "--key --latest": the next argument looks like another option, most likely after a forgotten value.
       if (token.inlineValue !== true && value.startsWith('-')) {
-        return refuse(`${flag} expects ${wants}, got the option ${JSON.stringify(value)}; for a value that starts with "-", write ${flag}=${value}.`);
+        return refuse(`${flag} expects ${wants}, got ${shown(value)}, which looks like an option; for a value that starts with "-", write ${flag}=VALUE.`);
       }
       if (value === '') return refuse(`${flag} expects ${wants}, got an empty string.`);
-      if (option.accepts !== undefined && !option.accepts.test(value)) return refuse(`${flag} expects ${option.accepts.expected}, got ${JSON.stringify(value)}.`);
+      if (option.accepts !== undefined && !option.accepts.test(value)) return refuse(`${flag} expects ${option.accepts.expected}, got ${shown(value)}.`);
       values[token.name] = value;
     }
     return {
@@ -147,6 +148,12 @@ export function defineCommand<const O extends CommandOptions>(def: CommandDefini
       }
     },
   };
+}
+
+// An argument quoted back to the user; a URL's password or a token in it is "***" (arguments are
+// also where a mistyped --target-url=postgres://user:password@... lands).
+function shown(text: string): string {
+  return JSON.stringify(maskSecretsInText(text));
 }
 
 function spell(name: string, option: CommandOption): string {

@@ -30,7 +30,7 @@ const CASES: Case[] = [
   {
     command: 'verify',
     options: ['--key KEY', '--drill'],
-    badValue: { args: ['--key', '--drill'], message: /^--key expects a value \(KEY\), got the option "--drill"; for a value that starts with "-", write --key=--drill\.$/ },
+    badValue: { args: ['--key', '--drill'], message: /^--key expects a value \(KEY\), got "--drill", which looks like an option; for a value that starts with "-", write --key=VALUE\.$/ },
   },
   { command: 'alert-test', options: [] },
 ];
@@ -96,6 +96,17 @@ describe('every command has --help and refuses wrong arguments alike', () => {
       });
     }
   }
+
+  it('never prints a password given in a mistyped or wrong argument', async () => {
+    const restore = COMMANDS.find((x) => x.name === 'restore');
+    assert.ok(restore);
+    for (const args of [['--target-ur=postgres://app:hunter2@db:5432/app'], ['--jobs', 'postgres://app:hunter2@db:5432/app', '--target-url', 'postgres://u@h/db'], ['postgres://app:hunter2@db:5432/app']]) {
+      const { code, stderr } = await runCommand(restore, args, env);
+      assert.equal(code, 64);
+      assert.ok(!stderr.includes('hunter2'), stderr);
+      assert.match(stderr, /postgres:\/\/app:\*\*\*@db|postgres:\/\/\*\*\*@db/, stderr);
+    }
+  });
 
   it('a string option without its value is refused', async () => {
     const verify = COMMANDS.find((x) => x.name === 'verify');

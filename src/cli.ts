@@ -10,7 +10,8 @@ import { EXIT_USAGE } from './commands/command.ts';
 import { COMMANDS } from './commands/index.ts';
 
 function usage(): string {
-  const lines = COMMANDS.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`);
+  // A usage line too long for the column puts its summary on the next line, still aligned.
+  const lines = COMMANDS.map((c) => (c.usage.length > 44 ? `  ${c.usage}\n  ${''.padEnd(44)} ${c.summary}` : `  ${c.usage.padEnd(44)} ${c.summary}`));
   return [
     'Usage: backup-sentinel <command> [options]',
     '',

@@ -136,7 +136,7 @@ describe('backup-sentinel help', () => {
       assert.equal(viaFlag.code, 0);
       assert.equal(viaHelp.stdout, viaFlag.stdout);
       assert.ok(viaFlag.stdout.startsWith(`Usage: backup-sentinel ${command.usage}\n`));
-      assert.match(list.stdout, new RegExp(`^  ${escape(command.usage)} +${escape(command.summary)}$`, 'm'));
+      assert.match(list.stdout, new RegExp(`^  ${escape(command.usage)}\\s+${escape(command.summary)}$`, 'm'));
     }
   });
 

@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 // zstd -d and pg_restore as pipeline stages, psql as the sink) that need the raw pipes, back-pressure and
 // kill semantics, where execa's buffering layer only adds output caps to switch off.
 
-export const DEFAULT_STDERR_TAIL_CHARS = 4096;
+const DEFAULT_STDERR_TAIL_CHARS = 4096;
 
 const MASK = '***';
 
@@ -29,7 +29,7 @@ export function maskSecrets(text: string, secrets: readonly (string | undefined)
 }
 
 // The end of what a child wrote to stderr: bounded (a chatty child cannot grow it), secrets masked.
-export interface StderrTail {
+interface StderrTail {
   add(chunk: string): void;
   // The last `limit` characters at most, masked and trimmed.
   text(): string;
@@ -73,7 +73,7 @@ export function createStderrTail(options: { limit?: number | undefined; secrets?
   };
 }
 
-export interface ChildOptions {
+interface ChildOptions {
   // The child's whole environment (see childEnv): never extended with this process's own.
   env: Record<string, string>;
   stdin?: 'pipe' | 'ignore';

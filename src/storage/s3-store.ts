@@ -18,11 +18,14 @@ import { createS3Client, describeS3, type S3ClientTuning } from './s3-client.ts'
 import { toStorageError } from './s3-errors.ts';
 import type {
   BackupStore,
+  ConditionalStore,
   ListOptions,
   PutOptions,
   PutResult,
   StoredObject,
   StoredObjectWithMetadata,
+  VersionedObject,
+  WriteCondition,
 } from './store.ts';
 
 const MiB = 1024 * 1024;
@@ -62,7 +65,7 @@ export interface S3StoreOptions {
 }
 
 // Backup storage in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, Backblaze B2).
-export class S3Store implements BackupStore {
+export class S3Store implements BackupStore, ConditionalStore {
   readonly description: string;
   readonly client: S3Client;
   readonly bucket: string;
@@ -243,6 +246,44 @@ export class S3Store implements BackupStore {
     }
   }
 
+  async readVersioned(key: string): Promise<VersionedObject | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (out.Body === undefined || out.ETag === undefined) throw new Error('GetObject returned no body or no ETag');
+      const body = Buffer.from(await out.Body.transformToByteArray());
+      return { body, etag: out.ETag };
+    } catch (error) {
+      const wrapped = toStorageError(error, { operation: 'download', where: this.description, key });
+      if (wrapped.code === 'NoSuchKey') return undefined;
+      throw wrapped;
+    }
+  }
+
+  // If-None-Match / If-Match on PutObject (AWS S3 since 2024, R2, MinIO).
+  async putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string } | undefined> {
+    const precondition = 'ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' };
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...precondition }),
+      );
+      if (out.ETag === undefined) throw new Error('PutObject returned no ETag');
+      return { etag: out.ETag };
+    } catch (error) {
+      if (isPreconditionFailure(error)) return undefined;
+      throw toStorageError(error, { operation: 'conditional write', where: this.description, key });
+    }
+  }
+
+  async deleteConditional(key: string, etag: string): Promise<boolean> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }));
+      return true;
+    } catch (error) {
+      if (isPreconditionFailure(error)) return false;
+      throw toStorageError(error, { operation: 'conditional delete', where: this.description, key });
+    }
+  }
+
   private async deleteQuietly(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })).catch(() => undefined);
   }
@@ -295,6 +336,21 @@ function watchRequests(
     },
   });
   return { client: proxy, putSent: () => putSent };
+}
+
+// 412 PreconditionFailed; 409 ConditionalRequestConflict (AWS: a concurrent conditional write won);
+// 404 on If-Match of a key that is gone (AWS answers so where R2 answers 412).
+function isPreconditionFailure(error: unknown): boolean {
+  const shape = error as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = shape.$metadata?.httpStatusCode;
+  return (
+    shape.name === 'PreconditionFailed' ||
+    shape.name === 'ConditionalRequestConflict' ||
+    shape.name === 'NoSuchKey' ||
+    status === 412 ||
+    status === 409 ||
+    (status === 404 && shape.name !== 'NoSuchBucket')
+  );
 }
 
 function abortError(reason: unknown): Error {

@@ -115,5 +115,7 @@ export interface Config {
   verify: VerifySettings;
   encryption: EncryptionSettings;
   http: { port: number };
+  // The leader lease (which instance alerts and runs retention/verification); 0 seconds: no lease.
+  leader: { leaseSeconds: number };
   logLevel: string;
 }

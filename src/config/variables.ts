@@ -67,5 +67,6 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('encryption', 'BACKUP_ENCRYPTION_PASSPHRASE', '—', 'Passphrase (age scrypt) instead of recipients', true),
   v('encryption', 'BACKUP_ENCRYPTION_IDENTITY', '—', 'age private key or key file, for restore and verify only', true),
   v('service', 'PORT', '8080', 'HTTP port for /livez /readyz /health /status /metrics'),
+  v('service', 'LEADER_LEASE_SECONDS', '60', 'Leader lease TTL: of several replicas only the lease holder alerts and runs retention and verification; 0 = no lease'),
   v('service', 'LOG_LEVEL', 'info', 'trace, debug, info, warn, error, fatal or silent'),
 ];

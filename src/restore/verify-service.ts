@@ -84,6 +84,8 @@ export class VerifyService {
   }
 
   start(): void {
+    // Started again after stop() (an instance that leads again): drills may run again.
+    if (this.#abort.signal.aborted) this.#abort = new AbortController();
     this.#schedule = scheduleCron(this.#options.cron, () => {
       if (this.#running) {
         this.#log.warn('verification still running from the previous schedule: this one is skipped');

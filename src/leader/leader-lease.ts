@@ -231,12 +231,14 @@ export class LeaderLease implements Leadership {
     this.#held = { ...held, etag: written.etag, validUntil: started.getTime() + this.#timings.holdMs };
   }
 
-  // A storage call that hangs must not hold the round past the lease's life: give up within the
-  // round. A write that still lands later is harmless: its etag is not ours, so the next renewal fails
-  // (412) and this instance steps down; a late create names us, and the next round renews it.
+  // A storage call that hangs must not hold the rounds for the SDK's minute-long socket timeout: give
+  // up after most of a round (at least 2 s: a process's first S3 call loads the SDK). isLeader() is
+  // time-based, so this bounds only how soon a step-down stops retention and verification. A write
+  // that still lands later is harmless: its etag is not ours, so the next renewal fails (412) and this
+  // instance steps down; a late create names us, and the next round renews it.
   async #bounded<T>(call: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
-    const limitMs = Math.max(50, Math.floor(this.#timings.tickMs * 0.8));
+    const limitMs = Math.max(2_000, Math.floor(this.#timings.tickMs * 0.8));
     const timeout = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer from the storage within ${limitMs} ms`)), limitMs);
     });

@@ -157,7 +157,8 @@ describe('two replicas on one bucket', () => {
     await checkedAfter(c, new Date(Date.now() + 100));
     assert.equal((await c.status()).role, 'standby');
     standby.child.kill('SIGTERM');
-    const sr = await standby.child; assert.equal(sr.exitCode, 0, String(sr.signal) + (sr.all ?? '').slice(-3000));
+    const standbyResult = await standby.child;
+    assert.equal(standbyResult.exitCode, 0, `signal ${String(standbyResult.signal)}; log:\n${(standbyResult.all ?? '').slice(-3000)}`);
     leader.child.kill('SIGTERM');
     const leaderResult = await leader.child;
     assert.equal(leaderResult.exitCode, 0, leaderResult.all);

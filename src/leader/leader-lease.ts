@@ -139,7 +139,7 @@ export class LeaderLease implements Leadership {
     if (held !== undefined) {
       this.#held = undefined;
       try {
-        const released = await this.#o.store.deleteConditional(this.#o.key, held.etag);
+        const released = await this.#bounded((signal) => this.#o.store.deleteConditional(this.#o.key, held.etag, signal));
         this.#log.info({ released }, released ? 'leader lease released: another instance can take over at once' : 'leader lease was no longer ours at shutdown');
       } catch (error) {
         this.#log.warn({ err: error }, `could not release the leader lease (${shortMessageOf(error)}): another instance takes over when it expires`);
@@ -168,7 +168,7 @@ export class LeaderLease implements Leadership {
     }
     let read;
     try {
-      read = await this.#bounded(this.#o.store.readVersioned(this.#o.key));
+      read = await this.#bounded((signal) => this.#o.store.readVersioned(this.#o.key, signal));
     } catch (error) {
       this.#noteProblem(`could not read the leader lease: ${shortMessageOf(error)}`, error);
       return;
@@ -187,7 +187,9 @@ export class LeaderLease implements Leadership {
     const acquiredAt = step.kind === 'renew' && this.#observed?.record ? new Date(this.#observed.record.acquiredAt) : started;
     let written;
     try {
-      written = await this.#bounded(this.#o.store.putConditional(this.#o.key, serializeLease(leaseRecord(this.#o.instance, acquiredAt, started, this.#o.ttlMs)), condition));
+      written = await this.#bounded((signal) =>
+        this.#o.store.putConditional(this.#o.key, serializeLease(leaseRecord(this.#o.instance, acquiredAt, started, this.#o.ttlMs)), condition, signal),
+      );
     } catch (error) {
       this.#noteProblem(`could not write the leader lease: ${shortMessageOf(error)}`, error);
       return;
@@ -196,7 +198,7 @@ export class LeaderLease implements Leadership {
     // Another instance wrote first: read again at the next round.
     if (written === undefined) return;
     if (this.#stopped) {
-      await this.#o.store.deleteConditional(this.#o.key, written.etag).catch(() => undefined);
+      await this.#bounded((signal) => this.#o.store.deleteConditional(this.#o.key, written.etag, signal)).catch(() => undefined);
       return;
     }
     this.#held = { etag: written.etag, acquiredAt, validUntil: started.getTime() + this.#timings.holdMs };
@@ -214,8 +216,8 @@ export class LeaderLease implements Leadership {
   async #renew(held: { etag: string; acquiredAt: Date; validUntil: number }, started: Date): Promise<void> {
     let written;
     try {
-      written = await this.#bounded(
-        this.#o.store.putConditional(this.#o.key, serializeLease(leaseRecord(this.#o.instance, held.acquiredAt, started, this.#o.ttlMs)), { ifMatch: held.etag }),
+      written = await this.#bounded((signal) =>
+        this.#o.store.putConditional(this.#o.key, serializeLease(leaseRecord(this.#o.instance, held.acquiredAt, started, this.#o.ttlMs)), { ifMatch: held.etag }, signal),
       );
     } catch (error) {
       this.#noteProblem(`could not renew the leader lease: ${shortMessageOf(error)}`, error);
@@ -231,22 +233,26 @@ export class LeaderLease implements Leadership {
     this.#held = { ...held, etag: written.etag, validUntil: started.getTime() + this.#timings.holdMs };
   }
 
-  // A storage call that hangs must not hold the rounds for the SDK's minute-long socket timeout: give
-  // up after most of a round (at least 2 s: a process's first S3 call loads the SDK). isLeader() is
-  // time-based, so this bounds only how soon a step-down stops retention and verification. A write
-  // that still lands later is harmless: its etag is not ours, so the next renewal fails (412) and this
-  // instance steps down; a late create names us, and the next round renews it.
-  async #bounded<T>(call: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
+  // A storage call that hangs must not hold the rounds (or the process at exit) for the SDK's
+  // minute-long socket timeout: it is aborted after most of a round (at least 2 s: a process's first S3
+  // call loads the SDK). isLeader() is time-based, so this bounds only how soon a step-down stops
+  // retention and verification. A write that still landed is harmless: its etag is not ours, so the
+  // next renewal fails (412) and this instance steps down; a late create names us, and the next round
+  // renews it.
+  async #bounded<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const limitMs = Math.max(2_000, Math.floor(this.#timings.tickMs * 0.8));
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`no answer from the storage within ${limitMs} ms`)), limitMs);
+    const promise = call(controller.signal);
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from the storage within ${limitMs} ms`)), limitMs);
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
     });
     try {
-      return await Promise.race([call, timeout]);
+      return await Promise.race([promise, timeout]);
     } finally {
       clearTimeout(timer);
-      call.catch(() => undefined);
+      promise.catch(() => undefined);
+      timeout.catch(() => undefined);
     }
   }
 

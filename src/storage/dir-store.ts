@@ -157,10 +157,10 @@ export class DirStore implements BackupStore, ConditionalStore {
     }
   }
 
-  async readVersioned(key: string): Promise<VersionedObject | undefined> {
+  async readVersioned(key: string, signal?: AbortSignal): Promise<VersionedObject | undefined> {
     const file = this.fileOf(key);
     try {
-      const body = await fs.readFile(file);
+      const body = await fs.readFile(file, signal ? { signal } : {});
       return { body, etag: etagOf(body) };
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR') || isCode(error, 'EISDIR')) return undefined;
@@ -170,9 +170,10 @@ export class DirStore implements BackupStore, ConditionalStore {
 
   // A directory has no conditional writes: an O_EXCL lock file makes read-compare-write atomic
   // between processes sharing the directory (the same host, or a network file system honouring O_EXCL).
-  async putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string } | undefined> {
+  async putConditional(key: string, body: Buffer, condition: WriteCondition, signal?: AbortSignal): Promise<{ etag: string } | undefined> {
     const file = this.fileOf(key);
     try {
+      signal?.throwIfAborted();
       return await this.withLock(file, async () => {
         const current = await fs.readFile(file).catch((error: unknown) => {
           if (isCode(error, 'ENOENT')) return undefined;
@@ -194,9 +195,10 @@ export class DirStore implements BackupStore, ConditionalStore {
     }
   }
 
-  async deleteConditional(key: string, etag: string): Promise<boolean> {
+  async deleteConditional(key: string, etag: string, signal?: AbortSignal): Promise<boolean> {
     const file = this.fileOf(key);
     try {
+      signal?.throwIfAborted();
       return await this.withLock(file, async () => {
         const current = await fs.readFile(file).catch(() => undefined);
         if (current === undefined || etagOf(current) !== etag) return false;

@@ -246,9 +246,9 @@ export class S3Store implements BackupStore, ConditionalStore {
     }
   }
 
-  async readVersioned(key: string): Promise<VersionedObject | undefined> {
+  async readVersioned(key: string, signal?: AbortSignal): Promise<VersionedObject | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), signal ? { abortSignal: signal } : {});
       if (out.Body === undefined || out.ETag === undefined) throw new Error('GetObject returned no body or no ETag');
       const body = Buffer.from(await out.Body.transformToByteArray());
       return { body, etag: out.ETag };
@@ -260,11 +260,12 @@ export class S3Store implements BackupStore, ConditionalStore {
   }
 
   // If-None-Match / If-Match on PutObject (AWS S3 since 2024, R2, MinIO).
-  async putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string } | undefined> {
+  async putConditional(key: string, body: Buffer, condition: WriteCondition, signal?: AbortSignal): Promise<{ etag: string } | undefined> {
     const precondition = 'ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' };
     try {
       const out = await this.client.send(
         new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...precondition }),
+        signal ? { abortSignal: signal } : {},
       );
       if (out.ETag === undefined) throw new Error('PutObject returned no ETag');
       return { etag: out.ETag };
@@ -274,9 +275,9 @@ export class S3Store implements BackupStore, ConditionalStore {
     }
   }
 
-  async deleteConditional(key: string, etag: string): Promise<boolean> {
+  async deleteConditional(key: string, etag: string, signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }), signal ? { abortSignal: signal } : {});
       return true;
     } catch (error) {
       if (isPreconditionFailure(error)) return false;

@@ -64,12 +64,12 @@ export type WriteCondition = { ifNoneMatch: '*' } | { ifMatch: string };
 // Kept a separate interface so stand-in stores in tests need not implement it. Bodies are small
 // buffers, and a failed precondition is an answer (undefined / false), not an error.
 export interface ConditionalStore {
-  // undefined when the object does not exist.
-  readVersioned(key: string): Promise<VersionedObject | undefined>;
+  // undefined when the object does not exist. Each call stops (StorageError Aborted) when signal aborts.
+  readVersioned(key: string, signal?: AbortSignal): Promise<VersionedObject | undefined>;
   // Writes body only if the condition holds; the new etag, or undefined when it did not hold.
-  putConditional(key: string, body: Buffer, condition: WriteCondition): Promise<{ etag: string } | undefined>;
+  putConditional(key: string, body: Buffer, condition: WriteCondition, signal?: AbortSignal): Promise<{ etag: string } | undefined>;
   // Deletes key only if its etag is still this one; false when it changed or is gone.
-  deleteConditional(key: string, etag: string): Promise<boolean>;
+  deleteConditional(key: string, etag: string, signal?: AbortSignal): Promise<boolean>;
 }
 
 export function supportsConditionalWrites(store: BackupStore): store is BackupStore & ConditionalStore {

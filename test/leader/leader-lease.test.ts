@@ -12,6 +12,7 @@ import { S3Store } from '../../src/storage/s3-store.ts';
 import type { BackupStore, ConditionalStore } from '../../src/storage/store.ts';
 import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditional-proxy.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 
 const TTL_MS = 2_000;
 const KEY = leaseKey('');
@@ -182,4 +183,39 @@ runLeaseSuite('a directory', async () => {
     },
     close: () => fs.rm(root, { recursive: true, force: true }),
   };
+});
+
+// Storage that accepts connections and then answers nothing (a black hole): every lease call is
+// aborted after its bound, so the leader steps down in time and no request is left holding a socket
+// (which would keep a stopping process alive until the SDK's minute-long socket timeout).
+describe('the leader lease on a storage that stops answering', () => {
+  it('steps down, and leaves no request open once stopped', async () => {
+    const s3 = await startS3Server();
+    const proxy = await startConditionalProxy(s3);
+    const tcp = await startTcpProxy(Number(new URL(proxy.endpoint).port));
+    const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: tcp.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+    const a = lease(store, 'instance-stalled');
+    try {
+      await a.start();
+      assert.equal(a.isLeader(), true);
+      tcp.stall();
+      await waitFor(() => !a.isLeader(), 'the leader to stop counting itself leader');
+      await waitFor(() => a.status().problem !== undefined, 'the failed renewal to be reported');
+      assert.match(a.status().problem ?? '', /no answer from the storage within \d+ ms/);
+      const stopping = Date.now();
+      await a.stop();
+      assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);
+      // Requests in flight hold their sockets in the client's http.Agent (idle keep-alive sockets are
+      // elsewhere, in freeSockets): none may be left.
+      const handler = store.client.config.requestHandler as unknown as { config?: { httpAgent?: { sockets: Record<string, unknown[]> } } };
+      const inFlight = (): number => Object.values(handler.config?.httpAgent?.sockets ?? {}).reduce((n, list) => n + list.length, 0);
+      await waitFor(() => inFlight() === 0, 'the stalled requests to be aborted', 5_000);
+    } finally {
+      await a.stop();
+      tcp.restore();
+      await tcp.close();
+      await proxy.close();
+      await s3.close();
+    }
+  });
 });

@@ -95,6 +95,7 @@ export interface Sentinel {
 }
 
 const VERIFY_CHECKS: readonly CheckName[] = ['verify_failed', 'drill_failed'];
+const RETENTION_CHECKS: readonly CheckName[] = ['retention'];
 const MONITOR_CHECKS_WITHOUT_OWN_RUN: readonly CheckName[] = MONITOR_CHECKS.filter((c) => c !== 'backup_failed');
 
 // The checks a monitor result speaks for. backup_failed is known only to the process that ran the
@@ -115,7 +116,6 @@ function buildLeadership(config: Config, store: BackupStore, logger: Logger): Le
   const key = leaseKey(config.location.subfolder);
   return new LeaderLease({ store, key, location: describeKeyIn(store.description, key), ttlMs: config.leader.leaseSeconds * 1000, instance, logger });
 }
-const RETENTION_CHECKS: readonly CheckName[] = ['retention'];
 
 // Checks an encryption setting that only shows its problems when a stream is made (a recipient whose
 // checksum is wrong), so the service stops at start instead of failing every backup.

@@ -8,7 +8,8 @@ import type { TestS3Server } from './s3-server.ts';
 // with `If-None-Match: *` on an existing key, or a PutObject / DeleteObject with `If-Match: <etag>` whose
 // etag is not the object's current one (or on a missing key), gets 412 PreconditionFailed. The check
 // and the write run under one lock per key, so two racing conditional writes cannot both pass. Every
-// other request (and every passing conditional one) is forwarded unchanged to the real s3rver.
+// other request (and every passing conditional one) is forwarded unchanged to the real s3rver, each on
+// its own connection (no keep-alive pool left open that would keep s3rver's close() waiting).
 
 export interface ConditionalProxy {
   endpoint: string;
@@ -38,7 +39,7 @@ export async function startConditionalProxy(target: TestS3Server): Promise<Condi
 
   const upstream = (method: string, path: string, headers: http.OutgoingHttpHeaders, body?: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> =>
     new Promise((resolve, reject) => {
-      const request = http.request({ host: '127.0.0.1', port: target.port, method, path, headers: { ...headers, host: `127.0.0.1:${target.port}` } }, (res) => {
+      const request = http.request({ host: '127.0.0.1', port: target.port, method, path, agent: false, headers: { ...headers, host: `127.0.0.1:${target.port}` } }, (res) => {
         readBody(res).then((data) => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: data }), reject);
       });
       request.on('error', reject);
@@ -85,13 +86,16 @@ export async function startConditionalProxy(target: TestS3Server): Promise<Condi
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
     const request = http.request(
-      { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${target.port}` } },
+      { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, agent: false, headers: { ...req.headers, host: `127.0.0.1:${target.port}` } },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
       },
     );
     request.on('error', () => res.destroy());
+    // A client that goes away mid-request (an aborted upload) must not leave a half-sent request open
+    // on s3rver, which would keep it waiting for the rest of the body (and its close() waiting too).
+    res.on('close', () => request.destroy());
     req.pipe(request);
   };
 

@@ -61,7 +61,8 @@ export class DirStore implements BackupStore, ConditionalStore {
     const metaTemp = `${temp}${META_SUFFIX}`;
     const { signal, onProgress } = options;
     let size = 0;
-    let bodyError: unknown;
+    // Boxed: what the body's source threw may be any value, even undefined.
+    let bodyError: { thrown: unknown } | undefined;
     const counted = async function* (source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
       try {
         for await (const chunk of source) {
@@ -71,7 +72,7 @@ export class DirStore implements BackupStore, ConditionalStore {
           yield buffer;
         }
       } catch (error) {
-        bodyError ??= error;
+        bodyError ??= { thrown: error };
         throw error;
       }
     };
@@ -100,7 +101,7 @@ export class DirStore implements BackupStore, ConditionalStore {
       body.destroy();
       await Promise.all([removeQuietly(temp), removeQuietly(metaTemp)]);
       await this.removeEmptyFolders(folder);
-      if (bodyError !== undefined && !signal?.aborted) throw bodyError;
+      if (bodyError !== undefined && !signal?.aborted) throw bodyError.thrown;
       if (signal?.aborted) {
         throw new StorageError('Aborted', `Writing ${printableKey(key)} to ${this.description} was aborted; nothing was stored`, {
           cause: signal.reason,

@@ -426,12 +426,6 @@ function isPreconditionFailure(error: unknown): boolean {
   );
 }
 
-function abortError(reason: unknown): Error {
-  const error = new Error('Upload aborted', { cause: reason });
-  error.name = 'AbortError';
-  return error;
-}
-
 function describeBatch(keys: readonly string[]): string {
   return keys.length === 1 ? (keys[0] ?? '') : `${keys.length} objects (${keys[0] ?? ''} ... ${keys.at(-1) ?? ''})`;
 }

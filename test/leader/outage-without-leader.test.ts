@@ -18,7 +18,11 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_00
   }
 }
 
-const texts = (slack: TestSlackServer): string[] => slack.payloads.map((p) => String((p as { text?: unknown }).text ?? ''));
+const texts = (slack: TestSlackServer): string[] =>
+  slack.payloads.map((p) => {
+    const text = (p as { text?: unknown }).text;
+    return typeof text === 'string' ? text : '';
+  });
 // How often the storage check appears with this state across every message sent.
 const count = (slack: TestSlackServer, state: 'FAIL' | 'RESOLVED'): number =>
   JSON.stringify(slack.payloads).split(`*Backup storage unreachable* · ${state}`).length - 1;

@@ -44,7 +44,10 @@ interface Replica {
 
 // Slack payloads as "subject" lines, for assertions and failure messages.
 function subjects(slack: TestSlackServer): string[] {
-  return slack.payloads.map((p) => String((p as { text?: unknown }).text ?? JSON.stringify(p)));
+  return slack.payloads.map((p) => {
+    const text = (p as { text?: unknown }).text;
+    return typeof text === 'string' ? text : JSON.stringify(p);
+  });
 }
 
 // Two (then three) real `serve` processes on one bucket: s3rver behind the conditional-request test

@@ -54,7 +54,7 @@ export function parseDemoArgs(args: readonly string[]): { options: DemoOptions }
 }
 
 // The alert variables of the shell: the demo ignores them unless --alerts-from-env.
-export const ALERT_ENV_NAMES = [
+const ALERT_ENV_NAMES = [
   'SLACK_WEBHOOK_URL',
   'SMTP_URL',
   'SMTP_HOST',

@@ -107,7 +107,7 @@ export async function renderTour(input: TourInput): Promise<string> {
 
 // What Slack and e-mail would say if backups stopped: the real check (checkStale) at a moment just past
 // MAX_BACKUP_AGE_HOURS, through the real alert policy and formatting. Nothing is sent.
-export function renderAlertPreview(sentinel: Sentinel, config: Config): string[] {
+function renderAlertPreview(sentinel: Sentinel, config: Config): string[] {
   const newest = sentinel.monitor.snapshot().inventory.newest;
   const context = messageContext(config, sentinel.store);
   const later = new Date((newest?.time.getTime() ?? Date.now()) + (config.monitor.maxAgeHours + 2) * 3_600_000);

@@ -36,7 +36,7 @@ import { hasIncompleteUploads, supportsConditionalWrites, type BackupStore } fro
 // and makes the root logger; commands call in here.
 
 // Everything one backup run needs, from the configuration (undefined in monitor-only mode).
-export function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger): BackupJobDeps | undefined {
+function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger): BackupJobDeps | undefined {
   if (config.backup === undefined) return undefined;
   const encryption = config.encryption;
   return {
@@ -60,7 +60,7 @@ export function buildBackupService(config: Config, store: BackupStore, logger: L
 }
 
 // A summary of a run for /status and people (no error objects, no secrets).
-export function describeResult(result: BackupResult | undefined): Record<string, unknown> | undefined {
+function describeResult(result: BackupResult | undefined): Record<string, unknown> | undefined {
   if (result === undefined) return undefined;
   const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };

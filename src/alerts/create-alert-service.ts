@@ -49,7 +49,7 @@ export interface CreateAlertServiceOptions {
 }
 
 // The alert state beside the backups, mirrored by a local copy in STATE_DIR (see docs/alerts.md).
-export function createAlertStateStore(config: Pick<Config, 'alerts' | 'location'>, store: BackupStore): AlertStateStore {
+function createAlertStateStore(config: Pick<Config, 'alerts' | 'location'>, store: BackupStore): AlertStateStore {
   const stored = new BackupStoreAlertState(store, config.location.subfolder);
   return new MirroredAlertState(new LocalFileAlertState(config.alerts.stateDir, stored.location), stored);
 }

@@ -41,7 +41,7 @@ export interface DispatchOptions {
 }
 
 // The wait before try number `attempt + 1` (attempt counts from 1): exponential, capped.
-export function backoffDelay(policy: RetryPolicy, attempt: number): number {
+function backoffDelay(policy: RetryPolicy, attempt: number): number {
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
 }
 

@@ -41,7 +41,7 @@ export function buildEmailBody(message: AlertMessage): EmailBody {
   return { subject: message.subject, text: text.join('\n'), html: html.join('\n') };
 }
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text
     .replaceAll('&', '&amp;')
     .replaceAll('<', '&lt;')

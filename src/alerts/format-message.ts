@@ -28,7 +28,7 @@ export interface MessageEntry {
   runbookUrl: string;
 }
 
-export interface MessageSection {
+interface MessageSection {
   heading: string;
   entries: MessageEntry[];
 }
@@ -62,10 +62,6 @@ const TAGS: Record<Notification['kind'], string> = {
   resolved: 'RESOLVED',
   test: 'TEST',
 };
-
-export function checkTitle(check: CheckName): string {
-  return TITLES[check];
-}
 
 // The runbook section for a check: RUNBOOK_URL#<check-with-hyphens>, unless RUNBOOK_URL names a section.
 export function runbookLink(runbookUrl: string, check: CheckName): string {

@@ -55,7 +55,7 @@ export class LocalCopyError extends Error {
 }
 
 // Which of two loaded copies is newer: the higher revision, then the later savedAt; `stored` on a tie.
-export function newerCopy(local: PersistedAlertState, stored: PersistedAlertState): 'local' | 'stored' {
+function newerCopy(local: PersistedAlertState, stored: PersistedAlertState): 'local' | 'stored' {
   if (local.revision !== stored.revision) return local.revision > stored.revision ? 'local' : 'stored';
   return (local.savedAt ?? '') > (stored.savedAt ?? '') ? 'local' : 'stored';
 }

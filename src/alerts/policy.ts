@@ -37,7 +37,7 @@ export interface AlertState {
   resolved: ResolvedAlert[];
 }
 
-export type NotificationKind = 'firing' | 'reminder' | 'resolved' | 'test';
+type NotificationKind = 'firing' | 'reminder' | 'resolved' | 'test';
 
 export interface NotificationItem {
   check: CheckName;

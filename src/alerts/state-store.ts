@@ -38,7 +38,7 @@ export function serializeAlertState(state: PersistedAlertState, now: Date): stri
   return `${JSON.stringify({ ...state, savedAt: state.savedAt ?? now.toISOString() }, null, 2)}\n`;
 }
 
-export const ALERT_STATE_FILE = 'alert-state.json';
+const ALERT_STATE_FILE = 'alert-state.json';
 const MAX_STATE_BYTES = 1024 * 1024;
 
 // `[subfolder/].backup-sentinel/alert-state.json`: beside the backups, so it survives redeploys on

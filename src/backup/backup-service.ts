@@ -7,7 +7,7 @@ import { formatDuration } from '../util/format.ts';
 import type { RunContext } from './job.ts';
 import type { BackupFailure, BackupResult, BackupSkipped, BackupSuccess, BackupTrigger } from './result.ts';
 
-export type RunBackup = (run: RunContext) => Promise<BackupResult>;
+type RunBackup = (run: RunContext) => Promise<BackupResult>;
 export type RunFinishedListener = (result: BackupResult) => void | Promise<void>;
 
 export interface BackupServiceOptions {

@@ -5,21 +5,21 @@ import { BackupError } from '../errors.ts';
 import { startChild } from '../util/child.ts';
 import { childEnv } from './child-env.ts';
 
-export const DEFAULT_LEVELS = { gzip: 6, zstd: 3 } as const;
+const DEFAULT_LEVELS = { gzip: 6, zstd: 3 } as const;
 
 // Larger zlib output chunks than the 16 KiB default: fewer stream callbacks per stored byte.
 const GZIP_CHUNK = 256 * 1024;
 
 // An in-process compression stage (gzip runs in Node's zlib on the libuv thread pool, off the main
 // thread; none is a pass-through). pg_dump's output flows through it.
-export interface StreamCompressor {
+interface StreamCompressor {
   kind: 'stream';
   stream: Duplex;
   description: string;
   level: number | undefined;
 }
 
-export interface ZstdResult {
+interface ZstdResult {
   exitCode: number | null;
   signal: string | null;
   // Bytes zstd read (pg_dump's output) and wrote, from its own report; undefined if it gave none.
@@ -30,7 +30,7 @@ export interface ZstdResult {
 
 // The zstd binary (Node 20 has no zstd), fed by pg_dump directly through a pipe: the uncompressed dump
 // never passes through this process; zstd reports the byte counts (-vv) when it ends.
-export interface ProcessCompressor {
+interface ProcessCompressor {
   kind: 'process';
   // Give this to pg_dump as its stdout, then call releaseInput().
   input: Writable;
@@ -106,14 +106,3 @@ export async function createCompressor(compression: Compression, zstdPath = 'zst
   }
 }
 
-// The compression stage as one Duplex (for callers without pg_dump, e.g. benchmarks): zstd's process
-// pipes joined into a stream.
-export async function createCompressionStream(compression: Compression, zstdPath = 'zstd'): Promise<Duplex> {
-  const compressor = await createCompressor(compression, zstdPath);
-  if (compressor.kind === 'stream') return compressor.stream;
-  const joined = Duplex.from({ writable: compressor.input, readable: compressor.output });
-  void compressor.result.then((r) => {
-    if (r.exitCode !== 0) joined.destroy(compressionError(`zstd failed (exit code ${r.exitCode ?? r.signal})`));
-  });
-  return joined;
-}

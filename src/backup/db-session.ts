@@ -9,9 +9,9 @@ import { versionFromNum } from './pg-version.ts';
 // (session locks go away by themselves when the connection closes, even if this process dies).
 
 // Fixed advisory lock key: the bytes of "backups1" (all backup-sentinel replicas share it per database).
-export const ADVISORY_LOCK_KEY = '7089074633727472433';
+const ADVISORY_LOCK_KEY = '7089074633727472433';
 
-export interface ServerFacts {
+interface ServerFacts {
   version: string;
   database: string;
   sizeBytes: number;
@@ -25,7 +25,7 @@ export interface DbSession {
 }
 
 // Turns a pg/libpq-style connection error into a BackupError that names the database and what to do.
-export function connectionError(error: unknown, target: DatabaseTarget): BackupError {
+function connectionError(error: unknown, target: DatabaseTarget): BackupError {
   const e = error as { code?: string; message?: string };
   const where = `database "${target.database}" at ${target.host}:${target.port} as user "${target.user}"`;
   const reason = (e.message ?? String(error)).split('\n')[0] ?? '';

@@ -10,7 +10,7 @@ export interface KeyParts {
 
 const COMPRESSION_EXT: Record<CompressionAlgorithm, string> = { gzip: '.gz', zstd: '.zst', none: '' };
 
-export function backupExtension(parts: KeyParts): string {
+function backupExtension(parts: KeyParts): string {
   const base = parts.format === 'plain' ? '.sql' : '.dump';
   return `${base}${COMPRESSION_EXT[parts.compression]}${parts.encrypted ? '.age' : ''}`;
 }

@@ -22,7 +22,7 @@ export function parseToolVersion(output: string): string | undefined {
 }
 
 // Major version of "15.14" (15) or of the pre-10 scheme "9.6.24" (9.6 counts as 9 here: only >= 10 matter).
-export function majorOf(version: string): number {
+function majorOf(version: string): number {
   return Number(version.split('.')[0]);
 }
 
@@ -92,7 +92,7 @@ export async function resolvePgDump(
 }
 
 // Throws when pg_dump's major version is older than the server's.
-export function checkVersions(tool: ResolvedPgDump, serverVersion: string, explicit: boolean): void {
+function checkVersions(tool: ResolvedPgDump, serverVersion: string, explicit: boolean): void {
   const serverMajor = majorOf(serverVersion);
   if (tool.major >= serverMajor) return;
   const where = explicit ? ` (PG_DUMP_PATH=${tool.path})` : ` (${tool.path})`;

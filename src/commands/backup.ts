@@ -29,7 +29,7 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   }
 }
 
-export function describeForPeople(result: BackupResult, where: string): string {
+function describeForPeople(result: BackupResult, where: string): string {
   switch (result.status) {
     case 'success': {
       const m = result.manifest;

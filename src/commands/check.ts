@@ -8,7 +8,7 @@ import { defineCommand } from './command.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // Exit codes, for cron jobs and CI: 0 all clear, 1 warnings only, 2 at least one failure.
-export const CHECK_EXIT = { pass: 0, warn: 1, fail: 2 } as const;
+const CHECK_EXIT = { pass: 0, warn: 1, fail: 2 } as const;
 
 // `backup-sentinel check`: one freshness check of the storage, printed for people or as JSON.
 export const checkCommand = defineCommand({

@@ -21,13 +21,13 @@ import type {
   StorageSettings,
 } from './types.ts';
 
-export const DEFAULT_BACKUP_CRON = '0 3 * * *';
-export const DEFAULT_MONITOR_CRON = '0 * * * *';
-export const DEFAULT_VERIFY_CRON = '30 4 * * *';
-export const DEFAULT_BACKUP_DIR = './backups';
-export const DEFAULT_PREFIX = 'backup-';
+const DEFAULT_BACKUP_CRON = '0 3 * * *';
+const DEFAULT_MONITOR_CRON = '0 * * * *';
+const DEFAULT_VERIFY_CRON = '30 4 * * *';
+const DEFAULT_BACKUP_DIR = './backups';
+const DEFAULT_PREFIX = 'backup-';
 // Writable in every container; survives a process restart, not a redeploy (docs/alerts.md: mount a volume).
-export const DEFAULT_STATE_DIR = path.join(os.tmpdir(), 'backup-sentinel');
+const DEFAULT_STATE_DIR = path.join(os.tmpdir(), 'backup-sentinel');
 
 // What loadConfig asks of the machine (tests pass their own).
 export interface ConfigProbe {

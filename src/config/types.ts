@@ -21,7 +21,7 @@ export interface S3Settings {
   objectLock: boolean;
 }
 
-export interface DirSettings {
+interface DirSettings {
   kind: 'dir';
   dir: string;
 }
@@ -84,7 +84,7 @@ export interface AlertSettings {
   stateDir: string;
 }
 
-export type RetentionMode = 'lifecycle' | 'prune';
+type RetentionMode = 'lifecycle' | 'prune';
 
 export interface RetentionSettings {
   // 0 turns retention off.
@@ -97,7 +97,7 @@ export interface RetentionSettings {
   marginDays: number;
 }
 
-export interface VerifySettings {
+interface VerifySettings {
   cron: string;
   restoreUrl: Secret | undefined;
   // RESTORE_TARGET_URL: where `restore` writes when --target-url is not given (keeps a password out of ps).

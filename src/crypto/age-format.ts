@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
 
 // Constants and primitives of the age v1 file format (https://age-encryption.org/v1, C2SP age spec),
 // on node:crypto so the payload runs at OpenSSL speed instead of pure-JS speed.
@@ -7,7 +7,7 @@ export const VERSION_LINE = 'age-encryption.org/v1';
 export const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
 // Plaintext bytes per STREAM chunk, and ciphertext bytes per full chunk (plus the Poly1305 tag).
 export const CHUNK_SIZE = 64 * 1024;
-export const TAG_SIZE = 16;
+const TAG_SIZE = 16;
 export const CHUNK_CIPHERTEXT_SIZE = CHUNK_SIZE + TAG_SIZE;
 export const FILE_KEY_SIZE = 16;
 export const PAYLOAD_NONCE_SIZE = 16;
@@ -49,7 +49,7 @@ export function streamNonce(index: number, last: boolean): Buffer {
 }
 
 // Encrypts one chunk; the result is the ciphertext followed by the 16-byte tag.
-export function sealChunk(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Buffer {
+function sealChunk(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Buffer {
   return Buffer.concat(sealChunkParts(key, nonce, plaintext));
 }
 
@@ -80,10 +80,6 @@ export function openChunk(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array
 // Standard base64 without padding, as age writes stanza arguments and bodies.
 export function encodeBase64NoPad(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64').replace(/=+$/, '');
-}
-
-export function isEqualBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export interface StanzaData {

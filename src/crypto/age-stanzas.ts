@@ -9,7 +9,7 @@ const SCRYPT_LABEL = 'age-encryption.org/v1/scrypt';
 // age's default passphrase work factor (2^18: about 0.8 s and 256 MiB here).
 export const DEFAULT_SCRYPT_WORK_FACTOR = 18;
 // The highest work factor we accept when decrypting (2^20 needs 1 GiB of memory).
-export const MAX_SCRYPT_WORK_FACTOR = 20;
+const MAX_SCRYPT_WORK_FACTOR = 20;
 
 // The 32-byte X25519 public key of an age1... recipient; throws when the text is not one
 // (bad checksum, wrong prefix or length).

@@ -5,7 +5,6 @@ import type { Logger } from '../logger.ts';
 import { buildHealthReport, type HealthState } from './health.ts';
 import { stringifyJsonSafely } from '../util/printable-key.ts';
 
-export type { HealthState } from './health.ts';
 
 // /readyz: configuration loaded (the app exists) and, once a monitor is wired, storage reached once.
 export interface ReadyState {

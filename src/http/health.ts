@@ -14,7 +14,7 @@ export interface HealthState {
   checks?: readonly CheckName[];
 }
 
-export interface HealthCheckEntry {
+interface HealthCheckEntry {
   componentId: string;
   status: HealthStatus;
   time?: string;

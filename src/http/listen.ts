@@ -6,8 +6,8 @@ import { shortMessageOf, StartupError } from '../errors.ts';
 // and (dual-stack, Linux' default) IPv4 connections, so a private network that resolves service names
 // to IPv6 only (Railway's *.railway.internal in environments created before October 2025) reaches
 // /metrics as well as an IPv4 one; a host without IPv6 falls back to 0.0.0.0.
-export const DUAL_STACK_HOST = '::';
-export const IPV4_ANY_HOST = '0.0.0.0';
+const DUAL_STACK_HOST = '::';
+const IPV4_ANY_HOST = '0.0.0.0';
 
 // Errors that mean "this host has no IPv6", not "the port is taken".
 const NO_IPV6 = new Set(['EAFNOSUPPORT', 'EADDRNOTAVAIL', 'EPROTONOSUPPORT']);

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import type { ConditionalStore } from '../storage/store.ts';
 import { decideLease, leaseRecord, leaseTimings, observe, serializeLease, type LeaseObservation } from './lease.ts';
 
-export type Role = 'leader' | 'standby';
+type Role = 'leader' | 'standby';
 
 // What /status shows about leadership.
 export interface LeadershipStatus {

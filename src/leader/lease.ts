@@ -2,7 +2,7 @@ import { RESERVED_FOLDER } from '../backup/naming.ts';
 
 // The leader lease as stored, and the pure decisions about it. Time is an argument; no I/O here.
 
-export const LEASE_FILE = 'leader.json';
+const LEASE_FILE = 'leader.json';
 
 // `[subfolder/].backup-sentinel/leader.json`: beside the alert state, never mistaken for a backup.
 export function leaseKey(subfolder: string): string {

@@ -67,7 +67,7 @@ export function evaluate(input: CheckInput, policy: MonitorPolicy, now: Date): F
   return findings.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'fail' ? -1 : 1));
 }
 
-export function newestBackup(backups: readonly BackupObject[]): BackupObject | undefined {
+function newestBackup(backups: readonly BackupObject[]): BackupObject | undefined {
   let newest: BackupObject | undefined;
   for (const b of backups) if (newest === undefined || compareBackups(b, newest) > 0) newest = b;
   return newest;
@@ -105,7 +105,7 @@ export function checkStale(newest: BackupObject | undefined, policy: Pick<Monito
 }
 
 // empty: the newest backup is 0 bytes or no larger than an empty compressed dump.
-export function checkEmpty(newest: BackupObject | undefined, policy: Pick<MonitorPolicy, 'emptyMaxBytes'>): Finding | undefined {
+function checkEmpty(newest: BackupObject | undefined, policy: Pick<MonitorPolicy, 'emptyMaxBytes'>): Finding | undefined {
   if (newest === undefined || newest.size > policy.emptyMaxBytes) return undefined;
   return {
     check: 'empty',
@@ -117,7 +117,7 @@ export function checkEmpty(newest: BackupObject | undefined, policy: Pick<Monito
 }
 
 // backup_failed: this process's last run failed (reported at once, not at the next hourly check).
-export function checkBackupFailed(lastRun: BackupRunOutcome | undefined): Finding | undefined {
+function checkBackupFailed(lastRun: BackupRunOutcome | undefined): Finding | undefined {
   if (lastRun === undefined || lastRun.ok) return undefined;
   const values: Record<string, string | number> = { finishedAt: lastRun.finishedAt.toISOString() };
   if (lastRun.stage !== undefined) values.stage = lastRun.stage;
@@ -139,7 +139,7 @@ const STORAGE_HINTS: Partial<Record<StorageErrorCode, string>> = {
 };
 
 // storage_unreachable: listing failed; carries the error code and what to do.
-export function checkStorageUnreachable(failure: StorageFailure, where = 'storage'): Finding {
+function checkStorageUnreachable(failure: StorageFailure, where = 'storage'): Finding {
   return {
     check: 'storage_unreachable',
     severity: 'fail',

@@ -9,7 +9,7 @@ import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
 // value that is not known yet (no backup run, no check) is left out instead of failing the scrape.
 // docs/monitor.md lists every name; Grafana dashboards and alert rules are built on them.
 
-export const METRIC_PREFIX = 'backup_sentinel_';
+const METRIC_PREFIX = 'backup_sentinel_';
 
 export interface MetricsOptions {
   registry: Registry;
@@ -69,7 +69,7 @@ export function cronIntervalSeconds(
 
 // The median the size_anomaly check compares the newest backup with (the previous SIZE_WINDOW non-empty
 // backups of the stored window); undefined before a listing or with no previous backup.
-export function sizeMedianBytes(snapshot: MonitorSnapshot): number | undefined {
+function sizeMedianBytes(snapshot: MonitorSnapshot): number | undefined {
   if (snapshot.inventory.listedAt === undefined) return undefined;
   return median(baselineSizes(snapshot.inventory.recent, snapshot.policy));
 }

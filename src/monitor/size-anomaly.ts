@@ -11,7 +11,7 @@ export type SizePolicy = Pick<
 >;
 
 // Below the default floor, the minimum difference is this share of the median.
-export const MIN_DIFF_MEDIAN_SHARE = 0.5;
+const MIN_DIFF_MEDIAN_SHARE = 0.5;
 
 // The smallest difference from the median that can count as an anomaly. A fixed floor alone hides
 // small databases: with 1 MiB, a 100 KB backup could vanish to 20 KB unnoticed. So by default it is

@@ -28,7 +28,7 @@ export interface BackupInfo {
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 
-export async function readManifest(store: BackupStore, key: string): Promise<BackupManifest | undefined> {
+async function readManifest(store: BackupStore, key: string): Promise<BackupManifest | undefined> {
   let body: Readable;
   try {
     body = await store.get(manifestKey(key));

@@ -46,7 +46,7 @@ export interface DrillResult {
 }
 
 // Name of a drill's temporary database: recognisable, unique, never a user's.
-export function drillDatabaseName(at: Date): string {
+function drillDatabaseName(at: Date): string {
   return `backup_sentinel_drill_${formatTimestamp(at).replace(/-/g, '')}_${randomBytes(3).toString('hex')}`;
 }
 

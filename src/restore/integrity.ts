@@ -22,7 +22,7 @@ export interface IntegrityExpectation {
   onBytes?: (bytes: number) => void;
 }
 
-export interface IntegrityOutcome {
+interface IntegrityOutcome {
   sha256: string;
   bytes: number;
   // false when there was nothing to compare with.

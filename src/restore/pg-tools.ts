@@ -11,7 +11,7 @@ export interface PgTools {
 
 // Beside PG_DUMP_PATH when it is set, else Debian's /usr/lib/postgresql/<N>/bin or Alpine's
 // /usr/libexec/postgresql<N> (newest first), else the bare name for PATH.
-export function findPgTool(name: string, pgDumpPath?: string, roots: PgSearchRoots = DEFAULT_PG_SEARCH_ROOTS): string {
+function findPgTool(name: string, pgDumpPath?: string, roots: PgSearchRoots = DEFAULT_PG_SEARCH_ROOTS): string {
   if (pgDumpPath !== undefined) {
     const beside = path.join(path.dirname(pgDumpPath), name);
     if (isExecutable(beside)) return beside;

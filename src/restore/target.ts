@@ -35,7 +35,7 @@ export function describeTarget(target: RestoreTarget): string {
   return `database "${target.database}" at ${target.host}:${target.port}${target.user ? ` as user "${target.user}"` : ''}`;
 }
 
-export function quoteIdent(name: string): string {
+function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 

@@ -20,7 +20,7 @@ import { IntegrityError } from './integrity.ts';
 import type { PgTools } from './pg-tools.ts';
 import { printableKey } from '../util/printable-key.ts';
 
-export type VerifyProblemKind =
+type VerifyProblemKind =
   | 'no-backup'
   | 'unreadable'
   | 'no-manifest'
@@ -31,7 +31,7 @@ export type VerifyProblemKind =
   | 'structure'
   | 'vanished-table';
 
-export interface VerifyProblem {
+interface VerifyProblem {
   kind: VerifyProblemKind;
   message: string;
   hint?: string;

@@ -31,7 +31,7 @@ export interface RuleView {
 
 // The rule backup-sentinel puts: prefix-only filter (the only filter R2 supports), expiry, and abort of
 // multipart uploads left behind by a crashed upload.
-export interface OurRule {
+interface OurRule {
   ID: string;
   Status: 'Enabled';
   Filter: { Prefix: string };
@@ -42,7 +42,7 @@ export interface OurRule {
 // Incomplete multipart uploads of our prefix are aborted after this many days (R2's bucket default is 7).
 export const ABORT_MULTIPART_DAYS = 3;
 // S3 and R2 allow at most 1000 rules per bucket.
-export const MAX_RULES = 1000;
+const MAX_RULES = 1000;
 const RULE_ID_PREFIX = 'backup-sentinel:';
 
 // Our rule's ID names the prefix, so several services sharing a bucket (one subfolder each) each own one.
@@ -50,7 +50,7 @@ export function ourRuleId(keyPrefix: string): string {
   return `${RULE_ID_PREFIX}${keyPrefix}`.slice(0, 255);
 }
 
-export function buildOurRule(keyPrefix: string, days: number): OurRule {
+function buildOurRule(keyPrefix: string, days: number): OurRule {
   return {
     ID: ourRuleId(keyPrefix),
     Status: 'Enabled',
@@ -61,7 +61,7 @@ export function buildOurRule(keyPrefix: string, days: number): OurRule {
 }
 
 // The key prefix a rule applies to, and whether tags or sizes narrow it to a subset of those keys.
-export function ruleScope(rule: RuleView): { prefix: string; narrowed: boolean } {
+function ruleScope(rule: RuleView): { prefix: string; narrowed: boolean } {
   const filter = rule.Filter;
   if (filter === undefined) return { prefix: rule.Prefix ?? '', narrowed: false };
   const and = filter.And;
@@ -74,12 +74,12 @@ export function ruleScope(rule: RuleView): { prefix: string; narrowed: boolean }
 }
 
 // R2 accepts rules without Status (meaning enabled); S3 always returns one.
-export function isEnabled(rule: RuleView): boolean {
+function isEnabled(rule: RuleView): boolean {
   return rule.Status === undefined || rule.Status.toLowerCase() === 'enabled';
 }
 
 // True when the rule applies to every key that starts with keyPrefix.
-export function coversPrefix(rule: RuleView, keyPrefix: string): boolean {
+function coversPrefix(rule: RuleView, keyPrefix: string): boolean {
   const scope = ruleScope(rule);
   return !scope.narrowed && keyPrefix.startsWith(scope.prefix);
 }

@@ -13,7 +13,7 @@ import { createS3Client, describeS3 } from '../storage/s3-client.ts';
 import { toStorageError } from '../storage/s3-errors.ts';
 
 // A bucket's lifecycle configuration as read, to be written back with only our rule changed.
-export interface LifecycleConfig {
+interface LifecycleConfig {
   rules: LifecycleRule[];
   // AWS's bucket-wide transition setting; written back unchanged when the bucket had one.
   transitionDefaultMinimumObjectSize: TransitionDefaultMinimumObjectSize | undefined;

@@ -10,7 +10,7 @@ export interface LifecycleProblem {
   hint: string;
 }
 
-export interface PruneSummary {
+interface PruneSummary {
   at: Date;
   dryRun: boolean;
   deletedBackups: number;

@@ -12,7 +12,7 @@ const DAY_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
 
 // Monitor findings that mean "the newest backup is not known to be good": pruning waits for them to clear.
-export const PRUNE_BLOCKING_CHECKS: readonly CheckName[] = ['stale', 'empty', 'backup_failed', 'size_anomaly', 'verify_failed', 'storage_unreachable'];
+const PRUNE_BLOCKING_CHECKS: readonly CheckName[] = ['stale', 'empty', 'backup_failed', 'size_anomaly', 'verify_failed', 'storage_unreachable'];
 
 export interface PrunePolicy {
   // RETENTION_DAYS (> 0; 0 means retention is off and nothing is ever selected).
@@ -44,7 +44,7 @@ export interface PruneItem {
   reason: string;
 }
 
-export interface KeptItem {
+interface KeptItem {
   key: string;
   ageDays: number;
   reason: string;

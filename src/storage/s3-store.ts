@@ -32,8 +32,8 @@ import type {
 } from './store.ts';
 
 const MiB = 1024 * 1024;
-export const MIN_PART_SIZE = 5 * MiB;
-export const MAX_PART_SIZE = 5 * 1024 * MiB;
+const MIN_PART_SIZE = 5 * MiB;
+const MAX_PART_SIZE = 5 * 1024 * MiB;
 export { MAX_PARTS };
 // With no size hint: 10,000 parts of 112 MiB hold 1.07 TiB (1.17 TB). Memory is
 // (queueSize + 1) × part size while uploading, so callers should pass sizeHint whenever they can.

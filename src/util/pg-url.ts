@@ -24,7 +24,7 @@ export interface PgUrlParts {
 export type PgUrlResult = { ok: true; parts: PgUrlParts } | { ok: false; problem: string };
 
 // What to tell people when a user, password or database holds a malformed escape.
-export const MALFORMED_ESCAPE_HINT =
+const MALFORMED_ESCAPE_HINT =
   'a "%" in the user, password or database must start a valid escape: write a literal % as %25 (and @ as %40, space as %20)';
 
 export const PG_URL_EXAMPLE = 'postgres://user:password@host:5432/database';
@@ -136,6 +136,6 @@ function decode(text: string): string | undefined {
 // (it may be the start of a password).
 const KNOWN_SCHEMES = new Set(['mysql', 'mariadb', 'mongodb', 'mongodb+srv', 'redis', 'rediss', 'http', 'https', 'jdbc', 'sqlite', 'pg', 'psql', 'postgis', 'tcp', 'file', 'smtp', 'smtps']);
 
-export function safeScheme(scheme: string): string {
+function safeScheme(scheme: string): string {
   return KNOWN_SCHEMES.has(scheme.toLowerCase()) ? `"${scheme.toLowerCase()}"` : 'another scheme';
 }

@@ -2,38 +2,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { Location } from '../../src/config/types.ts';
 import { BackupService } from '../../src/backup/backup-service.ts';
-import { runBackupJob, type BackupJobDeps, type ExtraStage } from '../../src/backup/job.ts';
+import { runBackupJob, type BackupJobDeps } from '../../src/backup/job.ts';
 import type { BackupResult } from '../../src/backup/result.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { backupSettings, memoryLogger } from './fixtures.ts';
+import { backupSettings, holdFirstChunk, memoryLogger } from './fixtures.ts';
 
 const location: Location = { subfolder: '', prefix: 'svc_' };
-
-// An extra pipeline stage that holds the first chunk until released: the dump is then "in progress"
-// (pg_dump blocked on a full pipe) for as long as the test needs.
-function holdingStage(onFirstChunk: () => Promise<void>): ExtraStage {
-  return {
-    name: 'age',
-    create() {
-      let first = true;
-      return new Transform({
-        transform(chunk: Buffer, _e, callback) {
-          if (!first) return callback(null, chunk);
-          first = false;
-          onFirstChunk().then(
-            () => callback(null, chunk),
-            (error: unknown) => callback(error as Error),
-          );
-        },
-      });
-    },
-  };
-}
 
 function gate() {
   let release!: () => void;
@@ -77,7 +55,7 @@ describe('backup runs over time', () => {
   it('skips and logs a run that is due while one is still running', async () => {
     const g = gate();
     const { logger, text } = memoryLogger();
-    const jobDeps = deps('overlap', { extraStage: holdingStage(g.hold) });
+    const jobDeps = deps('overlap', { extraStage: holdFirstChunk(g.hold) });
     const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger, clock });
     const finished: BackupResult[] = [];
     service.onRunFinished((r) => {
@@ -101,7 +79,7 @@ describe('backup runs over time', () => {
 
   it('lets only one of two services on the same database back up at a time (advisory lock)', async () => {
     const g = gate();
-    const a = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-a', { extraStage: holdingStage(g.hold) }), run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
+    const a = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-a', { extraStage: holdFirstChunk(g.hold) }), run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
     const logB = memoryLogger();
     const b = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-b', { logger: logB.logger }), run), cron: '0 3 * * *', logger: logB.logger, clock });
     const runA = a.runOnce('schedule');
@@ -158,7 +136,7 @@ describe('backup runs over time', () => {
     it(`cancels a run in progress on stop (${algorithm}), ending pg_dump and leaving nothing behind`, async () => {
       const g = gate();
       let dumpPid: number | undefined;
-      const jobDeps = deps(`stopped-${algorithm}`, { extraStage: holdingStage(g.hold), onDumpStarted: (pid) => (dumpPid = pid) });
+      const jobDeps = deps(`stopped-${algorithm}`, { extraStage: holdFirstChunk(g.hold), onDumpStarted: (pid) => (dumpPid = pid) });
       jobDeps.settings = { ...jobDeps.settings, compression: { algorithm, level: 1 } };
       const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
       const run = service.runOnce('manual');
@@ -234,7 +212,7 @@ describe('a database server that stops mid-dump', () => {
         location,
         store,
         logger: memoryLogger().logger,
-        extraStage: holdingStage(() => pg.stop()),
+        extraStage: holdFirstChunk(() => pg.stop()),
       },
       { runId: 'stopped-server', trigger: 'manual' },
     );

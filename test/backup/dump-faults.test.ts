@@ -2,33 +2,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { runBackupJob, type BackupJobDeps, type ExtraStage } from '../../src/backup/job.ts';
+import { runBackupJob, type BackupJobDeps } from '../../src/backup/job.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { backupSettings, memoryLogger } from './fixtures.ts';
-
-// A pipeline stage that holds the first chunk until the test has done its damage: pg_dump is then
-// provably mid-dump (connected, streaming, blocked on a full pipe).
-function holdFirstChunk(whileHeld: () => Promise<void>): ExtraStage {
-  return {
-    name: 'age',
-    create() {
-      let first = true;
-      return new Transform({
-        transform(chunk: Buffer, _e, callback) {
-          if (!first) return callback(null, chunk);
-          first = false;
-          whileHeld().then(
-            () => callback(null, chunk),
-            (error: unknown) => callback(error as Error),
-          );
-        },
-      });
-    },
-  };
-}
+import { backupSettings, holdFirstChunk, memoryLogger } from './fixtures.ts';
 
 describe('a dump that dies half-way', () => {
   let pg: PgCluster;

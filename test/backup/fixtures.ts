@@ -1,12 +1,13 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { Secret } from '../../src/config/secret.ts';
 import type { BackupSettings, Compression, DumpFormat } from '../../src/config/types.ts';
+import type { ExtraStage } from '../../src/backup/job.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import type { PgCluster } from '../helpers/pg-cluster.ts';
@@ -114,5 +115,26 @@ export function memoryLogger(): { logger: Logger; lines: () => Record<string, un
     logger,
     text: () => raw.join(''),
     lines: () => raw.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+// An extra pipeline stage that holds the first chunk until whileHeld() settles: the dump is then provably
+// in progress (pg_dump connected, streaming, blocked on a full pipe) for as long as the test needs.
+export function holdFirstChunk(whileHeld: () => Promise<void>): ExtraStage {
+  return {
+    name: 'age',
+    create() {
+      let first = true;
+      return new Transform({
+        transform(chunk: Buffer, _e, callback) {
+          if (!first) return callback(null, chunk);
+          first = false;
+          whileHeld().then(
+            () => callback(null, chunk),
+            (error: unknown) => callback(error as Error),
+          );
+        },
+      });
+    },
   };
 }

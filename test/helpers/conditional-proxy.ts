@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestS3Server } from './s3-server.ts';
+import { errorXml, forwardTo, readBody } from './http-forward.ts';
 
 // A TEST DOUBLE, narrowly scoped: s3rver ignores If-None-Match / If-Match on PUT and DELETE (a second
 // "create only if absent" succeeds), and no S3 server that honours them can run here. This HTTP server
@@ -20,16 +21,6 @@ export interface ConditionalProxy {
   // While set, every request is answered 503 (a storage outage) instead of being forwarded.
   setDown(down: boolean): void;
   close(): Promise<void>;
-}
-
-function errorXml(code: string, message: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>test</RequestId></Error>`;
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 export async function startConditionalProxy(target: TestS3Server): Promise<ConditionalProxy> {
@@ -84,20 +75,7 @@ export async function startConditionalProxy(target: TestS3Server): Promise<Condi
     });
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse) => {
-    const request = http.request(
-      { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, agent: false, headers: { ...req.headers, host: `127.0.0.1:${target.port}` } },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    request.on('error', () => res.destroy());
-    // A client that goes away mid-request (an aborted upload) must not leave a half-sent request open
-    // on s3rver, which would keep it waiting for the rest of the body (and its close() waiting too).
-    res.on('close', () => request.destroy());
-    req.pipe(request);
-  };
+  const forward = (req: IncomingMessage, res: ServerResponse): void => forwardTo(target.port, req, res);
 
   const server = http.createServer((req, res) => {
     if (down) {

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { forwardTo } from './http-forward.ts';
 
 // A TEST DOUBLE, narrowly scoped: no S3 server that runs here can be told to fail some requests with
 // 5xx, so this HTTP proxy forwards requests unchanged to a real S3 server (s3rver) and answers a chosen
@@ -31,17 +32,7 @@ export async function startFaultHttpProxy(targetPort: number): Promise<FaultHttp
   let decide: ((request: { method: string; url: string; index: number }) => boolean) | undefined;
   let failure = { status: 500, code: 'InternalError' };
 
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
-    const upstream = http.request(
-      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${targetPort}` } },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  };
+  const forward = (req: IncomingMessage, res: ServerResponse): void => forwardTo(targetPort, req, res);
 
   const server = http.createServer((req, res) => {
     const method = req.method ?? '';

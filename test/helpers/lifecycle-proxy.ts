@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestS3Server } from './s3-server.ts';
+import { errorXml, forwardTo, readBody } from './http-forward.ts';
 
 // A TEST DOUBLE, narrowly scoped: s3rver answers NotImplemented to lifecycle calls and no S3 server
 // that implements them can run here, so this HTTP server answers GET/PUT/DELETE `/<bucket>?lifecycle`
@@ -27,16 +28,6 @@ export interface LifecycleProxy {
   // Makes the next lifecycle calls fail with this S3 error (e.g. AccessDenied 403); undefined to stop.
   failWith(error: { status: number; code: string } | undefined): void;
   close(): Promise<void>;
-}
-
-function errorXml(code: string, message: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>test</RequestId></Error>`;
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 export async function startLifecycleProxy(target: TestS3Server): Promise<LifecycleProxy> {
@@ -77,17 +68,7 @@ export async function startLifecycleProxy(target: TestS3Server): Promise<Lifecyc
     return answer(res, 405, errorXml('MethodNotAllowed', 'not allowed'));
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse) => {
-    const upstream = http.request(
-      { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${target.port}` } },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  };
+  const forward = (req: IncomingMessage, res: ServerResponse): void => forwardTo(target.port, req, res);
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');

@@ -10,7 +10,8 @@ import { runBackupJob, type BackupJobDeps, type ExtraStage } from '../../src/bac
 import type { BackupResult } from '../../src/backup/result.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { backupSettings, memoryLogger } from './fixtures.ts';
+import { backupSettings } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 const location: Location = { subfolder: '', prefix: 'svc_' };
 
@@ -69,14 +70,14 @@ describe('backup runs over time', () => {
     settings: backupSettings(pg.url('app'), { compression: { algorithm: 'none', level: undefined } }),
     location,
     store: new DirStore(path.join(dir, sub)),
-    logger: memoryLogger().logger,
+    logger: captureLogs().logger,
     clock,
     ...extra,
   });
 
   it('skips and logs a run that is due while one is still running', async () => {
     const g = gate();
-    const { logger, text } = memoryLogger();
+    const { logger, text } = captureLogs();
     const jobDeps = deps('overlap', { extraStage: holdingStage(g.hold) });
     const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger, clock });
     const finished: BackupResult[] = [];
@@ -101,8 +102,8 @@ describe('backup runs over time', () => {
 
   it('lets only one of two services on the same database back up at a time (advisory lock)', async () => {
     const g = gate();
-    const a = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-a', { extraStage: holdingStage(g.hold) }), run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
-    const logB = memoryLogger();
+    const a = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-a', { extraStage: holdingStage(g.hold) }), run), cron: '0 3 * * *', logger: captureLogs().logger, clock });
+    const logB = captureLogs();
     const b = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-b', { logger: logB.logger }), run), cron: '0 3 * * *', logger: logB.logger, clock });
     const runA = a.runOnce('schedule');
     await g.started;
@@ -145,7 +146,7 @@ describe('backup runs over time', () => {
   }
 
   it('records a failure and keeps going when a run throws', async () => {
-    const { logger, text } = memoryLogger();
+    const { logger, text } = captureLogs();
     const service = new BackupService({ runBackup: () => Promise.reject(new Error('boom')), cron: '0 3 * * *', logger, clock });
     const result = await service.runOnce('schedule');
     assert.ok(result.status === 'failed');
@@ -160,7 +161,7 @@ describe('backup runs over time', () => {
       let dumpPid: number | undefined;
       const jobDeps = deps(`stopped-${algorithm}`, { extraStage: holdingStage(g.hold), onDumpStarted: (pid) => (dumpPid = pid) });
       jobDeps.settings = { ...jobDeps.settings, compression: { algorithm, level: 1 } };
-      const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
+      const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger: captureLogs().logger, clock });
       const run = service.runOnce('manual');
       await g.started;
       const stopping = service.stop();
@@ -179,7 +180,7 @@ describe('backup runs over time', () => {
     const tz = process.env.TZ;
     process.env.TZ = 'America/New_York';
     try {
-      const daily = new BackupService({ runBackup: () => Promise.reject(new Error('unused')), cron: '0 3 * * *', logger: memoryLogger().logger });
+      const daily = new BackupService({ runBackup: () => Promise.reject(new Error('unused')), cron: '0 3 * * *', logger: captureLogs().logger });
       daily.start();
       const next = daily.nextRunAt();
       await daily.stop();
@@ -198,7 +199,7 @@ describe('backup runs over time', () => {
         return { runId: run.runId, trigger: run.trigger, startedAt: now, finishedAt: now, durationMs: 0, status: 'skipped', reason: 'locked', message: 'test' };
       },
       cron: '* * * * * *',
-      logger: memoryLogger().logger,
+      logger: captureLogs().logger,
     });
     const ran = new Promise<BackupResult>((resolve) => every.onRunFinished(resolve));
     every.start();
@@ -233,7 +234,7 @@ describe('a database server that stops mid-dump', () => {
         settings: backupSettings(pg.url('app'), { compression: { algorithm: 'none', level: undefined } }),
         location,
         store,
-        logger: memoryLogger().logger,
+        logger: captureLogs().logger,
         extraStage: holdingStage(() => pg.stop()),
       },
       { runId: 'stopped-server', trigger: 'manual' },

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { runBackupJob, type BackupJobDeps, type ExtraStage } from '../../src/backup/job.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { backupSettings, memoryLogger } from './fixtures.ts';
+import { backupSettings } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 // A pipeline stage that holds the first chunk until the test has done its damage: pg_dump is then
 // provably mid-dump (connected, streaming, blocked on a full pipe).
@@ -52,7 +53,7 @@ describe('a dump that dies half-way', () => {
       settings: backupSettings(pg.url('app'), { compression: { algorithm: 'none', level: undefined } }),
       location: { subfolder: '', prefix: 'fault_' },
       store: new DirStore(path.join(dir, sub)),
-      logger: memoryLogger().logger,
+      logger: captureLogs().logger,
       onDumpStarted: (p) => (pid = p ?? 0),
       extraStage: holdFirstChunk(() => whileHeld(pid)),
     };

@@ -72,6 +72,24 @@ function stopSync(binDir: string, dataDir: string, base: string): void {
   fs.rmSync(base, { recursive: true, force: true });
 }
 
+let shared: Promise<PgCluster> | undefined;
+
+// One cluster for every suite of this test process that only needs databases of its own (each suite
+// creates its databases under names no other suite in the file uses): initdb and start-up are most of
+// a small suite's time. Its stop() does nothing, since another suite may still use it; the exit hook
+// above stops it when the process ends. A suite that stops or kills its server, needs another password
+// or server settings, or counts the cluster's sessions starts its own with startPgCluster().
+export function sharedPgCluster(): Promise<PgCluster> {
+  shared ??= startPgCluster().then(
+    (pg) => ({ ...pg, stop: () => Promise.resolve() }),
+    (error: unknown) => {
+      shared = undefined;
+      throw error;
+    },
+  );
+  return shared;
+}
+
 // Starts a throwaway PostgreSQL cluster (initdb into a temp dir, free port, password auth).
 export async function startPgCluster(options: { password?: string } = {}): Promise<PgCluster> {
   const binDir = findPgBinDir();

@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { freePort } from '../helpers/free-port.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const COMMANDS: readonly string[][] = [['serve'], ['backup'], ['list'], ['check'], ['prune', '--dry-run'], ['restore', '--latest'], ['verify', '--drill'], ['alert-test']];
@@ -108,13 +109,11 @@ describe('secrets in URLs never reach the output of any command', () => {
     const port = await freePort();
     const serve = cli(['serve'], { ...base, PORT: String(port), HOST: '127.0.0.1', BACKUP_DATABASE_URL: wrongDb, RUN_ON_STARTUP: 'true', VERIFY_RESTORE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${dead}/postgres` });
     try {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const body = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.text(), () => '');
-        if (body.includes('backup_failed')) break;
-        if (Date.now() > deadline) assert.fail('timed out waiting for the failed backup on /health');
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.text(), () => '')).includes('backup_failed'),
+        'the failed backup on /health',
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
       const status = await (await fetch(`http://127.0.0.1:${port}/status`)).text();
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.ok(!status.includes(MARKER) && !metrics.includes(MARKER), 'not in /status or /metrics');

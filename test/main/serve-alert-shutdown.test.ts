@@ -6,18 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { freePort } from '../helpers/free-port.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
-
-async function poll<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 interface Status {
   alerts: { firing: { check: string; notifiedAt?: string }[]; undelivered: Record<string, number> };
@@ -58,7 +49,7 @@ describe('serve stopped while an alert is being sent', () => {
     const firstPort = await freePort();
     const first = serve(firstPort);
     try {
-      await poll(async () => (slack.payloads.length > 0 ? true : undefined), 'the Slack request of the first process');
+      await waitFor(() => slack.payloads.length > 0, 'the Slack request of the first process', { timeoutMs: 30_000, intervalMs: 100 });
     } finally {
       first.kill('SIGTERM');
     }
@@ -70,11 +61,18 @@ describe('serve stopped while an alert is being sent', () => {
     const port = await freePort();
     const second = serve(port);
     try {
-      await poll(async () => {
-        const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
-        const stale = status.alerts.firing.find((a) => a.check === 'stale');
-        return stale?.notifiedAt !== undefined && status.alerts.undelivered.slack === 0 ? true : undefined;
-      }, 'the stale alert notified by the second process');
+      await waitFor(
+        async () => {
+          // Not listening yet while the process starts.
+          const response = await fetch(`http://127.0.0.1:${port}/status`).catch(() => undefined);
+          if (response === undefined) return false;
+          const status = (await response.json()) as Status;
+          const stale = status.alerts.firing.find((a) => a.check === 'stale');
+          return stale?.notifiedAt !== undefined && status.alerts.undelivered.slack === 0;
+        },
+        'the stale alert notified by the second process',
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
     } finally {
       second.kill('SIGTERM');
     }

@@ -9,8 +9,8 @@ export interface LogSink {
   records(): Record<string, unknown>[];
 }
 
-// A real pino logger writing JSON lines into memory, so tests can read (and grep) what was logged.
-export function captureLogs(level = 'debug'): LogSink {
+// A stream that keeps everything written to it (a command's stdout/stderr, a logger's output).
+export function captureStream(): { stream: Writable; text: () => string } {
   const chunks: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer | string, _encoding, callback) {
@@ -18,13 +18,18 @@ export function captureLogs(level = 'debug'): LogSink {
       callback();
     },
   });
+  return { stream, text: () => chunks.join('') };
+}
+
+// A real pino logger writing JSON lines into memory, so tests can read (and grep) what was logged.
+export function captureLogs(level = 'debug'): LogSink {
+  const { stream, text } = captureStream();
   const logger = createLogger(level, stream);
   return {
     logger,
-    text: () => chunks.join(''),
+    text,
     records: () =>
-      chunks
-        .join('')
+      text()
         .split('\n')
         .filter((l) => l.trim() !== '')
         .map((l) => JSON.parse(l) as Record<string, unknown>),

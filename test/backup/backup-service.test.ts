@@ -9,7 +9,7 @@ import { BackupService } from '../../src/backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps, type ExtraStage } from '../../src/backup/job.ts';
 import type { BackupResult } from '../../src/backup/result.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
-import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { sharedPgCluster, startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { backupSettings } from './fixtures.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
 
@@ -55,7 +55,7 @@ describe('backup runs over time', () => {
   const clock = () => new Date(Date.UTC(2026, 2, 1, 3, 0, seconds++));
 
   before(async () => {
-    pg = await startPgCluster();
+    pg = await sharedPgCluster();
     await pg.createDatabase('app');
     // About 16 MB of dump: more than every buffer between pg_dump and the store.
     await pg.psql(`CREATE TABLE blobs AS SELECT i, md5(i::text) || md5((i * 2)::text) || md5((i * 3)::text) AS body FROM generate_series(1, 150000) i`, 'app');

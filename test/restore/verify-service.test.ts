@@ -12,7 +12,7 @@ import { parseTargetUrl } from '../../src/restore/target.ts';
 import { verifyFindings } from '../../src/restore/verify-findings.ts';
 import { VerifyService } from '../../src/restore/verify-service.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
-import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { LOCATION, readObject, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
 import { sample } from '../helpers/metrics.ts';
 
@@ -23,7 +23,7 @@ describe('verify service', () => {
   let remove: () => Promise<void>;
 
   before(async () => {
-    pg = await startPgCluster();
+    pg = await sharedPgCluster();
     ({ store, dir, remove } = await tempDirStore());
     await seedDatabase(pg, 'app', 100);
   });

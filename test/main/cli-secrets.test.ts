@@ -62,10 +62,14 @@ describe('secrets in URLs never reach the output of any command', () => {
 
   it('a malformed URL in any variable stops every command at start (exit 78) without showing the password', async () => {
     let shape = 0;
-    for (const command of COMMANDS) {
+    // The commands run side by side: each is a process that mostly starts up.
+    const runs = COMMANDS.map((command) => {
       const env: Record<string, string> = { ...base, ALERT_EMAIL_TO: 'ops@example.com' };
       for (const variable of URL_VARIABLES) env[variable] = MALFORMED_SHAPES[shape++ % MALFORMED_SHAPES.length] ?? '';
-      const result = await run(command, env);
+      return [command, run(command, env)] as const;
+    });
+    for (const [command, pending] of runs) {
+      const result = await pending;
       assert.equal(result.code, 78, `${command.join(' ')}: ${result.all}`);
       // One start-up message lists them all (a shape that is only padded with spaces is a valid URL once trimmed).
       const named = URL_VARIABLES.filter((variable) => result.all.includes(`- ${variable}: expected`));
@@ -76,13 +80,16 @@ describe('secrets in URLs never reach the output of any command', () => {
   });
 
   it('restore --target-url with a malformed URL, and RESTORE_TARGET_URL with a wrong password, fail without showing it', async () => {
-    for (const target of [`postgres:/postgres:${MARKER}@127.0.0.1:${pg.port}/copy`, `postgres:postgres:${MARKER}@127.0.0.1/copy`, `postgres://postgres@127.0.0.1:${pg.port}/copy?password=${MARKER}%zz`]) {
-      const result = await run(['restore', '--latest', '--target-url', target], base);
+    const targets = [`postgres:/postgres:${MARKER}@127.0.0.1:${pg.port}/copy`, `postgres:postgres:${MARKER}@127.0.0.1/copy`, `postgres://postgres@127.0.0.1:${pg.port}/copy?password=${MARKER}%zz`];
+    const runs = targets.map((target) => [target, run(['restore', '--latest', '--target-url', target], base)] as const);
+    const wrongPassword = run(['restore', '--latest', '--create'], { ...base, RESTORE_TARGET_URL: `postgres://postgres:${MARKER}@127.0.0.1:${pg.port}/copy` });
+    for (const [target, pending] of runs) {
+      const result = await pending;
       assert.equal(result.code, 1, result.all);
       assert.match(result.all, /--target-url is not a valid URL/);
       assertNoMarker(`restore --target-url ${target}`, result);
     }
-    const wrong = await run(['restore', '--latest', '--create'], { ...base, RESTORE_TARGET_URL: `postgres://postgres:${MARKER}@127.0.0.1:${pg.port}/copy` });
+    const wrong = await wrongPassword;
     assert.equal(wrong.code, 1, wrong.all);
     assert.match(wrong.all, /cannot connect to database .*password authentication failed/);
     assertNoMarker('restore with RESTORE_TARGET_URL', wrong);

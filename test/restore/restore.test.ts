@@ -223,19 +223,25 @@ describe('restore', () => {
     damaged[damaged.length - 200] = (damaged[damaged.length - 200] ?? 0) ^ 0x20;
     await writeObject(dir, key, damaged);
     await pg.createDatabase('blobs damaged');
-    // Serve the object in two parts, pausing after the large objects' COMMIT line long enough for psql
-    // to have run it: had that COMMIT reached the server, the tables and rows before it would stay.
+    // Serve the object in two parts, the rest only once psql has run everything up to the large objects'
+    // COMMIT line and waits for more (its last statement the lo_close before that line, or the COMMIT had
+    // it reached the server): had that COMMIT reached the server, the tables and rows before it would stay.
     const split = damaged.indexOf('\nCOMMIT;\n') + '\nCOMMIT;\n'.length;
+    const waitingForMore =
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = 'blobs damaged' AND state IN ('idle', 'idle in transaction') AND (query ILIKE '%lo_close%' OR query ILIKE 'COMMIT%')";
     const paused: BackupStore = {
       ...faultyStore('stall'),
       async get(k) {
         if (k !== key) return await store.get(k);
         const body = new Readable({ read() {} });
         body.push(damaged.subarray(0, split));
-        setTimeout(() => {
-          body.push(damaged.subarray(split));
-          body.push(null);
-        }, 1500);
+        waitFor(async () => (await pg.psql(waitingForMore)) === '1', 'psql to have run the dump up to the large objects\' COMMIT', { timeoutMs: 20_000 }).then(
+          () => {
+            body.push(damaged.subarray(split));
+            body.push(null);
+          },
+          (error: unknown) => body.destroy(error as Error),
+        );
         return body;
       },
     };

@@ -8,6 +8,7 @@ import { freePort } from '../helpers/free-port.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { listeningPort } from '../helpers/listening-port.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const COMMANDS: readonly string[][] = [['serve'], ['backup'], ['list'], ['check'], ['prune', '--dry-run'], ['restore', '--latest'], ['verify', '--drill'], ['alert-test']];
@@ -113,9 +114,9 @@ describe('secrets in URLs never reach the output of any command', () => {
       assert.notEqual(result.code, 0, `${what} fails: ${result.all}`);
       assertNoMarker(what, result);
     }
-    const port = await freePort();
-    const serve = cli(['serve'], { ...base, PORT: String(port), HOST: '127.0.0.1', BACKUP_DATABASE_URL: wrongDb, RUN_ON_STARTUP: 'true', VERIFY_RESTORE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${dead}/postgres` });
+    const serve = cli(['serve'], { ...base, PORT: '0', HOST: '127.0.0.1', BACKUP_DATABASE_URL: wrongDb, RUN_ON_STARTUP: 'true', VERIFY_RESTORE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${dead}/postgres` });
     try {
+      const port = await listeningPort(serve);
       await waitFor(
         async () => (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.text(), () => '')).includes('backup_failed'),
         'the failed backup on /health',

@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { freePort } from '../helpers/free-port.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { listeningPort } from '../helpers/listening-port.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -28,11 +28,11 @@ describe('serve stopped while an alert is being sent', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const serve = (port: number) =>
+  const serve = () =>
     execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
-        PORT: String(port),
+        PORT: '0',
         BACKUP_DIR: path.join(dir, 'backups'),
         STATE_DIR: path.join(dir, 'state'),
         SLACK_WEBHOOK_URL: slack.url,
@@ -46,8 +46,7 @@ describe('serve stopped while an alert is being sent', () => {
 
   it('delivers the cut-off alert exactly once after the restart', async () => {
     slack.respondWith('hang');
-    const firstPort = await freePort();
-    const first = serve(firstPort);
+    const first = serve();
     try {
       await waitFor(() => slack.payloads.length > 0, 'the Slack request of the first process', { timeoutMs: 30_000, intervalMs: 100 });
     } finally {
@@ -58,9 +57,9 @@ describe('serve stopped while an alert is being sent', () => {
     assert.match(stopped.all ?? '', /stopped by shutdown; it stays pending and is sent after the restart/);
     assert.equal(slack.accepted.length, 0);
 
-    const port = await freePort();
-    const second = serve(port);
+    const second = serve();
     try {
+      const port = await listeningPort(second);
       await waitFor(
         async () => {
           // Not listening yet while the process starts.

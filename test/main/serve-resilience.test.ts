@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { freePort } from '../helpers/free-port.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { listeningPort } from '../helpers/listening-port.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -11,11 +12,11 @@ const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 // cleanly on SIGTERM.
 describe('serve with everything down', () => {
   it('stays alive, reports fail on /health and 503, and exits 0 on SIGTERM', async () => {
-    const [port, deadDb, deadS3] = await Promise.all([freePort(), freePort(), freePort()]);
+    const [deadDb, deadS3] = await Promise.all([freePort(), freePort()]);
     const child = execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
-        PORT: String(port),
+        PORT: '0',
         AWS_S3_BUCKET: 'down-bucket',
         AWS_S3_ENDPOINT: `http://127.0.0.1:${deadS3}`,
         AWS_S3_FORCE_PATH_STYLE: 'true',
@@ -30,6 +31,7 @@ describe('serve with everything down', () => {
       all: true,
     });
     try {
+      const port = await listeningPort(child);
       const health = await waitFor(
         async () => {
           // Not listening yet while the process starts.

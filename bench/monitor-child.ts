@@ -56,7 +56,7 @@ const runner = new MonitorRunner({ store: createStore(config), location: config.
 async function control(path: string, body?: unknown): Promise<unknown> {
   const response = await fetch(`${input.control}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
   if (!response.ok) throw new Error(`s3 child control ${path}: HTTP ${response.status} ${await response.text()}`);
-  return (await response.json()) as unknown;
+  return (await response.json());
 }
 const requestCount = async (): Promise<number> => ((await control('/requests')) as { count: number }).count;
 

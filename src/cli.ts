@@ -1,34 +1,72 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from './config/load-config.ts';
+import { maskSecretsInText } from './config/secret.ts';
 import { ConfigError, SentinelError } from './errors.ts';
 import { createLogger, stderrDestination } from './logger.ts';
+import { EXIT_USAGE } from './commands/command.ts';
 import { COMMANDS } from './commands/index.ts';
 
 function usage(): string {
-  const lines = COMMANDS.map((c) => `  ${c.usage.padEnd(44)} ${c.summary}`);
-  return ['Usage: backup-sentinel <command> [options]', '', 'Commands:', ...lines, '', 'Configuration comes from environment variables: see README.md.'].join('\n');
+  // A usage line too long for the column puts its summary on the next line, still aligned.
+  const lines = COMMANDS.map((c) => (c.usage.length > 44 ? `  ${c.usage}\n  ${''.padEnd(44)} ${c.summary}` : `  ${c.usage.padEnd(44)} ${c.summary}`));
+  return [
+    'Usage: backup-sentinel <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    '`backup-sentinel <command> --help` (or `backup-sentinel help <command>`) describes its options.',
+    'Configuration comes from environment variables: see README.md.',
+  ].join('\n');
+}
+
+interface CliOutput {
+  stdout: Writable;
+  stderr: Writable;
 }
 
 // Runs one CLI invocation and returns its exit code; never throws.
-export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliOutput = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name = 'serve', ...args] = argv;
   if (name === 'help' || name === '--help' || name === '-h') {
-    process.stdout.write(`${usage()}\n`);
+    const topic = name === 'help' ? args[0] : undefined;
+    if (topic === undefined) {
+      io.stdout.write(`${usage()}\n`);
+      return 0;
+    }
+    // The same text as `<command> --help`, from the same definition.
+    const about = COMMANDS.find((c) => c.name === topic);
+    if (about === undefined) {
+      io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(topic))}.\n\n${usage()}\n`);
+      return EXIT_USAGE;
+    }
+    io.stdout.write(about.help());
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`Unknown command "${name}".\n\n${usage()}\n`);
-    return 64;
+    io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(name))}.\n\n${usage()}\n`);
+    return EXIT_USAGE;
+  }
+  // Arguments before configuration: --help and a wrong flag answer even where the configuration is broken.
+  const parsed = command.parse(args);
+  if (parsed.kind === 'help') {
+    io.stdout.write(parsed.text);
+    return 0;
+  }
+  if (parsed.kind === 'refused') {
+    io.stderr.write(parsed.text);
+    return EXIT_USAGE;
   }
   let config;
   try {
     config = loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
+      io.stderr.write(`${error.message}\n`);
       return 78;
     }
     throw error;
@@ -46,17 +84,17 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    return await command.run(args, {
+    return await parsed.run({
       config,
       logger,
-      stdout: process.stdout,
-      stderr: process.stderr,
+      stdout: io.stdout,
+      stderr: io.stderr,
       stopSignal: controller.signal,
     });
   } catch (error) {
     const message = error instanceof SentinelError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
     logger.error({ err: error }, 'command failed');
-    process.stderr.write(`${message}\n`);
+    io.stderr.write(`${message}\n`);
     return 1;
   } finally {
     process.off('SIGINT', stop);

@@ -22,12 +22,15 @@ import type { VerifyService } from './restore/verify-service.ts';
 import { registerRetentionOffMetrics } from './retention/retention-metrics.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
-import { hasIncompleteUploads } from './storage/store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import { keyPrefix } from './backup/naming.ts';
+import { leaseKey } from './leader/lease.ts';
+import { LeaderLease, newInstanceId, SoleLeadership, type Leadership } from './leader/leader-lease.ts';
+import { registerLeaderMetrics } from './leader/metrics.ts';
+import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
-import type { BackupStore } from './storage/store.ts';
+import { hasIncompleteUploads, supportsConditionalWrites, type BackupStore } from './storage/store.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
 // and makes the root logger; commands call in here.
@@ -95,7 +98,11 @@ export interface Sentinel {
   // undefined in monitor-only mode (no BACKUP_DATABASE_URL).
   backupService: BackupService | undefined;
   monitor: MonitorRunner;
-  alerts: AlertService;
+  // The alert service of the current (or last) leadership term: a new one, with the state loaded
+  // from storage again, each time this instance becomes leader.
+  readonly alerts: AlertService;
+  // Which instance sends alerts and runs retention and verification (see docs/leader.md).
+  leadership: Leadership;
   // undefined when RETENTION_DAYS=0.
   retention: RetentionService | undefined;
   // undefined in monitor-only mode and for directory storage.
@@ -112,6 +119,27 @@ export interface Sentinel {
 const VERIFY_CHECKS: readonly CheckName[] = ['verify_failed', 'drill_failed'];
 const RETENTION_CHECKS: readonly CheckName[] = ['retention'];
 const UPLOAD_CHECKS: readonly CheckName[] = ['incomplete_uploads'];
+const STORAGE_CHECKS: readonly CheckName[] = ['storage_unreachable'];
+const MONITOR_CHECKS_WITHOUT_OWN_RUN: readonly CheckName[] = MONITOR_CHECKS.filter((c) => c !== 'backup_failed');
+
+// The checks a monitor result speaks for. backup_failed is known only to the process that ran the
+// backup: until this process has attempted one itself, it neither raises nor resolves that alert
+// (a new instance in a rolling deploy must not resolve the failure its predecessor reported).
+export function monitorAlertScope(takesBackups: boolean, attemptedBackup: boolean): readonly CheckName[] {
+  return takesBackups && !attemptedBackup ? MONITOR_CHECKS_WITHOUT_OWN_RUN : MONITOR_CHECKS;
+}
+
+// The lease when one is configured and the storage can do conditional writes, else every instance leads.
+function buildLeadership(config: Config, store: BackupStore, logger: Logger): Leadership {
+  const instance = newInstanceId();
+  if (config.leader.leaseSeconds === 0) return new SoleLeadership(instance);
+  if (!supportsConditionalWrites(store)) {
+    logger.warn({ storage: store.description }, 'this storage cannot do conditional writes: no leader lease, so every replica sends alerts (keep one replica)');
+    return new SoleLeadership(instance);
+  }
+  const key = leaseKey(config.location.subfolder);
+  return new LeaderLease({ store, key, location: describeKeyIn(store.description, key), ttlMs: config.leader.leaseSeconds * 1000, instance, logger });
+}
 
 // Checks an encryption setting that only shows its problems when a stream is made (a recipient whose
 // checksum is wrong), so the service stops at start instead of failing every backup.
@@ -136,7 +164,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     );
   }
   const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger });
-  const alerts = createAlertService({ config, store, logger, registry });
+  let alerts = createAlertService({ config, store, logger, registry });
+  const leadership = buildLeadership(config, store, logger);
   const retention =
     config.retention.days > 0
       ? createRetentionService(config, {
@@ -165,6 +194,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   if (retention === undefined) registerRetentionOffMetrics(registry);
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
   registerRestoreMetrics(registry, () => verify.state());
+  registerLeaderMetrics(registry, leadership);
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
@@ -172,23 +202,66 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // (often "no backup yet" on a new deployment) show in /health at once, but alerting waits for the
   // check that follows that backup, so a healthy first deploy sends no FIRING/RESOLVED pair.
   let skipAlertsOfFirstCheck = backupService !== undefined && (config.backup?.runOnStartup ?? false);
+  // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
   monitor.onCheck(async (result) => {
     if (skipAlertsOfFirstCheck) {
       skipAlertsOfFirstCheck = false;
       return;
     }
-    await alerts.process(result.findings, result.at, MONITOR_CHECKS);
+    if (!leadership.isLeader()) {
+      await alertStorageOutageWithoutLeader(result.findings, result.at);
+      return;
+    }
+    const scope = monitorAlertScope(backupService !== undefined, monitor.snapshot().backupRuns.lastAttempt !== undefined);
+    await alerts.process(result.findings, result.at, scope);
     if (retention !== undefined) await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
   });
   uploadSweeper?.onSweep(async () => {
+    if (!leadership.isLeader()) return;
     await alerts.process(uploadSweeper.findings(), new Date(), UPLOAD_CHECKS);
   });
   verify.onResult(async (_run, verifyFindings) => {
+    if (!leadership.isLeader()) return;
     await alerts.process(verifyFindings, new Date(), VERIFY_CHECKS);
   });
+  // Leading: load the alert state (a fresh service, so what another leader sent meanwhile is known),
+  // then run retention and verification; a takeover checks at once instead of at the next MONITOR_CRON.
+  // Standing by: stop them. Changes arrive one at a time, in order.
+  let monitorStarted = false;
+  let alertsUsed = false;
+  let outageAlerted = false;
+  const freshAlerts = async (): Promise<void> => {
+    if (alertsUsed) alerts = createAlertService({ config, store, logger, registry });
+    alertsUsed = true;
+    await alerts.start();
+  };
+  leadership.onChange(async (leader) => {
+    if (leader) {
+      outageAlerted = false;
+      await freshAlerts();
+      retention?.start();
+      verify.start();
+      uploadSweeper?.start();
+      if (monitorStarted) void monitor.runCheck();
+    } else {
+      await Promise.all([retention?.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
+    }
+  });
+  // Nobody can hold the lease while the storage that holds it is unreachable from every replica: rather
+  // than stay silent, a standby that cannot reach the lease alerts storage_unreachable itself (several
+  // such replicas each send it: doubled beats silent), and sends its RESOLVED once the storage answers.
+  // Its alert state then lives in the local copy (STATE_DIR) until the storage takes it again.
+  async function alertStorageOutageWithoutLeader(current: readonly Finding[], at: Date): Promise<void> {
+    const unreachable = current.some((f) => f.check === 'storage_unreachable');
+    if (!outageAlerted && !(unreachable && leadership.status().problem !== undefined)) return;
+    if (!outageAlerted) await freshAlerts();
+    outageAlerted = unreachable;
+    await alerts.process(current, at, STORAGE_CHECKS);
+    if (!outageAlerted) await alerts.stop();
+  }
   // A run cancelled because the service is stopping (a redeploy) is not a failure to alert about.
   let stopping = false;
   backupService?.onRunFinished((result) => {
@@ -215,6 +288,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     },
     status: () => ({
       ...monitor.status({ nextBackupAt: backupService?.nextRunAt() }),
+      role: leadership.status().role,
+      leader: leadership.status(),
       storage: store.description,
       backup:
         backupService === undefined
@@ -247,7 +322,10 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     registry,
     backupService,
     monitor,
-    alerts,
+    get alerts() {
+      return alerts;
+    },
+    leadership,
     retention,
     uploadSweeper,
     verify,
@@ -260,6 +338,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
         await backupService?.stop();
         await Promise.all([monitor.stop(), retention?.stop(), verify.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
+        // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
+        await leadership.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();
@@ -271,12 +351,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   };
   // A part that fails to start stops what already started (each stop tolerates a part that never
   // started): `serve` then exits non-zero with the error, never leaving a half-started process.
+  // Leading starts alerts, retention, verification and the upload sweep (leadership.onChange above).
   try {
-    await alerts.start();
+    await leadership.start();
     monitor.start();
-    retention?.start();
-    verify.start();
-    uploadSweeper?.start();
+    monitorStarted = true;
     backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   } catch (error) {
     await sentinel.stop();

@@ -17,7 +17,7 @@ export class NotificationMetrics {
     const existing = registry.getSingleMetric('backup_sentinel_notifications_total');
     this.#counter =
       existing instanceof Counter
-        ? (existing as Counter<'channel' | 'result'>)
+        ? (existing)
         : new Counter({
             name: 'backup_sentinel_notifications_total',
             help: 'Alert notifications by channel and final result (sent, failed after retries, rejected permanently)',

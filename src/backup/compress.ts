@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { Compression } from '../config/types.ts';
 import { BackupError } from '../errors.ts';
+import { startChild } from '../util/child.ts';
 import { childEnv } from './child-env.ts';
 
 export const DEFAULT_LEVELS = { gzip: 6, zstd: 3 } as const;
@@ -68,41 +67,26 @@ export function compressionError(message: string, cause?: unknown): BackupError 
 
 async function startZstd(level: number, zstdPath: string): Promise<ProcessCompressor> {
   // -vv (without -q) makes zstd print exact byte counts at the end; --no-progress keeps stderr short.
-  const child = spawn(zstdPath, ['-c', `-${level}`, '-T0', '-vv', '--no-progress'], {
-    env: childEnv(),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-8192);
-  });
-  // Errors surface through `result` and the output stream; these listeners only keep them from
-  // being unhandled.
-  child.stdin.on('error', () => {});
-  const result = new Promise<ZstdResult>((resolve) => {
-    child.on('close', (exitCode, signal) => {
-      const report = parseZstdReport(stderr);
-      resolve({ exitCode, signal, inputBytes: report?.inputBytes, outputBytes: report?.outputBytes, stderrTail: stderr.trim().split('\n').slice(-5).join('\n') });
-    });
+  const child = startChild(zstdPath, ['-c', `-${level}`, '-T0', '-vv', '--no-progress'], { env: childEnv(), stdin: 'pipe', stderrTailChars: 8192 });
+  const result = child.exited.then((exit): ZstdResult => {
+    const stderr = exit.stderr.text();
+    const report = parseZstdReport(stderr);
+    return { exitCode: exit.code, signal: exit.signal, inputBytes: report?.inputBytes, outputBytes: report?.outputBytes, stderrTail: exit.stderr.lines(5).join('\n') };
   });
   try {
-    await once(child, 'spawn');
+    await child.started;
   } catch (error) {
     throw compressionError(`cannot start ${zstdPath}: ${(error as Error).message}`, error);
   }
-  // Later errors (a failed kill, a broken stderr pipe) show in the exit status; never crash on them.
-  child.on('error', () => {});
-  child.stderr.on('error', () => {});
+  const { stdin, stdout } = child.process;
+  if (!stdin || !stdout) throw compressionError(`${zstdPath} started without pipes`);
   return {
     kind: 'process',
-    input: child.stdin,
-    releaseInput: () => child.stdin.destroy(),
-    output: child.stdout,
+    input: stdin,
+    releaseInput: () => stdin.destroy(),
+    output: stdout,
     result,
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    },
+    kill: () => child.kill('SIGTERM'),
     description: `zstd -${level} -T0`,
     level,
   };

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
-import { execa } from 'execa';
 import type { DumpFormat } from '../config/types.ts';
 import { childEnv } from './child-env.ts';
+import { maskSecrets, startChild } from '../util/child.ts';
 import { libpqConninfo } from '../util/pg-url.ts';
 import type { DatabaseTarget } from './connection.ts';
 
@@ -40,48 +40,19 @@ export interface RunningDump {
   kill(): void;
 }
 
-const STDERR_TAIL_BYTES = 4096;
-
-// Keeps the last `limit` characters of a growing text.
-function tailKeeper(limit: number) {
-  let text = '';
-  return {
-    add(chunk: string) {
-      text = (text + chunk).slice(-limit * 2);
-    },
-    get(): string {
-      return text.slice(-limit);
-    },
-  };
-}
-
 // Starts pg_dump with an argument array (no shell); stdout is the dump stream.
 // With `output` (a pipe to the compressor), pg_dump writes straight into it and `stdout` is undefined.
 export function startPgDump(invocation: PgDumpInvocation, secretToMask: string | undefined, output?: Writable): RunningDump {
-  const child = execa(invocation.file, invocation.args, {
-    env: invocation.env,
-    extendEnv: false,
-    stdin: 'ignore',
-    stdout: output ?? 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    reject: false,
-    encoding: 'buffer',
-  });
-  const stderr = tailKeeper(STDERR_TAIL_BYTES);
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => stderr.add(chunk));
-  const mask = (text: string) => (secretToMask ? text.replaceAll(secretToMask, '***') : text).trim();
-  const exited: Promise<DumpExit> = child.then(
-    (result) => ({ exitCode: result.exitCode, signal: result.signal, stderrTail: mask(stderr.get()) }),
-    (error: unknown) => ({ exitCode: undefined, signal: undefined, stderrTail: mask(`${stderr.get()}\n${(error as Error).message}`) }),
-  );
+  const child = startChild(invocation.file, invocation.args, { env: invocation.env, stdout: output ?? 'pipe', secrets: [secretToMask] });
+  const exited: Promise<DumpExit> = child.exited.then((exit) => ({
+    exitCode: exit.code ?? undefined,
+    signal: exit.signal ?? undefined,
+    stderrTail: exit.startError ? maskSecrets(`${exit.stderr.text()}\n${exit.startError.message}`, [secretToMask]).trim() : exit.stderr.text(),
+  }));
   return {
-    pid: child.pid,
-    stdout: output === undefined ? (child.stdout ?? undefined) : undefined,
+    pid: child.process.pid,
+    stdout: output === undefined ? (child.process.stdout ?? undefined) : undefined,
     exited,
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    },
+    kill: () => child.kill('SIGTERM'),
   };
 }

@@ -1,5 +1,6 @@
-import { execa } from 'execa';
 import { BackupError } from '../errors.ts';
+import { describeExit, runChild } from '../util/child.ts';
+import { childEnv } from './child-env.ts';
 import { DEFAULT_PG_SEARCH_ROOTS, listPgPrograms, type PgProgram, type PgSearchRoots } from '../util/pg-client-dirs.ts';
 
 // Finding the pg_dump that matches the server among the installed clients (src/util/pg-client-dirs.ts).
@@ -48,13 +49,14 @@ export function chooseCandidate(candidates: readonly PgDumpCandidate[], serverMa
   return newer[0] ?? newest[0] ?? candidates[0];
 }
 
+const VERSION_TIMEOUT_MS = 15_000;
+
 // Runs `<pg_dump> --version`.
 export async function readPgDumpVersion(file: string): Promise<ResolvedPgDump> {
-  const result = await execa(file, ['--version'], { reject: false, timeout: 15_000, stdin: 'ignore' });
-  const version = result.exitCode === 0 ? parseToolVersion(result.stdout) : undefined;
+  const result = await runChild(file, ['--version'], { env: childEnv(), timeoutMs: VERSION_TIMEOUT_MS });
+  const version = result.code === 0 ? parseToolVersion(result.stdout) : undefined;
   if (version === undefined) {
-    const why = result.failed && result.exitCode === undefined ? (result.originalMessage ?? 'could not run') : `exit code ${result.exitCode}`;
-    throw new BackupError('version-check', `cannot run ${file} --version (${why})`, {
+    throw new BackupError('version-check', `cannot run ${file} --version (${describeExit(result, VERSION_TIMEOUT_MS)})`, {
       hint: 'install the PostgreSQL client matching your server (Debian: apt-get install postgresql-client-<N>; Alpine: apk add postgresql<N>-client) or set PG_DUMP_PATH to a working pg_dump',
     });
   }

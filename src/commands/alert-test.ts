@@ -2,19 +2,15 @@ import { createNotifiers, messageContext } from '../alerts/create-alert-service.
 import { dispatchMessage, realSleep } from '../alerts/dispatcher.ts';
 import { formatTestMessage } from '../alerts/format-message.ts';
 import { createStore } from '../storage/create-store.ts';
-import type { Command } from './command.ts';
+import { defineCommand } from './command.ts';
 
 // `backup-sentinel alert-test`: one test message through every configured channel, each result
 // printed; exit 1 when any channel failed or none is configured.
-export const alertTestCommand: Command = {
+export const alertTestCommand = defineCommand({
   name: 'alert-test',
-  usage: 'alert-test',
   summary: 'send a test alert through every configured channel (Slack, e-mail)',
-  async run(args, ctx) {
-    if (args.length > 0) {
-      ctx.stderr.write(`alert-test takes no arguments, got: ${args.join(' ')}\nUsage: backup-sentinel alert-test\n`);
-      return 64;
-    }
+  options: {},
+  async run(_values, ctx) {
     const notifiers = createNotifiers(ctx.config.alerts);
     if (notifiers.length === 0) {
       ctx.stderr.write(
@@ -46,4 +42,4 @@ export const alertTestCommand: Command = {
     ctx.stdout.write(failed === 0 ? 'Every channel works.\n' : `${failed} of ${results.length} channels failed.\n`);
     return failed === 0 ? 0 : 1;
   },
-};
+});

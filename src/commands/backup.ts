@@ -2,7 +2,7 @@ import { buildBackupService } from '../main.ts';
 import type { BackupResult } from '../backup/result.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import type { Command, CommandContext } from './command.ts';
+import { defineCommand, type CommandContext } from './command.ts';
 import { printableKey } from '../util/printable-key.ts';
 
 // Runs one backup now and turns its result into people-readable lines and an exit code:
@@ -46,15 +46,11 @@ export function describeForPeople(result: BackupResult, where: string): string {
   }
 }
 
-export const backupCommand: Command = {
+export const backupCommand = defineCommand({
   name: 'backup',
-  usage: 'backup',
   summary: 'take one backup now (exit code 0 stored, 1 failed)',
-  async run(args, ctx) {
-    if (args.length > 0) {
-      ctx.stderr.write(`backup takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}\n`);
-      return 64;
-    }
+  options: {},
+  async run(_values, ctx) {
     return await runSingleBackup(ctx);
   },
-};
+});

@@ -4,30 +4,26 @@ import { MonitorRunner } from '../monitor/runner.ts';
 import { buildStatus } from '../monitor/state.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import type { Command } from './command.ts';
-import { readFlags } from './flags.ts';
+import { defineCommand } from './command.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
-
-const USAGE = 'check [--json]';
 
 // Exit codes, for cron jobs and CI: 0 all clear, 1 warnings only, 2 at least one failure.
 export const CHECK_EXIT = { pass: 0, warn: 1, fail: 2 } as const;
 
 // `backup-sentinel check`: one freshness check of the storage, printed for people or as JSON.
-export const checkCommand: Command = {
+export const checkCommand = defineCommand({
   name: 'check',
-  usage: USAGE,
+  usage: '[--json]',
   summary: 'check once that backups in storage are fresh (exit 0 ok, 1 warn, 2 fail)',
-  async run(args, ctx) {
-    const flags = readFlags(args, ['--json'], USAGE, ctx);
-    if (flags === undefined) return 64;
+  options: { json: { type: 'boolean', description: 'print the result as JSON (on stdout; logs stay on stderr)' } },
+  async run(values, ctx) {
     const { config } = ctx;
     const store = createStore(config, {}, ctx.logger);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));
     const snapshot = runner.snapshot();
-    if (flags.has('--json')) {
+    if (values.json) {
       ctx.stdout.write(`${stringifyJsonSafely({ status, ...buildStatus(snapshot, result.at) }, 2)}\n`);
       return CHECK_EXIT[status];
     }
@@ -52,7 +48,7 @@ export const checkCommand: Command = {
     ctx.stdout.write(`${lines.join('\n')}\n`);
     return CHECK_EXIT[status];
   },
-};
+});
 
 function describeFinding(finding: Finding): string[] {
   const lines = [`${finding.severity.toUpperCase()} ${finding.check}: ${finding.summary}`];

@@ -2,26 +2,22 @@ import { keyPrefix } from '../backup/naming.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import type { Command } from './command.ts';
-import { readFlags } from './flags.ts';
+import { defineCommand } from './command.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
-
-const USAGE = 'list [--json]';
 
 // `backup-sentinel list`: the backups in storage, newest first, with size and age (manifests and the
 // service's own files are left out).
-export const listCommand: Command = {
+export const listCommand = defineCommand({
   name: 'list',
-  usage: USAGE,
+  usage: '[--json]',
   summary: 'list the backups in storage with size and age',
-  async run(args, ctx) {
-    const flags = readFlags(args, ['--json'], USAGE, ctx);
-    if (flags === undefined) return 64;
+  options: { json: { type: 'boolean', description: 'print the backups as JSON (key, size, time, lastModified, ageSeconds)' } },
+  async run(values, ctx) {
     const { config } = ctx;
     const catalog = new BackupCatalog(createStore(config, {}, ctx.logger), keyPrefix(config.location));
     const now = new Date();
     const backups = (await catalog.list()).backups.reverse();
-    if (flags.has('--json')) {
+    if (values.json) {
       ctx.stdout.write(
         `${stringifyJsonSafely(backups.map((b) => ({ key: b.key, size: b.size, time: b.time.toISOString(), lastModified: b.lastModified.toISOString(), ageSeconds: Math.round((now.getTime() - b.time.getTime()) / 1000) })))}\n`,
       );
@@ -43,4 +39,4 @@ export const listCommand: Command = {
     );
     return 0;
   },
-};
+});

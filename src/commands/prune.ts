@@ -3,26 +3,25 @@ import { runPrune } from '../retention/prune.ts';
 import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes } from '../util/format.ts';
-import type { Command } from './command.ts';
-import { readFlags } from './flags.ts';
+import { defineCommand } from './command.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
-
-const USAGE = 'prune [--dry-run] [--json]';
 
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS (never the newest
 // MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of anomalous size); --dry-run
 // lists what and why.
 // Exit codes: 0 done (or nothing to do), 1 error, 2 refused (backups were due but the newest backup is
 // not good), 64 bad arguments.
-export const pruneCommand: Command = {
+export const pruneCommand = defineCommand({
   name: 'prune',
-  usage: USAGE,
+  usage: '[--dry-run] [--json]',
   summary: 'delete backups older than RETENTION_DAYS (--dry-run: list what and why)',
-  async run(args, ctx) {
-    const flags = readFlags(args, ['--dry-run', '--json'], USAGE, ctx);
-    if (flags === undefined) return 64;
-    const dryRun = flags.has('--dry-run');
-    const json = flags.has('--json');
+  options: {
+    'dry-run': { type: 'boolean', description: 'list what would be deleted and why; delete nothing' },
+    json: { type: 'boolean', description: 'print the plan and what was deleted as JSON' },
+  },
+  async run(values, ctx) {
+    const dryRun = values['dry-run'] === true;
+    const json = values.json === true;
     const { config } = ctx;
     const { retention } = config;
     const out = (line = '') => ctx.stdout.write(`${line}\n`);
@@ -85,7 +84,7 @@ export const pruneCommand: Command = {
     }
     return refused ? 2 : 0;
   },
-};
+});
 
 function describe(item: PruneItem): string {
   return item.kind === 'backup' ? `${item.reason}, ${formatBytes(item.size)}` : item.reason;

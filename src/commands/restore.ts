@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { keyPrefix } from '../backup/naming.ts';
 import { Secret } from '../config/secret.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
@@ -9,49 +8,36 @@ import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
 import { parseTargetUrl } from '../restore/target.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import type { Command } from './command.ts';
+import { defineCommand, UsageError } from './command.ts';
 import { printableKey } from '../util/printable-key.ts';
-
-const USAGE = 'restore [--key KEY | --latest] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]';
 
 // `backup-sentinel restore`: streams one backup into a database. Exit codes: 0 restored, 1 failed
 // (nothing committed, except a failed --jobs restore, which says so), 64 bad arguments.
-export const restoreCommand: Command = {
+export const restoreCommand = defineCommand({
   name: 'restore',
-  usage: USAGE,
+  usage: '[--key KEY | --latest] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]',
   summary: 'restore a backup into a database (sha256-checked, all-or-nothing)',
-  async run(args, ctx) {
-    let values;
-    try {
-      ({ values } = parseArgs({
-        args,
-        strict: true,
-        allowPositionals: false,
-        options: {
-          key: { type: 'string' },
-          latest: { type: 'boolean' },
-          'target-url': { type: 'string' },
-          clean: { type: 'boolean' },
-          create: { type: 'boolean' },
-          jobs: { type: 'string' },
-          'no-owner': { type: 'boolean' },
-        },
-      }));
-    } catch (error) {
-      ctx.stderr.write(`${(error as Error).message}\nUsage: backup-sentinel ${USAGE}\n`);
-      return 64;
-    }
-    const usage = (problem: string) => {
-      ctx.stderr.write(`${problem}\nUsage: backup-sentinel ${USAGE}\n`);
-      return 64;
-    };
-    if (values.key !== undefined && values.latest) return usage('Give --key KEY or --latest, not both.');
+  options: {
+    key: { type: 'string', valueName: 'KEY', description: 'the backup to restore, as `list` prints it' },
+    latest: { type: 'boolean', description: 'restore the newest backup (the default without --key)' },
+    'target-url': { type: 'string', valueName: 'URL', description: 'the database to restore into (default RESTORE_TARGET_URL, which keeps a password out of ps)' },
+    clean: { type: 'boolean', description: 'the target may hold data: its schemas are dropped first, inside the restore\'s transaction' },
+    create: { type: 'boolean', description: 'create the target database when it does not exist' },
+    jobs: {
+      type: 'string',
+      valueName: 'N',
+      description: 'parallel pg_restore jobs, custom-format archives only',
+      accepts: { expected: 'a whole number from 1 to 64', test: (v) => /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 64 },
+    },
+    'no-owner': { type: 'boolean', description: 'leave out owners and grants (for a server that lacks the source\'s roles)' },
+  },
+  async run(values, ctx) {
+    if (values.key !== undefined && values.latest) throw new UsageError('Give --key KEY or --latest, not both.');
     const url = values['target-url'] ?? ctx.config.verify.restoreTargetUrl?.reveal();
     if (url === undefined || url.trim() === '') {
-      return usage('--target-url is required: the database to restore into, e.g. --target-url postgres://user@host:5432/newdb (password from PGPASSWORD or ~/.pgpass, or set RESTORE_TARGET_URL instead so it does not show in ps).');
+      throw new UsageError('--target-url is required: the database to restore into, e.g. --target-url postgres://user@host:5432/newdb (password from PGPASSWORD or ~/.pgpass, or set RESTORE_TARGET_URL instead so it does not show in ps).');
     }
     const jobs = values.jobs === undefined ? 1 : Number(values.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) return usage(`--jobs expects a whole number from 1 to 64, got ${JSON.stringify(values.jobs)}.`);
     const { config } = ctx;
     try {
       const target = parseTargetUrl(new Secret(url.trim()), values['target-url'] !== undefined ? '--target-url' : 'RESTORE_TARGET_URL', process.env.PGPASSWORD);
@@ -103,7 +89,7 @@ export const restoreCommand: Command = {
       return 1;
     }
   },
-};
+});
 
 function describeProgress(key: string, p: RestoreProgress): string {
   const of = p.totalBytes === undefined ? '' : ` of ${formatBytes(p.totalBytes)}`;

@@ -1,18 +1,14 @@
 import { startSentinel } from '../main.ts';
 import { runSingleBackup } from './backup.ts';
-import type { Command } from './command.ts';
+import { defineCommand } from './command.ts';
 
 // `backup-sentinel serve` (the default): the backup schedule plus the HTTP server until SIGINT/SIGTERM.
 // With SINGLE_SHOT_MODE it takes one backup and exits with its code instead.
-export const serveCommand: Command = {
+export const serveCommand = defineCommand({
   name: 'serve',
-  usage: 'serve',
   summary: 'run the service: backups on BACKUP_CRON_SCHEDULE (in CRON_TZ, default UTC) and the HTTP server (default)',
-  async run(args, ctx) {
-    if (args.length > 0) {
-      ctx.stderr.write(`serve takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}\n`);
-      return 64;
-    }
+  options: {},
+  async run(_values, ctx) {
     if (ctx.config.backup?.singleShot) {
       ctx.logger.info('SINGLE_SHOT_MODE: taking one backup, then exiting');
       return await runSingleBackup(ctx);
@@ -24,4 +20,4 @@ export const serveCommand: Command = {
     await sentinel.stop();
     return 0;
   },
-};
+});

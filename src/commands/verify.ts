@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { keyPrefix } from '../backup/naming.ts';
 import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { runDrill } from '../restore/drill.ts';
@@ -7,29 +6,23 @@ import { parseTargetUrl } from '../restore/target.ts';
 import { verifyBackup } from '../restore/verify.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import type { Command } from './command.ts';
+import { defineCommand, UsageError } from './command.ts';
 import { printableKey } from '../util/printable-key.ts';
-
-const USAGE = 'verify [--key KEY] [--drill]';
 
 // `backup-sentinel verify`: checks one backup now (default: the newest); --drill also restores it into
 // a temporary database on VERIFY_RESTORE_URL. Exit codes: 0 no problem, 1 problems (each named), 64 bad arguments.
-export const verifyCommand: Command = {
+export const verifyCommand = defineCommand({
   name: 'verify',
-  usage: USAGE,
+  usage: '[--key KEY] [--drill]',
   summary: 'check a backup: sha256, decompression, dump structure, vanished tables (--drill: restore it)',
-  async run(args, ctx) {
-    let values;
-    try {
-      ({ values } = parseArgs({ args, strict: true, allowPositionals: false, options: { key: { type: 'string' }, drill: { type: 'boolean' } } }));
-    } catch (error) {
-      ctx.stderr.write(`${(error as Error).message}\nUsage: backup-sentinel ${USAGE}\n`);
-      return 64;
-    }
+  options: {
+    key: { type: 'string', valueName: 'KEY', description: 'the backup to check, as `list` prints it (default: the newest)' },
+    drill: { type: 'boolean', description: 'also restore it into a temporary database on VERIFY_RESTORE_URL' },
+  },
+  async run(values, ctx) {
     const { config } = ctx;
     if (values.drill && config.verify.restoreUrl === undefined) {
-      ctx.stderr.write('--drill needs VERIFY_RESTORE_URL: a PostgreSQL server where a temporary database may be created and dropped, e.g. postgres://user:password@scratch-host:5432/postgres\n');
-      return 64;
+      throw new UsageError('--drill needs VERIFY_RESTORE_URL: a PostgreSQL server where a temporary database may be created and dropped, e.g. postgres://user:password@scratch-host:5432/postgres');
     }
     const out = (line: string) => ctx.stdout.write(`${line}\n`);
     const store = createStore(config);
@@ -75,4 +68,4 @@ export const verifyCommand: Command = {
     }
     return result.ok && drillOk ? 0 : 1;
   },
-};
+});

@@ -73,10 +73,14 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
     },
     encryption: readEncryption(r),
     http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }), host: readHost(r) },
+    leader: { leaseSeconds: r.number('LEADER_LEASE_SECONDS', 60, { min: 0, max: 3600 }) },
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   };
   if (config.retention.mode === 'lifecycle' && config.storage.kind === 'dir') {
     r.problem('RETENTION_MODE', 'prune or unset with directory storage (BACKUP_DIR): a directory has no lifecycle rules', '"lifecycle"');
+  }
+  if (config.leader.leaseSeconds > 0 && config.leader.leaseSeconds < 1) {
+    r.problem('LEADER_LEASE_SECONDS', '0 (no lease: every instance alerts) or a number of seconds from 1 to 3600 (default 60)', JSON.stringify(String(config.leader.leaseSeconds)));
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

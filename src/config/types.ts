@@ -125,5 +125,7 @@ export interface Config {
   encryption: EncryptionSettings;
   // host: HOST, the bind address; undefined: "::" (dual-stack) where the host has IPv6, else 0.0.0.0.
   http: { port: number; host: string | undefined };
+  // The leader lease (which instance alerts and runs retention/verification); 0 seconds: no lease.
+  leader: { leaseSeconds: number };
   logLevel: string;
 }

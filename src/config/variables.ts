@@ -71,5 +71,6 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('service', 'CRON_TZ', 'UTC', 'IANA time zone of every cron schedule, e.g. Europe/Berlin'),
   v('service', 'PORT', '8080', 'HTTP port for /livez /readyz /health /status /metrics'),
   v('service', 'HOST', ':: (0.0.0.0 without IPv6)', 'Address the HTTP server listens on; the default accepts IPv6 and IPv4'),
+  v('service', 'LEADER_LEASE_SECONDS', '60', 'Leader lease TTL: of several replicas only the lease holder alerts and runs retention and verification; 0 = no lease'),
   v('service', 'LOG_LEVEL', 'info', 'trace, debug, info, warn, error, fatal or silent'),
 ];

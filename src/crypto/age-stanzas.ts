@@ -15,7 +15,7 @@ export const MAX_SCRYPT_WORK_FACTOR = 20;
 // (bad checksum, wrong prefix or length).
 export function decodeX25519Recipient(recipient: string): Uint8Array {
   if (!recipient.startsWith('age1')) throw new Error('not an age1... public key');
-  const decoded = bech32.decodeToBytes(recipient as `${string}1${string}`);
+  const decoded = bech32.decodeToBytes(recipient);
   if (decoded.prefix !== 'age' || decoded.bytes.length !== 32) throw new Error('not an X25519 age public key');
   return decoded.bytes;
 }

@@ -40,7 +40,6 @@ export interface MonitorRunnerOptions {
 // throws: a listing failure is a storage_unreachable finding. One check at a time; a check asked for
 // while one runs is run once more right after it (so a check after a backup sees that backup).
 export class MonitorRunner {
-  private readonly store: BackupStore;
   private readonly policy: MonitorPolicy;
   private readonly logger: Logger;
   private readonly clock: Clock;
@@ -57,7 +56,6 @@ export class MonitorRunner {
 
   constructor(options: MonitorRunnerOptions) {
     const { cron, ...policy } = options.settings;
-    this.store = options.store;
     this.policy = policy;
     this.logger = options.logger.child({ component: 'monitor' });
     this.clock = options.clock ?? systemClock;

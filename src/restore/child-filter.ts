@@ -1,46 +1,38 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { RestoreError } from '../errors.ts';
-
-const STDERR_TAIL = 4000;
+import { describeExit, startChild, type RunningChild } from '../util/child.ts';
 
 // A child process (zstd -d, pg_restore -f -) as one Duplex stage of a pipeline. Its readable side ends
 // only after the child exited 0, so a later stage never sees a clean end from a failed child; the
 // error carries the tail of its stderr. Destroying the stage kills the child.
 export class ChildFilter extends Duplex {
   readonly child: ChildProcess;
-  #stderr = '';
+  readonly #running: RunningChild;
   #exited = false;
 
   constructor(label: string, command: string, args: readonly string[], env: Record<string, string>) {
     super({ readableHighWaterMark: 256 * 1024, writableHighWaterMark: 256 * 1024 });
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+    const running = startChild(command, args, { env, stdin: 'pipe', stdout: 'pipe', killSignal: 'SIGKILL' });
+    this.#running = running;
+    const child = running.process;
     this.child = child;
-    child.stderr?.on('data', (d: Buffer) => {
-      this.#stderr = (this.#stderr + d.toString('utf8')).slice(-STDERR_TAIL);
-    });
     child.stdout?.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) child.stdout?.pause();
     });
-    // EPIPE when the child exits early: its exit status tells the story.
-    child.stdin?.on('error', () => {});
-    child.on('error', (error) => {
+    void running.exited.then((exit) => {
       this.#exited = true;
-      this.destroy(new RestoreError(`cannot run ${label} (${command}): ${error.message}`, { cause: error, hint: `install ${label} or put it on PATH` }));
-    });
-    child.on('close', (code, signal) => {
-      this.#exited = true;
-      if (code === 0) {
+      if (exit.startError) {
+        this.destroy(new RestoreError(`cannot run ${label} (${command}): ${exit.startError.message}`, { cause: exit.startError, hint: `install ${label} or put it on PATH` }));
+        return;
+      }
+      if (exit.code === 0) {
         this.push(null);
         return;
       }
-      const tail = this.#stderr.trim();
-      this.destroy(new RestoreError(`${label} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})${tail ? `: ${tail.split('\n').slice(-3).join(' | ')}` : ''}`));
+      const tail = exit.stderr.lines(3).join(' | ');
+      this.destroy(new RestoreError(`${label} failed (${describeExit(exit)})${tail ? `: ${tail}` : ''}`));
     });
-  }
-
-  get stderrTail(): string {
-    return this.#stderr;
   }
 
   override _read(): void {
@@ -74,7 +66,7 @@ export class ChildFilter extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.#exited) this.child.kill('SIGKILL');
+    if (!this.#exited) this.#running.kill();
     this.child.stdin?.destroy();
     this.child.stdout?.destroy();
     callback(error);

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { childEnv } from '../backup/child-env.ts';
 import { RestoreError } from '../errors.ts';
+import { describeExit, startChild, type ChildExit, type RunningChild } from '../util/child.ts';
 import { libpqConninfo } from '../util/pg-url.ts';
 import { describeTarget, type RestoreTarget } from './target.ts';
 
@@ -14,8 +15,6 @@ export interface PsqlSinkOptions {
   commitGate: Promise<unknown>;
 }
 
-const STDERR_TAIL = 4000;
-
 // The end of a restore pipeline: psql with ON_ERROR_STOP, reading the script from stdin inside one
 // transaction that we open ourselves (BEGIN first) and close ourselves (COMMIT last, written only after
 // the whole object was read and its sha256 matched). If anything fails, psql is killed before its stdin
@@ -25,8 +24,7 @@ const STDERR_TAIL = 4000;
 export class PsqlSink extends Writable {
   readonly child: ChildProcess;
   readonly #options: PsqlSinkOptions;
-  #stderr = '';
-  #exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #running: RunningChild;
   #exited = false;
   #committing = false;
 
@@ -35,38 +33,30 @@ export class PsqlSink extends Writable {
     this.#options = options;
     const { target } = options;
     const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', libpqConninfo(target), '-f', '-'];
-    const child = spawn(options.psqlPath, args, {
-      stdio: ['pipe', 'ignore', 'pipe'],
+    // SIGKILL: psql must die before it could see its input end and act on what it read.
+    const running = startChild(options.psqlPath, args, {
       env: childEnv({ PGPASSWORD: target.password, PGAPPNAME: 'backup-sentinel-restore' }),
+      stdin: 'pipe',
+      stdout: 'ignore',
+      secrets: [target.password],
+      killSignal: 'SIGKILL',
     });
-    this.child = child;
-    child.stderr?.on('data', (d: Buffer) => {
-      this.#stderr = (this.#stderr + d.toString('utf8')).slice(-STDERR_TAIL);
+    this.#running = running;
+    this.child = running.process;
+    void running.exited.then((exit) => {
+      this.#exited = true;
+      if (exit.startError) {
+        this.destroy(new RestoreError(`cannot run psql (${options.psqlPath}): ${exit.startError.message}`, { cause: exit.startError, hint: 'install the PostgreSQL client (psql) or put it on PATH' }));
+        return;
+      }
+      // psql stopped on its own before we finished: an SQL error (ON_ERROR_STOP) or a lost connection.
+      if (!this.#committing) this.destroy(this.#failure(exit));
     });
-    child.stdin?.on('error', () => {});
-    this.#exit = new Promise((resolve) => {
-      child.on('error', (error) => {
-        this.#exited = true;
-        this.destroy(new RestoreError(`cannot run psql (${options.psqlPath}): ${error.message}`, { cause: error, hint: 'install the PostgreSQL client (psql) or put it on PATH' }));
-        resolve({ code: -1, signal: null });
-      });
-      child.on('close', (code, signal) => {
-        this.#exited = true;
-        resolve({ code, signal });
-        // psql stopped on its own before we finished: an SQL error (ON_ERROR_STOP) or a lost connection.
-        if (!this.#committing) this.destroy(this.#failure(code, signal));
-      });
-    });
-    child.stdin?.write(`BEGIN;\n${options.prelude ?? ''}`);
+    this.child.stdin?.write(`BEGIN;\n${options.prelude ?? ''}`);
   }
 
-  get stderrTail(): string {
-    return this.#stderr;
-  }
-
-  #failure(code: number | null, signal: NodeJS.Signals | null): RestoreError {
-    const lines = this.#stderr.trim().split('\n').filter((l) => l.trim() !== '');
-    const reason = lines.slice(-3).join(' | ') || (signal ? `killed by ${signal}` : `exit code ${code}`);
+  #failure(exit: ChildExit | undefined): RestoreError {
+    const reason = this.#running.stderr.lines(3).join(' | ') || (exit ? describeExit(exit) : this.child.signalCode ? `killed by ${this.child.signalCode}` : `exit code ${this.child.exitCode}`);
     return new RestoreError(`psql stopped restoring into ${describeTarget(this.#options.target)}: ${reason}`, {
       hint: 'nothing was committed (the restore runs in one transaction); fix the cause above (missing role or extension, insufficient privileges, server version) and run the restore again',
     });
@@ -75,7 +65,7 @@ export class PsqlSink extends Writable {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const stdin = this.child.stdin;
     if (!stdin || stdin.destroyed || this.#exited) {
-      callback(this.#failure(this.child.exitCode, this.child.signalCode));
+      callback(this.#failure(undefined));
       return;
     }
     if (stdin.write(chunk)) callback();
@@ -85,11 +75,11 @@ export class PsqlSink extends Writable {
   override _final(callback: (error?: Error | null) => void): void {
     this.#options.commitGate.then(
       async () => {
-        if (this.#exited) throw this.#failure(this.child.exitCode, this.child.signalCode);
+        if (this.#exited) throw this.#failure(await this.#running.exited);
         this.#committing = true;
         this.child.stdin?.end('\nCOMMIT;\n');
-        const { code, signal } = await this.#exit;
-        if (code !== 0) throw this.#failure(code, signal);
+        const exit = await this.#running.exited;
+        if (exit.code !== 0 || exit.startError) throw this.#failure(exit);
       },
     ).then(() => callback(), (error: unknown) => {
       this.#kill();
@@ -99,7 +89,7 @@ export class PsqlSink extends Writable {
 
   // Kill first, then close stdin: psql must never see a clean end of input of a failed restore.
   #kill(): void {
-    if (!this.#exited) this.child.kill('SIGKILL');
+    if (!this.#exited) this.#running.kill();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -110,6 +100,6 @@ export class PsqlSink extends Writable {
 
   // Resolves when psql has exited (after a failure too), so callers can report only once it is gone.
   async waitForExit(): Promise<void> {
-    await this.#exit;
+    await this.#running.exited;
   }
 }

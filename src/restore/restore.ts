@@ -4,7 +4,6 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import { childEnv } from '../backup/child-env.ts';
 import type { ArchiveFormat } from '../core/backup-format.ts';
 import { RestoreError } from '../errors.ts';
@@ -27,6 +26,7 @@ import {
   type RestoreTarget,
 } from './target.ts';
 import { printableKey } from '../util/printable-key.ts';
+import { describeExit, runChild } from '../util/child.ts';
 
 export interface RestoreProgress {
   // Stored bytes read so far, of totalBytes when known.
@@ -226,14 +226,13 @@ async function restoreInParallel(
     if (prelude) await withClient(request.target, async (client) => client.query(`BEGIN;\n${prelude}COMMIT;`));
     const { target } = request;
     const ownership = request.noOwner ? ['--no-owner', '--no-privileges'] : [];
-    const result = await execa(request.tools.pgRestore, ['--jobs', String(jobs), '--exit-on-error', '--no-password', ...ownership, '-d', libpqConninfo(target), file], {
+    const result = await runChild(request.tools.pgRestore, ['--jobs', String(jobs), '--exit-on-error', '--no-password', ...ownership, '-d', libpqConninfo(target), file], {
       env: childEnv({ PGPASSWORD: target.password, PGAPPNAME: 'backup-sentinel-restore' }),
-      extendEnv: false,
-      reject: false,
-      ...(request.signal ? { cancelSignal: request.signal } : {}),
+      secrets: [target.password],
+      ...(request.signal ? { signal: request.signal } : {}),
     });
-    if (result.exitCode !== 0) {
-      const tail = String(result.stderr).trim().split('\n').slice(-3).join(' | ');
+    if (result.code !== 0 || result.startError) {
+      const tail = result.stderr.lines(3).join(' | ') || describeExit(result);
       throw new RestoreError(`pg_restore --jobs ${jobs} failed part-way into ${describeTarget(target)}: ${tail}`, {
         hint: 'the target database is PARTLY RESTORED (parallel restores cannot run in one transaction): drop it or restore again with --clean; without --jobs the restore is all-or-nothing',
       });

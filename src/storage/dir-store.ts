@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import fs, { constants, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,17 +9,24 @@ import type { Logger } from '../logger.ts';
 import { printableKey } from '../util/printable-key.ts';
 import type {
   BackupStore,
+  ConditionalStore,
   ListOptions,
   PutOptions,
   PutResult,
   StoredObject,
   StoredObjectWithMetadata,
+  VersionedObject,
+  WriteCondition,
 } from './store.ts';
 
 // Names the directory store keeps beside objects; keys that would collide with them are refused, and
 // list never returns them.
 const TEMP_PREFIX = '.~put-';
 const META_SUFFIX = '.~meta.json';
+// A conditional write holds `<TEMP_PREFIX>lock-<name>` (created with O_EXCL) around read-compare-write.
+// A lock older than this was left by a process that died holding it, and is broken.
+const STALE_LOCK_MS = 10_000;
+const LOCK_WAIT_MS = 5_000;
 
 interface Sidecar {
   metadata: Record<string, string>;
@@ -28,7 +35,7 @@ interface Sidecar {
 
 // Backup storage in a local directory (the embedded default): keys are relative paths below `root`.
 // An object appears under its name only by an atomic rename once the whole stream is on disk.
-export class DirStore implements BackupStore {
+export class DirStore implements BackupStore, ConditionalStore {
   readonly description: string;
   private readonly root: string;
   private readonly logger: Logger | undefined;
@@ -54,7 +61,8 @@ export class DirStore implements BackupStore {
     const metaTemp = `${temp}${META_SUFFIX}`;
     const { signal, onProgress } = options;
     let size = 0;
-    let bodyError: unknown;
+    // Boxed: what the body's source threw may be any value, even undefined.
+    let bodyError: { thrown: unknown } | undefined;
     const counted = async function* (source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
       try {
         for await (const chunk of source) {
@@ -64,7 +72,7 @@ export class DirStore implements BackupStore {
           yield buffer;
         }
       } catch (error) {
-        bodyError ??= error;
+        bodyError ??= { thrown: error };
         throw error;
       }
     };
@@ -93,7 +101,7 @@ export class DirStore implements BackupStore {
       body.destroy();
       await Promise.all([removeQuietly(temp), removeQuietly(metaTemp)]);
       await this.removeEmptyFolders(folder);
-      if (bodyError !== undefined && !signal?.aborted) throw bodyError;
+      if (bodyError !== undefined && !signal?.aborted) throw bodyError.thrown;
       if (signal?.aborted) {
         throw new StorageError('Aborted', `Writing ${printableKey(key)} to ${this.description} was aborted; nothing was stored`, {
           cause: signal.reason,
@@ -168,6 +176,82 @@ export class DirStore implements BackupStore {
         throw this.wrap(error, `delete ${printableKey(key)}`);
       }
       await this.removeEmptyFolders(path.dirname(file));
+    }
+  }
+
+  async readVersioned(key: string, signal?: AbortSignal): Promise<VersionedObject | undefined> {
+    const file = this.fileOf(key);
+    try {
+      const body = await fs.readFile(file, signal ? { signal } : {});
+      return { body, etag: etagOf(body) };
+    } catch (error) {
+      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR') || isCode(error, 'EISDIR')) return undefined;
+      throw this.wrap(error, `read ${key}`);
+    }
+  }
+
+  // A directory has no conditional writes: an O_EXCL lock file makes read-compare-write atomic
+  // between processes sharing the directory (the same host, or a network file system honouring O_EXCL).
+  async putConditional(key: string, body: Buffer, condition: WriteCondition, signal?: AbortSignal): Promise<{ etag: string } | undefined> {
+    const file = this.fileOf(key);
+    try {
+      signal?.throwIfAborted();
+      return await this.withLock(file, async () => {
+        const current = await fs.readFile(file).catch((error: unknown) => {
+          if (isCode(error, 'ENOENT')) return undefined;
+          throw error;
+        });
+        const holds = 'ifMatch' in condition ? current !== undefined && etagOf(current) === condition.ifMatch : current === undefined;
+        if (!holds) return undefined;
+        const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}-${path.basename(file)}`);
+        try {
+          await fs.writeFile(temp, body, { flag: 'wx' });
+          await fs.rename(temp, file);
+        } finally {
+          await removeQuietly(temp);
+        }
+        return { etag: etagOf(body) };
+      });
+    } catch (error) {
+      throw this.wrap(error, `write ${key}`);
+    }
+  }
+
+  async deleteConditional(key: string, etag: string, signal?: AbortSignal): Promise<boolean> {
+    const file = this.fileOf(key);
+    try {
+      signal?.throwIfAborted();
+      return await this.withLock(file, async () => {
+        const current = await fs.readFile(file).catch(() => undefined);
+        if (current === undefined || etagOf(current) !== etag) return false;
+        await fs.rm(file, { force: true });
+        return true;
+      });
+    } catch (error) {
+      throw this.wrap(error, `delete ${key}`);
+    }
+  }
+
+  private async withLock<T>(file: string, task: () => Promise<T>): Promise<T> {
+    const lock = path.join(path.dirname(file), `${TEMP_PREFIX}lock-${path.basename(file)}`);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await (await fs.open(lock, 'wx')).close();
+        break;
+      } catch (error) {
+        if (!isCode(error, 'EEXIST')) throw error;
+        const stat = await fs.stat(lock).catch(() => undefined);
+        if (stat !== undefined && Date.now() - stat.mtimeMs > STALE_LOCK_MS) await removeQuietly(lock);
+        else if (Date.now() > deadline) throw new Error(`${lock} stayed locked for ${LOCK_WAIT_MS} ms`, { cause: error });
+        else await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+      }
+    }
+    try {
+      return await task();
+    } finally {
+      await removeQuietly(lock);
     }
   }
 
@@ -362,6 +446,11 @@ async function readSidecar(file: string): Promise<Sidecar> {
     if (isCode(error, 'ENOENT') || isCode(error, 'ELOOP') || error instanceof SyntaxError) return { metadata: {} };
     throw error;
   }
+}
+
+// The directory's stand-in for an ETag: a hash of the content (the lease's content changes at every write).
+function etagOf(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
 }
 
 // Writes a new file from the chunks and flushes it to disk before it is renamed into place (a backup

@@ -21,11 +21,14 @@ import type {
   BackupStore,
   IncompleteUpload,
   IncompleteUploadStore,
+  ConditionalStore,
   ListOptions,
   PutOptions,
   PutResult,
   StoredObject,
   StoredObjectWithMetadata,
+  VersionedObject,
+  WriteCondition,
 } from './store.ts';
 
 const MiB = 1024 * 1024;
@@ -70,7 +73,7 @@ export interface S3StoreOptions {
 const DEFAULT_CLEANUP_TIMEOUT_MS = 30_000;
 
 // Backup storage in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, Backblaze B2).
-export class S3Store implements BackupStore, IncompleteUploadStore {
+export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalStore {
   readonly description: string;
   readonly client: S3Client;
   readonly bucket: string;
@@ -270,6 +273,45 @@ export class S3Store implements BackupStore, IncompleteUploadStore {
     }
   }
 
+  async readVersioned(key: string, signal?: AbortSignal): Promise<VersionedObject | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), signal ? { abortSignal: signal } : {});
+      if (out.Body === undefined || out.ETag === undefined) throw new Error('GetObject returned no body or no ETag');
+      const body = Buffer.from(await out.Body.transformToByteArray());
+      return { body, etag: out.ETag };
+    } catch (error) {
+      const wrapped = toStorageError(error, { operation: 'download', where: this.description, key });
+      if (wrapped.code === 'NoSuchKey') return undefined;
+      throw wrapped;
+    }
+  }
+
+  // If-None-Match / If-Match on PutObject (AWS S3 since 2024, R2, MinIO).
+  async putConditional(key: string, body: Buffer, condition: WriteCondition, signal?: AbortSignal): Promise<{ etag: string } | undefined> {
+    const precondition = 'ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' };
+    try {
+      const out = await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...precondition }),
+        signal ? { abortSignal: signal } : {},
+      );
+      if (out.ETag === undefined) throw new Error('PutObject returned no ETag');
+      return { etag: out.ETag };
+    } catch (error) {
+      if (isPreconditionFailure(error)) return undefined;
+      throw toStorageError(error, { operation: 'conditional write', where: this.description, key });
+    }
+  }
+
+  async deleteConditional(key: string, etag: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }), signal ? { abortSignal: signal } : {});
+      return true;
+    } catch (error) {
+      if (isPreconditionFailure(error)) return false;
+      throw toStorageError(error, { operation: 'conditional delete', where: this.description, key });
+    }
+  }
+
   async listIncompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
     const uploads: IncompleteUpload[] = [];
     let keyMarker: string | undefined;
@@ -369,10 +411,19 @@ function watchRequests(
   return { client: proxy, putSent: () => putSent };
 }
 
-function abortError(reason: unknown): Error {
-  const error = new Error('Upload aborted', { cause: reason });
-  error.name = 'AbortError';
-  return error;
+// 412 PreconditionFailed; 409 ConditionalRequestConflict (AWS: a concurrent conditional write won);
+// 404 on If-Match of a key that is gone (AWS answers so where R2 answers 412).
+function isPreconditionFailure(error: unknown): boolean {
+  const shape = error as { name?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = shape.$metadata?.httpStatusCode;
+  return (
+    shape.name === 'PreconditionFailed' ||
+    shape.name === 'ConditionalRequestConflict' ||
+    shape.name === 'NoSuchKey' ||
+    status === 412 ||
+    status === 409 ||
+    (status === 404 && shape.name !== 'NoSuchBucket')
+  );
 }
 
 function describeBatch(keys: readonly string[]): string {

@@ -73,3 +73,30 @@ export function hasIncompleteUploads(store: BackupStore): store is BackupStore &
   const candidate = store as Partial<IncompleteUploadStore>;
   return typeof candidate.listIncompleteUploads === 'function' && typeof candidate.abortIncompleteUpload === 'function';
 }
+
+// An object's bytes with its entity tag, for compare-and-swap writes.
+export interface VersionedObject {
+  body: Buffer;
+  // Opaque; changes whenever the object is written (S3: the ETag header, quotes included).
+  etag: string;
+}
+
+// The precondition of a conditional write: create only if absent, or replace only the version read.
+export type WriteCondition = { ifNoneMatch: '*' } | { ifMatch: string };
+
+// Compare-and-swap on small objects (the leader lease), implemented by both stores beside BackupStore.
+// Kept a separate interface so stand-in stores in tests need not implement it. Bodies are small
+// buffers, and a failed precondition is an answer (undefined / false), not an error.
+export interface ConditionalStore {
+  // undefined when the object does not exist. Each call stops (StorageError Aborted) when signal aborts.
+  readVersioned(key: string, signal?: AbortSignal): Promise<VersionedObject | undefined>;
+  // Writes body only if the condition holds; the new etag, or undefined when it did not hold.
+  putConditional(key: string, body: Buffer, condition: WriteCondition, signal?: AbortSignal): Promise<{ etag: string } | undefined>;
+  // Deletes key only if its etag is still this one; false when it changed or is gone.
+  deleteConditional(key: string, etag: string, signal?: AbortSignal): Promise<boolean>;
+}
+
+export function supportsConditionalWrites(store: BackupStore): store is BackupStore & ConditionalStore {
+  const s = store as Partial<ConditionalStore>;
+  return typeof s.readVersioned === 'function' && typeof s.putConditional === 'function' && typeof s.deleteConditional === 'function';
+}

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pgLib from 'pg';
 import type { Compression, DumpFormat, Location } from '../../src/config/types.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
 import { META, parseManifest } from '../../src/backup/manifest.ts';
@@ -118,6 +120,49 @@ describe('a backup to local-directory storage', () => {
     assertSuccess(result);
     assert.match(cmdline, /pg_dump/);
     assert.ok(!cmdline.includes(TRICKY_PASSWORD) && !cmdline.includes(encodeURIComponent(TRICKY_PASSWORD)), cmdline);
+  });
+
+  it('has pg_dump write straight into zstd\'s input pipe, which this process hands over and then lets go of', async () => {
+    await pg.createDatabase('fd_probe');
+    const blocker = new pgLib.Client({ connectionString: pg.url('fd_probe') });
+    await blocker.connect();
+    // pg_dump waits for this lock, so it is still running while the pipes are inspected.
+    await blocker.query('CREATE TABLE held (x int); BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE');
+    const ownFds = () => readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } });
+    let inspected: Promise<{ pipe: string; handedOver: boolean; heldHere: boolean }> | undefined;
+    try {
+      const result = await runBackupJob(
+        {
+          settings: backupSettings(pg.url('fd_probe'), { compression: { algorithm: 'zstd', level: 1 } }),
+          location,
+          store,
+          logger: captureLogs().logger,
+          clock,
+          onDumpStarted: (pid) => {
+            const pipe = readlinkSync(`/proc/${pid}/fd/1`);
+            // pg_dump's stdout is the very end of zstd's input pipe that this process created (not a
+            // pipe of its own to this process)...
+            const handedOver = ownFds().includes(pipe);
+            inspected = (async () => {
+              // ...and this process lets go of it right after.
+              for (let i = 0; i < 200 && ownFds().includes(pipe); i++) await sleep(10);
+              const heldHere = ownFds().includes(pipe);
+              await blocker.query('COMMIT');
+              return { pipe, handedOver, heldHere };
+            })();
+          },
+        },
+        { runId: 'run-fd', trigger: 'manual' },
+      );
+      assertSuccess(result);
+      const { pipe, handedOver, heldHere } = await (inspected ?? Promise.reject(new Error('pg_dump never started')));
+      // Node's stdio pipes are socket pairs.
+      assert.match(pipe, /^(pipe|socket):/, "pg_dump's stdout is a pipe");
+      assert.equal(handedOver, true, "pg_dump writes into a pipe of its own, not into zstd's input");
+      assert.equal(heldHere, false, 'this process still holds the pipe pg_dump writes into');
+    } finally {
+      await blocker.end();
+    }
   });
 
   it('fails with a clear error and leaves no object when the password is wrong', async () => {

@@ -8,6 +8,7 @@ import {
   chooseCandidate,
   listPgDumpCandidates,
   parseToolVersion,
+  readPgDumpVersion,
   resolvePgDump,
   versionFromNum,
   type PgDumpSearchRoots,
@@ -91,5 +92,23 @@ describe('choosing and checking pg_dump', () => {
     );
     assert.equal(error.stage, 'version-check');
     assert.match(error.shortMessage, /cannot run .*missing\/pg_dump --version/);
+  });
+
+  it('runs pg_dump --version without the service\'s secrets in its environment', async () => {
+    const leaky = path.join(root, 'leaky/pg_dump');
+    await fs.mkdir(path.dirname(leaky), { recursive: true });
+    // Reports a version only when none of the service's secrets reached it.
+    await fs.writeFile(leaky, '#!/bin/sh\n[ -z "$AWS_SECRET_ACCESS_KEY$BACKUP_DATABASE_URL" ] || { echo leaked >&2; exit 9; }\necho "pg_dump (PostgreSQL) 16.4"\n', { mode: 0o755 });
+    const saved = { key: process.env.AWS_SECRET_ACCESS_KEY, url: process.env.BACKUP_DATABASE_URL };
+    process.env.AWS_SECRET_ACCESS_KEY = 'aws-secret';
+    process.env.BACKUP_DATABASE_URL = 'postgres://u:pw@h/db';
+    try {
+      assert.equal((await readPgDumpVersion(leaky)).version, '16.4');
+    } finally {
+      if (saved.key === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+      else process.env.AWS_SECRET_ACCESS_KEY = saved.key;
+      if (saved.url === undefined) delete process.env.BACKUP_DATABASE_URL;
+      else process.env.BACKUP_DATABASE_URL = saved.url;
+    }
   });
 });

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -88,7 +89,7 @@ export async function runStage(stage: Transform, input: Iterable<Buffer> | Buffe
 
 export async function runStageOk(stage: Transform, input: Iterable<Buffer> | Buffer): Promise<Buffer> {
   const { output, error } = await runStage(stage, input);
-  if (error !== undefined) throw error;
+  assert.ifError(error);
   return output;
 }
 

@@ -39,7 +39,7 @@ export interface SeededSentinel {
 // Starts the real service (startSentinel, as `serve` does) on directory storage in a temp dir holding one
 // backup of `sizeBytes` taken `ageHours` ago, monitor-only (no database needed), on 127.0.0.1; `env`
 // adds settings (e.g. RETENTION_DAYS=0).
-export async function startSeededSentinel({ ageHours = 1, sizeBytes = 4096, env = {} as Record<string, string> } = {}): Promise<SeededSentinel> {
+export async function startSeededSentinel({ ageHours = 1, sizeBytes = 4096, env = {} } = {}): Promise<SeededSentinel> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'bs-grafana-'));
   const stamp = new Date(Date.now() - ageHours * 3600_000).toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
   await fs.writeFile(path.join(dir, `backup-${stamp}.sql.gz`), Buffer.alloc(sizeBytes, 1));

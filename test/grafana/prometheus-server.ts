@@ -67,7 +67,7 @@ export async function startPrometheus(options: { target: string; ruleFiles: stri
   return {
     url,
     async query(expr) {
-      const response = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: expr })}`);
+      const response = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`);
       const body = (await response.json()) as { status: string; error?: string; data?: { resultType: string; result: unknown } };
       if (body.status !== 'success') throw new Error(`${body.error ?? response.status} in: ${expr}`);
       const result = body.data?.result;

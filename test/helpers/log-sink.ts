@@ -3,10 +3,10 @@ import { createLogger, type Logger } from '../../src/logger.ts';
 
 export interface LogSink {
   logger: Logger;
-  // Every line pino wrote so far.
-  text(): string;
+  // Every line pino wrote so far (properties, not methods: tests destructure them).
+  text: () => string;
   // Parsed lines.
-  records(): Record<string, unknown>[];
+  records: () => Record<string, unknown>[];
 }
 
 // A stream that keeps everything written to it (a command's stdout/stderr, a logger's output).

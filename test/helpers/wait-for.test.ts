@@ -18,6 +18,13 @@ describe('waitFor', () => {
     await assert.rejects(waitFor(() => false, 'a state that never comes', { timeoutMs: 30, intervalMs: 5 }), /timed out after 30 ms waiting for a state that never comes/);
   });
 
+  it('with retryErrors, polls on through a probe that throws until it answers', async () => {
+    let calls = 0;
+    const probe = () => (++calls < 3 ? Promise.reject(new Error('not listening yet')) : Promise.resolve('up'));
+    assert.equal(await waitFor(probe, 'the server', { intervalMs: 1, retryErrors: true }), 'up');
+    await assert.rejects(waitFor(() => false, () => 'a state, with the log tail', { timeoutMs: 10, intervalMs: 1 }), /waiting for a state, with the log tail/);
+  });
+
   it('fails at once when the probe throws', async () => {
     const started = Date.now();
     await assert.rejects(waitFor(() => Promise.reject(new Error('probe broke')), 'anything', { timeoutMs: 10_000 }), /probe broke/);

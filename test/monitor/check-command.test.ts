@@ -94,7 +94,7 @@ describe('backup-sentinel check', () => {
   it('refuses unknown options with exit 64', async () => {
     const { ctx, err } = context(s3.env);
     assert.equal(await checkCommand.run(['--jsn'], ctx), 64);
-    assert.match(err(), /Unknown option "--jsn"\. Usage: backup-sentinel check \[--json\]/);
+    assert.match(err(), /^Unknown option "--jsn": check expects one of --json, -h\/--help\.\nUsage: backup-sentinel check \[--json\]\n$/);
   });
 
   it('is a CLI command whose process exit code follows the findings', async () => {

@@ -141,7 +141,7 @@ describe('monitor runner against an S3 server', () => {
     await s3.backdate(templateKey, new Date(clock.current.getTime() - 40 * HOUR), env.AWS_S3_BUCKET);
     let result = await runner.runCheck();
     assert.deepEqual(checks(result), []);
-    let newest = runner.snapshot().inventory.newest;
+    const newest = runner.snapshot().inventory.newest;
     assert.equal(newest?.key, templateKey);
     assert.equal(newest?.timeSource, 'name');
     assert.equal(newest?.time.toISOString(), templateTime.toISOString());

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pgLib from 'pg';
 import { Secret } from '../../src/config/secret.ts';
 import { keyPrefix, manifestKey } from '../../src/backup/naming.ts';
 import { Readable } from 'node:stream';
@@ -82,6 +83,33 @@ describe('restore', () => {
     const summary = await restoreBackup({ store, key: customKey, prefix: PREFIX, target: target('parallel copy'), create: true, jobs: 2, decrypt: undefined, tools, logger: silentLogger() });
     assert.equal(await fingerprint(pg, 'parallel copy'), source);
     assert.equal(summary.tables, 4);
+  });
+
+  it('stops pg_restore --jobs when the restore is stopped, and says the target is partly restored', async () => {
+    await pg.createDatabase('jobs stopped');
+    // An uncommitted CREATE SCHEMA of the same name makes pg_restore wait for this session.
+    const holder = new pgLib.Client({ connectionString: pg.url('jobs stopped') });
+    await holder.connect();
+    await holder.query('BEGIN; CREATE SCHEMA audit');
+    const restoreSessions = async () =>
+      Number(await pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'backup-sentinel-restore' AND datname = 'jobs stopped'"));
+    try {
+      const controller = new AbortController();
+      const restoring = restoreBackup({
+        store, key: customKey, prefix: PREFIX, target: target('jobs stopped'), jobs: 2, decrypt: undefined, tools, logger: silentLogger(), signal: controller.signal,
+      });
+      const outcome = restoring.then(() => 'finished', (error: unknown) => error);
+      await waitFor(async () => (await pg.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'backup-sentinel-restore' AND wait_event_type = 'Lock'")) !== '0', 'pg_restore waiting for the lock');
+      controller.abort();
+      const error = await Promise.race([outcome, new Promise((resolve) => setTimeout(resolve, 15_000, 'still running 15 s after the stop').unref())]);
+      assert.ok(error instanceof RestoreError, String(error));
+      assert.match(error.message, /pg_restore --jobs 2 failed part-way into .*jobs stopped/);
+      assert.match(error.message, /PARTLY RESTORED/);
+      await waitFor(async () => (await restoreSessions()) === 0, "pg_restore's sessions to end");
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
   });
 
   it('refuses to restore into a database that is not empty, and replaces it with --clean', async () => {

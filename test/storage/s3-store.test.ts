@@ -6,6 +6,7 @@ import { Secret } from '../../src/config/secret.ts';
 import { StorageError } from '../../src/errors.ts';
 import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { startConditionalProxy } from '../helpers/conditional-proxy.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { bytes, readAll, runStoreContract, sha256 } from './store-contract.ts';
@@ -30,12 +31,18 @@ function settingsFor(s3: { bucket: string; endpoint: string }, overrides: Partia
 // 5 MiB parts (the S3 minimum) so that a few MiB of data exercise multipart uploads.
 const SMALL_PARTS: S3StoreOptions = { partSize: 5 * MiB };
 
+// s3rver ignores If-None-Match / If-Match: the conditional-request double in front of it answers those
+// as S3 and R2 do (test/helpers/conditional-proxy.ts); everything else reaches s3rver unchanged.
 runStoreContract('S3Store on s3rver', async () => {
   const s3 = await startS3Server();
+  const proxy = await startConditionalProxy(s3);
   return {
-    store: new S3Store(settingsFor(s3), SMALL_PARTS),
+    store: new S3Store(settingsFor({ bucket: s3.bucket, endpoint: proxy.endpoint }), SMALL_PARTS),
     leftovers: async () => (await s3.pendingUploads()).map((u) => `multipart upload ${u.uploadId} of ${u.key}`),
-    close: () => s3.close(),
+    close: async () => {
+      await proxy.close();
+      await s3.close();
+    },
   };
 });
 

@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { StorageError } from '../../src/errors.ts';
-import type { BackupStore } from '../../src/storage/store.ts';
+import type { BackupStore, ConditionalStore } from '../../src/storage/store.ts';
 
 // One storage under test, with a way to see state a failed put may have left (temp files, open
 // multipart uploads) that listing does not show.
 export interface StoreFixture {
-  store: BackupStore;
+  store: BackupStore & ConditionalStore;
   leftovers(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -62,7 +62,7 @@ function failingBody(before: number, error: Error): Readable {
 export function runStoreContract(name: string, makeFixture: () => Promise<StoreFixture>): void {
   describe(`${name} (BackupStore contract)`, () => {
     let fixture: StoreFixture;
-    let store: BackupStore;
+    let store: BackupStore & ConditionalStore;
     before(async () => {
       fixture = await makeFixture();
       store = fixture.store;
@@ -223,6 +223,51 @@ export function runStoreContract(name: string, makeFixture: () => Promise<StoreF
       await assert.rejects(store.put('contract/abort/pre.sql', body, { signal: controller.signal }), { name: 'StorageError' });
       assert.equal(await store.head('contract/abort/pre.sql'), undefined);
       assert.ok(body.destroyed, 'the body stream was left open (its producer would block forever)');
+    });
+    it('creates an object with If-None-Match only once: a second create is refused', async () => {
+      const key = 'contract/cas/create.json';
+      const first = await store.putConditional(key, Buffer.from('{"holder":"a"}'), { ifNoneMatch: '*' });
+      assert.ok(first, 'the first create was refused');
+      assert.equal(await store.putConditional(key, Buffer.from('{"holder":"b"}'), { ifNoneMatch: '*' }), undefined);
+      const read = await store.readVersioned(key);
+      assert.equal(read?.body.toString(), '{"holder":"a"}');
+      assert.equal(read?.etag, first.etag);
+    });
+
+    it('replaces an object with If-Match only while its etag is the one read', async () => {
+      const key = 'contract/cas/replace.json';
+      const created = await store.putConditional(key, Buffer.from('v1'), { ifNoneMatch: '*' });
+      assert.ok(created);
+      const second = await store.putConditional(key, Buffer.from('v2'), { ifMatch: created.etag });
+      assert.ok(second, 'a write with the current etag was refused');
+      assert.notEqual(second.etag, created.etag);
+      // The etag read before the second write is stale now.
+      assert.equal(await store.putConditional(key, Buffer.from('v3'), { ifMatch: created.etag }), undefined);
+      assert.equal((await store.readVersioned(key))?.body.toString(), 'v2');
+      assert.equal(await store.putConditional('contract/cas/never-was.json', Buffer.from('x'), { ifMatch: created.etag }), undefined);
+      assert.equal(await store.readVersioned('contract/cas/never-was.json'), undefined);
+    });
+
+    it('of two racing creates exactly one wins', async () => {
+      const key = 'contract/cas/race.json';
+      const results = await Promise.all(
+        ['a', 'b', 'c', 'd'].map((who) => store.putConditional(key, Buffer.from(who), { ifNoneMatch: '*' })),
+      );
+      assert.equal(results.filter((r) => r !== undefined).length, 1, JSON.stringify(results));
+    });
+
+    it('deletes with If-Match only the version read', async () => {
+      const key = 'contract/cas/delete.json';
+      const created = await store.putConditional(key, Buffer.from('mine'), { ifNoneMatch: '*' });
+      assert.ok(created);
+      const replaced = await store.putConditional(key, Buffer.from('theirs'), { ifMatch: created.etag });
+      assert.ok(replaced);
+      assert.equal(await store.deleteConditional(key, created.etag), false, 'deleted a version that was replaced');
+      assert.equal((await store.readVersioned(key))?.body.toString(), 'theirs');
+      assert.equal(await store.deleteConditional(key, replaced.etag), true);
+      assert.equal(await store.readVersioned(key), undefined);
+      assert.equal(await store.deleteConditional(key, replaced.etag), false);
+      assert.deepEqual(await fixture.leftovers(), []);
     });
   });
 }

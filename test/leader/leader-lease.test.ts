@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Secret } from '../../src/config/secret.ts';
+import { LeaderLease } from '../../src/leader/leader-lease.ts';
+import { leaseKey, parseLease } from '../../src/leader/lease.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { DirStore } from '../../src/storage/dir-store.ts';
+import { S3Store } from '../../src/storage/s3-store.ts';
+import type { BackupStore, ConditionalStore } from '../../src/storage/store.ts';
+import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditional-proxy.ts';
+import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const TTL_MS = 2_000;
+const KEY = leaseKey('');
+
+// Samples both instances every few ms for the whole test: two leaders at once is a failure.
+function watchForTwoLeaders(a: LeaderLease, b: LeaderLease): { stop(): number } {
+  let both = 0;
+  const timer = setInterval(() => {
+    if (a.isLeader() && b.isLeader()) both++;
+  }, 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      return both;
+    },
+  };
+}
+
+type Store = BackupStore & ConditionalStore;
+
+interface Fixture {
+  // Two views of one storage; `cut(i, true)` makes storage unreachable for instance i only.
+  stores: [Store, Store];
+  cut(i: 0 | 1, down: boolean): void;
+  close(): Promise<void>;
+}
+
+function lease(store: Store, instance: string): LeaderLease {
+  return new LeaderLease({ store, key: KEY, location: KEY, ttlMs: TTL_MS, instance, logger: silentLogger() });
+}
+
+function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void {
+  describe(`the leader lease on ${name}`, () => {
+    let fixture: Fixture;
+    before(async () => {
+      fixture = await makeFixture();
+    });
+    after(async () => {
+      await fixture?.close();
+    });
+
+    it('of two instances exactly one leads; a graceful stop hands the lease over within one renewal period', async () => {
+      const [sa, sb] = fixture.stores;
+      const a = lease(sa, 'instance-a');
+      const b = lease(sb, 'instance-b');
+      const changes: string[] = [];
+      a.onChange((l) => void changes.push(`a:${l}`));
+      b.onChange((l) => void changes.push(`b:${l}`));
+      await a.start();
+      await b.start();
+      const watch = watchForTwoLeaders(a, b);
+      try {
+        assert.equal(a.isLeader(), true);
+        assert.equal(b.isLeader(), false);
+        assert.equal(b.status().role, 'standby');
+        assert.equal(b.status().holder, 'instance-a');
+        assert.ok(b.status().until !== null);
+        // Renewals keep it with a for several TTLs.
+        await new Promise((resolve) => setTimeout(resolve, TTL_MS * 1.5));
+        assert.equal(a.isLeader(), true, 'the leader lost a lease it kept renewing');
+        assert.equal(b.isLeader(), false);
+        const released = Date.now();
+        await a.stop();
+        await waitFor(() => b.isLeader(), 'b to take over after a released the lease');
+        assert.ok(Date.now() - released < TTL_MS, `handover took ${Date.now() - released} ms, not less than one TTL`);
+        assert.equal(parseLease((await sb.readVersioned(KEY))!.body)?.holder, 'instance-b');
+        assert.deepEqual(changes, ['a:true', 'a:false', 'b:true']);
+      } finally {
+        assert.equal(watch.stop(), 0, 'two instances were leader at the same time');
+        await Promise.all([a.stop(), b.stop()]);
+      }
+      assert.equal(await sb.readVersioned(KEY), undefined, 'the last leader released the lease at stop');
+    });
+
+    it('a leader that cannot reach the storage steps down before another takes over, and never two lead', async () => {
+      const [sa, sb] = fixture.stores;
+      const a = lease(sa, 'instance-a2');
+      const b = lease(sb, 'instance-b2');
+      await a.start();
+      await b.start();
+      const watch = watchForTwoLeaders(a, b);
+      try {
+        assert.equal(a.isLeader(), true);
+        fixture.cut(0, true);
+        const cutAt = Date.now();
+        await waitFor(() => !a.isLeader(), 'a to step down');
+        assert.ok(Date.now() - cutAt <= TTL_MS, `a stepped down after ${Date.now() - cutAt} ms`);
+        await waitFor(() => b.isLeader(), 'b to take over the expired lease');
+        // Bounded takeover: the TTL from b's last sighting of a renewal, plus one round.
+        assert.ok(Date.now() - cutAt < TTL_MS * 2 + 500, `takeover took ${Date.now() - cutAt} ms`);
+        assert.equal(a.status().role, 'standby');
+        assert.match(a.status().problem ?? '', /leader lease/);
+      } finally {
+        assert.equal(watch.stop(), 0, 'two instances were leader at the same time');
+        await Promise.all([a.stop(), b.stop()]);
+        fixture.cut(0, false);
+      }
+    });
+
+    it('a crashed leader (no release) is replaced once its lease is a TTL old', async () => {
+      const [sa, sb] = fixture.stores;
+      const crashed = lease(sa, 'instance-crashed');
+      await crashed.start();
+      assert.equal(crashed.isLeader(), true);
+      // What a killed process leaves: a lease nobody renews. Stop renewing without releasing it.
+      fixture.cut(0, true);
+      const b = lease(sb, 'instance-b3');
+      const startedAt = Date.now();
+      await b.start();
+      assert.equal(b.isLeader(), false, 'took over a lease that was just renewed');
+      await waitFor(() => b.isLeader(), 'b to take over');
+      const took = Date.now() - startedAt;
+      assert.ok(took >= TTL_MS * 0.9 && took < TTL_MS * 2 + 500, `takeover after ${took} ms`);
+      await Promise.all([crashed.stop(), b.stop()]);
+      fixture.cut(0, false);
+    });
+  });
+}
+
+// s3rver ignores If-None-Match / If-Match: a narrowly scoped test double in front of it answers them
+// as S3 and R2 do (test/helpers/conditional-proxy.ts). Each instance has its own proxy, so one can be cut off.
+runLeaseSuite('S3 (s3rver behind the conditional-request double)', async () => {
+  const s3: TestS3Server = await startS3Server();
+  const proxies: ConditionalProxy[] = await Promise.all([startConditionalProxy(s3), startConditionalProxy(s3)]);
+  const store = (p: ConditionalProxy) =>
+    new S3Store(
+      { kind: 's3', bucket: s3.bucket, endpoint: p.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false },
+      { tuning: { maxAttempts: 1, socketTimeoutMs: 500 } },
+    );
+  return {
+    stores: [store(proxies[0]!), store(proxies[1]!)],
+    cut: (i, down) => proxies[i]!.setDown(down),
+    async close() {
+      await Promise.all(proxies.map((p) => p.close()));
+      await s3.close();
+    },
+  };
+});
+
+// A directory store cut off: its root made unreadable is not possible as root, so the cut-off
+// instance's store points at a path that a file blocks (every call fails like a lost mount).
+runLeaseSuite('a directory', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'lease-'));
+  let cutA = false;
+  const real = new DirStore(root);
+  const broken = new DirStore(path.join(root, 'blocked-by-a-file', 'x'));
+  await fs.writeFile(path.join(root, 'blocked-by-a-file'), '');
+  // Instance 0 reads through a store that switches to the broken one when cut.
+  const switching = new Proxy(real, {
+    get(target, property, receiver) {
+      const source = cutA ? broken : target;
+      const value = Reflect.get(source, property, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(source) : value;
+    },
+  });
+  return {
+    stores: [switching, new DirStore(root)],
+    cut: (_i, down) => {
+      cutA = down;
+    },
+    close: () => fs.rm(root, { recursive: true, force: true }),
+  };
+});
+
+// Storage that accepts connections and then answers nothing (a black hole): every lease call is
+// aborted after its bound, so the leader steps down in time and no request is left holding a socket
+// (which would keep a stopping process alive until the SDK's minute-long socket timeout).
+describe('the leader lease on a storage that stops answering', () => {
+  it('steps down, and leaves no request open once stopped', async () => {
+    const s3 = await startS3Server();
+    const proxy = await startConditionalProxy(s3);
+    const tcp = await startTcpProxy(Number(new URL(proxy.endpoint).port));
+    const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: tcp.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+    const a = lease(store, 'instance-stalled');
+    try {
+      await a.start();
+      assert.equal(a.isLeader(), true);
+      tcp.stall();
+      await waitFor(() => !a.isLeader(), 'the leader to stop counting itself leader');
+      await waitFor(() => a.status().problem !== undefined, 'the failed renewal to be reported');
+      assert.match(a.status().problem ?? '', /no answer from the storage within \d+ ms/);
+      const stopping = Date.now();
+      await a.stop();
+      assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);
+      // Requests in flight hold their sockets in the client's http.Agent (idle keep-alive sockets are
+      // elsewhere, in freeSockets): none may be left.
+      const handler = store.client.config.requestHandler as unknown as { config?: { httpAgent?: { sockets: Record<string, unknown[]> } } };
+      const inFlight = (): number => Object.values(handler.config?.httpAgent?.sockets ?? {}).reduce((n, list) => n + list.length, 0);
+      await waitFor(() => inFlight() === 0, 'the stalled requests to be aborted', { timeoutMs: 5_000 });
+    } finally {
+      await a.stop();
+      tcp.restore();
+      await tcp.close();
+      await proxy.close();
+      await s3.close();
+    }
+  });
+});

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { formatTimestamp } from '../../src/backup/naming.ts';
+import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditional-proxy.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+
+// The real `serve` command in a child process, as a deployment runs it.
+function spawnServe(env: Record<string, string>) {
+  return execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], { env, extendEnv: false, reject: false, all: true, forceKillAfterDelay: 20_000 });
+}
+
+interface Status {
+  role: 'leader' | 'standby';
+  leader: { instance: string; holder: string | null; until: string | null };
+  lastCheck: { at: string } | null;
+  findings: { check: string }[];
+  alerts: { firing: { check: string }[] };
+  backup: { lastResult: { status: string; startedAt: string } | null };
+}
+
+interface Replica {
+  name: string;
+  port: number;
+  child: ReturnType<typeof spawnServe>;
+  // Everything the process logged so far (for failure messages).
+  logs: string[];
+  status(): Promise<Status>;
+}
+
+// Slack payloads as "subject" lines, for assertions and failure messages.
+function subjects(slack: TestSlackServer): string[] {
+  return slack.payloads.map((p) => {
+    const text = (p as { text?: unknown }).text;
+    return typeof text === 'string' ? text : JSON.stringify(p);
+  });
+}
+
+// Two (then three) real `serve` processes on one bucket: s3rver behind the conditional-request test
+// double (s3rver ignores If-None-Match / If-Match; test/helpers/conditional-proxy.ts answers them as
+// S3 and R2 do and forwards everything else), one Slack stand-in, and a database that is down so
+// every backup fails. Every notice must reach Slack exactly once.
+describe('two replicas on one bucket', () => {
+  let s3: TestS3Server;
+  let proxy: ConditionalProxy;
+  let slack: TestSlackServer;
+  let deadDb: number;
+  const replicas: Replica[] = [];
+
+  before(async () => {
+    s3 = await startS3Server();
+    [proxy, slack, deadDb] = await Promise.all([startConditionalProxy(s3), startSlackServer(), freePort()]);
+    // A stale bucket: its one backup is two days old.
+    const old = new Date(Date.now() - 48 * 3600_000);
+    await s3.seed([{ key: `backup-${formatTimestamp(old)}.sql.gz`, size: 200_000, lastModified: old }]);
+  });
+  after(async () => {
+    for (const r of replicas) r.child.kill('SIGKILL');
+    await Promise.all([proxy?.close(), slack?.close()]);
+    await s3?.close();
+  });
+
+  async function startReplica(name: string, backupCron: string): Promise<Replica> {
+    const port = await freePort();
+    const child = spawnServe({
+        PATH: process.env.PATH ?? '',
+        ...proxy.env,
+        PORT: String(port),
+        SLACK_WEBHOOK_URL: slack.url,
+        BACKUP_DATABASE_URL: `postgres://app:db-pass@127.0.0.1:${deadDb}/app`,
+        BACKUP_CRON_SCHEDULE: backupCron,
+        // Checks every 2 s, so a takeover and a recovery are seen quickly.
+        MONITOR_CRON: '*/2 * * * * *',
+        LEADER_LEASE_SECONDS: '3',
+        RETENTION_DAYS: '0',
+        LOG_LEVEL: 'info',
+    });
+    const logs: string[] = [];
+    child.all.on('data', (chunk: Buffer) => logs.push(chunk.toString()));
+    const replica: Replica = {
+      name,
+      port,
+      child,
+      logs,
+      async status() {
+        const response = await fetch(`http://127.0.0.1:${port}/status`);
+        return (await response.json()) as Status;
+      },
+    };
+    replicas.push(replica);
+    return replica;
+  }
+
+  // The replica's own backup failed and a check ran after it: it has had its chance to alert.
+  async function checkedAfterItsBackup(replica: Replica): Promise<Status> {
+    return await waitFor(async () => {
+      const s = await replica.status();
+      const run = s.backup.lastResult;
+      return run?.status === 'failed' && s.lastCheck !== null && s.lastCheck.at > run.startedAt && s.findings.some((f) => f.check === 'backup_failed') ? s : undefined;
+    }, () => `${replica.name} to check after its failed backup; its log:\n${replica.logs.join('').slice(-4000)}`, { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
+  }
+
+  // A check that started after `time` has finished on the replica.
+  async function checkedAfter(replica: Replica, time: Date): Promise<Status> {
+    return await waitFor(async () => {
+      const s = await replica.status();
+      return s.lastCheck !== null && new Date(s.lastCheck.at) > time ? s : undefined;
+    }, `${replica.name} to check after ${time.toISOString()}`, { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
+  }
+
+  async function metric(replica: Replica, name: string): Promise<string | undefined> {
+    const text = await (await fetch(`http://127.0.0.1:${replica.port}/metrics`)).text();
+    return new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1];
+  }
+
+  it('a stale bucket and a failing backup are alerted once each, and a rolling restart sends nothing false', async () => {
+    // Both replicas start together (as a Deployment with replicas: 2 does); their scheduled backup
+    // fires at the same second on both, like a nightly 03:00, and fails (the database is down).
+    // Far enough ahead that two processes started at once on a busy machine are up by then.
+    const backupAt = new Date(Date.now() + 25_000);
+    const cron = `${backupAt.getUTCSeconds()} ${backupAt.getUTCMinutes()} ${backupAt.getUTCHours()} * * *`;
+    const [a, b] = await Promise.all([startReplica('a', cron), startReplica('b', cron)]);
+    await waitFor(() => slack.payloads.length >= 1, 'the FIRING of the stale bucket', { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
+    const [aStatus, bStatus] = await Promise.all([checkedAfterItsBackup(a), checkedAfterItsBackup(b)]);
+    await waitFor(() => slack.payloads.length >= 2, 'the FIRING of the failed backup', { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
+    // Each has checked again since, so anything either would send has been sent.
+    await Promise.all([a, b].map(async (r) => await checkedAfter(r, new Date(Date.now() + 100))));
+    assert.deepEqual(subjects(slack).length, 2, `one FIRING per problem, not one per replica: ${JSON.stringify(subjects(slack))}`);
+    assert.match(subjects(slack)[0] ?? '', /FIRING.*48 h old/);
+    assert.match(subjects(slack)[1] ?? '', /FIRING.*backup run failed/i);
+
+    const [leader, standby] = aStatus.role === 'leader' ? [a, b] : [b, a];
+    const standbyStatus = aStatus.role === 'leader' ? bStatus : aStatus;
+    const leaderStatus = aStatus.role === 'leader' ? aStatus : bStatus;
+    assert.equal(leaderStatus.role, 'leader');
+    assert.equal(standbyStatus.role, 'standby');
+    assert.equal(standbyStatus.leader.holder, leaderStatus.leader.instance, '/status names the lease holder');
+    assert.ok(standbyStatus.leader.until !== null, '/status says until when the lease holds');
+    assert.equal(await metric(leader, 'backup_sentinel_leader'), '1');
+    assert.equal(await metric(standby, 'backup_sentinel_leader'), '0');
+    assert.equal((await fetch(`http://127.0.0.1:${standby.port}/health`)).status, 503, 'the standby still reports the problems on /health');
+
+    // Rolling restart: the new version starts beside the old ones (it has not backed up yet, so it
+    // knows nothing of the failed backup), then the old replicas get SIGTERM, the standby first.
+    const c = await startReplica('c', cron);
+    await checkedAfter(c, new Date(Date.now() + 100));
+    assert.equal((await c.status()).role, 'standby');
+    standby.child.kill('SIGTERM');
+    const standbyResult = await standby.child;
+    assert.equal(standbyResult.exitCode, 0, `signal ${String(standbyResult.signal)}; log:\n${(standbyResult.all ?? '').slice(-3000)}`);
+    leader.child.kill('SIGTERM');
+    const leaderResult = await leader.child;
+    assert.equal(leaderResult.exitCode, 0, leaderResult.all);
+    assert.match(leaderResult.all ?? '', /leader lease released/);
+    const releasedAt = Date.now();
+    await waitFor(async () => ((await c.status()).role === 'leader' ? true : undefined), 'the new replica to take over the released lease', { timeoutMs: 10_000, intervalMs: 100, retryErrors: true });
+    // Released, not expired: the next lease round (a quarter TTL) takes it, well within the 3 s TTL.
+    assert.ok(Date.now() - releasedAt < 3_000, `takeover took ${Date.now() - releasedAt} ms`);
+    // The new leader loaded the alert state and checked: still stale, and the failed backup it never
+    // saw is not resolved by it, so nothing to send. Two checks, so the first one's sends are done.
+    const first = await checkedAfter(c, new Date(Date.now() + 100));
+    await checkedAfter(c, new Date(first.lastCheck?.at ?? 0));
+    assert.deepEqual(subjects(slack).length, 2, `no duplicate and no false RESOLVED after the handover: ${JSON.stringify(subjects(slack))}`);
+    assert.deepEqual(
+      (await c.status()).alerts.firing.map((f) => f.check).sort(),
+      ['backup_failed', 'stale'],
+      'the new leader knows what its predecessor sent',
+    );
+
+    // A fresh backup arrives: the stale alert is resolved once, by the leader that took over.
+    await s3.seed([{ key: `backup-${formatTimestamp(new Date())}.sql.gz`, size: 200_000 }]);
+    await waitFor(() => slack.payloads.length >= 3, 'the RESOLVED of the stale alert', { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
+    const next = await checkedAfter(c, new Date(Date.now() + 100));
+    await checkedAfter(c, new Date(next.lastCheck?.at ?? 0));
+    assert.equal(subjects(slack).length, 3, `one RESOLVED: ${JSON.stringify(subjects(slack))}`);
+    assert.match(subjects(slack)[2] ?? '', /RESOLVED.*stale/);
+    c.child.kill('SIGTERM');
+    const result = await c.child;
+    assert.equal(result.exitCode, 0, result.all);
+    assert.doesNotMatch(`${result.all ?? ''}${leaderResult.all ?? ''}`, /db-pass/);
+  });
+});

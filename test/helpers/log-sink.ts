@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { createLogger, type Logger } from '../../src/logger.ts';
 
-export interface LogSink {
+interface LogSink {
   logger: Logger;
   // Every line pino wrote so far (properties, not methods: tests destructure them).
   text: () => string;

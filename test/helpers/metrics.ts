@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 
-export interface Sample {
+interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;
 }
 
-export interface ParsedMetrics {
+interface ParsedMetrics {
   samples: Sample[];
   // `# TYPE` and `# HELP` lines by metric name.
   types: Map<string, string>;

@@ -12,8 +12,9 @@ import { Secret } from '../../src/config/secret.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
-import { captureLogs } from './log-sink.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 import { at, MONITOR_CHECKS, finding, makeService, notificationCounts, staleFinding } from './fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 describe('alert service with Slack and e-mail', () => {
   let slack: TestSlackServer;
@@ -163,7 +164,7 @@ describe('alert service with Slack and e-mail', () => {
     slack.respondWith('hang');
     const started = Date.now();
     const pending = service.process([staleFinding], at(0), MONITOR_CHECKS);
-    while (smtp.mails.length === 0 && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => smtp.mails.length > 0, 'the e-mail', { timeoutMs: 5_000, intervalMs: 10 });
     const mailAfter = Date.now() - started;
     const result = await pending;
     const doneAfter = Date.now() - started;
@@ -188,7 +189,7 @@ describe('alert service with Slack and e-mail', () => {
     slack.respondWith(...Array.from({ length: 5 }, () => ({ status: 500 })));
     const started = Date.now();
     const pending = service.process([staleFinding], at(0), MONITOR_CHECKS);
-    while (slack.payloads.length === 0) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => slack.payloads.length > 0, 'the first webhook request', { intervalMs: 10 });
     await service.stop();
     const result = await pending;
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);

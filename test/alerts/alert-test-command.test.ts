@@ -4,7 +4,7 @@ import { alertTestCommand } from '../../src/commands/alert-test.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
 import { commandContext } from './command-context.ts';
-import { captureLogs } from './log-sink.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 describe('backup-sentinel alert-test', () => {
   let slack: TestSlackServer;

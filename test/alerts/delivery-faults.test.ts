@@ -19,15 +19,8 @@ import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
 import { at, finding, makeService, MONITOR_CHECKS, staleFinding } from './fixtures.ts';
-import { captureLogs } from './log-sink.ts';
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { captureLogs } from '../helpers/log-sink.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 describe('alert delivery under faults: nothing lost, nothing doubled', () => {
   let slack: TestSlackServer;
@@ -62,7 +55,7 @@ describe('alert delivery under faults: nothing lost, nothing doubled', () => {
     await a.service.start();
     slack.respondWith('hang');
     const pending = a.service.process([staleFinding], at(0), MONITOR_CHECKS);
-    await waitFor(() => slack.payloads.length === 1, 'the webhook request');
+    await waitFor(() => slack.payloads.length === 1, 'the webhook request', { timeoutMs: 5_000, intervalMs: 10 });
     await a.service.stop();
     const cut = await pending;
     assert.deepEqual(cut.deliveries.map((d) => [d.channel, d.outcome]), [['slack', 'cancelled']]);
@@ -84,7 +77,7 @@ describe('alert delivery under faults: nothing lost, nothing doubled', () => {
     await a.service.start();
     slack.respondWith('hang');
     const pending = a.service.process([staleFinding], at(0), MONITOR_CHECKS);
-    await waitFor(() => slack.payloads.length === 1 && smtp.mails.length === 1, 'both channels');
+    await waitFor(() => slack.payloads.length === 1 && smtp.mails.length === 1, 'both channels', { timeoutMs: 5_000, intervalMs: 10 });
     await a.service.stop();
     assert.deepEqual((await pending).deliveries.map((d) => [d.channel, d.outcome]), [
       ['slack', 'cancelled'],

@@ -13,7 +13,7 @@ import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
 import { commandContext } from './command-context.ts';
 import { at, MONITOR_CHECKS, staleFinding } from './fixtures.ts';
-import { captureLogs } from './log-sink.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 const PASSWORD = 'smtp-pa55-SECRET-x9';
 

@@ -15,7 +15,7 @@ import type { BackupStore } from '../../src/storage/store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
 import { at, MONITOR_CHECKS, makeService, staleFinding } from './fixtures.ts';
-import { captureLogs } from './log-sink.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 describe('alert state in backup storage', () => {
   let s3: TestS3Server;

@@ -9,21 +9,15 @@ import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
-import { backupSettings, decompress, download, memoryLogger } from './fixtures.ts';
+import { backupSettings, decompress, download } from './fixtures.ts';
 import { createHash } from 'node:crypto';
 import { parseManifest } from '../../src/backup/manifest.ts';
 import { manifestKey } from '../../src/backup/naming.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const location: Location = { subfolder: 'stall', prefix: 'db_' };
 const MiB = 1024 * 1024;
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('a backup against storage that fails, stalls or stops', () => {
   let cluster: PgCluster;
@@ -62,7 +56,7 @@ describe('a backup against storage that fails, stalls or stops', () => {
     proxy.restore();
     // Idle sockets are dropped only after 2 minutes here: only the stall deadline can end this run.
     const store = storeOf(proxy.endpoint, { tuning: { socketTimeoutMs: 120_000, connectionTimeoutMs: 2_000 }, cleanupTimeoutMs: 1_000 });
-    const logs = memoryLogger();
+    const logs = captureLogs();
     const requestsBefore = s3.requests.length;
     const started = Date.now();
     const run = runBackupJob(
@@ -75,7 +69,7 @@ describe('a backup against storage that fails, stalls or stops', () => {
       },
       { runId: 'stalled-upload', trigger: 'manual' },
     );
-    await until(() => s3.requests.slice(requestsBefore).some((r) => r.url.includes('partNumber=1&')), 'the first part upload');
+    await waitFor(() => s3.requests.slice(requestsBefore).some((r) => r.url.includes('partNumber=1&')), 'the first part upload', { timeoutMs: 30_000, intervalMs: 20 });
     proxy.stall();
     const result = await run;
     const elapsed = Date.now() - started;
@@ -87,8 +81,8 @@ describe('a backup against storage that fails, stalls or stops', () => {
     // The abort could not get through either: the result, its one-line message and the log say which upload is left.
     assert.ok(result.leftoverUpload, 'no leftover upload reported');
     assert.match(result.shortMessage, new RegExp(`multipart upload ${result.leftoverUpload.uploadId} could not be removed`));
-    assert.ok(logs.lines().some((l) => l.level === 40 && /made no progress/.test(String(l.msg))), 'no warning before the deadline');
-    const failedLine = logs.lines().find((l) => l.level === 50);
+    assert.ok(logs.records().some((l) => l.level === 40 && /made no progress/.test(String(l.msg))), 'no warning before the deadline');
+    const failedLine = logs.records().find((l) => l.level === 50);
     assert.deepEqual(failedLine?.leftoverUpload, result.leftoverUpload);
 
     // The parts are really there (checked while the proxy still holds the timed-out abort: once it lets
@@ -98,7 +92,7 @@ describe('a backup against storage that fails, stalls or stops', () => {
     // The advisory lock is free: the next run (storage reachable again) is not skipped and succeeds.
     proxy.restore();
     const next = await runBackupJob(
-      { settings: backupSettings(cluster.url('big'), { stallTimeoutMs: 2_400 }), location, store: storeOf(s3.endpoint), logger: memoryLogger().logger, clock },
+      { settings: backupSettings(cluster.url('big'), { stallTimeoutMs: 2_400 }), location, store: storeOf(s3.endpoint), logger: captureLogs().logger, clock },
       { runId: 'after-stall', trigger: 'manual' },
     );
     assert.equal(next.status, 'success', next.status === 'failed' ? next.error.message : next.status);
@@ -115,7 +109,7 @@ describe('a backup against storage that fails, stalls or stops', () => {
       const keysBefore = (await store.list('stall/')).map((o) => o.key);
       const started = Date.now();
       const result = await runBackupJob(
-        { settings: backupSettings(cluster.url('big'), { stallTimeoutMs: 1_800 }), location, store, logger: memoryLogger().logger, clock },
+        { settings: backupSettings(cluster.url('big'), { stallTimeoutMs: 1_800 }), location, store, logger: captureLogs().logger, clock },
         { runId: 'stalled-dump', trigger: 'manual' },
       );
       assert.ok(result.status === 'failed', `expected a failure, got ${result.status}`);
@@ -137,7 +131,7 @@ describe('a backup against storage that fails, stalls or stops', () => {
     try {
       const store = storeOf(faults.endpoint, { tuning: { retryBaseDelayMs: 50 } });
       const result = await runBackupJob(
-        { settings: backupSettings(cluster.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: memoryLogger().logger, clock },
+        { settings: backupSettings(cluster.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: captureLogs().logger, clock },
         { runId: 'half-500', trigger: 'manual' },
       );
       assert.equal(result.status, 'success', result.status === 'failed' ? result.error.message : result.status);
@@ -159,7 +153,7 @@ describe('a backup against storage that fails, stalls or stops', () => {
     faults.failWhen(({ method, url }) => method === 'PUT' && url.includes('partNumber=') || (method === 'DELETE' && url.includes('uploadId=')));
     try {
       const store = storeOf(faults.endpoint, { tuning: { maxAttempts: 2, retryBaseDelayMs: 10 } });
-      const logs = memoryLogger();
+      const logs = captureLogs();
       const result = await runBackupJob(
         { settings: backupSettings(cluster.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: logs.logger, clock },
         { runId: 'abort-500', trigger: 'manual' },

@@ -21,9 +21,9 @@ import {
   decompress,
   download,
   fingerprint,
-  memoryLogger,
   restoreInto,
 } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 const location: Location = { subfolder: 'nightly', prefix: 'vlvt_backup_' };
 
@@ -61,7 +61,7 @@ describe('a backup to local-directory storage', () => {
   ];
   for (const { format, compression, ext } of cases) {
     it(`restores a ${format} ${compression.algorithm} backup of a database named with a space and a password with quotes to equal data`, async () => {
-      const { logger, text } = memoryLogger();
+      const { logger, text } = captureLogs();
       let dumpArgs: readonly string[] = [];
       const result = await runBackupJob(
         { settings: backupSettings(pg.url(SPACED_DB), { format, compression }), location, store, logger, clock, onDumpStarted: (_pid, args) => (dumpArgs = args) },
@@ -107,7 +107,7 @@ describe('a backup to local-directory storage', () => {
         settings: backupSettings(pg.url(SPACED_DB)),
         location,
         store,
-        logger: memoryLogger().logger,
+        logger: captureLogs().logger,
         clock,
         onDumpStarted: (pid) => {
           // Read synchronously while pg_dump runs: it cannot exit before this callback returns
@@ -136,7 +136,7 @@ describe('a backup to local-directory storage', () => {
           settings: backupSettings(pg.url('fd_probe'), { compression: { algorithm: 'zstd', level: 1 } }),
           location,
           store,
-          logger: memoryLogger().logger,
+          logger: captureLogs().logger,
           clock,
           onDumpStarted: (pid) => {
             const pipe = readlinkSync(`/proc/${pid}/fd/1`);
@@ -168,7 +168,7 @@ describe('a backup to local-directory storage', () => {
   it('fails with a clear error and leaves no object when the password is wrong', async () => {
     const before = await store.list('');
     const result = await runBackupJob(
-      { settings: backupSettings(pg.url(SPACED_DB, 'postgres', 'wrong password')), location, store, logger: memoryLogger().logger, clock },
+      { settings: backupSettings(pg.url(SPACED_DB, 'postgres', 'wrong password')), location, store, logger: captureLogs().logger, clock },
       { runId: 'run-wrong-pw', trigger: 'manual' },
     );
     assert.equal(result.status, 'failed');
@@ -185,7 +185,7 @@ describe('a backup to local-directory storage', () => {
     try {
       await fs.symlink(outside, path.join(dir, 'linked'));
       const result = await runBackupJob(
-        { settings: backupSettings(pg.url(SPACED_DB)), location: { subfolder: 'linked', prefix: 'b-' }, store, logger: memoryLogger().logger, clock },
+        { settings: backupSettings(pg.url(SPACED_DB)), location: { subfolder: 'linked', prefix: 'b-' }, store, logger: captureLogs().logger, clock },
         { runId: 'run-linked', trigger: 'manual' },
       );
       assert.ok(result.status === 'failed');
@@ -202,7 +202,7 @@ describe('a backup to local-directory storage', () => {
   it('fails with a clear error and leaves no object when the database does not exist', async () => {
     const before = await store.list('');
     const result = await runBackupJob(
-      { settings: backupSettings(pg.url('no such db')), location, store, logger: memoryLogger().logger, clock },
+      { settings: backupSettings(pg.url('no such db')), location, store, logger: captureLogs().logger, clock },
       { runId: 'run-missing-db', trigger: 'manual' },
     );
     assert.ok(result.status === 'failed');
@@ -219,7 +219,7 @@ describe('a backup to local-directory storage', () => {
           settings: backupSettings(pg.url(SPACED_DB), { options: ['--table', 'no_such_table'], compression: { algorithm, level: undefined } }),
           location,
           store,
-          logger: memoryLogger().logger,
+          logger: captureLogs().logger,
           clock,
         },
         { runId: 'run-pg-dump-error', trigger: 'manual' },

@@ -10,7 +10,8 @@ import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
-import { backupSettings, createSampleData, decompress, download, fingerprint, memoryLogger, restoreInto } from './fixtures.ts';
+import { backupSettings, createSampleData, decompress, download, fingerprint, restoreInto } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 const location: Location = { subfolder: '', prefix: 'db_' };
 const MiB = 1024 * 1024;
@@ -53,7 +54,7 @@ describe('a backup to S3-compatible storage', () => {
   it('stores the object with metadata and a manifest, and restores to equal data', async () => {
     const store = storeOf();
     const result = await runBackupJob(
-      { settings: backupSettings(pg.url('app'), { compression: { algorithm: 'zstd', level: undefined } }), location, store, logger: memoryLogger().logger, clock },
+      { settings: backupSettings(pg.url('app'), { compression: { algorithm: 'zstd', level: undefined } }), location, store, logger: captureLogs().logger, clock },
       { runId: 's3-ok', trigger: 'manual' },
     );
     assert.equal(result.status, 'success', result.status === 'failed' ? result.error.message : '');
@@ -74,7 +75,7 @@ describe('a backup to S3-compatible storage', () => {
   it('uploads a dump larger than one part as a multipart upload', async () => {
     const store = storeOf();
     const result = await runBackupJob(
-      { settings: backupSettings(pg.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: memoryLogger().logger, clock },
+      { settings: backupSettings(pg.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: captureLogs().logger, clock },
       { runId: 's3-multi', trigger: 'manual' },
     );
     assert.ok(result.status === 'success', result.status === 'failed' ? result.error.message : '');
@@ -87,7 +88,7 @@ describe('a backup to S3-compatible storage', () => {
     const keysBefore = (await store.list('')).map((o) => o.key);
     proxy.cutAfterUpBytes(7 * MiB);
     const result = await runBackupJob(
-      { settings: backupSettings(pg.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: memoryLogger().logger, clock },
+      { settings: backupSettings(pg.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: captureLogs().logger, clock },
       { runId: 's3-cut', trigger: 'manual' },
     );
     assert.ok(result.status === 'failed', 'the backup failed');
@@ -100,7 +101,7 @@ describe('a backup to S3-compatible storage', () => {
   it('says the credentials are wrong when the access key is unknown', async () => {
     const store = storeOf({ accessKeyId: 'WRONGKEY', secretAccessKey: new Secret('wrong') });
     const result = await runBackupJob(
-      { settings: backupSettings(pg.url('app')), location, store, logger: memoryLogger().logger, clock },
+      { settings: backupSettings(pg.url('app')), location, store, logger: captureLogs().logger, clock },
       { runId: 's3-creds', trigger: 'manual' },
     );
     assert.ok(result.status === 'failed');
@@ -113,7 +114,7 @@ describe('a backup to S3-compatible storage', () => {
   it('says the bucket does not exist when it is missing', async () => {
     const store = storeOf({ bucket: 'no-such-bucket' });
     const result = await runBackupJob(
-      { settings: backupSettings(pg.url('app')), location, store, logger: memoryLogger().logger, clock },
+      { settings: backupSettings(pg.url('app')), location, store, logger: captureLogs().logger, clock },
       { runId: 's3-bucket', trigger: 'manual' },
     );
     assert.ok(result.status === 'failed');

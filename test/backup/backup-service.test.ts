@@ -8,8 +8,9 @@ import { BackupService } from '../../src/backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps } from '../../src/backup/job.ts';
 import type { BackupResult } from '../../src/backup/result.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
-import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { backupSettings, holdFirstChunk, memoryLogger } from './fixtures.ts';
+import { sharedPgCluster, startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { backupSettings, holdFirstChunk } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 const location: Location = { subfolder: '', prefix: 'svc_' };
 
@@ -32,7 +33,7 @@ describe('backup runs over time', () => {
   const clock = () => new Date(Date.UTC(2026, 2, 1, 3, 0, seconds++));
 
   before(async () => {
-    pg = await startPgCluster();
+    pg = await sharedPgCluster();
     await pg.createDatabase('app');
     // About 16 MB of dump: more than every buffer between pg_dump and the store.
     await pg.psql(`CREATE TABLE blobs AS SELECT i, md5(i::text) || md5((i * 2)::text) || md5((i * 3)::text) AS body FROM generate_series(1, 150000) i`, 'app');
@@ -47,14 +48,14 @@ describe('backup runs over time', () => {
     settings: backupSettings(pg.url('app'), { compression: { algorithm: 'none', level: undefined } }),
     location,
     store: new DirStore(path.join(dir, sub)),
-    logger: memoryLogger().logger,
+    logger: captureLogs().logger,
     clock,
     ...extra,
   });
 
   it('skips and logs a run that is due while one is still running', async () => {
     const g = gate();
-    const { logger, text } = memoryLogger();
+    const { logger, text } = captureLogs();
     const jobDeps = deps('overlap', { extraStage: holdFirstChunk(g.hold) });
     const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger, clock });
     const finished: BackupResult[] = [];
@@ -79,8 +80,8 @@ describe('backup runs over time', () => {
 
   it('lets only one of two services on the same database back up at a time (advisory lock)', async () => {
     const g = gate();
-    const a = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-a', { extraStage: holdFirstChunk(g.hold) }), run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
-    const logB = memoryLogger();
+    const a = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-a', { extraStage: holdFirstChunk(g.hold) }), run), cron: '0 3 * * *', logger: captureLogs().logger, clock });
+    const logB = captureLogs();
     const b = new BackupService({ runBackup: (run) => runBackupJob(deps('replica-b', { logger: logB.logger }), run), cron: '0 3 * * *', logger: logB.logger, clock });
     const runA = a.runOnce('schedule');
     await g.started;
@@ -123,7 +124,7 @@ describe('backup runs over time', () => {
   }
 
   it('records a failure and keeps going when a run throws', async () => {
-    const { logger, text } = memoryLogger();
+    const { logger, text } = captureLogs();
     const service = new BackupService({ runBackup: () => Promise.reject(new Error('boom')), cron: '0 3 * * *', logger, clock });
     const result = await service.runOnce('schedule');
     assert.ok(result.status === 'failed');
@@ -138,7 +139,7 @@ describe('backup runs over time', () => {
       let dumpPid: number | undefined;
       const jobDeps = deps(`stopped-${algorithm}`, { extraStage: holdFirstChunk(g.hold), onDumpStarted: (pid) => (dumpPid = pid) });
       jobDeps.settings = { ...jobDeps.settings, compression: { algorithm, level: 1 } };
-      const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger: memoryLogger().logger, clock });
+      const service = new BackupService({ runBackup: (run) => runBackupJob(jobDeps, run), cron: '0 3 * * *', logger: captureLogs().logger, clock });
       const run = service.runOnce('manual');
       await g.started;
       const stopping = service.stop();
@@ -157,7 +158,7 @@ describe('backup runs over time', () => {
     const tz = process.env.TZ;
     process.env.TZ = 'America/New_York';
     try {
-      const daily = new BackupService({ runBackup: () => Promise.reject(new Error('unused')), cron: '0 3 * * *', logger: memoryLogger().logger });
+      const daily = new BackupService({ runBackup: () => Promise.reject(new Error('unused')), cron: '0 3 * * *', logger: captureLogs().logger });
       daily.start();
       const next = daily.nextRunAt();
       await daily.stop();
@@ -176,7 +177,7 @@ describe('backup runs over time', () => {
         return { runId: run.runId, trigger: run.trigger, startedAt: now, finishedAt: now, durationMs: 0, status: 'skipped', reason: 'locked', message: 'test' };
       },
       cron: '* * * * * *',
-      logger: memoryLogger().logger,
+      logger: captureLogs().logger,
     });
     const ran = new Promise<BackupResult>((resolve) => every.onRunFinished(resolve));
     every.start();
@@ -211,7 +212,7 @@ describe('a database server that stops mid-dump', () => {
         settings: backupSettings(pg.url('app'), { compression: { algorithm: 'none', level: undefined } }),
         location,
         store,
-        logger: memoryLogger().logger,
+        logger: captureLogs().logger,
         extraStage: holdFirstChunk(() => pg.stop()),
       },
       { runId: 'stopped-server', trigger: 'manual' },

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { backupCommand } from '../../src/commands/backup.ts';
@@ -12,23 +11,13 @@ import { serveCommand } from '../../src/commands/serve.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { startSentinel } from '../../src/main.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { createSampleData, memoryLogger } from './fixtures.ts';
-
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { stream, text: () => text };
-}
+import { createSampleData } from './fixtures.ts';
+import { captureLogs, captureStream } from '../helpers/log-sink.ts';
 
 function context(env: Record<string, string>) {
-  const out = capture();
-  const err = capture();
-  const log = memoryLogger();
+  const out = captureStream();
+  const err = captureStream();
+  const log = captureLogs();
   const controller = new AbortController();
   const ctx: CommandContext = { config: loadConfig(env), logger: log.logger, stdout: out.stream, stderr: err.stream, stopSignal: controller.signal };
   return { ctx, out: out.text, err: err.text, log: log.text, stop: () => controller.abort() };
@@ -122,7 +111,7 @@ describe('the backup, list and serve commands', () => {
 
   it('the service backs up at start, serves /livez and /status, and stops cleanly', async () => {
     const sub = path.join(dir, 'service');
-    const log = memoryLogger();
+    const log = captureLogs();
     const sentinel = await startSentinel({ config: loadConfig({ ...env, BACKUP_DIR: sub, RUN_ON_STARTUP: 'true' }), logger: log.logger, host: '127.0.0.1', port: 0 });
     try {
       const finished = await new Promise((resolve) => sentinel.backupService?.onRunFinished(resolve));
@@ -141,7 +130,7 @@ describe('the backup, list and serve commands', () => {
   });
 
   it('the service without BACKUP_DATABASE_URL takes no backups and says so at start', async () => {
-    const log = memoryLogger();
+    const log = captureLogs();
     const sentinel = await startSentinel({ config: loadConfig({ BACKUP_DIR: dir }), logger: log.logger, host: '127.0.0.1', port: 0 });
     try {
       assert.equal(sentinel.backupService, undefined);

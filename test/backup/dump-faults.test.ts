@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { runBackupJob, type BackupJobDeps } from '../../src/backup/job.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
-import { backupSettings, holdFirstChunk, memoryLogger } from './fixtures.ts';
+import { backupSettings, holdFirstChunk } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 describe('a dump that dies half-way', () => {
   let pg: PgCluster;
@@ -30,7 +31,7 @@ describe('a dump that dies half-way', () => {
       settings: backupSettings(pg.url('app'), { compression: { algorithm: 'none', level: undefined } }),
       location: { subfolder: '', prefix: 'fault_' },
       store: new DirStore(path.join(dir, sub)),
-      logger: memoryLogger().logger,
+      logger: captureLogs().logger,
       onDumpStarted: (p) => (pid = p ?? 0),
       extraStage: holdFirstChunk(() => whileHeld(pid)),
     };

@@ -8,7 +8,6 @@ import { execa } from 'execa';
 import { Secret } from '../../src/config/secret.ts';
 import type { BackupSettings, Compression, DumpFormat } from '../../src/config/types.ts';
 import type { ExtraStage } from '../../src/backup/job.ts';
-import { createLogger, type Logger } from '../../src/logger.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import type { PgCluster } from '../helpers/pg-cluster.ts';
 
@@ -99,23 +98,6 @@ export async function restoreInto(pg: PgCluster, database: string, dump: Buffer,
       await fs.rm(dir, { recursive: true, force: true });
     }
   }
-}
-
-// A logger that keeps every line for assertions (and never prints).
-export function memoryLogger(): { logger: Logger; lines: () => Record<string, unknown>[]; text: () => string } {
-  const raw: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      raw.push(chunk.toString());
-      cb();
-    },
-  });
-  const logger = createLogger('debug', sink);
-  return {
-    logger,
-    text: () => raw.join(''),
-    lines: () => raw.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
 }
 
 // An extra pipeline stage that holds the first chunk until whileHeld() settles: the dump is then provably

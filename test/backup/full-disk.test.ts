@@ -5,7 +5,8 @@ import { runBackupJob } from '../../src/backup/job.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { mountSmallFilesystem, type SmallFilesystem } from '../helpers/small-filesystem.ts';
-import { backupSettings, createSampleData, memoryLogger } from './fixtures.ts';
+import { backupSettings, createSampleData } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 // A backup into a directory on a real filesystem that fills up (a 64 KiB tmpfs; the dump is larger).
 describe('a backup to a directory on a full disk', () => {
@@ -35,7 +36,7 @@ describe('a backup to a directory on a full disk', () => {
       return;
     }
     const store = new DirStore(fsys.dir);
-    const { logger, lines } = memoryLogger();
+    const { logger, records } = captureLogs();
     const result = await runBackupJob(
       {
         settings: backupSettings(pg.url('full'), { format: 'custom', compression: { algorithm: 'none', level: undefined } }),
@@ -54,7 +55,7 @@ describe('a backup to a directory on a full disk', () => {
     assert.match(result.error.hint ?? '', /disk space/);
     assert.match(result.error.hint ?? '', /retention|RETENTION_/i);
     assert.match(result.error.hint ?? '', /BACKUP_DIR/);
-    const failed = lines().find((l) => l.msg === `backup failed: ${result.shortMessage}`);
+    const failed = records().find((l) => l.msg === `backup failed: ${result.shortMessage}`);
     assert.ok(failed, 'the failure is logged');
     // Nothing half-written stays to fill the disk further.
     assert.deepEqual(await fs.readdir(fsys.dir, { recursive: true }), []);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CronSpecError } from '../../src/core/cron.ts';
 import { ScheduledTask, type TaskOutcome, type TaskRun } from '../../src/core/scheduled-task.ts';
-import { captureLogs } from '../alerts/log-sink.ts';
-import { waitFor } from '../retention/fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 // Real timers on a per-second schedule: each test waits at most a few seconds of wall time, polling
 // the state it expects instead of sleeping.
@@ -34,7 +34,7 @@ describe('ScheduledTask', () => {
     const first = task.nextRunAt();
     assert.ok(first !== undefined && first.getTime() > Date.now() - 50 && first.getUTCMilliseconds() === 0, String(first));
     try {
-      await waitFor(() => Promise.resolve(runs.length >= 2), 'two scheduled runs', 5_000);
+      await waitFor(() => Promise.resolve(runs.length >= 2), 'two scheduled runs', { timeoutMs: 5_000 });
     } finally {
       await task.stop();
     }
@@ -64,7 +64,7 @@ describe('ScheduledTask', () => {
     // A scheduled time that comes while the run is in flight is skipped as well.
     task.start();
     try {
-      await waitFor(() => Promise.resolve(outcomes.some((o) => o.status === 'skipped' && o.trigger === 'schedule')), 'a skipped scheduled run', 5_000);
+      await waitFor(() => Promise.resolve(outcomes.some((o) => o.status === 'skipped' && o.trigger === 'schedule')), 'a skipped scheduled run', { timeoutMs: 5_000 });
       assert.equal(g.runs.length, 1, 'the run function ran once');
       g.release();
       const done = await first;
@@ -108,7 +108,7 @@ describe('ScheduledTask', () => {
     assert.equal(outcome.status, 'failed');
     task.start();
     try {
-      await waitFor(() => Promise.resolve(calls >= 2), 'a scheduled run after the failure', 5_000);
+      await waitFor(() => Promise.resolve(calls >= 2), 'a scheduled run after the failure', { timeoutMs: 5_000 });
     } finally {
       await task.stop();
     }
@@ -128,7 +128,7 @@ describe('ScheduledTask', () => {
     const due = task.nextRunAt();
     skewMs = 10 * 60_000;
     try {
-      await waitFor(() => Promise.resolve(runs.length >= 1), 'the late run', 5_000);
+      await waitFor(() => Promise.resolve(runs.length >= 1), 'the late run', { timeoutMs: 5_000 });
     } finally {
       await task.stop();
     }

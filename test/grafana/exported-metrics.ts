@@ -4,6 +4,8 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
+import { parseMetrics } from '../helpers/metrics.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 // What a running service exports on /metrics: every name it declares (`# TYPE` lines, which prom-client
 // writes even for a metric without a value yet) and the names that carry samples right now.
@@ -20,20 +22,13 @@ const SERIES_SUFFIXES: Record<string, readonly string[]> = {
 };
 
 export function parseExposition(text: string): ExportedMetrics {
+  const { samples, types } = parseMetrics(text);
   const declared = new Map<string, string>();
-  const sampled = new Set<string>();
-  for (const line of text.split('\n')) {
-    const type = /^# TYPE (\S+) (\S+)/.exec(line);
-    if (type) {
-      const [, name = '', kind = ''] = type;
-      declared.set(name, kind);
-      for (const suffix of SERIES_SUFFIXES[kind] ?? []) declared.set(`${name}${suffix}`, kind);
-      continue;
-    }
-    const sample = /^([a-zA-Z_:][\w:]*)[\s{]/.exec(line);
-    if (sample?.[1] !== undefined) sampled.add(sample[1]);
+  for (const [name, kind] of types) {
+    declared.set(name, kind);
+    for (const suffix of SERIES_SUFFIXES[kind] ?? []) declared.set(`${name}${suffix}`, kind);
   }
-  return { declared, sampled, text };
+  return { declared, sampled: new Set(samples.map((s) => s.name)), text };
 }
 
 export interface SeededSentinel {
@@ -73,15 +68,16 @@ export async function scrapeRunningService(): Promise<ExportedMetrics> {
   const sentinel = await startSeededSentinel();
   try {
     const url = `http://127.0.0.1:${sentinel.port}/metrics`;
-    let exported = parseExposition('');
-    for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
-      const response = await fetch(url);
-      if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`);
-      exported = parseExposition(await response.text());
-      if (exported.sampled.has('backup_sentinel_last_check_timestamp_seconds')) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    return exported;
+    return await waitFor(
+      async () => {
+        const response = await fetch(url);
+        if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`);
+        const exported = parseExposition(await response.text());
+        return exported.sampled.has('backup_sentinel_last_check_timestamp_seconds') && exported;
+      },
+      'the first check on /metrics',
+      { timeoutMs: 5_000, intervalMs: 100 },
+    );
   } finally {
     await sentinel.stop();
   }

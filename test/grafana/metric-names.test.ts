@@ -71,15 +71,4 @@ describe('the dashboard and the alert rules use only metrics the service exports
     const names = extractMetricNames('backup_sentinel_x + backup_sentinel_typo');
     assert.deepEqual([...names].filter((n) => !fake.declared.has(n)), ['backup_sentinel_typo']);
   });
-
-  it('lists the metrics that carry no value before any event (for the docs; not a failure)', (t) => {
-    const waiting = [...exported.declared.keys()].filter((n) => n.startsWith('backup_sentinel_') && !exported.sampled.has(n));
-    t.diagnostic(`declared without a value after start and one check (monitor-only, directory storage): ${waiting.join(', ') || 'none'}`);
-    const used = new Set([
-      ...dashboardQueries(readDashboard()).flatMap(({ expr }) => [...extractMetricNames(expr)]),
-      ...readRules().flatMap((r) => [...extractMetricNames(r.expr)]),
-    ]);
-    const unused = [...exported.declared.keys()].filter((n) => n.startsWith('backup_sentinel_') && !used.has(n));
-    t.diagnostic(`exported but on no panel and in no rule: ${unused.join(', ') || 'none'}`);
-  });
 });

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { startSeededSentinel, type SeededSentinel } from './exported-metrics.ts';
 import { dashboardQueries, readDashboard, readRules, RULES_FILE } from './files.ts';
 import { findBinary, startPrometheus, type PrometheusServer } from './prometheus-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 // The real thing end to end: a real Prometheus scrapes the real service (startSentinel) and evaluates
 // the rules file; the dashboard's queries run against what it scraped. Runs where the Debian package
@@ -18,22 +19,13 @@ const GRAFANA_VARIABLES: [RegExp, string][] = [
   [/\$\{?instance\}?/g, '.*'],
 ];
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  for (const deadline = Date.now() + ms; ; ) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 // A seeded service, a Prometheus scraping it with the rules loaded, once the first scrape saw the storage.
 async function startScraped(seed: Parameters<typeof startSeededSentinel>[0]): Promise<{ sentinel: SeededSentinel; prometheus: PrometheusServer }> {
   const sentinel = await startSeededSentinel(seed);
   const prometheus = await startPrometheus({ target: `127.0.0.1:${sentinel.port}`, ruleFiles: [RULES_FILE] });
-  await waitFor('the first scrape with the storage listed', async () => {
-    const result = await prometheus.query('backup_sentinel_newest_backup_timestamp_seconds');
-    return result.length > 0 ? true : undefined;
+  await waitFor(async () => (await prometheus.query('backup_sentinel_newest_backup_timestamp_seconds')).length > 0, 'the first scrape with the storage listed', {
+    timeoutMs: 15_000,
+    intervalMs: 200,
   });
   return { sentinel, prometheus };
 }
@@ -66,7 +58,7 @@ describe('Prometheus scraping the running service', { skip }, () => {
   });
 
   it('Prometheus loads the rules and puts BackupTooOld in pending, its value the backup age', async () => {
-    const alert = await waitFor('BackupTooOld in ALERTS', async () => (await prometheus.query('ALERTS{alertname="BackupTooOld"}'))[0]);
+    const alert = await waitFor(async () => (await prometheus.query('ALERTS{alertname="BackupTooOld"}'))[0], 'BackupTooOld in ALERTS', { timeoutMs: 15_000, intervalMs: 200 });
     assert.equal(alert.metric.alertstate, 'pending');
     assert.equal(alert.metric.severity, 'critical');
     const [age] = await prometheus.query('time() - backup_sentinel_newest_backup_timestamp_seconds');

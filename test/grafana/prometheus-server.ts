@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { freePort } from '../helpers/free-port.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 // A real Prometheus (Debian package prometheus) on 127.0.0.1 and a free port, scraping the given target
 // every second as job "backup-sentinel" and evaluating the given rule files every second.
@@ -51,16 +52,17 @@ export async function startPrometheus(options: { target: string; ruleFiles: stri
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const deadline = Date.now() + 15_000; ; ) {
-      if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}:\n${log}`);
-      const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error(`prometheus not ready after 15 s:\n${log}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}`);
+        return await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+      },
+      'prometheus to be ready',
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
   } catch (error) {
     await stop();
-    throw error;
+    throw new Error(`${(error as Error).message}:\n${log}`, { cause: error });
   }
   return {
     url,

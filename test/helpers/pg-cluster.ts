@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -72,6 +73,61 @@ function stopSync(binDir: string, dataDir: string, base: string): void {
   fs.rmSync(base, { recursive: true, force: true });
 }
 
+// initdb is most of a cluster's start-up time and gives the same data directory every time for the same
+// server binaries, superuser and password: it runs once, into node_modules/.cache (a cache like tsx's,
+// outside TMPDIR so the demo's clean-up check sees only its own files), and each cluster starts from a
+// copy. Parallel test processes each may build one; the first rename wins and the others use it.
+const TEMPLATE_CACHE = path.resolve(import.meta.dirname, '../../node_modules/.cache/pg-test-template');
+
+async function initdbTemplate(binDir: string, superuser: string, password: string): Promise<string> {
+  const version = (await execa(path.join(binDir, 'postgres'), ['--version'])).stdout;
+  const id = createHash('sha256').update(`${binDir}\0${version}\0${superuser}\0${password}`).digest('hex').slice(0, 16);
+  const template = path.join(TEMPLATE_CACHE, id);
+  if (fs.existsSync(path.join(template, 'PG_VERSION'))) return template;
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'pg-template-'));
+  try {
+    const pwFile = path.join(work, 'pw');
+    await fsp.writeFile(pwFile, `${password}\n`, { mode: 0o600 });
+    if (isRoot) await execa('chown', ['-R', 'postgres:postgres', work]);
+    const [initCmd, initArgs] = asServerUser(path.join(binDir, 'initdb'), [
+      '-D', path.join(work, 'data'), '-U', superuser, '--pwfile', pwFile, '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync',
+    ]);
+    await execa(initCmd, initArgs);
+    await fsp.mkdir(TEMPLATE_CACHE, { recursive: true });
+    const staged = await fsp.mkdtemp(path.join(TEMPLATE_CACHE, 'staging-'));
+    try {
+      await execa('cp', ['-a', path.join(work, 'data'), path.join(staged, 'data')]);
+      await fsp.rename(path.join(staged, 'data'), template);
+    } catch (error) {
+      // Another process published the same template first.
+      if (!fs.existsSync(path.join(template, 'PG_VERSION'))) throw error;
+    } finally {
+      await fsp.rm(staged, { recursive: true, force: true });
+    }
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+  return template;
+}
+
+let shared: Promise<PgCluster> | undefined;
+
+// One cluster for every suite of this test process that only needs databases of its own (each suite
+// creates its databases under names no other suite in the file uses): initdb and start-up are most of
+// a small suite's time. Its stop() does nothing, since another suite may still use it; the exit hook
+// above stops it when the process ends. A suite that stops or kills its server, needs another password
+// or server settings, or counts the cluster's sessions starts its own with startPgCluster().
+export function sharedPgCluster(): Promise<PgCluster> {
+  shared ??= startPgCluster().then(
+    (pg) => ({ ...pg, stop: () => Promise.resolve() }),
+    (error: unknown) => {
+      shared = undefined;
+      throw error;
+    },
+  );
+  return shared;
+}
+
 // Starts a throwaway PostgreSQL cluster (initdb into a temp dir, free port, password auth).
 export async function startPgCluster(options: { password?: string } = {}): Promise<PgCluster> {
   const binDir = findPgBinDir();
@@ -89,15 +145,10 @@ export async function startPgCluster(options: { password?: string } = {}): Promi
 
 async function initAndStart(binDir: string, base: string, dataDir: string, password: string): Promise<PgCluster> {
   const socketDir = path.join(base, 'sock');
-  const pwFile = path.join(base, 'pw');
   const superuser = 'postgres';
   await fsp.mkdir(socketDir);
-  await fsp.writeFile(pwFile, `${password}\n`, { mode: 0o600 });
+  await execa('cp', ['-a', await initdbTemplate(binDir, superuser, password), dataDir]);
   if (isRoot) await execa('chown', ['-R', 'postgres:postgres', base]);
-  const [initCmd, initArgs] = asServerUser(path.join(binDir, 'initdb'), [
-    '-D', dataDir, '-U', superuser, '--pwfile', pwFile, '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync',
-  ]);
-  await execa(initCmd, initArgs);
   // Between freePort() and the server binding it another process may take the port: try another one.
   let port = 0;
   for (let attempt = 1; ; attempt++) {

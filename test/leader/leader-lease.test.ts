@@ -13,17 +13,10 @@ import type { BackupStore, ConditionalStore } from '../../src/storage/store.ts';
 import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditional-proxy.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const TTL_MS = 2_000;
 const KEY = leaseKey('');
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 // Samples both instances every few ms for the whole test: two leaders at once is a failure.
 function watchForTwoLeaders(a: LeaderLease, b: LeaderLease): { stop(): number } {
@@ -209,7 +202,7 @@ describe('the leader lease on a storage that stops answering', () => {
       // elsewhere, in freeSockets): none may be left.
       const handler = store.client.config.requestHandler as unknown as { config?: { httpAgent?: { sockets: Record<string, unknown[]> } } };
       const inFlight = (): number => Object.values(handler.config?.httpAgent?.sockets ?? {}).reduce((n, list) => n + list.length, 0);
-      await waitFor(() => inFlight() === 0, 'the stalled requests to be aborted', 5_000);
+      await waitFor(() => inFlight() === 0, 'the stalled requests to be aborted', { timeoutMs: 5_000 });
     } finally {
       await a.stop();
       tcp.restore();

@@ -9,14 +9,7 @@ import { startSentinel } from '../../src/main.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { waitFor } from '../helpers/wait-for.ts';
 
 const texts = (slack: TestSlackServer): string[] =>
   slack.payloads.map((p) => {
@@ -57,15 +50,15 @@ describe('a storage outage while nobody can hold the leader lease', () => {
     });
     const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
     try {
-      await waitFor(() => texts(slack).some((t) => /FIRING/.test(t)), 'the FIRING about the unreachable storage');
+      await waitFor(() => texts(slack).some((t) => /FIRING/.test(t)), 'the FIRING about the unreachable storage', { timeoutMs: 20_000 });
       assert.equal(sentinel.leadership.status().role, 'standby');
       assert.equal(texts(slack).length, 1, texts(slack).join('\n'));
       assert.match(texts(slack)[0] ?? '', /FIRING.*S3 endpoint unreachable/);
 
       proxy.restore();
       // Grouped per check: the RESOLVED may share a message with what started in the same check.
-      await waitFor(() => count(slack, 'RESOLVED') === 1, 'the RESOLVED once the storage answers');
-      await waitFor(() => sentinel.leadership.isLeader(), 'this replica leading once the lease can be written');
+      await waitFor(() => count(slack, 'RESOLVED') === 1, 'the RESOLVED once the storage answers', { timeoutMs: 20_000 });
+      await waitFor(() => sentinel.leadership.isLeader(), 'this replica leading once the lease can be written', { timeoutMs: 20_000 });
       assert.equal(count(slack, 'FAIL'), 1, 'the storage FIRING was sent once');
       assert.equal(count(slack, 'RESOLVED'), 1, 'and resolved once');
     } finally {

@@ -8,14 +8,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { waitFor } from '../helpers/wait-for.ts';
 
 // The composed service in monitor-only mode over an empty directory (so `stale` fires at start), with a
 // Slack webhook that is gone (the stand-in answers 404 "no_service" to an unknown path) and working e-mail.
@@ -45,7 +38,7 @@ describe('an alert channel that refuses every message', () => {
     });
     const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
     try {
-      await waitFor(() => smtp.mails.length >= 2, 'the stale alert and the alert about Slack');
+      await waitFor(() => smtp.mails.length >= 2, 'the stale alert and the alert about Slack', { timeoutMs: 20_000 });
       assert.match(smtp.mails[1]?.subject ?? '', /^\[FIRING\] vlvt-backups: slack refuses alerts: Slack webhook on 127\.0\.0\.1:\d+ answered HTTP 404 "no_service"$/);
       const health = (await (await fetch(`http://127.0.0.1:${sentinel.port}/health`)).json()) as { checks: Record<string, { status: string; output?: string }[]> };
       assert.equal(health.checks['backup:alert_channel']?.[0]?.status, 'warn');

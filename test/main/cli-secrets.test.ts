@@ -7,6 +7,8 @@ import { execa } from 'execa';
 import { freePort } from '../helpers/free-port.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { listeningPort } from '../helpers/listening-port.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const COMMANDS: readonly string[][] = [['serve'], ['backup'], ['list'], ['check'], ['prune', '--dry-run'], ['restore', '--latest'], ['verify', '--drill'], ['alert-test']];
@@ -61,10 +63,14 @@ describe('secrets in URLs never reach the output of any command', () => {
 
   it('a malformed URL in any variable stops every command at start (exit 78) without showing the password', async () => {
     let shape = 0;
-    for (const command of COMMANDS) {
+    // The commands run side by side: each is a process that mostly starts up.
+    const runs = COMMANDS.map((command) => {
       const env: Record<string, string> = { ...base, ALERT_EMAIL_TO: 'ops@example.com' };
       for (const variable of URL_VARIABLES) env[variable] = MALFORMED_SHAPES[shape++ % MALFORMED_SHAPES.length] ?? '';
-      const result = await run(command, env);
+      return [command, run(command, env)] as const;
+    });
+    for (const [command, pending] of runs) {
+      const result = await pending;
       assert.equal(result.code, 78, `${command.join(' ')}: ${result.all}`);
       // One start-up message lists them all (a shape that is only padded with spaces is a valid URL once trimmed).
       const named = URL_VARIABLES.filter((variable) => result.all.includes(`- ${variable}: expected`));
@@ -75,13 +81,16 @@ describe('secrets in URLs never reach the output of any command', () => {
   });
 
   it('restore --target-url with a malformed URL, and RESTORE_TARGET_URL with a wrong password, fail without showing it', async () => {
-    for (const target of [`postgres:/postgres:${MARKER}@127.0.0.1:${pg.port}/copy`, `postgres:postgres:${MARKER}@127.0.0.1/copy`, `postgres://postgres@127.0.0.1:${pg.port}/copy?password=${MARKER}%zz`]) {
-      const result = await run(['restore', '--latest', '--target-url', target], base);
+    const targets = [`postgres:/postgres:${MARKER}@127.0.0.1:${pg.port}/copy`, `postgres:postgres:${MARKER}@127.0.0.1/copy`, `postgres://postgres@127.0.0.1:${pg.port}/copy?password=${MARKER}%zz`];
+    const runs = targets.map((target) => [target, run(['restore', '--latest', '--target-url', target], base)] as const);
+    const wrongPassword = run(['restore', '--latest', '--create'], { ...base, RESTORE_TARGET_URL: `postgres://postgres:${MARKER}@127.0.0.1:${pg.port}/copy` });
+    for (const [target, pending] of runs) {
+      const result = await pending;
       assert.equal(result.code, 1, result.all);
       assert.match(result.all, /--target-url is not a valid URL/);
       assertNoMarker(`restore --target-url ${target}`, result);
     }
-    const wrong = await run(['restore', '--latest', '--create'], { ...base, RESTORE_TARGET_URL: `postgres://postgres:${MARKER}@127.0.0.1:${pg.port}/copy` });
+    const wrong = await wrongPassword;
     assert.equal(wrong.code, 1, wrong.all);
     assert.match(wrong.all, /cannot connect to database .*password authentication failed/);
     assertNoMarker('restore with RESTORE_TARGET_URL', wrong);
@@ -105,16 +114,14 @@ describe('secrets in URLs never reach the output of any command', () => {
       assert.notEqual(result.code, 0, `${what} fails: ${result.all}`);
       assertNoMarker(what, result);
     }
-    const port = await freePort();
-    const serve = cli(['serve'], { ...base, PORT: String(port), HOST: '127.0.0.1', BACKUP_DATABASE_URL: wrongDb, RUN_ON_STARTUP: 'true', VERIFY_RESTORE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${dead}/postgres` });
+    const serve = cli(['serve'], { ...base, PORT: '0', HOST: '127.0.0.1', BACKUP_DATABASE_URL: wrongDb, RUN_ON_STARTUP: 'true', VERIFY_RESTORE_URL: `postgres://postgres:${MARKER}@127.0.0.1:${dead}/postgres` });
     try {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const body = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.text(), () => '');
-        if (body.includes('backup_failed')) break;
-        if (Date.now() > deadline) assert.fail('timed out waiting for the failed backup on /health');
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      const port = await listeningPort(serve);
+      await waitFor(
+        async () => (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.text(), () => '')).includes('backup_failed'),
+        'the failed backup on /health',
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
       const status = await (await fetch(`http://127.0.0.1:${port}/status`)).text();
       const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.ok(!status.includes(MARKER) && !metrics.includes(MARKER), 'not in /status or /metrics');

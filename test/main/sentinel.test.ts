@@ -9,14 +9,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { waitFor } from '../helpers/wait-for.ts';
 
 // The composed service (startSentinel): backups, monitor, alerts, retention and verification together.
 describe('the composed service', () => {
@@ -47,9 +40,9 @@ describe('the composed service', () => {
     const before = slack.payloads.length;
     const sentinel = await startSentinel({ config: config('ok'), logger: silentLogger(), host: '127.0.0.1', port: 0 });
     try {
-      await waitFor(() => sentinel.backupService?.lastResult !== undefined, 'the first backup');
+      await waitFor(() => sentinel.backupService?.lastResult !== undefined, 'the first backup', { timeoutMs: 20_000 });
       assert.equal(sentinel.backupService?.lastResult?.status, 'success');
-      await waitFor(() => (sentinel.monitor.snapshot().inventory.count ?? 0) > 0, 'a check that sees the backup');
+      await waitFor(() => (sentinel.monitor.snapshot().inventory.count ?? 0) > 0, 'a check that sees the backup', { timeoutMs: 20_000 });
       const health = await fetch(`http://127.0.0.1:${sentinel.port}/health`);
       assert.equal(health.status, 200);
       const metrics = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
@@ -69,18 +62,18 @@ describe('the composed service', () => {
       reject: false,
     });
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      const lockHeld = "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'items' AND l.mode = 'AccessExclusiveLock' AND l.granted";
+      await waitFor(async () => (await pg.psql(lockHeld, 'app')) === '1', 'the exclusive lock on items', { timeoutMs: 20_000 });
       const before = slack.payloads.length;
       const sentinel = await startSentinel({ config: config('cancelled'), logger: silentLogger(), host: '127.0.0.1', port: 0 });
-      await waitFor(() => sentinel.backupService?.isRunning === true, 'the backup to start');
-      await waitFor(() => sentinel.monitor.snapshot().lastCheck !== undefined, 'the start-up check');
-      const afterStartup = slack.payloads.length;
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await waitFor(() => sentinel.backupService?.isRunning === true, 'the backup to start', { timeoutMs: 20_000 });
+      await waitFor(() => sentinel.monitor.snapshot().lastCheck !== undefined, 'the start-up check', { timeoutMs: 20_000 });
+      // pg_dump queues behind the exclusive lock: its own lock request is the one not granted.
+      const dumpWaiting = `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'items' AND NOT l.granted`;
+      await waitFor(async () => (await pg.psql(dumpWaiting, 'app')) !== '0', 'pg_dump waiting for the lock', { timeoutMs: 20_000 });
       await sentinel.stop();
       assert.equal(sentinel.backupService?.lastResult?.status, 'failed', 'the run was cancelled');
-      await new Promise((resolve) => setTimeout(resolve, 300));
       const sent = JSON.stringify(slack.payloads.slice(before));
-      assert.ok(afterStartup >= before, 'the start-up check may report that no backup exists yet');
       assert.doesNotMatch(sent, /cancelled|backup_failed|failed at/i, 'no failed-backup alert for a shutdown');
     } finally {
       locker.kill();

@@ -4,20 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { freePort } from '../helpers/free-port.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { listeningPort } from '../helpers/listening-port.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
-
-async function poll<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 interface Status {
   alerts: { firing: { check: string; notifiedAt?: string }[]; undelivered: Record<string, number> };
@@ -37,11 +28,11 @@ describe('serve stopped while an alert is being sent', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const serve = (port: number) =>
+  const serve = () =>
     execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
-        PORT: String(port),
+        PORT: '0',
         BACKUP_DIR: path.join(dir, 'backups'),
         STATE_DIR: path.join(dir, 'state'),
         SLACK_WEBHOOK_URL: slack.url,
@@ -55,10 +46,9 @@ describe('serve stopped while an alert is being sent', () => {
 
   it('delivers the cut-off alert exactly once after the restart', async () => {
     slack.respondWith('hang');
-    const firstPort = await freePort();
-    const first = serve(firstPort);
+    const first = serve();
     try {
-      await poll(async () => (slack.payloads.length > 0 ? true : undefined), 'the Slack request of the first process');
+      await waitFor(() => slack.payloads.length > 0, 'the Slack request of the first process', { timeoutMs: 30_000, intervalMs: 100 });
     } finally {
       first.kill('SIGTERM');
     }
@@ -67,14 +57,21 @@ describe('serve stopped while an alert is being sent', () => {
     assert.match(stopped.all ?? '', /stopped by shutdown; it stays pending and is sent after the restart/);
     assert.equal(slack.accepted.length, 0);
 
-    const port = await freePort();
-    const second = serve(port);
+    const second = serve();
     try {
-      await poll(async () => {
-        const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as Status;
-        const stale = status.alerts.firing.find((a) => a.check === 'stale');
-        return stale?.notifiedAt !== undefined && status.alerts.undelivered.slack === 0 ? true : undefined;
-      }, 'the stale alert notified by the second process');
+      const port = await listeningPort(second);
+      await waitFor(
+        async () => {
+          // Not listening yet while the process starts.
+          const response = await fetch(`http://127.0.0.1:${port}/status`).catch(() => undefined);
+          if (response === undefined) return false;
+          const status = (await response.json()) as Status;
+          const stale = status.alerts.firing.find((a) => a.check === 'stale');
+          return stale?.notifiedAt !== undefined && status.alerts.undelivered.slack === 0;
+        },
+        'the stale alert notified by the second process',
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
     } finally {
       second.kill('SIGTERM');
     }

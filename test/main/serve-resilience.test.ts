@@ -2,29 +2,21 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { freePort } from '../helpers/free-port.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { listeningPort } from '../helpers/listening-port.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
-
-async function poll<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 // The real `serve` process, with a database and a bucket that are both unreachable: failures are
 // findings, the process stays up, answers its endpoints, keeps secrets out of its output, and stops
 // cleanly on SIGTERM.
 describe('serve with everything down', () => {
   it('stays alive, reports fail on /health and 503, and exits 0 on SIGTERM', async () => {
-    const [port, deadDb, deadS3] = await Promise.all([freePort(), freePort(), freePort()]);
+    const [deadDb, deadS3] = await Promise.all([freePort(), freePort()]);
     const child = execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
-        PORT: String(port),
+        PORT: '0',
         AWS_S3_BUCKET: 'down-bucket',
         AWS_S3_ENDPOINT: `http://127.0.0.1:${deadS3}`,
         AWS_S3_FORCE_PATH_STYLE: 'true',
@@ -39,13 +31,20 @@ describe('serve with everything down', () => {
       all: true,
     });
     try {
-      const health = await poll(async () => {
-        const response = await fetch(`http://127.0.0.1:${port}/health`);
-        const body = (await response.json()) as { status: string; checks: Record<string, unknown> };
-        return body.checks['backup:backup_failed'] !== undefined && body.checks['backup:storage_unreachable'] !== undefined
-          ? { code: response.status, body }
-          : undefined;
-      }, 'a failed backup and an unreachable bucket on /health');
+      const port = await listeningPort(child);
+      const health = await waitFor(
+        async () => {
+          // Not listening yet while the process starts.
+          const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+          if (response === undefined) return undefined;
+          const body = (await response.json()) as { status: string; checks: Record<string, unknown> };
+          return body.checks['backup:backup_failed'] !== undefined && body.checks['backup:storage_unreachable'] !== undefined
+            ? { code: response.status, body }
+            : undefined;
+        },
+        'a failed backup and an unreachable bucket on /health',
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
       assert.equal(health.code, 503);
       assert.equal(health.body.status, 'fail');
       assert.equal((await fetch(`http://127.0.0.1:${port}/livez`)).status, 200, 'liveness does not depend on storage');

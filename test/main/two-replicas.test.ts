@@ -6,22 +6,13 @@ import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditi
 import { freePort } from '../helpers/free-port.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
 // The real `serve` command in a child process, as a deployment runs it.
 function spawnServe(env: Record<string, string>) {
   return execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], { env, extendEnv: false, reject: false, all: true, forceKillAfterDelay: 20_000 });
-}
-
-async function poll<T>(read: () => Promise<T | undefined>, what: string | (() => string), timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 interface Status {
@@ -107,19 +98,19 @@ describe('two replicas on one bucket', () => {
 
   // The replica's own backup failed and a check ran after it: it has had its chance to alert.
   async function checkedAfterItsBackup(replica: Replica): Promise<Status> {
-    return await poll(async () => {
+    return await waitFor(async () => {
       const s = await replica.status();
       const run = s.backup.lastResult;
       return run?.status === 'failed' && s.lastCheck !== null && s.lastCheck.at > run.startedAt && s.findings.some((f) => f.check === 'backup_failed') ? s : undefined;
-    }, () => `${replica.name} to check after its failed backup; its log:\n${replica.logs.join('').slice(-4000)}`);
+    }, () => `${replica.name} to check after its failed backup; its log:\n${replica.logs.join('').slice(-4000)}`, { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
   }
 
   // A check that started after `time` has finished on the replica.
   async function checkedAfter(replica: Replica, time: Date): Promise<Status> {
-    return await poll(async () => {
+    return await waitFor(async () => {
       const s = await replica.status();
       return s.lastCheck !== null && new Date(s.lastCheck.at) > time ? s : undefined;
-    }, `${replica.name} to check after ${time.toISOString()}`);
+    }, `${replica.name} to check after ${time.toISOString()}`, { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
   }
 
   async function metric(replica: Replica, name: string): Promise<string | undefined> {
@@ -134,9 +125,9 @@ describe('two replicas on one bucket', () => {
     const backupAt = new Date(Date.now() + 25_000);
     const cron = `${backupAt.getUTCSeconds()} ${backupAt.getUTCMinutes()} ${backupAt.getUTCHours()} * * *`;
     const [a, b] = await Promise.all([startReplica('a', cron), startReplica('b', cron)]);
-    await poll(async () => (slack.payloads.length >= 1 ? true : undefined), 'the FIRING of the stale bucket');
+    await waitFor(() => slack.payloads.length >= 1, 'the FIRING of the stale bucket', { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
     const [aStatus, bStatus] = await Promise.all([checkedAfterItsBackup(a), checkedAfterItsBackup(b)]);
-    await poll(async () => (slack.payloads.length >= 2 ? true : undefined), 'the FIRING of the failed backup');
+    await waitFor(() => slack.payloads.length >= 2, 'the FIRING of the failed backup', { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
     // Each has checked again since, so anything either would send has been sent.
     await Promise.all([a, b].map(async (r) => await checkedAfter(r, new Date(Date.now() + 100))));
     assert.deepEqual(subjects(slack).length, 2, `one FIRING per problem, not one per replica: ${JSON.stringify(subjects(slack))}`);
@@ -167,7 +158,7 @@ describe('two replicas on one bucket', () => {
     assert.equal(leaderResult.exitCode, 0, leaderResult.all);
     assert.match(leaderResult.all ?? '', /leader lease released/);
     const releasedAt = Date.now();
-    await poll(async () => ((await c.status()).role === 'leader' ? true : undefined), 'the new replica to take over the released lease', 10_000);
+    await waitFor(async () => ((await c.status()).role === 'leader' ? true : undefined), 'the new replica to take over the released lease', { timeoutMs: 10_000, intervalMs: 100, retryErrors: true });
     // Released, not expired: the next lease round (a quarter TTL) takes it, well within the 3 s TTL.
     assert.ok(Date.now() - releasedAt < 3_000, `takeover took ${Date.now() - releasedAt} ms`);
     // The new leader loaded the alert state and checked: still stale, and the failed backup it never
@@ -183,7 +174,7 @@ describe('two replicas on one bucket', () => {
 
     // A fresh backup arrives: the stale alert is resolved once, by the leader that took over.
     await s3.seed([{ key: `backup-${formatTimestamp(new Date())}.sql.gz`, size: 200_000 }]);
-    await poll(async () => (slack.payloads.length >= 3 ? true : undefined), 'the RESOLVED of the stale alert');
+    await waitFor(() => slack.payloads.length >= 3, 'the RESOLVED of the stale alert', { timeoutMs: 40_000, intervalMs: 100, retryErrors: true });
     const next = await checkedAfter(c, new Date(Date.now() + 100));
     await checkedAfter(c, new Date(next.lastCheck?.at ?? 0));
     assert.equal(subjects(slack).length, 3, `one RESOLVED: ${JSON.stringify(subjects(slack))}`);

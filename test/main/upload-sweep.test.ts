@@ -11,14 +11,7 @@ import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-
 import { freePort } from '../helpers/free-port.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { waitFor } from '../helpers/wait-for.ts';
 
 // The composed service sweeps incomplete uploads at start and reports those it cannot remove in
 // /health, /metrics and the alert channels.
@@ -61,11 +54,11 @@ describe('the composed service and incomplete multipart uploads', () => {
     try {
       const health = async () => (await (await fetch(`http://127.0.0.1:${sentinel.port}/health`)).json()) as { checks: Record<string, { status?: string }[] | undefined> };
       const checkOf = async () => JSON.stringify((await health()).checks['backup:incomplete_uploads'] ?? null);
-      await until(async () => /warn/.test(await checkOf()), 'the incomplete_uploads finding on /health');
+      await waitFor(async () => /warn/.test(await checkOf()), 'the incomplete_uploads finding on /health', { timeoutMs: 20_000, intervalMs: 50 });
       const metrics = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
       assert.match(metrics, /^backup_sentinel_finding_active\{check="incomplete_uploads"\} 1$/m);
       assert.match(metrics, /^backup_sentinel_incomplete_uploads_unremoved 1$/m);
-      await until(() => JSON.stringify(slack.payloads).includes('Incomplete uploads left in storage'), 'a Slack alert');
+      await waitFor(() => JSON.stringify(slack.payloads).includes('Incomplete uploads left in storage'), 'a Slack alert', { timeoutMs: 20_000, intervalMs: 50 });
 
       // The storage accepts aborts again: the next sweep removes it and the finding resolves.
       faults.failWhen(undefined);
@@ -75,7 +68,7 @@ describe('the composed service and incomplete multipart uploads', () => {
       const after = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
       assert.match(after, /^backup_sentinel_incomplete_uploads_aborted_total 1$/m);
       assert.match(after, /^backup_sentinel_finding_active\{check="incomplete_uploads"\} 0$/m);
-      await until(() => JSON.stringify(slack.payloads).includes('RESOLVED'), 'the RESOLVED message');
+      await waitFor(() => JSON.stringify(slack.payloads).includes('RESOLVED'), 'the RESOLVED message', { timeoutMs: 20_000, intervalMs: 50 });
     } finally {
       await sentinel.stop();
     }

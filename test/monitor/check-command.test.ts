@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { backupKey } from '../../src/backup/naming.ts';
@@ -13,22 +12,13 @@ import { silentLogger } from '../../src/logger.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { configFor, HOUR, MiB, putBackup, s3StoreFor } from './fixtures.ts';
+import { captureStream } from '../helpers/log-sink.ts';
 
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
 
 function context(env: Record<string, string>): { ctx: CommandContext; out: () => string; err: () => string } {
-  const sink = () => {
-    const chunks: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _e, cb) {
-        chunks.push(chunk.toString());
-        cb();
-      },
-    });
-    return { stream, text: () => chunks.join('') };
-  };
-  const stdout = sink();
-  const stderr = sink();
+  const stdout = captureStream();
+  const stderr = captureStream();
   const ctx: CommandContext = { config: configFor(env), logger: silentLogger(), stdout: stdout.stream, stderr: stderr.stream, stopSignal: new AbortController().signal };
   return { ctx, out: stdout.text, err: stderr.text };
 }

@@ -1,9 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config, S3Settings } from '../../src/config/types.ts';
-import { createLogger, type Logger } from '../../src/logger.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import type { TestS3Server } from '../helpers/s3-server.ts';
@@ -65,23 +64,3 @@ export async function seedS3Files(s3: TestS3Server, objects: { key: string; size
   }
 }
 
-// A logger whose JSON lines the test can read.
-export function captureLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  const logger = createLogger('debug', sink);
-  return {
-    logger,
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}

@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Server } from 'node:http';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { buildEmailBody } from '../../src/alerts/email-body.ts';
 import { formatMessage } from '../../src/alerts/format-message.ts';
@@ -21,6 +20,7 @@ import { MonitorRunner } from '../../src/monitor/runner.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { printableKey } from '../../src/util/printable-key.ts';
 import { configFor, HOUR, MiB, putBackup } from './fixtures.ts';
+import { captureStream } from '../helpers/log-sink.ts';
 
 // Object keys are anyone's to name: another tool (or an attacker with write access to the bucket)
 // can store a key with a newline, a carriage return, ESC sequences or Unicode separators. Real files
@@ -31,18 +31,8 @@ const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202e]/;
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
 
 function context(env: Record<string, string>): { ctx: CommandContext; out: () => string; err: () => string } {
-  const sink = () => {
-    const chunks: string[] = [];
-    const stream = new Writable({
-      write(chunk: Buffer, _e, cb) {
-        chunks.push(chunk.toString());
-        cb();
-      },
-    });
-    return { stream, text: () => chunks.join('') };
-  };
-  const stdout = sink();
-  const stderr = sink();
+  const stdout = captureStream();
+  const stderr = captureStream();
   const ctx: CommandContext = { config: configFor(env), logger: silentLogger(), stdout: stdout.stream, stderr: stderr.stream, stopSignal: new AbortController().signal };
   return { ctx, out: stdout.text, err: stderr.text };
 }

@@ -9,15 +9,10 @@ import { MonitorRunner } from '../../src/monitor/runner.ts';
 import type { S3Store } from '../../src/storage/s3-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { HOUR, MiB, putBackup, s3StoreFor, TestClock } from './fixtures.ts';
+import { sample } from '../helpers/metrics.ts';
 
 const START = new Date('2026-03-10T12:00:00Z');
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
-
-// The value of one labelless sample in the text format, undefined when the metric has no sample.
-function sample(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
-}
 
 describe('the size median metric', () => {
   let s3: TestS3Server;

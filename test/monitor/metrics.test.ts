@@ -11,40 +11,10 @@ import { registerMetrics } from '../../src/monitor/metrics.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { HOUR, MiB, putBackup, s3StoreFor, TestClock } from './fixtures.ts';
+import { parseMetrics, sample } from '../helpers/metrics.ts';
 
 const START = new Date('2026-03-10T12:00:00Z');
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-// Parses the Prometheus text format (enough of it for these tests).
-function parseMetrics(text: string): { samples: Sample[]; types: Map<string, string>; help: Map<string, string> } {
-  const samples: Sample[] = [];
-  const types = new Map<string, string>();
-  const help = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const meta = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
-    if (meta) {
-      (meta[1] === 'TYPE' ? types : help).set(meta[2] ?? '', meta[3] ?? '');
-      continue;
-    }
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    assert.ok(match, `unparseable line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] ?? ''] = pair[2] ?? '';
-    samples.push({ name: match[1] ?? '', labels, value: Number(match[3]) });
-  }
-  return { samples, types, help };
-}
-
-function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
-  return samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
-}
 
 describe('metrics and health from the monitor', () => {
   let s3: TestS3Server;
@@ -91,15 +61,15 @@ describe('metrics and health from the monitor', () => {
 
   it('before any check: thresholds, build info and zero counters, no invented timestamps', async () => {
     const { samples, types, help } = await scrape();
-    assert.equal(value(samples, 'backup_sentinel_build_info', { version: '1.2.3' }), 1);
-    assert.equal(value(samples, 'backup_sentinel_max_backup_age_seconds'), 25 * 3600);
-    assert.equal(value(samples, 'backup_sentinel_size_window'), 5);
-    assert.equal(value(samples, 'backup_sentinel_size_drop_ratio'), 0.5);
-    assert.equal(value(samples, 'backup_sentinel_size_growth_ratio'), 3);
-    assert.equal(value(samples, 'backup_sentinel_size_min_diff_bytes'), MiB);
-    assert.equal(value(samples, 'backup_sentinel_empty_backup_max_bytes'), 1024);
-    assert.equal(value(samples, 'backup_sentinel_backup_runs_total', { result: 'success' }), 0);
-    assert.equal(value(samples, 'backup_sentinel_backup_runs_total', { result: 'failure' }), 0);
+    assert.equal(sample(samples, 'backup_sentinel_build_info', { version: '1.2.3' }), 1);
+    assert.equal(sample(samples, 'backup_sentinel_max_backup_age_seconds'), 25 * 3600);
+    assert.equal(sample(samples, 'backup_sentinel_size_window'), 5);
+    assert.equal(sample(samples, 'backup_sentinel_size_drop_ratio'), 0.5);
+    assert.equal(sample(samples, 'backup_sentinel_size_growth_ratio'), 3);
+    assert.equal(sample(samples, 'backup_sentinel_size_min_diff_bytes'), MiB);
+    assert.equal(sample(samples, 'backup_sentinel_empty_backup_max_bytes'), 1024);
+    assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'success' }), 0);
+    assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'failure' }), 0);
     assert.equal(types.get('backup_sentinel_backup_runs_total'), 'counter');
     for (const unknown of [
       'backup_sentinel_last_backup_success_timestamp_seconds',
@@ -108,7 +78,7 @@ describe('metrics and health from the monitor', () => {
       'backup_sentinel_stored_backups',
       'backup_sentinel_finding_active',
     ]) {
-      assert.equal(value(samples, unknown), undefined, `${unknown} must be absent before it is known`);
+      assert.equal(sample(samples, unknown), undefined, `${unknown} must be absent before it is known`);
       assert.ok(help.has(unknown), `${unknown} still has its HELP line`);
     }
     // Default process metrics under their standard names.
@@ -121,15 +91,15 @@ describe('metrics and health from the monitor', () => {
     await runner.runCheck();
     const { samples } = await scrape();
     for (const check of ALL_CHECKS) {
-      assert.equal(value(samples, 'backup_sentinel_finding_active', { check }), check === 'stale' ? 1 : 0, check);
+      assert.equal(sample(samples, 'backup_sentinel_finding_active', { check }), check === 'stale' ? 1 : 0, check);
     }
-    assert.equal(value(samples, 'backup_sentinel_finding_severity', { check: 'stale' }), 2);
-    assert.equal(value(samples, 'backup_sentinel_newest_backup_timestamp_seconds'), (START.getTime() - 30 * HOUR) / 1000);
-    assert.equal(value(samples, 'backup_sentinel_newest_backup_size_bytes'), 2 * MiB);
-    assert.equal(value(samples, 'backup_sentinel_stored_backups'), 1);
-    assert.equal(value(samples, 'backup_sentinel_stored_backups_size_bytes'), 2 * MiB);
-    assert.equal(value(samples, 'backup_sentinel_last_check_timestamp_seconds'), START.getTime() / 1000);
-    assert.equal(value(samples, 'backup_sentinel_last_check_success'), 1);
+    assert.equal(sample(samples, 'backup_sentinel_finding_severity', { check: 'stale' }), 2);
+    assert.equal(sample(samples, 'backup_sentinel_newest_backup_timestamp_seconds'), (START.getTime() - 30 * HOUR) / 1000);
+    assert.equal(sample(samples, 'backup_sentinel_newest_backup_size_bytes'), 2 * MiB);
+    assert.equal(sample(samples, 'backup_sentinel_stored_backups'), 1);
+    assert.equal(sample(samples, 'backup_sentinel_stored_backups_size_bytes'), 2 * MiB);
+    assert.equal(sample(samples, 'backup_sentinel_last_check_timestamp_seconds'), START.getTime() / 1000);
+    assert.equal(sample(samples, 'backup_sentinel_last_check_success'), 1);
 
     const health = await fetch(`${base}/health`);
     assert.equal(health.status, 503);
@@ -155,15 +125,15 @@ describe('metrics and health from the monitor', () => {
     });
     runner.recordBackupRun({ result: 'skipped', startedAt: finishedAt, finishedAt });
     const { samples } = await scrape();
-    assert.equal(value(samples, 'backup_sentinel_last_backup_success_timestamp_seconds'), finishedAt.getTime() / 1000);
-    assert.equal(value(samples, 'backup_sentinel_last_backup_attempt_timestamp_seconds'), finishedAt.getTime() / 1000);
-    assert.equal(value(samples, 'backup_sentinel_last_backup_success'), 1);
-    assert.equal(value(samples, 'backup_sentinel_last_backup_size_bytes'), 3 * MiB);
-    assert.equal(value(samples, 'backup_sentinel_last_backup_duration_seconds'), 90);
-    assert.equal(value(samples, 'backup_sentinel_backup_runs_total', { result: 'success' }), 1);
-    assert.equal(value(samples, 'backup_sentinel_backup_runs_total', { result: 'skipped' }), 1);
-    assert.equal(value(samples, 'backup_sentinel_finding_active', { check: 'stale' }), 0);
-    assert.equal(value(samples, 'backup_sentinel_stored_backups'), 2);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_success_timestamp_seconds'), finishedAt.getTime() / 1000);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_attempt_timestamp_seconds'), finishedAt.getTime() / 1000);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_success'), 1);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_size_bytes'), 3 * MiB);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_duration_seconds'), 90);
+    assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'success' }), 1);
+    assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'skipped' }), 1);
+    assert.equal(sample(samples, 'backup_sentinel_finding_active', { check: 'stale' }), 0);
+    assert.equal(sample(samples, 'backup_sentinel_stored_backups'), 2);
     assert.equal((await fetch(`${base}/health`)).status, 200);
   });
 
@@ -172,14 +142,14 @@ describe('metrics and health from the monitor', () => {
     clock.advance(HOUR);
     await runner.afterBackupRun({ result: 'failure', startedAt: clock.now(), finishedAt: clock.now(), error: 'pg_dump exited with code 1', stage: 'dump' });
     const { samples } = await scrape();
-    assert.equal(value(samples, 'backup_sentinel_last_backup_success'), 0);
-    assert.equal(value(samples, 'backup_sentinel_last_backup_attempt_timestamp_seconds'), clock.now().getTime() / 1000);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_success'), 0);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_attempt_timestamp_seconds'), clock.now().getTime() / 1000);
     assert.equal(
-      value(samples, 'backup_sentinel_last_backup_success_timestamp_seconds'),
-      value(before, 'backup_sentinel_last_backup_success_timestamp_seconds'),
+      sample(samples, 'backup_sentinel_last_backup_success_timestamp_seconds'),
+      sample(before, 'backup_sentinel_last_backup_success_timestamp_seconds'),
     );
-    assert.equal(value(samples, 'backup_sentinel_finding_active', { check: 'backup_failed' }), 1);
-    assert.equal(value(samples, 'backup_sentinel_backup_runs_total', { result: 'failure' }), 1);
+    assert.equal(sample(samples, 'backup_sentinel_finding_active', { check: 'backup_failed' }), 1);
+    assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'failure' }), 1);
   });
 
   it('a snapshot provider that throws leaves values out instead of failing the scrape', async () => {
@@ -194,9 +164,9 @@ describe('metrics and health from the monitor', () => {
     });
     const text = await registry.metrics();
     const { samples } = parseMetrics(text);
-    assert.equal(value(samples, 'backup_sentinel_build_info'), 1);
-    assert.equal(value(samples, 'backup_sentinel_max_backup_age_seconds'), undefined);
-    assert.equal(value(samples, 'backup_sentinel_backup_runs_total', { result: 'success' }), 0);
+    assert.equal(sample(samples, 'backup_sentinel_build_info'), 1);
+    assert.equal(sample(samples, 'backup_sentinel_max_backup_age_seconds'), undefined);
+    assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'success' }), 0);
   });
 
   it('every backup_sentinel_ metric is documented in docs/monitor.md', async () => {

@@ -9,7 +9,8 @@ import type { CheckResult } from '../../src/monitor/state.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { captureLogger, HOUR, MiB, putBackup, s3StoreFor, TestClock } from './fixtures.ts';
+import { HOUR, MiB, putBackup, s3StoreFor, TestClock } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 const START = new Date('2026-03-10T12:00:00Z');
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
@@ -216,7 +217,7 @@ describe('monitor runner against an S3 server', () => {
 
   it('never throws when a listener or the store misbehaves, and logs the failure', async () => {
     const { config, clock } = setup();
-    const { logger, lines } = captureLogger();
+    const { logger, records } = captureLogs();
     const store = {
       description: 'broken://',
       list: () => Promise.reject(new TypeError('not a StorageError')),
@@ -235,7 +236,7 @@ describe('monitor runner against an S3 server', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(checks(result), ['storage_unreachable']);
     assert.equal(result.findings[0]?.values.code, 'Unknown');
-    const messages = lines().map((l) => l.msg);
+    const messages = records().map((l) => l.msg);
     assert.ok(messages.filter((m) => m === 'check listener failed').length === 2, JSON.stringify(messages));
   });
 

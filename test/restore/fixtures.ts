@@ -10,7 +10,7 @@ import type { CompressionAlgorithm, DumpFormat, Location } from '../../src/confi
 import { runBackupJob, type ExtraStage } from '../../src/backup/job.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
 import { backupKey, manifestKey } from '../../src/backup/naming.ts';
-import { silentLogger, createLogger, type Logger } from '../../src/logger.ts';
+import { silentLogger, type Logger } from '../../src/logger.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import type { PgCluster } from '../helpers/pg-cluster.ts';
@@ -20,18 +20,6 @@ export const LOCATION: Location = { subfolder: 'db', prefix: 'app_' };
 export async function tempDirStore(): Promise<{ store: DirStore; dir: string; remove: () => Promise<void> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'restore-test-'));
   return { store: new DirStore(dir), dir, remove: () => fs.rm(dir, { recursive: true, force: true }) };
-}
-
-// A logger that keeps every line, for asserting what was (and was not) logged.
-export function capturingLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  return { logger: createLogger('debug', sink), lines };
 }
 
 // Sample data with awkward names: a table with a space, text with tabs/newlines/backslashes, JSON.

@@ -12,7 +12,7 @@ import { listCommand } from '../../src/commands/list.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
 import { createEncryptStream } from '../../src/crypto/age-encrypt.ts';
-import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { runCommand, seedDatabase } from './fixtures.ts';
 
@@ -36,7 +36,7 @@ describe('backups written by other tools', () => {
   let identity: string;
 
   before(async () => {
-    pg = await startPgCluster();
+    pg = await sharedPgCluster();
     s3 = await startS3Server({ extraBuckets: ['by-hand'] });
     await seedDatabase(pg, 'app', 40);
     const pgDump = path.join(pg.binDir, 'pg_dump');

@@ -15,8 +15,9 @@ import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server } from '../helpers/s3-server.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createStore } from '../../src/storage/create-store.ts';
-import { waitFor } from '../retention/fixtures.ts';
-import { LOCATION, capturingLogger, readObject, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { LOCATION, readObject, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 const PREFIX = keyPrefix(LOCATION);
 const tools = findPgTools();
@@ -57,7 +58,7 @@ describe('restore', () => {
 
   it('restores a plain gzip backup into a new database with the same data', async () => {
     const progress: RestoreProgress[] = [];
-    const { logger, lines } = capturingLogger();
+    const { logger, text } = captureLogs();
     const summary = await restoreBackup({
       store, key: plainKey, prefix: PREFIX, target: target('plain copy'), create: true, decrypt: undefined, tools, logger,
       onProgress: (p) => progress.push(p), progressIntervalMs: 0,
@@ -68,7 +69,7 @@ describe('restore', () => {
     assert.equal(summary.sha256Checked, true);
     assert.equal(summary.rowsByTable.get('public."order items"'), 1000);
     assert.ok(progress.length > 0 && progress.at(-1)?.percent === 100, JSON.stringify(progress.at(-1)));
-    assert.ok(!lines.join('').includes("p@ss w'rd"), 'the password never reaches the logs');
+    assert.ok(!text().includes("p@ss w'rd"), 'the password never reaches the logs');
   });
 
   it('restores a custom zstd backup into a new database with the same data', async () => {
@@ -182,7 +183,9 @@ describe('restore', () => {
     const restoring = restoreBackup({
       store: faultyStore('stall'), key: plainKey, prefix: PREFIX, target: target('stopped'), decrypt: undefined, tools, logger: silentLogger(), signal: controller.signal,
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Stop it once psql has received most of the dump and waits, inside its transaction, for the rest.
+    const inTransaction = "SELECT count(*) FROM pg_stat_activity WHERE datname = 'stopped' AND state = 'idle in transaction'";
+    await waitFor(async () => (await pg.psql(inTransaction)) === '1', 'the restore waiting for the rest of the download');
     controller.abort();
     await assert.rejects(restoring, /was stopped before it finished; nothing was committed/);
     assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'customers'", 'stopped'), '0');
@@ -248,19 +251,25 @@ describe('restore', () => {
     damaged[damaged.length - 200] = (damaged[damaged.length - 200] ?? 0) ^ 0x20;
     await writeObject(dir, key, damaged);
     await pg.createDatabase('blobs damaged');
-    // Serve the object in two parts, pausing after the large objects' COMMIT line long enough for psql
-    // to have run it: had that COMMIT reached the server, the tables and rows before it would stay.
+    // Serve the object in two parts, the rest only once psql has run everything up to the large objects'
+    // COMMIT line and waits for more (its last statement the lo_close before that line, or the COMMIT had
+    // it reached the server): had that COMMIT reached the server, the tables and rows before it would stay.
     const split = damaged.indexOf('\nCOMMIT;\n') + '\nCOMMIT;\n'.length;
+    const waitingForMore =
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = 'blobs damaged' AND state IN ('idle', 'idle in transaction') AND (query ILIKE '%lo_close%' OR query ILIKE 'COMMIT%')";
     const paused: BackupStore = {
       ...faultyStore('stall'),
       async get(k) {
         if (k !== key) return await store.get(k);
         const body = new Readable({ read() {} });
         body.push(damaged.subarray(0, split));
-        setTimeout(() => {
-          body.push(damaged.subarray(split));
-          body.push(null);
-        }, 1500);
+        waitFor(async () => (await pg.psql(waitingForMore)) === '1', 'psql to have run the dump up to the large objects\' COMMIT', { timeoutMs: 20_000 }).then(
+          () => {
+            body.push(damaged.subarray(split));
+            body.push(null);
+          },
+          (error: unknown) => body.destroy(error as Error),
+        );
         return body;
       },
     };

@@ -12,13 +12,9 @@ import { parseTargetUrl } from '../../src/restore/target.ts';
 import { verifyFindings } from '../../src/restore/verify-findings.ts';
 import { VerifyService } from '../../src/restore/verify-service.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
-import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { LOCATION, readObject, seedDatabase, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
-
-function metricValue(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
-}
+import { sample } from '../helpers/metrics.ts';
 
 describe('verify service', () => {
   let pg: PgCluster;
@@ -27,7 +23,7 @@ describe('verify service', () => {
   let remove: () => Promise<void>;
 
   before(async () => {
-    pg = await startPgCluster();
+    pg = await sharedPgCluster();
     ({ store, dir, remove } = await tempDirStore());
     await seedDatabase(pg, 'app', 100);
   });
@@ -52,7 +48,7 @@ describe('verify service', () => {
     });
     const registry = new Registry();
     registerRestoreMetrics(registry, () => service.state());
-    assert.equal(metricValue(await registry.metrics(), 'backup_sentinel_last_verify_success'), undefined, 'nothing before the first run');
+    assert.equal(sample(await registry.metrics(), 'backup_sentinel_last_verify_success'), undefined, 'nothing before the first run');
     const heard: string[][] = [];
     service.onResult((_run, findings) => {
       heard.push(findings.map((f) => f.check));
@@ -65,10 +61,10 @@ describe('verify service', () => {
     assert.equal(run.drill?.ok, true, JSON.stringify(run.drill?.problems));
     assert.deepEqual(service.findings(), []);
     let text = await registry.metrics();
-    assert.equal(metricValue(text, 'backup_sentinel_last_verify_success'), 1);
-    assert.equal(metricValue(text, 'backup_sentinel_last_drill_success'), 1);
-    assert.equal(metricValue(text, 'backup_sentinel_last_verify_timestamp_seconds'), now.getTime() / 1000);
-    assert.ok((metricValue(text, 'backup_sentinel_restore_duration_seconds') ?? -1) >= 0);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_success'), 1);
+    assert.equal(sample(text, 'backup_sentinel_last_drill_success'), 1);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_timestamp_seconds'), now.getTime() / 1000);
+    assert.ok((sample(text, 'backup_sentinel_restore_duration_seconds') ?? -1) >= 0);
 
     const body = await readObject(dir, key);
     await writeObject(dir, key, body.subarray(0, body.length - 1));
@@ -78,9 +74,9 @@ describe('verify service', () => {
     assert.deepEqual(findings.map((f) => [f.check, f.severity]), [['verify_failed', 'fail'], ['drill_failed', 'fail']]);
     assert.match(findings[0]?.summary ?? '', /failed verification: .* is truncated/);
     text = await registry.metrics();
-    assert.equal(metricValue(text, 'backup_sentinel_last_verify_success'), 0);
-    assert.equal(metricValue(text, 'backup_sentinel_last_drill_success'), 0);
-    assert.equal(metricValue(text, 'backup_sentinel_last_verify_success_timestamp_seconds'), new Date('2026-03-01T04:30:00Z').getTime() / 1000);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_success'), 0);
+    assert.equal(sample(text, 'backup_sentinel_last_drill_success'), 0);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_success_timestamp_seconds'), new Date('2026-03-01T04:30:00Z').getTime() / 1000);
     assert.deepEqual(heard, [[], ['verify_failed', 'drill_failed']]);
     service.start();
     const next = service.nextRunAt();
@@ -119,9 +115,9 @@ describe('verify service', () => {
     assert.equal(run.drill?.noBackup, true);
     assert.deepEqual(service.findings(), []);
     const text = await registry.metrics();
-    assert.equal(metricValue(text, 'backup_sentinel_last_verify_success'), undefined);
-    assert.equal(metricValue(text, 'backup_sentinel_last_drill_success'), undefined);
-    assert.ok(metricValue(text, 'backup_sentinel_last_verify_timestamp_seconds'), 'but it did run');
+    assert.equal(sample(text, 'backup_sentinel_last_verify_success'), undefined);
+    assert.equal(sample(text, 'backup_sentinel_last_drill_success'), undefined);
+    assert.ok(sample(text, 'backup_sentinel_last_verify_timestamp_seconds'), 'but it did run');
   });
 
   it('counts a vanished table as intact-but-reported: success 1, one vanished table, a warning finding', async () => {
@@ -138,8 +134,8 @@ describe('verify service', () => {
     registerRestoreMetrics(registry, () => service.state());
     await service.runNow();
     const text = await registry.metrics();
-    assert.equal(metricValue(text, 'backup_sentinel_last_verify_success'), 1);
-    assert.equal(metricValue(text, 'backup_sentinel_last_verify_vanished_tables'), 1);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_success'), 1);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_vanished_tables'), 1);
     assert.deepEqual(service.findings().map((f) => [f.check, f.severity]), [['verify_failed', 'warn']]);
   });
 

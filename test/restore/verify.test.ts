@@ -6,7 +6,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { verifyBackup, type VerifyRequest } from '../../src/restore/verify.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
-import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { readObject, seedDatabase, storeRawBackup, takeBackup, tempDirStore, writeObject } from './fixtures.ts';
 
 const tools = findPgTools();
@@ -25,7 +25,7 @@ describe('verify', () => {
   });
 
   before(async () => {
-    pg = await startPgCluster();
+    pg = await sharedPgCluster();
     ({ store, dir, remove } = await tempDirStore());
     await seedDatabase(pg, 'app', 200);
   });

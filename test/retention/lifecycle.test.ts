@@ -11,7 +11,9 @@ import { createRetentionService } from '../../src/retention/retention-service.ts
 import { createStore } from '../../src/storage/create-store.ts';
 import { startLifecycleProxy, type LifecycleProxy } from '../helpers/lifecycle-proxy.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { captureLogger, listKeys, sample, seedBackups } from './fixtures.ts';
+import { listKeys, seedBackups } from './fixtures.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
+import { sample } from '../helpers/metrics.ts';
 
 // The lifecycle path. s3rver answers NotImplemented to lifecycle calls and no S3 server with lifecycle
 // support runs here, so these tests go through a NARROWLY SCOPED HTTP TEST DOUBLE
@@ -68,8 +70,8 @@ describe('lifecycle rules (through the lifecycle test double in front of s3rver)
     assert.equal(typeof put.headers['x-amz-checksum-crc32'], 'string');
     assert.deepEqual(service.findings(), []);
     const metrics = await registry.metrics();
-    assert.equal(sample(metrics, 'backup_sentinel_retention_lifecycle_rule_state', '{state="ok"}'), 1);
-    assert.equal(sample(metrics, 'backup_sentinel_retention_lifecycle_rule_state', '{state="missing"}'), 0);
+    assert.equal(sample(metrics, 'backup_sentinel_retention_lifecycle_rule_state', { state: 'ok' }), 1);
+    assert.equal(sample(metrics, 'backup_sentinel_retention_lifecycle_rule_state', { state: 'missing' }), 0);
     assert.equal(sample(metrics, 'backup_sentinel_retention_lifecycle_rule_days'), 30);
     // A second run finds the rule right and puts nothing.
     const puts = proxy.lifecycleRequests.filter((r) => r.method === 'PUT').length;
@@ -91,11 +93,11 @@ describe('lifecycle rules (through the lifecycle test double in front of s3rver)
 
   it('puts our rule right when someone changed its days in the dashboard', async () => {
     const { config, lifecycle, store, prefix } = setup({ MANAGE_LIFECYCLE: 'true' }, ourRuleXml('db1/app-', 7));
-    const { logger, lines } = captureLogger();
+    const { logger, records } = captureLogs();
     const status = await createRetentionService(config, { store, logger, lifecycle }).runOnce();
     assert.equal(status.lifecycle?.state, 'ok');
     assert.equal((await lifecycle.read()).rules.find((r) => r.ID === ourRuleId(prefix))?.Expiration?.Days, 30);
-    assert.ok(lines.some((l) => /updating rule .*days 7 -> 30/.test(String(l.msg))));
+    assert.ok(records().some((l) => /updating rule .*days 7 -> 30/.test(String(l.msg))));
   });
 
   it('without MANAGE_LIFECYCLE detects drift (missing, disabled, other days) and only reports it', async () => {
@@ -116,7 +118,7 @@ describe('lifecycle rules (through the lifecycle test double in front of s3rver)
       assert.equal(proxy.lifecycleRequests.filter((r) => r.method === 'PUT').length, 0, 'check-only mode never writes');
       assert.equal(proxy.configuration(), xml);
       const state = service.status().lifecycle?.state ?? '';
-      assert.equal(sample(await registry.metrics(), 'backup_sentinel_retention_lifecycle_rule_state', `{state="${state}"}`), 1);
+      assert.equal(sample(await registry.metrics(), 'backup_sentinel_retention_lifecycle_rule_state', { state }), 1);
     }
   });
 

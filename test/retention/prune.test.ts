@@ -14,7 +14,10 @@ import { createRetentionService, RetentionService } from '../../src/retention/re
 import { createStore } from '../../src/storage/create-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { captureLogger, captureStream, DAY, dirBackdate, listKeys, sample, seedBackups, seedObject, waitFor, type Backdate } from './fixtures.ts';
+import { DAY, dirBackdate, listKeys, seedBackups, seedObject, type Backdate } from './fixtures.ts';
+import { captureLogs, captureStream } from '../helpers/log-sink.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { sample } from '../helpers/metrics.ts';
 
 // Prune against the real in-process S3 server (s3rver) with backdated objects, and against a directory.
 describe('prune', () => {
@@ -123,7 +126,7 @@ describe('prune', () => {
     const { config, store, backdate, prefix } = setup({ RETENTION_DAYS: '30', MIN_BACKUPS_KEPT: '1', RETENTION_MODE: 'prune' });
     const now = new Date();
     await seedBackups(store, backdate, config.location, [0, 40], now);
-    const { logger, lines } = captureLogger();
+    const { logger, records } = captureLogs();
     const service = new RetentionService({
       settings: config.retention,
       storageKind: 's3',
@@ -140,7 +143,7 @@ describe('prune', () => {
     await waitFor(async () => !(await listKeys(store, prefix)).includes(late?.key ?? ''), 'a later run prunes the backup seeded after start');
     await service.stop();
     assert.equal(await count(), 2);
-    assert.equal(lines.filter((l) => /^retention: prune \(RETENTION_MODE=prune\)/.test(String(l.msg))).length, 1);
+    assert.equal(records().filter((l) => /^retention: prune \(RETENTION_MODE=prune\)/.test(String(l.msg))).length, 1);
   });
 
   it('never deletes objects that are not in our naming, however old', async () => {
@@ -167,18 +170,18 @@ describe('prune', () => {
   it('the service falls back to prune when the endpoint answers NotImplemented to lifecycle calls, and says so', async () => {
     const { config, store, backdate, prefix } = setup({ RETENTION_DAYS: '30', MIN_BACKUPS_KEPT: '1' });
     const seeded = await seedBackups(store, backdate, config.location, [0, 35, 36], new Date());
-    const { logger, lines } = captureLogger();
+    const { logger, records } = captureLogs();
     const registry = new Registry();
     const service = createRetentionService(config, { store, logger, registry });
     assert.equal(service.status().mode, 'lifecycle');
     const status = await service.runOnce();
     assert.equal(status.mode, 'prune');
     assert.match(status.modeReason, /answered NotImplemented to lifecycle calls/);
-    assert.ok(lines.some((l) => l.level === 40 && /falling back to prune mode/.test(String(l.msg))), JSON.stringify(lines));
+    assert.ok(records().some((l) => l.level === 40 && /falling back to prune mode/.test(String(l.msg))), JSON.stringify(records()));
     assert.deepEqual((await listKeys(store, prefix)).sort(), [seeded[0]?.key, seeded[0]?.manifest].sort());
     const metrics = await registry.metrics();
     assert.equal(sample(metrics, 'backup_sentinel_backups_deleted_total'), 2);
-    assert.equal(sample(metrics, 'backup_sentinel_retention_mode', '{mode="prune"}'), 1);
+    assert.equal(sample(metrics, 'backup_sentinel_retention_mode', { mode: 'prune' }), 1);
     assert.equal(sample(metrics, 'backup_sentinel_retention_last_run_success'), 1);
     assert.deepEqual(service.findings(), []);
   });

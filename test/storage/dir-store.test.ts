@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { StorageError } from '../../src/errors.ts';
 import { DirStore, toDirStoreError } from '../../src/storage/dir-store.ts';
 import { mountSmallFilesystem } from '../helpers/small-filesystem.ts';
-import { captureLogger } from '../monitor/fixtures.ts';
 import { runStoreContract } from './store-contract.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 
 // Every file below root whose name marks an unfinished put.
 async function tempFiles(root: string): Promise<string[]> {
@@ -187,14 +187,14 @@ describe('DirStore and symbolic links', () => {
   }
 
   it('list skips links leading outside and linked folders with one warning each, and lists links to files inside', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, records } = captureLogs();
     const store = new DirStore(rootDir, { logger });
     assert.deepEqual((await store.list('db/')).map((o) => [o.key, o.size]), [
       ['db/alias.sql', 6],
       ['db/real.sql', 6],
     ]);
     await store.list('db/');
-    const warnings = lines().filter((l) => l.level === 40);
+    const warnings = records().filter((l) => l.level === 40);
     assert.deepEqual(warnings.map((w) => w.key).sort(), ['db/away', 'db/leak.sql', 'db/loop']);
     assert.match(String(warnings.find((w) => w.key === 'db/leak.sql')?.msg), /not listed: db\/leak\.sql in dir:.* is a symbolic link leading outside BACKUP_DIR/);
     assert.match(String(warnings.find((w) => w.key === 'db/loop')?.msg), /linked folders are not followed/);

@@ -11,16 +11,12 @@ import { UploadSweeper } from '../../src/storage/upload-sweeper.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+import { sample } from '../helpers/metrics.ts';
 
 const DAY = 24 * 3600_000;
 
 function settingsFor(bucket: string, endpoint: string): S3Settings {
   return { kind: 's3', bucket, endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false };
-}
-
-function metricValue(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
 describe('selectUploadsToAbort', () => {
@@ -73,9 +69,9 @@ describe('the sweep of incomplete multipart uploads', () => {
     assert.equal(state.abortedTotal, 1);
     assert.deepEqual(sweeper.findings(), []);
     const metrics = await registry.metrics();
-    assert.equal(metricValue(metrics, 'backup_sentinel_incomplete_uploads'), 1);
-    assert.equal(metricValue(metrics, 'backup_sentinel_incomplete_uploads_aborted_total'), 1);
-    assert.equal(metricValue(metrics, 'backup_sentinel_incomplete_uploads_unremoved'), 0);
+    assert.equal(sample(metrics, 'backup_sentinel_incomplete_uploads'), 1);
+    assert.equal(sample(metrics, 'backup_sentinel_incomplete_uploads_aborted_total'), 1);
+    assert.equal(sample(metrics, 'backup_sentinel_incomplete_uploads_unremoved'), 0);
     await direct().abortIncompleteUpload({ key: 'db/db_2026-03-02_03-00-00.sql.gz', uploadId: young });
     await direct().abortIncompleteUpload({ key: 'other-tool/dump.sql.gz', uploadId: elsewhere });
   });

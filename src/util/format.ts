@@ -16,9 +16,10 @@ export function formatBytes(bytes: number): string {
 export function formatDuration(ms: number): string {
   const seconds = ms / 1000;
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
-  const minutes = seconds / 60;
-  if (minutes < 60) return `${Math.floor(minutes)} min ${Math.round(seconds % 60)} s`;
-  const hours = minutes / 60;
-  if (hours < 48) return `${Math.floor(hours)} h ${Math.round(minutes % 60)} min`;
-  return `${(hours / 24).toFixed(1)} d`;
+  // Rounded before it is split, so 599.6 s reads "10 min 0 s", never "9 min 60 s".
+  const wholeSeconds = Math.round(seconds);
+  if (wholeSeconds < 3600) return `${Math.floor(wholeSeconds / 60)} min ${wholeSeconds % 60} s`;
+  const wholeMinutes = Math.round(seconds / 60);
+  if (wholeMinutes < 48 * 60) return `${Math.floor(wholeMinutes / 60)} h ${wholeMinutes % 60} min`;
+  return `${(seconds / 86400).toFixed(1)} d`;
 }

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { CheckName, Finding } from '../monitor/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import {
   channelFindings,
   channelStatesKey,

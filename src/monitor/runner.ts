@@ -6,8 +6,7 @@ import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { keyPrefix } from '../backup/naming.ts';
-import type { HealthState } from '../http/health.ts';
-import type { ReadyState } from '../http/app.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import { evaluate, MONITOR_CHECKS, STORAGE_CHECKS, type MonitorPolicy, type StorageFailure } from './checks.ts';
 import { BackupInventory, type RefreshResult } from './listing.ts';
 import {
@@ -20,6 +19,22 @@ import {
   type CheckResult,
   type MonitorSnapshot,
 } from './state.ts';
+
+// The monitor's current state for health probes, as plain data: the composition root hands it to the
+// HTTP layer, which builds the answers (the monitor knows nothing of HTTP).
+export interface MonitorHealth {
+  findings: readonly Finding[];
+  // undefined: no check has finished yet.
+  checkedAt: Date | undefined;
+  // The checks the last check evaluated (those it found clear pass).
+  checks?: readonly CheckName[];
+}
+
+export interface MonitorReadiness {
+  ready: boolean;
+  // Why not ready, for people.
+  reasons?: string[];
+}
 
 export type CheckListener = (result: CheckResult, snapshot: MonitorSnapshot) => void | Promise<void>;
 
@@ -143,8 +158,8 @@ export class MonitorRunner {
     };
   }
 
-  // Provider for createHttpApp's /health.
-  healthState(): HealthState {
+  // The current findings and the checks they speak for (served as /health).
+  healthState(): MonitorHealth {
     const last = this.lastCheck;
     if (last === undefined) return { findings: [], checkedAt: undefined };
     // While storage cannot be listed, the storage checks are unknown: not reported as passing.
@@ -152,8 +167,8 @@ export class MonitorRunner {
     return { findings: last.findings, checkedAt: last.at, checks };
   }
 
-  // Provider for /readyz: storage answered at least once.
-  readyState(): ReadyState {
+  // Ready once storage answered at least once (served as /readyz).
+  readyState(): MonitorReadiness {
     if (this.storageReached) return { ready: true };
     const failure = this.lastCheck?.findings.find((f) => f.check === 'storage_unreachable');
     return { ready: false, reasons: [failure ? `storage not reached: ${failure.summary}` : 'storage not reached yet (first check in progress)'] };

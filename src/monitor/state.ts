@@ -1,5 +1,5 @@
 import type { BackupRunOutcome, MonitorPolicy } from './checks.ts';
-import type { Finding } from './findings.ts';
+import type { Finding } from '../core/findings.ts';
 import type { InventorySnapshot, RefreshResult } from './listing.ts';
 import type { BackupObject } from '../core/backup-catalog.ts';
 

@@ -2,7 +2,7 @@ import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask, type TaskOutcome } from '../core/scheduled-task.ts';
 import { shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { DecryptFactory } from './backup-source.ts';
 import type { RowTolerance } from './compare.ts';

@@ -3,7 +3,7 @@ import { dailyAt } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import { shortMessageOf, type LeftoverUpload } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import type { BackupStore, IncompleteUploadStore } from './store.ts';
 import { checkIncompleteUploads, selectUploadsToAbort, SWEEP_MIN_AGE_MS, type UnremovedUpload } from './upload-sweep.ts';
 import { registerUploadSweepMetrics } from './upload-sweep-metrics.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { backupKey } from '../../src/backup/naming.ts';
-import type { CheckName } from '../../src/monitor/findings.ts';
+import type { CheckName } from '../../src/core/findings.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';
 import type { CheckResult } from '../../src/monitor/state.ts';
 import { silentLogger } from '../../src/logger.ts';

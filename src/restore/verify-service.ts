@@ -1,6 +1,6 @@
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask, type TaskOutcome } from '../core/scheduled-task.ts';
-import { shortMessageOf } from '../errors.ts';
+import { errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Finding } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -145,7 +145,7 @@ export class VerifyService {
       try {
         await listener(run, findings);
       } catch (error) {
-        this.#log.error({ err: shortMessageOf(error) }, 'a verification listener failed');
+        this.#log.error({ err: errForLog(error) }, 'a verification listener failed');
       }
     }
     return run;

@@ -64,7 +64,7 @@ function describeResult(result: BackupResult | undefined): Record<string, unknow
   if (result === undefined) return undefined;
   const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };
-  if (result.status === 'failed') {
+  if (result.status === 'failed' || result.status === 'cancelled') {
     return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
   }
   return { ...base, reason: result.reason, message: result.message };
@@ -262,13 +262,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     await alerts.process(current, at, STORAGE_CHECKS);
     if (!outageAlerted) await alerts.stop();
   }
-  // A run cancelled because the service is stopping (a redeploy) is not a failure to alert about.
-  let stopping = false;
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
-    if (result.status === 'failed' && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    if (stopping) return;
-    void monitor.afterBackupRun(toBackupRunRecord(result));
+    if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+    const record = toBackupRunRecord(result);
+    if (record !== undefined) void monitor.afterBackupRun(record);
   });
 
   const app = createHttpApp({
@@ -333,7 +331,6 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     server,
     port,
     stop() {
-      stopping = true;
       stopped ??= (async () => {
         await backupService?.stop();
         await Promise.all([monitor.stop(), retention?.stop(), verify.stop(), uploadSweeper?.stop()]);

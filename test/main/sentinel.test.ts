@@ -77,7 +77,8 @@ describe('the composed service', () => {
       const afterStartup = slack.payloads.length;
       await new Promise((resolve) => setTimeout(resolve, 300));
       await sentinel.stop();
-      assert.equal(sentinel.backupService?.lastResult?.status, 'failed', 'the run was cancelled');
+      assert.equal(sentinel.backupService?.lastResult?.status, 'cancelled', 'the run was cancelled, not failed');
+      assert.deepEqual(sentinel.monitor.snapshot().backupRuns.runs, { success: 0, failure: 0, skipped: 0 }, 'a cancelled run is neither counted as success nor as failure');
       await new Promise((resolve) => setTimeout(resolve, 300));
       const sent = JSON.stringify(slack.payloads.slice(before));
       assert.ok(afterStartup >= before, 'the start-up check may report that no backup exists yet');

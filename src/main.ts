@@ -277,12 +277,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ready: () => monitor.readyState(),
     health: () => {
       const state = monitor.healthState();
-      const extra: CheckName[] = [];
-      if (retention !== undefined && retention.status().lastRunAt !== undefined) extra.push(...RETENTION_CHECKS);
-      if (verify.state().lastVerify !== undefined) extra.push(...VERIFY_CHECKS);
-      if (config.alerts.slackWebhookUrl !== undefined || config.alerts.email !== undefined) extra.push('alert_channel');
-      if (uploadSweeper?.state().lastSweepAt !== undefined) extra.push(...UPLOAD_CHECKS);
-      return { ...state, findings: findings(), checks: [...(state.checks ?? []), ...extra] };
+      const checks = [...(state.checks ?? []), ...(retention?.checks() ?? []), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
+      return { ...state, findings: findings(), checks };
     },
     status: () => ({
       ...monitor.status({ nextBackupAt: backupService?.nextRunAt() }),

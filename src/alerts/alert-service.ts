@@ -129,6 +129,11 @@ export class AlertService {
     return firingAlerts(this.#state);
   }
 
+  // The checks this service evaluates: whether its channels take messages, when it has any.
+  checks(): readonly CheckName[] {
+    return this.#options.notifiers.length > 0 ? ['alert_channel'] : [];
+  }
+
   // Findings of the alert channels themselves (`alert_channel`: a channel refuses messages), for
   // /health and metrics. From memory, no I/O.
   findings(): Finding[] {

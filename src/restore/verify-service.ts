@@ -2,7 +2,7 @@ import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask, type TaskOutcome } from '../core/scheduled-task.ts';
 import { errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Finding } from '../core/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { DecryptFactory } from './backup-source.ts';
 import type { RowTolerance } from './compare.ts';
@@ -71,6 +71,11 @@ export class VerifyService {
 
   state(): VerifyState {
     return { ...this.#state };
+  }
+
+  // The checks verification has evaluated (listed as passing in /health when clear): none before it ran.
+  checks(): readonly CheckName[] {
+    return this.#state.lastVerify === undefined ? [] : ['verify_failed', 'drill_failed'];
   }
 
   findings(): Finding[] {

@@ -11,7 +11,7 @@ import { ScheduledTask } from '../core/scheduled-task.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MonitorPolicy } from '../monitor/checks.ts';
-import type { Finding } from '../core/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { formatBytes } from '../util/format.ts';
 import { createLifecycleStore, type LifecycleStore } from './lifecycle.ts';
@@ -86,6 +86,11 @@ export class RetentionService {
 
   status(): RetentionStatus {
     return this.current;
+  }
+
+  // The checks retention has evaluated (listed as passing in /health when clear): none before its first run.
+  checks(): readonly CheckName[] {
+    return this.current.lastRunAt === undefined ? [] : ['retention'];
   }
 
   // The retention finding for the monitor's findings (at most one).

@@ -163,7 +163,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
-  const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger });
+  const monitor = new MonitorRunner({
+    store,
+    location: config.location,
+    settings: config.monitor,
+    timezone: config.cronTimezone,
+    logger,
+    firstBackupAtStart: backupService !== undefined && (config.backup?.runOnStartup ?? false),
+  });
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
   const retention =
@@ -198,16 +205,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
-  // With RUN_ON_STARTUP the check at start runs while the first backup is being taken: its findings
-  // (often "no backup yet" on a new deployment) show in /health at once, but alerting waits for the
-  // check that follows that backup, so a healthy first deploy sends no FIRING/RESOLVED pair.
-  let skipAlertsOfFirstCheck = backupService !== undefined && (config.backup?.runOnStartup ?? false);
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
   monitor.onCheck(async (result) => {
-    if (skipAlertsOfFirstCheck) {
-      skipAlertsOfFirstCheck = false;
-      return;
-    }
+    if (result.quiet === true) return;
     if (!leadership.isLeader()) {
       await alertStorageOutageWithoutLeader(result.findings, result.at);
       return;

@@ -46,6 +46,10 @@ export interface MonitorRunnerOptions {
   clock?: Clock;
   // CRON_TZ: the time zone MONITOR_CRON is read in; default UTC.
   timezone?: string | undefined;
+  // The first backup starts with the service (RUN_ON_STARTUP): the check at start, taken while it runs
+  // (on a new deployment often "no backup yet"), shows in /health at once but is marked quiet, so
+  // alerting waits for the check after that backup and a healthy first deploy sends no FIRING/RESOLVED pair.
+  firstBackupAtStart?: boolean;
   // Listing tuning (see listing.ts); defaults: full listing daily, or always under 1,000 objects.
   fullListingIntervalMs?: number;
   fullListingMaxObjects?: number;
@@ -68,10 +72,12 @@ export class MonitorRunner {
   private running: Promise<CheckResult> | undefined;
   private queued: Promise<CheckResult> | undefined;
   private readonly task: ScheduledTask<CheckResult>;
+  private quietChecksLeft: number;
 
   constructor(options: MonitorRunnerOptions) {
     const { cron, ...policy } = options.settings;
     this.policy = policy;
+    this.quietChecksLeft = options.firstBackupAtStart === true ? 1 : 0;
     this.logger = options.logger.child({ component: 'monitor' });
     this.clock = options.clock ?? systemClock;
     const prefix = keyPrefix(options.location);
@@ -221,6 +227,10 @@ export class MonitorRunner {
       },
       result.findings.length === 0 ? 'check passed' : `check found ${result.findings.length} problem(s): ${result.findings.map((f) => f.check).join(', ')}`,
     );
+    if (this.quietChecksLeft > 0) {
+      this.quietChecksLeft -= 1;
+      result.quiet = true;
+    }
     this.notify(result);
     return result;
   }

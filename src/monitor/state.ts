@@ -61,6 +61,8 @@ export interface CheckResult {
   durationMs: number;
   findings: Finding[];
   listing: RefreshResult | undefined;
+  // Shown in /health and metrics but not for alerting: the check at start while the first backup runs.
+  quiet?: true;
 }
 
 // Everything the monitor holds, as one read-only value.

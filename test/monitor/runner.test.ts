@@ -239,6 +239,18 @@ describe('monitor runner against an S3 server', () => {
     assert.ok(messages.filter((m) => m === 'check listener failed').length === 2, JSON.stringify(messages));
   });
 
+  it('when the first backup starts with the service, the check at start is quiet (not for alerting), the next is not', async () => {
+    const { store, config } = s3StoreFor(s3, env);
+    const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: silentLogger(), clock: new TestClock(START), firstBackupAtStart: true });
+    const first = await runner.runCheck();
+    assert.deepEqual(checks(first), ['stale'], 'its findings still show');
+    assert.equal(first.quiet, true);
+    assert.equal(runner.healthState().findings.length, 1, '/health shows them at once');
+    assert.equal((await runner.runCheck()).quiet, undefined);
+    const { runner: usual } = setup();
+    assert.equal((await usual.runCheck()).quiet, undefined, 'without a backup at start nothing is quiet');
+  });
+
   it('runs a check asked for during another one right after it, and tells listeners each time', async () => {
     const { runner, put } = setup();
     const seen: number[] = [];

@@ -19,7 +19,6 @@ import { MonitorRunner } from './monitor/runner.ts';
 import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
-import { registerRetentionOffMetrics } from './retention/retention-metrics.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
@@ -103,8 +102,8 @@ export interface Sentinel {
   readonly alerts: AlertService;
   // Which instance sends alerts and runs retention and verification (see docs/leader.md).
   leadership: Leadership;
-  // undefined when RETENTION_DAYS=0.
-  retention: RetentionService | undefined;
+  // Mode 'off' when RETENTION_DAYS=0.
+  retention: RetentionService;
   // undefined in monitor-only mode and for directory storage.
   uploadSweeper: UploadSweeper | undefined;
   verify: VerifyService;
@@ -173,16 +172,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   });
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
-  const retention =
-    config.retention.days > 0
-      ? createRetentionService(config, {
-          store,
-          logger,
-          registry,
-          currentFindings: () => monitor.snapshot().lastCheck?.findings,
-        })
-      : undefined;
-  if (retention === undefined) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
+  // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
+  const retention = createRetentionService(config, {
+    store,
+    logger,
+    registry,
+    currentFindings: () => monitor.snapshot().lastCheck?.findings,
+  });
+  if (retention.status().mode === 'off') logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   const verify = buildVerifyService(config, store, logger);
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   const uploadSweeper =
@@ -192,13 +189,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
 
   const findings = (): Finding[] => [
     ...(monitor.snapshot().lastCheck?.findings ?? []),
-    ...(retention?.findings() ?? []),
+    ...retention.findings(),
     ...verify.findings(),
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
   registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
-  if (retention === undefined) registerRetentionOffMetrics(registry);
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
   registerRestoreMetrics(registry, () => verify.state());
   registerLeaderMetrics(registry, leadership);
@@ -214,7 +210,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     }
     const scope = monitorAlertScope(backupService !== undefined, monitor.snapshot().backupRuns.lastAttempt !== undefined);
     await alerts.process(result.findings, result.at, scope);
-    if (retention !== undefined) await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
+    // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
+    if (retention.status().mode !== 'off') await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
@@ -242,12 +239,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (leader) {
       outageAlerted = false;
       await freshAlerts();
-      retention?.start();
+      retention.start();
       verify.start();
       uploadSweeper?.start();
       if (monitorStarted) void monitor.runCheck();
     } else {
-      await Promise.all([retention?.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
+      await Promise.all([retention.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
     }
   });
   // Nobody can hold the lease while the storage that holds it is unreachable from every replica: rather
@@ -277,7 +274,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ready: () => monitor.readyState(),
     health: () => {
       const state = monitor.healthState();
-      const checks = [...(state.checks ?? []), ...(retention?.checks() ?? []), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
+      const checks = [...(state.checks ?? []), ...retention.checks(), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
       return { ...state, findings: findings(), checks };
     },
     status: () => ({
@@ -300,7 +297,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
             },
       findings: findings(),
       alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
-      retention: retention?.status() ?? { mode: 'off' },
+      retention: retention.describe(),
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
       incompleteUploads: uploadSweeper === undefined ? { sweeping: false } : { sweeping: true, ...describeSweep(uploadSweeper.state()) },
     }),
@@ -329,7 +326,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     stop() {
       stopped ??= (async () => {
         await backupService?.stop();
-        await Promise.all([monitor.stop(), retention?.stop(), verify.stop(), uploadSweeper?.stop()]);
+        await Promise.all([monitor.stop(), retention.stop(), verify.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
         await leadership.stop();

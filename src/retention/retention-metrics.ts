@@ -86,27 +86,3 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
     },
   };
 }
-
-// With RETENTION_DAYS=0 no retention service exists, so registerRetentionMetrics is never called; this
-// says "off" explicitly instead of leaving the dashboard and rules without any retention series:
-// retention_mode{mode="off"} 1 (the others 0), retention_days 0 and a backups_deleted_total that stays 0.
-// The rule state, overdue count and last run are left out: there is no rule to check and no run.
-export function registerRetentionOffMetrics(registry: Registry): void {
-  const modes = new Gauge({
-    name: `${METRIC_PREFIX}retention_mode`,
-    help: 'Retention mode in effect: 1 for the current one (lifecycle rule, prune, or off)',
-    labelNames: ['mode'],
-    registers: [registry],
-  });
-  for (const mode of MODES) modes.set({ mode }, mode === 'off' ? 1 : 0);
-  new Gauge({
-    name: `${METRIC_PREFIX}retention_days`,
-    help: 'RETENTION_DAYS: backups older than this are removed (0: retention off)',
-    registers: [registry],
-  }).set(0);
-  new Counter({
-    name: `${METRIC_PREFIX}backups_deleted_total`,
-    help: 'Backups deleted by prunes of this process (manifests not counted)',
-    registers: [registry],
-  });
-}

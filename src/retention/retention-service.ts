@@ -88,6 +88,11 @@ export class RetentionService {
     return this.current;
   }
 
+  // For /status: with RETENTION_DAYS=0 just `{ mode: 'off' }`, as the service has nothing else to say.
+  describe(): RetentionStatus | { mode: 'off' } {
+    return this.current.mode === 'off' ? { mode: 'off' } : this.current;
+  }
+
   // The checks retention has evaluated (listed as passing in /health when clear): none before its first run.
   checks(): readonly CheckName[] {
     return this.current.lastRunAt === undefined ? [] : ['retention'];
@@ -100,6 +105,8 @@ export class RetentionService {
 
   // One retention run (single flight: a call while one runs gets that run). Never throws.
   runOnce(): Promise<RetentionStatus> {
+    // Off (RETENTION_DAYS=0) is a mode without runs: nothing is listed or deleted, no run is recorded.
+    if (this.current.mode === 'off') return Promise.resolve(this.current);
     this.running ??= this.run().finally(() => {
       this.running = undefined;
     });

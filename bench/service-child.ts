@@ -78,7 +78,7 @@ if (mode === 'upload') {
     { runId: 'bench', trigger: 'manual' },
   );
   if (result.status !== 'success') {
-    process.stderr.write(`${result.status === 'failed' ? result.error.message : result.message}\n`);
+    process.stderr.write(`${result.status === 'skipped' ? result.message : result.error.message}\n`);
     process.exit(1);
   }
   out = { key: result.key, encryption: result.manifest.encryption, size: result.manifest.size, uncompressedSize: result.manifest.uncompressedSize, parts: result.manifest.parts };

@@ -100,6 +100,26 @@ export function shortMessageOf(error: unknown): string {
   return String(error);
 }
 
+// The error to log under `err` (pino's serializer prints type, message, stack and own properties).
+// pino also appends every cause's message, and a third-party error (or its cause) may carry a secret
+// in its text or properties (a URL with a token, a connection string): so our errors are logged
+// without their cause (their own message is written to be safe), and any other error as its first
+// line and stack frames only, like shortMessageOf.
+export function errForLog(error: unknown): Error {
+  if (error instanceof SentinelError) {
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(error) as object) as SentinelError, error);
+    Object.defineProperty(copy, 'message', { value: error.message, enumerable: false });
+    Object.defineProperty(copy, 'stack', { value: error.stack, enumerable: false });
+    return copy;
+  }
+  const message = shortMessageOf(error);
+  const safe = new Error(message);
+  safe.name = error instanceof Error ? error.name : 'Error';
+  const frames = error instanceof Error ? (error.stack ?? '').split('\n').filter((line) => line.startsWith('    at ')) : [];
+  safe.stack = [`${safe.name}: ${message}`, ...frames].join('\n');
+  return safe;
+}
+
 // A part of `serve` could not start (e.g. the HTTP port is taken); what had started is stopped again
 // and the process exits non-zero with this message.
 export class StartupError extends SentinelError {}

@@ -13,13 +13,12 @@ import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
 import { toBackupRunRecord } from './monitor/backup-runs.ts';
 import { MONITOR_CHECKS } from './monitor/checks.ts';
-import type { CheckName, Finding } from './monitor/findings.ts';
+import type { CheckName, Finding } from './core/findings.ts';
 import { registerMetrics } from './monitor/metrics.ts';
 import { MonitorRunner } from './monitor/runner.ts';
 import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
-import { registerRetentionOffMetrics } from './retention/retention-metrics.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
@@ -64,7 +63,7 @@ function describeResult(result: BackupResult | undefined): Record<string, unknow
   if (result === undefined) return undefined;
   const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };
-  if (result.status === 'failed') {
+  if (result.status === 'failed' || result.status === 'cancelled') {
     return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
   }
   return { ...base, reason: result.reason, message: result.message };
@@ -103,8 +102,8 @@ export interface Sentinel {
   readonly alerts: AlertService;
   // Which instance sends alerts and runs retention and verification (see docs/leader.md).
   leadership: Leadership;
-  // undefined when RETENTION_DAYS=0.
-  retention: RetentionService | undefined;
+  // Mode 'off' when RETENTION_DAYS=0.
+  retention: RetentionService;
   // undefined in monitor-only mode and for directory storage.
   uploadSweeper: UploadSweeper | undefined;
   verify: VerifyService;
@@ -163,19 +162,24 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
-  const monitor = new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger });
+  const monitor = new MonitorRunner({
+    store,
+    location: config.location,
+    settings: config.monitor,
+    timezone: config.cronTimezone,
+    logger,
+    firstBackupAtStart: backupService !== undefined && (config.backup?.runOnStartup ?? false),
+  });
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
-  const retention =
-    config.retention.days > 0
-      ? createRetentionService(config, {
-          store,
-          logger,
-          registry,
-          currentFindings: () => monitor.snapshot().lastCheck?.findings,
-        })
-      : undefined;
-  if (retention === undefined) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
+  // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
+  const retention = createRetentionService(config, {
+    store,
+    logger,
+    registry,
+    currentFindings: () => monitor.snapshot().lastCheck?.findings,
+  });
+  if (retention.status().mode === 'off') logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   const verify = buildVerifyService(config, store, logger);
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   const uploadSweeper =
@@ -185,36 +189,29 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
 
   const findings = (): Finding[] => [
     ...(monitor.snapshot().lastCheck?.findings ?? []),
-    ...(retention?.findings() ?? []),
+    ...retention.findings(),
     ...verify.findings(),
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
   registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
-  if (retention === undefined) registerRetentionOffMetrics(registry);
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
   registerRestoreMetrics(registry, () => verify.state());
   registerLeaderMetrics(registry, leadership);
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
-  // With RUN_ON_STARTUP the check at start runs while the first backup is being taken: its findings
-  // (often "no backup yet" on a new deployment) show in /health at once, but alerting waits for the
-  // check that follows that backup, so a healthy first deploy sends no FIRING/RESOLVED pair.
-  let skipAlertsOfFirstCheck = backupService !== undefined && (config.backup?.runOnStartup ?? false);
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
   monitor.onCheck(async (result) => {
-    if (skipAlertsOfFirstCheck) {
-      skipAlertsOfFirstCheck = false;
-      return;
-    }
+    if (result.quiet === true) return;
     if (!leadership.isLeader()) {
       await alertStorageOutageWithoutLeader(result.findings, result.at);
       return;
     }
     const scope = monitorAlertScope(backupService !== undefined, monitor.snapshot().backupRuns.lastAttempt !== undefined);
     await alerts.process(result.findings, result.at, scope);
-    if (retention !== undefined) await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
+    // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
+    if (retention.status().mode !== 'off') await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
@@ -242,12 +239,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (leader) {
       outageAlerted = false;
       await freshAlerts();
-      retention?.start();
+      retention.start();
       verify.start();
       uploadSweeper?.start();
       if (monitorStarted) void monitor.runCheck();
     } else {
-      await Promise.all([retention?.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
+      await Promise.all([retention.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
     }
   });
   // Nobody can hold the lease while the storage that holds it is unreachable from every replica: rather
@@ -262,13 +259,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     await alerts.process(current, at, STORAGE_CHECKS);
     if (!outageAlerted) await alerts.stop();
   }
-  // A run cancelled because the service is stopping (a redeploy) is not a failure to alert about.
-  let stopping = false;
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
-    if (result.status === 'failed' && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    if (stopping) return;
-    void monitor.afterBackupRun(toBackupRunRecord(result));
+    if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+    const record = toBackupRunRecord(result);
+    if (record !== undefined) void monitor.afterBackupRun(record);
   });
 
   const app = createHttpApp({
@@ -279,12 +274,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ready: () => monitor.readyState(),
     health: () => {
       const state = monitor.healthState();
-      const extra: CheckName[] = [];
-      if (retention !== undefined && retention.status().lastRunAt !== undefined) extra.push(...RETENTION_CHECKS);
-      if (verify.state().lastVerify !== undefined) extra.push(...VERIFY_CHECKS);
-      if (config.alerts.slackWebhookUrl !== undefined || config.alerts.email !== undefined) extra.push('alert_channel');
-      if (uploadSweeper?.state().lastSweepAt !== undefined) extra.push(...UPLOAD_CHECKS);
-      return { ...state, findings: findings(), checks: [...(state.checks ?? []), ...extra] };
+      const checks = [...(state.checks ?? []), ...retention.checks(), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
+      return { ...state, findings: findings(), checks };
     },
     status: () => ({
       ...monitor.status({ nextBackupAt: backupService?.nextRunAt() }),
@@ -306,7 +297,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
             },
       findings: findings(),
       alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
-      retention: retention?.status() ?? { mode: 'off' },
+      retention: retention.describe(),
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
       incompleteUploads: uploadSweeper === undefined ? { sweeping: false } : { sweeping: true, ...describeSweep(uploadSweeper.state()) },
     }),
@@ -333,10 +324,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     server,
     port,
     stop() {
-      stopping = true;
       stopped ??= (async () => {
         await backupService?.stop();
-        await Promise.all([monitor.stop(), retention?.stop(), verify.stop(), uploadSweeper?.stop()]);
+        await Promise.all([monitor.stop(), retention.stop(), verify.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
         await leadership.stop();

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
-import { shortMessageOf } from '../errors.ts';
+import { shortMessageOf, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { CheckName, Finding } from '../monitor/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import {
   channelFindings,
   channelStatesKey,
@@ -127,6 +127,11 @@ export class AlertService {
   // The alerts currently firing (for /status).
   firing(): ActiveAlert[] {
     return firingAlerts(this.#state);
+  }
+
+  // The checks this service evaluates: whether its channels take messages, when it has any.
+  checks(): readonly CheckName[] {
+    return this.#options.notifiers.length > 0 ? ['alert_channel'] : [];
   }
 
   // Findings of the alert channels themselves (`alert_channel`: a channel refuses messages), for
@@ -314,7 +319,7 @@ export class AlertService {
       this.#saved = stale ? undefined : this.#materialKey();
     } catch (error) {
       this.#log.warn(
-        { stateLocation: stateStore.location, error: shortMessageOf(error) },
+        { stateLocation: stateStore.location, err: errForLog(error) },
         `could not read the alert state (${shortMessageOf(error)}): starting fresh (or from what this process knows); an alert already sent may be sent once more`,
       );
     }
@@ -336,12 +341,12 @@ export class AlertService {
       if (error instanceof LocalCopyError) {
         // The stored copy is current; the local one is written again at the next change.
         this.#saved = key;
-        this.#log.warn({ stateLocation: stateStore.location, error: shortMessageOf(error) }, `could not save the alert state: ${shortMessageOf(error)}`);
+        this.#log.warn({ stateLocation: stateStore.location, err: errForLog(error) }, `could not save the alert state: ${shortMessageOf(error)}`);
         return;
       }
       this.#saved = undefined;
       this.#log.warn(
-        { stateLocation: stateStore.location, error: shortMessageOf(error) },
+        { stateLocation: stateStore.location, err: errForLog(error) },
         `could not save the alert state: ${shortMessageOf(error)}; it is saved again at the next check`,
       );
     }

@@ -1,4 +1,4 @@
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import type { AlertMessage } from './format-message.ts';
 import type { ChannelName } from './notifier.ts';
 

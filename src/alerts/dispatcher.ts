@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { AlertDeliveryError, shortMessageOf } from '../errors.ts';
+import { AlertDeliveryError, shortMessageOf, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { AlertMessage } from './format-message.ts';
 import type { DeliveryOutcome, NotificationMetrics } from './notification-metrics.ts';
@@ -69,7 +69,7 @@ export async function deliverWithRetries(message: AlertMessage, notifier: Notifi
       if (lastError.permanent || signal.aborted) break;
       if (attempt >= retry.attempts) break;
       const wait = lastError instanceof RetryLaterError ? Math.min(lastError.retryAfterMs, retry.maxDelayMs) : backoffDelay(retry, attempt);
-      log.warn({ attempt, retryInMs: wait, error: lastError.shortMessage }, `alert delivery failed, retrying: ${lastError.shortMessage}`);
+      log.warn({ attempt, retryInMs: wait, err: errForLog(lastError) }, `alert delivery failed, retrying: ${lastError.shortMessage}`);
       try {
         await sleep(wait, signal);
       } catch {
@@ -84,7 +84,7 @@ export async function deliverWithRetries(message: AlertMessage, notifier: Notifi
   }
   const outcome: DeliveryOutcome = error.permanent ? 'rejected' : 'failed';
   log.error(
-    { attempt, permanent: error.permanent, error: error.shortMessage, hint: error.hint, subject: message.subject },
+    { attempt, permanent: error.permanent, err: errForLog(error), hint: error.hint, subject: message.subject },
     error.permanent
       ? `alert NOT delivered, ${notifier.channel} refused it permanently (not retried): ${error.shortMessage}`
       : `alert NOT delivered through ${notifier.channel} after ${attempt} tries: ${error.shortMessage}`,

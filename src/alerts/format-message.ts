@@ -1,4 +1,4 @@
-import type { CheckName, Severity } from '../monitor/findings.ts';
+import type { CheckName, Severity } from '../core/findings.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import type { Notification, NotificationItem, ResolvedItem } from './policy.ts';
 import { printableKey } from '../util/printable-key.ts';

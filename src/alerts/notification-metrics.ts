@@ -1,5 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 import type { ChannelName } from './notifier.ts';
+import { METRIC_PREFIX } from '../core/metrics.ts';
 
 // "log" counts messages that went to the logs only because no channel is configured.
 export type MetricChannel = ChannelName | 'log';
@@ -14,12 +15,12 @@ export class NotificationMetrics {
   readonly #counter: Counter<'channel' | 'result'>;
 
   constructor(registry: Registry, channels: readonly MetricChannel[]) {
-    const existing = registry.getSingleMetric('backup_sentinel_notifications_total');
+    const existing = registry.getSingleMetric(`${METRIC_PREFIX}notifications_total`);
     this.#counter =
       existing instanceof Counter
         ? (existing)
         : new Counter({
-            name: 'backup_sentinel_notifications_total',
+            name: `${METRIC_PREFIX}notifications_total`,
             help: 'Alert notifications by channel and final result (sent, failed after retries, rejected permanently)',
             labelNames: ['channel', 'result'] as const,
             registers: [registry],

@@ -1,4 +1,4 @@
-import type { CheckName, Finding, Severity } from '../monitor/findings.ts';
+import type { CheckName, Finding, Severity } from '../core/findings.ts';
 
 // The alert state machine, pure: (previous state, findings of one check run, now) -> one grouped
 // notification (or none) and the next state. Modelled on Alertmanager: one message per evaluation

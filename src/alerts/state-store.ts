@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { RESERVED_FOLDER } from '../backup/naming.ts';
 import { StorageError } from '../errors.ts';
-import { ALL_CHECKS, type CheckName } from '../monitor/findings.ts';
+import { ALL_CHECKS, type CheckName } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { CHANNEL_NAMES, type ChannelRefusal, type ChannelState, type ChannelStates, type PendingMessage } from './channel-state.ts';
 import type { AlertMessage } from './format-message.ts';

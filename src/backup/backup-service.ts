@@ -5,7 +5,7 @@ import { BackupError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { formatDuration } from '../util/format.ts';
 import type { RunContext } from './job.ts';
-import type { BackupFailure, BackupResult, BackupSkipped, BackupSuccess, BackupTrigger } from './result.ts';
+import type { BackupCancelled, BackupFailure, BackupResult, BackupSkipped, BackupSuccess, BackupTrigger } from './result.ts';
 
 type RunBackup = (run: RunContext) => Promise<BackupResult>;
 export type RunFinishedListener = (result: BackupResult) => void | Promise<void>;
@@ -33,7 +33,7 @@ export class BackupService {
   // The skipped result made for each skipped outcome (told to listeners once, returned by runOnce).
   readonly #skips = new WeakMap<object, BackupSkipped>();
   #runningRunId: string | undefined;
-  #lastResult: BackupSuccess | BackupFailure | undefined;
+  #lastResult: BackupSuccess | BackupFailure | BackupCancelled | undefined;
   #lastSuccess: BackupSuccess | undefined;
   #lastSkipped: BackupSkipped | undefined;
 
@@ -58,8 +58,8 @@ export class BackupService {
     });
   }
 
-  // The last run that ran (success or failure); skips do not replace it, so a skip never hides a failure.
-  get lastResult(): BackupSuccess | BackupFailure | undefined {
+  // The last run that ran (success, failure or cancelled); skips do not replace it, so a skip never hides a failure.
+  get lastResult(): BackupSuccess | BackupFailure | BackupCancelled | undefined {
     return this.#lastResult;
   }
 
@@ -106,8 +106,8 @@ export class BackupService {
     const outcome = await this.#task.runNow(trigger);
     if (outcome.status === 'skipped') return this.#skips.get(outcome) ?? this.#skipped(trigger, outcome.at);
     if (outcome.status === 'failed') return this.#unexpected({ runId: this.#newRunId(), trigger }, outcome.startedAt, outcome.error);
-    // #execute never throws, so a cancelled run has its (failed: cancelled) result.
-    return outcome.value ?? this.#unexpected({ runId: this.#newRunId(), trigger }, outcome.startedAt, new Error('cancelled: the service is stopping'));
+    // #execute never throws, so a cancelled run has its (cancelled) result.
+    return outcome.value ?? asCancelled(this.#unexpected({ runId: this.#newRunId(), trigger }, outcome.startedAt, new Error('cancelled: the service is stopping')));
   }
 
   #newRunId(): string {
@@ -138,6 +138,8 @@ export class BackupService {
       // runBackupJob never throws; a custom runBackup might.
       result = this.#unexpected(run, startedAt, caught);
     }
+    // The run's signal fires only when the service stops: what the run ended as is then a cancellation.
+    if (result.status === 'failed' && run.signal?.aborted === true) result = asCancelled(result);
     await this.#finish(result);
     if (this.#task.started) {
       this.#log.info({ runId: run.runId, status: result.status, duration: formatDuration(result.durationMs), nextRunAt: this.nextRunAt()?.toISOString() }, 'next backup scheduled');
@@ -157,4 +159,8 @@ export class BackupService {
       }
     }
   }
+}
+
+function asCancelled(failure: BackupFailure): BackupCancelled {
+  return { ...failure, status: 'cancelled' };
 }

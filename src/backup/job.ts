@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { Readable } from 'node:stream';
 import type { BackupSettings, Location } from '../config/types.ts';
-import { BackupError, StorageError } from '../errors.ts';
+import { BackupError, StorageError, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
@@ -187,7 +187,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     const finished = ended();
     const leftover = error.leftoverUpload;
     log.error(
-      { stage: error.stage, error: error.message, hint: error.hint, duration: formatDuration(finished.durationMs), ...(leftover ? { leftoverUpload: leftover } : {}) },
+      { stage: error.stage, err: errForLog(error), hint: error.hint, duration: formatDuration(finished.durationMs), ...(leftover ? { leftoverUpload: leftover } : {}) },
       `backup failed: ${error.shortMessage}`,
     );
     return { ...finished, status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error, ...(leftover ? { leftoverUpload: leftover } : {}) };

@@ -34,4 +34,16 @@ export interface BackupSkipped extends RunBase {
   message: string;
 }
 
-export type BackupResult = BackupSuccess | BackupFailure | BackupSkipped;
+// The run was stopped because the service is stopping (a redeploy, SIGTERM): neither a success nor a
+// failure, so it is not alerted about and not counted; the next start backs up again. `error` says
+// where it was cut off (and the exit code of `backup` stays non-zero).
+export interface BackupCancelled extends RunBase {
+  status: 'cancelled';
+  stage: BackupStage;
+  shortMessage: string;
+  error: BackupError;
+  // Parts of an upload the cut-off run could not abort: the sweep after the restart lists them.
+  leftoverUpload?: LeftoverUpload;
+}
+
+export type BackupResult = BackupSuccess | BackupFailure | BackupSkipped | BackupCancelled;

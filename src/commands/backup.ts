@@ -22,8 +22,8 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   try {
     const result = await service.runOnce('manual');
     ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
-    if (result.status === 'failed') ctx.stderr.write(`${result.error.message}\n`);
-    return result.status === 'failed' ? 1 : 0;
+    if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
+    return result.status === 'failed' || result.status === 'cancelled' ? 1 : 0;
   } finally {
     ctx.stopSignal.removeEventListener('abort', onStop);
   }
@@ -43,6 +43,8 @@ function describeForPeople(result: BackupResult, where: string): string {
       return `Backup failed at stage "${result.stage}" after ${formatDuration(result.durationMs)}: ${result.shortMessage}`;
     case 'skipped':
       return `Backup ${result.message}`;
+    case 'cancelled':
+      return `Backup cancelled at stage "${result.stage}" after ${formatDuration(result.durationMs)} (stopping): ${result.shortMessage}`;
   }
 }
 

@@ -1,5 +1,5 @@
 import { worstStatus } from '../http/health.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import { MonitorRunner } from '../monitor/runner.ts';
 import { buildStatus } from '../monitor/state.ts';
 import { createStore } from '../storage/create-store.ts';

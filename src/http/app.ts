@@ -7,7 +7,7 @@ import { stringifyJsonSafely } from '../util/printable-key.ts';
 
 
 // /readyz: configuration loaded (the app exists) and, once a monitor is wired, storage reached once.
-export interface ReadyState {
+interface ReadyState {
   ready: boolean;
   // Why not ready, for people (e.g. "storage not reached yet: AccessDenied").
   reasons?: string[];

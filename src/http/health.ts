@@ -1,4 +1,4 @@
-import type { CheckName, Finding, Severity } from '../monitor/findings.ts';
+import type { CheckName, Finding, Severity } from '../core/findings.ts';
 
 // Pure builder of the `application/health+json` body (draft-inadmissible-rfc-health-check) from the
 // monitor's stored state. No I/O: /health reads memory only.

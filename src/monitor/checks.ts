@@ -1,7 +1,7 @@
 import type { MonitorSettings } from '../config/types.ts';
 import type { StorageErrorCode } from '../errors.ts';
 import { formatBytes } from '../util/format.ts';
-import type { CheckName, Finding } from './findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import { compareBackups, type BackupObject } from '../core/backup-catalog.ts';
 import { checkSizeAnomaly } from './size-anomaly.ts';
 import { printableKey } from '../util/printable-key.ts';

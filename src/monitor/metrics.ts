@@ -1,15 +1,15 @@
 import { DEFAULT_CRON_TIMEZONE, parseCron } from '../core/cron.ts';
 import { registerStateGauge } from '../util/state-gauge.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
-import { ALL_CHECKS, type Finding } from './findings.ts';
+import { ALL_CHECKS, type Finding } from '../core/findings.ts';
 import { baselineSizes, median, minSizeDiff } from './size-anomaly.ts';
 import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
+import { METRIC_PREFIX } from '../core/metrics.ts';
 
 // Prometheus metrics of the service, all read from stored state in collect(): no I/O at scrape, and a
 // value that is not known yet (no backup run, no check) is left out instead of failing the scrape.
 // docs/monitor.md lists every name; Grafana dashboards and alert rules are built on them.
 
-const METRIC_PREFIX = 'backup_sentinel_';
 
 export interface MetricsOptions {
   registry: Registry;

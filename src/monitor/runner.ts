@@ -6,8 +6,7 @@ import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { keyPrefix } from '../backup/naming.ts';
-import type { HealthState } from '../http/health.ts';
-import type { ReadyState } from '../http/app.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import { evaluate, MONITOR_CHECKS, STORAGE_CHECKS, type MonitorPolicy, type StorageFailure } from './checks.ts';
 import { BackupInventory, type RefreshResult } from './listing.ts';
 import {
@@ -21,6 +20,22 @@ import {
   type MonitorSnapshot,
 } from './state.ts';
 
+// The monitor's current state for health probes, as plain data: the composition root hands it to the
+// HTTP layer, which builds the answers (the monitor knows nothing of HTTP).
+export interface MonitorHealth {
+  findings: readonly Finding[];
+  // undefined: no check has finished yet.
+  checkedAt: Date | undefined;
+  // The checks the last check evaluated (those it found clear pass).
+  checks?: readonly CheckName[];
+}
+
+export interface MonitorReadiness {
+  ready: boolean;
+  // Why not ready, for people.
+  reasons?: string[];
+}
+
 export type CheckListener = (result: CheckResult, snapshot: MonitorSnapshot) => void | Promise<void>;
 
 export interface MonitorRunnerOptions {
@@ -31,6 +46,10 @@ export interface MonitorRunnerOptions {
   clock?: Clock;
   // CRON_TZ: the time zone MONITOR_CRON is read in; default UTC.
   timezone?: string | undefined;
+  // The first backup starts with the service (RUN_ON_STARTUP): the check at start, taken while it runs
+  // (on a new deployment often "no backup yet"), shows in /health at once but is marked quiet, so
+  // alerting waits for the check after that backup and a healthy first deploy sends no FIRING/RESOLVED pair.
+  firstBackupAtStart?: boolean;
   // Listing tuning (see listing.ts); defaults: full listing daily, or always under 1,000 objects.
   fullListingIntervalMs?: number;
   fullListingMaxObjects?: number;
@@ -53,10 +72,12 @@ export class MonitorRunner {
   private running: Promise<CheckResult> | undefined;
   private queued: Promise<CheckResult> | undefined;
   private readonly task: ScheduledTask<CheckResult>;
+  private quietChecksLeft: number;
 
   constructor(options: MonitorRunnerOptions) {
     const { cron, ...policy } = options.settings;
     this.policy = policy;
+    this.quietChecksLeft = options.firstBackupAtStart === true ? 1 : 0;
     this.logger = options.logger.child({ component: 'monitor' });
     this.clock = options.clock ?? systemClock;
     const prefix = keyPrefix(options.location);
@@ -143,8 +164,8 @@ export class MonitorRunner {
     };
   }
 
-  // Provider for createHttpApp's /health.
-  healthState(): HealthState {
+  // The current findings and the checks they speak for (served as /health).
+  healthState(): MonitorHealth {
     const last = this.lastCheck;
     if (last === undefined) return { findings: [], checkedAt: undefined };
     // While storage cannot be listed, the storage checks are unknown: not reported as passing.
@@ -152,8 +173,8 @@ export class MonitorRunner {
     return { findings: last.findings, checkedAt: last.at, checks };
   }
 
-  // Provider for /readyz: storage answered at least once.
-  readyState(): ReadyState {
+  // Ready once storage answered at least once (served as /readyz).
+  readyState(): MonitorReadiness {
     if (this.storageReached) return { ready: true };
     const failure = this.lastCheck?.findings.find((f) => f.check === 'storage_unreachable');
     return { ready: false, reasons: [failure ? `storage not reached: ${failure.summary}` : 'storage not reached yet (first check in progress)'] };
@@ -206,6 +227,10 @@ export class MonitorRunner {
       },
       result.findings.length === 0 ? 'check passed' : `check found ${result.findings.length} problem(s): ${result.findings.map((f) => f.check).join(', ')}`,
     );
+    if (this.quietChecksLeft > 0) {
+      this.quietChecksLeft -= 1;
+      result.quiet = true;
+    }
     this.notify(result);
     return result;
   }

@@ -1,6 +1,6 @@
 import type { MonitorSettings } from '../config/types.ts';
 import { formatBytes } from '../util/format.ts';
-import type { Finding } from './findings.ts';
+import type { Finding } from '../core/findings.ts';
 import { compareBackups, type BackupObject } from '../core/backup-catalog.ts';
 
 // Size anomaly: the newest backup against the median of the previous SIZE_WINDOW (pure).

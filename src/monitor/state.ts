@@ -1,5 +1,5 @@
 import type { BackupRunOutcome, MonitorPolicy } from './checks.ts';
-import type { Finding } from './findings.ts';
+import type { Finding } from '../core/findings.ts';
 import type { InventorySnapshot, RefreshResult } from './listing.ts';
 import type { BackupObject } from '../core/backup-catalog.ts';
 
@@ -61,6 +61,8 @@ export interface CheckResult {
   durationMs: number;
   findings: Finding[];
   listing: RefreshResult | undefined;
+  // Shown in /health and metrics but not for alerting: the check at start while the first backup runs.
+  quiet?: true;
 }
 
 // Everything the monitor holds, as one read-only value.

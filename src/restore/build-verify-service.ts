@@ -1,7 +1,7 @@
 import { keyPrefix } from '../backup/naming.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Config } from '../config/types.ts';
-import { shortMessageOf } from '../errors.ts';
+import { errForLog } from '../errors.ts';
 import { createDecryptFactory } from '../crypto/age-decrypt.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -25,7 +25,7 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
     try {
       return parseTargetUrl(url, name);
     } catch (error) {
-      logger.error({ err: shortMessageOf(error) }, `${name} cannot be used by the restore drill`);
+      logger.error({ err: errForLog(error) }, `${name} cannot be used by the restore drill`);
       return undefined;
     }
   };
@@ -34,7 +34,7 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
     decrypt = decryptFactoryOf(config);
   } catch (error) {
     // The service keeps running; verifications of encrypted backups then fail, naming the key problem.
-    logger.error({ err: shortMessageOf(error) }, 'BACKUP_ENCRYPTION_IDENTITY cannot be used: encrypted backups cannot be verified');
+    logger.error({ err: errForLog(error) }, 'BACKUP_ENCRYPTION_IDENTITY cannot be used: encrypted backups cannot be verified');
   }
   return new VerifyService({
     store,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { formatTimestamp } from '../backup/naming.ts';
-import { shortMessageOf } from '../errors.ts';
+import { shortMessageOf, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
@@ -109,7 +109,7 @@ export async function runDrill(request: DrillRequest): Promise<DrillResult> {
             comparedWithSource = true;
             problems.push(...compareWithEstimates(restored.counts, estimates, request.tolerance ?? DEFAULT_ROW_TOLERANCE).map(describeMismatch));
           } catch (error) {
-            log.warn({ err: shortMessageOf(error) }, 'cannot read row estimates from the source database: counts not compared with it');
+            log.warn({ err: errForLog(error) }, 'cannot read row estimates from the source database: counts not compared with it');
           }
         }
       } catch (error) {

@@ -4,12 +4,12 @@ import type { Registry } from 'prom-client';
 import { registerStateGauge } from '../util/state-gauge.ts';
 import type { VerifyState } from './verify-service.ts';
 import { verifyVerdict } from './verify.ts';
+import { METRIC_PREFIX } from '../core/metrics.ts';
 
-const PREFIX = 'backup_sentinel_';
 
 export function registerRestoreMetrics(registry: Registry, state: () => VerifyState): void {
   const gauge = (name: string, help: string, pick: (s: VerifyState) => number | undefined): void => {
-    registerStateGauge(registry, `${PREFIX}${name}`, help, () => pick(state()));
+    registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => pick(state()));
   };
   const seconds = (d: Date | undefined) => (d === undefined ? undefined : d.getTime() / 1000);
   const flag = (b: boolean | undefined) => (b === undefined ? undefined : b ? 1 : 0);

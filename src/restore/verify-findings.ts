@@ -1,4 +1,4 @@
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 
 // The findings the last verification and drill amount to (pure): 'verify_failed' and 'drill_failed'.
 

@@ -1,8 +1,8 @@
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask, type TaskOutcome } from '../core/scheduled-task.ts';
-import { shortMessageOf } from '../errors.ts';
+import { errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { DecryptFactory } from './backup-source.ts';
 import type { RowTolerance } from './compare.ts';
@@ -71,6 +71,11 @@ export class VerifyService {
 
   state(): VerifyState {
     return { ...this.#state };
+  }
+
+  // The checks verification has evaluated (listed as passing in /health when clear): none before it ran.
+  checks(): readonly CheckName[] {
+    return this.#state.lastVerify === undefined ? [] : ['verify_failed', 'drill_failed'];
   }
 
   findings(): Finding[] {
@@ -145,7 +150,7 @@ export class VerifyService {
       try {
         await listener(run, findings);
       } catch (error) {
-        this.#log.error({ err: shortMessageOf(error) }, 'a verification listener failed');
+        this.#log.error({ err: errForLog(error) }, 'a verification listener failed');
       }
     }
     return run;

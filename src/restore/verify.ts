@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { DecryptionError } from '../crypto/errors.ts';
 import { parseBackupKey } from '../backup/naming.ts';
 import { BackupCatalog, previousBackup, type BackupObject } from '../core/backup-catalog.ts';
-import { SentinelError, shortMessageOf } from '../errors.ts';
+import { SentinelError, shortMessageOf, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import {
@@ -222,7 +222,7 @@ async function tablesOf(request: VerifyRequest, key: string, log: Logger): Promi
     request.tableCache?.set(key, analysis.facts.tables);
     return analysis.facts.tables;
   } catch (error) {
-    log.warn({ key, err: shortMessageOf(error) }, 'the previous backup cannot be read: table lists not compared');
+    log.warn({ key, err: errForLog(error) }, 'the previous backup cannot be read: table lists not compared');
     return undefined;
   }
 }

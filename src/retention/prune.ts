@@ -4,7 +4,7 @@
 import type { Location } from '../config/types.ts';
 import { keyPrefix } from '../backup/naming.ts';
 import { evaluate, type MonitorPolicy } from '../monitor/checks.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { selectForPrune, type PrunePlan, type PrunePolicy } from './select-for-prune.ts';

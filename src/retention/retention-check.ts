@@ -3,7 +3,7 @@
 // than RETENTION_DAYS, or backups older than RETENTION_DAYS + RETENTION_MARGIN_DAYS are still there.
 import type { RetentionSettings } from '../config/types.ts';
 import { backupsOf } from '../core/backup-catalog.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
 import type { RetentionStatus } from './retention-status.ts';
 

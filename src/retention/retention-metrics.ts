@@ -5,8 +5,8 @@ import { registerStateGauge } from '../util/state-gauge.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RuleState } from './lifecycle-rules.ts';
 import type { EffectiveMode, RetentionStatus } from './retention-status.ts';
+import { METRIC_PREFIX } from '../core/metrics.ts';
 
-const PREFIX = 'backup_sentinel_';
 const MODES: readonly EffectiveMode[] = ['off', 'lifecycle', 'prune'];
 // 'error': the rules could not be read or written (AccessDenied, NotImplemented, network).
 const RULE_STATES: readonly (RuleState | 'error')[] = ['ok', 'missing', 'disabled', 'days_differ', 'error'];
@@ -32,14 +32,14 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
     }
   };
   const gauge = (name: string, help: string, pick: (s: RetentionMetricsState) => number | undefined): void => {
-    registerStateGauge(registry, `${PREFIX}${name}`, help, () => {
+    registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => {
       const s = read();
       return s === undefined ? undefined : pick(s);
     });
   };
 
   new Gauge({
-    name: `${PREFIX}retention_mode`,
+    name: `${METRIC_PREFIX}retention_mode`,
     help: 'Retention mode in effect: 1 for the current one (lifecycle rule, prune, or off)',
     labelNames: ['mode'],
     registers: [registry],
@@ -51,7 +51,7 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
     },
   });
   new Gauge({
-    name: `${PREFIX}retention_lifecycle_rule_state`,
+    name: `${METRIC_PREFIX}retention_lifecycle_rule_state`,
     help: "State of the bucket's lifecycle rule for the backup prefix, 1 for the current one (lifecycle mode only)",
     labelNames: ['state'],
     registers: [registry],
@@ -76,7 +76,7 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
     s.status.lastRunOk === undefined ? undefined : s.status.lastRunOk ? 1 : 0,
   );
   const deleted = new Counter({
-    name: `${PREFIX}backups_deleted_total`,
+    name: `${METRIC_PREFIX}backups_deleted_total`,
     help: 'Backups deleted by prunes of this process (manifests not counted)',
     registers: [registry],
   });
@@ -85,28 +85,4 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
       if (backups > 0) deleted.inc(backups);
     },
   };
-}
-
-// With RETENTION_DAYS=0 no retention service exists, so registerRetentionMetrics is never called; this
-// says "off" explicitly instead of leaving the dashboard and rules without any retention series:
-// retention_mode{mode="off"} 1 (the others 0), retention_days 0 and a backups_deleted_total that stays 0.
-// The rule state, overdue count and last run are left out: there is no rule to check and no run.
-export function registerRetentionOffMetrics(registry: Registry): void {
-  const modes = new Gauge({
-    name: `${PREFIX}retention_mode`,
-    help: 'Retention mode in effect: 1 for the current one (lifecycle rule, prune, or off)',
-    labelNames: ['mode'],
-    registers: [registry],
-  });
-  for (const mode of MODES) modes.set({ mode }, mode === 'off' ? 1 : 0);
-  new Gauge({
-    name: `${PREFIX}retention_days`,
-    help: 'RETENTION_DAYS: backups older than this are removed (0: retention off)',
-    registers: [registry],
-  }).set(0);
-  new Counter({
-    name: `${PREFIX}backups_deleted_total`,
-    help: 'Backups deleted by prunes of this process (manifests not counted)',
-    registers: [registry],
-  });
 }

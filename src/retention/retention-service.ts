@@ -11,7 +11,7 @@ import { ScheduledTask } from '../core/scheduled-task.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MonitorPolicy } from '../monitor/checks.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { formatBytes } from '../util/format.ts';
 import { createLifecycleStore, type LifecycleStore } from './lifecycle.ts';
@@ -88,6 +88,16 @@ export class RetentionService {
     return this.current;
   }
 
+  // For /status: with RETENTION_DAYS=0 just `{ mode: 'off' }`, as the service has nothing else to say.
+  describe(): RetentionStatus | { mode: 'off' } {
+    return this.current.mode === 'off' ? { mode: 'off' } : this.current;
+  }
+
+  // The checks retention has evaluated (listed as passing in /health when clear): none before its first run.
+  checks(): readonly CheckName[] {
+    return this.current.lastRunAt === undefined ? [] : ['retention'];
+  }
+
   // The retention finding for the monitor's findings (at most one).
   findings(now: Date = this.clock.now()): Finding[] {
     return checkRetention({ status: this.current, settings: this.options.settings, objects: this.objects, prefix: this.prefix, now });
@@ -95,6 +105,8 @@ export class RetentionService {
 
   // One retention run (single flight: a call while one runs gets that run). Never throws.
   runOnce(): Promise<RetentionStatus> {
+    // Off (RETENTION_DAYS=0) is a mode without runs: nothing is listed or deleted, no run is recorded.
+    if (this.current.mode === 'off') return Promise.resolve(this.current);
     this.running ??= this.run().finally(() => {
       this.running = undefined;
     });

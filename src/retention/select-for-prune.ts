@@ -4,7 +4,7 @@
 // good backups). Time is an argument.
 import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.ts';
 import { backupsOf, type BackupObject } from '../core/backup-catalog.ts';
-import type { CheckName, Finding } from '../monitor/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';
 

@@ -1,5 +1,5 @@
 import type { LeftoverUpload } from '../errors.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import type { IncompleteUpload } from './store.ts';
 
 // Pure decisions of the sweep of incomplete multipart uploads (the service is upload-sweeper.ts).

@@ -3,7 +3,7 @@ import { dailyAt } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import { shortMessageOf, type LeftoverUpload } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Finding } from '../monitor/findings.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore, IncompleteUploadStore } from './store.ts';
 import { checkIncompleteUploads, selectUploadsToAbort, SWEEP_MIN_AGE_MS, type UnremovedUpload } from './upload-sweep.ts';
 import { registerUploadSweepMetrics } from './upload-sweep-metrics.ts';
@@ -87,6 +87,11 @@ export class UploadSweeper {
 
   state(): UploadSweepState {
     return this.#state;
+  }
+
+  // The checks the sweep has evaluated (listed as passing in /health when clear): none before the first sweep.
+  checks(): readonly CheckName[] {
+    return this.#state.lastSweepAt === undefined ? [] : ['incomplete_uploads'];
   }
 
   findings(): Finding[] {

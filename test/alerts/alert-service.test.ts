@@ -116,6 +116,13 @@ describe('alert service with Slack and e-mail', () => {
     assert.equal(smtp.mails.length, 1);
     const failure = logs.records().find((r) => r.channel === 'slack' && r.level === 50);
     assert.match(String(failure?.msg), /alert NOT delivered through slack after 5 tries: Slack webhook on 127.0.0.1:\d+ answered HTTP 500/);
+    // The error is logged under `err` by pino's serializer (type, message, stack), as everywhere.
+    const err = failure?.err as Record<string, unknown> | undefined;
+    assert.equal(err?.type, 'AlertDeliveryError');
+    assert.match(String(err?.message), /answered HTTP 500/);
+    assert.equal(failure?.error, undefined);
+    const retry = logs.records().find((r) => r.channel === 'slack' && /retrying/.test(String(r.msg)));
+    assert.equal((retry?.err as Record<string, unknown> | undefined)?.type, 'AlertDeliveryError');
     await service.stop();
   });
 

@@ -197,7 +197,9 @@ describe('alert delivery under faults: nothing lost, nothing doubled', () => {
     const unreachable = { ...finding('storage_unreachable'), summary: 'storage unreachable: InvalidAccessKeyId' };
     assert.equal((await a.process([unreachable], at(0), MONITOR_CHECKS)).delivered, true);
     await a.stop();
-    assert.ok(logs.records().some((r) => r.level === 40 && /could not save the alert state/.test(String(r.msg))));
+    const saveFailure = logs.records().find((r) => r.level === 40 && /could not save the alert state/.test(String(r.msg)));
+    assert.match(String((saveFailure?.err as Record<string, unknown> | undefined)?.message), /InvalidAccessKeyId|access key/i, 'the error is under `err`');
+    assert.equal(saveFailure?.error, undefined);
 
     const fixed = loadConfig(env);
     const store = createStore(fixed);

@@ -4,7 +4,7 @@ import type { RetryPolicy } from '../../src/alerts/dispatcher.ts';
 import type { Notifier } from '../../src/alerts/notifier.ts';
 import { BackupStoreAlertState } from '../../src/alerts/state-store.ts';
 import type { Logger } from '../../src/logger.ts';
-import type { CheckName, Finding, Severity } from '../../src/monitor/findings.ts';
+import type { CheckName, Finding, Severity } from '../../src/core/findings.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 
 // The checks one monitor run speaks for.

@@ -8,7 +8,7 @@ import {
   type AlertState,
   type Notification,
 } from '../../src/alerts/policy.ts';
-import type { CheckName, Finding, Severity } from '../../src/monitor/findings.ts';
+import type { CheckName, Finding, Severity } from '../../src/core/findings.ts';
 
 const T0 = new Date('2026-11-27T03:00:00Z');
 const hours = (h: number): Date => new Date(T0.getTime() + h * 3_600_000);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runbookLink } from '../../src/alerts/format-message.ts';
-import { ALL_CHECKS } from '../../src/monitor/findings.ts';
+import { ALL_CHECKS } from '../../src/core/findings.ts';
 import { findPromtool, NO_PROMTOOL, PROMETHEUS_FILE, readRules, readText, readYaml, RULES_FILE, RUNBOOK_BASE } from './files.ts';
 
 const run = promisify(execFile);

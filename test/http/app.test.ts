@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Registry, Gauge } from 'prom-client';
 import { createHttpApp, type HttpAppOptions } from '../../src/http/app.ts';
-import type { Finding } from '../../src/monitor/findings.ts';
+import type { Finding } from '../../src/core/findings.ts';
 
 const servers: Server[] = [];
 

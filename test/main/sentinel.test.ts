@@ -72,7 +72,8 @@ describe('the composed service', () => {
       const dumpWaiting = `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'items' AND NOT l.granted`;
       await waitFor(async () => (await pg.psql(dumpWaiting, 'app')) !== '0', 'pg_dump waiting for the lock', { timeoutMs: 20_000 });
       await sentinel.stop();
-      assert.equal(sentinel.backupService?.lastResult?.status, 'failed', 'the run was cancelled');
+      assert.equal(sentinel.backupService?.lastResult?.status, 'cancelled', 'the run was cancelled, not failed');
+      assert.deepEqual(sentinel.monitor.snapshot().backupRuns.runs, { success: 0, failure: 0, skipped: 0 }, 'a cancelled run is neither counted as success nor as failure');
       const sent = JSON.stringify(slack.payloads.slice(before));
       assert.doesNotMatch(sent, /cancelled|backup_failed|failed at/i, 'no failed-backup alert for a shutdown');
     } finally {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { evaluate, type CheckInput, type MonitorPolicy } from '../../src/monitor/checks.ts';
-import type { CheckName } from '../../src/monitor/findings.ts';
+import type { CheckName } from '../../src/core/findings.ts';
 import type { BackupObject } from '../../src/core/backup-catalog.ts';
 import { median, minSizeDiff } from '../../src/monitor/size-anomaly.ts';
 

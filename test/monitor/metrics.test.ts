@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { backupKey } from '../../src/backup/naming.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { ALL_CHECKS } from '../../src/monitor/findings.ts';
+import { ALL_CHECKS } from '../../src/core/findings.ts';
 import { registerMetrics } from '../../src/monitor/metrics.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';

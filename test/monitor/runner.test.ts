@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { backupKey } from '../../src/backup/naming.ts';
-import type { CheckName } from '../../src/monitor/findings.ts';
+import type { CheckName } from '../../src/core/findings.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';
 import type { CheckResult } from '../../src/monitor/state.ts';
 import { silentLogger } from '../../src/logger.ts';
@@ -238,6 +238,18 @@ describe('monitor runner against an S3 server', () => {
     assert.equal(result.findings[0]?.values.code, 'Unknown');
     const messages = records().map((l) => l.msg);
     assert.ok(messages.filter((m) => m === 'check listener failed').length === 2, JSON.stringify(messages));
+  });
+
+  it('when the first backup starts with the service, the check at start is quiet (not for alerting), the next is not', async () => {
+    const { store, config } = s3StoreFor(s3, env);
+    const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: silentLogger(), clock: new TestClock(START), firstBackupAtStart: true });
+    const first = await runner.runCheck();
+    assert.deepEqual(checks(first), ['stale'], 'its findings still show');
+    assert.equal(first.quiet, true);
+    assert.equal(runner.healthState().findings.length, 1, '/health shows them at once');
+    assert.equal((await runner.runCheck()).quiet, undefined);
+    const { runner: usual } = setup();
+    assert.equal((await usual.runCheck()).quiet, undefined, 'without a backup at start nothing is quiet');
   });
 
   it('runs a check asked for during another one right after it, and tells listeners each time', async () => {

@@ -57,8 +57,10 @@ describe('lifecycle rules (through the lifecycle test double in front of s3rver)
     const { config, lifecycle, store, prefix } = setup({ MANAGE_LIFECYCLE: 'true' }, undefined);
     const registry = new Registry();
     const service = createRetentionService(config, { store, logger: silentLogger(), registry, lifecycle });
+    assert.deepEqual(service.checks(), [], 'before its first run retention reports no check to /health');
     const status = await service.runOnce();
     assert.equal(status.lastRunOk, true);
+    assert.deepEqual(service.checks(), ['retention'], 'after it, /health lists retention');
     assert.equal(status.lifecycle?.state, 'ok');
     const read = await lifecycle.read();
     assert.deepEqual(read.rules, [

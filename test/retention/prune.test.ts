@@ -9,7 +9,7 @@ import { pruneCommand } from '../../src/commands/prune.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/logger.ts';
-import type { Finding } from '../../src/monitor/findings.ts';
+import type { Finding } from '../../src/core/findings.ts';
 import { createRetentionService, RetentionService } from '../../src/retention/retention-service.ts';
 import { createStore } from '../../src/storage/create-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';

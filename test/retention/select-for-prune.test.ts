@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backupKey, manifestKey } from '../../src/backup/naming.ts';
 import type { Location } from '../../src/config/types.ts';
-import type { Finding } from '../../src/monitor/findings.ts';
+import type { Finding } from '../../src/core/findings.ts';
 import { selectForPrune, type PrunePolicy } from '../../src/retention/select-for-prune.ts';
 import type { StoredObject } from '../../src/storage/store.ts';
 

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from './config/load-config.ts';
 import { maskSecretsInText } from './config/secret.ts';
-import { ConfigError, SentinelError } from './errors.ts';
+import { ConfigError, errForLog, SentinelError } from './errors.ts';
 import { createLogger, stderrDestination } from './logger.ts';
 import { EXIT_USAGE } from './commands/command.ts';
 import { COMMANDS } from './commands/index.ts';
@@ -93,7 +93,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
     });
   } catch (error) {
     const message = error instanceof SentinelError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
-    logger.error({ err: error }, 'command failed');
+    logger.error({ err: errForLog(error) }, 'command failed');
     io.stderr.write(`${message}\n`);
     return 1;
   } finally {

@@ -159,7 +159,7 @@ export class AlertService {
       try {
         return await this.#evaluateAndSend(findings, now, scope);
       } catch (error) {
-        this.#log.error({ err: error }, `alert processing failed: ${shortMessageOf(error)}`);
+        this.#log.error({ err: errForLog(error) }, `alert processing failed: ${shortMessageOf(error)}`);
         return NOTHING;
       }
     });

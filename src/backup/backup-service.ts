@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
-import { BackupError } from '../errors.ts';
+import { BackupError, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { formatDuration } from '../util/format.ts';
 import type { RunContext } from './job.ts';
@@ -124,7 +124,7 @@ export class BackupService {
   #unexpected(run: Pick<RunContext, 'runId' | 'trigger'>, startedAt: Date, caught: unknown): BackupFailure {
     const finishedAt = this.#clock();
     const error = caught instanceof BackupError ? caught : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
-    this.#log.error({ runId: run.runId, err: error }, `backup failed: ${error.shortMessage}`);
+    this.#log.error({ runId: run.runId, err: errForLog(error) }, `backup failed: ${error.shortMessage}`);
     return { runId: run.runId, trigger: run.trigger, startedAt, finishedAt, durationMs: finishedAt.getTime() - startedAt.getTime(), status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error };
   }
 
@@ -155,7 +155,7 @@ export class BackupService {
       try {
         await listener(result);
       } catch (error) {
-        this.#log.error({ runId: result.runId, err: error }, 'a backup run listener failed');
+        this.#log.error({ runId: result.runId, err: errForLog(error) }, 'a backup run listener failed');
       }
     }
   }

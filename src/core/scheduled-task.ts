@@ -2,6 +2,7 @@ import type { Logger } from '../logger.ts';
 import { formatDuration } from '../util/format.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { CronSpecError, parseCron, type CronSpec, type CronTimes } from './cron.ts';
+import { errForLog } from '../errors.ts';
 
 // What every scheduled service shares: a cron schedule, one run at a time, an abort signal for the
 // run when the service stops, and listeners told every outcome. Services (backup, monitor,
@@ -195,7 +196,7 @@ export class ScheduledTask<T, K extends string = string> {
       if (run.signal.aborted) {
         outcome = { ...finished, status: 'cancelled', value: undefined };
       } else {
-        this.#options.logger.error({ err: error, trigger: run.trigger }, `${this.#options.name}: run failed`);
+        this.#options.logger.error({ err: errForLog(error), trigger: run.trigger }, `${this.#options.name}: run failed`);
         outcome = { ...finished, status: 'failed', error };
       }
     }
@@ -208,7 +209,7 @@ export class ScheduledTask<T, K extends string = string> {
       try {
         await listener(outcome);
       } catch (error) {
-        this.#options.logger.error({ err: error }, `${this.#options.name}: a result listener failed`);
+        this.#options.logger.error({ err: errForLog(error) }, `${this.#options.name}: a result listener failed`);
       }
     }
   }

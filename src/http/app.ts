@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import { buildHealthReport, type HealthState } from './health.ts';
 import { stringifyJsonSafely } from '../util/printable-key.ts';
+import { errForLog } from '../errors.ts';
 
 
 // /readyz: configuration loaded (the app exists) and, once a monitor is wired, storage reached once.
@@ -39,7 +40,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
   const logger = options.logger;
   // A failing provider is logged and answered, never thrown into koa's default stderr printer.
   app.silent = true;
-  app.on('error', (error: unknown) => logger?.warn({ err: error }, 'http request failed'));
+  app.on('error', (error: unknown) => logger?.warn({ err: errForLog(error) }, 'http request failed'));
 
   router.get('/livez', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -59,7 +60,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
     try {
       report = buildHealthReport(options.health?.(), { name, ...(options.version === undefined ? {} : { version: options.version }) });
     } catch (error) {
-      logger?.error({ err: error }, 'health provider failed');
+      logger?.error({ err: errForLog(error) }, 'health provider failed');
       report = { status: 'fail' as const, serviceId: name, description: 'backup-sentinel', output: 'health state unavailable (see the service logs)', checks: {} };
     }
     ctx.status = report.status === 'fail' ? 503 : 200;
@@ -74,7 +75,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
     try {
       extra = options.status?.() ?? {};
     } catch (error) {
-      logger?.error({ err: error }, 'status provider failed');
+      logger?.error({ err: errForLog(error) }, 'status provider failed');
       extra = { error: 'status unavailable (see the service logs)' };
     }
     ctx.type = 'application/json';
@@ -93,7 +94,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
       ctx.set('Content-Type', registry.contentType);
       ctx.body = text;
     } catch (error) {
-      logger?.error({ err: error }, 'metrics collection failed');
+      logger?.error({ err: errForLog(error) }, 'metrics collection failed');
       ctx.status = 500;
       ctx.body = 'metrics collection failed (see the service logs)\n';
     }
@@ -114,7 +115,7 @@ function readReady(provider: HttpAppOptions['ready'], logger: Logger | undefined
     const value = provider();
     return typeof value === 'boolean' ? { ready: value } : value;
   } catch (error) {
-    logger?.error({ err: error }, 'readiness provider failed');
+    logger?.error({ err: errForLog(error) }, 'readiness provider failed');
     return { ready: false, reasons: ['readiness state unavailable (see the service logs)'] };
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { shortMessageOf } from '../errors.ts';
+import { errForLog, shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ConditionalStore } from '../storage/store.ts';
 import { decideLease, leaseRecord, leaseTimings, observe, serializeLease, type LeaseObservation } from './lease.ts';
@@ -142,7 +142,7 @@ export class LeaderLease implements Leadership {
         const released = await this.#bounded((signal) => this.#o.store.deleteConditional(this.#o.key, held.etag, signal));
         this.#log.info({ released }, released ? 'leader lease released: another instance can take over at once' : 'leader lease was no longer ours at shutdown');
       } catch (error) {
-        this.#log.warn({ err: error }, `could not release the leader lease (${shortMessageOf(error)}): another instance takes over when it expires`);
+        this.#log.warn({ err: errForLog(error) }, `could not release the leader lease (${shortMessageOf(error)}): another instance takes over when it expires`);
       }
       this.#emit(false);
     }
@@ -152,7 +152,7 @@ export class LeaderLease implements Leadership {
   // One round: renew when holding, else read and create / take over when due. Never throws.
   tick(): Promise<void> {
     this.#ticking ??= this.#round()
-      .catch((error: unknown) => this.#log.error({ err: error }, `leader lease round failed: ${shortMessageOf(error)}`))
+      .catch((error: unknown) => this.#log.error({ err: errForLog(error) }, `leader lease round failed: ${shortMessageOf(error)}`))
       .finally(() => {
         this.#ticking = undefined;
       });
@@ -264,7 +264,7 @@ export class LeaderLease implements Leadership {
   }
 
   #noteProblem(problem: string, error: unknown): void {
-    if (this.#problem !== problem) this.#log.warn({ err: error }, problem);
+    if (this.#problem !== problem) this.#log.warn({ err: errForLog(error) }, problem);
     this.#problem = problem;
   }
 
@@ -272,7 +272,7 @@ export class LeaderLease implements Leadership {
     for (const listener of this.#listeners) {
       this.#changes = this.#changes.then(
         () => listener(leader),
-      ).catch((error: unknown) => this.#log.error({ err: error }, `a leadership listener failed: ${shortMessageOf(error)}`));
+      ).catch((error: unknown) => this.#log.error({ err: errForLog(error) }, `a leadership listener failed: ${shortMessageOf(error)}`));
     }
   }
 }

@@ -2,7 +2,7 @@ import type { Location, MonitorSettings } from '../config/types.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
-import { shortMessageOf, StorageError } from '../errors.ts';
+import { errForLog, shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { keyPrefix } from '../backup/naming.ts';
@@ -213,7 +213,7 @@ export class MonitorRunner {
       result = { at: started, ok: storageFailure === undefined, durationMs: Math.round(performance.now() - t0), findings, listing };
     } catch (error) {
       // A bug in a pure check must not stop monitoring: report it as a failed check.
-      this.logger.error({ err: error }, 'evaluating the check failed');
+      this.logger.error({ err: errForLog(error) }, 'evaluating the check failed');
       result = { at: started, ok: false, durationMs: Math.round(performance.now() - t0), findings: [], listing };
     }
     this.lastCheck = result;
@@ -240,9 +240,9 @@ export class MonitorRunner {
     for (const listener of this.listeners) {
       try {
         const pending = listener(result, snapshot);
-        if (pending instanceof Promise) pending.catch((error: unknown) => this.logger.error({ err: error }, 'check listener failed'));
+        if (pending instanceof Promise) pending.catch((error: unknown) => this.logger.error({ err: errForLog(error) }, 'check listener failed'));
       } catch (error) {
-        this.logger.error({ err: error }, 'check listener failed');
+        this.logger.error({ err: errForLog(error) }, 'check listener failed');
       }
     }
   }

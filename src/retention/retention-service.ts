@@ -8,7 +8,7 @@ import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { Config, Location, RetentionSettings } from '../config/types.ts';
 import { dailyAt } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
-import { shortMessageOf, StorageError } from '../errors.ts';
+import { errForLog, shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MonitorPolicy } from '../monitor/checks.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
@@ -122,7 +122,7 @@ export class RetentionService {
       if (this.current.mode === 'prune') ok = (await this.prune(now)) && ok;
     } catch (error) {
       ok = false;
-      this.logger.error({ err: error }, `retention run failed: ${shortMessageOf(error)}`);
+      this.logger.error({ err: errForLog(error) }, `retention run failed: ${shortMessageOf(error)}`);
     }
     this.current = { ...this.current, lastRunAt: this.clock.now(), lastRunOk: ok };
     return this.current;
@@ -182,7 +182,7 @@ export class RetentionService {
     try {
       this.objects = (await new BackupCatalog(this.options.store, this.prefix).list()).objects;
     } catch (error) {
-      this.logger.warn({ err: error }, `retention: could not list backups: ${shortMessageOf(error)}`);
+      this.logger.warn({ err: errForLog(error) }, `retention: could not list backups: ${shortMessageOf(error)}`);
     }
   }
 
@@ -225,7 +225,7 @@ export class RetentionService {
       };
       return true;
     } catch (error) {
-      this.logger.error({ err: error }, `retention: prune failed: ${shortMessageOf(error)}`);
+      this.logger.error({ err: errForLog(error) }, `retention: prune failed: ${shortMessageOf(error)}`);
       return false;
     }
   }

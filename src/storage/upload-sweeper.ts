@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { dailyAt } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
-import { shortMessageOf, type LeftoverUpload } from '../errors.ts';
+import { errForLog, type LeftoverUpload, shortMessageOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore, IncompleteUploadStore } from './store.ts';
@@ -111,7 +111,7 @@ export class UploadSweeper {
         try {
           await listener(state);
         } catch (error) {
-          this.#log.error({ err: error }, 'an upload sweep listener failed');
+          this.#log.error({ err: errForLog(error) }, 'an upload sweep listener failed');
         }
       }
       return state;
@@ -126,7 +126,7 @@ export class UploadSweeper {
       uploads = await store.listIncompleteUploads(prefix);
     } catch (error) {
       const lastError = shortMessageOf(error);
-      this.#log.warn({ err: error, prefix }, `could not list incomplete multipart uploads: ${lastError}`);
+      this.#log.warn({ err: errForLog(error), prefix }, `could not list incomplete multipart uploads: ${lastError}`);
       this.#state = { ...this.#state, lastError, unremoved: this.#unremoved(this.#state.unremoved.filter((u) => u.reason === 'stale')) };
       return this.#state;
     }
@@ -145,7 +145,7 @@ export class UploadSweeper {
         this.#log.info({ key: upload.key, uploadId: upload.uploadId, initiated: upload.initiatedAt.toISOString() }, 'aborted an incomplete multipart upload (its parts are deleted)');
       } catch (error) {
         lastError = shortMessageOf(error);
-        this.#log.warn({ err: error, key: upload.key, uploadId: upload.uploadId }, `could not abort an incomplete multipart upload: ${lastError}`);
+        this.#log.warn({ err: errForLog(error), key: upload.key, uploadId: upload.uploadId }, `could not abort an incomplete multipart upload: ${lastError}`);
         const known = this.#known.get(upload.uploadId);
         if (known !== undefined) known.initiatedAt = upload.initiatedAt;
         else failed.push({ key: upload.key, uploadId: upload.uploadId, initiatedAt: upload.initiatedAt, reason: 'stale' });

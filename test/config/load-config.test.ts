@@ -4,17 +4,7 @@ import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { VARIABLES } from '../../src/config/variables.ts';
-import { ConfigError } from '../../src/errors.ts';
-
-function problemsOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  assert.fail('expected a ConfigError');
-}
+import { problemsOf } from './fixtures.ts';
 
 describe('loadConfig', () => {
   it('runs on embedded defaults: directory storage, monitor-only, template-compatible schedule', () => {

@@ -4,18 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { ConfigError } from '../../src/errors.ts';
 import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
-
-function problemsOf(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  assert.fail(`expected a ConfigError for ${JSON.stringify(env)}`);
-}
+import { problemsOf } from './fixtures.ts';
 
 function problemFor(env: Record<string, string>, variable: string): string {
   const error = problemsOf(env);

@@ -44,21 +44,22 @@ describe('a storage outage while nobody can hold the leader lease', () => {
       STATE_DIR: path.join(dir, 'state'),
       SLACK_WEBHOOK_URL: slack.url,
       SENTINEL_NAME: 'outage',
-      LEADER_LEASE_SECONDS: '2',
+      // Long enough that a loaded machine renews in time (a leader that misses a renewal steps down).
+      LEADER_LEASE_SECONDS: '6',
       RETENTION_DAYS: '0',
       LOG_LEVEL: 'silent',
     });
     const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
     try {
-      await waitFor(() => texts(slack).some((t) => /FIRING/.test(t)), 'the FIRING about the unreachable storage', { timeoutMs: 20_000 });
+      await waitFor(() => texts(slack).some((t) => /FIRING/.test(t)), 'the FIRING about the unreachable storage', { timeoutMs: 30_000 });
       assert.equal(sentinel.leadership.status().role, 'standby');
       assert.equal(texts(slack).length, 1, texts(slack).join('\n'));
       assert.match(texts(slack)[0] ?? '', /FIRING.*S3 endpoint unreachable/);
 
       proxy.restore();
       // Grouped per check: the RESOLVED may share a message with what started in the same check.
-      await waitFor(() => count(slack, 'RESOLVED') === 1, 'the RESOLVED once the storage answers', { timeoutMs: 20_000 });
-      await waitFor(() => sentinel.leadership.isLeader(), 'this replica leading once the lease can be written', { timeoutMs: 20_000 });
+      await waitFor(() => count(slack, 'RESOLVED') === 1, 'the RESOLVED once the storage answers', { timeoutMs: 30_000 });
+      await waitFor(() => sentinel.leadership.isLeader(), 'this replica leading once the lease can be written', { timeoutMs: 30_000 });
       assert.equal(count(slack, 'FAIL'), 1, 'the storage FIRING was sent once');
       assert.equal(count(slack, 'RESOLVED'), 1, 'and resolved once');
     } finally {

@@ -7,21 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { backupKey } from '../../src/backup/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
-import type { CommandContext } from '../../src/commands/command.ts';
-import { silentLogger } from '../../src/logger.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { configFor, HOUR, MiB, putBackup, s3StoreFor } from './fixtures.ts';
-import { captureStream } from '../helpers/log-sink.ts';
+import { HOUR, MiB, putBackup, s3StoreFor, commandContext } from './fixtures.ts';
 
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
 
-function context(env: Record<string, string>): { ctx: CommandContext; out: () => string; err: () => string } {
-  const stdout = captureStream();
-  const stderr = captureStream();
-  const ctx: CommandContext = { config: configFor(env), logger: silentLogger(), stdout: stdout.stream, stderr: stderr.stream, stopSignal: new AbortController().signal };
-  return { ctx, out: stdout.text, err: stderr.text };
-}
 
 describe('backup-sentinel check', () => {
   let s3: TestS3Server;
@@ -46,28 +37,28 @@ describe('backup-sentinel check', () => {
   });
 
   it('exits 0 and says OK when the newest backup is fresh', async () => {
-    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'fresh-one' });
+    const { ctx, out } = commandContext({ ...s3.env, AWS_S3_BUCKET: 'fresh-one' });
     assert.equal(await checkCommand.run([], ctx), 0);
     assert.match(out(), /1 backup, 2\.0 MiB in total/);
     assert.match(out(), /^OK: /m);
   });
 
   it('exits 1 on warnings only (a size anomaly)', async () => {
-    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'anomaly-one' });
+    const { ctx, out } = commandContext({ ...s3.env, AWS_S3_BUCKET: 'anomaly-one' });
     assert.equal(await checkCommand.run([], ctx), 1);
     assert.match(out(), /^WARN size_anomaly: newest backup is 2\.0 MiB, 20% of the median 10\.0 MiB/m);
     assert.match(out(), /^WARN: 1 warning\.$/m);
   });
 
   it('exits 2 on a failure and prints what to do', async () => {
-    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'stale-one' });
+    const { ctx, out } = commandContext({ ...s3.env, AWS_S3_BUCKET: 'stale-one' });
     assert.equal(await checkCommand.run([], ctx), 2);
     assert.match(out(), /^FAIL stale: newest backup is 40(\.\d)? h old \(limit 25 h\)/m);
     assert.match(out(), /what to do: /);
   });
 
   it('prints JSON with --json, and exits 2 when storage cannot be reached without printing secrets', async () => {
-    const { ctx, out } = context({ ...s3.env, AWS_S3_BUCKET: 'no-such-bucket', AWS_SECRET_ACCESS_KEY: 'super-secret-value' });
+    const { ctx, out } = commandContext({ ...s3.env, AWS_S3_BUCKET: 'no-such-bucket', AWS_SECRET_ACCESS_KEY: 'super-secret-value' });
     assert.equal(await checkCommand.run(['--json'], ctx), 2);
     const body = JSON.parse(out()) as { status: string; findings: { check: string; values: { code: string } }[]; thresholds: { maxBackupAgeHours: number } };
     assert.equal(body.status, 'fail');
@@ -80,19 +71,19 @@ describe('backup-sentinel check', () => {
   it('checks a local backup directory in monitor-only mode', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'check-dir-'));
     try {
-      const { ctx, out } = context({ BACKUP_DIR: dir });
+      const { ctx, out } = commandContext({ BACKUP_DIR: dir });
       assert.equal(await checkCommand.run([], ctx), 2);
       assert.match(out(), new RegExp(`FAIL stale: no backup found in dir:${dir}/backup-`));
       const time = new Date(Date.now() - HOUR);
       await putBackup(new DirStore(dir), undefined, backupKey({ subfolder: '', prefix: 'backup-' }, time, PARTS), 4096, time);
-      assert.equal(await checkCommand.run([], context({ BACKUP_DIR: dir }).ctx), 0);
+      assert.equal(await checkCommand.run([], commandContext({ BACKUP_DIR: dir }).ctx), 0);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
 
   it('refuses unknown options with exit 64', async () => {
-    const { ctx, err } = context(s3.env);
+    const { ctx, err } = commandContext(s3.env);
     assert.equal(await checkCommand.run(['--jsn'], ctx), 64);
     assert.match(err(), /^Unknown option "--jsn": check expects one of --json, -h\/--help\.\nUsage: backup-sentinel check \[--json\]\n$/);
   });

@@ -6,6 +6,9 @@ import type { Config, S3Settings } from '../../src/config/types.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 import type { TestS3Server } from '../helpers/s3-server.ts';
+import { captureStream } from '../helpers/log-sink.ts';
+import { silentLogger } from '../../src/logger.ts';
+import type { CommandContext } from '../../src/commands/command.ts';
 
 // Shared setup of the monitor tests: config and stores pointed at the test S3 server, a settable
 // clock, and fast ways to put backups of chosen sizes and times into storage.
@@ -64,3 +67,11 @@ export async function seedS3Files(s3: TestS3Server, objects: { key: string; size
   }
 }
 
+
+// A command context over env's configuration whose stdout and stderr the test reads.
+export function commandContext(env: Record<string, string>): { ctx: CommandContext; out: () => string; err: () => string } {
+  const stdout = captureStream();
+  const stderr = captureStream();
+  const ctx: CommandContext = { config: configFor(env), logger: silentLogger(), stdout: stdout.stream, stderr: stderr.stream, stopSignal: new AbortController().signal };
+  return { ctx, out: stdout.text, err: stderr.text };
+}

@@ -10,7 +10,6 @@ import { formatMessage } from '../../src/alerts/format-message.ts';
 import { buildSlackPayload } from '../../src/alerts/slack-payload.ts';
 import { backupKey } from '../../src/backup/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
-import type { CommandContext } from '../../src/commands/command.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { pruneCommand } from '../../src/commands/prune.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
@@ -19,8 +18,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { printableKey } from '../../src/util/printable-key.ts';
-import { configFor, HOUR, MiB, putBackup } from './fixtures.ts';
-import { captureStream } from '../helpers/log-sink.ts';
+import { configFor, HOUR, MiB, putBackup, commandContext } from './fixtures.ts';
 
 // Object keys are anyone's to name: another tool (or an attacker with write access to the bucket)
 // can store a key with a newline, a carriage return, ESC sequences or Unicode separators. Real files
@@ -30,12 +28,6 @@ const HOSTILE = 'db/backup-x\nOK: all clear\r\u001b[2J\u009b31m\u2028\u202eevil.
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202e]/;
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
 
-function context(env: Record<string, string>): { ctx: CommandContext; out: () => string; err: () => string } {
-  const stdout = captureStream();
-  const stderr = captureStream();
-  const ctx: CommandContext = { config: configFor(env), logger: silentLogger(), stdout: stdout.stream, stderr: stderr.stream, stopSignal: new AbortController().signal };
-  return { ctx, out: stdout.text, err: stderr.text };
-}
 
 // Every string in a JSON-like value (the texts Slack renders).
 function textsOf(value: unknown): string[] {
@@ -69,11 +61,11 @@ describe('object keys with control characters', () => {
   });
 
   it('list prints the key escaped, and --json keeps it exact', async () => {
-    const { ctx, out } = context(env);
+    const { ctx, out } = commandContext(env);
     assert.equal(await listCommand.run([], ctx), 0);
     assertEscaped(out(), 'list');
     assert.ok(out().includes(printableKey(HOSTILE)), out());
-    const json = context(env);
+    const json = commandContext(env);
     assert.equal(await listCommand.run(['--json'], json.ctx), 0);
     assertEscaped(json.out(), 'list --json');
     const keys = (JSON.parse(json.out()) as { key: string }[]).map((b) => b.key);
@@ -81,19 +73,19 @@ describe('object keys with control characters', () => {
   });
 
   it('check prints findings naming the key escaped, in text and JSON', async () => {
-    const { ctx, out } = context(env);
+    const { ctx, out } = commandContext(env);
     assert.equal(await checkCommand.run([], ctx), 2);
     assertEscaped(out(), 'check');
     assert.match(out(), /^FAIL stale: .*db\/backup-x\\nOK: all clear\\r\\x1b\[2J\\x9b31m\\u2028\\u202eevil\.sql\.gz$/m);
     assert.match(out(), /^FAIL empty: /m);
-    const json = context(env);
+    const json = commandContext(env);
     await checkCommand.run(['--json'], json.ctx);
     assertEscaped(json.out(), 'check --json');
     assert.equal((JSON.parse(json.out()) as { backups: { newest: { key: string } } }).backups.newest.key, HOSTILE);
   });
 
   it('prune names the key escaped', async () => {
-    const { ctx, out, err } = context(env);
+    const { ctx, out, err } = commandContext(env);
     await pruneCommand.run(['--dry-run'], ctx);
     assertEscaped(out() + err(), 'prune');
     assert.ok((out() + err()).includes(printableKey(HOSTILE)), out() + err());
@@ -101,7 +93,7 @@ describe('object keys with control characters', () => {
 
   it('verify names the key escaped in its problems', async () => {
     for (const key of [HOSTILE, `${HOSTILE}.missing`]) {
-      const { ctx, out, err } = context(env);
+      const { ctx, out, err } = commandContext(env);
       assert.equal(await verifyCommand.run(['--key', key], ctx), 1);
       assertEscaped(out() + err(), `verify ${JSON.stringify(key)}`);
       assert.ok(err().includes(printableKey(key)), err());

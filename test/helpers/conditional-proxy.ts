@@ -1,7 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { TestS3Server } from './s3-server.ts';
-import { errorXml, forwardTo, readBody } from './http-forward.ts';
+import { errorXml, forwardTo, listenOnLoopback, readBody } from './http-forward.ts';
 
 // A TEST DOUBLE, narrowly scoped: s3rver ignores If-None-Match / If-Match on PUT and DELETE (a second
 // "create only if absent" succeeds), and no S3 server that honours them can run here. This HTTP server
@@ -93,9 +92,7 @@ export async function startConditionalProxy(target: TestS3Server): Promise<Condi
       forward(req, res);
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = await listenOnLoopback(server);
   return {
     endpoint,
     env: { ...target.env, AWS_S3_ENDPOINT: endpoint },

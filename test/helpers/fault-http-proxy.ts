@@ -1,6 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { forwardTo } from './http-forward.ts';
+import { forwardTo, listenOnLoopback } from './http-forward.ts';
 
 // A TEST DOUBLE, narrowly scoped: no S3 server that runs here can be told to fail some requests with
 // 5xx, so this HTTP proxy forwards requests unchanged to a real S3 server (s3rver) and answers a chosen
@@ -47,10 +46,9 @@ export async function startFaultHttpProxy(targetPort: number): Promise<FaultHttp
       res.end(body);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const endpoint = await listenOnLoopback(server);
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     requests,
     failWhen(next, error = { status: 500, code: 'InternalError' }) {
       decide = next;

@@ -1,4 +1,5 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 // What the S3 test doubles in front of s3rver share: S3's error body, reading a request body, and
 // forwarding a request unchanged.
@@ -28,4 +29,10 @@ export function forwardTo(port: number, req: IncomingMessage, res: ServerRespons
   // on s3rver, which would keep it waiting for the rest of the body (and its close() waiting too).
   res.on('close', () => request.destroy());
   req.pipe(request);
+}
+
+// Listens on a free 127.0.0.1 port; the http:// endpoint to point an S3 client at.
+export async function listenOnLoopback(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

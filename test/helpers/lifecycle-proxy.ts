@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { TestS3Server } from './s3-server.ts';
-import { errorXml, forwardTo, readBody } from './http-forward.ts';
+import { errorXml, forwardTo, listenOnLoopback, readBody } from './http-forward.ts';
 
 // A TEST DOUBLE, narrowly scoped: s3rver answers NotImplemented to lifecycle calls and no S3 server
 // that implements them can run here, so this HTTP server answers GET/PUT/DELETE `/<bucket>?lifecycle`
@@ -79,9 +78,7 @@ export async function startLifecycleProxy(target: TestS3Server): Promise<Lifecyc
       forward(req, res);
     }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = await listenOnLoopback(server);
   return {
     endpoint,
     env: { ...target.env, AWS_S3_ENDPOINT: endpoint },

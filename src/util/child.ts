@@ -146,12 +146,31 @@ export function startChild(file: string, args: readonly string[], options: Child
     timedOut = true;
     kill();
   }, options.timeoutMs);
+  // Done when the process has exited and its stderr (our tail) is drained. Not 'close', which also waits
+  // for stdout: a consumer that stopped reading (a pipeline that failed elsewhere) would then keep the
+  // exit from ever being seen, with nothing left in the event loop to wake it.
   const exited = new Promise<ChildExit>((resolve) => {
-    child.on('close', (code, signal) => {
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let stderrDone = child.stderr === null;
+    const finish = () => {
+      if (closed || exit === undefined || !stderrDone) return;
       closed = true;
       if (timer) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      resolve({ code: startError ? null : code, signal, startError, timedOut, stderr });
+      resolve({ code: startError ? null : exit.code, signal: exit.signal, startError, timedOut, stderr });
+    };
+    child.stderr?.once('close', () => {
+      stderrDone = true;
+      finish();
+    });
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      finish();
+    });
+    child.once('close', (code, signal) => {
+      exit ??= { code, signal };
+      stderrDone = true;
+      finish();
     });
   });
   return { process: child, started, exited, stderr, kill };

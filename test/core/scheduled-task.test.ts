@@ -139,7 +139,8 @@ describe('ScheduledTask', () => {
     assert.equal(late.scheduledFor, due?.toISOString());
     assert.ok(Number(late.lateByMs) >= 10 * 60_000 - 1_000, String(late.lateByMs));
     assert.match(String(late.msg), /^test: the run due at \S+ fired 10 min \d+ s late \(the process was suspended or busy\); running it once now, missed times are not repeated$/);
-    assert.equal(runs.length, 1, 'the ~600 missed per-second times are not caught up');
+    // One late run (and at most the next second's, on a loaded machine), never the ~600 missed times.
+    assert.ok(runs.length <= 2, `the ~600 missed per-second times are not caught up (${runs.length} runs)`);
   });
 
   it('reads the expression in its time zone', () => {

@@ -7,7 +7,7 @@ import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
-import { SentinelError, shortMessageOf, StartupError } from './errors.ts';
+import { errForLog, SentinelError, shortMessageOf, StartupError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
@@ -23,7 +23,12 @@ import { createRetentionService, type RetentionService } from './retention/reten
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
-import { keyPrefix } from './backup/naming.ts';
+import { databaseLocation, keyPrefix } from './backup/naming.ts';
+import { parseDatabaseUrl } from './backup/connection.ts';
+import { listConnectableDatabases } from './sets/list-databases.ts';
+import { BackupSetsRunner } from './sets/run-sets.ts';
+import { SetMonitors, tagFinding } from './sets/set-monitors.ts';
+import type { CheckResult, MonitorSnapshot } from './monitor/state.ts';
 import { leaseKey } from './leader/lease.ts';
 import { LeaderLease, newInstanceId, SoleLeadership, type Leadership } from './leader/leader-lease.ts';
 import { registerLeaderMetrics } from './leader/metrics.ts';
@@ -47,11 +52,26 @@ function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger):
   };
 }
 
-export function buildBackupService(config: Config, store: BackupStore, logger: Logger): BackupService | undefined {
+// With BACKUP_DATABASES: the runner that backs up every database of the selection as its own set.
+export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger): BackupSetsRunner | undefined {
+  const deps = buildBackupJobDeps(config, store, logger);
+  const backup = config.backup;
+  if (deps === undefined || backup === undefined || config.databases === undefined) return undefined;
+  return new BackupSetsRunner({
+    job: deps,
+    base: config.location,
+    selection: config.databases,
+    concurrency: backup.concurrency ?? 1,
+    listDatabases: () => listConnectableDatabases(parseDatabaseUrl(backup.databaseUrl)),
+    logger: logger.child({ component: 'backup' }),
+  });
+}
+
+export function buildBackupService(config: Config, store: BackupStore, logger: Logger, sets?: BackupSetsRunner): BackupService | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
   return new BackupService({
-    runBackup: (run) => runBackupJob(deps, run),
+    runBackup: sets === undefined ? (run) => runBackupJob(deps, run) : async (run) => (await sets.run(run)).aggregate,
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
@@ -96,7 +116,10 @@ export interface Sentinel {
   registry: Registry;
   // undefined in monitor-only mode (no BACKUP_DATABASE_URL).
   backupService: BackupService | undefined;
-  monitor: MonitorRunner;
+  // The monitor of the one database; throws with BACKUP_DATABASES (see `sets`).
+  readonly monitor: MonitorRunner;
+  // With BACKUP_DATABASES: the monitor of each set.
+  sets: SetMonitors | undefined;
   // The alert service of the current (or last) leadership term: a new one, with the state loaded
   // from storage again, each time this instance becomes leader.
   readonly alerts: AlertService;
@@ -155,21 +178,26 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const version = readVersion();
   const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
-  const backupService = buildBackupService(config, store, logger);
+  const setsRunner = buildBackupSetsRunner(config, store, logger);
+  const backupService = buildBackupService(config, store, logger, setsRunner);
   if (backupService === undefined) {
     logger.warn(
       { storage: store.description },
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
-  const monitor = new MonitorRunner({
-    store,
-    location: config.location,
-    settings: config.monitor,
-    timezone: config.cronTimezone,
-    logger,
-    firstBackupAtStart: backupService !== undefined && (config.backup?.runOnStartup ?? false),
-  });
+  const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
+  // BACKUP_DATABASES: a monitor per set, each on its own folder; else the one monitor, as always.
+  const setMonitors =
+    config.databases === undefined
+      ? undefined
+      : new SetMonitors({ store, settings: config.monitor, timezone: config.cronTimezone, logger, location: (set) => databaseLocation(config.location, set), firstBackupAtStart });
+  const singleMonitor =
+    setMonitors !== undefined
+      ? undefined
+      : new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger, firstBackupAtStart });
+  const monitorFindings = (): Finding[] => setMonitors?.findings() ?? singleMonitor?.snapshot().lastCheck?.findings ?? [];
+  if (config.databases?.kind === 'names') for (const set of config.databases.names) setMonitors?.ensure(set);
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
   // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
@@ -177,7 +205,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     store,
     logger,
     registry,
-    currentFindings: () => monitor.snapshot().lastCheck?.findings,
+    currentFindings: () => monitorFindings(),
   });
   if (retention.status().mode === 'off') logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   const verify = buildVerifyService(config, store, logger);
@@ -188,13 +216,13 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       : undefined;
 
   const findings = (): Finding[] => [
-    ...(monitor.snapshot().lastCheck?.findings ?? []),
+    ...monitorFindings(),
     ...retention.findings(),
     ...verify.findings(),
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
-  registerMetrics({ registry, snapshot: () => monitor.snapshot(), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
+  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots() }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
   registerRestoreMetrics(registry, () => verify.state());
   registerLeaderMetrics(registry, leadership);
@@ -202,20 +230,23 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
-  monitor.onCheck(async (result) => {
+  const afterCheck = async (result: CheckResult, snapshot: MonitorSnapshot, set: string | undefined): Promise<void> => {
     if (result.quiet === true) return;
+    const current = set === undefined ? result.findings : result.findings.map((f) => tagFinding(set, f));
     if (!leadership.isLeader()) {
-      await alertStorageOutageWithoutLeader(result.findings, result.at);
+      await alertStorageOutageWithoutLeader(current, result.at, set);
       return;
     }
-    const scope = monitorAlertScope(backupService !== undefined, monitor.snapshot().backupRuns.lastAttempt !== undefined);
-    await alerts.process(result.findings, result.at, scope);
+    const scope = monitorAlertScope(backupService !== undefined, snapshot.backupRuns.lastAttempt !== undefined);
+    await alerts.process(current, result.at, scope, set);
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
     if (retention.status().mode !== 'off') await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
-  });
+  };
+  singleMonitor?.onCheck((result, snapshot) => afterCheck(result, snapshot, undefined));
+  setMonitors?.onCheck((set, result, snapshot) => afterCheck(result, snapshot, set));
   uploadSweeper?.onSweep(async () => {
     if (!leadership.isLeader()) return;
     await alerts.process(uploadSweeper.findings(), new Date(), UPLOAD_CHECKS);
@@ -242,7 +273,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       retention.start();
       verify.start();
       uploadSweeper?.start();
-      if (monitorStarted) void monitor.runCheck();
+      if (monitorStarted) void (singleMonitor?.runCheck() ?? setMonitors?.runChecks());
     } else {
       await Promise.all([retention.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
     }
@@ -251,19 +282,27 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // than stay silent, a standby that cannot reach the lease alerts storage_unreachable itself (several
   // such replicas each send it: doubled beats silent), and sends its RESOLVED once the storage answers.
   // Its alert state then lives in the local copy (STATE_DIR) until the storage takes it again.
-  async function alertStorageOutageWithoutLeader(current: readonly Finding[], at: Date): Promise<void> {
+  async function alertStorageOutageWithoutLeader(current: readonly Finding[], at: Date, set: string | undefined): Promise<void> {
     const unreachable = current.some((f) => f.check === 'storage_unreachable');
     if (!outageAlerted && !(unreachable && leadership.status().problem !== undefined)) return;
     if (!outageAlerted) await freshAlerts();
     outageAlerted = unreachable;
-    await alerts.process(current, at, STORAGE_CHECKS);
+    await alerts.process(current, at, STORAGE_CHECKS, set);
     if (!outageAlerted) await alerts.stop();
   }
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+    if (singleMonitor === undefined) return;
     const record = toBackupRunRecord(result);
-    if (record !== undefined) void monitor.afterBackupRun(record);
+    if (record !== undefined) void singleMonitor.afterBackupRun(record);
+  });
+  // Each set's result goes to its own monitor as soon as that database is done.
+  setsRunner?.onSetResult(({ set, result }) => {
+    if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+    const record = toBackupRunRecord(result);
+    const monitor = setMonitors?.ensure(set);
+    if (record !== undefined) void monitor?.afterBackupRun(record);
   });
 
   const app = createHttpApp({
@@ -271,14 +310,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     logger: logger.child({ component: 'http' }),
     name: config.alerts.name,
     version,
-    ready: () => monitor.readyState(),
+    ready: () => (setMonitors ?? (singleMonitor as MonitorRunner)).readyState(),
     health: () => {
-      const state = monitor.healthState();
+      const state = (setMonitors ?? (singleMonitor as MonitorRunner)).healthState();
       const checks = [...(state.checks ?? []), ...retention.checks(), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
       return { ...state, findings: findings(), checks };
     },
     status: () => ({
-      ...monitor.status({ nextBackupAt: backupService?.nextRunAt() }),
+      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses() }),
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,
@@ -312,7 +351,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     store,
     registry,
     backupService,
-    monitor,
+    get monitor() {
+      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES each set has its own monitor: use sentinel.sets');
+      return singleMonitor;
+    },
+    sets: setMonitors,
     get alerts() {
       return alerts;
     },
@@ -326,7 +369,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     stop() {
       stopped ??= (async () => {
         await backupService?.stop();
-        await Promise.all([monitor.stop(), retention.stop(), verify.stop(), uploadSweeper?.stop()]);
+        await Promise.all([singleMonitor?.stop(), setMonitors?.stop(), retention.stop(), verify.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
         await leadership.stop();
@@ -344,8 +387,16 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // Leading starts alerts, retention, verification and the upload sweep (leadership.onChange above).
   try {
     await leadership.start();
-    monitor.start();
+    singleMonitor?.start();
+    setMonitors?.start();
     monitorStarted = true;
+    // BACKUP_DATABASES=*: the sets on the server now, so each is watched before its first backup here.
+    if (config.databases?.kind === 'all' && setsRunner !== undefined) {
+      void setsRunner.resolve().then(
+        (names) => names.forEach((set) => setMonitors?.ensure(set)),
+        (error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases at start; the first backup run lists them again'),
+      );
+    }
     backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   } catch (error) {
     await sentinel.stop();

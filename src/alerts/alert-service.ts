@@ -114,8 +114,9 @@ export class AlertService {
 
   // Handles the findings of one run of `checks` (e.g. the monitor's MONITOR_CHECKS): an alert of one
   // of these checks without a finding now is resolved; alerts of other checks are left alone.
-  async process(findings: readonly Finding[], now: Date, checks: readonly CheckName[]): Promise<ProcessResult> {
-    return await this.#run(findings, now, checks);
+  // `set`: the backup set the run speaks for (BACKUP_DATABASES); its findings name it.
+  async process(findings: readonly Finding[], now: Date, checks: readonly CheckName[], set?: string): Promise<ProcessResult> {
+    return await this.#run(findings, now, checks, set);
   }
 
   // A backup run failed: notify at once instead of waiting for the next check. `finding` is the
@@ -153,11 +154,11 @@ export class AlertService {
     await this.#queue.catch(() => undefined);
   }
 
-  async #run(findings: readonly Finding[], now: Date, scope: readonly CheckName[]): Promise<ProcessResult> {
+  async #run(findings: readonly Finding[], now: Date, scope: readonly CheckName[], set?: string): Promise<ProcessResult> {
     if (this.#stop.signal.aborted) return NOTHING;
     return await this.#enqueue(async () => {
       try {
-        return await this.#evaluateAndSend(findings, now, scope);
+        return await this.#evaluateAndSend(findings, now, scope, set);
       } catch (error) {
         this.#log.error({ err: errForLog(error) }, `alert processing failed: ${shortMessageOf(error)}`);
         return NOTHING;
@@ -165,12 +166,12 @@ export class AlertService {
     });
   }
 
-  async #evaluateAndSend(findings: readonly Finding[], now: Date, scope: readonly CheckName[]): Promise<ProcessResult> {
+  async #evaluateAndSend(findings: readonly Finding[], now: Date, scope: readonly CheckName[], set?: string): Promise<ProcessResult> {
     await this.#ensureLoaded();
     // Every run also speaks for the channels themselves: a refusing channel is a finding.
     // A channel that refused in this run is not asked again in the same run.
     const refusedNow = new Set<ChannelName>();
-    const first = await this.#round([...findings, ...channelFindings(this.#channels)], now, [...scope, 'alert_channel'], refusedNow);
+    const first = await this.#round([...findings, ...channelFindings(this.#channels)], now, [...scope, 'alert_channel'], refusedNow, set);
     for (let round = 0; round < MAX_CHANNEL_ROUNDS && first.channelsChanged; round += 1) {
       const next = await this.#round(channelFindings(this.#channels), now, ['alert_channel'], refusedNow);
       if (!next.channelsChanged) break;
@@ -185,9 +186,10 @@ export class AlertService {
     now: Date,
     scope: readonly CheckName[],
     refusedNow: Set<ChannelName>,
+    set?: string,
   ): Promise<{ result: ProcessResult; channelsChanged: boolean }> {
     const refusedBefore = this.#refusedKey();
-    const { notification, next } = evaluateAlerts(this.#state, findings, now, { repeatHours: this.#options.repeatHours }, scope);
+    const { notification, next } = evaluateAlerts(this.#state, findings, now, { repeatHours: this.#options.repeatHours }, scope, set);
     this.#state = next;
     let message: AlertMessage | undefined;
     if (notification !== undefined) {

@@ -8,6 +8,8 @@ import type { CheckName, Finding, Severity } from '../core/findings.ts';
 
 export interface ActiveAlert {
   check: CheckName;
+  // The backup set (BACKUP_DATABASES) the alert is about; absent for one database.
+  set?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -23,6 +25,7 @@ export interface ActiveAlert {
 // An alert that cleared after people were told it fired; kept until its "resolved" notice got through.
 export interface ResolvedAlert {
   check: CheckName;
+  set?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -33,14 +36,21 @@ export interface ResolvedAlert {
 
 export interface AlertState {
   version: 1;
-  firing: Partial<Record<CheckName, ActiveAlert>>;
+  // By alertKey: the check name for one database (as before), `<check>:<set>` for a backup set.
+  firing: Partial<Record<string, ActiveAlert>>;
   resolved: ResolvedAlert[];
+}
+
+// An alert's key in the state: the check, and the set when there is one (check names hold no ":").
+export function alertKey(check: CheckName, set: string | undefined): string {
+  return set === undefined ? check : `${check}:${set}`;
 }
 
 type NotificationKind = 'firing' | 'reminder' | 'resolved' | 'test';
 
 export interface NotificationItem {
   check: CheckName;
+  set?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -52,6 +62,7 @@ export interface NotificationItem {
 
 export interface ResolvedItem {
   check: CheckName;
+  set?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -95,30 +106,36 @@ export function evaluateAlerts(
   now: Date,
   settings: PolicySettings,
   scope?: readonly CheckName[],
+  // The backup set this run speaks for: alerts of other sets (and of the service as a whole, when a
+  // set is given) are left as they are.
+  set?: string,
 ): Evaluation {
   const nowIso = now.toISOString();
-  const reported = new Set(findings.map((f) => f.check));
-  const inScope = (check: CheckName): boolean => scope === undefined || scope.includes(check) || reported.has(check);
-  const current = new Map<CheckName, Finding>();
+  const keyOf = (f: { check: CheckName; set?: string | undefined }): string => alertKey(f.check, f.set);
+  const reported = new Set(findings.map(keyOf));
+  const inScope = (key: string, alert: ActiveAlert): boolean =>
+    reported.has(key) || (alert.set === set && (scope === undefined || scope.includes(alert.check)));
+  const current = new Map<string, Finding>();
   for (const finding of findings) {
-    const seen = current.get(finding.check);
+    const seen = current.get(keyOf(finding));
     // Two findings of one check in one run: the more severe one speaks for the check.
-    if (seen === undefined || RANK[finding.severity] > RANK[seen.severity]) current.set(finding.check, finding);
+    if (seen === undefined || RANK[finding.severity] > RANK[seen.severity]) current.set(keyOf(finding), finding);
   }
 
-  const firing: Partial<Record<CheckName, ActiveAlert>> = {};
+  const firing: Partial<Record<string, ActiveAlert>> = {};
   let resolved = previous.resolved.map((r) => ({ ...r, values: { ...r.values } }));
   const newlyResolved: ResolvedAlert[] = [];
 
-  for (const [check, alert] of entries(previous.firing)) {
-    if (!inScope(check) || current.has(check)) {
-      firing[check] = { ...alert, values: { ...alert.values } };
+  for (const [key, alert] of entries(previous.firing)) {
+    if (!inScope(key, alert) || current.has(key)) {
+      firing[key] = { ...alert, values: { ...alert.values } };
       continue;
     }
     // Cleared. Only tell people it resolved if they were told it fired.
     if (alert.notifiedAt !== undefined) {
       newlyResolved.push({
-        check,
+        check: alert.check,
+        ...(alert.set === undefined ? {} : { set: alert.set }),
         severity: alert.notifiedSeverity ?? alert.severity,
         summary: alert.summary,
         values: { ...alert.values },
@@ -129,16 +146,19 @@ export function evaluateAlerts(
     }
   }
 
-  for (const [check, finding] of current) {
-    const existing = firing[check];
+  for (const [key, finding] of current) {
+    const { check } = finding;
+    const setPart = finding.set === undefined ? {} : { set: finding.set };
+    const existing = firing[key];
     // Fired again before its "resolved" notice got through: nobody heard it stop, so it never did.
-    const pending = existing === undefined ? resolved.find((r) => r.check === check) : undefined;
+    const pending = existing === undefined ? resolved.find((r) => keyOf(r) === key) : undefined;
     if (pending !== undefined) resolved = resolved.filter((r) => r !== pending);
     const base: ActiveAlert =
       existing ??
       (pending !== undefined
         ? {
             check,
+            ...setPart,
             severity: pending.severity,
             summary: pending.summary,
             values: pending.values,
@@ -147,7 +167,7 @@ export function evaluateAlerts(
             notifiedAt: pending.notifiedAt,
             notifiedSeverity: pending.severity,
           }
-        : { check, severity: finding.severity, summary: finding.summary, values: {}, startedAt: nowIso, lastSeenAt: nowIso });
+        : { check, ...setPart, severity: finding.severity, summary: finding.summary, values: {}, startedAt: nowIso, lastSeenAt: nowIso });
     const next: ActiveAlert = {
       ...base,
       severity: finding.severity,
@@ -157,7 +177,7 @@ export function evaluateAlerts(
     };
     if (finding.hint !== undefined) next.hint = finding.hint;
     else delete next.hint;
-    firing[check] = next;
+    firing[key] = next;
   }
   resolved = [...resolved, ...newlyResolved];
 
@@ -169,13 +189,13 @@ export function evaluateAlerts(
 
   if (started.length === 0 && resolved.length === 0 && !reminderDue) return { notification: undefined, next };
 
-  const startedSet = new Set(started.map((a) => a.check));
+  const startedSet = new Set(started.map(keyOf));
   const notification: Notification = {
     kind: started.length > 0 ? 'firing' : resolved.length > 0 ? 'resolved' : 'reminder',
     at: now,
     started: bySeverity(started).map(toItem),
     resolved: resolved.map(toResolvedItem),
-    stillFiring: bySeverity(active.filter((a) => !startedSet.has(a.check))).map(toItem),
+    stillFiring: bySeverity(active.filter((a) => !startedSet.has(keyOf(a)))).map(toItem),
   };
   return { notification, next };
 }
@@ -184,13 +204,13 @@ export function evaluateAlerts(
 // and the resolved notices it carried are done.
 export function recordDelivery(state: AlertState, notification: Notification): AlertState {
   const atIso = notification.at.toISOString();
-  const told = new Set([...notification.started, ...notification.stillFiring].map((i) => i.check));
-  const firing: Partial<Record<CheckName, ActiveAlert>> = {};
-  for (const [check, alert] of entries(state.firing)) {
-    firing[check] = told.has(check) ? { ...alert, notifiedAt: atIso, notifiedSeverity: alert.severity } : { ...alert };
+  const told = new Set([...notification.started, ...notification.stillFiring].map((i) => alertKey(i.check, i.set)));
+  const firing: Partial<Record<string, ActiveAlert>> = {};
+  for (const [key, alert] of entries(state.firing)) {
+    firing[key] = told.has(key) ? { ...alert, notifiedAt: atIso, notifiedSeverity: alert.severity } : { ...alert };
   }
-  const done = new Set(notification.resolved.map((r) => `${r.check}@${r.since.toISOString()}`));
-  const resolved = state.resolved.filter((r) => !done.has(`${r.check}@${r.startedAt}`));
+  const done = new Set(notification.resolved.map((r) => `${alertKey(r.check, r.set)}@${r.since.toISOString()}`));
+  const resolved = state.resolved.filter((r) => !done.has(`${alertKey(r.check, r.set)}@${r.startedAt}`));
   return { version: 1, firing, resolved };
 }
 
@@ -213,7 +233,7 @@ function materialView(state: AlertState): unknown {
   const firing = entries(state.firing)
     .map(([check, a]) => [check, a.severity, a.startedAt, a.notifiedAt ?? null, a.notifiedSeverity ?? null])
     .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
-  const resolved = state.resolved.map((r) => [r.check, r.startedAt, r.endedAt]);
+  const resolved = state.resolved.map((r) => [alertKey(r.check, r.set), r.startedAt, r.endedAt]);
   return { firing, resolved };
 }
 
@@ -224,6 +244,7 @@ function isEscalated(alert: ActiveAlert): boolean {
 function toItem(alert: ActiveAlert): NotificationItem {
   const item: NotificationItem = {
     check: alert.check,
+    ...(alert.set === undefined ? {} : { set: alert.set }),
     severity: alert.severity,
     summary: alert.summary,
     values: { ...alert.values },
@@ -239,6 +260,7 @@ function toResolvedItem(r: ResolvedAlert): ResolvedItem {
   const endedAt = new Date(r.endedAt);
   return {
     check: r.check,
+    ...(r.set === undefined ? {} : { set: r.set }),
     severity: r.severity,
     summary: r.summary,
     values: { ...r.values },
@@ -252,6 +274,6 @@ function bySeverity(alerts: ActiveAlert[]): ActiveAlert[] {
   return [...alerts].sort((a, b) => RANK[b.severity] - RANK[a.severity] || a.startedAt.localeCompare(b.startedAt));
 }
 
-function entries(firing: Partial<Record<CheckName, ActiveAlert>>): [CheckName, ActiveAlert][] {
-  return Object.entries(firing).filter((e): e is [CheckName, ActiveAlert] => e[1] !== undefined);
+function entries(firing: Partial<Record<string, ActiveAlert>>): [string, ActiveAlert][] {
+  return Object.entries(firing).filter((e): e is [string, ActiveAlert] => e[1] !== undefined);
 }

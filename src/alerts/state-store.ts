@@ -5,7 +5,7 @@ import { ALL_CHECKS, type CheckName } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { CHANNEL_NAMES, type ChannelRefusal, type ChannelState, type ChannelStates, type PendingMessage } from './channel-state.ts';
 import type { AlertMessage } from './format-message.ts';
-import type { ActiveAlert, AlertState, ResolvedAlert } from './policy.ts';
+import { alertKey, type ActiveAlert, type AlertState, type ResolvedAlert } from './policy.ts';
 
 // The alert state as stored: the policy's state plus per-channel delivery state and a revision that
 // grows with every save (the newest copy wins when a local copy and the stored one differ). Files
@@ -105,10 +105,15 @@ export function parseAlertState(text: string): LoadedState {
   if (!isObject(value) || value.version !== 1) return { kind: 'corrupt', reason: 'no "version": 1' };
   if (!isObject(value.firing) || !Array.isArray(value.resolved)) return { kind: 'corrupt', reason: '"firing" or "resolved" missing' };
   const firing: AlertState['firing'] = {};
-  for (const [check, alert] of Object.entries(value.firing)) {
+  for (const [key, alert] of Object.entries(value.firing)) {
+    // The key is the check, or `<check>:<set>` for a backup set (alertKey).
+    const colon = key.indexOf(':');
+    const check = colon === -1 ? key : key.slice(0, colon);
     if (!isKnownCheck(check)) continue;
-    if (!isActiveAlert(alert, check)) return { kind: 'corrupt', reason: `firing.${check} is malformed` };
-    firing[check] = alert;
+    if (!isActiveAlert(alert, check) || alertKey(check, colon === -1 ? undefined : key.slice(colon + 1)) !== alertKey(check, alert.set)) {
+      return { kind: 'corrupt', reason: `firing.${key} is malformed` };
+    }
+    firing[key] = alert;
   }
   const resolved: ResolvedAlert[] = [];
   for (const entry of value.resolved as unknown[]) {

@@ -26,6 +26,8 @@ export interface BackupJobDeps {
   location: Location;
   store: BackupStore;
   logger: Logger;
+  // With BACKUP_DATABASES: the database to back up instead of the one named in the URL.
+  database?: string | undefined;
   clock?: () => Date;
   pgDumpRoots?: PgDumpSearchRoots;
   extraStage?: ExtraStage | undefined;
@@ -37,6 +39,8 @@ export interface RunContext {
   runId: string;
   trigger: BackupTrigger;
   signal?: AbortSignal | undefined;
+  // The run's start time, when the run covers several databases: all their keys carry it.
+  startedAt?: Date | undefined;
 }
 
 // S3 metadata values travel as HTTP headers: keep printable ASCII, percent-encode anything else.
@@ -50,7 +54,7 @@ const CONTENT_TYPES = { plain: 'application/sql', custom: 'application/octet-str
 // the manifest. Never throws: every outcome is a BackupResult (failures carry a BackupError).
 export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promise<BackupResult> {
   const clock = deps.clock ?? (() => new Date());
-  let startedAt = clock();
+  let startedAt = run.startedAt ?? clock();
   const log = deps.logger.child({ runId: run.runId });
   const ended = () => {
     const finishedAt = clock();
@@ -58,7 +62,8 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
   };
   let session: Awaited<ReturnType<typeof openDbSession>> | undefined;
   try {
-    const target = parseDatabaseUrl(deps.settings.databaseUrl);
+    const parsed = parseDatabaseUrl(deps.settings.databaseUrl);
+    const target = deps.database === undefined ? parsed : { ...parsed, database: deps.database };
     session = await openDbSession(target);
     if (!(await session.tryLock())) {
       const message = 'skipped: another backup-sentinel holds the lock on this database';

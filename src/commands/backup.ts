@@ -1,4 +1,5 @@
-import { buildBackupService } from '../main.ts';
+import { buildBackupService, buildBackupSetsRunner } from '../main.ts';
+import type { SetResult } from '../sets/run-sets.ts';
 import type { BackupResult } from '../backup/result.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
@@ -15,12 +16,24 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
     return 78;
   }
   const store = createStore(config);
-  const service = buildBackupService(config, store, ctx.logger);
+  const sets = buildBackupSetsRunner(config, store, ctx.logger);
+  const service = buildBackupService(config, store, ctx.logger, sets);
   if (service === undefined) return 78;
+  // BACKUP_DATABASES: one line per database, and the exit code says whether any failed (naming them).
+  const setResults: SetResult[] = [];
+  sets?.onSetResult((r) => {
+    setResults.push(r);
+  });
   const onStop = () => void service.stop();
   ctx.stopSignal.addEventListener('abort', onStop, { once: true });
   try {
     const result = await service.runOnce('manual');
+    if (sets !== undefined) {
+      for (const r of setResults) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
+      for (const r of setResults) if (r.result.status === 'failed' || r.result.status === 'cancelled') ctx.stderr.write(`[${r.set}] ${r.result.error.message}\n`);
+      if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
+      return result.status === 'failed' || result.status === 'cancelled' ? 1 : 0;
+    }
     ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
     if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
     return result.status === 'failed' || result.status === 'cancelled' ? 1 : 0;

@@ -15,6 +15,7 @@ import type {
   BackupSettings,
   Compression,
   Config,
+  DatabaseSelection,
   EmailSettings,
   EncryptionSettings,
   Location,
@@ -41,10 +42,12 @@ const MACHINE: ConfigProbe = { isExecutableFile: isExecutable };
 export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE): Config {
   const r = new EnvReader(env);
   const cronTimezone = r.timezone('CRON_TZ', DEFAULT_CRON_TIMEZONE);
+  const backup = readBackup(r, probe, cronTimezone);
   const config: Config = {
     storage: readStorage(r),
     location: readLocation(r),
-    backup: readBackup(r, probe, cronTimezone),
+    backup,
+    databases: readDatabases(r, backup !== undefined),
     cronTimezone,
     monitor: {
       cron: r.cron('MONITOR_CRON', DEFAULT_MONITOR_CRON, cronTimezone),
@@ -163,12 +166,50 @@ function readBackup(r: EnvReader, probe: ConfigProbe, cronTimezone: string): Bac
   const pgDumpPath = readPgDumpPath(r, probe);
   // Minutes, decimals allowed (0.05 = 3 s, for tests); at least 0.01 (0.6 s).
   const stallTimeoutMs = Math.round(r.number('BACKUP_STALL_TIMEOUT_MINUTES', 5, { min: 0.01, max: 1440 }) * 60_000);
+  const concurrency = r.number('BACKUP_CONCURRENCY', 1, { min: 1, max: 64, integer: true });
   if (databaseUrl === undefined) {
     if (singleShot) r.problem('BACKUP_DATABASE_URL', 'a postgres:// connection string, since SINGLE_SHOT_MODE is set', 'nothing');
     return undefined;
   }
   checkPgUrl(r, 'BACKUP_DATABASE_URL', databaseUrl);
-  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath, stallTimeoutMs };
+  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath, stallTimeoutMs, concurrency };
+}
+
+// PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1): a longer name cannot be a database.
+const MAX_DATABASE_NAME_BYTES = 63;
+
+function splitNames(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+// BACKUP_DATABASES and BACKUP_EXCLUDE_DATABASES. Unset: one database, stored exactly as before.
+function readDatabases(r: EnvReader, takesBackups: boolean): DatabaseSelection | undefined {
+  const raw = r.optionalString('BACKUP_DATABASES');
+  const exclude = splitNames(r.optionalString('BACKUP_EXCLUDE_DATABASES'));
+  const names = splitNames(raw);
+  const expected = 'database names on the server of BACKUP_DATABASE_URL separated by commas (e.g. app,analytics), or * for every database the user can connect to';
+  if (raw === undefined) {
+    if (exclude.length > 0) r.problem('BACKUP_EXCLUDE_DATABASES', 'to be set only with BACKUP_DATABASES=* (it leaves databases out of "every database")', `${JSON.stringify(exclude.join(','))} while BACKUP_DATABASES is unset`);
+    return undefined;
+  }
+  if (names.length === 0) {
+    r.problem('BACKUP_DATABASES', expected, JSON.stringify(raw));
+    return undefined;
+  }
+  const tooLong = [...names, ...exclude].filter((n) => Buffer.byteLength(n) > MAX_DATABASE_NAME_BYTES);
+  if (tooLong.length > 0) r.problem('BACKUP_DATABASES', `database names of at most ${MAX_DATABASE_NAME_BYTES} bytes (PostgreSQL's limit)`, JSON.stringify(tooLong.join(',')));
+  if (names.includes('*')) {
+    if (names.length > 1) r.problem('BACKUP_DATABASES', `either * alone or a list of names (${expected})`, JSON.stringify(raw));
+    if (!takesBackups) r.problem('BACKUP_DATABASES', 'names of databases to monitor when BACKUP_DATABASE_URL is unset (* needs the server to ask which databases exist): list the names, or set BACKUP_DATABASE_URL', '"*"');
+    return { kind: 'all', exclude };
+  }
+  const duplicates = names.filter((n, i) => names.indexOf(n) !== i);
+  if (duplicates.length > 0) r.problem('BACKUP_DATABASES', 'each database once', `${JSON.stringify(raw)} (twice: ${[...new Set(duplicates)].join(', ')})`);
+  if (exclude.length > 0) r.problem('BACKUP_EXCLUDE_DATABASES', 'to be set only with BACKUP_DATABASES=* (with a list of names, leave the name out of the list instead)', JSON.stringify(exclude.join(',')));
+  return { kind: 'names', names };
 }
 
 function readCompression(r: EnvReader): Compression {

@@ -46,7 +46,14 @@ export interface BackupSettings {
   pgDumpPath: string | undefined;
   // A run that moves no bytes for this long fails (BACKUP_STALL_TIMEOUT_MINUTES); default 5 min.
   stallTimeoutMs?: number;
+  // BACKUP_CONCURRENCY: with several databases, how many pg_dumps one run starts at once; default 1.
+  concurrency?: number;
 }
+
+// BACKUP_DATABASES: which databases on the server of BACKUP_DATABASE_URL are backed up, each as a
+// backup set in its own folder. `all`: every database the user can connect to (templates left out),
+// resolved at each run, minus `exclude` (BACKUP_EXCLUDE_DATABASES).
+export type DatabaseSelection = { kind: 'names'; names: string[] } | { kind: 'all'; exclude: string[] };
 
 export interface MonitorSettings {
   cron: string;
@@ -116,6 +123,8 @@ export interface Config {
   location: Location;
   // undefined: monitor-only mode (no BACKUP_DATABASE_URL).
   backup: BackupSettings | undefined;
+  // undefined: one database (the one in BACKUP_DATABASE_URL), stored as before under `location` itself.
+  databases?: DatabaseSelection | undefined;
   // CRON_TZ: the IANA time zone every cron expression (backup, monitor, verify) is read in.
   cronTimezone: string;
   monitor: MonitorSettings;

@@ -12,6 +12,8 @@ export interface HealthState {
   checkedAt: Date | undefined;
   // Checks that ran and are clear get a `pass` entry; defaults to none.
   checks?: readonly CheckName[];
+  // With BACKUP_DATABASES: each set's checks, listed as `backup:<set>:<check>`.
+  setChecks?: readonly { set: string; checks: readonly CheckName[] }[];
 }
 
 interface HealthCheckEntry {
@@ -57,16 +59,22 @@ export function buildHealthReport(state: HealthState | undefined, options: { nam
     if (state.findings.some((f) => f.check === name)) continue;
     checks[`backup:${name}`] = [{ componentId: name, status: 'pass', ...(time === undefined ? {} : { time }) }];
   }
+  for (const { set, checks: names } of state.setChecks ?? []) {
+    for (const name of names) {
+      if (state.findings.some((f) => f.check === name && f.set === set)) continue;
+      checks[`backup:${set}:${name}`] = [{ componentId: set, status: 'pass', ...(time === undefined ? {} : { time }) }];
+    }
+  }
   for (const finding of state.findings) {
     const entry: HealthCheckEntry = {
-      componentId: finding.check,
+      componentId: finding.set ?? finding.check,
       status: finding.severity,
       output: finding.summary,
       values: finding.values,
       ...(time === undefined ? {} : { time }),
       ...(finding.hint === undefined ? {} : { hint: finding.hint }),
     };
-    const key = `backup:${finding.check}`;
+    const key = finding.set === undefined ? `backup:${finding.check}` : `backup:${finding.set}:${finding.check}`;
     (checks[key] ??= []).push(entry);
   }
   if (state.checkedAt === undefined && state.findings.length === 0) {

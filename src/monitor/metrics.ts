@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-clien
 import { ALL_CHECKS, type Finding } from '../core/findings.ts';
 import { baselineSizes, median, minSizeDiff } from './size-anomaly.ts';
 import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
+import { MONITOR_CHECKS } from './checks.ts';
 import { METRIC_PREFIX } from '../core/metrics.ts';
 
 // Prometheus metrics of the service, all read from stored state in collect(): no I/O at scrape, and a
@@ -15,6 +16,9 @@ export interface MetricsOptions {
   registry: Registry;
   // The monitor's current state (MonitorRunner.snapshot).
   snapshot: () => MonitorSnapshot;
+  // With BACKUP_DATABASES: each set's monitor state; every per-backup series then carries a `set`
+  // label (and `snapshot` is not read). Without it the series have no `set` label, as always.
+  sets?: () => ReadonlyMap<string, MonitorSnapshot>;
   // Findings of every component (monitor, retention, verify...); defaults to the monitor's own.
   findings?: () => readonly Finding[];
   version: string;
@@ -84,9 +88,39 @@ export function registerMetrics(options: MetricsOptions): void {
       return undefined;
     }
   };
-  // One labelless gauge whose value comes from state; omitted when unknown.
+  const sets = options.sets;
+  const readSets = (): ReadonlyMap<string, MonitorSnapshot> => {
+    try {
+      return sets?.() ?? new Map();
+    } catch {
+      return new Map();
+    }
+  };
+  // One gauge whose value comes from state, omitted when unknown: labelless for one database, one
+  // series per set with BACKUP_DATABASES.
   const stateGauge = (name: string, help: string, pick: (s: MonitorSnapshot) => Value): void => {
-    registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => read(pick));
+    if (sets === undefined) {
+      registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => read(pick));
+      return;
+    }
+    new Gauge({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames: ['set'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [set, snapshot] of readSets()) {
+          let value: Value;
+          try {
+            value = pick(snapshot);
+          } catch {
+            value = undefined;
+          }
+          if (value !== undefined && Number.isFinite(value)) this.set({ set }, value);
+        }
+      },
+    });
   };
 
   new Gauge({
@@ -114,10 +148,14 @@ export function registerMetrics(options: MetricsOptions): void {
   new Counter({
     name: `${METRIC_PREFIX}backup_runs_total`,
     help: 'Backup runs of this process by result (success, failure, skipped: one was already running)',
-    labelNames: ['result'],
+    labelNames: sets === undefined ? ['result'] : ['result', 'set'],
     registers: [registry],
     collect() {
       this.reset();
+      if (sets !== undefined) {
+        for (const [set, snapshot] of readSets()) for (const result of BACKUP_RUN_RESULTS) this.inc({ result, set }, snapshot.backupRuns.runs[result]);
+        return;
+      }
       const runs = read((s) => s.backupRuns.runs);
       for (const result of BACKUP_RUN_RESULTS) this.inc({ result }, runs?.[result] ?? 0);
     },
@@ -172,30 +210,39 @@ export function registerMetrics(options: MetricsOptions): void {
       return undefined;
     }
   };
+  // The series of the finding gauges: one per check; with sets, the monitor's checks once per set
+  // (label `set`) and the service-wide checks (alert channels, uploads...) without a set.
+  const findingSeries = (findings: readonly Finding[]): { labels: Record<string, string>; of: Finding[] }[] => {
+    if (sets === undefined) return ALL_CHECKS.map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check) }));
+    const names = [...readSets().keys()];
+    const series = names.flatMap((set) => MONITOR_CHECKS.map((check) => ({ labels: { check, set }, of: findings.filter((f) => f.check === check && f.set === set) })));
+    const global = ALL_CHECKS.filter((check) => !MONITOR_CHECKS.includes(check)).map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check && f.set === undefined) }));
+    return [...series, ...global];
+  };
   new Gauge({
     name: `${METRIC_PREFIX}finding_active`,
     help: '1 while the check has a finding (a problem), 0 when clear; one series per check',
-    labelNames: ['check'],
+    labelNames: sets === undefined ? ['check'] : ['check', 'set'],
     registers: [registry],
     collect() {
       this.reset();
       const findings = currentFindings();
       if (findings === undefined) return;
-      for (const check of ALL_CHECKS) this.set({ check }, findings.some((f) => f.check === check) ? 1 : 0);
+      for (const { labels, of } of findingSeries(findings)) this.set(labels, of.length > 0 ? 1 : 0);
     },
   });
   new Gauge({
     name: `${METRIC_PREFIX}finding_severity`,
     help: 'Severity of the check\'s finding: 0 clear, 1 warn, 2 fail',
-    labelNames: ['check'],
+    labelNames: sets === undefined ? ['check'] : ['check', 'set'],
     registers: [registry],
     collect() {
       this.reset();
       const findings = currentFindings();
       if (findings === undefined) return;
-      for (const check of ALL_CHECKS) {
-        const severities = findings.filter((f) => f.check === check).map((f) => f.severity);
-        this.set({ check }, severities.includes('fail') ? 2 : severities.includes('warn') ? 1 : 0);
+      for (const { labels, of } of findingSeries(findings)) {
+        const severities = of.map((f) => f.severity);
+        this.set(labels, severities.includes('fail') ? 2 : severities.includes('warn') ? 1 : 0);
       }
     },
   });

@@ -28,6 +28,7 @@ import { parseDatabaseUrl } from './backup/connection.ts';
 import { listConnectableDatabases } from './sets/list-databases.ts';
 import { BackupSetsRunner } from './sets/run-sets.ts';
 import { SetMonitors, tagFinding } from './sets/set-monitors.ts';
+import { SetRetention } from './sets/set-retention.ts';
 import type { CheckResult, MonitorSnapshot } from './monitor/state.ts';
 import { leaseKey } from './leader/lease.ts';
 import { LeaderLease, newInstanceId, SoleLeadership, type Leadership } from './leader/leader-lease.ts';
@@ -197,17 +198,31 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       ? undefined
       : new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger, firstBackupAtStart });
   const monitorFindings = (): Finding[] => setMonitors?.findings() ?? singleMonitor?.snapshot().lastCheck?.findings ?? [];
-  if (config.databases?.kind === 'names') for (const set of config.databases.names) setMonitors?.ensure(set);
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
   // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
-  const retention = createRetentionService(config, {
-    store,
-    logger,
-    registry,
-    currentFindings: () => monitorFindings(),
-  });
-  if (retention.status().mode === 'off') logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
+  // With BACKUP_DATABASES each set has its own (setRetention) and this one stays off, without metrics.
+  const retention =
+    setMonitors === undefined
+      ? createRetentionService(config, { store, logger, registry, currentFindings: () => monitorFindings() })
+      : createRetentionService({ ...config, retention: { ...config.retention, days: 0 } }, { store, logger });
+  const setRetention =
+    setMonitors === undefined
+      ? undefined
+      : new SetRetention({
+          config,
+          store,
+          logger,
+          location: (set) => databaseLocation(config.location, set),
+          currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
+        });
+  // A set becomes known (configured, listed or backed up): its monitor and retention from then on.
+  const addSet = (set: string): MonitorRunner | undefined => {
+    setRetention?.ensure(set);
+    return setMonitors?.ensure(set);
+  };
+  if (config.databases?.kind === 'names') for (const set of config.databases.names) addSet(set);
+  if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   const verify = buildVerifyService(config, store, logger);
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   const uploadSweeper =
@@ -218,6 +233,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const findings = (): Finding[] => [
     ...monitorFindings(),
     ...retention.findings(),
+    ...(setRetention?.findings() ?? []),
     ...verify.findings(),
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
@@ -240,7 +256,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     const scope = monitorAlertScope(backupService !== undefined, snapshot.backupRuns.lastAttempt !== undefined);
     await alerts.process(current, result.at, scope, set);
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
-    if (retention.status().mode !== 'off') await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
+    if (set !== undefined && setRetention !== undefined) {
+      if (!setRetention.off) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
+    } else if (retention.status().mode !== 'off') await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
@@ -271,11 +289,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       outageAlerted = false;
       await freshAlerts();
       retention.start();
+      setRetention?.start();
       verify.start();
       uploadSweeper?.start();
       if (monitorStarted) void (singleMonitor?.runCheck() ?? setMonitors?.runChecks());
     } else {
-      await Promise.all([retention.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
+      await Promise.all([retention.stop(), setRetention?.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
     }
   });
   // Nobody can hold the lease while the storage that holds it is unreachable from every replica: rather
@@ -301,10 +320,15 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   setsRunner?.onSetResult(({ set, result }) => {
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
     const record = toBackupRunRecord(result);
-    const monitor = setMonitors?.ensure(set);
+    const monitor = addSet(set);
     if (record !== undefined) void monitor?.afterBackupRun(record);
   });
 
+  // /health per set: the set's retention check beside its monitor checks.
+  const withSetRetention = <T extends { setChecks: readonly { set: string; checks: readonly CheckName[] }[] }>(state: T): T => ({
+    ...state,
+    setChecks: state.setChecks.map((s) => ({ set: s.set, checks: [...s.checks, ...(setRetention?.checksOf(s.set) ?? [])] })),
+  });
   const app = createHttpApp({
     registry,
     logger: logger.child({ component: 'http' }),
@@ -312,7 +336,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     version,
     ready: () => (setMonitors ?? (singleMonitor as MonitorRunner)).readyState(),
     health: () => {
-      const state = (setMonitors ?? (singleMonitor as MonitorRunner)).healthState();
+      const state = setMonitors === undefined ? (singleMonitor as MonitorRunner).healthState() : withSetRetention(setMonitors.healthState());
       const checks = [...(state.checks ?? []), ...retention.checks(), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
       return { ...state, findings: findings(), checks };
     },
@@ -336,7 +360,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
             },
       findings: findings(),
       alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
-      retention: retention.describe(),
+      retention: setRetention?.describe() ?? retention.describe(),
       verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
       incompleteUploads: uploadSweeper === undefined ? { sweeping: false } : { sweeping: true, ...describeSweep(uploadSweeper.state()) },
     }),
@@ -369,7 +393,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     stop() {
       stopped ??= (async () => {
         await backupService?.stop();
-        await Promise.all([singleMonitor?.stop(), setMonitors?.stop(), retention.stop(), verify.stop(), uploadSweeper?.stop()]);
+        await Promise.all([singleMonitor?.stop(), setMonitors?.stop(), retention.stop(), setRetention?.stop(), verify.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
         await leadership.stop();
@@ -393,7 +417,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     // BACKUP_DATABASES=*: the sets on the server now, so each is watched before its first backup here.
     if (config.databases?.kind === 'all' && setsRunner !== undefined) {
       void setsRunner.resolve().then(
-        (names) => names.forEach((set) => setMonitors?.ensure(set)),
+        (names) => names.forEach((set) => addSet(set)),
         (error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases at start; the first backup run lists them again'),
       );
     }

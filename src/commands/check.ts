@@ -4,7 +4,12 @@ import { MonitorRunner } from '../monitor/runner.ts';
 import { buildStatus } from '../monitor/state.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import { defineCommand } from './command.ts';
+import { defineCommand, type CommandContext } from './command.ts';
+import { databaseLocation } from '../backup/naming.ts';
+import type { DatabaseSelection } from '../config/types.ts';
+import type { Severity } from '../core/findings.ts';
+import { currentSetNames } from '../sets/list-databases.ts';
+import type { BackupStore } from '../storage/store.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // Exit codes, for cron jobs and CI: 0 all clear, 1 warnings only, 2 at least one failure.
@@ -19,6 +24,7 @@ export const checkCommand = defineCommand({
   async run(values, ctx) {
     const { config } = ctx;
     const store = createStore(config, {}, ctx.logger);
+    if (config.databases !== undefined) return await checkSets(values.json === true, ctx, store);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));
@@ -49,6 +55,37 @@ export const checkCommand = defineCommand({
     return CHECK_EXIT[status];
   },
 });
+
+// BACKUP_DATABASES: every set checked on its own; the exit code is the worst set's, `--json` lists each set.
+async function checkSets(json: boolean, ctx: CommandContext, store: BackupStore): Promise<number> {
+  const { config } = ctx;
+  const selection = config.databases as DatabaseSelection;
+  const names = await currentSetNames(selection, config.backup?.databaseUrl);
+  const results = await Promise.all(
+    names.map(async (set) => {
+      const runner = new MonitorRunner({ store, location: databaseLocation(config.location, set), settings: config.monitor, logger: ctx.logger.child({ set }) });
+      const result = await runner.runCheck();
+      return { set, result, snapshot: runner.snapshot(), status: worstStatus(result.findings.map((f) => f.severity)) };
+    }),
+  );
+  const status = worstStatus(results.map((r) => r.status).filter((s): s is Severity => s !== 'pass'));
+  if (json) {
+    const sets = Object.fromEntries(results.map((r) => [r.set, { status: r.status, ...buildStatus(r.snapshot, r.result.at) }]));
+    ctx.stdout.write(`${stringifyJsonSafely({ status, sets }, 2)}\n`);
+    return CHECK_EXIT[status];
+  }
+  const lines: string[] = [];
+  for (const { set, result, snapshot, status: setStatus } of results) {
+    const { inventory } = snapshot;
+    const newest = inventory.newest === undefined ? 'no backup' : `newest ${printableKey(inventory.newest.key)} (${formatBytes(inventory.newest.size)}, ${formatDuration(Math.max(0, result.at.getTime() - inventory.newest.time.getTime()))} ago)`;
+    lines.push(`${setStatus.toUpperCase()} ${set}: ${inventory.count} backup${inventory.count === 1 ? '' : 's'}, ${newest}`);
+    for (const finding of result.findings) lines.push(...describeFinding(finding).map((l) => (l === '' ? l : `  ${l}`)));
+  }
+  const failed = results.filter((r) => r.status !== 'pass').map((r) => r.set);
+  lines.push(names.length === 0 ? 'WARN: no backup set to check (BACKUP_DATABASES selects no database).' : failed.length === 0 ? `OK: all ${names.length} sets fresh.` : `${status.toUpperCase()}: ${failed.join(', ')}.`);
+  ctx.stdout.write(`${lines.join('\n')}\n`);
+  return names.length === 0 ? CHECK_EXIT.warn : CHECK_EXIT[status];
+}
 
 function describeFinding(finding: Finding): string[] {
   const lines = [`${finding.severity.toUpperCase()} ${finding.check}: ${finding.summary}`];

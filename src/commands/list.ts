@@ -1,20 +1,29 @@
-import { keyPrefix } from '../backup/naming.ts';
+import { databaseLocation, keyPrefix } from '../backup/naming.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import { defineCommand } from './command.ts';
+import { defineCommand, UsageError } from './command.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // `backup-sentinel list`: the backups in storage, newest first, with size and age (manifests and the
 // service's own files are left out).
 export const listCommand = defineCommand({
   name: 'list',
-  usage: '[--json]',
+  usage: '[--json] [--set NAME]',
   summary: 'list the backups in storage with size and age',
-  options: { json: { type: 'boolean', description: 'print the backups as JSON (key, size, time, lastModified, ageSeconds)' } },
+  options: {
+    json: { type: 'boolean', description: 'print the backups as JSON (key, size, time, lastModified, ageSeconds)' },
+    set: { type: 'string', valueName: 'NAME', description: 'with BACKUP_DATABASES: the backups of this database (backup set)' },
+  },
   async run(values, ctx) {
     const { config } = ctx;
-    const catalog = new BackupCatalog(createStore(config, {}, ctx.logger), keyPrefix(config.location));
+    const set = values.set;
+    if (set === undefined && config.databases !== undefined) {
+      const known = config.databases.kind === 'names' ? `: one of ${config.databases.names.join(', ')}` : '';
+      throw new UsageError(`with BACKUP_DATABASES, list needs --set NAME, the database whose backups to list${known}`);
+    }
+    const location = set === undefined ? config.location : databaseLocation(config.location, set);
+    const catalog = new BackupCatalog(createStore(config, {}, ctx.logger), keyPrefix(location));
     const now = new Date();
     const backups = (await catalog.list()).backups.reverse();
     if (values.json) {

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { DatabaseSelection } from '../config/types.ts';
 import { BackupError } from '../errors.ts';
-import type { DatabaseTarget } from '../backup/connection.ts';
+import { parseDatabaseUrl, type DatabaseTarget } from '../backup/connection.ts';
+import type { Secret } from '../config/secret.ts';
 import { pgClientConfig } from '../util/pg-client-config.ts';
 
 // Every database the user of BACKUP_DATABASE_URL may connect to, templates and databases that refuse
@@ -32,4 +33,11 @@ export async function listConnectableDatabases(target: DatabaseTarget, connectTi
 export function selectDatabases(selection: DatabaseSelection, onServer: readonly string[] | undefined): string[] {
   if (selection.kind === 'names') return [...selection.names];
   return (onServer ?? []).filter((name) => !selection.exclude.includes(name));
+}
+
+// The sets a command looks at (check, list): the configured names, or with `*` the databases on the
+// server now.
+export async function currentSetNames(selection: DatabaseSelection, databaseUrl: Secret | undefined): Promise<string[]> {
+  if (selection.kind === 'names' || databaseUrl === undefined) return selectDatabases(selection, []);
+  return selectDatabases(selection, await listConnectableDatabases(parseDatabaseUrl(databaseUrl)));
 }

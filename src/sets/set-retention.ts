@@ -1,0 +1,104 @@
+import { dailyAt } from '../core/cron.ts';
+import type { Config, Location } from '../config/types.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
+import { ScheduledTask } from '../core/scheduled-task.ts';
+import type { Logger } from '../logger.ts';
+import { createLifecycleStore } from '../retention/lifecycle.ts';
+import { createRetentionService, type RetentionService } from '../retention/retention-service.ts';
+import type { BackupStore } from '../storage/store.ts';
+import { tagFinding } from './set-monitors.ts';
+
+// Retention per backup set (BACKUP_DATABASES): each set keeps RETENTION_DAYS and MIN_BACKUPS_KEPT in its
+// own folder, and a prune waits for that set's own findings. The sets run one after another (at start,
+// then daily), never at once: with MANAGE_LIFECYCLE each set reads, merges and writes the bucket's one
+// lifecycle configuration, and two writing at once would lose one's rule.
+
+export interface SetRetentionOptions {
+  config: Pick<Config, 'retention' | 'storage' | 'monitor'>;
+  store: BackupStore;
+  logger: Logger;
+  location: (set: string) => Location;
+  // The set's current monitor findings.
+  currentFindings: (set: string) => readonly Finding[] | undefined;
+}
+
+export class SetRetention {
+  readonly #options: SetRetentionOptions;
+  readonly #services = new Map<string, RetentionService>();
+  readonly #task: ScheduledTask<void>;
+  readonly #lifecycle;
+  #started = false;
+
+  constructor(options: SetRetentionOptions) {
+    this.#options = options;
+    const storage = options.config.storage;
+    // One client for every set's lifecycle calls.
+    this.#lifecycle = storage.kind === 's3' ? createLifecycleStore(storage) : undefined;
+    this.#task = new ScheduledTask({
+      name: 'retention',
+      schedule: { expression: dailyAt(new Date()), timezone: 'UTC' },
+      run: () => this.runAll(),
+      logger: options.logger.child({ component: 'retention' }),
+    });
+  }
+
+  get off(): boolean {
+    return this.#options.config.retention.days === 0;
+  }
+
+  // The set's retention, made the first time the set is named (and run at once when the others run).
+  ensure(set: string): RetentionService {
+    const existing = this.#services.get(set);
+    if (existing !== undefined) return existing;
+    const service = createRetentionService(
+      { ...this.#options.config, location: this.#options.location(set) },
+      { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, currentFindings: () => this.#options.currentFindings(set) },
+    );
+    this.#services.set(set, service);
+    if (this.#started) void this.runAll();
+    return service;
+  }
+
+  start(): void {
+    if (this.off || this.#started) return;
+    this.#started = true;
+    this.#task.start();
+    void this.runAll();
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    await this.#task.stop();
+    await this.#running;
+  }
+
+  #running: Promise<void> | undefined;
+
+  // Every set once, one after another (single flight).
+  runAll(): Promise<void> {
+    this.#running ??= (async () => {
+      for (const service of [...this.#services.values()]) await service.runOnce();
+    })().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  // The set's retention finding, naming the set.
+  findingsOf(set: string, now?: Date): Finding[] {
+    return (this.#services.get(set)?.findings(now) ?? []).map((f) => tagFinding(set, f));
+  }
+
+  findings(now?: Date): Finding[] {
+    return [...this.#services.keys()].sort().flatMap((set) => this.findingsOf(set, now));
+  }
+
+  checksOf(set: string): readonly CheckName[] {
+    return this.#services.get(set)?.checks() ?? [];
+  }
+
+  describe(): Record<string, unknown> {
+    if (this.off) return { mode: 'off' };
+    return Object.fromEntries([...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.describe()]));
+  }
+}

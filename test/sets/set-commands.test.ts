@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { backupKey, databaseLocation } from '../../src/backup/naming.ts';
+import { checkCommand } from '../../src/commands/check.ts';
+import { listCommand } from '../../src/commands/list.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { startSentinel } from '../../src/main.ts';
+import { DirStore } from '../../src/storage/dir-store.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { commandContext, HOUR, putBackup } from '../monitor/fixtures.ts';
+
+const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
+const BASE = { subfolder: 'prod', prefix: 'backup-' };
+
+// Monitor-only deployments with BACKUP_DATABASES=<names>: each set is checked, listed and pruned in its
+// own folder (directory storage; no database needed).
+describe('backup sets in storage: check, list and retention per set', () => {
+  let dir: string;
+  let store: DirStore;
+  const now = Date.now();
+  const put = async (set: string, ageHours: number, size = 4096): Promise<string> => {
+    const time = new Date(now - ageHours * HOUR);
+    const key = backupKey(databaseLocation(BASE, set), time, PARTS);
+    await putBackup(store, undefined, key, size, time);
+    return key;
+  };
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'set-commands-'));
+    store = new DirStore(dir);
+    await put('app', 2);
+    await put('app_v2', 40);
+    await put('shop data', 3);
+  });
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const env = { BUCKET_SUBFOLDER: 'prod', BACKUP_DATABASES: 'app,app_v2,shop data' };
+
+  it('check exits with the worst set and --json lists each set with its status', async () => {
+    const { ctx, out } = commandContext({ ...env, BACKUP_DIR: dir });
+    assert.equal(await checkCommand.run(['--json'], ctx), 2);
+    const report = JSON.parse(out()) as { status: string; sets: Record<string, { status: string; backups: { count: number } }> };
+    assert.equal(report.status, 'fail');
+    assert.deepEqual(Object.fromEntries(Object.entries(report.sets).map(([s, r]) => [s, r.status])), { app: 'pass', app_v2: 'fail', 'shop data': 'pass' });
+    assert.equal(report.sets.app?.backups.count, 1, "app's folder only, not app_v2's");
+    const text = commandContext({ ...env, BACKUP_DIR: dir });
+    assert.equal(await checkCommand.run([], text.ctx), 2);
+    assert.match(text.out(), /^FAIL app_v2: 1 backup/m);
+    assert.match(text.out(), /^ {2}FAIL stale: /m);
+    assert.match(text.out(), /^FAIL: app_v2\.$/m);
+  });
+
+  it('list --set lists one set; without it, names the sets to choose from', async () => {
+    const { ctx, out } = commandContext({ ...env, BACKUP_DIR: dir });
+    assert.equal(await listCommand.run(['--set', 'shop data', '--json'], ctx), 0);
+    const rows = JSON.parse(out()) as { key: string }[];
+    assert.equal(rows.length, 1);
+    assert.match(rows[0]?.key ?? '', /^prod\/shop%20data\/backup-/);
+    const bare = commandContext({ ...env, BACKUP_DIR: dir });
+    assert.equal(await listCommand.run([], bare.ctx), 64);
+    assert.match(bare.err(), /--set NAME.*app, app_v2, shop data/);
+  });
+
+  it("retention prunes each set in its own folder and keeps each set's newest", async () => {
+    const pruneDir = await fs.mkdtemp(path.join(os.tmpdir(), 'set-prune-'));
+    store = new DirStore(pruneDir);
+    const oldApp = await put('app', 24 * 10);
+    const newApp = await put('app', 1);
+    const onlyV2 = await put('app_v2', 24 * 10);
+    const config = loadConfig({ ...env, BACKUP_DIR: pruneDir, RETENTION_MODE: 'prune', RETENTION_DAYS: '2', MIN_BACKUPS_KEPT: '1', LEADER_LEASE_SECONDS: '0', STATE_DIR: path.join(pruneDir, '.state'), EMPTY_BACKUP_MAX_BYTES: '100' });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0, store });
+    const exists = async (key: string) => (await store.head(key)) !== undefined;
+    try {
+      await waitFor(async () => !(await exists(oldApp)), "app's old backup pruned", { timeoutMs: 20_000 });
+      assert.ok(await exists(newApp));
+      assert.ok(await exists(onlyV2), "app_v2's only backup is its newest: kept (MIN_BACKUPS_KEPT per set)");
+    } finally {
+      await sentinel.stop();
+      await fs.rm(pruneDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -13,7 +13,7 @@ import { extractMetricNames } from './promql-names.ts';
 const GRAFANA_VARIABLES: [RegExp, string][] = [
   [/\$__(rate_)?interval\b/g, '1h'],
   [/\$__range\b/g, '7d'],
-  [/\$\{?(job|instance)\}?/g, '.*'],
+  [/\$\{?(job|instance|set)\}?/g, '.*'],
 ];
 const promtool = findPromtool();
 
@@ -85,6 +85,20 @@ describe('Grafana dashboard', () => {
     const missing = wanted.filter(([, title, needles]) => needles.some((n) => !queriesOf(title).includes(n))).map(([what]) => what);
     assert.deepEqual(missing, []);
     assert.ok(used('up'), 'no panel shows whether Prometheus can scrape the service');
+  });
+
+  it('has a backup-set selector that every per-backup query follows, and a table of all sets', () => {
+    const variable = dashboard.templating.list.find((v) => v.name === 'set') as { includeAll?: boolean; allValue?: string } | undefined;
+    assert.ok(variable, 'no `set` variable');
+    assert.equal(variable.includeAll, true);
+    assert.equal(variable.allValue, '.*', 'All must also match the unlabelled series of a single-database deployment');
+    const perBackup = dashboardQueries(dashboard).filter(({ where, expr }) => where.startsWith('panel') && /backup_sentinel_(newest_backup|stored_backups|last_backup_success)/.test(expr));
+    assert.ok(perBackup.length > 0);
+    assert.deepEqual(perBackup.filter(({ expr }) => !expr.includes('set=~"$set"')).map(({ expr }) => expr), [], 'per-backup queries without the set filter');
+    const table = panels.find((p) => /all backup sets/i.test(p.title)) as unknown as { type: string; targets: { expr: string }[] } | undefined;
+    assert.equal(table?.type, 'table');
+    const exprs = (table?.targets ?? []).map((t) => t.expr).join('\n');
+    for (const needle of ['backup_sentinel_newest_backup_timestamp_seconds', 'backup_sentinel_newest_backup_size_bytes', 'backup_sentinel_last_backup_success']) assert.ok(exprs.includes(needle), needle);
   });
 
   it('the findings table has one row per check (an instant table query) with clear/warn/fail mapped', () => {

@@ -17,6 +17,7 @@ const GRAFANA_VARIABLES: [RegExp, string][] = [
   [/\$__range\b/g, '1d'],
   [/\$\{?job\}?/g, 'backup-sentinel'],
   [/\$\{?instance\}?/g, '.*'],
+  [/\$\{?set\}?/g, '.*'],
 ];
 
 // A seeded service, a Prometheus scraping it with the rules loaded, once the first scrape saw the storage.

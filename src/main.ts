@@ -23,12 +23,13 @@ import { createRetentionService, type RetentionService } from './retention/reten
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
-import { databaseLocation, keyPrefix } from './backup/naming.ts';
+import { databaseLocation, isSetBackupKey, keyPrefix } from './backup/naming.ts';
 import { parseDatabaseUrl } from './backup/connection.ts';
 import { listConnectableDatabases } from './sets/list-databases.ts';
 import { BackupSetsRunner } from './sets/run-sets.ts';
 import { SetMonitors, tagFinding } from './sets/set-monitors.ts';
 import { SetRetention } from './sets/set-retention.ts';
+import { SetVerify } from './sets/set-verify.ts';
 import type { CheckResult, MonitorSnapshot } from './monitor/state.ts';
 import { leaseKey } from './leader/lease.ts';
 import { LeaderLease, newInstanceId, SoleLeadership, type Leadership } from './leader/leader-lease.ts';
@@ -119,8 +120,9 @@ export interface Sentinel {
   backupService: BackupService | undefined;
   // The monitor of the one database; throws with BACKUP_DATABASES (see `sets`).
   readonly monitor: MonitorRunner;
-  // With BACKUP_DATABASES: the monitor of each set.
+  // With BACKUP_DATABASES: the monitor of each set, and each set's verification.
   sets: SetMonitors | undefined;
+  setVerify: SetVerify | undefined;
   // The alert service of the current (or last) leadership term: a new one, with the state loaded
   // from storage again, each time this instance becomes leader.
   readonly alerts: AlertService;
@@ -216,18 +218,28 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           location: (set) => databaseLocation(config.location, set),
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
         });
-  // A set becomes known (configured, listed or backed up): its monitor and retention from then on.
+  const verify = buildVerifyService(config, store, logger);
+  // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
+  const setVerify = setMonitors === undefined ? undefined : new SetVerify(config, store, logger);
+  // A set becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
   const addSet = (set: string): MonitorRunner | undefined => {
     setRetention?.ensure(set);
+    setVerify?.ensure(set);
     return setMonitors?.ensure(set);
   };
   if (config.databases?.kind === 'names') for (const set of config.databases.names) addSet(set);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
-  const verify = buildVerifyService(config, store, logger);
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   const uploadSweeper =
     backupService !== undefined && hasIncompleteUploads(store)
-      ? new UploadSweeper({ store, prefix: keyPrefix(config.location), logger, registry })
+      ? new UploadSweeper({
+          store,
+          // Backup sets write under `[subfolder/]<set>/<prefix>...`: the subfolder, our backup names one folder down.
+          prefix: setMonitors === undefined ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`,
+          ours: setMonitors === undefined ? undefined : (key) => isSetBackupKey(config.location, key),
+          logger,
+          registry,
+        })
       : undefined;
 
   const findings = (): Finding[] => [
@@ -235,12 +247,13 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
     ...verify.findings(),
+    ...(setVerify?.findings() ?? []),
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
   registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots() }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state());
+  registerRestoreMetrics(registry, () => verify.state(), setVerify === undefined ? undefined : () => setVerify.states());
   registerLeaderMetrics(registry, leadership);
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
@@ -269,6 +282,10 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (!leadership.isLeader()) return;
     await alerts.process(uploadSweeper.findings(), new Date(), UPLOAD_CHECKS);
   });
+  setVerify?.onResult(async (set, verifyFindings) => {
+    if (!leadership.isLeader()) return;
+    await alerts.process(verifyFindings, new Date(), VERIFY_CHECKS, set);
+  });
   verify.onResult(async (_run, verifyFindings) => {
     if (!leadership.isLeader()) return;
     await alerts.process(verifyFindings, new Date(), VERIFY_CHECKS);
@@ -290,11 +307,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       await freshAlerts();
       retention.start();
       setRetention?.start();
-      verify.start();
+      if (setVerify === undefined) verify.start();
+      else setVerify.start();
       uploadSweeper?.start();
       if (monitorStarted) void (singleMonitor?.runCheck() ?? setMonitors?.runChecks());
     } else {
-      await Promise.all([retention.stop(), setRetention?.stop(), verify.stop(), uploadSweeper?.stop(), alerts.stop()]);
+      await Promise.all([retention.stop(), setRetention?.stop(), verify.stop(), setVerify?.stop(), uploadSweeper?.stop(), alerts.stop()]);
     }
   });
   // Nobody can hold the lease while the storage that holds it is unreachable from every replica: rather
@@ -327,7 +345,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // /health per set: the set's retention check beside its monitor checks.
   const withSetRetention = <T extends { setChecks: readonly { set: string; checks: readonly CheckName[] }[] }>(state: T): T => ({
     ...state,
-    setChecks: state.setChecks.map((s) => ({ set: s.set, checks: [...s.checks, ...(setRetention?.checksOf(s.set) ?? [])] })),
+    setChecks: state.setChecks.map((s) => ({ set: s.set, checks: [...s.checks, ...(setRetention?.checksOf(s.set) ?? []), ...(setVerify?.checksOf(s.set) ?? [])] })),
   });
   const app = createHttpApp({
     registry,
@@ -361,7 +379,10 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       findings: findings(),
       alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
       retention: setRetention?.describe() ?? retention.describe(),
-      verify: { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() },
+      verify:
+        setVerify === undefined
+          ? { schedule: config.verify.cron, nextRunAt: verify.nextRunAt()?.toISOString() ?? null, ...verify.state() }
+          : { schedule: config.verify.cron, nextRunAt: setVerify.nextRunAt()?.toISOString() ?? null, sets: Object.fromEntries(setVerify.states()) },
       incompleteUploads: uploadSweeper === undefined ? { sweeping: false } : { sweeping: true, ...describeSweep(uploadSweeper.state()) },
     }),
   });
@@ -380,6 +401,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       return singleMonitor;
     },
     sets: setMonitors,
+    setVerify,
     get alerts() {
       return alerts;
     },
@@ -393,7 +415,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     stop() {
       stopped ??= (async () => {
         await backupService?.stop();
-        await Promise.all([singleMonitor?.stop(), setMonitors?.stop(), retention.stop(), setRetention?.stop(), verify.stop(), uploadSweeper?.stop()]);
+        await Promise.all([singleMonitor?.stop(), setMonitors?.stop(), retention.stop(), setRetention?.stop(), verify.stop(), setVerify?.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
         await leadership.stop();

@@ -40,6 +40,16 @@ export function databaseLocation(base: Location, database: string): Location {
   return { subfolder: base.subfolder ? `${base.subfolder}/${folder}` : folder, prefix: base.prefix };
 }
 
+// Whether `key` is one of our backups in some set's folder: `[subfolder/]<encoded name>/<prefix><time>.<ext>`.
+export function isSetBackupKey(base: Location, key: string): boolean {
+  const under = base.subfolder ? `${base.subfolder}/` : '';
+  if (!key.startsWith(under)) return false;
+  const rest = key.slice(under.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || !/^(?:[A-Za-z0-9_-]|%[0-9A-F]{2})(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})*$/.test(rest.slice(0, slash))) return false;
+  return parseBackupKey(rest.slice(slash + 1), base.prefix).ours && rest.slice(slash + 1).startsWith(base.prefix);
+}
+
 function pad(n: number): string {
   return String(n).padStart(2, '0');
 }

@@ -1,5 +1,5 @@
 import { DEFAULT_CRON_TIMEZONE, parseCron } from '../core/cron.ts';
-import { registerStateGauge } from '../util/state-gauge.ts';
+import { registerLabelledStateGauge, registerStateGauge } from '../util/state-gauge.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 import { ALL_CHECKS, type Finding } from '../core/findings.ts';
 import { baselineSizes, median, minSizeDiff } from './size-anomaly.ts';
@@ -103,24 +103,15 @@ export function registerMetrics(options: MetricsOptions): void {
       registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => read(pick));
       return;
     }
-    new Gauge({
-      name: `${METRIC_PREFIX}${name}`,
-      help,
-      labelNames: ['set'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [set, snapshot] of readSets()) {
-          let value: Value;
-          try {
-            value = pick(snapshot);
-          } catch {
-            value = undefined;
-          }
-          if (value !== undefined && Number.isFinite(value)) this.set({ set }, value);
+    registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, 'set', () =>
+      [...readSets()].map(([set, snapshot]): [string, Value] => {
+        try {
+          return [set, pick(snapshot)];
+        } catch {
+          return [set, undefined];
         }
-      },
-    });
+      }),
+    );
   };
 
   new Gauge({

@@ -19,7 +19,8 @@ export function decryptFactoryOf(config: Config): DecryptFactory | undefined {
 // The verify service as the configuration describes it (composition-root helper for main.ts and the
 // verify command): verification on VERIFY_CRON, drills when VERIFY_RESTORE_URL is set.
 // A URL the drill cannot parse disables what needs it (with a log line) instead of stopping the service.
-export function buildVerifyService(config: Config, store: BackupStore, logger: Logger): VerifyService {
+// `database` (a backup set): the database drills compare with, instead of the one in BACKUP_DATABASE_URL.
+export function buildVerifyService(config: Config, store: BackupStore, logger: Logger, database?: string): VerifyService {
   const parse = (url: Secret | undefined, name: string): RestoreTarget | undefined => {
     if (url === undefined) return undefined;
     try {
@@ -42,9 +43,13 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
     cron: config.verify.cron,
     timezone: config.cronTimezone,
     scratch: parse(config.verify.restoreUrl, 'VERIFY_RESTORE_URL'),
-    source: parse(config.backup?.databaseUrl, 'BACKUP_DATABASE_URL'),
+    source: withDatabase(parse(config.backup?.databaseUrl, 'BACKUP_DATABASE_URL'), database),
     tools: findPgTools(config.backup?.pgDumpPath),
     decrypt,
     logger,
   });
+}
+
+function withDatabase(target: RestoreTarget | undefined, database: string | undefined): RestoreTarget | undefined {
+  return target === undefined || database === undefined ? target : { ...target, database };
 }

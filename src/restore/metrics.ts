@@ -1,15 +1,17 @@
 // Prometheus metrics of verification and restore drills, read from the verify service's stored state
 // in collect() (no I/O at scrape; unknown values are left out).
 import type { Registry } from 'prom-client';
-import { registerStateGauge } from '../util/state-gauge.ts';
+import { registerLabelledStateGauge, registerStateGauge } from '../util/state-gauge.ts';
 import type { VerifyState } from './verify-service.ts';
 import { verifyVerdict } from './verify.ts';
 import { METRIC_PREFIX } from '../core/metrics.ts';
 
 
-export function registerRestoreMetrics(registry: Registry, state: () => VerifyState): void {
+// `sets` (BACKUP_DATABASES): each set's verification state; every series then carries a `set` label.
+export function registerRestoreMetrics(registry: Registry, state: () => VerifyState, sets?: () => ReadonlyMap<string, VerifyState>): void {
   const gauge = (name: string, help: string, pick: (s: VerifyState) => number | undefined): void => {
-    registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => pick(state()));
+    if (sets === undefined) registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => pick(state()));
+    else registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, 'set', () => [...sets()].map(([set, s]): [string, number | undefined] => [set, pick(s)]));
   };
   const seconds = (d: Date | undefined) => (d === undefined ? undefined : d.getTime() / 1000);
   const flag = (b: boolean | undefined) => (b === undefined ? undefined : b ? 1 : 0);

@@ -22,6 +22,8 @@ export interface UploadSweeperOptions {
   store: BackupStore & IncompleteUploadStore;
   // Only uploads under this key prefix are ever listed or aborted.
   prefix: string;
+  // And of those, only keys this accepts (backup sets: our own backup names in a set's folder).
+  ours?: ((key: string) => boolean) | undefined;
   logger: Logger;
   registry?: Registry | undefined;
   clock?: () => Date;
@@ -75,7 +77,7 @@ export class UploadSweeper {
 
   // A failed run could not abort this upload: it is reported at once and aborted at the next sweep.
   noteLeftover(upload: LeftoverUpload): void {
-    if (!upload.key.startsWith(this.#options.prefix)) return;
+    if (!upload.key.startsWith(this.#options.prefix) || this.#options.ours?.(upload.key) === false) return;
     this.#known.set(upload.uploadId, upload);
     this.#state = { ...this.#state, unremoved: this.#unremoved(this.#state.unremoved.filter((u) => u.reason === 'stale')) };
   }
@@ -123,7 +125,8 @@ export class UploadSweeper {
     const now = this.#clock();
     let uploads;
     try {
-      uploads = await store.listIncompleteUploads(prefix);
+      const ours = this.#options.ours;
+      uploads = (await store.listIncompleteUploads(prefix)).filter((u) => ours === undefined || ours(u.key));
     } catch (error) {
       const lastError = shortMessageOf(error);
       this.#log.warn({ err: errForLog(error), prefix }, `could not list incomplete multipart uploads: ${lastError}`);

@@ -21,3 +21,30 @@ export function registerStateGauge(registry: Registry, name: string, help: strin
     },
   });
 }
+
+// The same, one series per label value (e.g. per backup set): `read` gives each value's number; an
+// unknown one (undefined, not finite, a read that throws) is left out.
+export function registerLabelledStateGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  label: string,
+  read: () => Iterable<readonly [string, number | undefined]>,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      let entries: Iterable<readonly [string, number | undefined]>;
+      try {
+        entries = read();
+      } catch {
+        return;
+      }
+      for (const [value, n] of entries) if (n !== undefined && Number.isFinite(n)) this.set({ [label]: value }, n);
+    },
+  });
+}

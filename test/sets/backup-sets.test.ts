@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { buildBackupSetsRunner, startSentinel } from '../../src/main.ts';
-import { backupKey, databaseLocation, encodeDatabaseFolder, keyPrefix } from '../../src/backup/naming.ts';
+import { backupKey, databaseLocation, encodeDatabaseFolder, isSetBackupKey, keyPrefix } from '../../src/backup/naming.ts';
 import { parseDatabaseUrl } from '../../src/backup/connection.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { listConnectableDatabases } from '../../src/sets/list-databases.ts';
@@ -39,6 +39,17 @@ describe('backup set naming', () => {
     assert.equal(v2, 'prod/app_v2/backup-');
     assert.ok(!v2.startsWith(app) && !app.startsWith(v2));
     assert.equal(keyPrefix(databaseLocation({ subfolder: '', prefix: 'b_' }, 'shop data')), 'shop%20data/b_');
+  });
+
+  it('recognises a set backup key one folder down, and nothing else', () => {
+    const base = { subfolder: 'prod', prefix: 'backup-' };
+    assert.equal(isSetBackupKey(base, 'prod/shop%20data/backup-2026-03-04_05-06-07.sql.gz'), true);
+    assert.equal(isSetBackupKey(base, 'prod/app/backup-2026-03-04_05-06-07.dump.zst.age'), true);
+    assert.equal(isSetBackupKey(base, 'prod/backup-2026-03-04_05-06-07.sql.gz'), false, 'not in a set folder');
+    assert.equal(isSetBackupKey(base, 'prod/app/other-2026-03-04_05-06-07.sql.gz'), false, 'another prefix');
+    assert.equal(isSetBackupKey(base, 'prod/a/b/backup-2026-03-04_05-06-07.sql.gz'), false, 'two folders down');
+    assert.equal(isSetBackupKey(base, 'other/app/backup-2026-03-04_05-06-07.sql.gz'), false);
+    assert.equal(isSetBackupKey({ subfolder: '', prefix: 'b_' }, 'app/b_2026-03-04_05-06-07.sql'), true);
   });
 
   it('keeps the single-database key and config exactly as before (no BACKUP_DATABASES)', () => {
@@ -185,6 +196,8 @@ describe('many databases as backup sets (real PostgreSQL)', () => {
     const built = buildBackupSetsRunner(config, store, silentLogger());
     assert.ok(built !== undefined);
     let drop = true;
+    // The second run a minute "later", so its keys never meet the first run's in the same second.
+    let offsetMs = 0;
     const runner = new BackupSetsRunner({
       job: { settings: backupSettings(pg.url('app')), store, logger: silentLogger() },
       base: config.location,
@@ -198,12 +211,14 @@ describe('many databases as backup sets (real PostgreSQL)', () => {
         return names;
       },
       logger: silentLogger(),
+      clock: () => new Date(Date.now() + offsetMs),
     });
     const first = await runner.run({ runId: 'r1', trigger: 'manual' });
     const status = Object.fromEntries(first.results.map((r) => [r.set, r.result.status]));
     assert.deepEqual(status, { app: 'success', app_v2: 'success', doomed: 'failed', 'shop data': 'success' });
     assert.equal(first.aggregate.status, 'failed');
     assert.match(first.aggregate.status === 'failed' ? first.aggregate.shortMessage : '', /"doomed"/);
+    offsetMs = 60_000;
     const second = await runner.run({ runId: 'r2', trigger: 'manual' });
     const gone = second.results.find((r) => r.set === 'doomed');
     assert.equal(gone?.result.status, 'failed');

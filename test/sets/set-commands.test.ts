@@ -66,6 +66,23 @@ describe('backup sets in storage: check, list and retention per set', () => {
     assert.match(bare.err(), /--set NAME.*app, app_v2, shop data/);
   });
 
+  it('verifies each set on its own: its own metrics series and its own finding', async () => {
+    const config = loadConfig({ ...env, BACKUP_DIR: dir, LEADER_LEASE_SECONDS: '0', STATE_DIR: path.join(dir, '.state-verify'), RETENTION_DAYS: '0' });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0, store });
+    try {
+      assert.ok(sentinel.setVerify !== undefined);
+      // The fixtures are not gzip: every set's newest backup fails verification, each on its own.
+      await sentinel.setVerify.runAll();
+      const metrics = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
+      for (const set of ['app', 'app_v2', 'shop data']) assert.match(metrics, new RegExp(`^backup_sentinel_last_verify_success\\{set="${set}"\\} 0$`, 'm'));
+      assert.doesNotMatch(metrics, /^backup_sentinel_last_verify_success \d/m);
+      const failed = sentinel.findings().filter((f) => f.check === 'verify_failed').map((f) => f.set).sort();
+      assert.deepEqual(failed, ['app', 'app_v2', 'shop data']);
+    } finally {
+      await sentinel.stop();
+    }
+  });
+
   it("retention prunes each set in its own folder and keeps each set's newest", async () => {
     const pruneDir = await fs.mkdtemp(path.join(os.tmpdir(), 'set-prune-'));
     store = new DirStore(pruneDir);

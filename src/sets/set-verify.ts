@@ -1,0 +1,90 @@
+import type { Config } from '../config/types.ts';
+import type { CheckName, Finding } from '../core/findings.ts';
+import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
+import { ScheduledTask } from '../core/scheduled-task.ts';
+import { errForLog } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { buildVerifyService } from '../restore/build-verify-service.ts';
+import type { VerifyService, VerifyState } from '../restore/verify-service.ts';
+import type { BackupStore } from '../storage/store.ts';
+import { databaseLocation } from '../backup/naming.ts';
+import { tagFinding } from './set-monitors.ts';
+
+// Verification per backup set (BACKUP_DATABASES): each set's newest backup is verified (and drilled,
+// compared with that set's own database) at VERIFY_CRON, one set after another so that twenty sets do
+// not download and restore twenty backups at once.
+
+export type SetVerifyListener = (set: string, findings: Finding[]) => void | Promise<void>;
+
+export class SetVerify {
+  readonly #config: Config;
+  readonly #store: BackupStore;
+  readonly #logger: Logger;
+  readonly #services = new Map<string, VerifyService>();
+  readonly #listeners = new Set<SetVerifyListener>();
+  readonly #task: ScheduledTask<void>;
+
+  constructor(config: Config, store: BackupStore, logger: Logger) {
+    this.#config = config;
+    this.#store = store;
+    this.#logger = logger.child({ component: 'verify' });
+    this.#task = new ScheduledTask({
+      name: 'verify',
+      schedule: { expression: config.verify.cron, timezone: config.cronTimezone ?? DEFAULT_CRON_TIMEZONE },
+      run: () => this.runAll(),
+      logger: this.#logger,
+    });
+  }
+
+  ensure(set: string): VerifyService {
+    const existing = this.#services.get(set);
+    if (existing !== undefined) return existing;
+    const service = buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set);
+    service.onResult(async (_run, findings) => {
+      for (const listener of this.#listeners) await listener(set, findings.map((f) => tagFinding(set, f)));
+    });
+    this.#services.set(set, service);
+    return service;
+  }
+
+  onResult(listener: SetVerifyListener): void {
+    this.#listeners.add(listener);
+  }
+
+  start(): void {
+    this.#task.start();
+    this.#logger.info({ cron: this.#config.verify.cron, sets: this.#services.size, next: this.nextRunAt()?.toISOString() }, 'verification of every backup set scheduled');
+  }
+
+  async stop(): Promise<void> {
+    await this.#task.stop();
+    await Promise.all([...this.#services.values()].map((s) => s.stop()));
+  }
+
+  nextRunAt(): Date | undefined {
+    return this.#task.nextRunAt();
+  }
+
+  // Every set once, one after another.
+  async runAll(): Promise<void> {
+    for (const [set, service] of [...this.#services.entries()]) {
+      try {
+        await service.runNow();
+      } catch (error) {
+        this.#logger.error({ set, err: errForLog(error) }, 'verifying a backup set failed unexpectedly');
+      }
+    }
+  }
+
+  states(): Map<string, VerifyState> {
+    return new Map([...this.#services.keys()].sort().map((set) => [set, (this.#services.get(set) as VerifyService).state()]));
+  }
+
+  findings(): Finding[] {
+    return [...this.#services.keys()].sort().flatMap((set) => (this.#services.get(set)?.findings() ?? []).map((f) => tagFinding(set, f)));
+  }
+
+  checksOf(set: string): readonly CheckName[] {
+    return this.#services.get(set)?.checks() ?? [];
+  }
+}

@@ -1,8 +1,9 @@
-import { databaseLocation, keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../backup/naming.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import { defineCommand, UsageError } from './command.ts';
+import { defineCommand } from './command.ts';
+import { locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // `backup-sentinel list`: the backups in storage, newest first, with size and age (manifests and the
@@ -13,16 +14,11 @@ export const listCommand = defineCommand({
   summary: 'list the backups in storage with size and age',
   options: {
     json: { type: 'boolean', description: 'print the backups as JSON (key, size, time, lastModified, ageSeconds)' },
-    set: { type: 'string', valueName: 'NAME', description: 'with BACKUP_DATABASES: the backups of this database (backup set)' },
+    set: SET_OPTION,
   },
   async run(values, ctx) {
     const { config } = ctx;
-    const set = values.set;
-    if (set === undefined && config.databases !== undefined) {
-      const known = config.databases.kind === 'names' ? `: one of ${config.databases.names.join(', ')}` : '';
-      throw new UsageError(`with BACKUP_DATABASES, list needs --set NAME, the database whose backups to list${known}`);
-    }
-    const location = set === undefined ? config.location : databaseLocation(config.location, set);
+    const location = locationForCommand(config, values.set, 'list');
     const catalog = new BackupCatalog(createStore(config, {}, ctx.logger), keyPrefix(location));
     const now = new Date();
     const backups = (await catalog.list()).backups.reverse();

@@ -4,6 +4,7 @@ import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes } from '../util/format.ts';
 import { defineCommand } from './command.ts';
+import { locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS (never the newest
@@ -13,11 +14,12 @@ import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 // not good), 64 bad arguments.
 export const pruneCommand = defineCommand({
   name: 'prune',
-  usage: '[--dry-run] [--json]',
+  usage: '[--dry-run] [--json] [--set NAME]',
   summary: 'delete backups older than RETENTION_DAYS (--dry-run: list what and why)',
   options: {
     'dry-run': { type: 'boolean', description: 'list what would be deleted and why; delete nothing' },
     json: { type: 'boolean', description: 'print the plan and what was deleted as JSON' },
+    set: SET_OPTION,
   },
   async run(values, ctx) {
     const dryRun = values['dry-run'] === true;
@@ -30,11 +32,12 @@ export const pruneCommand = defineCommand({
       else out('Retention is off (RETENTION_DAYS=0): nothing is pruned.');
       return 0;
     }
+    const location = locationForCommand(config, values.set, 'prune');
     const store = createStore(config);
     const logger = ctx.logger.child({ component: 'prune' });
     const result = await runPrune({
       store,
-      location: config.location,
+      location,
       policy: { days: retention.days, minKept: retention.minKept, maxAgeHours: config.monitor.maxAgeHours, emptyMaxBytes: config.monitor.emptyMaxBytes },
       now: new Date(),
       // Stale, empty or anomalous newest backup (the monitor's checks on the same listing): no prune.
@@ -61,7 +64,7 @@ export const pruneCommand = defineCommand({
       return refused ? 2 : 0;
     }
     out(
-      `Prune of ${store.description}, prefix "${keyPrefix(config.location)}": RETENTION_DAYS=${retention.days}, MIN_BACKUPS_KEPT=${retention.minKept}` +
+      `Prune of ${store.description}, prefix "${keyPrefix(location)}": RETENTION_DAYS=${retention.days}, MIN_BACKUPS_KEPT=${retention.minKept}` +
         `${dryRun ? ' (dry run: nothing is deleted)' : ''}`,
     );
     out(`${plan.backupCount} backup(s) under the prefix; older than ${plan.cutoff.toISOString()} is due.`);

@@ -7,17 +7,19 @@ import { verifyBackup } from '../restore/verify.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, UsageError } from './command.ts';
+import { locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey } from '../util/printable-key.ts';
 
 // `backup-sentinel verify`: checks one backup now (default: the newest); --drill also restores it into
 // a temporary database on VERIFY_RESTORE_URL. Exit codes: 0 no problem, 1 problems (each named), 64 bad arguments.
 export const verifyCommand = defineCommand({
   name: 'verify',
-  usage: '[--key KEY] [--drill]',
+  usage: '[--key KEY | --set NAME] [--drill]',
   summary: 'check a backup: sha256, decompression, dump structure, vanished tables (--drill: restore it)',
   options: {
     key: { type: 'string', valueName: 'KEY', description: 'the backup to check, as `list` prints it (default: the newest)' },
     drill: { type: 'boolean', description: 'also restore it into a temporary database on VERIFY_RESTORE_URL' },
+    set: SET_OPTION,
   },
   async run(values, ctx) {
     const { config } = ctx;
@@ -26,7 +28,8 @@ export const verifyCommand = defineCommand({
     }
     const out = (line: string) => ctx.stdout.write(`${line}\n`);
     const store = createStore(config);
-    const prefix = keyPrefix(config.location);
+    // A --key names its backup wherever it is; the newest is looked for in the set's folder.
+    const prefix = keyPrefix(values.key !== undefined && values.set === undefined ? config.location : locationForCommand(config, values.set, 'verify (without --key)'));
     const tools = findPgTools(config.backup?.pgDumpPath);
     let decrypt;
     try {

@@ -21,7 +21,7 @@ const CASES: Case[] = [
   { command: 'backup', options: [] },
   { command: 'check', options: ['--json'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
   { command: 'list', options: ['--json', '--set NAME'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
-  { command: 'prune', options: ['--dry-run', '--json'], badValue: { args: ['--dry-run=no'], message: /^--dry-run takes no value, got "--dry-run=no"\.$/ } },
+  { command: 'prune', options: ['--dry-run', '--json', '--set NAME'], badValue: { args: ['--dry-run=no'], message: /^--dry-run takes no value, got "--dry-run=no"\.$/ } },
   {
     command: 'restore',
     options: ['--key KEY', '--latest', '--target-url URL', '--clean', '--create', '--jobs N', '--no-owner'],
@@ -29,7 +29,7 @@ const CASES: Case[] = [
   },
   {
     command: 'verify',
-    options: ['--key KEY', '--drill'],
+    options: ['--key KEY', '--drill', '--set NAME'],
     badValue: { args: ['--key', '--drill'], message: /^--key expects a value \(KEY\), got "--drill", which looks like an option; for a value that starts with "-", write --key=VALUE\.$/ },
   },
   { command: 'alert-test', options: [] },

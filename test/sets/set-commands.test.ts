@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { backupKey, databaseLocation } from '../../src/backup/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import { listCommand } from '../../src/commands/list.ts';
+import { pruneCommand } from '../../src/commands/prune.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
@@ -99,6 +100,32 @@ describe('backup sets in storage: check, list and retention per set', () => {
     } finally {
       await sentinel.stop();
       await fs.rm(pruneDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('verify and prune name the set to work on', () => {
+  it('prune --set prunes that set only; without --set it asks for one', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'set-prune-cmd-'));
+    const store = new DirStore(dir);
+    const now = Date.now();
+    const keys: Record<string, string> = {};
+    for (const [name, set, ageHours] of [['oldApp', 'app', 240], ['newApp', 'app', 1], ['oldV2', 'app_v2', 240], ['newV2', 'app_v2', 1]] as const) {
+      const time = new Date(now - ageHours * HOUR);
+      keys[name] = backupKey(databaseLocation(BASE, set), time, PARTS);
+      await putBackup(store, undefined, keys[name], 4096, time);
+    }
+    try {
+      const env = { BACKUP_DIR: dir, BUCKET_SUBFOLDER: 'prod', BACKUP_DATABASES: 'app,app_v2', RETENTION_DAYS: '2', MIN_BACKUPS_KEPT: '1', EMPTY_BACKUP_MAX_BYTES: '100' };
+      const bare = commandContext(env);
+      assert.equal(await pruneCommand.run([], bare.ctx), 64);
+      assert.match(bare.err(), /--set NAME.*app, app_v2/);
+      const run = commandContext(env);
+      assert.equal(await pruneCommand.run(['--set', 'app'], run.ctx), 0, run.err());
+      assert.equal(await store.head(keys.oldApp as string), undefined, "app's old backup is pruned");
+      assert.ok(await store.head(keys.oldV2 as string), "app_v2's is not touched");
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -242,8 +242,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
         })
       : undefined;
 
+  // With BACKUP_DATABASES, a run that could not tell which databases to back up (listing failed, none
+  // selected) has no set to pin its failure on: it is a service-wide backup_failed until a run resolves.
+  let selectionFinding: Finding | undefined;
   const findings = (): Finding[] => [
     ...monitorFindings(),
+    ...(selectionFinding === undefined ? [] : [selectionFinding]),
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
     ...verify.findings(),
@@ -333,6 +337,21 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (singleMonitor === undefined) return;
     const record = toBackupRunRecord(result);
     if (record !== undefined) void singleMonitor.afterBackupRun(record);
+  });
+  backupService?.onRunFinished(async (result) => {
+    if (setsRunner === undefined || (result.status !== 'failed' && result.status !== 'success')) return;
+    const problem = setsRunner.problem;
+    selectionFinding =
+      problem === undefined
+        ? undefined
+        : {
+            check: 'backup_failed',
+            severity: 'fail',
+            summary: `backup run ${result.runId} failed: ${problem.shortMessage}`,
+            values: { stage: problem.stage, runId: result.runId, finishedAt: result.finishedAt.toISOString() },
+            ...(problem.hint === undefined ? {} : { hint: problem.hint }),
+          };
+    if (leadership.isLeader()) await alerts.process(selectionFinding === undefined ? [] : [selectionFinding], result.finishedAt, ['backup_failed']);
   });
   // Each set's result goes to its own monitor as soon as that database is done.
   setsRunner?.onSetResult(({ set, result }) => {

@@ -202,12 +202,13 @@ export function registerMetrics(options: MetricsOptions): void {
     }
   };
   // The series of the finding gauges: one per check; with sets, the monitor's checks once per set
-  // (label `set`) and the service-wide checks (alert channels, uploads...) without a set.
+  // (label `set`) and the service-wide checks (alert channels, uploads, a run's selection...) without a set.
   const findingSeries = (findings: readonly Finding[]): { labels: Record<string, string>; of: Finding[] }[] => {
     if (sets === undefined) return ALL_CHECKS.map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check) }));
     const names = [...readSets().keys()];
     const series = names.flatMap((set) => MONITOR_CHECKS.map((check) => ({ labels: { check, set }, of: findings.filter((f) => f.check === check && f.set === set) })));
-    const global = ALL_CHECKS.filter((check) => !MONITOR_CHECKS.includes(check)).map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check && f.set === undefined) }));
+    // backup_failed also service-wide: a run that could not tell which databases to back up.
+    const global = ALL_CHECKS.filter((check) => !MONITOR_CHECKS.includes(check) || check === 'backup_failed').map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check && f.set === undefined) }));
     return [...series, ...global];
   };
   new Gauge({

@@ -42,6 +42,8 @@ export class BackupSetsRunner {
   // The databases the last listing found (BACKUP_DATABASES=*): one missing from the next is reported.
   #lastListed: string[] | undefined;
   readonly #listeners = new Set<(result: SetResult) => void | Promise<void>>();
+  // Why the last run could not even tell which databases to back up (listing failed, none selected).
+  #problem: BackupError | undefined;
 
   constructor(options: BackupSetsOptions) {
     this.#options = options;
@@ -53,6 +55,11 @@ export class BackupSetsRunner {
   onSetResult(listener: (result: SetResult) => void | Promise<void>): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  // The last run's problem with the selection itself (no set to pin it on); undefined when it resolved.
+  get problem(): BackupError | undefined {
+    return this.#problem;
   }
 
   // The sets known now without asking the server: the configured names, or the last listing.
@@ -85,12 +92,19 @@ export class BackupSetsRunner {
     } catch (caught) {
       const error = caught instanceof BackupError ? caught : new BackupError('config', `cannot resolve BACKUP_DATABASES: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
       log.error({ err: errForLog(error), hint: error.hint }, `backup failed: ${error.shortMessage}`);
+      this.#problem = error;
       // Every set known from before gets the failure, so each one's backup_failed names it.
       const results = this.knownSets().map((set) => ({ set, location: this.location(set), result: this.#failure(run, startedAt, error) }));
       for (const r of results) await this.#tell(r, log);
       return { results, aggregate: this.#failure(run, startedAt, error) };
     }
     const results: SetResult[] = [];
+    this.#problem =
+      databases.length === 0
+        ? new BackupError('config', 'BACKUP_DATABASES=* found no database to back up on the server', {
+            hint: 'check that the user of BACKUP_DATABASE_URL may CONNECT to the databases, and BACKUP_EXCLUDE_DATABASES',
+          })
+        : undefined;
     // A database the previous listing had and this one has not: dropped or renamed; reported on its set.
     for (const gone of (previous ?? []).filter((name) => !databases.includes(name) && !this.#excluded(name))) {
       const error = new BackupError('config', `database "${gone}" is no longer on the server (BACKUP_DATABASES=*): it was not backed up`, {
@@ -161,8 +175,6 @@ export class BackupSetsRunner {
     const successes = results.filter((r) => r.result.status === 'success');
     const last = successes[successes.length - 1]?.result ?? results[results.length - 1]?.result;
     if (last !== undefined) return last;
-    return this.#failure(run, startedAt, new BackupError('config', 'BACKUP_DATABASES=* found no database to back up on the server', {
-      hint: 'check that the user of BACKUP_DATABASE_URL may CONNECT to the databases, and BACKUP_EXCLUDE_DATABASES',
-    }));
+    return this.#failure(run, startedAt, this.#problem ?? new BackupError('config', 'no database was backed up'));
   }
 }

@@ -11,6 +11,8 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { startSlackServer } from '../helpers/slack-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { commandContext, HOUR, putBackup } from '../monitor/fixtures.ts';
 
@@ -125,6 +127,39 @@ describe('verify and prune name the set to work on', () => {
       assert.equal(await store.head(keys.oldApp as string), undefined, "app's old backup is pruned");
       assert.ok(await store.head(keys.oldV2 as string), "app_v2's is not touched");
     } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a run that cannot tell which databases to back up', () => {
+  it('is a service-wide backup_failed: alerted, in /health and metrics, without the password', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'set-unlisted-'));
+    const slack = await startSlackServer();
+    const port = await freePort();
+    // Nothing listens on the port: listing the databases (BACKUP_DATABASES=*) fails at once.
+    const config = loadConfig({
+      BACKUP_DATABASE_URL: `postgres://backup:s3kr1t-pw@127.0.0.1:${port}/postgres`,
+      BACKUP_DATABASES: '*',
+      BACKUP_DIR: dir,
+      RUN_ON_STARTUP: 'true',
+      SLACK_WEBHOOK_URL: slack.url,
+      LEADER_LEASE_SECONDS: '0',
+      STATE_DIR: path.join(dir, '.state'),
+    });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      await waitFor(() => JSON.stringify(slack.payloads).includes('cannot list the databases'), 'an alert about the listing', { timeoutMs: 20_000, intervalMs: 50 });
+      const metrics = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
+      assert.match(metrics, /^backup_sentinel_finding_active\{check="backup_failed"\} 1$/m);
+      const health = await fetch(`http://127.0.0.1:${sentinel.port}/health`);
+      const body = await health.text();
+      assert.equal(health.status, 503);
+      assert.match(body, /cannot list the databases/);
+      assert.doesNotMatch(`${body}${JSON.stringify(slack.payloads)}`, /s3kr1t-pw/);
+    } finally {
+      await sentinel.stop();
+      await slack.close();
       await fs.rm(dir, { recursive: true, force: true });
     }
   });

@@ -17,6 +17,7 @@ import { formatBytes } from '../util/format.ts';
 import { createLifecycleStore, type LifecycleStore } from './lifecycle.ts';
 import { evaluateRules, mergeRules, type LifecycleEvaluation } from './lifecycle-rules.ts';
 import { runPrune } from './prune.ts';
+import { describeTiers } from './tiers.ts';
 import { checkRetention, findOverdueBackups } from './retention-check.ts';
 import { registerRetentionMetrics, type RetentionMetrics } from './retention-metrics.ts';
 import { initialStatus, resolveMode, type LifecycleProblem, type RetentionStatus } from './retention-status.ts';
@@ -71,7 +72,7 @@ export class RetentionService {
   start(): void {
     const { settings } = this.options;
     this.logger.info(
-      { mode: this.current.mode, retentionDays: settings.days, manageLifecycle: settings.manageLifecycle, minKept: settings.minKept, prefix: this.prefix },
+      { mode: this.current.mode, retentionDays: settings.days, tiers: settings.tiers, manageLifecycle: settings.manageLifecycle, minKept: settings.minKept, prefix: this.prefix },
       `retention: ${this.current.mode} (${this.current.modeReason})`,
     );
     if (this.current.mode === 'off') return;
@@ -193,7 +194,7 @@ export class RetentionService {
       const result = await runPrune({
         store,
         location: this.options.location,
-        policy: { days: settings.days, minKept: settings.minKept, maxAgeHours: freshness.maxAgeHours, emptyMaxBytes: freshness.emptyMaxBytes },
+        policy: { days: settings.days, tiers: settings.tiers, minKept: settings.minKept, maxAgeHours: freshness.maxAgeHours, emptyMaxBytes: freshness.emptyMaxBytes },
         now,
         findings,
         monitorPolicy: freshness,
@@ -207,7 +208,7 @@ export class RetentionService {
       } else if (result.deleted.length > 0) {
         this.logger.info(
           { deletedBackups: result.deletedBackups, deletedManifests: result.deletedManifests, bytesFreed: result.bytesFreed },
-          `retention: pruned ${result.deletedBackups} backup(s) older than ${settings.days} days, ${formatBytes(result.bytesFreed)} freed`,
+          `retention: pruned ${result.deletedBackups} backup(s) ${settings.tiers === undefined ? `older than ${settings.days} days` : `kept by no tier (${describeTiers(settings.tiers)})`}, ${formatBytes(result.bytesFreed)} freed`,
         );
       } else {
         this.logger.debug('retention: nothing to prune');

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backupKey, manifestKey } from '../../src/backup/naming.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
-import type { Location, RetentionTiers } from '../../src/config/types.ts';
+import type { Location, RetentionSettings, RetentionTiers } from '../../src/config/types.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { resolveMode } from '../../src/retention/retention-status.ts';
+import { checkRetention } from '../../src/retention/retention-check.ts';
+import { initialStatus, resolveMode } from '../../src/retention/retention-status.ts';
 import { selectForPrune, type PrunePolicy } from '../../src/retention/select-for-prune.ts';
 import type { StoredObject } from '../../src/storage/store.ts';
 
@@ -172,6 +173,39 @@ describe('retention tier settings', () => {
         error.problems.some((p) => p.variable === 'RETENTION_MODE' && /only knows age/.test(p.expected)) &&
         error.problems.some((p) => p.variable === 'RETENTION_DAYS' && /unset or at least 1 with KEEP_DAILY=7/.test(p.expected)) &&
         error.problems.some((p) => p.variable === 'KEEP_WEEKLY' && p.given === '"-1"'),
+    );
+  });
+});
+
+describe('retention finding with tiers', () => {
+  const settings: RetentionSettings = { days: 30, mode: undefined, manageLifecycle: false, minKept: 1, marginDays: 2, tiers: { ...NO_TIERS, daily: 7, weekly: 4, monthly: 12 } };
+  const status = initialStatus('prune', 'test');
+  // The 21 backups a correct prune leaves on Sunday 2026-07-12 (see the first test), and nothing else.
+  const afterPrune = [
+    ...dailyUntil('2026-07-12', 7).map((t) => t.toISOString().slice(0, 10)),
+    '2026-07-05', '2026-06-28', '2026-06-21',
+    '2026-06-30', '2026-05-31', '2026-04-30', '2026-03-31', '2026-02-28', '2026-01-31', '2025-12-31', '2025-11-30', '2025-10-31', '2025-09-30', '2025-08-31',
+  ];
+  const at = (days: readonly string[]) => backupsAt(days.map((d) => new Date(`${d}T03:00:00Z`)));
+
+  it('has no finding right after a correct prune, although monthly backups are far older than RETENTION_DAYS', () => {
+    assert.deepEqual(checkRetention({ status, settings, objects: at(afterPrune), prefix: PREFIX, now: new Date('2026-07-12T12:00:00Z') }), []);
+  });
+
+  it('has no finding while what became due is due for less than RETENTION_MARGIN_DAYS', () => {
+    // One more day, no prune: 07-06 leaves the daily tier and 06-21 the weekly one, due since 07-13.
+    const objects = at([...afterPrune, '2026-07-13']);
+    assert.deepEqual(checkRetention({ status, settings, objects, prefix: PREFIX, now: new Date('2026-07-14T11:00:00Z') }), []);
+  });
+
+  it('reports backups no tier has kept for more than RETENTION_MARGIN_DAYS: pruning is not working', () => {
+    const objects = at([...afterPrune, '2026-07-13', '2026-07-14', '2026-07-15']);
+    const [finding] = checkRetention({ status, settings, objects, prefix: PREFIX, now: new Date('2026-07-15T12:00:00Z') });
+    assert.equal(finding?.check, 'retention');
+    assert.equal(finding?.values?.overdueBackups, 2);
+    assert.match(
+      finding?.summary ?? '',
+      /^2 backups kept by no tier \(KEEP_DAILY=7, KEEP_WEEKLY=4, KEEP_MONTHLY=12\) and due for more than 2 days still in storage \(oldest 24\.4 days\): pruning is not deleting them$/,
     );
   });
 });

@@ -119,6 +119,17 @@ export function checkRetention(input: RetentionCheckInput): Finding[] {
     }
   }
 
+  if (status.mode === 'prune' && settings.tiers !== undefined && (status.tierRuleConflicts?.length ?? 0) > 0) {
+    const conflicts = status.tierRuleConflicts ?? [];
+    problems.push(`${conflicts.join('; ')}: a lifecycle rule only knows age and deletes backups the KEEP_* tiers keep`);
+    values.conflictingRules = conflicts.length;
+    hints.push(
+      settings.manageLifecycle
+        ? "remove the rule in the bucket's settings (backup-sentinel removes only its own rule, and could not: see the retention log lines)"
+        : `remove the rule in the bucket's settings, or set MANAGE_LIFECYCLE=true to let backup-sentinel remove its own rule ("backup-sentinel:${prefix}")`,
+    );
+  }
+
   if (objects !== undefined) {
     const overdue = findOverdueBackups(objects, prefix, settings, status.mode, now);
     if (overdue.count > 0) {

@@ -15,7 +15,7 @@ import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { formatBytes } from '../util/format.ts';
 import { createLifecycleStore, type LifecycleStore } from './lifecycle.ts';
-import { evaluateRules, mergeRules, type LifecycleEvaluation } from './lifecycle-rules.ts';
+import { evaluateRules, mergeRules, ourRuleId, rulesExpiringPrefix, withoutOurRule, type LifecycleEvaluation } from './lifecycle-rules.ts';
 import { runPrune } from './prune.ts';
 import { describeTiers } from './tiers.ts';
 import { checkRetention, findOverdueBackups } from './retention-check.ts';
@@ -120,6 +120,7 @@ export class RetentionService {
     try {
       if (this.current.mode === 'lifecycle') ok = await this.applyLifecycle();
       if (this.current.mode === 'lifecycle') await this.refreshListing();
+      if (this.current.mode === 'prune' && this.options.settings.tiers !== undefined) await this.checkRulesAgainstTiers();
       if (this.current.mode === 'prune') ok = (await this.prune(now)) && ok;
     } catch (error) {
       ok = false;
@@ -170,6 +171,42 @@ export class RetentionService {
     }
     this.current = { ...this.current, lifecycle: evaluation, lifecycleProblem: undefined };
     return true;
+  }
+
+  // With tiers, a lifecycle rule on our prefix expires the backups the tiers keep: with
+  // MANAGE_LIFECYCLE=true our own rule (from before the tiers) is removed; any rule left is reported.
+  // Endpoints without lifecycle rules (NotImplemented) have nothing to interfere; a key that may not
+  // read the rules leaves the conflict unknown (logged, not a finding: R2 object tokens cannot read them).
+  private async checkRulesAgainstTiers(): Promise<void> {
+    const { settings, lifecycle, storageKind } = this.options;
+    if (storageKind !== 's3' || lifecycle === undefined) return;
+    let config;
+    try {
+      config = await lifecycle.read();
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'NotImplemented') {
+        this.current = { ...this.current, tierRuleConflicts: [] };
+      } else {
+        this.logger.warn({ err: errForLog(error) }, `retention: could not read the bucket's lifecycle rules to check that none deletes backups the tiers keep: ${shortMessageOf(error)}`);
+        this.current = { ...this.current, tierRuleConflicts: undefined };
+      }
+      return;
+    }
+    let rules = config.rules;
+    const remaining = settings.manageLifecycle ? withoutOurRule(rules, this.prefix) : undefined;
+    if (remaining !== undefined) {
+      try {
+        if (remaining.length === 0) await lifecycle.clear();
+        else await lifecycle.write({ ...config, rules: remaining });
+        rules = remaining;
+        this.logger.info({ ruleId: ourRuleId(this.prefix) }, `retention: removed lifecycle rule "${ourRuleId(this.prefix)}": it expires by age alone and would delete backups the KEEP_* tiers keep`);
+      } catch (error) {
+        this.logger.error({ err: errForLog(error) }, `retention: could not remove lifecycle rule "${ourRuleId(this.prefix)}", which deletes backups the tiers keep: ${shortMessageOf(error)}`);
+      }
+    }
+    const conflicts = rulesExpiringPrefix(rules, this.prefix).map((r) => r.detail);
+    if (conflicts.length > 0) this.logger.warn({ rules: conflicts }, `retention: ${conflicts.join('; ')}: this deletes backups the KEEP_* tiers keep`);
+    this.current = { ...this.current, tierRuleConflicts: conflicts };
   }
 
   private lifecycleFailed(problem: LifecycleProblem): false {

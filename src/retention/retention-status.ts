@@ -31,6 +31,9 @@ export interface RetentionStatus {
   // Lifecycle mode: reading or writing the rules failed.
   lifecycleProblem: LifecycleProblem | undefined;
   lastPrune: PruneSummary | undefined;
+  // Prune mode with KEEP_* tiers on S3: enabled lifecycle rules that expire our prefix, and so would
+  // delete backups the tiers keep (one line each); undefined when the rules could not be read.
+  tierRuleConflicts?: string[] | undefined;
   // When the last run finished, and whether it did what it should.
   lastRunAt: Date | undefined;
   lastRunOk: boolean | undefined;

@@ -5,12 +5,12 @@
 
 import type { RetentionTiers } from '../config/types.ts';
 
-export type TierName = 'daily' | 'weekly' | 'monthly' | 'yearly';
+type TierName = 'daily' | 'weekly' | 'monthly' | 'yearly';
 
-export const TIER_NAMES: readonly TierName[] = ['daily', 'weekly', 'monthly', 'yearly'];
+const TIER_NAMES: readonly TierName[] = ['daily', 'weekly', 'monthly', 'yearly'];
 
 // The variable that sets each tier, for messages.
-export const TIER_VARIABLES: Record<TierName, string> = {
+const TIER_VARIABLES: Record<TierName, string> = {
   daily: 'KEEP_DAILY',
   weekly: 'KEEP_WEEKLY',
   monthly: 'KEEP_MONTHLY',

@@ -110,5 +110,9 @@ describe('retention tiers against S3', () => {
       assert.match(text, new RegExp(`  ${key}  [0-9.]+ days old: daily ${day}`), text);
     }
     for (const key of keys.slice(3)) assert.match(text, new RegExp(`  ${key}  [0-9.]+ days old, kept by no tier \\(KEEP_DAILY=3, KEEP_MONTHLY=1\\)`), text);
+    const json = captureStream();
+    await pruneCommand.run(['--dry-run', '--json'], { config, logger: silentLogger(), stdout: json.stream, stderr: captureStream().stream, stopSignal: new AbortController().signal });
+    const parsed = JSON.parse(json.text()) as { kept: { key: string; tiers?: { tier: string; period: string }[] }[] };
+    assert.deepEqual(parsed.kept.find((k) => k.key === keys[1])?.tiers, [{ tier: 'daily', period: times[1]?.toISOString().slice(0, 10) }]);
   });
 });

@@ -8,9 +8,8 @@ import { defineCommand } from './command.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS, or with KEEP_* tiers those no
-// tier keeps (never the newest
-// MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of anomalous size); --dry-run
-// lists what and why.
+// tier keeps (never the newest MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of
+// anomalous size); --dry-run lists what and why (with tiers, which tier keeps each kept backup).
 // Exit codes: 0 done (or nothing to do), 1 error, 2 refused (backups were due but the newest backup is
 // not good), 64 bad arguments.
 export const pruneCommand = defineCommand({

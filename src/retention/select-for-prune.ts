@@ -1,7 +1,8 @@
 // Pure decision of which objects a prune deletes, and whether pruning may run at all now.
 // Safety first: only objects in our own naming (and their manifests), never the newest `minKept`
 // of ours, and nothing at all while the newest backup looks bad (a broken backup job must not eat the
-// good backups). Time is an argument.
+// good backups). With KEEP_* tiers, what no tier keeps goes instead of what is older than
+// RETENTION_DAYS (tiers.ts). Time is an argument.
 import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.ts';
 import { backupsOf, type BackupObject } from '../core/backup-catalog.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
@@ -105,8 +106,8 @@ export function selectForPrune(input: PruneInput): PrunePlan {
 
   const minKept = Math.max(1, Math.floor(policy.minKept));
   const newestOurs = new Set(backups.filter((b) => b.ours).slice(0, minKept).map((b) => b.object.key));
-  const due: PruneItem[] =
-    tiers === undefined ? [] : selectByTiers(backups, tiers, { cutoff, minKept, newestOurs, now, kept: plan.kept });
+  // With tiers they decide; without, age does (the loop below).
+  const due: PruneItem[] = tiers === undefined ? [] : selectByTiers(backups, tiers, { cutoff, minKept, newestOurs, now, kept: plan.kept });
   for (const b of tiers === undefined ? backups : []) {
     if (b.ageTime >= cutoff.getTime()) continue;
     const age = ageDays(now, b.ageTime);

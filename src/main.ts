@@ -19,6 +19,8 @@ import { MonitorRunner } from './monitor/runner.ts';
 import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
+import { buildStatusPageModel } from './status/page-model.ts';
+import { worstStatus } from './http/health.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
@@ -376,6 +378,32 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       const state = setMonitors === undefined ? (singleMonitor as MonitorRunner).healthState() : withSetRetention(setMonitors.healthState());
       const checks = [...(state.checks ?? []), ...retention.checks(), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
       return { ...state, findings: findings(), checks };
+    },
+    page: () => {
+      const current = findings();
+      // One section per backup set (BACKUP_DATABASES), or the one database's.
+      const sets =
+        setMonitors === undefined
+          ? [{ snapshot: (singleMonitor as MonitorRunner).snapshot(), nextBackupAt: backupService?.nextRunAt(), retention: retention.describe(), retentionDays: config.retention.days, verify: verify.state() }]
+          : setMonitors.names().map((set) => ({
+              name: set,
+              snapshot: (setMonitors.get(set) as MonitorRunner).snapshot(),
+              nextBackupAt: backupService?.nextRunAt(),
+              retention: setRetention?.describeOf(set) ?? retention.describe(),
+              retentionDays: config.retention.days,
+              verify: setVerify?.states().get(set),
+            }));
+      const checked = sets.length > 0 && sets.every((s) => s.snapshot.lastCheck !== undefined);
+      const verdict = !checked && current.length === 0 ? 'warn' : worstStatus(current.map((f) => f.severity));
+      return buildStatusPageModel({
+        name: config.alerts.name,
+        version,
+        now: new Date(),
+        verdict,
+        findings: current,
+        role: leadership.status().role === 'standby' ? 'standby: another instance leads (alerts, retention, verification)' : undefined,
+        sets,
+      });
     },
     status: () => ({
       ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses() }),

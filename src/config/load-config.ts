@@ -6,6 +6,7 @@ import { parseArgsStringToArgv } from 'string-argv';
 import { refusedDumpOptions } from '../backup/dump-options.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ConfigError } from '../errors.ts';
+import { describeTiers } from '../retention/tiers.ts';
 import { isExecutable } from '../util/pg-client-dirs.ts';
 import { parsePgUrl } from '../util/pg-url.ts';
 import { EnvReader, type Env } from './parse.ts';
@@ -19,6 +20,7 @@ import type {
   EmailSettings,
   EncryptionSettings,
   Location,
+  RetentionTiers,
   StorageSettings,
 } from './types.ts';
 
@@ -68,6 +70,7 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
       manageLifecycle: r.bool('MANAGE_LIFECYCLE', false),
       minKept: r.number('MIN_BACKUPS_KEPT', 7, { min: 1, integer: true }),
       marginDays: r.number('RETENTION_MARGIN_DAYS', 2, { min: 0, integer: true }),
+      tiers: readTiers(r, cronTimezone),
     },
     verify: {
       cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON, cronTimezone),
@@ -82,11 +85,40 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
   if (config.retention.mode === 'lifecycle' && config.storage.kind === 'dir') {
     r.problem('RETENTION_MODE', 'prune or unset with directory storage (BACKUP_DIR): a directory has no lifecycle rules', '"lifecycle"');
   }
+  checkTiers(r, config);
   if (config.leader.leaseSeconds > 0 && config.leader.leaseSeconds < 1) {
     r.problem('LEADER_LEASE_SECONDS', '0 (no lease: every instance alerts) or a number of seconds from 1 to 3600 (default 60)', JSON.stringify(String(config.leader.leaseSeconds)));
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+// KEEP_DAILY/WEEKLY/MONTHLY/YEARLY: undefined when none is set, so a deployment without them keeps
+// RETENTION_DAYS's meaning exactly.
+function readTiers(r: EnvReader, timeZone: string): RetentionTiers | undefined {
+  const count = (name: string) => r.number(name, 0, { min: 0, max: 100_000, integer: true });
+  const tiers = { daily: count('KEEP_DAILY'), weekly: count('KEEP_WEEKLY'), monthly: count('KEEP_MONTHLY'), yearly: count('KEEP_YEARLY') };
+  if (tiers.daily + tiers.weekly + tiers.monthly + tiers.yearly === 0) return undefined;
+  // RETENTION_DAYS set explicitly is restic's --keep-within; its default adds nothing to the tiers.
+  const keepWithinDays = r.has('RETENTION_DAYS') ? r.number('RETENTION_DAYS', 30, { min: 0, max: 36500, integer: true }) : undefined;
+  return { ...tiers, timeZone, keepWithinDays };
+}
+
+// Settings that cannot work with tiers: lifecycle rules only know age, and RETENTION_DAYS=0 means off.
+function checkTiers(r: EnvReader, config: Config): void {
+  const tiers = config.retention.tiers;
+  if (tiers === undefined) return;
+  const set = describeTiers(tiers);
+  if (config.retention.days <= 0) {
+    r.problem('RETENTION_DAYS', `unset or at least 1 with ${set} (0 turns retention off; unset, the tiers alone decide)`, '"0"');
+  }
+  if (config.retention.mode === 'lifecycle') {
+    r.problem(
+      'RETENTION_MODE',
+      `prune or unset with ${set}: a lifecycle rule only knows age and would delete the backups the tiers keep, so backup-sentinel prunes`,
+      '"lifecycle"',
+    );
+  }
 }
 
 function readStorage(r: EnvReader): StorageSettings {

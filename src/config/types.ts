@@ -91,6 +91,19 @@ export interface AlertSettings {
   stateDir: string;
 }
 
+// KEEP_DAILY/WEEKLY/MONTHLY/YEARLY (0: that tier keeps nothing), counted in CRON_TZ's calendar.
+export interface RetentionTiers {
+  daily: number;
+  weekly: number;
+  monthly: number;
+  yearly: number;
+  // CRON_TZ: the IANA zone whose calendar days, weeks, months and years the tiers count.
+  timeZone: string;
+  // RETENTION_DAYS when set explicitly (restic's --keep-within: everything younger is kept too);
+  // undefined when it was left at its default, which then adds nothing.
+  keepWithinDays: number | undefined;
+}
+
 type RetentionMode = 'lifecycle' | 'prune';
 
 export interface RetentionSettings {
@@ -102,6 +115,8 @@ export interface RetentionSettings {
   minKept: number;
   // Backups older than days + marginDays mean the lifecycle rule is not working.
   marginDays: number;
+  // KEEP_DAILY/WEEKLY/MONTHLY/YEARLY; undefined when none is set (RETENTION_DAYS alone decides, as before).
+  tiers?: RetentionTiers | undefined;
 }
 
 interface VerifySettings {

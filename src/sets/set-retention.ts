@@ -97,6 +97,11 @@ export class SetRetention {
     return this.#services.get(set)?.checks() ?? [];
   }
 
+  // One set's retention state (for the status page); undefined for a set not known here.
+  describeOf(set: string): ReturnType<RetentionService['describe']> | undefined {
+    return this.#services.get(set)?.describe();
+  }
+
   describe(): Record<string, unknown> {
     if (this.off) return { mode: 'off' };
     return Object.fromEntries([...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.describe()]));

@@ -3,7 +3,7 @@ import { Secret } from '../config/secret.ts';
 // ALERT_URLS: extra alert channels as a comma-separated list of URLs in the style of Apprise and
 // shoutrrr (see docs/alerts.md). Pure: parsing only; each channel's adapter does the sending.
 
-export type ChannelKind = 'discord' | 'telegram' | 'ntfy' | 'teams' | 'webhook';
+type ChannelKind = 'discord' | 'telegram' | 'ntfy' | 'teams' | 'webhook';
 
 interface TargetBase {
   // Unique among the configured channels: "discord", "discord-2" ... (keys the delivery state).

@@ -14,7 +14,7 @@ export interface DiscordNotifierOptions {
 const COLOR: Record<AlertMessage['tone'], number> = { fail: 0xc62828, warn: 0xef6c00, ok: 0x2e7d32, info: 0x1565c0 };
 
 // Discord's limits: content 2000 characters, embed title 256, embed description 4096.
-export function buildDiscordPayload(message: AlertMessage): Record<string, unknown> {
+function buildDiscordPayload(message: AlertMessage): Record<string, unknown> {
   return {
     content: truncateText(message.subject, 2000),
     embeds: [{ title: truncateText(message.subject, 256), description: truncateText(messageText(message, false), 4096), color: COLOR[message.tone] }],

@@ -13,7 +13,7 @@ const TAG: Record<AlertMessage['tone'], string> = { fail: 'rotating_light', warn
 
 // ntfy's JSON publishing (POST to the server's root): title and text travel in the body, so no
 // header has to carry non-ASCII text. Bodies over 4096 bytes would become attachments: kept below.
-export function buildNtfyPayload(message: AlertMessage, topic: string): Record<string, unknown> {
+function buildNtfyPayload(message: AlertMessage, topic: string): Record<string, unknown> {
   const click = message.sections[0]?.entries[0]?.runbookUrl;
   return {
     topic,

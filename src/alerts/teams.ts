@@ -16,7 +16,7 @@ const text = (value: string, extra: Record<string, unknown> = {}): Record<string
 
 // The body a Teams workflow ("When a Teams webhook request is received") expects: a message whose
 // attachment is an Adaptive Card.
-export function buildTeamsPayload(message: AlertMessage): Record<string, unknown> {
+function buildTeamsPayload(message: AlertMessage): Record<string, unknown> {
   const body: Record<string, unknown>[] = [text(message.subject, { size: 'Large', weight: 'Bolder', color: COLOR[message.tone] })];
   let shown = 0;
   for (const section of message.sections) {

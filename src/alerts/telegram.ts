@@ -12,7 +12,7 @@ export interface TelegramNotifierOptions {
 }
 
 // Plain text (no parse_mode): nothing in a message can break Telegram's markup. 4096 characters at most.
-export function buildTelegramPayload(message: AlertMessage, chatId: string): Record<string, unknown> {
+function buildTelegramPayload(message: AlertMessage, chatId: string): Record<string, unknown> {
   return { chat_id: chatId, text: truncateText(messageText(message, true), 4096), disable_web_page_preview: true };
 }
 

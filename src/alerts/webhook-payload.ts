@@ -6,7 +6,7 @@ import type { AlertMessage, EntryStatus } from './format-message.ts';
 
 export const WEBHOOK_PAYLOAD_VERSION = 1;
 
-export interface WebhookAlert {
+interface WebhookAlert {
   // firing (fail or warn), resolved, or info (a test message).
   state: 'firing' | 'resolved' | 'info';
   // fail or warn while firing; null for resolved and info entries.

@@ -15,10 +15,10 @@ export interface WebhookNotifierOptions {
   clock?: () => Date;
 }
 
-export const SIGNATURE_HEADER = 'x-backup-sentinel-signature';
+const SIGNATURE_HEADER = 'x-backup-sentinel-signature';
 
 // "sha256=<hex>": HMAC-SHA256 of the exact body bytes with the shared secret, as GitHub signs its webhooks.
-export function signBody(body: string, secret: string): string {
+function signBody(body: string, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
 }
 

@@ -248,10 +248,15 @@ function readHeartbeatUrl(r: EnvReader, name: string): Secret | undefined {
     // Reported below.
   }
   if (!ok) {
-    r.problem(name, 'an http(s) ping URL like https://hc-ping.com/<uuid>, https://kuma.example.com/api/push/<token>, https://uptime.betterstack.com/api/v1/heartbeat/<token> or https://cronitor.link/p/<key>/<monitor>', `"${maskUrl(url.reveal(), { showPath: false })}" (the path is not shown: it is the secret)`);
+    r.problem(name, 'an http(s) ping URL like https://hc-ping.com/<uuid>, https://kuma.example.com/api/push/<token>, https://uptime.betterstack.com/api/v1/heartbeat/<token> or https://cronitor.link/p/<key>/<monitor>', shownPingUrl(url.reveal()));
     return undefined;
   }
   return url;
+}
+
+function shownPingUrl(text: string): string {
+  const masked = maskUrl(text, { showPath: false });
+  return masked.includes('not shown') ? JSON.stringify(masked) : `"${masked}" (the path is not shown: it is the secret)`;
 }
 
 // STATE_DIR is created when first written; an existing path that is not a directory cannot work.

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.ts';
 import { heartbeatService, pingRequest, type HeartbeatEvent } from './ping-request.ts';
 
 // Which heartbeat: "monitor" (HEARTBEAT_URL, after every check) or "backup" (BACKUP_HEARTBEAT_URL).
-export type HeartbeatName = 'monitor' | 'backup';
+type HeartbeatName = 'monitor' | 'backup';
 
 export interface HeartbeatOptions {
   name: HeartbeatName;

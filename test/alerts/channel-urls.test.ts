@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { parseChannelUrls } from '../../src/alerts/channel-urls.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { problemsOf } from '../config/fixtures.ts';
+import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
 
 const BOT = '123456789:AAHsecretBotTokenPart_abcdefghijklmn';
 const DISCORD = '123456789012345678/dIsCoRdToKeN_abcdefghijklmnopqrstuvwxyz';
@@ -81,5 +82,31 @@ describe('ALERT_URLS parsing', () => {
     const error = problemsOf({ HEARTBEAT_URL: 'hc-ping.com/secret-uuid', BACKUP_HEARTBEAT_URL: 'ftp://host/secret-uuid' });
     assert.deepEqual(error.problems.map((p) => p.variable), ['HEARTBEAT_URL', 'BACKUP_HEARTBEAT_URL']);
     assert.doesNotMatch(error.message, /secret-uuid/);
+  });
+});
+
+describe('secrets of the new URL variables in malformed values', () => {
+  it('no malformed shape of ALERT_URLS, HEARTBEAT_URL or BACKUP_HEARTBEAT_URL shows its password or token', () => {
+    const shapes = [
+      ...MALFORMED_SHAPES,
+      ...MALFORMED_SHAPES.map((shape) => shape.replace(/^\s*postgres(ql)?:/, 'discord:')),
+      ...MALFORMED_SHAPES.map((shape) => shape.replace(/^\s*postgres(ql)?:/, 'webhook+https:')),
+      ...MALFORMED_SHAPES.map((shape) => shape.replace(/^\s*postgres(ql)?:/, 'https:')),
+      `tgram://123:${MARKER}`,
+      `ntfy://u:${MARKER}@h/bad topic`,
+      `teams+http://h/${MARKER}`,
+    ];
+    for (const shape of shapes) {
+      for (const variable of ['ALERT_URLS', 'HEARTBEAT_URL', 'BACKUP_HEARTBEAT_URL']) {
+        let shown = '';
+        try {
+          loadConfig({ [variable]: shape });
+          continue;
+        } catch (error) {
+          shown = error instanceof Error ? error.message : String(error);
+        }
+        assert.ok(!shown.includes(MARKER), `${variable}=${JSON.stringify(shape)} shows the secret: ${shown}`);
+      }
+    }
   });
 });

@@ -243,12 +243,13 @@ function readHeartbeatUrl(r: EnvReader, name: string): Secret | undefined {
   let ok = false;
   try {
     const parsed = new URL(url.reveal());
-    ok = (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.hostname !== '' && !/\s/.test(url.reveal());
+    // fetch refuses URLs with user:password in them: such a URL could never be pinged.
+    ok = (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.hostname !== '' && parsed.username === '' && parsed.password === '' && !/\s/.test(url.reveal());
   } catch {
     // Reported below.
   }
   if (!ok) {
-    r.problem(name, 'an http(s) ping URL like https://hc-ping.com/<uuid>, https://kuma.example.com/api/push/<token>, https://uptime.betterstack.com/api/v1/heartbeat/<token> or https://cronitor.link/p/<key>/<monitor>', shownPingUrl(url.reveal()));
+    r.problem(name, 'an http(s) ping URL without user:password, like https://hc-ping.com/<uuid>, https://kuma.example.com/api/push/<token>, https://uptime.betterstack.com/api/v1/heartbeat/<token> or https://cronitor.link/p/<key>/<monitor>', shownPingUrl(url.reveal()));
     return undefined;
   }
   return url;

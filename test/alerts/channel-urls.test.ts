@@ -82,6 +82,10 @@ describe('ALERT_URLS parsing', () => {
     const error = problemsOf({ HEARTBEAT_URL: 'hc-ping.com/secret-uuid', BACKUP_HEARTBEAT_URL: 'ftp://host/secret-uuid' });
     assert.deepEqual(error.problems.map((p) => p.variable), ['HEARTBEAT_URL', 'BACKUP_HEARTBEAT_URL']);
     assert.doesNotMatch(error.message, /secret-uuid/);
+    // fetch cannot send a URL holding user:password: refused at start rather than failing every ping.
+    const withUser = problemsOf({ HEARTBEAT_URL: 'https://user:pa55word@kuma.example.com/api/push/secret-token' });
+    assert.match(withUser.message, /HEARTBEAT_URL: expected an http\(s\) ping URL without user:password/);
+    assert.doesNotMatch(withUser.message, /pa55word|secret-token/);
   });
 });
 

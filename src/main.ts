@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
-import { runBackupJob, type BackupJobDeps } from './backup/job.ts';
+import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
+import { Heartbeat } from './heartbeat/heartbeat.ts';
+import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
 import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
@@ -49,15 +52,27 @@ function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger):
   };
 }
 
-export function buildBackupService(config: Config, store: BackupStore, logger: Logger): BackupService | undefined {
+export function buildBackupService(config: Config, store: BackupStore, logger: Logger, registry?: Registry): BackupService | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
+  const url = config.alerts.backupHeartbeatUrl;
+  const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
   return new BackupService({
-    runBackup: (run) => runBackupJob(deps, run),
+    runBackup: heartbeat === undefined ? (run) => runBackupJob(deps, run) : (run) => runTimedBackup(deps, run, heartbeat, config.alerts.name),
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
   });
+}
+
+// A backup run that BACKUP_HEARTBEAT_URL times: a start ping once it holds the lock, the end ping
+// (success or failure form) after it; one run id pairs them where the service supports it.
+async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: Heartbeat, name: string): Promise<BackupResult> {
+  const pingId = randomUUID();
+  const result = await runBackupJob({ ...deps, onStarted: () => heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId) }, run);
+  const report = backupEndReport(result, name);
+  if (report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
+  return result;
 }
 
 // A summary of a run for /status and people (no error objects, no secrets).
@@ -157,7 +172,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const version = readVersion();
   const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
-  const backupService = buildBackupService(config, store, logger);
+  const backupService = buildBackupService(config, store, logger, registry);
+  const heartbeatUrl = config.alerts.heartbeatUrl;
+  const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupService === undefined) {
     logger.warn(
       { storage: store.description },
@@ -217,6 +234,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
+    // The dead man's switch: only the leader pings, like only the leader alerts (docs/alerts.md).
+    if (heartbeat !== undefined) {
+      const report = checkReport(findings(), config.alerts.name);
+      await heartbeat.ping(report.event, report.message);
+    }
   });
   uploadSweeper?.onSweep(async () => {
     if (!leadership.isLeader()) return;

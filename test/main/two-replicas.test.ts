@@ -5,6 +5,7 @@ import { formatTimestamp } from '../../src/backup/naming.ts';
 import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditional-proxy.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { startHttpReceiver, type TestHttpReceiver } from '../helpers/http-receiver.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -49,19 +50,21 @@ describe('two replicas on one bucket', () => {
   let s3: TestS3Server;
   let proxy: ConditionalProxy;
   let slack: TestSlackServer;
+  // The heartbeat service; each replica pings its own path, so the test sees who pings.
+  let heartbeats: TestHttpReceiver;
   let deadDb: number;
   const replicas: Replica[] = [];
 
   before(async () => {
     s3 = await startS3Server();
-    [proxy, slack, deadDb] = await Promise.all([startConditionalProxy(s3), startSlackServer(), freePort()]);
+    [proxy, slack, heartbeats, deadDb] = await Promise.all([startConditionalProxy(s3), startSlackServer(), startHttpReceiver(200, 'OK'), freePort()]);
     // A stale bucket: its one backup is two days old.
     const old = new Date(Date.now() - 48 * 3600_000);
     await s3.seed([{ key: `backup-${formatTimestamp(old)}.sql.gz`, size: 200_000, lastModified: old }]);
   });
   after(async () => {
     for (const r of replicas) r.child.kill('SIGKILL');
-    await Promise.all([proxy?.close(), slack?.close()]);
+    await Promise.all([proxy?.close(), slack?.close(), heartbeats?.close()]);
     await s3?.close();
   });
 
@@ -72,6 +75,7 @@ describe('two replicas on one bucket', () => {
         ...proxy.env,
         PORT: String(port),
         SLACK_WEBHOOK_URL: slack.url,
+        HEARTBEAT_URL: `${heartbeats.base}/ping/${name}`,
         BACKUP_DATABASE_URL: `postgres://app:db-pass@127.0.0.1:${deadDb}/app`,
         BACKUP_CRON_SCHEDULE: backupCron,
         // Checks every 2 s, so a takeover and a recovery are seen quickly.
@@ -148,6 +152,10 @@ describe('two replicas on one bucket', () => {
     assert.equal(await metric(leader, 'backup_sentinel_leader'), '1');
     assert.equal(await metric(standby, 'backup_sentinel_leader'), '0');
     assert.equal((await fetch(`http://127.0.0.1:${standby.port}/health`)).status, 503, 'the standby still reports the problems on /health');
+    // Only the leader pings the dead man's switch (the failure form: the bucket is stale).
+    const pinged = (r: Replica) => heartbeats.requests.filter((q) => q.url.startsWith(`/ping/${r.name}`)).map((q) => q.url);
+    assert.ok(pinged(leader).length >= 1 && pinged(leader).every((u) => u === `/ping/${leader.name}/fail`), `the leader's pings: ${JSON.stringify(pinged(leader))}`);
+    assert.deepEqual(pinged(standby), [], 'the standby never pings HEARTBEAT_URL');
 
     // Rolling restart: the new version starts beside the old ones (it has not backed up yet, so it
     // knows nothing of the failed backup), then the old replicas get SIGTERM, the standby first.

@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
-import { runBackupJob, type BackupJobDeps } from './backup/job.ts';
+import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
+import { Heartbeat } from './heartbeat/heartbeat.ts';
+import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
 import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
@@ -71,15 +74,44 @@ export function buildBackupSetsRunner(config: Config, store: BackupStore, logger
   });
 }
 
-export function buildBackupService(config: Config, store: BackupStore, logger: Logger, sets?: BackupSetsRunner): BackupService | undefined {
+// `sets` (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
+export function buildBackupService(config: Config, store: BackupStore, logger: Logger, registry?: Registry, sets?: BackupSetsRunner): BackupService | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
+  const url = config.alerts.backupHeartbeatUrl;
+  const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
   return new BackupService({
-    runBackup: sets === undefined ? (run) => runBackupJob(deps, run) : async (run) => (await sets.run(run)).aggregate,
+    runBackup:
+      sets !== undefined
+        ? (run) => runSetsBackup(sets, run, heartbeat, config.alerts.name)
+        : heartbeat === undefined
+          ? (run) => runBackupJob(deps, run)
+          : (run) => runTimedBackup(deps, run, heartbeat, config.alerts.name),
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
   });
+}
+
+// A backup run that BACKUP_HEARTBEAT_URL times: a start ping once it holds the lock, the end ping
+// (success or failure form) after it; one run id pairs them where the service supports it.
+async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: Heartbeat, name: string): Promise<BackupResult> {
+  const pingId = randomUUID();
+  const result = await runBackupJob({ ...deps, onStarted: () => heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId) }, run);
+  const report = backupEndReport(result, name);
+  if (report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
+  return result;
+}
+
+// A run over every backup set; BACKUP_HEARTBEAT_URL (when set) times the whole run: a start ping when it
+// begins, the end ping from the run's overall result (failed when any set failed).
+async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat: Heartbeat | undefined, name: string): Promise<BackupResult> {
+  const pingId = randomUUID();
+  if (heartbeat !== undefined) await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId);
+  const { aggregate } = await sets.run(run);
+  const report = heartbeat === undefined ? undefined : backupEndReport(aggregate, name);
+  if (heartbeat !== undefined && report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
+  return aggregate;
 }
 
 // A summary of a run for /status and people (no error objects, no secrets).
@@ -184,7 +216,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
   const setsRunner = buildBackupSetsRunner(config, store, logger);
-  const backupService = buildBackupService(config, store, logger, setsRunner);
+  const backupService = buildBackupService(config, store, logger, registry, setsRunner);
+  const heartbeatUrl = config.alerts.heartbeatUrl;
+  const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupService === undefined) {
     logger.warn(
       { storage: store.description },
@@ -281,6 +315,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
+    // The dead man's switch: only the leader pings, like only the leader alerts (docs/alerts.md).
+    if (heartbeat !== undefined) {
+      const report = checkReport(findings(), config.alerts.name);
+      await heartbeat.ping(report.event, report.message);
+    }
   };
   singleMonitor?.onCheck((result, snapshot) => afterCheck(result, snapshot, undefined));
   setMonitors?.onCheck((set, result, snapshot) => afterCheck(result, snapshot, set));

@@ -8,14 +8,14 @@ import { defineCommand } from './command.ts';
 // printed; exit 1 when any channel failed or none is configured.
 export const alertTestCommand = defineCommand({
   name: 'alert-test',
-  summary: 'send a test alert through every configured channel (Slack, e-mail)',
+  summary: 'send a test alert through every configured channel (Slack, e-mail, ALERT_URLS)',
   options: {},
   async run(_values, ctx) {
     const notifiers = createNotifiers(ctx.config.alerts);
     if (notifiers.length === 0) {
       ctx.stderr.write(
         'No alert channel is configured, so alerts go to the logs and metrics only.\n' +
-          'Set SLACK_WEBHOOK_URL, and/or SMTP_URL (or SMTP_HOST) with ALERT_EMAIL_TO, then run alert-test again.\n',
+          'Set SLACK_WEBHOOK_URL, SMTP_URL (or SMTP_HOST) with ALERT_EMAIL_TO, and/or ALERT_URLS, then run alert-test again.\n',
       );
       return 1;
     }

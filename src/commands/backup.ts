@@ -17,7 +17,7 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   }
   const store = createStore(config);
   const sets = buildBackupSetsRunner(config, store, ctx.logger);
-  const service = buildBackupService(config, store, ctx.logger, sets);
+  const service = buildBackupService(config, store, ctx.logger, undefined, sets);
   if (service === undefined) return 78;
   // BACKUP_DATABASES: one line per database, and the exit code says whether any failed (naming them).
   const setResults: SetResult[] = [];

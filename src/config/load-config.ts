@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgsStringToArgv } from 'string-argv';
 import { refusedDumpOptions } from '../backup/dump-options.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
+import { parseChannelUrls, type ChannelTarget } from '../alerts/channel-urls.ts';
 import { ConfigError } from '../errors.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import { isExecutable } from '../util/pg-client-dirs.ts';
@@ -291,10 +292,45 @@ function readAlerts(r: EnvReader): AlertSettings {
     name: r.string('SENTINEL_NAME', r.optionalString('AWS_S3_BUCKET') ?? 'backup-sentinel'),
     slackWebhookUrl,
     email: readEmail(r),
+    channels: readChannelUrls(r),
+    webhookSecret: r.secret('ALERT_WEBHOOK_SECRET'),
+    heartbeatUrl: readHeartbeatUrl(r, 'HEARTBEAT_URL'),
+    backupHeartbeatUrl: readHeartbeatUrl(r, 'BACKUP_HEARTBEAT_URL'),
     repeatHours: r.number('ALERT_REPEAT_HOURS', 24, { min: 0.01 }),
     runbookUrl: r.string('RUNBOOK_URL', 'https://github.com/backup-sentinel/backup-sentinel/blob/main/docs/BACKUP_CONFIGURATION.md'),
     stateDir: readStateDir(r),
   };
+}
+
+// ALERT_URLS: one problem per malformed entry, naming its position and scheme, never its token.
+function readChannelUrls(r: EnvReader): ChannelTarget[] {
+  const { targets, problems } = parseChannelUrls(r.raw('ALERT_URLS'));
+  for (const problem of problems) r.problem('ALERT_URLS', problem.expected, problem.entry);
+  return targets;
+}
+
+// A heartbeat URL is a credential (whoever has it can report success): only its host is ever shown.
+function readHeartbeatUrl(r: EnvReader, name: string): Secret | undefined {
+  const url = r.secret(name);
+  if (url === undefined) return undefined;
+  let ok = false;
+  try {
+    const parsed = new URL(url.reveal());
+    // fetch refuses URLs with user:password in them: such a URL could never be pinged.
+    ok = (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.hostname !== '' && parsed.username === '' && parsed.password === '' && !/\s/.test(url.reveal());
+  } catch {
+    // Reported below.
+  }
+  if (!ok) {
+    r.problem(name, 'an http(s) ping URL without user:password, like https://hc-ping.com/<uuid>, https://kuma.example.com/api/push/<token>, https://uptime.betterstack.com/api/v1/heartbeat/<token> or https://cronitor.link/p/<key>/<monitor>', shownPingUrl(url.reveal()));
+    return undefined;
+  }
+  return url;
+}
+
+function shownPingUrl(text: string): string {
+  const masked = maskUrl(text, { showPath: false });
+  return masked.includes('not shown') ? JSON.stringify(masked) : `"${masked}" (the path is not shown: it is the secret)`;
 }
 
 // STATE_DIR is created when first written; an existing path that is not a directory cannot work.

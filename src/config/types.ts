@@ -1,3 +1,4 @@
+import type { ChannelTarget } from '../alerts/channel-urls.ts';
 import type { Secret } from './secret.ts';
 
 export type CompressionAlgorithm = 'gzip' | 'zstd' | 'none';
@@ -85,6 +86,13 @@ export interface AlertSettings {
   name: string;
   slackWebhookUrl: Secret | undefined;
   email: EmailSettings | undefined;
+  // ALERT_URLS: Discord, Telegram, ntfy, Teams and generic webhooks, in the order given.
+  channels: ChannelTarget[];
+  // ALERT_WEBHOOK_SECRET: the HMAC key of the generic webhook's signature header.
+  webhookSecret: Secret | undefined;
+  // HEARTBEAT_URL: pinged after every monitor check; BACKUP_HEARTBEAT_URL: at backup start and end.
+  heartbeatUrl: Secret | undefined;
+  backupHeartbeatUrl: Secret | undefined;
   repeatHours: number;
   runbookUrl: string;
   // STATE_DIR: where the local copy of the alert state is kept.

@@ -21,7 +21,7 @@ function sameSecret(given: string, expected: string): boolean {
 
 // Whether an Authorization header carries a configured credential. Pure; the secrets are read here,
 // at the last moment, and never leave this function.
-export function isAuthorized(header: string | undefined, auth: HttpAuthSettings): boolean {
+function isAuthorized(header: string | undefined, auth: HttpAuthSettings): boolean {
   if (header === undefined) return false;
   const match = /^(\S+)\s+(.+)$/.exec(header.trim());
   if (match === null) return false;

@@ -6,6 +6,7 @@ import { keyPrefix } from '../../src/backup/naming.ts';
 import { runStartupChecks } from '../../src/doctor/run-doctor.ts';
 import { createStore } from '../../src/storage/create-store.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { startLifecycleProxy } from '../helpers/lifecycle-proxy.ts';
 import { captureLogs, captureStream } from '../helpers/log-sink.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
@@ -88,6 +89,24 @@ describe('backup-sentinel doctor', () => {
       assert.ok(faults.requests.some((r) => r.method === 'PUT' && r.failedWith === 403), 'the PUT reached the proxy and was refused');
     } finally {
       faults.failWhen(undefined);
+    }
+  });
+
+  it('with MANAGE_LIFECYCLE=true, checks that the lifecycle rules can be read, and fails when they cannot', async () => {
+    const lifecycle = await startLifecycleProxy(s3);
+    try {
+      const readable = await doctor({ ...lifecycle.env, MANAGE_LIFECYCLE: 'true' });
+      assert.equal(readable.code, 0, readable.out);
+      assert.match(readable.out, /\[ok  \] storage: lifecycle rules \(MANAGE_LIFECYCLE=true\): can read the bucket's lifecycle rules \(0 rules\)/);
+      lifecycle.failWith({ status: 403, code: 'AccessDenied' });
+      const refused = await doctor({ ...lifecycle.env, MANAGE_LIFECYCLE: 'true' });
+      assert.equal(refused.code, 1, refused.out);
+      assert.match(refused.out, /\[FAIL\] storage: lifecycle rules \(MANAGE_LIFECYCLE=true\): cannot read the bucket's lifecycle rules/);
+      assert.match(refused.out, /What to do: MANAGE_LIFECYCLE=true needs a token allowed to read and write bucket lifecycle rules/);
+      const without = await doctor(lifecycle.env);
+      assert.doesNotMatch(without.out, /lifecycle rules/, 'not checked without MANAGE_LIFECYCLE');
+    } finally {
+      await lifecycle.close();
     }
   });
 

@@ -20,6 +20,8 @@ import { MonitorRunner } from './monitor/runner.ts';
 import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
+import { buildStatusPageModel } from './status/page-model.ts';
+import { worstStatus } from './http/health.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
@@ -278,6 +280,20 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       const state = monitor.healthState();
       const checks = [...(state.checks ?? []), ...retention.checks(), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
       return { ...state, findings: findings(), checks };
+    },
+    page: () => {
+      const snapshot = monitor.snapshot();
+      const current = findings();
+      const verdict = snapshot.lastCheck === undefined && current.length === 0 ? 'warn' : worstStatus(current.map((f) => f.severity));
+      return buildStatusPageModel({
+        name: config.alerts.name,
+        version,
+        now: new Date(),
+        verdict,
+        findings: current,
+        role: leadership.status().role === 'standby' ? 'standby: another instance leads (alerts, retention, verification)' : undefined,
+        sets: [{ snapshot, nextBackupAt: backupService?.nextRunAt(), retention: retention.describe(), retentionDays: config.retention.days, verify: verify.state() }],
+      });
     },
     status: () => ({
       ...monitor.status({ nextBackupAt: backupService?.nextRunAt() }),

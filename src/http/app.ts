@@ -3,6 +3,7 @@ import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import { buildHealthReport, type HealthState } from './health.ts';
+import { renderStatusPage, type StatusPageModel } from './status-page.ts';
 import { stringifyJsonSafely } from '../util/printable-key.ts';
 import { errForLog } from '../errors.ts';
 import type { HttpAuthSettings } from '../config/types.ts';
@@ -25,6 +26,8 @@ export interface HttpAppOptions {
   // JSON for people (/status): newest backups, next run, findings, thresholds...
   status?: () => Record<string, unknown>;
   ready?: () => ReadyState | boolean;
+  // The status page at `/` for browsers; without it `/` lists the endpoints.
+  page?: () => StatusPageModel;
   logger?: Logger;
   // serviceId in /health (SENTINEL_NAME); defaults to "backup-sentinel".
   name?: string;
@@ -109,7 +112,22 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
   });
 
   router.get('/', guard, (ctx) => {
-    ctx.body = { service: name, endpoints: ['/livez', '/readyz', '/health', '/status', '/metrics'] };
+    const endpoints = { service: name, endpoints: ['/', '/livez', '/readyz', '/health', '/status', '/metrics'] };
+    // A browser asks for HTML first; curl and scripts (*/* or JSON) keep getting the endpoint list.
+    if (options.page === undefined || ctx.accepts('json', 'html') !== 'html') {
+      ctx.body = endpoints;
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.body = renderStatusPage(options.page());
+    } catch (error) {
+      logger?.error({ err: errForLog(error) }, 'status page failed');
+      ctx.status = 500;
+      ctx.type = 'text/plain';
+      ctx.body = 'status page unavailable (see the service logs); /status has the state as JSON\n';
+    }
   });
 
   app.use(router.routes());

@@ -1,6 +1,8 @@
 import { DEFAULT_CRON_TIMEZONE, parseCron } from '../core/cron.ts';
 import { registerAgeGauge, registerStateGauge } from '../util/state-gauge.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+
+const EVENT_LOOP_SAMPLE_MS = 1000;
 import { ALL_CHECKS, type Finding } from '../core/findings.ts';
 import { baselineSizes, median, minSizeDiff } from './size-anomaly.ts';
 import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
@@ -227,6 +229,8 @@ export function registerMetrics(options: MetricsOptions): void {
 
   if ((options.defaultMetrics ?? true) && !registeredDefaults.has(registry)) {
     registeredDefaults.add(registry);
-    collectDefaultMetrics({ register: registry });
+    // The event-loop lag histogram samples on a timer: prom-client's default 10 ms woke an idle service
+    // ~100 times a second. Once a second keeps nodejs_eventloop_lag_* meaningful at a scrape interval.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 }

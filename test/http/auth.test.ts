@@ -59,6 +59,16 @@ describe('HTTP endpoint access', () => {
       }
     });
 
+    it('guards the status page at / too: a browser without credentials gets 401, with basic auth the page', async () => {
+      const html = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+      const refused = await fetch(`${started.base}/`, { headers: html });
+      assert.equal(refused.status, 401);
+      assert.match(refused.headers.get('www-authenticate') ?? '', /Basic realm=/, 'a browser can ask for the user and password itself');
+      const page = await fetch(`${started.base}/`, { headers: { ...html, authorization: basic(BASIC_USER, BASIC_PASSWORD) } });
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    });
+
     it('leaves /livez, /readyz and /health open for probes and uptime monitors', async () => {
       for (const endpoint of ['/livez', '/readyz', '/health']) {
         const response = await fetch(`${started.base}${endpoint}`);

@@ -6,7 +6,7 @@ import type { Location } from '../../src/config/types.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 
 export const DAY = 24 * 3600 * 1000;
-export const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
+const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
 
 // Sets an object's LastModified: s3rver's backdate, or the file's mtime in a directory store.
 export type Backdate = (key: string, time: Date) => Promise<void>;

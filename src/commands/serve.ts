@@ -16,7 +16,7 @@ export const serveCommand = defineCommand({
     }
     const sentinel = await startSentinel({ config: ctx.config, logger: ctx.logger });
     // doctor's storage probe and database reachability, logged; never fatal (see runStartupChecks).
-    const startupChecks = runStartupChecks({ config: ctx.config, store: sentinel.store, logger: ctx.logger });
+    const startupChecks = runStartupChecks({ config: ctx.config, store: sentinel.store, logger: ctx.logger, signal: ctx.stopSignal });
     if (!ctx.stopSignal.aborted) {
       await new Promise<void>((resolve) => ctx.stopSignal.addEventListener('abort', () => resolve(), { once: true }));
     }

@@ -65,7 +65,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
   } else {
     checks.push(...(await checkDatabase(config.backup, { full: true })));
   }
-  checks.push(await probeStorage(store, config.location.subfolder, options.now()));
+  checks.push(await probeStorage(store, config.location.subfolder, options.now(), options.signal));
   const lifecycle = await checkLifecycleAccess(config);
   if (lifecycle !== undefined) checks.push(lifecycle);
   checks.push(...(await checkAlertChannels(config, options.send, options.logger, options.signal)));
@@ -75,11 +75,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
 // The checks `serve` runs at start: the storage probe and whether the database answers. Logged, never
 // fatal: a failure keeps the service running (the monitor's storage_unreachable finding and the backup
 // run's own error report it as usual).
-export async function runStartupChecks(options: { config: Config; store: BackupStore; logger: Logger; now?: () => Date }): Promise<DoctorCheck[]> {
+export async function runStartupChecks(options: { config: Config; store: BackupStore; logger: Logger; now?: () => Date; signal?: AbortSignal }): Promise<DoctorCheck[]> {
   const { config, store } = options;
   const log = options.logger.child({ component: 'doctor' });
   try {
-    const checks = [await probeStorage(store, config.location.subfolder, (options.now ?? (() => new Date()))())];
+    const checks = [await probeStorage(store, config.location.subfolder, (options.now ?? (() => new Date()))(), options.signal)];
     if (config.backup !== undefined) checks.push(...(await checkDatabase(config.backup, { full: false })));
     for (const check of checks) {
       if (check.status === 'fail') log.warn({ check: check.name, hint: check.hint }, `start-up check failed: ${check.name}: ${check.summary}`);

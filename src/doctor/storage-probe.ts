@@ -31,13 +31,14 @@ function storageHint(error: unknown, step: 'write' | 'read' | 'delete'): string 
   return 'check AWS_S3_ENDPOINT, AWS_S3_BUCKET and the credentials (or BACKUP_DIR), and that the storage is reachable from here';
 }
 
-// Writes, reads back and deletes one small object; never throws.
-export async function probeStorage(store: BackupStore, subfolder: string, now: Date): Promise<DoctorCheck> {
+// Writes, reads back and deletes one small object; never throws. `signal` stops the upload (a shutdown
+// must not wait for a storage that does not answer).
+export async function probeStorage(store: BackupStore, subfolder: string, now: Date, signal?: AbortSignal): Promise<DoctorCheck> {
   const name = 'storage: write, read back, delete';
   const key = probeKey(subfolder, now);
   const body = Buffer.from(`backup-sentinel doctor probe ${now.toISOString()} ${randomBytes(8).toString('hex')}\n`);
   try {
-    await store.put(key, Readable.from([body]), { contentType: 'text/plain', sizeHint: body.length });
+    await store.put(key, Readable.from([body]), { contentType: 'text/plain', sizeHint: body.length, ...(signal === undefined ? {} : { signal }) });
   } catch (error) {
     return { name, status: 'fail', summary: `cannot write a probe object to ${store.description}: ${shortMessageOf(error)}`, hint: storageHint(error, 'write') };
   }

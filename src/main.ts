@@ -10,6 +10,7 @@ import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
+import { isHttpAuthEnabled, isLoopbackHost } from './http/auth.ts';
 import { errForLog, SentinelError, shortMessageOf, StartupError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createAlertService } from './alerts/create-alert-service.ts';
@@ -293,7 +294,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   ];
   registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots() }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state(), setVerify === undefined ? undefined : () => setVerify.states());
+  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states());
   registerLeaderMetrics(registry, leadership);
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
@@ -412,6 +413,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     logger: logger.child({ component: 'http' }),
     name: config.alerts.name,
     version,
+    auth: config.http.auth,
     ready: () => (setMonitors ?? (singleMonitor as MonitorRunner)).readyState(),
     health: () => {
       const state = setMonitors === undefined ? (singleMonitor as MonitorRunner).healthState() : withSetRetention(setMonitors.healthState());
@@ -476,6 +478,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // before any check, backup or alert runs.
   const { server, host, port } = await listenHttp(app, options.port ?? config.http.port, options.host ?? config.http.host);
   logger.info({ host, port, storage: store.description, version }, `HTTP server listening on ${host}:${port} (/livez /readyz /health /status /metrics)`);
+  if (!isHttpAuthEnabled(config.http.auth) && !isLoopbackHost(host)) {
+    logger.warn(
+      { host, port },
+      `/status and /metrics are open to anyone who can reach ${host}:${port} (a public domain, e.g. one Railway generates, makes them public): set HTTP_AUTH_TOKEN or HTTP_BASIC_AUTH to require credentials`,
+    );
+  }
 
   let stopped: Promise<void> | undefined;
   const sentinel: Sentinel = {

@@ -20,6 +20,7 @@ import type {
   DatabaseSelection,
   EmailSettings,
   EncryptionSettings,
+  HttpAuthSettings,
   Location,
   RetentionTiers,
   StorageSettings,
@@ -79,7 +80,7 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
       restoreTargetUrl: readPgUrl(r, 'RESTORE_TARGET_URL'),
     },
     encryption: readEncryption(r),
-    http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }), host: readHost(r) },
+    http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }), host: readHost(r), auth: readHttpAuth(r) },
     leader: { leaseSeconds: r.number('LEADER_LEASE_SECONDS', 60, { min: 0, max: 3600 }) },
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   };
@@ -454,4 +455,26 @@ function readHost(r: EnvReader): string | undefined {
     r.problem('HOST', 'an IP address to listen on, such as :: (every IPv6 and IPv4 address), 0.0.0.0 (IPv4 only) or 127.0.0.1, or a host name', JSON.stringify(value));
   }
   return bare;
+}
+
+// HTTP_AUTH_TOKEN / HTTP_BASIC_AUTH / HTTP_AUTH_HEALTH. A problem names the variable and the expected
+// form, never the value (it is a credential).
+function readHttpAuth(r: EnvReader): HttpAuthSettings {
+  const token = r.secret('HTTP_AUTH_TOKEN');
+  const basicText = r.secret('HTTP_BASIC_AUTH')?.reveal();
+  let basic: HttpAuthSettings['basic'];
+  if (basicText !== undefined) {
+    const colon = basicText.indexOf(':');
+    if (colon <= 0 || colon === basicText.length - 1) {
+      const what = colon === -1 ? 'a value without a colon' : colon === 0 ? 'a value with no user name before the colon' : 'a value with no password after the colon';
+      r.problem('HTTP_BASIC_AUTH', 'user:password (a user name, a colon, then the password), e.g. prometheus:<a long random password>', `${what} (not shown: it is a secret)`);
+    } else {
+      basic = { user: new Secret(basicText.slice(0, colon)), password: new Secret(basicText.slice(colon + 1)) };
+    }
+  }
+  const health = r.bool('HTTP_AUTH_HEALTH', false);
+  if (health && token === undefined && !r.has('HTTP_BASIC_AUTH')) {
+    r.problem('HTTP_AUTH_HEALTH', 'false, or HTTP_AUTH_TOKEN or HTTP_BASIC_AUTH set as well (true asks for credentials that are not configured)', '"true" without HTTP_AUTH_TOKEN or HTTP_BASIC_AUTH');
+  }
+  return { token, basic, health };
 }

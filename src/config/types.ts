@@ -141,6 +141,16 @@ export interface EncryptionSettings {
   identity: Secret | undefined;
 }
 
+// Who may read the HTTP endpoints. No token and no basic credentials: every endpoint is open.
+export interface HttpAuthSettings {
+  // HTTP_AUTH_TOKEN: accepted as "Authorization: Bearer <token>".
+  token: Secret | undefined;
+  // HTTP_BASIC_AUTH, split at its first colon (a password may hold colons, a user name may not).
+  basic: { user: Secret; password: Secret } | undefined;
+  // HTTP_AUTH_HEALTH: the probe endpoints (/livez /readyz /health) need the credentials too.
+  health: boolean;
+}
+
 export interface Config {
   storage: StorageSettings;
   location: Location;
@@ -156,7 +166,7 @@ export interface Config {
   verify: VerifySettings;
   encryption: EncryptionSettings;
   // host: HOST, the bind address; undefined: "::" (dual-stack) where the host has IPv6, else 0.0.0.0.
-  http: { port: number; host: string | undefined };
+  http: { port: number; host: string | undefined; auth: HttpAuthSettings };
   // The leader lease (which instance alerts and runs retention/verification); 0 seconds: no lease.
   leader: { leaseSeconds: number };
   logLevel: string;

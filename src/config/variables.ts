@@ -82,6 +82,9 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('service', 'CRON_TZ', 'UTC', 'IANA time zone of every cron schedule, e.g. Europe/Berlin'),
   v('service', 'PORT', '8080', 'HTTP port for /livez /readyz /health /status /metrics'),
   v('service', 'HOST', ':: (0.0.0.0 without IPv6)', 'Address the HTTP server listens on; the default accepts IPv6 and IPv4'),
+  v('service', 'HTTP_AUTH_TOKEN', '—', 'Bearer token /status and /metrics require (Authorization: Bearer <token>); unset with HTTP_BASIC_AUTH unset = open', true),
+  v('service', 'HTTP_BASIC_AUTH', '—', 'user:password that /status and /metrics accept as HTTP basic auth (instead of or besides HTTP_AUTH_TOKEN)', true),
+  v('service', 'HTTP_AUTH_HEALTH', 'false', 'Require the same credentials on /livez, /readyz and /health too (probes and uptime monitors then need them)'),
   v('service', 'LEADER_LEASE_SECONDS', '60', 'Leader lease TTL: of several replicas only the lease holder alerts and runs retention and verification; 0 = no lease'),
   v('service', 'LOG_LEVEL', 'info', 'trace, debug, info, warn, error, fatal or silent'),
 ];

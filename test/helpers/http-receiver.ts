@@ -2,9 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 // What the receiver does with one request.
-export type ReceiverBehaviour = 'ok' | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
+type ReceiverBehaviour = 'ok' | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
 
-export interface ReceivedRequest {
+interface ReceivedRequest {
   method: string;
   // Path and query, as sent.
   url: string;

@@ -81,6 +81,9 @@ describe('backup sets in storage: check, list and retention per set', () => {
       assert.doesNotMatch(metrics, /^backup_sentinel_last_verify_success \d/m);
       const failed = sentinel.findings().filter((f) => f.check === 'verify_failed').map((f) => f.set).sort();
       assert.deepEqual(failed, ['app', 'app_v2', 'shop data']);
+      // The status page has a section per set, each with its own folder.
+      const page = await (await fetch(`http://127.0.0.1:${sentinel.port}/`, { headers: { accept: 'text/html' } })).text();
+      for (const folder of ['prod/app/backup-', 'prod/app_v2/backup-', 'prod/shop%20data/backup-']) assert.ok(page.includes(folder), `${folder} on the status page`);
     } finally {
       await sentinel.stop();
     }

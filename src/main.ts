@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps } from './backup/job.ts';
+import { withGlobals } from './backup/globals.ts';
 import type { BackupResult } from './backup/result.ts';
 import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
@@ -51,7 +52,7 @@ export function buildBackupService(config: Config, store: BackupStore, logger: L
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
   return new BackupService({
-    runBackup: (run) => runBackupJob(deps, run),
+    runBackup: config.backup.globals === true ? withGlobals((run) => runBackupJob(deps, run), deps) : (run) => runBackupJob(deps, run),
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),

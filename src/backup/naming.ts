@@ -86,3 +86,17 @@ export function parseBackupKey(key: string, prefix: string): ParsedKey {
   }
   return { time: undefined, ours: false, parts: undefined };
 }
+
+// A database's folder name under BUCKET_SUBFOLDER when several databases are backed up: every UTF-8
+// byte outside [A-Za-z0-9_.-] as %XX (uppercase hex), and a leading "." too, so no name can reach
+// the reserved folder, escape its folder with "/", or collide with the "@globals" folder ("@" is
+// always encoded). The folder is followed by "/", so "app" never is a prefix of "app_v2".
+export function encodeDatabaseFolder(name: string): string {
+  let out = '';
+  for (const byte of Buffer.from(name, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    const plain = /[A-Za-z0-9_.-]/.test(ch) && !(out === '' && ch === '.');
+    out += plain ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}

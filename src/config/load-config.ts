@@ -163,12 +163,13 @@ function readBackup(r: EnvReader, probe: ConfigProbe, cronTimezone: string): Bac
   const pgDumpPath = readPgDumpPath(r, probe);
   // Minutes, decimals allowed (0.05 = 3 s, for tests); at least 0.01 (0.6 s).
   const stallTimeoutMs = Math.round(r.number('BACKUP_STALL_TIMEOUT_MINUTES', 5, { min: 0.01, max: 1440 }) * 60_000);
+  const globals = r.bool('BACKUP_GLOBALS', false);
   if (databaseUrl === undefined) {
     if (singleShot) r.problem('BACKUP_DATABASE_URL', 'a postgres:// connection string, since SINGLE_SHOT_MODE is set', 'nothing');
     return undefined;
   }
   checkPgUrl(r, 'BACKUP_DATABASE_URL', databaseUrl);
-  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath, stallTimeoutMs };
+  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath, stallTimeoutMs, globals };
 }
 
 function readCompression(r: EnvReader): Compression {

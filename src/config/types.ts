@@ -46,6 +46,8 @@ export interface BackupSettings {
   pgDumpPath: string | undefined;
   // A run that moves no bytes for this long fails (BACKUP_STALL_TIMEOUT_MINUTES); default 5 min.
   stallTimeoutMs?: number;
+  // BACKUP_GLOBALS: also dump roles and tablespaces (pg_dumpall --globals-only) each run.
+  globals?: boolean;
 }
 
 export interface MonitorSettings {

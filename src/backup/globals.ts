@@ -118,8 +118,12 @@ export function buildPgDumpallInvocation(file: string, target: DatabaseTarget, r
 
 // pipeline.ts words pg_dump's failures for pg_dump; this run is pg_dumpall's.
 function asGlobalsError(error: BackupError): BackupError {
-  const message = error.shortMessage.startsWith('globals') ? error.shortMessage : `globals: ${error.shortMessage.replace(/^pg_dump\b/, 'pg_dumpall')}`;
-  const wrapped = new BackupError(error.stage, message, { cause: error, ...(error.hint !== undefined ? { hint: error.hint } : {}) });
+  const message = error.shortMessage.startsWith('globals') ? error.shortMessage : `globals: ${error.shortMessage.replace(/^pg_dump\b/, 'pg_dumpall').replace(': pg_dumpall: error: ', ': ')}`;
+  const hint =
+    error.stage === 'dump' && error.shortMessage.startsWith('pg_dump')
+      ? "read pg_dumpall's message above; check BACKUP_DATABASE_URL and that its user may read the role catalog (or set BACKUP_GLOBALS=false)"
+      : error.hint;
+  const wrapped = new BackupError(error.stage, message, { cause: error, ...(hint !== undefined ? { hint } : {}) });
   if (error.leftoverUpload) wrapped.leftoverUpload = error.leftoverUpload;
   return wrapped;
 }
@@ -177,8 +181,6 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
         [META.runId]: run.runId,
         [META.startedAt]: startedAt.toISOString(),
       },
-    }).catch((error: unknown) => {
-      throw error instanceof BackupError ? asGlobalsError(error) : error;
     });
     const finished = ended();
     const manifest: BackupManifest = {
@@ -214,7 +216,7 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
   } catch (caught) {
     const error =
       caught instanceof BackupError
-        ? caught
+        ? asGlobalsError(caught)
         : caught instanceof StorageError
           ? new BackupError('upload', `globals: storage ${deps.store.description} failed [${caught.code}]: ${caught.shortMessage}`, { cause: caught, ...(caught.hint ? { hint: caught.hint } : {}) })
           : new BackupError('dump', `globals backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });

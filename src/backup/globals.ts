@@ -56,7 +56,7 @@ export interface GlobalsRun extends RunContext {
 
 // pg_dumpall beside the pg_dump chosen for the server (PG_DUMP_PATH's directory, or the versioned
 // client directory of the matching major): the two always come from the same client package.
-export async function resolvePgDumpall(serverVersion: string, pgDumpPath: string | undefined, roots: PgDumpSearchRoots = DEFAULT_SEARCH_ROOTS): Promise<ResolvedPgDump> {
+async function resolvePgDumpall(serverVersion: string, pgDumpPath: string | undefined, roots: PgDumpSearchRoots = DEFAULT_SEARCH_ROOTS): Promise<ResolvedPgDump> {
   const pgDump = await resolvePgDump(serverVersion, pgDumpPath, roots);
   const file = path.join(path.dirname(pgDump.path), 'pg_dumpall');
   if (!isExecutable(file)) {
@@ -108,7 +108,7 @@ async function openGlobalsSession(target: DatabaseTarget): Promise<GlobalsSessio
 }
 
 // The pg_dumpall command: the connection as --dbname (libpq keywords, no password: PGPASSWORD), globals only.
-export function buildPgDumpallInvocation(file: string, target: DatabaseTarget, rolePasswords: boolean): PgDumpInvocation {
+function buildPgDumpallInvocation(file: string, target: DatabaseTarget, rolePasswords: boolean): PgDumpInvocation {
   return {
     file,
     args: ['--dbname', libpqConninfo(target), '--no-password', '--globals-only', ...(rolePasswords ? [] : ['--no-role-passwords'])],

@@ -30,7 +30,7 @@ interface RunMember {
   key: string;
 }
 
-export interface ServerRun {
+interface ServerRun {
   time: Date;
   globalsKey: string | undefined;
   members: RunMember[];
@@ -45,7 +45,7 @@ function folderOf(location: Location): string {
 
 // Finds the newest run in storage: the newest globals object's time when there are globals, else the
 // newest database backup's time; then each database's backup with exactly that time.
-export async function findNewestServerRun(store: BackupStore, location: Location): Promise<ServerRun> {
+async function findNewestServerRun(store: BackupStore, location: Location): Promise<ServerRun> {
   const root = folderOf(location);
   const objects = await store.list(root);
   const globalsPrefix = `${root}${GLOBALS_FOLDER}/${location.prefix}`;
@@ -99,7 +99,7 @@ function decodeFolder(folder: string): string {
   }
 }
 
-export interface DatabaseRestoreOutcome {
+interface DatabaseRestoreOutcome {
   database: string;
   key: string | undefined;
   status: 'restored' | 'failed';

@@ -137,6 +137,7 @@ function describeServerRestore(summary: ServerRestoreSummary, where: string): st
   if (summary.globalsError !== undefined) lines.push(`  globals: FAILED: ${summary.globalsError}`);
   else if (g === undefined) lines.push('  globals: none in this run (BACKUP_GLOBALS was off): the roles the databases need must exist already');
   else {
+    if (summary.globalsTime !== undefined) lines.push(`  globals: this run has none (its globals backup failed); using those of ${formatTimestamp(summary.globalsTime)}`);
     lines.push(`  globals: ${g.created.length} roles created${g.created.length ? ` (${g.created.join(', ')})` : ''}`);
     if (g.existing.length) lines.push(`  globals: ${g.existing.length} roles already existed and were left as they are (password unchanged): ${g.existing.join(', ')}`);
     if (g.rolePasswords === 'omitted') lines.push('  globals: the backup has no role passwords (the backup user could not read them): set them with ALTER ROLE ... PASSWORD');

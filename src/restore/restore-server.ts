@@ -33,6 +33,7 @@ interface RunMember {
 interface ServerRun {
   time: Date;
   globalsKey: string | undefined;
+  globalsTime: Date | undefined;
   members: RunMember[];
   // Databases with backups in storage but none from this run (that database's backup failed or was
   // added later), with their newest time.
@@ -43,8 +44,8 @@ function folderOf(location: Location): string {
   return location.subfolder ? `${location.subfolder}/` : '';
 }
 
-// Finds the newest run in storage: the newest globals object's time when there are globals, else the
-// newest database backup's time; then each database's backup with exactly that time.
+// Finds the newest run in storage: the newest database backup's time (the newest globals object's
+// when there are only globals); then each database's backup with exactly that time.
 async function findNewestServerRun(store: BackupStore, location: Location): Promise<ServerRun> {
   const root = folderOf(location);
   const objects = await store.list(root);
@@ -76,13 +77,16 @@ async function findNewestServerRun(store: BackupStore, location: Location): Prom
     set.backups.push({ key: object.key, time: parsed.time });
   }
   const newest = (list: { time: Date }[]) => list.reduce<Date | undefined>((a, b) => (a === undefined || b.time > a ? b.time : a), undefined);
-  const time = newest(globals) ?? newest([...sets.values()].flatMap((s) => s.backups));
+  const time = newest([...sets.values()].flatMap((s) => s.backups)) ?? newest(globals);
   if (time === undefined) {
     throw new RestoreError(`no backups under "${root}" in ${store.description}`, {
       hint: 'check AWS_S3_BUCKET / BACKUP_DIR and BUCKET_SUBFOLDER; `backup-sentinel list` shows what is there',
     });
   }
-  const run: ServerRun = { time, globalsKey: globals.find((g) => g.time.getTime() === time.getTime())?.key, members: [], missing: [] };
+  // The run's own globals, else (its globals failed) the newest earlier ones: roles change rarely,
+  // and the summary says which run they come from.
+  const usable = globals.filter((g) => g.time <= time).sort((a, b) => b.time.getTime() - a.time.getTime())[0];
+  const run: ServerRun = { time, globalsKey: usable?.key, globalsTime: usable?.time, members: [], missing: [] };
   for (const set of sets.values()) {
     const match = set.backups.find((b) => b.time.getTime() === time.getTime());
     if (match) run.members.push({ folderName: set.name, location: set.location, key: match.key });
@@ -113,6 +117,8 @@ interface DatabaseRestoreOutcome {
 
 export interface ServerRestoreSummary {
   runTime: Date;
+  // The run the globals come from when it is not runTime (that run's globals failed).
+  globalsTime?: Date;
   // undefined when the run has no globals object (BACKUP_GLOBALS was off): roles must exist already.
   globals: GlobalsRestoreReport | undefined;
   globalsError?: string;
@@ -157,6 +163,7 @@ export async function restoreServer(request: ServerRestoreRequest): Promise<Serv
   const run = await findNewestServerRun(store, request.location);
   log.info({ run: formatTimestamp(run.time), globals: run.globalsKey, databases: run.members.length }, 'whole-server restore started');
   const summary: ServerRestoreSummary = { runTime: run.time, globals: undefined, databases: [], ok: true };
+  if (run.globalsTime !== undefined && run.globalsTime.getTime() !== run.time.getTime()) summary.globalsTime = run.globalsTime;
   if (run.globalsKey !== undefined) {
     try {
       summary.globals = await restoreGlobals({ store, key: run.globalsKey, prefix: keyPrefix(globalsLocation(request.location)), target, decrypt: request.decrypt, tools: request.tools, logger: request.logger, ...(request.signal ? { signal: request.signal } : {}) });
@@ -174,7 +181,11 @@ export async function restoreServer(request: ServerRestoreRequest): Promise<Serv
     if (outcome.status === 'failed') summary.ok = false;
     request.onStep?.(`${outcome.database}: ${outcome.status === 'restored' ? `${outcome.tables ?? 0} tables, ${outcome.rows ?? 0} rows` : `FAILED: ${outcome.error ?? ''}`}`);
   }
+  // Folders of other deployments in the same bucket are not this server's: when the globals name the
+  // server's databases, only those count as missing.
+  const known = summary.globals?.databases;
   for (const missing of run.missing) {
+    if (known !== undefined && !known.some((d) => d.name === missing.name)) continue;
     summary.databases.push({ database: missing.name, key: undefined, status: 'failed', error: `no backup from this run (its newest is ${formatTimestamp(missing.newest)})` });
     summary.ok = false;
   }
@@ -194,7 +205,8 @@ async function restoreMember(request: ServerRestoreRequest, member: RunMember, o
   const prefix = keyPrefix(member.location);
   try {
     const info = await describeBackup(request.store, member.key, prefix, { decrypt: request.decrypt, zstdPath: request.tools.zstd });
-    name = info.manifest?.database ?? name;
+    // A database folder is named after its database (naming.ts); the root location's backups are named by their manifest.
+    name ??= info.manifest?.database;
     if (name === undefined) {
       throw new RestoreError(`${member.key} has no manifest naming its database`, { hint: 'restore it on its own with `restore --key KEY --target-url URL --create`' });
     }

@@ -7,11 +7,14 @@ import { runBackupJob } from '../../src/backup/job.ts';
 import type { Location } from '../../src/config/types.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { databaseLocation } from '../../src/restore/restore-server.ts';
+import { databaseLocation, restoreServer } from '../../src/restore/restore-server.ts';
+import { findPgTools } from '../../src/restore/pg-tools.ts';
+import { parseTargetUrl } from '../../src/restore/target.ts';
+import { Secret } from '../../src/config/secret.ts';
 import { backupSettings } from '../backup/fixtures.ts';
 import { sharedPgCluster, startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
-import { runCommand, tempDirStore } from './fixtures.ts';
+import { runCommand, storeRawBackup, tempDirStore } from './fixtures.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
 
 // A whole server backed up (globals + each database, one run = one timestamp) and restored with
@@ -170,6 +173,54 @@ describe('restore --latest --all (a whole server)', () => {
       await target.stop();
     }
   });
+});
+
+describe('which run restore --all takes', () => {
+  it('the newest database backups, the newest earlier globals when that run has none, and each database missing from the run reported', async () => {
+    const storage = await tempDirStore();
+    try {
+      const t1 = new Date(Date.UTC(2026, 1, 1, 3, 0, 0));
+      const t2 = new Date(Date.UTC(2026, 1, 2, 3, 0, 0));
+      const sql = Buffer.from('CREATE TABLE t (x int);\n');
+      await storeRawBackup(storage.store, t1, 'plain', sql, databaseLocation(LOCATION, 'app'));
+      await storeRawBackup(storage.store, t2, 'plain', sql, databaseLocation(LOCATION, 'app'));
+      await storeRawBackup(storage.store, t1, 'plain', sql, databaseLocation(LOCATION, 'other db'));
+      await storeRawBackup(storage.store, t1, 'plain', Buffer.from('CREATE ROLE r;\n'), { subfolder: `${LOCATION.subfolder}/@globals`, prefix: LOCATION.prefix });
+      // Nothing listens on port 1: every part that needs the server fails, and is reported, not thrown.
+      const summary = await restoreServer({
+        store: storage.store,
+        location: LOCATION,
+        target: parseTargetUrl(new Secret('postgres://nobody@127.0.0.1:1/postgres'), '--target-url'),
+        decrypt: undefined,
+        tools: findPgTools(),
+        logger: silentLogger(),
+      });
+      assert.equal(summary.runTime.getTime(), t2.getTime());
+      assert.equal(summary.globalsTime?.getTime(), t1.getTime());
+      assert.match(summary.globalsError ?? '', /cannot connect/);
+      assert.equal(summary.ok, false);
+      assert.deepEqual(
+        summary.databases.map((d) => [d.database, d.key, d.status]),
+        [
+          ['app', 'srv/app/bk-2026-02-02_03-00-00.sql', 'failed'],
+          ['other db', undefined, 'failed'],
+        ],
+      );
+      assert.match(summary.databases[1]?.error ?? '', /^no backup from this run \(its newest is 2026-02-01_03-00-00\)$/);
+    } finally {
+      await storage.remove();
+    }
+  });
+});
+
+describe('restore --all arguments', () => {
+  for (const args of [['--all', '--key', 'x'], ['--all', '--set', 'app'], ['--all', '--clean'], ['--all', '--no-owner']]) {
+    it(`refuses ${args.join(' ')} with exit 64`, async () => {
+      const out = await runCommand(restoreCommand, [...args, '--target-url', 'postgres://u@127.0.0.1:1/postgres'], { BACKUP_DIR: '/nonexistent' });
+      assert.equal(out.code, 64, out.stderr);
+      assert.match(out.stderr, /--all/);
+    });
+  }
 });
 
 describe('globals backed up by a user that cannot read role passwords', () => {

@@ -48,11 +48,12 @@ function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger):
   };
 }
 
-export function buildBackupService(config: Config, store: BackupStore, logger: Logger): BackupService | undefined {
+// onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
+export function buildBackupService(config: Config, store: BackupStore, logger: Logger, onGlobals?: (result: BackupResult) => void): BackupService | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
   return new BackupService({
-    runBackup: config.backup.globals === true ? withGlobals((run) => runBackupJob(deps, run), deps) : (run) => runBackupJob(deps, run),
+    runBackup: config.backup.globals === true ? withGlobals((run) => runBackupJob(deps, run), deps, onGlobals) : (run) => runBackupJob(deps, run),
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),

@@ -15,7 +15,10 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
     return 78;
   }
   const store = createStore(config);
-  const service = buildBackupService(config, store, ctx.logger);
+  let globals: BackupResult | undefined;
+  const service = buildBackupService(config, store, ctx.logger, (result) => {
+    globals = result;
+  });
   if (service === undefined) return 78;
   const onStop = () => void service.stop();
   ctx.stopSignal.addEventListener('abort', onStop, { once: true });
@@ -23,7 +26,14 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
     const result = await service.runOnce('manual');
     ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
     if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
-    return result.status === 'failed' || result.status === 'cancelled' ? 1 : 0;
+    // BACKUP_GLOBALS: the globals are their own result, and a failed one fails the command too.
+    const g = globals;
+    if (g !== undefined) {
+      ctx.stdout.write(`${describeForPeople(g, store.description).replace(/^Backup/, 'Globals')}\n`);
+      if (g.status === 'failed' || g.status === 'cancelled') ctx.stderr.write(`${g.error.message}\n`);
+    }
+    const failed = (r: BackupResult | undefined) => r?.status === 'failed' || r?.status === 'cancelled';
+    return failed(result) || failed(g) ? 1 : 0;
   } finally {
     ctx.stopSignal.removeEventListener('abort', onStop);
   }

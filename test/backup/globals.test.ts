@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { globalsLocation, runGlobalsJob, withGlobals } from '../../src/backup/globals.ts';
+import { backupCommand } from '../../src/commands/backup.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
 import { encodeDatabaseFolder } from '../../src/backup/naming.ts';
 import type { BackupResult } from '../../src/backup/result.ts';
@@ -11,6 +12,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { classifyGlobalsStatement, splitSqlStatements } from '../../src/restore/globals-sql.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { findPgBinDir, sharedPgCluster } from '../helpers/pg-cluster.ts';
+import { runCommand } from '../restore/fixtures.ts';
 import { backupSettings } from './fixtures.ts';
 
 describe('database folders and the globals folder', () => {
@@ -123,6 +125,32 @@ describe('a globals failure and a database failure stay apart', () => {
       // asked, the second finds the object there and fails instead of overwriting it.
       assert.ok(statuses[1] === 'success' && (statuses[0] === 'skipped' || statuses[0] === 'failed'), JSON.stringify([a, b]));
       assert.equal((await store.list('@globals/')).filter((o) => !o.key.endsWith('.json')).length, 1);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('backup with BACKUP_GLOBALS=true', () => {
+  it('stores the database and the globals under one timestamp and prints both; a globals failure exits 1 with the database stored', async () => {
+    const pg = await sharedPgCluster();
+    await pg.createDatabase('globals_cmd');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'globals-cmd-'));
+    try {
+      const env = { BACKUP_DATABASE_URL: pg.url('globals_cmd'), BACKUP_DIR: path.join(dir, 'ok'), BACKUP_FILE_PREFIX: 'bk-', BACKUP_GLOBALS: 'true', LOG_LEVEL: 'silent' };
+      const ok = await runCommand(backupCommand, [], env);
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+      const stamp = /^Backup stored: bk-(\S+)\.sql\.gz/.exec(ok.stdout)?.[1];
+      assert.ok(stamp, ok.stdout);
+      assert.match(ok.stdout, new RegExp(`\nGlobals stored: @globals/bk-${stamp}\\.sql\\.gz in dir:`));
+
+      const lonely = path.join(dir, 'bin');
+      await fs.mkdir(lonely);
+      await fs.symlink(path.join(findPgBinDir(), 'pg_dump'), path.join(lonely, 'pg_dump'));
+      const bad = await runCommand(backupCommand, [], { ...env, BACKUP_DIR: path.join(dir, 'bad'), PG_DUMP_PATH: path.join(lonely, 'pg_dump') });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, /^Backup stored: bk-/);
+      assert.match(bad.stdout, /\nGlobals failed at stage "version-check" .*: globals: no pg_dumpall beside/);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

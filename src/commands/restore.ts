@@ -131,6 +131,10 @@ async function restoreWholeServer(ctx: CommandContext, store: BackupStore, targe
   }
 }
 
+function roles(n: number): string {
+  return `${n} role${n === 1 ? '' : 's'}`;
+}
+
 function describeServerRestore(summary: ServerRestoreSummary, where: string): string {
   const lines = [`Whole-server restore of the run of ${formatTimestamp(summary.runTime)} (UTC) onto the server of ${where}`];
   const g = summary.globals;
@@ -138,8 +142,8 @@ function describeServerRestore(summary: ServerRestoreSummary, where: string): st
   else if (g === undefined) lines.push('  globals: none in this run (BACKUP_GLOBALS was off): the roles the databases need must exist already');
   else {
     if (summary.globalsTime !== undefined) lines.push(`  globals: this run has none (its globals backup failed); using those of ${formatTimestamp(summary.globalsTime)}`);
-    lines.push(`  globals: ${g.created.length} roles created${g.created.length ? ` (${g.created.join(', ')})` : ''}`);
-    if (g.existing.length) lines.push(`  globals: ${g.existing.length} roles already existed and were left as they are (password unchanged): ${g.existing.join(', ')}`);
+    lines.push(`  globals: ${roles(g.created.length)} created${g.created.length ? ` (${g.created.join(', ')})` : ''}`);
+    if (g.existing.length) lines.push(`  globals: ${roles(g.existing.length)} already on the target, left unchanged (password included): ${g.existing.join(', ')}`);
     if (g.rolePasswords === 'omitted') lines.push('  globals: the backup has no role passwords (the backup user could not read them): set them with ALTER ROLE ... PASSWORD');
     for (const f of g.failed) lines.push(`  globals: refused: ${f.statement} -- ${f.error}`);
   }

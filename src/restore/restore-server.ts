@@ -172,7 +172,7 @@ export async function restoreServer(request: ServerRestoreRequest): Promise<Serv
       summary.globalsError = (error as Error).message.split('\n')[0] ?? String(error);
       summary.ok = false;
     }
-    request.onStep?.(`globals: ${summary.globalsError ?? `${summary.globals?.created.length ?? 0} roles created, ${summary.globals?.existing.length ?? 0} already there`}`);
+    request.onStep?.(`globals: ${summary.globalsError ?? `roles: ${summary.globals?.created.length ?? 0} created, ${summary.globals?.existing.length ?? 0} already there`}`);
   }
   const owners = new Map((summary.globals?.databases ?? []).map((d) => [d.name, d]));
   for (const member of run.members) {

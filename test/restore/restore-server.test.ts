@@ -135,7 +135,7 @@ describe('restore --latest --all (a whole server)', () => {
       assert.equal(await target.psql("SELECT pg_has_role('app_reader', 'reporting', 'MEMBER')"), 't');
       assert.equal(await canLogin(target, 'app_owner', 'owner-pw'), true);
       // The restoring superuser's own password was not replaced by the source's.
-      assert.match(out.stdout, /already existed and were left as they are \(password unchanged\): postgres/);
+      assert.match(out.stdout, /already on the target, left unchanged \(password included\): postgres/);
     } finally {
       await target.stop();
     }
@@ -147,7 +147,7 @@ describe('restore --latest --all (a whole server)', () => {
       await target.psql("CREATE ROLE app_reader LOGIN PASSWORD 'target-pw' CONNECTION LIMIT 3");
       const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', target.url('postgres')], env(storage.dir));
       assert.equal(out.code, 0, out.stdout + out.stderr);
-      assert.match(out.stdout, /left as they are \(password unchanged\): app_reader, postgres|left as they are \(password unchanged\): postgres, app_reader/);
+      assert.match(out.stdout, /left unchanged \(password included\): app_reader, postgres|left unchanged \(password included\): postgres, app_reader/);
       assert.equal(await canLogin(target, 'app_reader', 'target-pw'), true, 'the existing password still works');
       assert.equal(await canLogin(target, 'app_reader', 'reader-pw'), false, "the source's password was not set");
       assert.equal(await target.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app_reader'"), '3');
@@ -241,6 +241,14 @@ describe('globals backed up by a user that cannot read role passwords', () => {
       const { stdout: sql } = await execa('gzip', ['-dc', `${storage.dir}/${result.key}`]);
       assert.match(sql, /CREATE ROLE secret_holder;/);
       assert.doesNotMatch(sql, /PASSWORD|SCRAM-SHA-256/);
+
+      // Restored where that role is gone: it comes back without a password, and the summary says so.
+      await source.psql('DROP ROLE secret_holder');
+      const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', source.url('postgres')], env(storage.dir));
+      assert.equal(out.code, 0, out.stdout + out.stderr);
+      assert.match(out.stdout, /globals: 1 role created \(secret_holder\)/);
+      assert.match(out.stdout, /the backup has no role passwords .*ALTER ROLE \.\.\. PASSWORD/);
+      assert.equal(await source.psql("SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = 'secret_holder'"), 't');
     } finally {
       await source.psql('DROP ROLE IF EXISTS plain_backup; DROP ROLE IF EXISTS secret_holder');
       await storage.remove();

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { globalsLocation, runGlobalsJob, withGlobals } from '../../src/backup/globals.ts';
 import { backupCommand } from '../../src/commands/backup.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import type { ConfigError } from '../../src/errors.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
 import { encodeDatabaseFolder } from '../../src/backup/naming.ts';
 import type { BackupResult } from '../../src/backup/result.ts';
@@ -23,6 +25,15 @@ describe('database folders and the globals folder', () => {
     assert.equal(encodeDatabaseFolder('@globals'), '%40globals');
     assert.equal(encodeDatabaseFolder('app_v2.x-1'), 'app_v2.x-1');
     assert.equal(encodeDatabaseFolder('café'), 'caf%C3%A9');
+  });
+
+  it('refuses at start a file prefix starting with "@" with BACKUP_GLOBALS=true (the globals would be listed as backups)', () => {
+    const env = { BACKUP_DIR: '/tmp/x', BACKUP_DATABASE_URL: 'postgres://u@h/db', BACKUP_FILE_PREFIX: '@bk-' };
+    assert.equal(loadConfig(env).location.prefix, '@bk-');
+    assert.throws(() => loadConfig({ ...env, BACKUP_GLOBALS: 'true' }), (error: ConfigError) => {
+      assert.deepEqual(error.problems, [{ variable: 'BACKUP_FILE_PREFIX', expected: 'a prefix that does not start with "@" when BACKUP_GLOBALS=true (the globals folder "@globals/" would be read as backups)', given: '"@bk-"' }]);
+      return true;
+    });
   });
 
   it('puts the globals under @globals beside the database folders', () => {

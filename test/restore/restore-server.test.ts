@@ -5,6 +5,7 @@ import pg from 'pg';
 import { runGlobalsJob } from '../../src/backup/globals.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
 import type { Location } from '../../src/config/types.ts';
+import { backupCommand } from '../../src/commands/backup.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { databaseLocation, restoreServer } from '../../src/restore/restore-server.ts';
@@ -171,6 +172,34 @@ describe('restore --latest --all (a whole server)', () => {
       assert.match(missing.stderr, /no backups under "srv\/ap\/bk-"/);
     } finally {
       await target.stop();
+    }
+  });
+});
+
+describe('one database with BACKUP_GLOBALS, encrypted', () => {
+  it('backup stores both encrypted; restore --all brings back the role and the database with its owner', async () => {
+    const source = await sharedPgCluster();
+    const storage = await tempDirStore();
+    try {
+      await source.psql("CREATE ROLE solo_owner LOGIN PASSWORD 'solo-pw'; CREATE DATABASE solo OWNER solo_owner");
+      await source.psql('SET ROLE solo_owner; CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 42) g', 'solo');
+      const env = { BACKUP_DIR: storage.dir, BACKUP_FILE_PREFIX: 'solo-', BACKUP_DATABASE_URL: source.url('solo'), BACKUP_GLOBALS: 'true', BACKUP_ENCRYPTION_PASSPHRASE: 'a long test passphrase' };
+      const backup = await runCommand(backupCommand, [], env);
+      assert.equal(backup.code, 0, backup.stdout + backup.stderr);
+      assert.match(backup.stdout, /Globals stored: @globals\/solo-\S+\.sql\.gz\.age/);
+      await source.psql('DROP DATABASE solo');
+      await source.psql('DROP ROLE solo_owner');
+      const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', source.url('postgres')], env);
+      assert.equal(out.code, 0, out.stdout + out.stderr);
+      assert.match(out.stdout, /globals: 1 role created \(solo_owner\)/);
+      assert.match(out.stdout, /solo: restored, 1 tables, 42 rows, owner solo_owner/);
+      assert.equal(await source.psql("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'solo'"), 'solo_owner');
+      assert.equal(await source.psql("SELECT tableowner || ' ' || (SELECT count(*) FROM t) FROM pg_tables WHERE tablename = 't'", 'solo'), 'solo_owner 42');
+      assert.equal(await canLogin(source, 'solo_owner', 'solo-pw'), true);
+    } finally {
+      await source.psql('DROP DATABASE IF EXISTS solo WITH (FORCE)');
+      await source.psql('DROP ROLE IF EXISTS solo_owner');
+      await storage.remove();
     }
   });
 });

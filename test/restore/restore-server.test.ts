@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import pg from 'pg';
@@ -15,6 +16,7 @@ import { Secret } from '../../src/config/secret.ts';
 import { backupSettings } from '../backup/fixtures.ts';
 import { sharedPgCluster, startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
+import { generateKeyPair } from '../crypto/age-helpers.ts';
 import { runCommand, storeRawBackup, tempDirStore } from './fixtures.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
 
@@ -183,7 +185,16 @@ describe('one database with BACKUP_GLOBALS, encrypted', () => {
     try {
       await source.psql("CREATE ROLE solo_owner LOGIN PASSWORD 'solo-pw'; CREATE DATABASE solo OWNER solo_owner");
       await source.psql('SET ROLE solo_owner; CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 42) g', 'solo');
-      const env = { BACKUP_DIR: storage.dir, BACKUP_FILE_PREFIX: 'solo-', BACKUP_DATABASE_URL: source.url('solo'), BACKUP_GLOBALS: 'true', BACKUP_ENCRYPTION_PASSPHRASE: 'a long test passphrase' };
+      // A key pair, not a passphrase: scrypt's work factor would make every read of an object take seconds.
+      const key = await generateKeyPair(storage.dir, 'key');
+      const env = {
+        BACKUP_DIR: path.join(storage.dir, 'store'),
+        BACKUP_FILE_PREFIX: 'solo-',
+        BACKUP_DATABASE_URL: source.url('solo'),
+        BACKUP_GLOBALS: 'true',
+        BACKUP_ENCRYPTION_RECIPIENTS: key.recipient,
+        BACKUP_ENCRYPTION_IDENTITY: key.identity,
+      };
       const backup = await runCommand(backupCommand, [], env);
       assert.equal(backup.code, 0, backup.stdout + backup.stderr);
       assert.match(backup.stdout, /Globals stored: @globals\/solo-\S+\.sql\.gz\.age/);

@@ -145,6 +145,7 @@ function describeServerRestore(summary: ServerRestoreSummary, where: string): st
     lines.push(`  globals: ${roles(g.created.length)} created${g.created.length ? ` (${g.created.join(', ')})` : ''}`);
     if (g.existing.length) lines.push(`  globals: ${roles(g.existing.length)} already on the target, left unchanged (password included): ${g.existing.join(', ')}`);
     if (g.rolePasswords === 'omitted') lines.push('  globals: the backup has no role passwords (the backup user could not read them): set them with ALTER ROLE ... PASSWORD');
+    for (const a of g.adjusted) lines.push(`  globals: ${a.role} was set without ${a.dropped.join(', ')} (only a superuser may set them)`);
     for (const f of g.failed) lines.push(`  globals: refused: ${f.statement} -- ${f.error}`);
   }
   for (const d of summary.databases) {

@@ -83,3 +83,24 @@ export function classifyGlobalsStatement(statement: string): GlobalsStatementKin
   }
   return { kind: 'other' };
 }
+
+// Attributes only a superuser may set, even to their "NO" value (PostgreSQL refuses `ALTER ROLE x
+// WITH NOSUPERUSER ...` from a CREATEROLE user): a managed server's admin user is no superuser.
+const SUPERUSER_ONLY = /\b(?:NO)?(?:SUPERUSER|REPLICATION|BYPASSRLS)\b/gi;
+
+// `ALTER ROLE x WITH <attributes> [PASSWORD '...']` without those attributes, and the ones left out;
+// undefined when the statement has none (or is another statement). Only the part before PASSWORD is
+// touched, so the password literal is never rewritten.
+export function withoutSuperuserAttributes(statement: string): { statement: string; dropped: string[] } | undefined {
+  if (!/^ALTER ROLE .* WITH /is.test(statement)) return undefined;
+  const at = statement.search(/\sPASSWORD\s/i);
+  const head = at === -1 ? statement : statement.slice(0, at);
+  const dropped = head.match(SUPERUSER_ONLY)?.map((a) => a.toUpperCase()) ?? [];
+  if (dropped.length === 0) return undefined;
+  const cleaned = head.replace(SUPERUSER_ONLY, '').replace(/\s{2,}/g, ' ').trimEnd();
+  const rest = at === -1 ? '' : statement.slice(at);
+  let rewritten = `${cleaned}${rest}`;
+  // Nothing left after WITH: no statement to run.
+  if (/\sWITH\s*;?$/i.test(rewritten)) rewritten = '';
+  return { statement: rewritten, dropped };
+}

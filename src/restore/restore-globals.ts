@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';
 import { createDecodeStages, describeBackup, destroyStages, type DecryptFactory } from './backup-source.ts';
-import { classifyGlobalsStatement, splitSqlStatements } from './globals-sql.ts';
+import { classifyGlobalsStatement, splitSqlStatements, withoutSuperuserAttributes } from './globals-sql.ts';
 import type { PgTools } from './pg-tools.ts';
 import { withClient, type RestoreTarget } from './target.ts';
 
@@ -27,6 +27,8 @@ export interface GlobalsRestoreReport {
   existing: string[];
   // Statements the server refused (e.g. a tablespace whose directory the new server lacks).
   failed: { statement: string; error: string }[];
+  // Roles set without the attributes only a superuser may set (the restoring user is none).
+  adjusted: { role: string; dropped: string[] }[];
   // ALTER ROLE ... IN DATABASE ... SET, to run once the databases exist (applyDeferred).
   deferred: string[];
   // The databases the server had when the globals were dumped, with owners (from the manifest).
@@ -114,6 +116,7 @@ export async function restoreGlobals(request: GlobalsRestoreRequest): Promise<Gl
     created: [],
     existing: [],
     failed: [],
+    adjusted: [],
     deferred: [],
     databases: facts?.databases,
   };
@@ -132,7 +135,17 @@ export async function restoreGlobals(request: GlobalsRestoreRequest): Promise<Gl
       const member = membershipMember(statement);
       if (member !== undefined && before.has(member)) continue;
       try {
-        await client.query(statement);
+        try {
+          await client.query(statement);
+        } catch (error) {
+          // A restoring user that is no superuser (a managed server's admin) cannot set SUPERUSER,
+          // REPLICATION or BYPASSRLS, not even their NO form: set the rest (LOGIN, the password, ...).
+          const reduced = kind.kind === 'role' ? withoutSuperuserAttributes(statement) : undefined;
+          if (reduced === undefined || kind.kind !== 'role') throw error;
+          if (reduced.statement !== '') await client.query(reduced.statement);
+          report.adjusted.push({ role: kind.role, dropped: reduced.dropped });
+          log.warn({ role: kind.role, dropped: reduced.dropped, error: firstLine(error) }, 'role attributes only a superuser may set were left out');
+        }
         if (kind.kind === 'role' && kind.create) report.created.push(kind.role);
       } catch (error) {
         // Statement text is shown up to its first line: an ALTER ROLE line may hold a password hash.

@@ -11,7 +11,7 @@ import { runBackupJob } from '../../src/backup/job.ts';
 import { encodeDatabaseFolder } from '../../src/backup/naming.ts';
 import type { BackupResult } from '../../src/backup/result.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { classifyGlobalsStatement, splitSqlStatements } from '../../src/restore/globals-sql.ts';
+import { classifyGlobalsStatement, splitSqlStatements, withoutSuperuserAttributes } from '../../src/restore/globals-sql.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { findPgBinDir, sharedPgCluster } from '../helpers/pg-cluster.ts';
 import { runCommand } from '../restore/fixtures.ts';
@@ -63,6 +63,16 @@ describe('reading a pg_dumpall --globals-only script', () => {
       "COMMENT ON ROLE alice IS 'line one;\nline two';",
       "COMMENT ON ROLE bob IS E'back\\\\slash \\' quote;';",
     ]);
+  });
+
+  it('leaves out of ALTER ROLE the attributes only a superuser may set, never touching the password', () => {
+    assert.deepEqual(withoutSuperuserAttributes("ALTER ROLE a WITH NOSUPERUSER INHERIT LOGIN NOREPLICATION NOBYPASSRLS PASSWORD 'SCRAM-SHA-256$4096:SUPERUSER';"), {
+      statement: "ALTER ROLE a WITH INHERIT LOGIN PASSWORD 'SCRAM-SHA-256$4096:SUPERUSER';",
+      dropped: ['NOSUPERUSER', 'NOREPLICATION', 'NOBYPASSRLS'],
+    });
+    assert.deepEqual(withoutSuperuserAttributes('ALTER ROLE a WITH SUPERUSER;'), { statement: '', dropped: ['SUPERUSER'] });
+    assert.equal(withoutSuperuserAttributes('ALTER ROLE a WITH LOGIN;'), undefined);
+    assert.equal(withoutSuperuserAttributes('CREATE ROLE superuser_fan;'), undefined);
   });
 
   it('tells which role a statement changes, and which wait for the databases', () => {

@@ -295,3 +295,26 @@ describe('globals backed up by a user that cannot read role passwords', () => {
     }
   });
 });
+
+describe('restoring globals as a user that is no superuser (a managed server\'s admin)', () => {
+  it('creates the roles with LOGIN and password, leaving out the attributes only a superuser may set, and says so', async () => {
+    const source = await sharedPgCluster();
+    const storage = await tempDirStore();
+    try {
+      await source.psql("CREATE ROLE managed_app LOGIN PASSWORD 'm-pw'; CREATE ROLE restorer LOGIN CREATEROLE PASSWORD 'r-pw'");
+      const globals = await runGlobalsJob(
+        { settings: backupSettings(source.url('postgres')), location: LOCATION, store: storage.store, logger: silentLogger() },
+        { runId: 'managed', trigger: 'manual', startedAt: new Date(Date.UTC(2026, 0, 4)) },
+      );
+      assert.equal(globals.status, 'success', JSON.stringify(globals));
+      await source.psql('DROP ROLE managed_app');
+      const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', source.url('postgres', 'restorer', 'r-pw')], env(storage.dir));
+      assert.equal(out.code, 0, out.stdout + out.stderr);
+      assert.match(out.stdout, /globals: managed_app was set without NOSUPERUSER, NOREPLICATION, NOBYPASSRLS \(only a superuser may set them\)/);
+      assert.equal(await canLogin(source, 'managed_app', 'm-pw'), true);
+    } finally {
+      await source.psql('DROP ROLE IF EXISTS managed_app; DROP ROLE IF EXISTS restorer');
+      await storage.remove();
+    }
+  });
+});

@@ -17,6 +17,7 @@ import { measureEncryptionCost } from '../src/crypto/measure-encryption-cost.ts'
 import { formatBytes } from '../src/util/format.ts';
 import { startBenchCluster, type BenchCluster } from './pg-cache.ts';
 import type { MonitorOutput } from './monitor-child.ts';
+import type { PruneOutput } from './prune-child.ts';
 import type { MemoryAtPeak } from './service-child.ts';
 import { sampleWrites } from './proc-sampler.ts';
 
@@ -105,6 +106,15 @@ async function runMonitorChild(input: Record<string, unknown>): Promise<MonitorO
     stderr: 'inherit',
   });
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as MonitorOutput;
+}
+
+async function runPruneChild(input: Record<string, unknown>): Promise<PruneOutput> {
+  log(`  running: prune with retention tiers over ${String(input.backups)} seeded daily backups`);
+  const r = await execa(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'prune-child.ts'), JSON.stringify(input)], {
+    cwd: root,
+    stderr: 'inherit',
+  });
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as PruneOutput;
 }
 
 async function startS3Child(): Promise<S3Child> {
@@ -278,6 +288,25 @@ async function measureMonitor(s3: S3Child): Promise<Section> {
   return { rows, checks };
 }
 
+const PRUNE_BACKUPS = 1100;
+
+// Retention tiers at scale: one prune with KEEP_DAILY=7 KEEP_WEEKLY=4 KEEP_MONTHLY=12 KEEP_YEARLY=3 over
+// three years of daily backups (each with its manifest): one listing, deletes in batches of 500.
+async function measurePrune(s3: S3Child): Promise<Section> {
+  const out = await runPruneChild({ endpoint: s3.endpoint, bucket: s3.bucket, control: s3.control, subfolder: 'prune-tiers', backups: PRUNE_BACKUPS });
+  const deleted = out.deletedBackups + out.deletedManifests;
+  // One listing (a page per 1,000 keys) and one DeleteObjects per 500 keys: nothing one by one.
+  const expectedRequests = Math.ceil(out.listed / 1000) + Math.ceil(deleted / 500);
+  const label = `prune, tiers 7/4/12/3, ${PRUNE_BACKUPS.toLocaleString('en-US')} daily backups (${out.listed.toLocaleString('en-US')} objects)`;
+  const rows = [[label, secs(out.seconds), '', formatBytes(out.peakRssBytes), '', `${out.cpuSeconds.toFixed(2)} s`, `${out.requests} requests`, '']];
+  const checks = [
+    `prune: seeded ${out.seeded.objects.toLocaleString('en-US')} objects in ${secs(out.seeded.seconds)}; deleted ${out.deletedBackups} backups + ${out.deletedManifests} manifests, kept ${out.kept}${out.refusal === null ? '' : ` (refused: ${out.refusal})`}`,
+    `prune: ${out.requests} S3 requests (expected ${expectedRequests}: one listing, batched deletes) ${out.requests === expectedRequests && out.refusal === null ? 'OK' : 'FAIL'}`,
+    `prune: ${secs(out.seconds)} (target < 2 s against the local S3 server) ${out.seconds < 2 ? 'OK' : 'MISSED'}`,
+  ];
+  return { rows, checks };
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(cacheDir, { recursive: true });
   log(`backup-sentinel benchmark — ${os.cpus().length} CPUs, load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -299,7 +328,7 @@ async function main(): Promise<void> {
     if (!fs.existsSync(zstFile)) await timeShell(`${dump} | zstd -q -3 -T0 > ${zstFile}.tmp && mv ${zstFile}.tmp ${zstFile}`, env);
     if (!fs.existsSync(gzFile)) await timeShell(`zstd -q -d -c ${zstFile} | gzip -6 > ${gzFile}.tmp && mv ${gzFile}.tmp ${gzFile}`, env);
 
-    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor').split(',');
+    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune').split(',');
     const rows: string[][] = [];
     const checks: string[] = [];
     let gzipBackup: ChildOut | undefined;
@@ -340,6 +369,11 @@ async function main(): Promise<void> {
       const monitor = await measureMonitor(s3);
       rows.push(...monitor.rows);
       checks.push(...monitor.checks);
+    }
+    if (only.includes('prune')) {
+      const prune = await measurePrune(s3);
+      rows.push(...prune.rows);
+      checks.push(...prune.checks);
     }
 
     const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'heap + Buffers', 'own CPU', 'parts', 'temp disk'];

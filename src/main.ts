@@ -1,13 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
-import { runBackupJob, type BackupJobDeps } from './backup/job.ts';
+import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
 import { withGlobals } from './backup/globals.ts';
+import { Heartbeat } from './heartbeat/heartbeat.ts';
+import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
 import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
+import { isHttpAuthEnabled, isLoopbackHost } from './http/auth.ts';
 import { SentinelError, shortMessageOf, StartupError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { createAlertService } from './alerts/create-alert-service.ts';
@@ -20,6 +24,8 @@ import { MonitorRunner } from './monitor/runner.ts';
 import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
+import { buildStatusPageModel } from './status/page-model.ts';
+import { worstStatus } from './http/health.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
@@ -49,15 +55,34 @@ function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger):
 }
 
 // onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
-export function buildBackupService(config: Config, store: BackupStore, logger: Logger, onGlobals?: (result: BackupResult) => void): BackupService | undefined {
+export function buildBackupService(
+  config: Config,
+  store: BackupStore,
+  logger: Logger,
+  registry?: Registry,
+  onGlobals?: (result: BackupResult) => void,
+): BackupService | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
+  const url = config.alerts.backupHeartbeatUrl;
+  const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
+  const runDatabase = heartbeat === undefined ? (run: RunContext) => runBackupJob(deps, run) : (run: RunContext) => runTimedBackup(deps, run, heartbeat, config.alerts.name);
   return new BackupService({
-    runBackup: config.backup.globals === true ? withGlobals((run) => runBackupJob(deps, run), deps, onGlobals) : (run) => runBackupJob(deps, run),
+    runBackup: config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase,
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
   });
+}
+
+// A backup run that BACKUP_HEARTBEAT_URL times: a start ping once it holds the lock, the end ping
+// (success or failure form) after it; one run id pairs them where the service supports it.
+async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: Heartbeat, name: string): Promise<BackupResult> {
+  const pingId = randomUUID();
+  const result = await runBackupJob({ ...deps, onStarted: () => heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId) }, run);
+  const report = backupEndReport(result, name);
+  if (report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
+  return result;
 }
 
 // A summary of a run for /status and people (no error objects, no secrets).
@@ -157,7 +182,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const version = readVersion();
   const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
-  const backupService = buildBackupService(config, store, logger);
+  const backupService = buildBackupService(config, store, logger, registry);
+  const heartbeatUrl = config.alerts.heartbeatUrl;
+  const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupService === undefined) {
     logger.warn(
       { storage: store.description },
@@ -217,6 +244,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
     if (uploadSweeper?.hasLeftovers() === true) await uploadSweeper.sweep();
+    // The dead man's switch: only the leader pings, like only the leader alerts (docs/alerts.md).
+    if (heartbeat !== undefined) {
+      const report = checkReport(findings(), config.alerts.name);
+      await heartbeat.ping(report.event, report.message);
+    }
   });
   uploadSweeper?.onSweep(async () => {
     if (!leadership.isLeader()) return;
@@ -273,11 +305,26 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     logger: logger.child({ component: 'http' }),
     name: config.alerts.name,
     version,
+    auth: config.http.auth,
     ready: () => monitor.readyState(),
     health: () => {
       const state = monitor.healthState();
       const checks = [...(state.checks ?? []), ...retention.checks(), ...verify.checks(), ...alerts.checks(), ...(uploadSweeper?.checks() ?? [])];
       return { ...state, findings: findings(), checks };
+    },
+    page: () => {
+      const snapshot = monitor.snapshot();
+      const current = findings();
+      const verdict = snapshot.lastCheck === undefined && current.length === 0 ? 'warn' : worstStatus(current.map((f) => f.severity));
+      return buildStatusPageModel({
+        name: config.alerts.name,
+        version,
+        now: new Date(),
+        verdict,
+        findings: current,
+        role: leadership.status().role === 'standby' ? 'standby: another instance leads (alerts, retention, verification)' : undefined,
+        sets: [{ snapshot, nextBackupAt: backupService?.nextRunAt(), retention: retention.describe(), retentionDays: config.retention.days, verify: verify.state() }],
+      });
     },
     status: () => ({
       ...monitor.status({ nextBackupAt: backupService?.nextRunAt() }),
@@ -308,6 +355,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // before any check, backup or alert runs.
   const { server, host, port } = await listenHttp(app, options.port ?? config.http.port, options.host ?? config.http.host);
   logger.info({ host, port, storage: store.description, version }, `HTTP server listening on ${host}:${port} (/livez /readyz /health /status /metrics)`);
+  if (!isHttpAuthEnabled(config.http.auth) && !isLoopbackHost(host)) {
+    logger.warn(
+      { host, port },
+      `/status and /metrics are open to anyone who can reach ${host}:${port} (a public domain, e.g. one Railway generates, makes them public): set HTTP_AUTH_TOKEN or HTTP_BASIC_AUTH to require credentials`,
+    );
+  }
 
   let stopped: Promise<void> | undefined;
   const sentinel: Sentinel = {

@@ -100,7 +100,7 @@ export class AlertService {
     if (this.#stop.signal.aborted) this.#stop = new AbortController();
     if (notifiers.length === 0) {
       this.#log.warn(
-        'no alert channel configured (SLACK_WEBHOOK_URL, SMTP_URL or SMTP_HOST): alerts go to the logs and metrics only',
+        'no alert channel configured (SLACK_WEBHOOK_URL, SMTP_URL, SMTP_HOST or ALERT_URLS): alerts go to the logs and metrics only',
       );
     } else {
       this.#log.info({ channels: notifiers.map((n) => n.description), repeatHours }, `alerts go to ${notifiers.map((n) => n.description).join(' and ')}`);

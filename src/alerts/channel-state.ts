@@ -33,7 +33,11 @@ export type ChannelStates = Partial<Record<ChannelName, ChannelState>>;
 // the newest one always lists everything still firing.
 export const MAX_PENDING_PER_CHANNEL = 20;
 
-export const CHANNEL_NAMES: readonly ChannelName[] = ['slack', 'email'];
+// The channels that have state, in a stable order (slack and email first, as before ALERT_URLS).
+function channelsIn(states: ChannelStates): ChannelName[] {
+  const rank = (c: string): string => (c === 'slack' ? '0' : c === 'email' ? '1' : `2${c}`);
+  return Object.keys(states).sort((a, b) => rank(a).localeCompare(rank(b)));
+}
 
 export function pendingOf(states: ChannelStates, channel: ChannelName): PendingMessage[] {
   return states[channel]?.pending ?? [];
@@ -77,7 +81,7 @@ export function onlyChannels(states: ChannelStates, configured: readonly Channel
 // /health, metrics and the other channels.
 export function channelFindings(states: ChannelStates): Finding[] {
   const findings: Finding[] = [];
-  for (const channel of CHANNEL_NAMES) {
+  for (const channel of channelsIn(states)) {
     const state = states[channel];
     if (state?.refused === undefined) continue;
     const { refused } = state;
@@ -96,13 +100,13 @@ export function channelFindings(states: ChannelStates): Finding[] {
 // What of the channel states must survive a restart, as a comparable string.
 export function channelStatesKey(states: ChannelStates): string {
   return JSON.stringify(
-    CHANNEL_NAMES.map((c) => [c, states[c]?.pending.map((p) => [p.queuedAt, p.message.subject]) ?? [], states[c]?.refused?.since ?? null]),
+    channelsIn(states).map((c) => [c, states[c]?.pending.map((p) => [p.queuedAt, p.message.subject]) ?? [], states[c]?.refused?.since ?? null]),
   );
 }
 
 function normalise(states: ChannelStates): ChannelStates {
   const result: ChannelStates = {};
-  for (const channel of CHANNEL_NAMES) {
+  for (const channel of channelsIn(states)) {
     const state = states[channel];
     if (state !== undefined && (state.pending.length > 0 || state.refused !== undefined)) result[channel] = state;
   }

@@ -9,6 +9,11 @@ import { EmailNotifier } from './email.ts';
 import type { MessageContext } from './format-message.ts';
 import type { Notifier } from './notifier.ts';
 import { SlackNotifier } from './slack.ts';
+import { DiscordNotifier } from './discord.ts';
+import { NtfyNotifier } from './ntfy.ts';
+import { TeamsNotifier } from './teams.ts';
+import { TelegramNotifier } from './telegram.ts';
+import { WebhookNotifier } from './webhook.ts';
 import { LocalFileAlertState, MirroredAlertState } from './local-state.ts';
 import { BackupStoreAlertState, describeKeyIn, type AlertStateStore } from './state-store.ts';
 
@@ -17,7 +22,25 @@ export interface NotifierTimeouts {
   emailTimeoutMs?: number;
 }
 
-// One notifier per configured channel (Slack first), none when neither is set.
+// One notifier per ALERT_URLS entry, in order.
+function createUrlNotifiers(settings: AlertSettings): Notifier[] {
+  return settings.channels.map((target) => {
+    switch (target.kind) {
+      case 'discord':
+        return new DiscordNotifier(target);
+      case 'telegram':
+        return new TelegramNotifier(target);
+      case 'ntfy':
+        return new NtfyNotifier(target);
+      case 'teams':
+        return new TeamsNotifier(target);
+      case 'webhook':
+        return new WebhookNotifier(target, { sentinel: settings.name, secret: settings.webhookSecret });
+    }
+  });
+}
+
+// One notifier per configured channel (Slack first, then e-mail, then ALERT_URLS), none when none is set.
 export function createNotifiers(settings: AlertSettings, timeouts: NotifierTimeouts = {}): Notifier[] {
   const notifiers: Notifier[] = [];
   if (settings.slackWebhookUrl !== undefined) {
@@ -26,6 +49,7 @@ export function createNotifiers(settings: AlertSettings, timeouts: NotifierTimeo
   if (settings.email !== undefined) {
     notifiers.push(new EmailNotifier(settings.email, timeouts.emailTimeoutMs === undefined ? {} : { timeoutMs: timeouts.emailTimeoutMs }));
   }
+  notifiers.push(...createUrlNotifiers(settings));
   return notifiers;
 }
 

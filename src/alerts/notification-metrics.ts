@@ -2,8 +2,8 @@ import { Counter, type Registry } from 'prom-client';
 import type { ChannelName } from './notifier.ts';
 import { METRIC_PREFIX } from '../core/metrics.ts';
 
-// "log" counts messages that went to the logs only because no channel is configured.
-export type MetricChannel = ChannelName | 'log';
+// A channel's key, or "log": messages that went to the logs only because no channel is configured.
+export type MetricChannel = ChannelName;
 // sent; failed: transient errors until the retries ran out; rejected: a permanent error (bad webhook,
 // login refused), not retried.
 export type DeliveryOutcome = 'sent' | 'failed' | 'rejected';

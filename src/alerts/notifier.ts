@@ -1,9 +1,12 @@
 import { AlertDeliveryError, type SentinelErrorOptions } from '../errors.ts';
 import type { AlertMessage } from './format-message.ts';
 
-export type ChannelName = 'slack' | 'email';
+// A channel's key: "slack", "email", or an ALERT_URLS entry's kind ("discord", "telegram", "ntfy", "teams",
+// "webhook"), with "-2", "-3" ... for the second and further entries of one kind. It keys the delivery
+// state and labels the metrics.
+export type ChannelName = string;
 
-// One alert channel (Slack webhook, SMTP). `send` delivers one message once, with no retries of its
+// One alert channel (Slack webhook, SMTP, an ALERT_URLS entry). `send` delivers one message once, with no retries of its
 // own (the dispatcher retries), and throws AlertDeliveryError: `permanent` when trying again cannot help.
 export interface Notifier {
   readonly channel: ChannelName;

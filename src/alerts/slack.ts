@@ -1,6 +1,7 @@
 import type { Secret } from '../config/secret.ts';
 import { AlertDeliveryError } from '../errors.ts';
 import type { AlertMessage } from './format-message.ts';
+import { networkCode } from './http-delivery.ts';
 import { RetryLaterError, scrubSecrets, type Notifier } from './notifier.ts';
 import { buildSlackPayload } from './slack-payload.ts';
 
@@ -86,14 +87,4 @@ export class SlackNotifier implements Notifier {
 function slackReason(body: string): string {
   const trimmed = body.trim();
   return /^[a-z_]{2,60}$/.test(trimmed) ? `"${trimmed}"` : '';
-}
-
-function networkCode(error: unknown): string {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[A-Z_]+$/.test(code)) return code;
-    current = current.cause;
-  }
-  return 'network error';
 }

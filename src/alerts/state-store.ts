@@ -3,7 +3,7 @@ import { RESERVED_FOLDER } from '../backup/naming.ts';
 import { StorageError } from '../errors.ts';
 import { ALL_CHECKS, type CheckName } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
-import { CHANNEL_NAMES, type ChannelRefusal, type ChannelState, type ChannelStates, type PendingMessage } from './channel-state.ts';
+import { type ChannelRefusal, type ChannelState, type ChannelStates, type PendingMessage } from './channel-state.ts';
 import type { AlertMessage } from './format-message.ts';
 import type { ActiveAlert, AlertState, ResolvedAlert } from './policy.ts';
 
@@ -125,9 +125,9 @@ export function parseAlertState(text: string): LoadedState {
 function parseChannels(value: unknown): ChannelStates {
   const channels: ChannelStates = {};
   if (!isObject(value)) return channels;
-  for (const channel of CHANNEL_NAMES) {
-    const entry = value[channel];
-    if (!isObject(entry)) continue;
+  for (const [channel, entry] of Object.entries(value)) {
+    // Channel keys are ours ("slack", "discord-2"); anything else is not a channel we know.
+    if (!/^[a-z][a-z0-9-]{0,40}$/.test(channel) || !isObject(entry)) continue;
     const pending = Array.isArray(entry.pending) ? entry.pending.filter(isPendingMessage) : [];
     const state: ChannelState = { pending };
     if (isRefusal(entry.refused)) state.refused = entry.refused;

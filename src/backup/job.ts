@@ -29,6 +29,8 @@ export interface BackupJobDeps {
   clock?: () => Date;
   pgDumpRoots?: PgDumpSearchRoots;
   extraStage?: ExtraStage | undefined;
+  // Called once the run holds the lock and really starts (BACKUP_HEARTBEAT_URL's start ping); never throws.
+  onStarted?: (() => Promise<void>) | undefined;
   // Test seam: wraps pg_dump's stdout (e.g. to hold it while a test stops the server).
   onDumpStarted?: (pid: number | undefined, args: readonly string[]) => void;
 }
@@ -65,6 +67,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       log.warn({ database: session.facts.database, trigger: run.trigger }, message);
       return { ...ended(), status: 'skipped', reason: 'locked', message };
     }
+    await deps.onStarted?.();
     const { facts } = session;
     const tool = await resolvePgDump(facts.version, deps.settings.pgDumpPath, deps.pgDumpRoots ?? DEFAULT_SEARCH_ROOTS);
     const { format, compression } = deps.settings;

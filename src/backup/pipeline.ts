@@ -254,7 +254,10 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
     abort.abort();
     killSources();
     for (const [stream] of stages) stream.destroy();
-    const [putOutcome] = await Promise.allSettled([put, piped, dump.exited, compressor.kind === 'process' ? compressor.result : undefined]);
+    // Not `piped`: once its streams were destroyed from outside, stream.pipeline's promise may never settle
+    // (seen on Node 22 and 24 when a stage's transform callback was still pending), and waiting for it
+    // hung the run with nothing left in the event loop. The store and the children are what must end.
+    const [putOutcome] = await Promise.allSettled([put, dump.exited, compressor.kind === 'process' ? compressor.result : undefined]);
     // A put that failed leaves no object (the store promises it, and cleans up within a bound). A put that
     // completed while another stage failed stored an object that must not stay: delete it. (Not after a
     // failed put: the storage that failed may not answer this either, and the run must end and release

@@ -16,7 +16,7 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   }
   const store = createStore(config);
   let globals: BackupResult | undefined;
-  const service = buildBackupService(config, store, ctx.logger, (result) => {
+  const service = buildBackupService(config, store, ctx.logger, undefined, (result) => {
     globals = result;
   });
   if (service === undefined) return 78;

@@ -1,20 +1,21 @@
 import { keyPrefix } from '../backup/naming.ts';
 import { runPrune } from '../retention/prune.ts';
+import { describeTiers } from '../retention/tiers.ts';
 import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes } from '../util/format.ts';
 import { defineCommand } from './command.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
-// `backup-sentinel prune`: deletes backups older than RETENTION_DAYS (never the newest
-// MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of anomalous size); --dry-run
-// lists what and why.
+// `backup-sentinel prune`: deletes backups older than RETENTION_DAYS, or with KEEP_* tiers those no
+// tier keeps (never the newest MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of
+// anomalous size); --dry-run lists what and why (with tiers, which tier keeps each kept backup).
 // Exit codes: 0 done (or nothing to do), 1 error, 2 refused (backups were due but the newest backup is
 // not good), 64 bad arguments.
 export const pruneCommand = defineCommand({
   name: 'prune',
   usage: '[--dry-run] [--json]',
-  summary: 'delete backups older than RETENTION_DAYS (--dry-run: list what and why)',
+  summary: 'delete backups older than RETENTION_DAYS or kept by no KEEP_* tier (--dry-run: list what and why)',
   options: {
     'dry-run': { type: 'boolean', description: 'list what would be deleted and why; delete nothing' },
     json: { type: 'boolean', description: 'print the plan and what was deleted as JSON' },
@@ -35,7 +36,7 @@ export const pruneCommand = defineCommand({
     const result = await runPrune({
       store,
       location: config.location,
-      policy: { days: retention.days, minKept: retention.minKept, maxAgeHours: config.monitor.maxAgeHours, emptyMaxBytes: config.monitor.emptyMaxBytes },
+      policy: { days: retention.days, tiers: retention.tiers, minKept: retention.minKept, maxAgeHours: config.monitor.maxAgeHours, emptyMaxBytes: config.monitor.emptyMaxBytes },
       now: new Date(),
       // Stale, empty or anomalous newest backup (the monitor's checks on the same listing): no prune.
       monitorPolicy: config.monitor,
@@ -60,11 +61,20 @@ export const pruneCommand = defineCommand({
       );
       return refused ? 2 : 0;
     }
+    const tiers = retention.tiers;
+    const policyText =
+      tiers === undefined
+        ? `RETENTION_DAYS=${retention.days}`
+        : `${describeTiers(tiers)} (CRON_TZ=${tiers.timeZone})${tiers.keepWithinDays === undefined ? '' : `, RETENTION_DAYS=${tiers.keepWithinDays}`}`;
     out(
-      `Prune of ${store.description}, prefix "${keyPrefix(config.location)}": RETENTION_DAYS=${retention.days}, MIN_BACKUPS_KEPT=${retention.minKept}` +
+      `Prune of ${store.description}, prefix "${keyPrefix(config.location)}": ${policyText}, MIN_BACKUPS_KEPT=${retention.minKept}` +
         `${dryRun ? ' (dry run: nothing is deleted)' : ''}`,
     );
-    out(`${plan.backupCount} backup(s) under the prefix; older than ${plan.cutoff.toISOString()} is due.`);
+    out(
+      tiers === undefined
+        ? `${plan.backupCount} backup(s) under the prefix; older than ${plan.cutoff.toISOString()} is due.`
+        : `${plan.backupCount} backup(s) under the prefix; those kept by no tier${tiers.keepWithinDays === undefined ? '' : ` and older than ${plan.cutoff.toISOString()}`} are due.`,
+    );
     const backups = listed.filter((i) => i.kind === 'backup');
     const manifests = listed.filter((i) => i.kind === 'manifest');
     const bytes = listed.reduce((sum, i) => sum + i.size, 0);
@@ -79,7 +89,7 @@ export const pruneCommand = defineCommand({
     }
     for (const item of listed) out(`  ${printableKey(item.key)}  ${describe(item)}`);
     if (plan.kept.length > 0) {
-      out(`Kept although older than ${retention.days} days:`);
+      out(tiers === undefined ? `Kept although older than ${retention.days} days:` : 'Kept, and by which tier (the period it is the newest backup of):');
       for (const item of plan.kept) out(`  ${printableKey(item.key)}  ${item.ageDays} days old: ${item.reason}`);
     }
     return refused ? 2 : 0;

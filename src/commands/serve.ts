@@ -1,3 +1,4 @@
+import { runStartupChecks } from '../doctor/run-doctor.ts';
 import { startSentinel } from '../main.ts';
 import { runSingleBackup } from './backup.ts';
 import { defineCommand } from './command.ts';
@@ -14,9 +15,12 @@ export const serveCommand = defineCommand({
       return await runSingleBackup(ctx);
     }
     const sentinel = await startSentinel({ config: ctx.config, logger: ctx.logger });
+    // doctor's storage probe and database reachability, logged; never fatal (see runStartupChecks).
+    const startupChecks = runStartupChecks({ config: ctx.config, store: sentinel.store, logger: ctx.logger, signal: ctx.stopSignal });
     if (!ctx.stopSignal.aborted) {
       await new Promise<void>((resolve) => ctx.stopSignal.addEventListener('abort', () => resolve(), { once: true }));
     }
+    await startupChecks;
     await sentinel.stop();
     return 0;
   },

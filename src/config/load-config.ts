@@ -5,7 +5,9 @@ import path from 'node:path';
 import { parseArgsStringToArgv } from 'string-argv';
 import { refusedDumpOptions } from '../backup/dump-options.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
+import { parseChannelUrls, type ChannelTarget } from '../alerts/channel-urls.ts';
 import { ConfigError } from '../errors.ts';
+import { describeTiers } from '../retention/tiers.ts';
 import { isExecutable } from '../util/pg-client-dirs.ts';
 import { parsePgUrl } from '../util/pg-url.ts';
 import { EnvReader, type Env } from './parse.ts';
@@ -17,7 +19,9 @@ import type {
   Config,
   EmailSettings,
   EncryptionSettings,
+  HttpAuthSettings,
   Location,
+  RetentionTiers,
   StorageSettings,
 } from './types.ts';
 
@@ -65,6 +69,7 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
       manageLifecycle: r.bool('MANAGE_LIFECYCLE', false),
       minKept: r.number('MIN_BACKUPS_KEPT', 7, { min: 1, integer: true }),
       marginDays: r.number('RETENTION_MARGIN_DAYS', 2, { min: 0, integer: true }),
+      tiers: readTiers(r, cronTimezone),
     },
     verify: {
       cron: r.cron('VERIFY_CRON', DEFAULT_VERIFY_CRON, cronTimezone),
@@ -72,18 +77,47 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
       restoreTargetUrl: readPgUrl(r, 'RESTORE_TARGET_URL'),
     },
     encryption: readEncryption(r),
-    http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }), host: readHost(r) },
+    http: { port: r.number('PORT', 8080, { min: 0, max: 65535, integer: true }), host: readHost(r), auth: readHttpAuth(r) },
     leader: { leaseSeconds: r.number('LEADER_LEASE_SECONDS', 60, { min: 0, max: 3600 }) },
     logLevel: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
   };
   if (config.retention.mode === 'lifecycle' && config.storage.kind === 'dir') {
     r.problem('RETENTION_MODE', 'prune or unset with directory storage (BACKUP_DIR): a directory has no lifecycle rules', '"lifecycle"');
   }
+  checkTiers(r, config);
   if (config.leader.leaseSeconds > 0 && config.leader.leaseSeconds < 1) {
     r.problem('LEADER_LEASE_SECONDS', '0 (no lease: every instance alerts) or a number of seconds from 1 to 3600 (default 60)', JSON.stringify(String(config.leader.leaseSeconds)));
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
+}
+
+// KEEP_DAILY/WEEKLY/MONTHLY/YEARLY: undefined when none is set, so a deployment without them keeps
+// RETENTION_DAYS's meaning exactly.
+function readTiers(r: EnvReader, timeZone: string): RetentionTiers | undefined {
+  const count = (name: string) => r.number(name, 0, { min: 0, max: 100_000, integer: true });
+  const tiers = { daily: count('KEEP_DAILY'), weekly: count('KEEP_WEEKLY'), monthly: count('KEEP_MONTHLY'), yearly: count('KEEP_YEARLY') };
+  if (tiers.daily + tiers.weekly + tiers.monthly + tiers.yearly === 0) return undefined;
+  // RETENTION_DAYS set explicitly is restic's --keep-within; its default adds nothing to the tiers.
+  const keepWithinDays = r.has('RETENTION_DAYS') ? r.number('RETENTION_DAYS', 30, { min: 0, max: 36500, integer: true }) : undefined;
+  return { ...tiers, timeZone, keepWithinDays };
+}
+
+// Settings that cannot work with tiers: lifecycle rules only know age, and RETENTION_DAYS=0 means off.
+function checkTiers(r: EnvReader, config: Config): void {
+  const tiers = config.retention.tiers;
+  if (tiers === undefined) return;
+  const set = describeTiers(tiers);
+  if (config.retention.days <= 0) {
+    r.problem('RETENTION_DAYS', `unset or at least 1 with ${set} (0 turns retention off; unset, the tiers alone decide)`, '"0"');
+  }
+  if (config.retention.mode === 'lifecycle') {
+    r.problem(
+      'RETENTION_MODE',
+      `prune or unset with ${set}: a lifecycle rule only knows age and would delete the backups the tiers keep, so backup-sentinel prunes`,
+      '"lifecycle"',
+    );
+  }
 }
 
 function readStorage(r: EnvReader): StorageSettings {
@@ -224,10 +258,45 @@ function readAlerts(r: EnvReader): AlertSettings {
     name: r.string('SENTINEL_NAME', r.optionalString('AWS_S3_BUCKET') ?? 'backup-sentinel'),
     slackWebhookUrl,
     email: readEmail(r),
+    channels: readChannelUrls(r),
+    webhookSecret: r.secret('ALERT_WEBHOOK_SECRET'),
+    heartbeatUrl: readHeartbeatUrl(r, 'HEARTBEAT_URL'),
+    backupHeartbeatUrl: readHeartbeatUrl(r, 'BACKUP_HEARTBEAT_URL'),
     repeatHours: r.number('ALERT_REPEAT_HOURS', 24, { min: 0.01 }),
     runbookUrl: r.string('RUNBOOK_URL', 'https://github.com/backup-sentinel/backup-sentinel/blob/main/docs/BACKUP_CONFIGURATION.md'),
     stateDir: readStateDir(r),
   };
+}
+
+// ALERT_URLS: one problem per malformed entry, naming its position and scheme, never its token.
+function readChannelUrls(r: EnvReader): ChannelTarget[] {
+  const { targets, problems } = parseChannelUrls(r.raw('ALERT_URLS'));
+  for (const problem of problems) r.problem('ALERT_URLS', problem.expected, problem.entry);
+  return targets;
+}
+
+// A heartbeat URL is a credential (whoever has it can report success): only its host is ever shown.
+function readHeartbeatUrl(r: EnvReader, name: string): Secret | undefined {
+  const url = r.secret(name);
+  if (url === undefined) return undefined;
+  let ok = false;
+  try {
+    const parsed = new URL(url.reveal());
+    // fetch refuses URLs with user:password in them: such a URL could never be pinged.
+    ok = (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.hostname !== '' && parsed.username === '' && parsed.password === '' && !/\s/.test(url.reveal());
+  } catch {
+    // Reported below.
+  }
+  if (!ok) {
+    r.problem(name, 'an http(s) ping URL without user:password, like https://hc-ping.com/<uuid>, https://kuma.example.com/api/push/<token>, https://uptime.betterstack.com/api/v1/heartbeat/<token> or https://cronitor.link/p/<key>/<monitor>', shownPingUrl(url.reveal()));
+    return undefined;
+  }
+  return url;
+}
+
+function shownPingUrl(text: string): string {
+  const masked = maskUrl(text, { showPath: false });
+  return masked.includes('not shown') ? JSON.stringify(masked) : `"${masked}" (the path is not shown: it is the secret)`;
 }
 
 // STATE_DIR is created when first written; an existing path that is not a directory cannot work.
@@ -351,4 +420,26 @@ function readHost(r: EnvReader): string | undefined {
     r.problem('HOST', 'an IP address to listen on, such as :: (every IPv6 and IPv4 address), 0.0.0.0 (IPv4 only) or 127.0.0.1, or a host name', JSON.stringify(value));
   }
   return bare;
+}
+
+// HTTP_AUTH_TOKEN / HTTP_BASIC_AUTH / HTTP_AUTH_HEALTH. A problem names the variable and the expected
+// form, never the value (it is a credential).
+function readHttpAuth(r: EnvReader): HttpAuthSettings {
+  const token = r.secret('HTTP_AUTH_TOKEN');
+  const basicText = r.secret('HTTP_BASIC_AUTH')?.reveal();
+  let basic: HttpAuthSettings['basic'];
+  if (basicText !== undefined) {
+    const colon = basicText.indexOf(':');
+    if (colon <= 0 || colon === basicText.length - 1) {
+      const what = colon === -1 ? 'a value without a colon' : colon === 0 ? 'a value with no user name before the colon' : 'a value with no password after the colon';
+      r.problem('HTTP_BASIC_AUTH', 'user:password (a user name, a colon, then the password), e.g. prometheus:<a long random password>', `${what} (not shown: it is a secret)`);
+    } else {
+      basic = { user: new Secret(basicText.slice(0, colon)), password: new Secret(basicText.slice(colon + 1)) };
+    }
+  }
+  const health = r.bool('HTTP_AUTH_HEALTH', false);
+  if (health && token === undefined && !r.has('HTTP_BASIC_AUTH')) {
+    r.problem('HTTP_AUTH_HEALTH', 'false, or HTTP_AUTH_TOKEN or HTTP_BASIC_AUTH set as well (true asks for credentials that are not configured)', '"true" without HTTP_AUTH_TOKEN or HTTP_BASIC_AUTH');
+  }
+  return { token, basic, health };
 }

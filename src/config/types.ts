@@ -1,3 +1,4 @@
+import type { ChannelTarget } from '../alerts/channel-urls.ts';
 import type { Secret } from './secret.ts';
 
 export type CompressionAlgorithm = 'gzip' | 'zstd' | 'none';
@@ -80,10 +81,30 @@ export interface AlertSettings {
   name: string;
   slackWebhookUrl: Secret | undefined;
   email: EmailSettings | undefined;
+  // ALERT_URLS: Discord, Telegram, ntfy, Teams and generic webhooks, in the order given.
+  channels: ChannelTarget[];
+  // ALERT_WEBHOOK_SECRET: the HMAC key of the generic webhook's signature header.
+  webhookSecret: Secret | undefined;
+  // HEARTBEAT_URL: pinged after every monitor check; BACKUP_HEARTBEAT_URL: at backup start and end.
+  heartbeatUrl: Secret | undefined;
+  backupHeartbeatUrl: Secret | undefined;
   repeatHours: number;
   runbookUrl: string;
   // STATE_DIR: where the local copy of the alert state is kept.
   stateDir: string;
+}
+
+// KEEP_DAILY/WEEKLY/MONTHLY/YEARLY (0: that tier keeps nothing), counted in CRON_TZ's calendar.
+export interface RetentionTiers {
+  daily: number;
+  weekly: number;
+  monthly: number;
+  yearly: number;
+  // CRON_TZ: the IANA zone whose calendar days, weeks, months and years the tiers count.
+  timeZone: string;
+  // RETENTION_DAYS when set explicitly (restic's --keep-within: everything younger is kept too);
+  // undefined when it was left at its default, which then adds nothing.
+  keepWithinDays: number | undefined;
 }
 
 type RetentionMode = 'lifecycle' | 'prune';
@@ -97,6 +118,8 @@ export interface RetentionSettings {
   minKept: number;
   // Backups older than days + marginDays mean the lifecycle rule is not working.
   marginDays: number;
+  // KEEP_DAILY/WEEKLY/MONTHLY/YEARLY; undefined when none is set (RETENTION_DAYS alone decides, as before).
+  tiers?: RetentionTiers | undefined;
 }
 
 interface VerifySettings {
@@ -113,6 +136,16 @@ export interface EncryptionSettings {
   identity: Secret | undefined;
 }
 
+// Who may read the HTTP endpoints. No token and no basic credentials: every endpoint is open.
+export interface HttpAuthSettings {
+  // HTTP_AUTH_TOKEN: accepted as "Authorization: Bearer <token>".
+  token: Secret | undefined;
+  // HTTP_BASIC_AUTH, split at its first colon (a password may hold colons, a user name may not).
+  basic: { user: Secret; password: Secret } | undefined;
+  // HTTP_AUTH_HEALTH: the probe endpoints (/livez /readyz /health) need the credentials too.
+  health: boolean;
+}
+
 export interface Config {
   storage: StorageSettings;
   location: Location;
@@ -126,7 +159,7 @@ export interface Config {
   verify: VerifySettings;
   encryption: EncryptionSettings;
   // host: HOST, the bind address; undefined: "::" (dual-stack) where the host has IPv6, else 0.0.0.0.
-  http: { port: number; host: string | undefined };
+  http: { port: number; host: string | undefined; auth: HttpAuthSettings };
   // The leader lease (which instance alerts and runs retention/verification); 0 seconds: no lease.
   leader: { leaseSeconds: number };
   logLevel: string;

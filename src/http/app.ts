@@ -3,8 +3,11 @@ import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../logger.ts';
 import { buildHealthReport, type HealthState } from './health.ts';
+import { renderStatusPage, type StatusPageModel } from './status-page.ts';
 import { stringifyJsonSafely } from '../util/printable-key.ts';
 import { errForLog } from '../errors.ts';
+import type { HttpAuthSettings } from '../config/types.ts';
+import { requireHttpAuth } from './auth.ts';
 
 
 // /readyz: configuration loaded (the app exists) and, once a monitor is wired, storage reached once.
@@ -23,10 +26,15 @@ export interface HttpAppOptions {
   // JSON for people (/status): newest backups, next run, findings, thresholds...
   status?: () => Record<string, unknown>;
   ready?: () => ReadyState | boolean;
+  // The status page at `/` for browsers; without it `/` lists the endpoints.
+  page?: () => StatusPageModel;
   logger?: Logger;
   // serviceId in /health (SENTINEL_NAME); defaults to "backup-sentinel".
   name?: string;
   version?: string;
+  // HTTP_AUTH_TOKEN / HTTP_BASIC_AUTH: /status, /metrics and / need them (the probes too with
+  // HTTP_AUTH_HEALTH); without credentials every endpoint is open.
+  auth?: HttpAuthSettings;
 }
 
 const HEALTH_JSON = 'application/health+json';
@@ -41,20 +49,23 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
   // A failing provider is logged and answered, never thrown into koa's default stderr printer.
   app.silent = true;
   app.on('error', (error: unknown) => logger?.warn({ err: errForLog(error) }, 'http request failed'));
+  const guard = requireHttpAuth(options.auth);
+  // Probes and uptime monitors usually cannot send credentials: open unless HTTP_AUTH_HEALTH.
+  const probeGuard = options.auth?.health === true ? guard : requireHttpAuth(undefined);
 
-  router.get('/livez', (ctx) => {
+  router.get('/livez', probeGuard, (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };
   });
 
-  router.get('/readyz', (ctx) => {
+  router.get('/readyz', probeGuard, (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const state = readReady(options.ready, logger);
     ctx.status = state.ready ? 200 : 503;
     ctx.body = { status: state.ready ? 'ready' : 'not ready', reasons: state.reasons ?? [] };
   });
 
-  router.get('/health', (ctx) => {
+  router.get('/health', probeGuard, (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     let report;
     try {
@@ -68,7 +79,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
     ctx.body = stringifyJsonSafely(report);
   });
 
-  router.get('/status', (ctx) => {
+  router.get('/status', guard, (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const health = safeHealth(options, name);
     let extra: Record<string, unknown> = {};
@@ -82,7 +93,7 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
     ctx.body = stringifyJsonSafely({ service: name, version: options.version, now: new Date().toISOString(), health, ...extra }, 2);
   });
 
-  router.get('/metrics', async (ctx) => {
+  router.get('/metrics', guard, async (ctx) => {
     const registry = options.registry;
     if (registry === undefined) {
       ctx.status = 404;
@@ -100,8 +111,23 @@ export function createHttpApp(options: HttpAppOptions = {}): Koa {
     }
   });
 
-  router.get('/', (ctx) => {
-    ctx.body = { service: name, endpoints: ['/livez', '/readyz', '/health', '/status', '/metrics'] };
+  router.get('/', guard, (ctx) => {
+    const endpoints = { service: name, endpoints: ['/', '/livez', '/readyz', '/health', '/status', '/metrics'] };
+    // A browser asks for HTML first; curl and scripts (*/* or JSON) keep getting the endpoint list.
+    if (options.page === undefined || ctx.accepts('json', 'html') !== 'html') {
+      ctx.body = endpoints;
+      return;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.body = renderStatusPage(options.page());
+    } catch (error) {
+      logger?.error({ err: errForLog(error) }, 'status page failed');
+      ctx.status = 500;
+      ctx.type = 'text/plain';
+      ctx.body = 'status page unavailable (see the service logs); /status has the state as JSON\n';
+    }
   });
 
   app.use(router.routes());

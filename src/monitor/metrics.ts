@@ -1,6 +1,8 @@
 import { DEFAULT_CRON_TIMEZONE, parseCron } from '../core/cron.ts';
-import { registerStateGauge } from '../util/state-gauge.ts';
+import { registerAgeGauge, registerStateGauge } from '../util/state-gauge.ts';
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
+
+const EVENT_LOOP_SAMPLE_MS = 1000;
 import { ALL_CHECKS, type Finding } from '../core/findings.ts';
 import { baselineSizes, median, minSizeDiff } from './size-anomaly.ts';
 import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
@@ -26,6 +28,8 @@ export interface MetricsOptions {
   // Default process and Node.js metrics (process_cpu_seconds_total, nodejs_heap_size_used_bytes...),
   // under their standard names so stock dashboards work. Default true.
   defaultMetrics?: boolean;
+  // The clock the *_age_seconds gauges subtract from (tests pass their own); default the system clock.
+  now?: () => Date;
 }
 
 type Value = number | undefined;
@@ -88,6 +92,10 @@ export function registerMetrics(options: MetricsOptions): void {
   const stateGauge = (name: string, help: string, pick: (s: MonitorSnapshot) => Value): void => {
     registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => read(pick));
   };
+  // The seconds since a stored time, beside its *_timestamp_seconds gauge.
+  const ageGauge = (name: string, help: string, pick: (s: MonitorSnapshot) => Date | undefined): void => {
+    registerAgeGauge(registry, `${METRIC_PREFIX}${name}`, help, () => read(pick), options.now);
+  };
 
   new Gauge({
     name: `${METRIC_PREFIX}build_info`,
@@ -100,9 +108,11 @@ export function registerMetrics(options: MetricsOptions): void {
   stateGauge('last_backup_success_timestamp_seconds', 'When the last successful backup run of this process finished (Unix time)', (s) =>
     seconds(s.backupRuns.lastSuccess?.finishedAt),
   );
+  ageGauge('last_backup_success_age_seconds', 'Seconds since the last successful backup run of this process finished', (s) => s.backupRuns.lastSuccess?.finishedAt);
   stateGauge('last_backup_attempt_timestamp_seconds', 'When the last backup run of this process finished, successful or not (Unix time)', (s) =>
     seconds(s.backupRuns.lastAttempt?.finishedAt),
   );
+  ageGauge('last_backup_attempt_age_seconds', 'Seconds since the last backup run of this process finished, successful or not', (s) => s.backupRuns.lastAttempt?.finishedAt);
   stateGauge('last_backup_success', '1 if the last backup run of this process succeeded, 0 if it failed', (s) =>
     s.backupRuns.lastAttempt === undefined ? undefined : s.backupRuns.lastAttempt.result === 'success' ? 1 : 0,
   );
@@ -127,6 +137,7 @@ export function registerMetrics(options: MetricsOptions): void {
   stateGauge('newest_backup_timestamp_seconds', 'Time of the newest backup in storage: from its name, else its LastModified (Unix time)', (s) =>
     seconds(s.inventory.newest?.time),
   );
+  ageGauge('newest_backup_age_seconds', 'Age of the newest backup in storage (from its name, else its LastModified) in seconds', (s) => s.inventory.newest?.time);
   stateGauge('newest_backup_size_bytes', 'Size of the newest backup in storage', (s) => s.inventory.newest?.size);
   stateGauge(
     'backup_size_median_bytes',
@@ -134,6 +145,7 @@ export function registerMetrics(options: MetricsOptions): void {
     sizeMedianBytes,
   );
   stateGauge('oldest_backup_timestamp_seconds', 'Time of the oldest backup in storage (Unix time)', (s) => seconds(s.inventory.oldest?.time));
+  ageGauge('oldest_backup_age_seconds', 'Age of the oldest backup in storage in seconds', (s) => s.inventory.oldest?.time);
   stateGauge('stored_backups', 'Number of backups in storage under the configured prefix', (s) =>
     s.inventory.listedAt === undefined ? undefined : s.inventory.count,
   );
@@ -143,12 +155,14 @@ export function registerMetrics(options: MetricsOptions): void {
 
   // The checks.
   stateGauge('last_check_timestamp_seconds', 'When the last freshness check ran (Unix time)', (s) => seconds(s.lastCheck?.at));
+  ageGauge('last_check_age_seconds', 'Seconds since the last freshness check ran', (s) => s.lastCheck?.at);
   stateGauge('last_check_success', '1 if the last freshness check could list the storage, 0 if not', (s) =>
     s.lastCheck === undefined ? undefined : s.lastCheck.ok ? 1 : 0,
   );
   stateGauge('last_successful_check_timestamp_seconds', 'When a freshness check last listed the storage successfully (Unix time)', (s) =>
     seconds(s.lastSuccessfulCheckAt),
   );
+  ageGauge('last_successful_check_age_seconds', 'Seconds since a freshness check last listed the storage successfully', (s) => s.lastSuccessfulCheckAt);
   stateGauge('last_check_duration_seconds', 'Duration of the last freshness check', (s) =>
     s.lastCheck === undefined ? undefined : s.lastCheck.durationMs / 1000,
   );
@@ -215,6 +229,8 @@ export function registerMetrics(options: MetricsOptions): void {
 
   if ((options.defaultMetrics ?? true) && !registeredDefaults.has(registry)) {
     registeredDefaults.add(registry);
-    collectDefaultMetrics({ register: registry });
+    // The event-loop lag histogram samples on a timer: prom-client's default 10 ms woke an idle service
+    // ~100 times a second. Once a second keeps nodejs_eventloop_lag_* meaningful at a scrape interval.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 }

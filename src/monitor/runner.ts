@@ -13,6 +13,7 @@ import {
   applyBackupRun,
   buildStatus,
   emptyBackupRunState,
+  RECENT_BACKUPS_KEPT,
   lastRunOutcome,
   type BackupRunRecord,
   type BackupRunState,
@@ -94,7 +95,8 @@ export class MonitorRunner {
     this.inventory = new BackupInventory({
       store: options.store,
       prefix,
-      windowSize: Math.max(policy.sizeWindow + 1, 10),
+      // The status page charts the latest 60; the size check uses the last SIZE_WINDOW of them.
+      windowSize: Math.max(policy.sizeWindow + 1, RECENT_BACKUPS_KEPT),
       ...(options.fullListingIntervalMs === undefined ? {} : { fullListingIntervalMs: options.fullListingIntervalMs }),
       ...(options.fullListingMaxObjects === undefined ? {} : { fullListingMaxObjects: options.fullListingMaxObjects }),
     });

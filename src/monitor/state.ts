@@ -28,10 +28,15 @@ export interface BackupRunState {
   lastSuccess: BackupRunRecord | undefined;
   // Runs by result since the process started.
   runs: Record<BackupRunResult, number>;
+  // The latest finished runs (not skipped ones), oldest first: their durations for the status page.
+  recentRuns: readonly BackupRunRecord[];
 }
 
+// How many backups (and finished runs) the monitor keeps in memory for the status page's chart.
+export const RECENT_BACKUPS_KEPT = 60;
+
 export function emptyBackupRunState(): BackupRunState {
-  return { lastAttempt: undefined, lastSuccess: undefined, runs: { success: 0, failure: 0, skipped: 0 } };
+  return { lastAttempt: undefined, lastSuccess: undefined, runs: { success: 0, failure: 0, skipped: 0 }, recentRuns: [] };
 }
 
 // Folds one run into the state; a skipped run (one was already in progress) is counted but is not
@@ -39,7 +44,8 @@ export function emptyBackupRunState(): BackupRunState {
 export function applyBackupRun(state: BackupRunState, run: BackupRunRecord): BackupRunState {
   const runs = { ...state.runs, [run.result]: state.runs[run.result] + 1 };
   if (run.result === 'skipped') return { ...state, runs };
-  return { lastAttempt: run, lastSuccess: run.result === 'success' ? run : state.lastSuccess, runs };
+  const recentRuns = [...state.recentRuns, run].slice(-RECENT_BACKUPS_KEPT);
+  return { lastAttempt: run, lastSuccess: run.result === 'success' ? run : state.lastSuccess, runs, recentRuns };
 }
 
 // What the backup_failed check needs from the last attempt.
@@ -90,6 +96,9 @@ function describeBackup(b: BackupObject, now: Date): Record<string, unknown> {
   };
 }
 
+// /status lists this many recent backups (the status page charts more).
+const STATUS_RECENT = 10;
+
 // JSON for people (/status and `check --json`): newest backups, findings, thresholds, next runs.
 export function buildStatus(snapshot: MonitorSnapshot, now: Date, extra: { nextBackupAt?: Date | undefined } = {}): Record<string, unknown> {
   const { inventory, lastCheck, backupRuns, policy } = snapshot;
@@ -106,7 +115,7 @@ export function buildStatus(snapshot: MonitorSnapshot, now: Date, extra: { nextB
       totalBytes: inventory.totalBytes,
       newest: inventory.newest ? describeBackup(inventory.newest, now) : null,
       oldest: inventory.oldest ? describeBackup(inventory.oldest, now) : null,
-      recent: [...inventory.recent].reverse().map((b) => describeBackup(b, now)),
+      recent: inventory.recent.slice(-Math.max(policy.sizeWindow + 1, STATUS_RECENT)).reverse().map((b) => describeBackup(b, now)),
       listedAt: inventory.listedAt?.toISOString() ?? null,
       fullListingAt: inventory.fullListingAt?.toISOString() ?? null,
     },

@@ -208,3 +208,23 @@ function describeChange(rule: RuleView, wanted: OurRule): string {
   }
   return changes.length > 0 ? changes.join(', ') : 'normalising its form';
 }
+
+// With retention tiers a lifecycle rule is harmful: it only knows age, so it expires the monthly and
+// yearly backups the tiers keep. The rules that would do that to our prefix, for the retention finding.
+export function rulesExpiringPrefix(rules: readonly RuleView[], keyPrefix: string): { ruleId: string | undefined; ours: boolean; detail: string }[] {
+  const id = ourRuleId(keyPrefix);
+  return rules
+    .filter((r) => isEnabled(r) && coversPrefix(r, keyPrefix) && (r.Expiration?.Days !== undefined || r.Expiration?.Date !== undefined))
+    .map((r) => ({
+      ruleId: r.ID,
+      ours: r.ID === id,
+      detail: `rule ${r.ID === undefined ? 'without ID' : `"${r.ID}"`} expires "${keyPrefix}" ${r.Expiration?.Days !== undefined ? `after ${r.Expiration.Days} days` : 'on a fixed date'}`,
+    }));
+}
+
+// The rules without ours (by ID), or undefined when ours is not there: with tiers, managing our rule
+// means removing it. Every other rule stays exactly as it is and in its place.
+export function withoutOurRule<R extends RuleView>(existing: readonly R[], keyPrefix: string): R[] | undefined {
+  const id = ourRuleId(keyPrefix);
+  return existing.some((r) => r.ID === id) ? existing.filter((r) => r.ID !== id) : undefined;
+}

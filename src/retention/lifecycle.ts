@@ -2,6 +2,7 @@
 // PutBucketLifecycleConfiguration). Works against AWS S3, R2 and MinIO: see docs/retention.md.
 import { createHash } from 'node:crypto';
 import {
+  DeleteBucketLifecycleCommand,
   GetBucketLifecycleConfigurationCommand,
   PutBucketLifecycleConfigurationCommand,
   type LifecycleRule,
@@ -25,6 +26,8 @@ export interface LifecycleStore {
   // An empty configuration when the bucket has none. StorageError (e.g. NotImplemented) otherwise.
   read(): Promise<LifecycleConfig>;
   write(config: LifecycleConfig): Promise<void>;
+  // Removes the bucket's whole lifecycle configuration (S3 refuses to put one without rules).
+  clear(): Promise<void>;
 }
 
 export function createLifecycleStore(settings: S3Settings, client: S3Client = createS3Client(settings)): LifecycleStore {
@@ -40,6 +43,13 @@ export function createLifecycleStore(settings: S3Settings, client: S3Client = cr
         // S3 and MinIO answer 404 NoSuchLifecycleConfiguration for a bucket without rules.
         if ((error as { name?: unknown }).name === 'NoSuchLifecycleConfiguration') return { rules: [], transitionDefaultMinimumObjectSize: undefined };
         throw toStorageError(error, { operation: 'read lifecycle rules', where });
+      }
+    },
+    async clear() {
+      try {
+        await client.send(new DeleteBucketLifecycleCommand({ Bucket: bucket }));
+      } catch (error) {
+        throw toStorageError(error, { operation: 'remove lifecycle rules', where });
       }
     },
     async write(config) {

@@ -1,11 +1,13 @@
 // The monitor's "retention" finding, as a pure function of what the retention service saw, the
 // backups in storage, and now: the lifecycle rule is missing, disabled or expires after other days
-// than RETENTION_DAYS, or backups older than RETENTION_DAYS + RETENTION_MARGIN_DAYS are still there.
-import type { RetentionSettings } from '../config/types.ts';
+// than RETENTION_DAYS, or backups older than RETENTION_DAYS + RETENTION_MARGIN_DAYS are still there
+// (with KEEP_* tiers: backups no tier has kept for RETENTION_MARGIN_DAYS are still there).
+import type { RetentionSettings, RetentionTiers } from '../config/types.ts';
 import { backupsOf } from '../core/backup-catalog.ts';
 import type { Finding } from '../core/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
 import type { RetentionStatus } from './retention-status.ts';
+import { describeTiers, selectTierKeeps } from './tiers.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -25,6 +27,7 @@ export function findOverdueBackups(
   mode: 'lifecycle' | 'prune',
   now: Date,
 ): OverdueBackups {
+  if (mode === 'prune' && settings.tiers !== undefined) return overdueByTiers(objects, prefix, settings, settings.tiers, now);
   const limit = now.getTime() - (settings.days + settings.marginDays) * DAY_MS;
   // Newest first, in the catalog's order (the same one a prune keeps its newest `minKept` by).
   let backups = backupsOf(objects, prefix)
@@ -43,6 +46,31 @@ export function findOverdueBackups(
     backups = backups.filter((b) => b.ours && !kept.has(b.key));
   }
   const overdue = backups.filter((b) => b.ageTime < limit).sort((a, b) => a.ageTime - b.ageTime);
+  const oldest = overdue[0];
+  return {
+    count: overdue.length,
+    oldestKey: oldest?.key,
+    oldestAgeDays: oldest === undefined ? undefined : Math.round(((now.getTime() - oldest.ageTime) / DAY_MS) * 10) / 10,
+  };
+}
+
+// With tiers, age alone says nothing: a backup is overdue when a prune RETENTION_MARGIN_DAYS ago would
+// already have deleted it (no tier kept it then, it was not younger than an explicit RETENTION_DAYS)
+// and it is not one of the newest MIN_BACKUPS_KEPT now. Newer backups only ever take a tier's place,
+// so what was due then is still due now.
+function overdueByTiers(objects: readonly StoredObject[], prefix: string, settings: RetentionSettings, tiers: RetentionTiers, now: Date): OverdueBackups {
+  const then = now.getTime() - settings.marginDays * DAY_MS;
+  const ours = backupsOf(objects, prefix)
+    .reverse()
+    .filter((b) => b.ours);
+  const newest = new Set(ours.slice(0, Math.max(1, settings.minKept)).map((b) => b.key));
+  const existingThen = ours.filter((b) => b.time.getTime() <= then);
+  const keptThen = selectTierKeeps(existingThen.map((b) => ({ key: b.key, time: b.time })), tiers);
+  const withinFrom = tiers.keepWithinDays === undefined ? Infinity : then - tiers.keepWithinDays * DAY_MS;
+  const overdue = existingThen
+    .map((b) => ({ key: b.key, ageTime: Math.max(b.time.getTime(), b.lastModified.getTime()) }))
+    .filter((b) => !keptThen.has(b.key) && !newest.has(b.key) && b.ageTime < withinFrom)
+    .sort((a, b) => a.ageTime - b.ageTime);
   const oldest = overdue[0];
   return {
     count: overdue.length,
@@ -91,13 +119,26 @@ export function checkRetention(input: RetentionCheckInput): Finding[] {
     }
   }
 
+  if (status.mode === 'prune' && settings.tiers !== undefined && (status.tierRuleConflicts?.length ?? 0) > 0) {
+    const conflicts = status.tierRuleConflicts ?? [];
+    problems.push(`${conflicts.join('; ')}: a lifecycle rule only knows age and deletes backups the KEEP_* tiers keep`);
+    values.conflictingRules = conflicts.length;
+    hints.push(
+      settings.manageLifecycle
+        ? "remove the rule in the bucket's settings (backup-sentinel removes only its own rule, and could not: see the retention log lines)"
+        : `remove the rule in the bucket's settings, or set MANAGE_LIFECYCLE=true to let backup-sentinel remove its own rule ("backup-sentinel:${prefix}")`,
+    );
+  }
+
   if (objects !== undefined) {
     const overdue = findOverdueBackups(objects, prefix, settings, status.mode, now);
     if (overdue.count > 0) {
       const by = status.mode === 'lifecycle' ? 'the lifecycle rule is not deleting them' : 'pruning is not deleting them';
-      problems.push(
-        `${overdue.count} backup${overdue.count === 1 ? '' : 's'} older than ${settings.days + settings.marginDays} days still in storage (oldest ${overdue.oldestAgeDays ?? '?'} days): ${by}`,
-      );
+      const what =
+        status.mode === 'prune' && settings.tiers !== undefined
+          ? `kept by no tier (${describeTiers(settings.tiers)}) and due for more than ${settings.marginDays} days`
+          : `older than ${settings.days + settings.marginDays} days`;
+      problems.push(`${overdue.count} backup${overdue.count === 1 ? '' : 's'} ${what} still in storage (oldest ${overdue.oldestAgeDays ?? '?'} days): ${by}`);
       values.overdueBackups = overdue.count;
       if (overdue.oldestAgeDays !== undefined) values.oldestOverdueAgeDays = overdue.oldestAgeDays;
       if (status.mode === 'prune' && status.lastPrune?.refusal !== undefined) {

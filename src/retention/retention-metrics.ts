@@ -1,7 +1,7 @@
 // Prometheus metrics of retention, read from the retention service's stored state in collect()
 // (no I/O at scrape; unknown values are left out). The oldest backup's time is the monitor's
 // backup_sentinel_oldest_backup_timestamp_seconds and is not registered again here.
-import { registerStateGauge } from '../util/state-gauge.ts';
+import { registerAgeGauge, registerStateGauge } from '../util/state-gauge.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RuleState } from './lifecycle-rules.ts';
 import type { EffectiveMode, RetentionStatus } from './retention-status.ts';
@@ -72,6 +72,7 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
   gauge('retention_last_run_timestamp_seconds', 'When the retention service last ran (Unix time)', (s) =>
     s.status.lastRunAt === undefined ? undefined : s.status.lastRunAt.getTime() / 1000,
   );
+  registerAgeGauge(registry, `${METRIC_PREFIX}retention_last_run_age_seconds`, 'Seconds since the retention service last ran', () => read()?.status.lastRunAt);
   gauge('retention_last_run_success', '1 if the last retention run did its work, 0 if it failed', (s) =>
     s.status.lastRunOk === undefined ? undefined : s.status.lastRunOk ? 1 : 0,
   );

@@ -15,8 +15,9 @@ import type { CheckName, Finding } from '../core/findings.ts';
 import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { formatBytes } from '../util/format.ts';
 import { createLifecycleStore, type LifecycleStore } from './lifecycle.ts';
-import { evaluateRules, mergeRules, type LifecycleEvaluation } from './lifecycle-rules.ts';
+import { evaluateRules, mergeRules, ourRuleId, rulesExpiringPrefix, withoutOurRule, type LifecycleEvaluation } from './lifecycle-rules.ts';
 import { runPrune } from './prune.ts';
+import { describeTiers } from './tiers.ts';
 import { checkRetention, findOverdueBackups } from './retention-check.ts';
 import { registerRetentionMetrics, type RetentionMetrics } from './retention-metrics.ts';
 import { initialStatus, resolveMode, type LifecycleProblem, type RetentionStatus } from './retention-status.ts';
@@ -71,7 +72,7 @@ export class RetentionService {
   start(): void {
     const { settings } = this.options;
     this.logger.info(
-      { mode: this.current.mode, retentionDays: settings.days, manageLifecycle: settings.manageLifecycle, minKept: settings.minKept, prefix: this.prefix },
+      { mode: this.current.mode, retentionDays: settings.days, tiers: settings.tiers, manageLifecycle: settings.manageLifecycle, minKept: settings.minKept, prefix: this.prefix },
       `retention: ${this.current.mode} (${this.current.modeReason})`,
     );
     if (this.current.mode === 'off') return;
@@ -119,6 +120,7 @@ export class RetentionService {
     try {
       if (this.current.mode === 'lifecycle') ok = await this.applyLifecycle();
       if (this.current.mode === 'lifecycle') await this.refreshListing();
+      if (this.current.mode === 'prune' && this.options.settings.tiers !== undefined) await this.checkRulesAgainstTiers();
       if (this.current.mode === 'prune') ok = (await this.prune(now)) && ok;
     } catch (error) {
       ok = false;
@@ -171,6 +173,42 @@ export class RetentionService {
     return true;
   }
 
+  // With tiers, a lifecycle rule on our prefix expires the backups the tiers keep: with
+  // MANAGE_LIFECYCLE=true our own rule (from before the tiers) is removed; any rule left is reported.
+  // Endpoints without lifecycle rules (NotImplemented) have nothing to interfere; a key that may not
+  // read the rules leaves the conflict unknown (logged, not a finding: R2 object tokens cannot read them).
+  private async checkRulesAgainstTiers(): Promise<void> {
+    const { settings, lifecycle, storageKind } = this.options;
+    if (storageKind !== 's3' || lifecycle === undefined) return;
+    let config;
+    try {
+      config = await lifecycle.read();
+    } catch (error) {
+      if (error instanceof StorageError && error.code === 'NotImplemented') {
+        this.current = { ...this.current, tierRuleConflicts: [] };
+      } else {
+        this.logger.warn({ err: errForLog(error) }, `retention: could not read the bucket's lifecycle rules to check that none deletes backups the tiers keep: ${shortMessageOf(error)}`);
+        this.current = { ...this.current, tierRuleConflicts: undefined };
+      }
+      return;
+    }
+    let rules = config.rules;
+    const remaining = settings.manageLifecycle ? withoutOurRule(rules, this.prefix) : undefined;
+    if (remaining !== undefined) {
+      try {
+        if (remaining.length === 0) await lifecycle.clear();
+        else await lifecycle.write({ ...config, rules: remaining });
+        rules = remaining;
+        this.logger.info({ ruleId: ourRuleId(this.prefix) }, `retention: removed lifecycle rule "${ourRuleId(this.prefix)}": it expires by age alone and would delete backups the KEEP_* tiers keep`);
+      } catch (error) {
+        this.logger.error({ err: errForLog(error) }, `retention: could not remove lifecycle rule "${ourRuleId(this.prefix)}", which deletes backups the tiers keep: ${shortMessageOf(error)}`);
+      }
+    }
+    const conflicts = rulesExpiringPrefix(rules, this.prefix).map((r) => r.detail);
+    if (conflicts.length > 0) this.logger.warn({ rules: conflicts }, `retention: ${conflicts.join('; ')}: this deletes backups the KEEP_* tiers keep`);
+    this.current = { ...this.current, tierRuleConflicts: conflicts };
+  }
+
   private lifecycleFailed(problem: LifecycleProblem): false {
     this.logger.error({ code: problem.code, hint: problem.hint }, `retention: ${problem.message}`);
     this.current = { ...this.current, lifecycleProblem: problem };
@@ -193,7 +231,7 @@ export class RetentionService {
       const result = await runPrune({
         store,
         location: this.options.location,
-        policy: { days: settings.days, minKept: settings.minKept, maxAgeHours: freshness.maxAgeHours, emptyMaxBytes: freshness.emptyMaxBytes },
+        policy: { days: settings.days, tiers: settings.tiers, minKept: settings.minKept, maxAgeHours: freshness.maxAgeHours, emptyMaxBytes: freshness.emptyMaxBytes },
         now,
         findings,
         monitorPolicy: freshness,
@@ -207,7 +245,7 @@ export class RetentionService {
       } else if (result.deleted.length > 0) {
         this.logger.info(
           { deletedBackups: result.deletedBackups, deletedManifests: result.deletedManifests, bytesFreed: result.bytesFreed },
-          `retention: pruned ${result.deletedBackups} backup(s) older than ${settings.days} days, ${formatBytes(result.bytesFreed)} freed`,
+          `retention: pruned ${result.deletedBackups} backup(s) ${settings.tiers === undefined ? `older than ${settings.days} days` : `kept by no tier (${describeTiers(settings.tiers)})`}, ${formatBytes(result.bytesFreed)} freed`,
         );
       } else {
         this.logger.debug('retention: nothing to prune');

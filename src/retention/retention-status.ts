@@ -1,5 +1,7 @@
 // What the retention service last saw and did; read by the retention check, metrics and /status.
+import type { RetentionTiers } from '../config/types.ts';
 import type { LifecycleEvaluation } from './lifecycle-rules.ts';
+import { describeTiers } from './tiers.ts';
 
 export type EffectiveMode = 'off' | 'lifecycle' | 'prune';
 
@@ -29,6 +31,9 @@ export interface RetentionStatus {
   // Lifecycle mode: reading or writing the rules failed.
   lifecycleProblem: LifecycleProblem | undefined;
   lastPrune: PruneSummary | undefined;
+  // Prune mode with KEEP_* tiers on S3: enabled lifecycle rules that expire our prefix, and so would
+  // delete backups the tiers keep (one line each); undefined when the rules could not be read.
+  tierRuleConflicts?: string[] | undefined;
   // When the last run finished, and whether it did what it should.
   lastRunAt: Date | undefined;
   lastRunOk: boolean | undefined;
@@ -41,10 +46,12 @@ export function initialStatus(mode: EffectiveMode, modeReason: string): Retentio
 // The mode to start in, from the settings and the kind of storage. Lifecycle mode may still fall back
 // to prune at run time when the endpoint answers NotImplemented (only when RETENTION_MODE is unset).
 export function resolveMode(
-  settings: { days: number; mode: 'lifecycle' | 'prune' | undefined },
+  settings: { days: number; mode: 'lifecycle' | 'prune' | undefined; tiers?: RetentionTiers | undefined },
   storageKind: 's3' | 'dir',
 ): { mode: EffectiveMode; reason: string } {
   if (settings.days <= 0) return { mode: 'off', reason: 'RETENTION_DAYS=0 turns retention off' };
+  // A lifecycle rule only knows age: it cannot keep "the newest backup of each month".
+  if (settings.tiers !== undefined) return { mode: 'prune', reason: `${describeTiers(settings.tiers)}: lifecycle rules only know age, so backups the tiers do not keep are pruned` };
   if (storageKind === 'dir') return { mode: 'prune', reason: 'directory storage has no lifecycle rules, so old backups are pruned' };
   if (settings.mode === 'prune') return { mode: 'prune', reason: 'RETENTION_MODE=prune' };
   if (settings.mode === 'lifecycle') return { mode: 'lifecycle', reason: 'RETENTION_MODE=lifecycle' };

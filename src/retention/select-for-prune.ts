@@ -1,15 +1,21 @@
 // Pure decision of which objects a prune deletes, and whether pruning may run at all now.
 // Safety first: only objects in our own naming (and their manifests), never the newest `minKept`
 // of ours, and nothing at all while the newest backup looks bad (a broken backup job must not eat the
-// good backups). Time is an argument.
+// good backups). With KEEP_* tiers, what no tier keeps goes instead of what is older than
+// RETENTION_DAYS (tiers.ts). Time is an argument.
 import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.ts';
 import { backupsOf, type BackupObject } from '../core/backup-catalog.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';
+import type { RetentionTiers } from '../config/types.ts';
+import { describeTiers, selectTierKeeps, type TierKeep } from './tiers.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 const HOUR_MS = 3600 * 1000;
+// With tiers (where age alone keeps nothing) a manifest without its backup goes only after a day, so
+// one written just before its backup is never taken for a leftover.
+const ORPHAN_MANIFEST_MIN_AGE_MS = DAY_MS;
 
 // Monitor findings that mean "the newest backup is not known to be good": pruning waits for them to clear.
 const PRUNE_BLOCKING_CHECKS: readonly CheckName[] = ['stale', 'empty', 'backup_failed', 'size_anomaly', 'verify_failed', 'storage_unreachable'];
@@ -17,6 +23,9 @@ const PRUNE_BLOCKING_CHECKS: readonly CheckName[] = ['stale', 'empty', 'backup_f
 export interface PrunePolicy {
   // RETENTION_DAYS (> 0; 0 means retention is off and nothing is ever selected).
   days: number;
+  // KEEP_DAILY/WEEKLY/MONTHLY/YEARLY: when set, the tiers (and RETENTION_DAYS only if set explicitly)
+  // decide what is kept instead of RETENTION_DAYS alone.
+  tiers?: RetentionTiers | undefined;
   // MIN_BACKUPS_KEPT: the newest this many of our backups are never deleted.
   minKept: number;
   // The monitor's limits, so a prune judges the newest backup even when no monitor ran (CLI).
@@ -48,6 +57,8 @@ interface KeptItem {
   key: string;
   ageDays: number;
   reason: string;
+  // With tiers: the tiers that keep it and the period it is the newest backup of.
+  tiers?: TierKeep[];
 }
 
 export interface PrunePlan {
@@ -57,9 +68,11 @@ export interface PrunePlan {
   toDelete: PruneItem[];
   // What would have been deleted had the prune not been refused (for dry runs and logs).
   held: PruneItem[];
-  // Objects old enough to go that stay, and why (newest N, not our naming).
+  // Objects old enough to go that stay, and why (newest N, not our naming); with tiers every backup
+  // that stays, and why (the tiers that keep it, younger than RETENTION_DAYS, newest N).
   kept: KeptItem[];
-  // Objects older than this (by the later of name time and LastModified) are due.
+  // Objects older than this (by the later of name time and LastModified) are due; with tiers, what
+  // RETENTION_DAYS keeps when set explicitly (else now: age alone keeps nothing).
   cutoff: Date;
   backupCount: number;
 }
@@ -81,7 +94,9 @@ function ageDays(now: Date, time: number): number {
 // Decides what a prune deletes now.
 export function selectForPrune(input: PruneInput): PrunePlan {
   const { objects, prefix, policy, now } = input;
-  const cutoff = new Date(now.getTime() - policy.days * DAY_MS);
+  const tiers = policy.tiers;
+  const withinDays = tiers === undefined ? policy.days : (tiers.keepWithinDays ?? 0);
+  const cutoff = new Date(now.getTime() - withinDays * DAY_MS);
   // Newest first, in the catalog's order.
   const backups: Backup[] = backupsOf(objects, prefix)
     .reverse()
@@ -91,8 +106,9 @@ export function selectForPrune(input: PruneInput): PrunePlan {
 
   const minKept = Math.max(1, Math.floor(policy.minKept));
   const newestOurs = new Set(backups.filter((b) => b.ours).slice(0, minKept).map((b) => b.object.key));
-  const due: PruneItem[] = [];
-  for (const b of backups) {
+  // With tiers they decide; without, age does (the loop below).
+  const due: PruneItem[] = tiers === undefined ? [] : selectByTiers(backups, tiers, { cutoff, minKept, newestOurs, now, kept: plan.kept });
+  for (const b of tiers === undefined ? backups : []) {
     if (b.ageTime >= cutoff.getTime()) continue;
     const age = ageDays(now, b.ageTime);
     if (!b.ours) {
@@ -117,7 +133,7 @@ export function selectForPrune(input: PruneInput): PrunePlan {
     const parsed = parseBackupKey(backupKey, prefix);
     if (!parsed.ours || parsed.time === undefined) continue;
     const ageTime = Math.max(parsed.time.getTime(), o.lastModified.getTime());
-    if (ageTime >= cutoff.getTime()) continue;
+    if (ageTime >= Math.min(cutoff.getTime(), now.getTime() - ORPHAN_MANIFEST_MIN_AGE_MS)) continue;
     manifests.push({ key: o.key, kind: 'manifest', size: o.size, ageDays: ageDays(now, ageTime), reason: 'manifest of a backup that is already gone' });
   }
   const all = [...due, ...manifests];
@@ -125,6 +141,37 @@ export function selectForPrune(input: PruneInput): PrunePlan {
   const refusal = refuse(backups, input);
   if (refusal !== undefined) return { ...plan, refusal, held: all };
   return { ...plan, toDelete: all };
+}
+
+// With tiers: every backup of ours that no tier, RETENTION_DAYS (when set) or MIN_BACKUPS_KEPT keeps
+// is due; every backup that stays is recorded in `kept` with all its reasons.
+function selectByTiers(
+  backups: readonly Backup[],
+  tiers: RetentionTiers,
+  ctx: { cutoff: Date; minKept: number; newestOurs: ReadonlySet<string>; now: Date; kept: KeptItem[] },
+): PruneItem[] {
+  const keeps = selectTierKeeps(
+    backups.filter((b) => b.ours).map((b) => ({ key: b.object.key, time: b.object.time })),
+    tiers,
+  );
+  const due: PruneItem[] = [];
+  for (const b of backups) {
+    const age = ageDays(ctx.now, b.ageTime);
+    if (!b.ours) {
+      ctx.kept.push({ key: b.object.key, ageDays: age, reason: 'not in backup-sentinel naming: never deleted by a prune' });
+      continue;
+    }
+    const tierKeeps = keeps.get(b.object.key) ?? [];
+    const reasons = tierKeeps.map((k) => `${k.tier} ${k.period}`);
+    if (tiers.keepWithinDays !== undefined && b.ageTime >= ctx.cutoff.getTime()) reasons.push(`younger than ${tiers.keepWithinDays} days (RETENTION_DAYS)`);
+    if (ctx.newestOurs.has(b.object.key)) reasons.push(`one of the newest ${ctx.minKept} backups (MIN_BACKUPS_KEPT)`);
+    if (reasons.length > 0) {
+      ctx.kept.push({ key: b.object.key, ageDays: age, reason: reasons.join(', '), tiers: tierKeeps });
+    } else {
+      due.push({ key: b.object.key, kind: 'backup', size: b.object.size, ageDays: age, reason: `${age} days old, kept by no tier (${describeTiers(tiers)})` });
+    }
+  }
+  return due;
 }
 
 // Why the newest backup is not known to be good, or undefined when it is.

@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import { registerStateGauge } from '../util/state-gauge.ts';
+import { registerAgeGauge, registerStateGauge } from '../util/state-gauge.ts';
 import type { UploadSweepState } from './upload-sweeper.ts';
 import { METRIC_PREFIX } from '../core/metrics.ts';
 
@@ -14,6 +14,7 @@ export function registerUploadSweepMetrics(registry: Registry, state: () => Uplo
     const at = state()?.lastSweepAt;
     return at === undefined ? undefined : at.getTime() / 1000;
   });
+  registerAgeGauge(registry, `${METRIC_PREFIX}incomplete_uploads_last_sweep_age_seconds`, 'Seconds since incomplete multipart uploads were last listed', () => state()?.lastSweepAt);
   new Counter({
     name: `${METRIC_PREFIX}incomplete_uploads_aborted_total`,
     help: 'Incomplete multipart uploads the sweep aborted (their parts deleted)',

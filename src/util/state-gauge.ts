@@ -21,3 +21,16 @@ export function registerStateGauge(registry: Registry, name: string, help: strin
     },
   });
 }
+
+// Seconds from `at` to `now`; never negative (a backup named a little in the future, a clock that
+// stepped back, is age 0, not a negative age that would never look stale). Pure: time is an argument.
+export function ageSeconds(at: Date | undefined, now: Date): number | undefined {
+  return at === undefined ? undefined : Math.max(0, (now.getTime() - at.getTime()) / 1000);
+}
+
+// The *_age_seconds twin of a *_timestamp_seconds gauge: now minus the stored time, computed at scrape
+// from stored state and the clock (no I/O), for tools that cannot compute `time() - x` (Datadog's
+// OpenMetrics check, some SaaS collectors). Left out while the time is unknown, like its twin.
+export function registerAgeGauge(registry: Registry, name: string, help: string, read: () => Date | undefined, now: () => Date = () => new Date()): void {
+  registerStateGauge(registry, name, help, () => ageSeconds(read(), now()));
+}

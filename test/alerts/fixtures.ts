@@ -10,7 +10,7 @@ import type { BackupStore } from '../../src/storage/store.ts';
 // The checks one monitor run speaks for.
 export { MONITOR_CHECKS } from '../../src/monitor/checks.ts';
 
-export const T0 = new Date('2026-11-27T03:00:00Z');
+const T0 = new Date('2026-11-27T03:00:00Z');
 export const at = (hours: number): Date => new Date(T0.getTime() + hours * 3_600_000);
 
 export function finding(check: CheckName, severity: Severity = 'fail', summary = `${check} problem`): Finding {

@@ -33,6 +33,7 @@ const CASES: Case[] = [
     badValue: { args: ['--key', '--drill'], message: /^--key expects a value \(KEY\), got "--drill", which looks like an option; for a value that starts with "-", write --key=VALUE\.$/ },
   },
   { command: 'alert-test', options: [] },
+  { command: 'doctor', options: ['--send'], badValue: { args: ['--send=yes'], message: /^--send takes no value, got "--send=yes"\.$/ } },
 ];
 
 // Every command refuses before doing anything, so a directory store that is never written to suffices.

@@ -10,7 +10,7 @@ export const PROMETHEUS_FILE = 'grafana/prometheus/prometheus.yml';
 export const COMPOSE_FILE = 'docker-compose.yml';
 export const RUNBOOK_BASE = 'https://github.com/backup-sentinel/backup-sentinel/blob/main/docs/BACKUP_CONFIGURATION.md';
 
-export interface Target {
+interface Target {
   expr?: string;
   datasource?: unknown;
   refId?: string;
@@ -26,7 +26,7 @@ export interface Panel {
   gridPos: { x: number; y: number; w: number; h: number };
 }
 
-export interface TemplateVariable {
+interface TemplateVariable {
   name: string;
   type: string;
   query?: unknown;
@@ -51,7 +51,7 @@ export interface Rule {
   annotations?: Record<string, string>;
 }
 
-export interface RuleFile {
+interface RuleFile {
   groups: { name: string; rules: Rule[] }[];
 }
 

@@ -6,7 +6,7 @@ import { forwardTo, listenOnLoopback } from './http-forward.ts';
 // share of them itself with an S3 error (default: 500 InternalError), after reading the request body
 // like a real server would. Every request is recorded with its time, so tests can measure the backoff.
 
-export interface ProxiedRequest {
+interface ProxiedRequest {
   method: string;
   url: string;
   at: number;

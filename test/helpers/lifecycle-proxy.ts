@@ -8,7 +8,7 @@ import { errorXml, forwardTo, listenOnLoopback, readBody } from './http-forward.
 // itself (keeping the XML it was given, like S3 does) and forwards every other request unchanged to the
 // real s3rver behind it. Like AWS, a PUT without Content-MD5 or an x-amz-checksum-* header is refused.
 
-export interface LifecycleRequest {
+interface LifecycleRequest {
   method: string;
   url: string;
   headers: Record<string, string | string[] | undefined>;

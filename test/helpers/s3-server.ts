@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
 
-export interface S3Request {
+interface S3Request {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
@@ -22,7 +22,7 @@ export interface SeedObject {
 }
 
 // A multipart upload that was started and neither completed nor aborted.
-export interface PendingUpload {
+interface PendingUpload {
   key: string;
   uploadId: string;
   // When it was started (the mtime of s3rver's record of it; see backdateUpload).

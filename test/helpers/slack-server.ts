@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 // What the fake webhook does with one request.
-export type SlackBehaviour = 'ok' | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
+type SlackBehaviour = 'ok' | 'hang' | { status: number; body?: string; headers?: Record<string, string> };
 
 export interface TestSlackServer {
   // The webhook URL; its path looks like Slack's, with a token tests can search logs for.

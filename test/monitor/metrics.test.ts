@@ -36,7 +36,7 @@ describe('metrics and health from the monitor', () => {
       return key;
     };
     const registry = new Registry();
-    registerMetrics({ registry, snapshot: () => runner.snapshot(), version: '1.2.3' });
+    registerMetrics({ registry, snapshot: () => runner.snapshot(), version: '1.2.3', now: () => clock.now() });
     const app = createHttpApp({
       registry,
       health: () => runner.healthState(),
@@ -75,6 +75,9 @@ describe('metrics and health from the monitor', () => {
       'backup_sentinel_last_backup_success_timestamp_seconds',
       'backup_sentinel_newest_backup_timestamp_seconds',
       'backup_sentinel_last_check_timestamp_seconds',
+      'backup_sentinel_last_backup_success_age_seconds',
+      'backup_sentinel_newest_backup_age_seconds',
+      'backup_sentinel_last_check_age_seconds',
       'backup_sentinel_stored_backups',
       'backup_sentinel_finding_active',
     ]) {
@@ -113,6 +116,21 @@ describe('metrics and health from the monitor', () => {
     assert.equal(status.thresholds.maxBackupAgeHours, 25);
   });
 
+  it('the *_age_seconds gauges are the clock minus the stored times, computed at each scrape without a new check', async () => {
+    const at = (await scrape()).samples;
+    assert.equal(sample(at, 'backup_sentinel_newest_backup_age_seconds'), 30 * 3600);
+    assert.equal(sample(at, 'backup_sentinel_oldest_backup_age_seconds'), 30 * 3600);
+    assert.equal(sample(at, 'backup_sentinel_last_check_age_seconds'), 0);
+    assert.equal(sample(at, 'backup_sentinel_last_successful_check_age_seconds'), 0);
+    const checks = runner.snapshot().lastCheck?.at;
+    clock.advance(HOUR / 2);
+    const later = (await scrape()).samples;
+    assert.equal(runner.snapshot().lastCheck?.at, checks, 'no check ran in between');
+    assert.equal(sample(later, 'backup_sentinel_newest_backup_age_seconds'), 30 * 3600 + 1800);
+    assert.equal(sample(later, 'backup_sentinel_last_check_age_seconds'), 1800);
+    assert.equal(sample(later, 'backup_sentinel_newest_backup_timestamp_seconds'), sample(at, 'backup_sentinel_newest_backup_timestamp_seconds'));
+  });
+
   it('a successful backup run feeds the run metrics and clears the finding', async () => {
     await put(0, 3 * MiB);
     const finishedAt = clock.now();
@@ -130,6 +148,8 @@ describe('metrics and health from the monitor', () => {
     assert.equal(sample(samples, 'backup_sentinel_last_backup_success'), 1);
     assert.equal(sample(samples, 'backup_sentinel_last_backup_size_bytes'), 3 * MiB);
     assert.equal(sample(samples, 'backup_sentinel_last_backup_duration_seconds'), 90);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_success_age_seconds'), 0);
+    assert.equal(sample(samples, 'backup_sentinel_last_backup_attempt_age_seconds'), 0);
     assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'success' }), 1);
     assert.equal(sample(samples, 'backup_sentinel_backup_runs_total', { result: 'skipped' }), 1);
     assert.equal(sample(samples, 'backup_sentinel_finding_active', { check: 'stale' }), 0);

@@ -47,8 +47,9 @@ describe('verify service', () => {
       clock: () => now,
     });
     const registry = new Registry();
-    registerRestoreMetrics(registry, () => service.state());
+    registerRestoreMetrics(registry, () => service.state(), () => now);
     assert.equal(sample(await registry.metrics(), 'backup_sentinel_last_verify_success'), undefined, 'nothing before the first run');
+    assert.equal(sample(await registry.metrics(), 'backup_sentinel_last_verify_age_seconds'), undefined, 'no age before the first run');
     const heard: string[][] = [];
     service.onResult((_run, findings) => {
       heard.push(findings.map((f) => f.check));
@@ -77,6 +78,10 @@ describe('verify service', () => {
     assert.equal(sample(text, 'backup_sentinel_last_verify_success'), 0);
     assert.equal(sample(text, 'backup_sentinel_last_drill_success'), 0);
     assert.equal(sample(text, 'backup_sentinel_last_verify_success_timestamp_seconds'), new Date('2026-03-01T04:30:00Z').getTime() / 1000);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_success_age_seconds'), 86_400, 'a day since the last intact verification');
+    assert.equal(sample(text, 'backup_sentinel_last_drill_success_age_seconds'), 86_400);
+    assert.equal(sample(text, 'backup_sentinel_last_verify_age_seconds'), 0);
+    assert.equal(sample(text, 'backup_sentinel_last_drill_age_seconds'), 0);
     assert.deepEqual(heard, [[], ['verify_failed', 'drill_failed']]);
     service.start();
     const next = service.nextRunAt();

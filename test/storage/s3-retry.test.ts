@@ -51,11 +51,15 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
   it('completes a multipart upload intact, backing off between the attempts of each request', async () => {
     const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { partSize: 5 * MiB, tuning: { retryBaseDelayMs: 100 } });
     const data = bytes(22 * MiB + 17, 21);
-    let part2Attempts = 0;
-    // Every other request fails, and part 2 fails five times in a row (more than the SDK's 4 attempts).
-    proxy.failWhen(({ method, url, index }) => {
-      if (method === 'PUT' && url.includes('partNumber=2&')) return ++part2Attempts <= 5;
-      return index % 2 === 1;
+    // Every request fails its first attempt, and part 2 fails five times in a row (more than the SDK's 4
+    // attempts). Counted per request, not by arrival order: with two parts in flight, "every other
+    // arrival" could land one request's retries on the failing turn every time.
+    const attempts = new Map<string, number>();
+    proxy.failWhen(({ method, url }) => {
+      const request = `${method} ${url}`;
+      const attempt = (attempts.get(request) ?? 0) + 1;
+      attempts.set(request, attempt);
+      return method === 'PUT' && url.includes('partNumber=2&') ? attempt <= 5 : attempt === 1;
     });
     const result = await store.put('retry/half-fail.sql.gz', Readable.from([data]));
     proxy.failWhen(undefined);

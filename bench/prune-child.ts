@@ -1,0 +1,92 @@
+// Retention tiers at scale, in its own process: three years of daily backups (1,100, each with its
+// manifest: 2,200 objects) seeded into the local S3 server, then one prune with KEEP_DAILY=7,
+// KEEP_WEEKLY=4, KEEP_MONTHLY=12, KEEP_YEARLY=3 exactly as the `prune` command runs it (configured by
+// loadConfig). Requests are counted by the S3 server (its control endpoint).
+// Input: one JSON argument (PruneInput). Prints one JSON line (PruneOutput).
+import { loadConfig } from '../src/config/load-config.ts';
+import { runPrune } from '../src/retention/prune.ts';
+import { createStore } from '../src/storage/create-store.ts';
+import type { SeedPlan } from './seed-plan.ts';
+
+interface PruneInput {
+  endpoint: string;
+  bucket: string;
+  control: string;
+  subfolder: string;
+  backups: number;
+}
+
+export interface PruneOutput {
+  seeded: { objects: number; seconds: number };
+  seconds: number;
+  cpuSeconds: number;
+  requests: number;
+  listed: number;
+  deletedBackups: number;
+  deletedManifests: number;
+  kept: number;
+  refusal: string | null;
+  peakRssBytes: number;
+}
+
+const input = JSON.parse(process.argv[2] ?? '{}') as PruneInput;
+const config = loadConfig({
+  AWS_S3_BUCKET: input.bucket,
+  AWS_S3_ENDPOINT: input.endpoint,
+  AWS_S3_REGION: 'auto',
+  AWS_S3_FORCE_PATH_STYLE: 'true',
+  AWS_ACCESS_KEY_ID: 'S3RVER',
+  AWS_SECRET_ACCESS_KEY: 'S3RVER',
+  BUCKET_SUBFOLDER: input.subfolder,
+  BACKUP_FILE_PREFIX: 'bench_',
+  KEEP_DAILY: '7',
+  KEEP_WEEKLY: '4',
+  KEEP_MONTHLY: '12',
+  KEEP_YEARLY: '3',
+});
+
+async function control(path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${input.control}${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
+  if (!response.ok) throw new Error(`s3 child control ${path}: HTTP ${response.status} ${await response.text()}`);
+  return await response.json();
+}
+const requestCount = async (): Promise<number> => ((await control('/requests')) as { count: number }).count;
+
+// One backup a day, the newest half an hour old: the prune is not refused.
+const history: SeedPlan = {
+  location: config.location,
+  count: input.backups,
+  newest: new Date(Date.now() - 30 * 60_000).toISOString(),
+  intervalMinutes: 24 * 60,
+  baseSize: 2048,
+  withManifests: true,
+};
+const seeded = (await control('/seed', history)) as { seeded: number; seconds: number };
+
+const { retention, monitor } = config;
+const before = await requestCount();
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const result = await runPrune({
+  store: createStore(config),
+  location: config.location,
+  policy: { days: retention.days, tiers: retention.tiers, minKept: retention.minKept, maxAgeHours: monitor.maxAgeHours, emptyMaxBytes: monitor.emptyMaxBytes },
+  now: new Date(),
+  monitorPolicy: monitor,
+});
+const seconds = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+const requests = (await requestCount()) - before;
+const output: PruneOutput = {
+  seeded: { objects: seeded.seeded, seconds: seeded.seconds },
+  seconds,
+  cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  requests,
+  listed: result.remaining.length + result.deleted.length,
+  deletedBackups: result.deletedBackups,
+  deletedManifests: result.deletedManifests,
+  kept: result.plan.backupCount - result.deletedBackups,
+  refusal: result.plan.refusal ?? null,
+  peakRssBytes: process.resourceUsage().maxRSS * 1024,
+};
+process.stdout.write(`${JSON.stringify(output)}\n`);

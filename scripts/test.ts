@@ -1,0 +1,87 @@
+// `npm test`: the test files and the static checks (typecheck, lint, dead code) at once. The tests start
+// first and keep their normal priority; the checks run `nice`d, so they use the CPU the tests leave idle
+// (waiting on PostgreSQL, S3, timers) instead of adding their minute in front. The checks keep caches in
+// node_modules/.cache, so a second run (CI runs the suite on two Node majors) re-checks only what changed.
+// Test output streams as it comes; each check's output is printed when it ends. Exit 1 if anything failed.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+const cache = path.join(root, 'node_modules', '.cache', 'backup-sentinel');
+const bin = (name: string) => path.join(root, 'node_modules', '.bin', name);
+
+interface Part {
+  name: string;
+  command: string[];
+  // Output shown live (the tests) or held until the part ends (the checks, so lines don't interleave).
+  live: boolean;
+}
+
+// test/<area>/<name>.test.ts, listed here rather than by a shell glob (Node 20 does not expand one).
+function allTestFiles(): string[] {
+  const test = path.join(root, 'test');
+  return fs
+    .readdirSync(test, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .flatMap((dir) => fs.readdirSync(path.join(test, dir.name)).filter((f) => f.endsWith('.test.ts')).map((f) => path.join('test', dir.name, f)))
+    .sort();
+}
+
+const testFiles = process.argv.slice(2);
+const parts: Part[] = [
+  {
+    name: 'tests',
+    command: [
+      process.execPath,
+      '--import',
+      'tsx',
+      '--test',
+      '--test-concurrency=2',
+      '--test-timeout=180000',
+      ...(testFiles.length > 0 ? testFiles : allTestFiles()),
+    ],
+    live: true,
+  },
+  { name: 'typecheck', command: [bin('tsc'), '-p', 'tsconfig.json', '--noEmit', '--incremental', '--tsBuildInfoFile', path.join(cache, 'tsbuildinfo')], live: false },
+  { name: 'lint', command: [bin('eslint'), '--cache', '--cache-strategy', 'content', '--cache-location', path.join(cache, 'eslint'), '.'], live: false },
+  { name: 'deadcode', command: [bin('knip'), '--cache', '--cache-location', path.join(cache, 'knip')], live: false },
+];
+
+interface Outcome {
+  name: string;
+  code: number | null;
+  seconds: number;
+}
+
+function run(part: Part): Promise<Outcome> {
+  const started = performance.now();
+  const [file, ...args] = part.live ? part.command : ['nice', '-n', '10', ...part.command];
+  return new Promise((resolve) => {
+    const child = spawn(file!, args, { cwd: root, stdio: part.live ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    const held: Buffer[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => held.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => held.push(chunk));
+    const done = (code: number | null) => {
+      const seconds = (performance.now() - started) / 1000;
+      if (!part.live) {
+        const output = Buffer.concat(held).toString('utf8').trim();
+        process.stdout.write(`\n== ${part.name}: ${code === 0 ? 'ok' : 'FAILED'} (${seconds.toFixed(1)} s)\n${output ? `${output}\n` : ''}`);
+      }
+      resolve({ name: part.name, code, seconds });
+    };
+    child.once('error', (error) => {
+      held.push(Buffer.from(`cannot start ${file}: ${error.message}\n`));
+      done(null);
+    });
+    child.once('close', (code) => done(code));
+  });
+}
+
+const outcomes = await Promise.all(parts.map(run));
+const failed = outcomes.filter((o) => o.code !== 0);
+process.stdout.write(`\n${outcomes.map((o) => `${o.name} ${o.code === 0 ? 'ok' : 'FAILED'} ${o.seconds.toFixed(1)} s`).join(' · ')}\n`);
+if (failed.length > 0) {
+  process.stdout.write(`failed: ${failed.map((o) => o.name).join(', ')}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { runCli } from '../../src/cli.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { keyPrefix } from '../../src/backup/naming.ts';
+import { runStartupChecks } from '../../src/doctor/run-doctor.ts';
+import { createStore } from '../../src/storage/create-store.ts';
+import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { startLifecycleProxy } from '../helpers/lifecycle-proxy.ts';
+import { captureLogs, captureStream } from '../helpers/log-sink.ts';
+import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
+import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+
+const DB = 'doctor_app';
+const LIMITED_USER = 'doctor_limited';
+const LIMITED_PASSWORD = 'lim1ted-Pw-7c3e9a';
+
+async function doctor(env: Record<string, string>, args: string[] = []): Promise<{ code: number; out: string; err: string }> {
+  const stdout = captureStream();
+  const stderr = captureStream();
+  const code = await runCli(['doctor', ...args], { LOG_LEVEL: 'silent', HOST: '127.0.0.1', ...env }, { stdout: stdout.stream, stderr: stderr.stream });
+  return { code, out: stdout.text(), err: stderr.text() };
+}
+
+describe('backup-sentinel doctor', () => {
+  let pg: PgCluster;
+  let s3: TestS3Server;
+  let faults: FaultHttpProxy;
+  let slack: TestSlackServer;
+  // Storage reached through the fault proxy (which forwards everything until told otherwise).
+  let storageEnv: Record<string, string>;
+
+  before(async () => {
+    [pg, s3, slack] = await Promise.all([sharedPgCluster(), startS3Server(), startSlackServer()]);
+    faults = await startFaultHttpProxy(s3.port);
+    storageEnv = { ...s3.env, AWS_S3_ENDPOINT: faults.endpoint };
+    await pg.createDatabase(DB);
+    await pg.psql(
+      `CREATE TABLE public.orders (id int primary key); CREATE TABLE public.payroll (id int primary key, salary int);
+       CREATE ROLE ${LIMITED_USER} LOGIN PASSWORD '${LIMITED_PASSWORD}';
+       GRANT SELECT ON public.orders TO ${LIMITED_USER};`,
+      DB,
+    );
+  });
+  after(async () => {
+    faults.failWhen(undefined);
+    await faults?.close();
+    await s3?.close();
+    await slack?.close();
+  });
+
+  it('passes every check and exits 0 against a working database, bucket and alert channel', async () => {
+    const { code, out } = await doctor({ ...storageEnv, BACKUP_DATABASE_URL: pg.url(DB), SLACK_WEBHOOK_URL: slack.url });
+    assert.equal(code, 0, out);
+    assert.match(out, /\[ok  \] configuration: valid/);
+    assert.match(out, new RegExp(`\\[ok  \\] database: connection: database "${DB}" .*PostgreSQL ${pg.majorVersion}`));
+    assert.match(out, /\[ok  \] database: pg_dump: pg_dump \d+/);
+    assert.match(out, /\[ok  \] database: read every table pg_dump reads/);
+    assert.match(out, /\[ok  \] storage: write, read back, delete: .*wrote, read back and deleted .*\.backup-sentinel\/doctor-probe-/);
+    assert.match(out, /\[ok  \] alerts: slack: configured .*run doctor --send/);
+    assert.match(out, /Every check passed\./);
+    assert.equal(slack.payloads.length, 0, 'nothing is sent without --send');
+    const left = await createStore(loadConfig(s3.env)).list('');
+    assert.deepEqual(left.map((o) => o.key), [], 'the probe object is deleted');
+    assert.ok(!out.includes(pg.password) && !out.includes(slack.token), 'no secret in the output');
+  });
+
+  it('fails naming the table a role may not read and the GRANT that fixes it', async () => {
+    const { code, out } = await doctor({ ...storageEnv, BACKUP_DATABASE_URL: pg.url(DB, LIMITED_USER, LIMITED_PASSWORD) });
+    assert.equal(code, 1, out);
+    assert.match(out, /\[ok  \] database: connection/);
+    assert.match(out, /\[FAIL\] database: read every table pg_dump reads: user "doctor_limited" may not read 1 relation .*: public\.payroll/);
+    assert.match(out, /What to do: .*GRANT SELECT ON "public"\."payroll" TO "doctor_limited";/);
+    assert.doesNotMatch(out, /public\.orders/, 'a readable table is not named');
+    assert.ok(!out.includes(LIMITED_PASSWORD), 'the password is not shown');
+  });
+
+  it('fails the storage check when uploads are refused (403 on PUT) although listing works', async () => {
+    faults.failWhen(({ method }) => method === 'PUT', { status: 403, code: 'AccessDenied' });
+    try {
+      const config = loadConfig(storageEnv);
+      await createStore(config).list(keyPrefix(config.location));
+      const { code, out } = await doctor(storageEnv);
+      assert.equal(code, 1, out);
+      assert.match(out, /\[FAIL\] storage: write, read back, delete: cannot write a probe object to s3:\/\//);
+      assert.match(out, /What to do: the credentials cannot write to this storage: .*Object Read & Write/);
+      assert.match(out, /\[skip\] database: monitor-only/);
+      assert.ok(faults.requests.some((r) => r.method === 'PUT' && r.failedWith === 403), 'the PUT reached the proxy and was refused');
+    } finally {
+      faults.failWhen(undefined);
+    }
+  });
+
+  it('with MANAGE_LIFECYCLE=true, checks that the lifecycle rules can be read, and fails when they cannot', async () => {
+    const lifecycle = await startLifecycleProxy(s3);
+    try {
+      const readable = await doctor({ ...lifecycle.env, MANAGE_LIFECYCLE: 'true' });
+      assert.equal(readable.code, 0, readable.out);
+      assert.match(readable.out, /\[ok  \] storage: lifecycle rules \(MANAGE_LIFECYCLE=true\): can read the bucket's lifecycle rules \(0 rules\)/);
+      lifecycle.failWith({ status: 403, code: 'AccessDenied' });
+      const refused = await doctor({ ...lifecycle.env, MANAGE_LIFECYCLE: 'true' });
+      assert.equal(refused.code, 1, refused.out);
+      assert.match(refused.out, /\[FAIL\] storage: lifecycle rules \(MANAGE_LIFECYCLE=true\): cannot read the bucket's lifecycle rules/);
+      assert.match(refused.out, /What to do: MANAGE_LIFECYCLE=true needs a token allowed to read and write bucket lifecycle rules/);
+      const without = await doctor(lifecycle.env);
+      assert.doesNotMatch(without.out, /lifecycle rules/, 'not checked without MANAGE_LIFECYCLE');
+    } finally {
+      await lifecycle.close();
+    }
+  });
+
+  it('delivers a test message through each channel with --send, and fails for a channel that refuses it', async () => {
+    const sent = await doctor({ ...storageEnv, SLACK_WEBHOOK_URL: slack.url }, ['--send']);
+    assert.equal(sent.code, 0, sent.out);
+    assert.match(sent.out, /\[ok  \] alerts: slack: sent/);
+    assert.equal(slack.accepted.length, 1);
+    slack.respondWith({ status: 404, body: 'no_service' });
+    const refused = await doctor({ ...storageEnv, SLACK_WEBHOOK_URL: slack.url }, ['--send']);
+    assert.equal(refused.code, 1, refused.out);
+    assert.match(refused.out, /\[FAIL\] alerts: slack: refused/);
+    assert.ok(!refused.out.includes(slack.token), 'the webhook token is not shown');
+  });
+
+  it('at the start of serve: logs a refused upload and an unreachable database as warnings and returns', async () => {
+    faults.failWhen(({ method }) => method === 'PUT', { status: 403, code: 'AccessDenied' });
+    try {
+      const logs = captureLogs('info');
+      const config = loadConfig({ ...storageEnv, BACKUP_DATABASE_URL: pg.url(DB, 'nobody_here', 'wrong-Pw-5521') });
+      const checks = await runStartupChecks({ config, store: createStore(config), logger: logs.logger });
+      assert.deepEqual(checks.map((c) => [c.name, c.status]), [['storage: write, read back, delete', 'fail'], ['database: connection', 'fail']]);
+      const warnings = logs.records().filter((r) => r['level'] === 40).map((r) => String(r['msg']));
+      assert.equal(warnings.length, 2, warnings.join('\n'));
+      assert.match(warnings[0] ?? '', /start-up check failed: storage/);
+      assert.match(warnings[1] ?? '', /start-up check failed: database: connection: cannot connect/);
+      assert.ok(!logs.text().includes('wrong-Pw-5521'), 'the password is not logged');
+    } finally {
+      faults.failWhen(undefined);
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { formatTimestamp, keyPrefix } from '../backup/naming.ts';
+import { databaseLocation, formatTimestamp, keyPrefix } from '../backup/naming.ts';
 import { Secret } from '../config/secret.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import { RestoreError, SentinelError } from '../errors.ts';
@@ -8,7 +8,7 @@ import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, UsageError, type CommandContext } from './command.ts';
-import { databaseLocation, restoreServer, type ServerRestoreSummary } from '../restore/restore-server.ts';
+import { restoreServer, type ServerRestoreSummary } from '../restore/restore-server.ts';
 import { describeTarget, parseTargetUrl, type RestoreTarget } from '../restore/target.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';

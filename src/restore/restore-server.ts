@@ -1,5 +1,5 @@
 import { GLOBALS_FOLDER, globalsLocation } from '../backup/globals.ts';
-import { encodeDatabaseFolder, formatTimestamp, isAuxiliaryKey, keyPrefix, parseBackupKey } from '../backup/naming.ts';
+import { formatTimestamp, isAuxiliaryKey, keyPrefix, parseBackupKey } from '../backup/naming.ts';
 import type { Location } from '../config/types.ts';
 import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -14,12 +14,6 @@ import { databaseExists, dropDatabase, withClient, withDatabase, type RestoreTar
 // memberships, tablespaces), then every database backed up in that run, each into a database made
 // with CREATE DATABASE (owner as on the source when that role exists) and restored all-or-nothing.
 // A failing database is reported and the others go on.
-
-// The location of one database's backups under BACKUP_DATABASES: its own folder.
-export function databaseLocation(location: Location, database: string): Location {
-  const folder = encodeDatabaseFolder(database);
-  return { subfolder: location.subfolder ? `${location.subfolder}/${folder}` : folder, prefix: location.prefix };
-}
 
 // One database's backup in the chosen run.
 interface RunMember {

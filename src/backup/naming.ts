@@ -20,20 +20,6 @@ export function keyPrefix(location: Location): string {
   return location.subfolder ? `${location.subfolder}/${location.prefix}` : location.prefix;
 }
 
-// A database's folder name: every UTF-8 byte outside [A-Za-z0-9_.-] as %XX (uppercase hex), and a
-// leading "." too (so no database folder can be the reserved `.backup-sentinel`, or `.`/`..`). A space
-// is %20, "/" is %2F, "@" is %40 (so `@globals` is never a database's folder). Injective, so two
-// databases never share a folder; the trailing "/" of the folder keeps `app/` from being a prefix of `app_v2/`.
-export function encodeDatabaseFolder(name: string): string {
-  let out = '';
-  for (const byte of Buffer.from(name, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    const plain = /^[A-Za-z0-9_.-]$/.test(ch) && !(out === '' && ch === '.');
-    out += plain ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-
 // Where one database's backups live when BACKUP_DATABASES is used: its own folder under BUCKET_SUBFOLDER.
 export function databaseLocation(base: Location, database: string): Location {
   const folder = encodeDatabaseFolder(database);
@@ -105,4 +91,18 @@ export function parseBackupKey(key: string, prefix: string): ParsedKey {
     return { time: Number.isNaN(time.getTime()) ? undefined : time, ours: false, parts: undefined };
   }
   return { time: undefined, ours: false, parts: undefined };
+}
+
+// A database's folder name under BUCKET_SUBFOLDER when several databases are backed up: every UTF-8
+// byte outside [A-Za-z0-9_.-] as %XX (uppercase hex), and a leading "." too, so no name can reach
+// the reserved folder, escape its folder with "/", or collide with the "@globals" folder ("@" is
+// always encoded). The folder is followed by "/", so "app" never is a prefix of "app_v2".
+export function encodeDatabaseFolder(name: string): string {
+  let out = '';
+  for (const byte of Buffer.from(name, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    const plain = /[A-Za-z0-9_.-]/.test(ch) && !(out === '' && ch === '.');
+    out += plain ? ch : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
+import { withGlobals } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
 import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
@@ -75,19 +76,28 @@ export function buildBackupSetsRunner(config: Config, store: BackupStore, logger
   });
 }
 
-// `sets` (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
-export function buildBackupService(config: Config, store: BackupStore, logger: Logger, registry?: Registry, sets?: BackupSetsRunner): BackupService | undefined {
+// onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
+// sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
+export function buildBackupService(
+  config: Config,
+  store: BackupStore,
+  logger: Logger,
+  registry?: Registry,
+  onGlobals?: (result: BackupResult) => void,
+  sets?: BackupSetsRunner,
+): BackupService | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
   const url = config.alerts.backupHeartbeatUrl;
   const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
+  const runDatabase =
+    sets !== undefined
+      ? (run: RunContext) => runSetsBackup(sets, run, heartbeat, config.alerts.name)
+      : heartbeat === undefined
+        ? (run: RunContext) => runBackupJob(deps, run)
+        : (run: RunContext) => runTimedBackup(deps, run, heartbeat, config.alerts.name);
   return new BackupService({
-    runBackup:
-      sets !== undefined
-        ? (run) => runSetsBackup(sets, run, heartbeat, config.alerts.name)
-        : heartbeat === undefined
-          ? (run) => runBackupJob(deps, run)
-          : (run) => runTimedBackup(deps, run, heartbeat, config.alerts.name),
+    runBackup: config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase,
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
@@ -217,7 +227,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
   const setsRunner = buildBackupSetsRunner(config, store, logger);
-  const backupService = buildBackupService(config, store, logger, registry, setsRunner);
+  const backupService = buildBackupService(config, store, logger, registry, undefined, setsRunner);
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupService === undefined) {

@@ -24,6 +24,16 @@ export interface BackupManifest {
   durationMs: number;
   parts: number;
   runId: string;
+  // Only on a globals object (pg_dumpall --globals-only, BACKUP_GLOBALS): what it holds.
+  globals?: GlobalsFacts;
+}
+
+// What a globals object holds besides its SQL: whether role passwords are in it (not when the server
+// hides them from the backup user), and the databases of the server at that time with their owners,
+// which a plain pg_dump does not carry and a whole-server restore needs for CREATE DATABASE.
+export interface GlobalsFacts {
+  rolePasswords: 'included' | 'omitted';
+  databases: { name: string; owner: string; encoding: string }[];
 }
 
 // Object metadata keys (lower-case, sent as x-amz-meta-*): what is known when the upload starts.

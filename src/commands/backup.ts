@@ -17,7 +17,17 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   }
   const store = createStore(config);
   const sets = buildBackupSetsRunner(config, store, ctx.logger);
-  const service = buildBackupService(config, store, ctx.logger, undefined, sets);
+  let globals: BackupResult | undefined;
+  const service = buildBackupService(
+    config,
+    store,
+    ctx.logger,
+    undefined,
+    (result) => {
+      globals = result;
+    },
+    sets,
+  );
   if (service === undefined) return 78;
   // BACKUP_DATABASES: one line per database, and the exit code says whether any failed (naming them).
   const setResults: SetResult[] = [];
@@ -32,11 +42,18 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
       for (const r of setResults) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
       for (const r of setResults) if (r.result.status === 'failed' || r.result.status === 'cancelled') ctx.stderr.write(`[${r.set}] ${r.result.error.message}\n`);
       if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
-      return result.status === 'failed' || result.status === 'cancelled' ? 1 : 0;
+    } else {
+      ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
+      if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
     }
-    ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
-    if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
-    return result.status === 'failed' || result.status === 'cancelled' ? 1 : 0;
+    // BACKUP_GLOBALS: the globals are their own result, and a failed one fails the command too.
+    const g = globals;
+    if (g !== undefined) {
+      ctx.stdout.write(`${describeForPeople(g, store.description).replace(/^Backup/, 'Globals')}\n`);
+      if (g.status === 'failed' || g.status === 'cancelled') ctx.stderr.write(`${g.error.message}\n`);
+    }
+    const failed = (r: BackupResult | undefined) => r?.status === 'failed' || r?.status === 'cancelled';
+    return failed(result) || failed(g) ? 1 : 0;
   } finally {
     ctx.stopSignal.removeEventListener('abort', onStop);
   }

@@ -1,25 +1,29 @@
-import { keyPrefix } from '../backup/naming.ts';
+import { databaseLocation, formatTimestamp, keyPrefix } from '../backup/naming.ts';
 import { Secret } from '../config/secret.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import { RestoreError, SentinelError } from '../errors.ts';
 import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { findPgTools } from '../restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
-import { parseTargetUrl } from '../restore/target.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import { defineCommand, UsageError } from './command.ts';
+import { defineCommand, UsageError, type CommandContext } from './command.ts';
+import { restoreServer, type ServerRestoreSummary } from '../restore/restore-server.ts';
+import { describeTarget, parseTargetUrl, type RestoreTarget } from '../restore/target.ts';
+import type { BackupStore } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';
 
 // `backup-sentinel restore`: streams one backup into a database. Exit codes: 0 restored, 1 failed
 // (nothing committed, except a failed --jobs restore, which says so), 64 bad arguments.
 export const restoreCommand = defineCommand({
   name: 'restore',
-  usage: '[--key KEY | --latest] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]',
+  usage: '[--key KEY | --latest [--all | --set NAME]] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]',
   summary: 'restore a backup into a database (sha256-checked, all-or-nothing)',
   options: {
     key: { type: 'string', valueName: 'KEY', description: 'the backup to restore, as `list` prints it' },
     latest: { type: 'boolean', description: 'restore the newest backup (the default without --key)' },
+    all: { type: 'boolean', description: 'a whole server: the globals (roles) and every database of the newest run; --target-url names the server\'s maintenance database (e.g. /postgres)' },
+    set: { type: 'string', valueName: 'NAME', description: 'the newest backup of one database of BACKUP_DATABASES (its backup set)' },
     'target-url': { type: 'string', valueName: 'URL', description: 'the database to restore into (default RESTORE_TARGET_URL, which keeps a password out of ps)' },
     clean: { type: 'boolean', description: 'the target may hold data: its schemas are dropped first, inside the restore\'s transaction' },
     create: { type: 'boolean', description: 'create the target database when it does not exist' },
@@ -33,6 +37,11 @@ export const restoreCommand = defineCommand({
   },
   async run(values, ctx) {
     if (values.key !== undefined && values.latest) throw new UsageError('Give --key KEY or --latest, not both.');
+    if (values.all && (values.key !== undefined || values.set !== undefined)) throw new UsageError('--all restores every database of the newest run: give it without --key and --set.');
+    if (values.set !== undefined && values.key !== undefined) throw new UsageError('Give --key KEY or --set NAME, not both.');
+    if (values.all && (values.clean || values.create || values['no-owner'] || values.jobs !== undefined)) {
+      throw new UsageError('--all creates each database itself and restores owners and grants: --clean, --create, --jobs and --no-owner do not apply.');
+    }
     const url = values['target-url'] ?? ctx.config.verify.restoreTargetUrl?.reveal();
     if (url === undefined || url.trim() === '') {
       throw new UsageError('--target-url is required: the database to restore into, e.g. --target-url postgres://user@host:5432/newdb (password from PGPASSWORD or ~/.pgpass, or set RESTORE_TARGET_URL instead so it does not show in ps).');
@@ -45,12 +54,19 @@ export const restoreCommand = defineCommand({
         ctx.stderr.write('Note: the password in --target-url is visible to other users in `ps` while this runs; prefer PGPASSWORD, ~/.pgpass or RESTORE_TARGET_URL.\n');
       }
       const store = createStore(config);
-      const prefix = keyPrefix(config.location);
+      if (values.all) return await restoreWholeServer(ctx, store, target);
+      const location = values.set === undefined ? config.location : databaseLocation(config.location, values.set);
+      const prefix = keyPrefix(location);
       let key = values.key;
       if (key === undefined) {
         key = (await new BackupCatalog(store, prefix).newest())?.key;
         if (key === undefined) {
-          throw new RestoreError(`no backups under "${prefix}" in ${store.description}`, { hint: 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there' });
+          throw new RestoreError(`no backups under "${prefix}" in ${store.description}`, {
+            hint:
+              values.set === undefined
+                ? 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there'
+                : `--set takes a database name as BACKUP_DATABASES lists it (its backups are under "${prefix}"); check the name and BUCKET_SUBFOLDER`,
+          });
         }
         ctx.stderr.write(`Newest backup: ${printableKey(key)}\n`);
       }
@@ -90,6 +106,58 @@ export const restoreCommand = defineCommand({
     }
   },
 });
+
+// --all: the summary per database on stdout, exit 0 only when everything was restored.
+async function restoreWholeServer(ctx: CommandContext, store: BackupStore, target: RestoreTarget): Promise<number> {
+  const { config } = ctx;
+  const controller = new AbortController();
+  const onStop = () => controller.abort();
+  ctx.stopSignal.addEventListener('abort', onStop, { once: true });
+  try {
+    const summary = await restoreServer({
+      store,
+      location: config.location,
+      target,
+      decrypt: decryptFactoryOf(config),
+      tools: findPgTools(config.backup?.pgDumpPath),
+      logger: ctx.logger,
+      signal: controller.signal,
+      onStep: (line) => ctx.stderr.write(`${line}\n`),
+    });
+    ctx.stdout.write(describeServerRestore(summary, describeTarget(target)));
+    return summary.ok ? 0 : 1;
+  } finally {
+    ctx.stopSignal.removeEventListener('abort', onStop);
+  }
+}
+
+function roles(n: number): string {
+  return `${n} role${n === 1 ? '' : 's'}`;
+}
+
+function describeServerRestore(summary: ServerRestoreSummary, where: string): string {
+  const lines = [`Whole-server restore of the run of ${formatTimestamp(summary.runTime)} (UTC) onto the server of ${where}`];
+  const g = summary.globals;
+  if (summary.globalsError !== undefined) lines.push(`  globals: FAILED: ${summary.globalsError}`);
+  else if (g === undefined) lines.push('  globals: none in this run (BACKUP_GLOBALS was off): the roles the databases need must exist already');
+  else {
+    if (summary.globalsTime !== undefined) lines.push(`  globals: this run has none (its globals backup failed); using those of ${formatTimestamp(summary.globalsTime)}`);
+    lines.push(`  globals: ${roles(g.created.length)} created${g.created.length ? ` (${g.created.join(', ')})` : ''}`);
+    if (g.existing.length) lines.push(`  globals: ${roles(g.existing.length)} already on the target, left unchanged (password included): ${g.existing.join(', ')}`);
+    if (g.rolePasswords === 'omitted') lines.push('  globals: the backup has no role passwords (the backup user could not read them): set them with ALTER ROLE ... PASSWORD');
+    for (const a of g.adjusted) lines.push(`  globals: ${a.role} was set without ${a.dropped.join(', ')} (only a superuser may set them)`);
+    for (const f of g.failed) lines.push(`  globals: refused: ${f.statement} -- ${f.error}`);
+  }
+  for (const d of summary.databases) {
+    if (d.status === 'restored') {
+      lines.push(`  ${d.database}: restored, ${d.tables ?? 0} tables, ${d.rows ?? 0} rows${d.owner ? `, owner ${d.owner}` : ''}${d.note ? ` (${d.note})` : ''}`);
+    } else {
+      lines.push(`  ${d.database}: FAILED: ${d.error ?? 'unknown error'}`);
+    }
+  }
+  lines.push(summary.ok ? 'Everything was restored.' : 'Some parts were not restored: see the lines above.');
+  return `${lines.join('\n')}\n`;
+}
 
 function describeProgress(key: string, p: RestoreProgress): string {
   const of = p.totalBytes === undefined ? '' : ` of ${formatBytes(p.totalBytes)}`;

@@ -201,12 +201,18 @@ function readBackup(r: EnvReader, probe: ConfigProbe, cronTimezone: string): Bac
   // Minutes, decimals allowed (0.05 = 3 s, for tests); at least 0.01 (0.6 s).
   const stallTimeoutMs = Math.round(r.number('BACKUP_STALL_TIMEOUT_MINUTES', 5, { min: 0.01, max: 1440 }) * 60_000);
   const concurrency = r.number('BACKUP_CONCURRENCY', 1, { min: 1, max: 64, integer: true });
+  const globals = r.bool('BACKUP_GLOBALS', false);
+  // The globals go under "@globals/" beside the backups: a prefix starting with "@" would list them as backups.
+  const prefix = r.optionalString('BACKUP_FILE_PREFIX') ?? '';
+  if (globals && prefix.startsWith('@')) {
+    r.problem('BACKUP_FILE_PREFIX', 'a prefix that does not start with "@" when BACKUP_GLOBALS=true (the globals folder "@globals/" would be read as backups)', JSON.stringify(prefix));
+  }
   if (databaseUrl === undefined) {
     if (singleShot) r.problem('BACKUP_DATABASE_URL', 'a postgres:// connection string, since SINGLE_SHOT_MODE is set', 'nothing');
     return undefined;
   }
   checkPgUrl(r, 'BACKUP_DATABASE_URL', databaseUrl);
-  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath, stallTimeoutMs, concurrency };
+  return { databaseUrl, cron, runOnStartup, singleShot, format, compression, options, pgDumpPath, stallTimeoutMs, concurrency, globals };
 }
 
 // PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1): a longer name cannot be a database.

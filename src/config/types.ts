@@ -49,6 +49,8 @@ export interface BackupSettings {
   stallTimeoutMs?: number;
   // BACKUP_CONCURRENCY: with several databases, how many pg_dumps one run starts at once; default 1.
   concurrency?: number;
+  // BACKUP_GLOBALS: also dump roles and tablespaces (pg_dumpall --globals-only) each run.
+  globals?: boolean;
 }
 
 // BACKUP_DATABASES: which databases on the server of BACKUP_DATABASE_URL are backed up, each as a

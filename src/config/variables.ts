@@ -40,6 +40,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('backup', 'BACKUP_OPTIONS', '—', 'Extra pg_dump arguments, split like a shell would (never run through one)'),
   v('backup', 'PG_DUMP_PATH', 'auto', 'Absolute path of an executable pg_dump; auto picks the one matching the server'),
   v('backup', 'BACKUP_STALL_TIMEOUT_MINUTES', '5', 'A backup that moves no bytes for this long fails, aborts its upload and frees the lock (decimals allowed)'),
+  v('backup', 'BACKUP_GLOBALS', 'false', 'Also back up roles and tablespaces (pg_dumpall --globals-only) each run, under the @globals folder'),
   v('monitor', 'MONITOR_CRON', '0 * * * *', 'When to check the storage (cron, in CRON_TZ); also at start and after each backup'),
   v('monitor', 'MAX_BACKUP_AGE_HOURS', '25', 'Newest backup older than this is stale'),
   v('monitor', 'SIZE_WINDOW', '7', 'How many previous backups the size median is taken over'),

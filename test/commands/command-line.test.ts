@@ -24,7 +24,7 @@ const CASES: Case[] = [
   { command: 'prune', options: ['--dry-run', '--json', '--set NAME'], badValue: { args: ['--dry-run=no'], message: /^--dry-run takes no value, got "--dry-run=no"\.$/ } },
   {
     command: 'restore',
-    options: ['--key KEY', '--latest', '--target-url URL', '--clean', '--create', '--jobs N', '--no-owner'],
+    options: ['--key KEY', '--latest', '--all', '--set NAME', '--target-url URL', '--clean', '--create', '--jobs N', '--no-owner'],
     badValue: { args: ['--jobs', 'many', '--target-url', 'postgres://u@h/db'], message: /^--jobs expects a whole number from 1 to 64, got "many"\.$/ },
   },
   {

@@ -17,6 +17,8 @@ import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { backupSettings } from '../backup/fixtures.ts';
+import { runSingleBackup } from '../../src/commands/backup.ts';
+import { commandContext } from '../monitor/fixtures.ts';
 
 describe('backup set naming', () => {
   it('encodes a database name into a folder no other database (or the reserved folders) can share', () => {
@@ -187,6 +189,18 @@ describe('many databases as backup sets (real PostgreSQL)', () => {
     } finally {
       await sentinel.stop();
     }
+  });
+
+  it('backup with BACKUP_GLOBALS: one line per set and the globals, all with the run\'s timestamp', async () => {
+    const root = path.join(dir, 'globals');
+    const { ctx, out } = commandContext({ BACKUP_DATABASE_URL: pg.url('app'), BACKUP_DATABASES: 'app,shop data', BACKUP_GLOBALS: 'true', BACKUP_DIR: root });
+    assert.equal(await runSingleBackup(ctx), 0, out());
+    assert.match(out(), /^\[app\] Backup stored: app\/backup-/m);
+    assert.match(out(), /^\[shop data\] Backup stored: shop%20data\/backup-/m);
+    assert.match(out(), /^Globals stored: @globals\/backup-/m);
+    const stamps = (await keysUnder(root)).filter((k) => /\.sql\.gz$/.test(k)).map((k) => path.basename(k));
+    assert.equal(stamps.length, 3);
+    assert.equal(new Set(stamps).size, 1, `one run, one timestamp: ${stamps.join(', ')}`);
   });
 
   it('a database dropped between listing and dump fails its set only; the next run reports it gone', async () => {

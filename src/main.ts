@@ -125,6 +125,20 @@ async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat:
   return aggregate;
 }
 
+// The name the globals' findings and alerts carry where a set's name would be (as their folder: no
+// database folder starts with @).
+const GLOBALS_SET = '@globals';
+
+function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
+  return tagFinding(GLOBALS_SET, {
+    check: 'backup_failed',
+    severity: 'fail',
+    summary: `roles and tablespaces (BACKUP_GLOBALS) were not backed up in run ${result.runId}: ${result.shortMessage}`,
+    values: { stage: result.stage, runId: result.runId, finishedAt: result.finishedAt.toISOString() },
+    ...(result.error.hint === undefined ? {} : { hint: result.error.hint }),
+  });
+}
+
 // A summary of a run for /status and people (no error objects, no secrets).
 function describeResult(result: BackupResult | undefined): Record<string, unknown> | undefined {
   if (result === undefined) return undefined;
@@ -227,7 +241,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
   const setsRunner = buildBackupSetsRunner(config, store, logger);
-  const backupService = buildBackupService(config, store, logger, registry, undefined, setsRunner);
+  // BACKUP_GLOBALS: the roles' own result. A failure is a backup_failed of its own ("globals"), alerted
+  // apart from the databases' and resolved by the next globals run that succeeds.
+  let globalsFinding: Finding | undefined;
+  let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
+  const backupService = buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner);
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupService === undefined) {
@@ -295,6 +313,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const findings = (): Finding[] => [
     ...monitorFindings(),
     ...(selectionFinding === undefined ? [] : [selectionFinding]),
+    ...(globalsFinding === undefined ? [] : [globalsFinding]),
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
     ...verify.findings(),
@@ -405,6 +424,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           };
     if (leadership.isLeader()) await alerts.process(selectionFinding === undefined ? [] : [selectionFinding], result.finishedAt, ['backup_failed']);
   });
+  onGlobalsResult = async (result) => {
+    if (result.status !== 'failed' && result.status !== 'success') return;
+    globalsFinding = result.status === 'success' ? undefined : globalsFailure(result);
+    if (leadership.isLeader()) await alerts.process(globalsFinding === undefined ? [] : [globalsFinding], result.finishedAt, ['backup_failed'], GLOBALS_SET);
+  };
   // Each set's result goes to its own monitor as soon as that database is done.
   setsRunner?.onSetResult(({ set, result }) => {
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);

@@ -38,7 +38,22 @@ export interface RestoreDeps {
 const secs = (s: number) => `${s.toFixed(2)} s`;
 const mbps = (bytes: number, seconds: number) => `${(bytes / 1e6 / seconds).toFixed(0)} MB/s`;
 
+class RestoreFailed extends Error {}
+
 export async function measureRestore(deps: RestoreDeps): Promise<Section> {
+  try {
+    return await measureRestoreRows(deps);
+  } catch (error) {
+    if (!(error instanceof RestoreFailed)) throw error;
+    return { rows: [], checks: [error.message] };
+  } finally {
+    for (const db of DATABASES) await deps.cluster.psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  }
+}
+
+const DATABASES = ['bench_restore_floor', 'bench_restore_cli', 'bench_restore_floor_jobs', 'bench_restore_cli_jobs'];
+
+async function measureRestoreRows(deps: RestoreDeps): Promise<Section> {
   const rows: string[][] = [];
   const checks: string[] = [];
   const { cluster } = deps;
@@ -46,15 +61,14 @@ export async function measureRestore(deps: RestoreDeps): Promise<Section> {
   const conn = `-h 127.0.0.1 -p ${cluster.port} -U postgres`;
   const env = { PGPASSWORD: cluster.password };
   const stored = (key: string) => path.join(deps.s3.directory, deps.s3.bucket, `${key}._S3rver_object`);
-  const databases = ['bench_restore_floor', 'bench_restore_cli', 'bench_restore_floor_jobs', 'bench_restore_cli_jobs'];
   const drop = async (db: string) => cluster.psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
   // Leftovers of an interrupted run would make `--create` restore into a non-empty database.
-  for (const db of databases) await drop(db);
+  for (const db of DATABASES) await drop(db);
 
   const restoreCli = async (key: string, db: string, jobs: number) => {
     deps.log(`  running: backup-sentinel restore --key ${key} --create${jobs > 1 ? ` --jobs ${jobs}` : ''} (compiled CLI, from the S3 server)`);
     const t0 = performance.now();
-    await execa(process.execPath, [deps.cli, 'restore', '--key', key, '--create', '--target-url', `postgres://postgres@127.0.0.1:${cluster.port}/${db}`, ...(jobs > 1 ? ['--jobs', String(jobs)] : [])], {
+    const r = await execa(process.execPath, [deps.cli, 'restore', '--key', key, '--create', '--target-url', `postgres://postgres@127.0.0.1:${cluster.port}/${db}`, ...(jobs > 1 ? ['--jobs', String(jobs)] : [])], {
       extendEnv: false,
       env: {
         PATH: process.env.PATH ?? '',
@@ -67,7 +81,13 @@ export async function measureRestore(deps: RestoreDeps): Promise<Section> {
         PG_DUMP_PATH: bin('pg_dump'),
         LOG_LEVEL: 'warn',
       },
+      reject: false,
     });
+    // A failed restore is a finding of the benchmark, not a reason to stop it.
+    if (r.exitCode !== 0) {
+      const why = r.stderr.split('\n').filter((l) => l.startsWith('Restore failed') || l.startsWith('What to do')).join(' ');
+      throw new RestoreFailed(`backup-sentinel restore${jobs > 1 ? ` --jobs ${jobs}` : ''} of ${key} FAILED (exit ${String(r.exitCode)}): ${why || r.stderr.slice(-500)}`);
+    }
     return (performance.now() - t0) / 1000;
   };
   const tableRows = async (db: string) => cluster.psql('SELECT count(*) FROM events', db);
@@ -116,7 +136,6 @@ export async function measureRestore(deps: RestoreDeps): Promise<Section> {
     checks.push(`restore: the CLI's start alone (\`backup-sentinel help\`) takes ${secs(start.seconds)}, included in both restore rows`);
   } finally {
     fs.rmSync(archive, { force: true });
-    for (const db of databases) await drop(db);
   }
   return { rows, checks };
 }

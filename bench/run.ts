@@ -5,7 +5,8 @@
 // own CPU seconds without pg_dump's and zstd's, temp disk, parts). Then (issue 8) the zstd backup
 // with age encryption against the same backup without it, as ratios, and (issue 3) the monitor's
 // cost at scale: first and steady-state checks over 10,000 seeded backups, S3 requests counted by
-// the server. BENCH_ONLY=dump,gzip,zstd,age,monitor picks parts.
+// the server. Then restore times (restore.ts), the zstd backup over a shaped network (network.ts)
+// and the idle cost of `serve` (idle.ts). BENCH_ONLY=dump,gzip,zstd,age,monitor,restore,network,idle picks parts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +21,10 @@ import type { MonitorOutput } from './monitor-child.ts';
 import type { PruneOutput } from './prune-child.ts';
 import type { MemoryAtPeak } from './service-child.ts';
 import { sampleWrites } from './proc-sampler.ts';
+import { compiledCli } from './compiled-cli.ts';
+import { measureIdle } from './idle.ts';
+import { measureNetwork } from './network.ts';
+import { measureRestore } from './restore.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const cacheDir = path.join(root, '.bench-cache');
@@ -53,8 +58,8 @@ interface ChildOut {
 }
 
 async function runChild(args: string[]): Promise<ChildOut> {
-  const input = JSON.parse(args[1] ?? '{}') as { compression?: { algorithm: string }; recipients?: string[]; file?: string };
-  const what = args[0] === 'backup' ? `${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
+  const input = JSON.parse(args[1] ?? '{}') as { compression?: { algorithm: string }; recipients?: string[]; file?: string; format?: string };
+  const what = args[0] === 'backup' ? `${input.format === 'custom' ? 'custom + ' : ''}${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
   log(`  running: service ${args[0]} ${what}`);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'service-child.ts'), ...args], {
     cwd: root,
@@ -251,6 +256,7 @@ async function decryptWithAgeCli(identity: string, file: string): Promise<{ seco
 }
 
 const MONITOR_BACKUPS = positiveIntegerFromEnv('BENCH_MONITOR_BACKUPS', 10_000);
+const IDLE_SECONDS = positiveIntegerFromEnv('BENCH_IDLE_SECONDS', 60);
 
 // Issue 3, cost at scale: the real MonitorRunner over MONITOR_BACKUPS seeded backups (each with its
 // manifest) under their own folder; S3 requests counted by the server.
@@ -328,7 +334,7 @@ async function main(): Promise<void> {
     if (!fs.existsSync(zstFile)) await timeShell(`${dump} | zstd -q -3 -T0 > ${zstFile}.tmp && mv ${zstFile}.tmp ${zstFile}`, env);
     if (!fs.existsSync(gzFile)) await timeShell(`zstd -q -d -c ${zstFile} | gzip -6 > ${gzFile}.tmp && mv ${gzFile}.tmp ${gzFile}`, env);
 
-    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune').split(',');
+    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle').split(',');
     const rows: string[][] = [];
     const checks: string[] = [];
     let gzipBackup: ChildOut | undefined;
@@ -339,8 +345,9 @@ async function main(): Promise<void> {
       rows.push(['pg_dump > /dev/null (via wc -c)', secs(alone.seconds), formatBytes(Number(alone.stdout)), '', '', '', '', '']);
       if (Number(alone.stdout) < 1e9) checks.push(`plain dump is ${formatBytes(Number(alone.stdout))}, under the 1 GB the issue asks for: raise BENCH_ROWS`);
     }
-    const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = []) =>
-      runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients })]);
+    // `extra` for the restore and network parts: a custom-format dump, another endpoint (the proxy).
+    const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = [], extra: { format?: 'plain' | 'custom'; endpoint?: string } = {}) =>
+      runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients, ...extra })]);
     const part = (name: 'gzip' | 'zstd', floorCmd: string, file: string) => async () => {
       const floor = await timeShell(`${dump} | ${floorCmd} | wc -c`, env);
       rows.push([`pg_dump | ${floorCmd} (floor)`, secs(floor.seconds), formatBytes(Number(floor.stdout)), '', '', '', '', '']);
@@ -374,6 +381,22 @@ async function main(): Promise<void> {
       const prune = await measurePrune(s3);
       rows.push(...prune.rows);
       checks.push(...prune.checks);
+    }
+    for (const [name, measure] of [
+      ['restore', async () => measureRestore({ cluster, s3, cacheDir, cli: await compiledCli(root, log), zstdBackup, runBackup: (format) => runBackup('zstd', [], { format }), timeShell, log })],
+      ['network', () => measureNetwork({
+        s3Endpoint: s3.endpoint,
+        zstdBackup,
+        runBackup: (endpoint) => runBackup('zstd', [], { endpoint }),
+        runUpload: (endpoint, queueSize) => runChild(['upload', JSON.stringify({ endpoint, bucket: s3.bucket, file: zstFile, sizeHint: dbSize, queueSize })]),
+        log,
+      })],
+      ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, log })],
+    ] as const) {
+      if (!only.includes(name)) continue;
+      const section = await measure();
+      rows.push(...section.rows);
+      checks.push(...section.checks);
     }
 
     const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'heap + Buffers', 'own CPU', 'parts', 'temp disk'];

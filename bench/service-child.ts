@@ -5,7 +5,7 @@
 // Prints one JSON line with wall time, CPU seconds of this process (not of pg_dump or zstd), peak RSS
 // and what it was made of at its peak (V8 heap, Buffers), and the RSS before and after the modules load.
 import fs from 'node:fs';
-import type { Compression, S3Settings } from '../src/config/types.ts';
+import type { Compression, DumpFormat, S3Settings } from '../src/config/types.ts';
 
 // RSS of node itself (and tsx, which compiles the TypeScript here; the production image runs the
 // compiled build without it), before the service's modules load.
@@ -21,6 +21,8 @@ interface Input {
   bucket: string;
   databaseUrl?: string;
   compression?: Compression;
+  // plain (the default) or custom (pg_dump -Fc, for the restore measurement's --jobs row).
+  format?: DumpFormat;
   file?: string;
   sizeHint?: number;
   recipients?: string[];
@@ -64,12 +66,12 @@ if (mode === 'upload') {
         cron: '0 3 * * *',
         runOnStartup: false,
         singleShot: false,
-        format: 'plain',
+        format: input.format ?? 'plain',
         compression: input.compression ?? { algorithm: 'gzip', level: undefined },
         options: [],
         pgDumpPath: undefined,
       },
-      location: { subfolder: '', prefix: `bench_${input.compression?.algorithm}${recipients.length > 0 ? '_age' : ''}_` },
+      location: { subfolder: '', prefix: `bench_${input.compression?.algorithm}${recipients.length > 0 ? '_age' : ''}${input.format === 'custom' ? '_custom' : ''}_` },
       store,
       // As main.ts wires BACKUP_ENCRYPTION_RECIPIENTS: the age stage after compression.
       extraStage: recipients.length > 0 ? { name: 'age', create: () => createEncryptStream({ recipients, passphrase: undefined, identity: undefined }) } : undefined,

@@ -20,6 +20,16 @@ export class ChildFilter extends Duplex {
     child.stdout?.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) child.stdout?.pause();
     });
+    // `exited` is seen before stdout is drained: a child that wrote its last bytes and exited while
+    // this stage's reader was slow leaves them in the pipe, so the end waits for stdout's end too.
+    const stdout = child.stdout;
+    const stdoutDone = new Promise<void>((resolve) => {
+      if (stdout === null) resolve();
+      else {
+        stdout.once('end', resolve);
+        stdout.once('close', resolve);
+      }
+    });
     void running.exited.then((exit) => {
       this.#exited = true;
       if (exit.startError) {
@@ -27,7 +37,9 @@ export class ChildFilter extends Duplex {
         return;
       }
       if (exit.code === 0) {
-        this.push(null);
+        void stdoutDone.then(() => {
+          if (!this.destroyed) this.push(null);
+        });
         return;
       }
       const tail = exit.stderr.lines(3).join(' | ');

@@ -20,6 +20,8 @@ export interface MessageEntry {
   status: EntryStatus;
   // Absent in test messages.
   check?: CheckName;
+  // The backup set (BACKUP_DATABASES, or @globals) the entry is about; absent for one database.
+  set?: string;
   title: string;
   summary: string;
   // "since 2026-11-27 03:00 UTC (27 h 0 min ago)", "lasted 3 h 5 min", values like "age: 27.1 h".
@@ -147,6 +149,7 @@ function firingEntry(item: NotificationItem, now: Date, context: MessageContext)
     details,
     runbookUrl: runbookLink(context.runbookUrl, item.check),
   };
+  if (item.set !== undefined) entry.set = item.set;
   if (item.hint !== undefined) entry.hint = item.hint;
   return entry;
 }
@@ -155,6 +158,7 @@ function resolvedEntry(item: ResolvedItem, context: MessageContext): MessageEntr
   return {
     status: 'resolved',
     check: item.check,
+    ...(item.set === undefined ? {} : { set: item.set }),
     title: TITLES[item.check],
     summary: `was: ${item.summary}`,
     details: [`lasted ${formatDuration(item.durationMs)} (${formatTime(item.since)} to ${formatTime(item.endedAt)})`],

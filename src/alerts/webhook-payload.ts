@@ -12,6 +12,8 @@ interface WebhookAlert {
   // fail or warn while firing; null for resolved and info entries.
   severity: 'fail' | 'warn' | null;
   check: CheckName | null;
+  // The backup set it is about (a database under BACKUP_DATABASES, or "@globals"); null for one database.
+  set: string | null;
   // The message section it is listed in: "Started", "Firing", "Still firing", "Also firing", "Resolved", "Test".
   section: string;
   title: string;
@@ -53,6 +55,7 @@ export function buildWebhookPayload(message: AlertMessage, sentinel: string, sen
         state: STATE[entry.status],
         severity: entry.status === 'fail' || entry.status === 'warn' ? entry.status : null,
         check: entry.check ?? null,
+        set: entry.set ?? null,
         section: section.heading,
         title: entry.title,
         summary: entry.summary,

@@ -178,6 +178,7 @@ describe('ALERT_URLS channels against real HTTP receivers', () => {
           state: 'firing',
           severity: 'fail',
           check: 'stale',
+          set: null,
           section: 'Started',
           title: 'Backups are stale',
           summary: 'no new backup for 27 h',
@@ -187,6 +188,18 @@ describe('ALERT_URLS channels against real HTTP receivers', () => {
         },
       ],
     });
+  });
+
+  it('generic webhook: names the backup set an alert is about', async () => {
+    const port = new URL(receiver.base).port;
+    const target = only(`webhook+http://127.0.0.1:${port}/h`, 'webhook');
+    const setFiring = formatMessage(
+      { kind: 'firing', at: at(1), started: [{ ...staleFinding, set: 'shop data', since: at(0), escalated: false }], stillFiring: [], resolved: [] },
+      context,
+    );
+    await new WebhookNotifier(target, { sentinel: 'x' }).send(setFiring, never);
+    const body = JSON.parse(receiver.requests[0]?.body ?? '{}') as { alerts: { set: string | null }[] };
+    assert.deepEqual(body.alerts.map((a) => a.set), ['shop data']);
   });
 
   it('generic webhook: no signature header without ALERT_WEBHOOK_SECRET; a 500 is transient', async () => {

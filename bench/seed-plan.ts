@@ -1,5 +1,5 @@
 import type { Location } from '../src/config/types.ts';
-import { backupKey, manifestKey } from '../src/backup/naming.ts';
+import { backupKey, manifestKey } from '../src/core/naming.ts';
 import type { SeedObject } from '../test/helpers/s3-server.ts';
 
 // What the monitor measurement seeds into the local S3 server: `count` backups named as the service

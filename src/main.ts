@@ -30,7 +30,7 @@ import { createRetentionService, type RetentionService } from './retention/reten
 import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
-import { databaseLocation, isSetBackupKey, keyPrefix } from './backup/naming.ts';
+import { databaseLocation, isSetBackupKey, keyPrefix } from './core/naming.ts';
 import { parseDatabaseUrl } from './backup/connection.ts';
 import { listConnectableDatabases } from './sets/list-databases.ts';
 import { BackupSetsRunner } from './sets/run-sets.ts';

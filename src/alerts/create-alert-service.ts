@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../core/naming.ts';
 import type { AlertSettings, Config } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { RESERVED_FOLDER } from '../backup/naming.ts';
+import { RESERVED_FOLDER } from '../core/naming.ts';
 import { StorageError } from '../errors.ts';
 import { ALL_CHECKS, type CheckName } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';

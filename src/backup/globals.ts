@@ -13,7 +13,7 @@ import { childEnv } from './child-env.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './connection.ts';
 import type { ExtraStage, RunContext } from './job.ts';
 import { META, type BackupManifest, type GlobalsFacts } from './manifest.ts';
-import { backupKey, manifestKey } from './naming.ts';
+import { backupKey, manifestKey } from '../core/naming.ts';
 import { startPgDump, type PgDumpInvocation } from './pg-dump.ts';
 import { DEFAULT_SEARCH_ROOTS, readPgDumpVersion, resolvePgDump, versionFromNum, type PgDumpSearchRoots, type ResolvedPgDump } from './pg-version.ts';
 import { runBackupPipeline } from './pipeline.ts';

@@ -8,7 +8,7 @@ import { formatBytes, formatDuration } from '../util/format.ts';
 import { parseDatabaseUrl } from './connection.ts';
 import { openDbSession } from './db-session.ts';
 import { META, type BackupManifest } from './manifest.ts';
-import { backupKey, manifestKey } from './naming.ts';
+import { backupKey, manifestKey } from '../core/naming.ts';
 import { buildPgDumpInvocation, startPgDump } from './pg-dump.ts';
 import { DEFAULT_SEARCH_ROOTS, resolvePgDump, type PgDumpSearchRoots } from './pg-version.ts';
 import { runBackupPipeline } from './pipeline.ts';

@@ -5,7 +5,7 @@ import { buildStatus } from '../monitor/state.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, type CommandContext } from './command.ts';
-import { databaseLocation } from '../backup/naming.ts';
+import { databaseLocation } from '../core/naming.ts';
 import type { DatabaseSelection } from '../config/types.ts';
 import type { Severity } from '../core/findings.ts';
 import { currentSetNames } from '../sets/list-databases.ts';

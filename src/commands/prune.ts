@@ -1,4 +1,4 @@
-import { keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../core/naming.ts';
 import { runPrune } from '../retention/prune.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import type { PruneItem } from '../retention/select-for-prune.ts';

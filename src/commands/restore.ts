@@ -1,4 +1,4 @@
-import { databaseLocation, formatTimestamp, keyPrefix } from '../backup/naming.ts';
+import { databaseLocation, formatTimestamp, keyPrefix } from '../core/naming.ts';
 import { Secret } from '../config/secret.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import { RestoreError, SentinelError } from '../errors.ts';

@@ -1,4 +1,4 @@
-import { databaseLocation } from '../backup/naming.ts';
+import { databaseLocation } from '../core/naming.ts';
 import type { Config, Location } from '../config/types.ts';
 import { UsageError } from './command.ts';
 

@@ -1,4 +1,4 @@
-import { keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../core/naming.ts';
 import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { runDrill } from '../restore/drill.ts';
 import { findPgTools } from '../restore/pg-tools.ts';

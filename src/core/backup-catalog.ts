@@ -1,4 +1,4 @@
-import { isAuxiliaryKey, parseBackupKey } from '../backup/naming.ts';
+import { isAuxiliaryKey, parseBackupKey } from './naming.ts';
 import type { BackupStore, ListOptions, StoredObject } from '../storage/store.ts';
 
 // The one place that lists a backup prefix, tells which objects are backups, reads their time and

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { RESERVED_FOLDER } from '../backup/naming.ts';
+import { RESERVED_FOLDER } from '../core/naming.ts';
 import { shortMessageOf, StorageError } from '../errors.ts';
 import { createLifecycleStore } from '../retention/lifecycle.ts';
 import type { Config } from '../config/types.ts';

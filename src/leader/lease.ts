@@ -1,4 +1,4 @@
-import { RESERVED_FOLDER } from '../backup/naming.ts';
+import { RESERVED_FOLDER } from '../core/naming.ts';
 
 // The leader lease as stored, and the pure decisions about it. Time is an argument; no I/O here.
 

@@ -5,7 +5,7 @@ import { ScheduledTask } from '../core/scheduled-task.ts';
 import { errForLog, shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
-import { keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../core/naming.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import { evaluate, MONITOR_CHECKS, STORAGE_CHECKS, type MonitorPolicy, type StorageFailure } from './checks.ts';
 import { BackupInventory, type RefreshResult } from './listing.ts';

@@ -2,7 +2,7 @@ import { Readable, Writable, type Duplex, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { childEnv } from '../backup/child-env.ts';
 import { parseManifest, type BackupManifest } from '../backup/manifest.ts';
-import { manifestKey, parseBackupKey } from '../backup/naming.ts';
+import { manifestKey, parseBackupKey } from '../core/naming.ts';
 import { ARCHIVE_SNIFF_BYTES, isAgeEncrypted, sniffArchive, sniffCompression, type BackupFormat } from '../core/backup-format.ts';
 import { RestoreError, StorageError } from '../errors.ts';
 import type { BackupStore } from '../storage/store.ts';

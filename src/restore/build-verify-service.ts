@@ -1,4 +1,4 @@
-import { keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../core/naming.ts';
 import type { Secret } from '../config/secret.ts';
 import type { Config } from '../config/types.ts';
 import { errForLog } from '../errors.ts';

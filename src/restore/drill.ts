@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { formatTimestamp } from '../backup/naming.ts';
+import { formatTimestamp } from '../core/naming.ts';
 import { shortMessageOf, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';

@@ -1,5 +1,5 @@
 import { GLOBALS_FOLDER, globalsLocation } from '../backup/globals.ts';
-import { formatTimestamp, isAuxiliaryKey, keyPrefix, parseBackupKey } from '../backup/naming.ts';
+import { formatTimestamp, isAuxiliaryKey, keyPrefix, parseBackupKey } from '../core/naming.ts';
 import type { Location } from '../config/types.ts';
 import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DecryptionError } from '../crypto/errors.ts';
-import { parseBackupKey } from '../backup/naming.ts';
+import { parseBackupKey } from '../core/naming.ts';
 import { BackupCatalog, previousBackup, type BackupObject } from '../core/backup-catalog.ts';
 import { SentinelError, shortMessageOf, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';

@@ -2,7 +2,7 @@
 // (backups first, then their manifests, so a failure half-way never leaves a backup without its
 // manifest; a manifest left behind is removed by the next prune).
 import type { Location } from '../config/types.ts';
-import { keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../core/naming.ts';
 import { evaluate, type MonitorPolicy } from '../monitor/checks.ts';
 import type { Finding } from '../core/findings.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';

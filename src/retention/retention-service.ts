@@ -3,7 +3,7 @@
 // lifecycle to prune when the endpoint answers NotImplemented (RETENTION_MODE unset), and says so.
 // Never throws: failures are logged, kept in the status and reported as a retention finding.
 import type { Registry } from 'prom-client';
-import { keyPrefix } from '../backup/naming.ts';
+import { keyPrefix } from '../core/naming.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { Config, Location, RetentionSettings } from '../config/types.ts';
 import { dailyAt } from '../core/cron.ts';

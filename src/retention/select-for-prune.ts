@@ -3,7 +3,7 @@
 // of ours, and nothing at all while the newest backup looks bad (a broken backup job must not eat the
 // good backups). With KEEP_* tiers, what no tier keeps goes instead of what is older than
 // RETENTION_DAYS (tiers.ts). Time is an argument.
-import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../backup/naming.ts';
+import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../core/naming.ts';
 import { backupsOf, type BackupObject } from '../core/backup-catalog.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import type { StoredObject } from '../storage/store.ts';

@@ -2,7 +2,7 @@ import type { DatabaseSelection, Location } from '../config/types.ts';
 import { BackupError, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { runBackupJob, type BackupJobDeps, type RunContext } from '../backup/job.ts';
-import { databaseLocation } from '../backup/naming.ts';
+import { databaseLocation } from '../core/naming.ts';
 import type { BackupFailure, BackupResult } from '../backup/result.ts';
 import { selectDatabases } from './list-databases.ts';
 

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.ts';
 import { buildVerifyService } from '../restore/build-verify-service.ts';
 import type { VerifyService, VerifyState } from '../restore/verify-service.ts';
 import type { BackupStore } from '../storage/store.ts';
-import { databaseLocation } from '../backup/naming.ts';
+import { databaseLocation } from '../core/naming.ts';
 import { tagFinding } from './set-monitors.ts';
 
 // Verification per backup set (BACKUP_DATABASES): each set's newest backup is verified (and drilled,

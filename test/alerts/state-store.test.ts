@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { EmailNotifier } from '../../src/alerts/email.ts';
 import { emptyAlertState, evaluateAlerts, recordDelivery } from '../../src/alerts/policy.ts';
 import { alertStateKey, BackupStoreAlertState, parseAlertState } from '../../src/alerts/state-store.ts';
-import { isAuxiliaryKey } from '../../src/backup/naming.ts';
+import { isAuxiliaryKey } from '../../src/core/naming.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { createStore } from '../../src/storage/create-store.ts';

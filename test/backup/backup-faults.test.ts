@@ -12,7 +12,7 @@ import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-
 import { backupSettings, decompress, download } from './fixtures.ts';
 import { createHash } from 'node:crypto';
 import { parseManifest } from '../../src/backup/manifest.ts';
-import { manifestKey } from '../../src/backup/naming.ts';
+import { manifestKey } from '../../src/core/naming.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 

@@ -9,7 +9,7 @@ import pgLib from 'pg';
 import type { Compression, DumpFormat, Location } from '../../src/config/types.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
 import { META, parseManifest } from '../../src/backup/manifest.ts';
-import { isAuxiliaryKey, manifestKey } from '../../src/backup/naming.ts';
+import { isAuxiliaryKey, manifestKey } from '../../src/core/naming.ts';
 import type { BackupResult, BackupSuccess } from '../../src/backup/result.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';

@@ -5,7 +5,7 @@ import type { Location, S3Settings } from '../../src/config/types.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
 import { META, parseManifest } from '../../src/backup/manifest.ts';
-import { manifestKey } from '../../src/backup/naming.ts';
+import { manifestKey } from '../../src/core/naming.ts';
 import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';

@@ -8,7 +8,7 @@ import { backupCommand } from '../../src/commands/backup.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { ConfigError } from '../../src/errors.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
-import { encodeDatabaseFolder } from '../../src/backup/naming.ts';
+import { encodeDatabaseFolder } from '../../src/core/naming.ts';
 import type { BackupResult } from '../../src/backup/result.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { classifyGlobalsStatement, splitSqlStatements, withoutSuperuserAttributes } from '../../src/restore/globals-sql.ts';

@@ -34,3 +34,15 @@ test('the metric prefix is written once, in core/metrics.ts', () => {
     .map((file) => file.slice(SRC.length + 1));
   assert.deepEqual(offending, []);
 });
+
+// core/ is what every service shares: it may use types, errors, logging and small utilities, never a
+// service (backup, monitor, alerts, retention, restore, http ...), so any of them can build on it.
+test('core/ imports no service', () => {
+  const allowed = [/^\.\/[^/]+\.ts$/, /^\.\.\/(config\/types|storage\/store|logger|errors|util\/[^/]+)\.ts$/, /^[^.]/];
+  const offending = sourceFiles(join(SRC, 'core')).flatMap((file) =>
+    importsOf(file)
+      .filter((spec) => !allowed.some((pattern) => pattern.test(spec)))
+      .map((spec) => `${file.slice(SRC.length + 1)} imports ${spec}`),
+  );
+  assert.deepEqual(offending, []);
+});

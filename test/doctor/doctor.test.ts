@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { keyPrefix } from '../../src/backup/naming.ts';
+import { keyPrefix } from '../../src/core/naming.ts';
 import { runStartupChecks } from '../../src/doctor/run-doctor.ts';
 import { createStore } from '../../src/storage/create-store.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';

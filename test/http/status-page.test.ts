@@ -7,7 +7,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel, type Sentinel } from '../../src/main.ts';
-import { formatTimestamp } from '../../src/backup/naming.ts';
+import { formatTimestamp } from '../../src/core/naming.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { CHROMIUM, chromiumMissing } from '../helpers/browser.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { formatTimestamp } from '../../src/backup/naming.ts';
+import { formatTimestamp } from '../../src/core/naming.ts';
 import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditional-proxy.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';

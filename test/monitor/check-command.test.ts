@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { backupKey } from '../../src/backup/naming.ts';
+import { backupKey } from '../../src/core/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildEmailBody } from '../../src/alerts/email-body.ts';
 import { formatMessage } from '../../src/alerts/format-message.ts';
 import { buildSlackPayload } from '../../src/alerts/slack-payload.ts';
-import { backupKey } from '../../src/backup/naming.ts';
+import { backupKey } from '../../src/core/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { pruneCommand } from '../../src/commands/prune.ts';

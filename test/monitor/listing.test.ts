@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { backupKey, keyPrefix } from '../../src/backup/naming.ts';
+import { backupKey, keyPrefix } from '../../src/core/naming.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { BackupInventory } from '../../src/monitor/listing.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { backupKey } from '../../src/backup/naming.ts';
+import { backupKey } from '../../src/core/naming.ts';
 import type { Config } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { cronIntervalSeconds, registerMetrics } from '../../src/monitor/metrics.ts';

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { backupKey } from '../../src/backup/naming.ts';
+import { backupKey } from '../../src/core/naming.ts';
 import { createHttpApp } from '../../src/http/app.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { ALL_CHECKS } from '../../src/core/findings.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { backupKey } from '../../src/backup/naming.ts';
+import { backupKey } from '../../src/core/naming.ts';
 import type { CheckName } from '../../src/core/findings.ts';
 import { MonitorRunner } from '../../src/monitor/runner.ts';
 import type { CheckResult } from '../../src/monitor/state.ts';

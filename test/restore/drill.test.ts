@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { keyPrefix } from '../../src/backup/naming.ts';
+import { keyPrefix } from '../../src/core/naming.ts';
 import { Secret } from '../../src/config/secret.ts';
 import type { Location } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/logger.ts';

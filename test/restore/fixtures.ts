@@ -9,7 +9,7 @@ import { Secret } from '../../src/config/secret.ts';
 import type { CompressionAlgorithm, DumpFormat, Location } from '../../src/config/types.ts';
 import { runBackupJob, type ExtraStage } from '../../src/backup/job.ts';
 import type { BackupManifest } from '../../src/backup/manifest.ts';
-import { backupKey, manifestKey } from '../../src/backup/naming.ts';
+import { backupKey, manifestKey } from '../../src/core/naming.ts';
 import { silentLogger, type Logger } from '../../src/logger.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import type { BackupStore } from '../../src/storage/store.ts';

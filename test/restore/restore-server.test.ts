@@ -9,7 +9,7 @@ import type { Location } from '../../src/config/types.ts';
 import { backupCommand } from '../../src/commands/backup.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { databaseLocation } from '../../src/backup/naming.ts';
+import { databaseLocation } from '../../src/core/naming.ts';
 import { restoreServer } from '../../src/restore/restore-server.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { parseTargetUrl } from '../../src/restore/target.ts';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pgLib from 'pg';
 import { Secret } from '../../src/config/secret.ts';
-import { keyPrefix, manifestKey } from '../../src/backup/naming.ts';
+import { keyPrefix, manifestKey } from '../../src/core/naming.ts';
 import { Readable } from 'node:stream';
 import { RestoreError, StorageError } from '../../src/errors.ts';
 import type { BackupStore } from '../../src/storage/store.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { keyPrefix } from '../../src/backup/naming.ts';
+import { keyPrefix } from '../../src/core/naming.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { registerRestoreMetrics } from '../../src/restore/metrics.ts';

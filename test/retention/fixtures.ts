@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { backupKey, manifestKey } from '../../src/backup/naming.ts';
+import { backupKey, manifestKey } from '../../src/core/naming.ts';
 import type { Location } from '../../src/config/types.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
 

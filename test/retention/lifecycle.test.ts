@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { keyPrefix } from '../../src/backup/naming.ts';
+import { keyPrefix } from '../../src/core/naming.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/logger.ts';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { keyPrefix } from '../../src/backup/naming.ts';
+import { keyPrefix } from '../../src/core/naming.ts';
 import { pruneCommand } from '../../src/commands/prune.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backupKey } from '../../src/backup/naming.ts';
+import { backupKey } from '../../src/core/naming.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { RetentionSettings } from '../../src/config/types.ts';
 import { ConfigError } from '../../src/errors.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backupKey, manifestKey } from '../../src/backup/naming.ts';
+import { backupKey, manifestKey } from '../../src/core/naming.ts';
 import type { Location } from '../../src/config/types.ts';
 import type { Finding } from '../../src/core/findings.ts';
 import { selectForPrune, type PrunePolicy } from '../../src/retention/select-for-prune.ts';

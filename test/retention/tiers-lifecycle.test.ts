@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { keyPrefix } from '../../src/backup/naming.ts';
+import { keyPrefix } from '../../src/core/naming.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { createLifecycleStore } from '../../src/retention/lifecycle.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { backupKey, keyPrefix, manifestKey } from '../../src/backup/naming.ts';
+import { backupKey, keyPrefix, manifestKey } from '../../src/core/naming.ts';
 import { pruneCommand } from '../../src/commands/prune.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { buildBackupSetsRunner, startSentinel } from '../../src/main.ts';
-import { backupKey, databaseLocation, encodeDatabaseFolder, isSetBackupKey, keyPrefix } from '../../src/backup/naming.ts';
+import { backupKey, databaseLocation, encodeDatabaseFolder, isSetBackupKey, keyPrefix } from '../../src/core/naming.ts';
 import { parseDatabaseUrl } from '../../src/backup/connection.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { listConnectableDatabases } from '../../src/sets/list-databases.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { backupKey, databaseLocation } from '../../src/backup/naming.ts';
+import { backupKey, databaseLocation } from '../../src/core/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { pruneCommand } from '../../src/commands/prune.ts';

@@ -3,7 +3,10 @@ import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { runDrill } from '../restore/drill.ts';
 import { findPgTools } from '../restore/pg-tools.ts';
 import { parseTargetUrl } from '../restore/target.ts';
+import { drillReceipt, readReceipts, receiptsFolder, verifyReceipt, writeReceipt, type Receipt } from '../restore/receipts.ts';
 import { verifyBackup } from '../restore/verify.ts';
+import type { BackupStore } from '../storage/store.ts';
+import type { Writable } from 'node:stream';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, UsageError } from './command.ts';
@@ -14,11 +17,12 @@ import { printableKey } from '../util/printable-key.ts';
 // a temporary database on VERIFY_RESTORE_URL. Exit codes: 0 no problem, 1 problems (each named), 64 bad arguments.
 export const verifyCommand = defineCommand({
   name: 'verify',
-  usage: '[--key KEY | --set NAME] [--drill]',
+  usage: '[--key KEY | --set NAME] [--drill] | --history',
   summary: 'check a backup: sha256, decompression, dump structure, vanished tables (--drill: restore it)',
   options: {
     key: { type: 'string', valueName: 'KEY', description: 'the backup to check, as `list` prints it (default: the newest)' },
     drill: { type: 'boolean', description: 'also restore it into a temporary database on VERIFY_RESTORE_URL' },
+    history: { type: 'boolean', description: 'list the receipts the latest verifications and drills left in the storage, newest first' },
     set: SET_OPTION,
   },
   async run(values, ctx) {
@@ -28,8 +32,14 @@ export const verifyCommand = defineCommand({
     }
     const out = (line: string) => ctx.stdout.write(`${line}\n`);
     const store = createStore(config);
+    if (values.history) {
+      if (values.key !== undefined || values.drill) throw new UsageError('--history lists receipts; give it without --key and --drill.');
+      return await printHistory(store, receiptsFolder(locationForCommand(config, values.set, 'verify --history')), out);
+    }
     // A --key names its backup wherever it is; the newest is looked for in the set's folder.
-    const prefix = keyPrefix(values.key !== undefined && values.set === undefined ? config.location : locationForCommand(config, values.set, 'verify (without --key)'));
+    const location = values.key !== undefined && values.set === undefined ? config.location : locationForCommand(config, values.set, 'verify (without --key)');
+    const prefix = keyPrefix(location);
+    const receipts = receiptsFolder(location);
     const tools = findPgTools(config.backup?.pgDumpPath);
     let decrypt;
     try {
@@ -49,6 +59,7 @@ export const verifyCommand = defineCommand({
       ctx.stderr.write(`FAILED${result.key ? ` ${printableKey(result.key)}` : ''}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}\n`);
       for (const p of result.problems) ctx.stderr.write(`  - [${p.kind}] ${p.message}${p.hint ? `\n    What to do: ${p.hint}` : ''}\n`);
     }
+    await keepReceipt(store, receipts, verifyReceipt(result), ctx.stderr);
     let drillOk = true;
     if (values.drill && config.verify.restoreUrl !== undefined) {
       const drill = await runDrill({
@@ -63,6 +74,7 @@ export const verifyCommand = defineCommand({
         signal: ctx.stopSignal,
       });
       drillOk = drill.ok;
+      await keepReceipt(store, receipts, drillReceipt(drill), ctx.stderr);
       if (drill.ok) {
         out(`DRILL OK ${printableKey(drill.key ?? '')}: restored in ${formatDuration(drill.restoreMs ?? 0)}, ${drill.tables} tables, ${drill.rows} rows${drill.comparedWithSource ? ', row counts match the source within tolerance' : ''}; temporary database dropped`);
       } else {
@@ -72,3 +84,28 @@ export const verifyCommand = defineCommand({
     return result.ok && drillOk ? 0 : 1;
   },
 });
+
+// A receipt that cannot be written is said, not fatal: the check itself stands.
+async function keepReceipt(store: BackupStore, folder: string, receipt: Receipt, stderr: Writable): Promise<void> {
+  try {
+    await writeReceipt(store, folder, receipt);
+  } catch (error) {
+    stderr.write(`Note: the ${receipt.kind} receipt could not be written to ${store.description}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}\n`);
+  }
+}
+
+const HISTORY_SHOWN = 30;
+
+async function printHistory(store: BackupStore, folder: string, out: (line: string) => void): Promise<number> {
+  const receipts = await readReceipts(store, folder, HISTORY_SHOWN);
+  if (receipts.length === 0) {
+    out(`No receipts under ${folder} in ${store.description} yet: each verification and drill (scheduled, or \`verify\`) leaves one.`);
+    return 0;
+  }
+  for (const r of receipts) {
+    const what = r.result === 'nothing' ? 'no backup to check' : `${r.tables} tables, ${r.rows} rows${r.sha256 ? `, sha256 ${r.sha256.slice(0, 12)}…` : ''}`;
+    out(`${r.checkedAt.slice(0, 19).replace('T', ' ')}  ${r.kind.padEnd(6)}  ${r.result.padEnd(7)}  ${printableKey(r.key ?? '-')}  ${what}  (${formatDuration(r.durationMs)})`);
+    for (const problem of r.problems) out(`    - ${problem}`);
+  }
+  return 0;
+}

@@ -8,6 +8,7 @@ import type { BackupStore } from '../storage/store.ts';
 import type { DecryptFactory } from './backup-source.ts';
 import { findPgTools } from './pg-tools.ts';
 import { parseTargetUrl, type RestoreTarget } from './target.ts';
+import { receiptsFolder } from './receipts.ts';
 import { VerifyService } from './verify-service.ts';
 
 // Decryption with the configured key (checked now: a bad BACKUP_ENCRYPTION_IDENTITY throws here);
@@ -47,6 +48,7 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
     tools: findPgTools(config.backup?.pgDumpPath),
     decrypt,
     logger,
+    receiptsFolder: receiptsFolder(config.location),
   });
 }
 

@@ -7,6 +7,7 @@ import type { BackupStore } from '../storage/store.ts';
 import type { DecryptFactory } from './backup-source.ts';
 import type { RowTolerance } from './compare.ts';
 import { runDrill, type DrillResult } from './drill.ts';
+import { drillReceipt, verifyReceipt, writeReceipt } from './receipts.ts';
 import type { PgTools } from './pg-tools.ts';
 import type { RestoreTarget } from './target.ts';
 import { verifyFindings, type CheckRecord } from './verify-findings.ts';
@@ -43,6 +44,8 @@ export interface VerifyServiceOptions {
   logger: Logger;
   clock?: () => Date;
   tolerance?: RowTolerance;
+  // Where each run leaves its receipts (receipts.ts); none when undefined.
+  receiptsFolder?: string | undefined;
 }
 
 // Verifies the newest backup on VERIFY_CRON and, with VERIFY_RESTORE_URL, runs a restore drill after
@@ -144,6 +147,7 @@ export class VerifyService {
       this.#state = { ...this.#state, lastDrill: drill, ...(drill.ok ? { lastDrillSuccessAt: drill.checkedAt } : {}) };
     }
     this.#pruneCache(verify.key);
+    await this.#leaveReceipts(verify, drill);
     const run: VerifyRun = { verify, drill };
     const findings = this.findings();
     for (const listener of this.#listeners) {
@@ -154,6 +158,19 @@ export class VerifyService {
       }
     }
     return run;
+  }
+
+  // A receipt that cannot be written is logged: the verification itself stands.
+  async #leaveReceipts(verify: VerifyResult, drill: DrillResult | undefined): Promise<void> {
+    const folder = this.#options.receiptsFolder;
+    if (folder === undefined) return;
+    for (const receipt of [verifyReceipt(verify), ...(drill === undefined ? [] : [drillReceipt(drill)])]) {
+      try {
+        await writeReceipt(this.#options.store, folder, receipt);
+      } catch (error) {
+        this.#log.warn({ err: errForLog(error), kind: receipt.kind }, `the ${receipt.kind} receipt could not be written to ${this.#options.store.description}`);
+      }
+    }
   }
 
   // Only the newest table list is needed next time (it becomes the previous backup).

@@ -46,6 +46,8 @@ export interface VerifyResult {
   // Whether the stored bytes were checked against a manifest's sha256 and size (other tools' backups
   // have no manifest).
   sha256Checked: boolean;
+  // The sha256 the stored bytes matched (from the manifest), when it was checked.
+  sha256?: string | undefined;
   storedBytes: number;
   // SQL script bytes after decompression (and pg_restore's conversion, for custom dumps).
   scriptBytes: number;
@@ -156,7 +158,8 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
     }
   }
   const rows = [...(analysis.facts?.rows.values() ?? [])].reduce((a, b) => a + b, 0);
-  const outcome = result({ key, problems, sha256Checked: info.manifest !== undefined && analysis.problems.length === 0, storedBytes: analysis.storedBytes, scriptBytes: analysis.facts?.bytes ?? 0, tables, rows, comparedWith, vanishedTables });
+  const sha256Checked = info.manifest !== undefined && analysis.problems.length === 0;
+  const outcome = result({ key, problems, sha256Checked, ...(sha256Checked ? { sha256: info.manifest?.sha256 } : {}), storedBytes: analysis.storedBytes, scriptBytes: analysis.facts?.bytes ?? 0, tables, rows, comparedWith, vanishedTables });
   if (outcome.ok) log.info({ key, tables: tables.length, rows, comparedWith, durationMs: outcome.durationMs }, 'backup verified');
   else log.warn({ key, problems: problems.map((p) => p.message) }, 'backup verification found problems');
   return outcome;

@@ -29,7 +29,7 @@ const CASES: Case[] = [
   },
   {
     command: 'verify',
-    options: ['--key KEY', '--drill', '--set NAME'],
+    options: ['--key KEY', '--drill', '--history', '--set NAME'],
     badValue: { args: ['--key', '--drill'], message: /^--key expects a value \(KEY\), got "--drill", which looks like an option; for a value that starts with "-", write --key=VALUE\.$/ },
   },
   { command: 'alert-test', options: [] },

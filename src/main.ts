@@ -108,7 +108,7 @@ export function buildBackupService(
 // (success or failure form) after it; one run id pairs them where the service supports it.
 async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: Heartbeat, name: string): Promise<BackupResult> {
   const pingId = randomUUID();
-  const result = await runBackupJob({ ...deps, onStarted: () => heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId) }, run);
+  const result = await runBackupJob({ ...deps, onStarted: async () => { await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId); } }, run);
   const report = backupEndReport(result, name);
   if (report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
   return result;

@@ -5,6 +5,7 @@ import { isHttpAuthEnabled, isLoopbackHost } from '../http/auth.ts';
 import { errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
+import { Heartbeat } from '../heartbeat/heartbeat.ts';
 import type { DoctorCheck } from './checklist.ts';
 import { checkDatabase } from './database.ts';
 import { checkLifecycleAccess, probeStorage } from './storage-probe.ts';
@@ -46,6 +47,30 @@ async function checkAlertChannels(config: Config, send: boolean, logger: Logger,
   });
 }
 
+// HEARTBEAT_URL: pinged with --send (as after a passing check); BACKUP_HEARTBEAT_URL is only listed, since
+// a test ping there would count as a backup run in the heartbeat service's history.
+async function checkHeartbeats(config: Config, send: boolean, logger: Logger): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const { heartbeatUrl, backupHeartbeatUrl } = config.alerts;
+  if (heartbeatUrl !== undefined) {
+    const heartbeat = new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger });
+    if (!send) checks.push({ name: 'heartbeat', status: 'ok', summary: `configured (${heartbeat.description}); not pinged: run doctor --send to ping it` });
+    else {
+      const problem = await heartbeat.ping('success', `${config.alerts.name}: test ping from backup-sentinel doctor`);
+      checks.push(
+        problem === undefined
+          ? { name: 'heartbeat', status: 'ok', summary: `pinged ${heartbeat.description}` }
+          : { name: 'heartbeat', status: 'fail', summary: `ping to ${heartbeat.description} failed: ${problem}`, hint: 'check HEARTBEAT_URL and that this host can reach the heartbeat service' },
+      );
+    }
+  }
+  if (backupHeartbeatUrl !== undefined) {
+    const heartbeat = new Heartbeat({ name: 'backup', url: backupHeartbeatUrl, logger });
+    checks.push({ name: 'backup heartbeat', status: 'ok', summary: `configured (${heartbeat.description}); pinged at each backup's start and end, not by doctor` });
+  }
+  return checks;
+}
+
 export interface DoctorOptions {
   config: Config;
   store: BackupStore;
@@ -69,6 +94,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
   const lifecycle = await checkLifecycleAccess(config);
   if (lifecycle !== undefined) checks.push(lifecycle);
   checks.push(...(await checkAlertChannels(config, options.send, options.logger, options.signal)));
+  checks.push(...(await checkHeartbeats(config, options.send, options.logger)));
   return checks;
 }
 

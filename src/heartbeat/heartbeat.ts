@@ -47,9 +47,10 @@ export class Heartbeat {
     for (const result of ['sent', 'failed']) this.#counter?.inc({ heartbeat: options.name, result }, 0);
   }
 
-  async ping(event: HeartbeatEvent, message: string, runId?: string): Promise<void> {
+  // Resolves with what went wrong, for people (undefined when the ping was taken or not sent at all).
+  async ping(event: HeartbeatEvent, message: string, runId?: string): Promise<string | undefined> {
     const request = pingRequest(this.#options.url.reveal(), event, message, runId);
-    if (request === undefined) return;
+    if (request === undefined) return undefined;
     const timeoutMs = this.#options.timeoutMs ?? 10_000;
     let problem: string | undefined;
     try {
@@ -67,12 +68,13 @@ export class Heartbeat {
     if (problem === undefined) {
       this.#counter?.inc({ heartbeat: this.#options.name, result: 'sent' });
       this.#log.debug({ event }, `heartbeat ${event} sent to ${this.description}`);
-      return;
+      return undefined;
     }
     this.#counter?.inc({ heartbeat: this.#options.name, result: 'failed' });
     this.#log.warn(
       { event, hint: 'check the URL and that this host can reach the heartbeat service; the next ping is tried as usual, and the service alerts by itself if pings stay missing' },
       `heartbeat ${event} ping to ${this.description} failed: ${problem}`,
     );
+    return problem;
   }
 }

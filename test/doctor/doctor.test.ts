@@ -6,6 +6,7 @@ import { keyPrefix } from '../../src/core/naming.ts';
 import { runStartupChecks } from '../../src/doctor/run-doctor.ts';
 import { createStore } from '../../src/storage/create-store.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { startHttpReceiver } from '../helpers/http-receiver.ts';
 import { startLifecycleProxy } from '../helpers/lifecycle-proxy.ts';
 import { captureLogs, captureStream } from '../helpers/log-sink.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
@@ -120,6 +121,27 @@ describe('backup-sentinel doctor', () => {
     assert.equal(refused.code, 1, refused.out);
     assert.match(refused.out, /\[FAIL\] alerts: slack: refused/);
     assert.ok(!refused.out.includes(slack.token), 'the webhook token is not shown');
+  });
+
+  it('pings HEARTBEAT_URL with --send (only lists it without), and fails when the heartbeat service is unreachable', async () => {
+    const receiver = await startHttpReceiver();
+    try {
+      const env = { ...storageEnv, HEARTBEAT_URL: `${receiver.base}/ping/0b9c5e2a-doctor`, BACKUP_HEARTBEAT_URL: `${receiver.base}/ping/backup-doctor` };
+      const listed = await doctor(env);
+      assert.match(listed.out, /\[ok  \] heartbeat: configured \(healthchecks heartbeat on 127\.0\.0\.1:\d+\); not pinged/);
+      assert.match(listed.out, /\[ok  \] backup heartbeat: configured/);
+      assert.equal(receiver.requests.length, 0, 'nothing is pinged without --send');
+      const pinged = await doctor(env, ['--send']);
+      assert.match(pinged.out, /\[ok  \] heartbeat: pinged healthchecks heartbeat/);
+      assert.deepEqual(receiver.requests.map((r) => r.url), ['/ping/0b9c5e2a-doctor'], 'one ping, and none to the backup heartbeat');
+      await receiver.down();
+      const down = await doctor(env, ['--send']);
+      assert.equal(down.code, 1, down.out);
+      assert.match(down.out, /\[FAIL\] heartbeat: ping to healthchecks heartbeat on 127\.0\.0\.1:\d+ failed: unreachable/);
+      assert.ok(!down.out.includes('0b9c5e2a-doctor'), 'the ping URL (its credential) is not shown');
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('at the start of serve: logs a refused upload and an unreachable database as warnings and returns', async () => {

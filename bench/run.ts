@@ -6,7 +6,8 @@
 // with age encryption against the same backup without it, as ratios, and (issue 3) the monitor's
 // cost at scale: first and steady-state checks over 10,000 seeded backups, S3 requests counted by
 // the server. Then restore times (restore.ts), the zstd backup over a shaped network (network.ts)
-// and the idle cost of `serve` (idle.ts). BENCH_ONLY=dump,gzip,zstd,age,monitor,restore,network,idle picks parts.
+// and the idle cost of `serve` (idle.ts), and backup sets at scale (sets.ts).
+// BENCH_ONLY=dump,gzip,zstd,age,monitor,restore,network,idle,sets picks parts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +26,7 @@ import { compiledCli } from './compiled-cli.ts';
 import { measureIdle } from './idle.ts';
 import { measureNetwork } from './network.ts';
 import { measureRestore } from './restore.ts';
+import { measureSets } from './sets.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const cacheDir = path.join(root, '.bench-cache');
@@ -334,7 +336,7 @@ async function main(): Promise<void> {
     if (!fs.existsSync(zstFile)) await timeShell(`${dump} | zstd -q -3 -T0 > ${zstFile}.tmp && mv ${zstFile}.tmp ${zstFile}`, env);
     if (!fs.existsSync(gzFile)) await timeShell(`zstd -q -d -c ${zstFile} | gzip -6 > ${gzFile}.tmp && mv ${gzFile}.tmp ${gzFile}`, env);
 
-    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle').split(',');
+    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets').split(',');
     const rows: string[][] = [];
     const checks: string[] = [];
     let gzipBackup: ChildOut | undefined;
@@ -392,6 +394,7 @@ async function main(): Promise<void> {
         log,
       })],
       ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, log })],
+      ['sets', () => measureSets({ cluster, s3, zstdBackupPeakRssBytes: zstdBackup?.peakRssBytes, timeShell, log })],
     ] as const) {
       if (!only.includes(name)) continue;
       const section = await measure();

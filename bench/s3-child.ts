@@ -1,7 +1,7 @@
 // The benchmark's local S3 server in its own process, so its CPU is not counted as the service's.
 // Prints {"endpoint":...,"bucket":...,"directory":...,"control":...} and runs until stdin closes.
 // `control` is a second HTTP server (127.0.0.1, not S3, its requests not counted) for the monitor
-// measurement: GET /requests answers {"count": S3 requests received so far}; POST /seed with a
+// measurement: GET /requests answers {"count": S3 requests received so far, "lists": listings among them}; POST /seed with a
 // SeedPlan (seed-plan.ts) writes backup objects straight into the server's folders.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,7 +22,12 @@ const control = http.createServer((req, res) => {
     res.end(JSON.stringify(value));
   };
   void (async () => {
-    if (req.method === 'GET' && req.url === '/requests') return reply(200, { count: s3.requests.length });
+    // `lists`: the listing requests among them (GET on the bucket itself, not on an object).
+    if (req.method === 'GET' && req.url === '/requests') {
+      const bucketPath = new Set([`/${s3.bucket}`, `/${s3.bucket}/`]);
+      const lists = s3.requests.filter((r) => r.method === 'GET' && bucketPath.has(r.url.split('?')[0] ?? '')).length;
+      return reply(200, { count: s3.requests.length, lists });
+    }
     if (req.method === 'POST' && req.url === '/seed') {
       const plan = (await readJson(req)) as SeedPlan;
       const t0 = performance.now();

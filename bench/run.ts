@@ -394,7 +394,7 @@ async function main(): Promise<void> {
         log,
       })],
       ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, log })],
-      ['sets', () => measureSets({ cluster, s3, zstdBackupPeakRssBytes: zstdBackup?.peakRssBytes, timeShell, log })],
+      ['sets', () => measureSets({ cluster, s3, zstdBackup, timeShell, log })],
     ] as const) {
       if (!only.includes(name)) continue;
       const section = await measure();

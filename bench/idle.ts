@@ -113,7 +113,7 @@ async function firstCheckDone(subject: Subject): Promise<void> {
   );
 }
 
-export async function measureIdle(deps: { root: string; cli: string; seconds: number; log: (line: string) => void }): Promise<Section> {
+export async function measureIdle(deps: { root: string; cli: string; seconds: number; settleSeconds: number; log: (line: string) => void }): Promise<Section> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-idle-'));
   const subjects: Subject[] = [];
   try {
@@ -128,8 +128,11 @@ export async function measureIdle(deps: { root: string; cli: string; seconds: nu
     subjects.push(await startServe('serve, compiled, LEADER_LEASE_SECONDS=0', [deps.cli, 'serve'], deps.root, dir, path.join(base, 'state-nolease'), { LEADER_LEASE_SECONDS: '0' }));
     subjects.push({ label: 'bare node, one timer (the floor)', child: spawn(process.execPath, ['-e', 'setInterval(() => {}, 2 ** 30)'], { stdio: 'ignore' }) });
     for (const s of subjects) if (s.port !== undefined) await firstCheckDone(s);
-    // Let the first check's aftermath (GC, closed sockets, the state file) settle; polling stopped.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Let the start's aftermath settle before the window: V8's memory reducer keeps running GCs for about
+    // a minute after the start-up allocations stop (a CPU profile of that minute is ~95 % garbage
+    // collector), which is start-up cost, not the steady idle a sidecar spends its day in.
+    deps.log(`  idle: ${deps.settleSeconds} s for the start to settle, then the ${deps.seconds} s window`);
+    await new Promise((resolve) => setTimeout(resolve, deps.settleSeconds * 1000));
     const before = subjects.map((s) => sampleProc(s.child.pid ?? 0));
     await new Promise((resolve) => setTimeout(resolve, deps.seconds * 1000));
     const after = subjects.map((s) => sampleProc(s.child.pid ?? 0));

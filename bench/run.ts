@@ -259,6 +259,7 @@ async function decryptWithAgeCli(identity: string, file: string): Promise<{ seco
 
 const MONITOR_BACKUPS = positiveIntegerFromEnv('BENCH_MONITOR_BACKUPS', 10_000);
 const IDLE_SECONDS = positiveIntegerFromEnv('BENCH_IDLE_SECONDS', 60);
+const IDLE_SETTLE_SECONDS = positiveIntegerFromEnv('BENCH_IDLE_SETTLE_SECONDS', 90);
 
 // Issue 3, cost at scale: the real MonitorRunner over MONITOR_BACKUPS seeded backups (each with its
 // manifest) under their own folder; S3 requests counted by the server.
@@ -393,7 +394,7 @@ async function main(): Promise<void> {
         runUpload: (endpoint, queueSize) => runChild(['upload', JSON.stringify({ endpoint, bucket: s3.bucket, file: zstFile, sizeHint: dbSize, queueSize })]),
         log,
       })],
-      ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, log })],
+      ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, settleSeconds: IDLE_SETTLE_SECONDS, log })],
       ['sets', () => measureSets({ cluster, s3, zstdBackup, timeShell, log })],
     ] as const) {
       if (!only.includes(name)) continue;

@@ -34,6 +34,7 @@ const CASES: Case[] = [
   },
   { command: 'alert-test', options: [] },
   { command: 'doctor', options: ['--send'], badValue: { args: ['--send=yes'], message: /^--send takes no value, got "--send=yes"\.$/ } },
+  { command: 'config', options: ['--json'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
 ];
 
 // Every command refuses before doing anything, so a directory store that is never written to suffices.

@@ -80,7 +80,11 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
         await waitFor(() => b.isLeader(), 'b to take over after a released the lease');
         assert.ok(Date.now() - released < TTL_MS, `handover took ${Date.now() - released} ms, not less than one TTL`);
         assert.equal(parseLease((await sb.readVersioned(KEY))!.body)?.holder, 'instance-b');
-        assert.deepEqual(changes, ['a:true', 'a:false', 'b:true']);
+        // b led only after a released. (On a heavily loaded machine a renewal can come late enough for a to
+        // step down and take the lease again meanwhile, safely: the watch above sees no two leaders.)
+        assert.deepEqual(changes.filter((c) => c.startsWith('b:')), ['b:true']);
+        assert.deepEqual(changes.slice(0, 1), ['a:true']);
+        assert.deepEqual(changes.slice(-2), ['a:false', 'b:true']);
       } finally {
         assert.equal(watch.stop(), 0, 'two instances were leader at the same time');
         await Promise.all([a.stop(), b.stop()]);

@@ -566,10 +566,10 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     monitorStarted = true;
     // BACKUP_DATABASES=*: the sets on the server now, so each is watched before its first backup here.
     if (config.databases?.kind === 'all' && setsRunner !== undefined) {
-      void setsRunner.resolve().then(
-        (names) => names.forEach((set) => addSet(set)),
-        (error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases at start; the first backup run lists them again'),
-      );
+      void setsRunner
+        .resolve()
+        .then((names) => names.forEach((set) => addSet(set)))
+        .catch((error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases at start; the first backup run lists them again'));
     }
     backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
   } catch (error) {

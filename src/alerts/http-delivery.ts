@@ -1,5 +1,5 @@
 import { AlertDeliveryError } from '../errors.ts';
-import { RetryLaterError, scrubSecrets } from './notifier.ts';
+import { RetryLaterError, scrubSecrets, urlSecretParts } from './notifier.ts';
 
 // The one HTTP exchange every webhook-style channel (Discord, Teams, Telegram, ntfy, the generic
 // webhook) makes, and how its answer maps onto the dispatcher's transient/permanent errors. Each
@@ -51,7 +51,7 @@ export async function postToChannel(request: ChannelRequest, description: string
     });
   }
   if (status >= 200 && status < 300) return;
-  const reason = serverReason(scrubSecrets(body, [request.url, ...(hints.secrets ?? [])]));
+  const reason = serverReason(scrubSecrets(body, [request.url, ...(hints.secrets ?? []), ...urlSecretParts(request.url)]));
   const what = `${description} answered HTTP ${status}${reason === '' ? '' : ` "${reason}"`}`;
   if (status === 429) throw new RetryLaterError(`${what} (rate limited)`, retryAfterMs(retryAfter, body) ?? 30_000);
   if (status >= 500 || status === 408) throw new AlertDeliveryError(what, false, { hint: `${hints.service} had a problem on its side; it will be retried` });

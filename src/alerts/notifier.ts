@@ -26,6 +26,28 @@ export class RetryLaterError extends AlertDeliveryError {
 }
 
 // Removes every occurrence of the given secret values from a text taken from a library or a server.
+// The parts of a URL that may be its credential: a webhook's path segments and query values (a
+// workflow engine's 404 may quote "webhook <uuid> is not registered"), as sent and decoded. Short
+// segments (api, v1, hooks) are left: they are no secret and would blank out ordinary words.
+export function urlSecretParts(url: string): string[] {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return [];
+  }
+  const raw = [...parsed.pathname.split('/'), ...parsed.searchParams.values(), parsed.username, parsed.password];
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  };
+  const parts = new Set(raw.flatMap((part) => [part, decode(part)]).filter((part) => part.length >= 8));
+  return [...parts].sort((a, b) => b.length - a.length);
+}
+
 export function scrubSecrets(text: string, secrets: readonly (string | undefined)[]): string {
   let result = text;
   for (const secret of secrets) {

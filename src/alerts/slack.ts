@@ -2,7 +2,7 @@ import type { Secret } from '../config/secret.ts';
 import { AlertDeliveryError } from '../errors.ts';
 import type { AlertMessage } from './format-message.ts';
 import { networkCode } from './http-delivery.ts';
-import { RetryLaterError, scrubSecrets, type Notifier } from './notifier.ts';
+import { RetryLaterError, scrubSecrets, urlSecretParts, type Notifier } from './notifier.ts';
 import { buildSlackPayload } from './slack-payload.ts';
 
 export interface SlackNotifierOptions {
@@ -64,7 +64,7 @@ export class SlackNotifier implements Notifier {
       });
     }
     if (status >= 200 && status < 300) return;
-    const reason = slackReason(scrubSecrets(body, [this.#url.reveal()]));
+    const reason = slackReason(scrubSecrets(body, [this.#url.reveal(), ...urlSecretParts(this.#url.reveal())]));
     const what = `${this.description} answered HTTP ${status}${reason ? ` ${reason}` : ''}`;
     if (status === 429) {
       const seconds = Number(retryAfter);

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { BackupError } from '../errors.ts';
 import { describeExit, runChild } from '../util/child.ts';
 import { childEnv } from './child-env.ts';
@@ -51,8 +52,30 @@ export function chooseCandidate(candidates: readonly PgDumpCandidate[], serverMa
 
 const VERSION_TIMEOUT_MS = 15_000;
 
-// Runs `<pg_dump> --version`.
+// What `--version` said, per program file as it was (path, size, mtime, inode): a run of many databases
+// asks once instead of once per database, and a replaced binary (an upgrade) is asked again.
+const versionCache = new Map<string, ResolvedPgDump>();
+
+function fileIdentity(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${file}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+// Runs `<pg_dump> --version` (once per program file; see versionCache).
 export async function readPgDumpVersion(file: string): Promise<ResolvedPgDump> {
+  const identity = fileIdentity(file);
+  const known = identity === undefined ? undefined : versionCache.get(identity);
+  if (known !== undefined) return known;
+  const resolved = await askPgDumpVersion(file);
+  if (identity !== undefined) versionCache.set(identity, resolved);
+  return resolved;
+}
+
+async function askPgDumpVersion(file: string): Promise<ResolvedPgDump> {
   const result = await runChild(file, ['--version'], { env: childEnv(), timeoutMs: VERSION_TIMEOUT_MS });
   const version = result.code === 0 ? parseToolVersion(result.stdout) : undefined;
   if (version === undefined) {

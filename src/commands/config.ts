@@ -11,6 +11,8 @@ function shown(value: unknown): unknown {
     if (/^postgres(ql)?:\/\//i.test(text)) return maskUrl(text);
     return /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? maskUrl(text, { showPath: false }) : '***';
   }
+  // A plain setting that still carries user info (an endpoint written as https://user:pass@host).
+  if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) return maskUrl(value);
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(shown);
   if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shown(v)]));

@@ -213,6 +213,25 @@ describe('ALERT_URLS channels against real HTTP receivers', () => {
     assert.equal(error.shortMessage, `webhook on 127.0.0.1:${port} answered HTTP 500`);
   });
 
+  it('generic webhook and Teams: a refusal that quotes the URL\'s token (n8n: "webhook <uuid> is not registered") shows no token', async () => {
+    const port = new URL(receiver.base).port;
+    const uuid = '0b6f2c1e-5d4a-4c2b-9e1f-secret7a8b';
+    // Teams URLs are https-only in ALERT_URLS: the test builds that target itself to reach http loopback.
+    const teams: UrlTarget = { kind: 'teams', channel: 'teams', description: 'Teams workflow on 127.0.0.1', url: new Secret(`${receiver.base}/workflows/${uuid}/triggers/manual/paths/invoke?sig=SiGsecretValue123`) };
+    const notifiers = [
+      ['webhook', new WebhookNotifier(only(`webhook+http://127.0.0.1:${port}/webhook/${uuid}`, 'webhook'), { sentinel: 'x' })],
+      ['teams', new TeamsNotifier(teams)],
+    ] as const;
+    for (const [kind, notifier] of notifiers) {
+      const quoted = kind === 'teams' ? ` (sig=SiGsecretValue123)` : '';
+      receiver.respondWith({ status: 404, body: JSON.stringify({ message: `The requested webhook "POST ${uuid}" is not registered.${quoted}` }) });
+      const error = await rejection(notifier.send(firing, never));
+      assert.equal(error.permanent, true);
+      assert.match(error.shortMessage, /answered HTTP 404 "The requested webhook "POST \*\*\*" is not registered/);
+      assert.ok(!error.message.includes('secret'), `${kind}: ${error.message}`);
+    }
+  });
+
   it('a receiver that is down is a transient error naming the host only', async () => {
     const port = new URL(receiver.base).port;
     const target = only(`webhook+http://127.0.0.1:${port}/secret-path`, 'webhook');

@@ -94,6 +94,22 @@ describe('choosing and checking pg_dump', () => {
     assert.match(error.shortMessage, /cannot run .*missing\/pg_dump --version/);
   });
 
+  it('asks a pg_dump for its version once, and again after the file was replaced (an upgrade)', async () => {
+    const counted = path.join(root, 'counted/pg_dump');
+    const log = path.join(root, 'counted/calls');
+    await fs.mkdir(path.dirname(counted), { recursive: true });
+    const script = (version: string) => `#!/bin/sh\necho x >> '${log}'\necho "pg_dump (PostgreSQL) ${version}"\n`;
+    await fs.writeFile(counted, script('16.4'), { mode: 0o755 });
+    const calls = async () => (await fs.readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+    assert.equal((await readPgDumpVersion(counted)).version, '16.4');
+    assert.equal((await readPgDumpVersion(counted)).version, '16.4');
+    assert.equal(await calls(), 1, 'the second call used what the first learned');
+    await fs.rm(counted);
+    await fs.writeFile(counted, script('17.2'), { mode: 0o755 });
+    assert.equal((await readPgDumpVersion(counted)).version, '17.2');
+    assert.equal(await calls(), 2);
+  });
+
   it('runs pg_dump --version without the service\'s secrets in its environment', async () => {
     const leaky = path.join(root, 'leaky/pg_dump');
     await fs.mkdir(path.dirname(leaky), { recursive: true });

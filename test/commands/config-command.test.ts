@@ -10,7 +10,7 @@ describe('backup-sentinel config', () => {
     LOG_LEVEL: 'silent',
     BACKUP_DATABASE_URL: `postgres://app:${MARK}@db.example.com:5432/app`,
     AWS_S3_BUCKET: 'vlvt-backups',
-    AWS_S3_ENDPOINT: 'https://acc.r2.cloudflarestorage.com',
+    AWS_S3_ENDPOINT: `https://AKID:${MARK}@acc.r2.cloudflarestorage.com`,
     AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
     AWS_SECRET_ACCESS_KEY: `${MARK}aws`,
     SLACK_WEBHOOK_URL: `https://hooks.slack.com/services/T0/B0/${MARK}`,
@@ -35,6 +35,7 @@ describe('backup-sentinel config', () => {
     assert.equal(code, 0, err);
     assert.ok(!out.includes(MARK), `a secret was printed:\n${out}`);
     assert.match(out, /^storage\.bucket: vlvt-backups$/m);
+    assert.match(out, /^storage\.endpoint: https:\/\/\*\*\*@acc\.r2\.cloudflarestorage\.com$/m);
     assert.match(out, /^backup\.databaseUrl: postgres:\/\/\*\*\*@db\.example\.com:5432\/app$/m);
     assert.match(out, /^backup\.cron: 0 3 \* \* \*$/m, 'a default');
     assert.match(out, /^storage\.secretAccessKey: \*\*\*$/m);

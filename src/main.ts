@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
-import { withGlobals } from './backup/globals.ts';
+import { globalsLocation, withGlobals } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
 import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
@@ -295,13 +295,18 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   if (config.databases?.kind === 'names') for (const set of config.databases.names) addSet(set);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
+  // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
+  // then the sweep lists the subfolder and keeps to those names; else only `[subfolder/]<prefix>`, as always.
+  const globalsPrefix = config.backup?.globals === true ? keyPrefix(globalsLocation(config.location)) : undefined;
+  const sweepsSubfolder = setMonitors !== undefined || globalsPrefix !== undefined;
+  const ownUpload = (key: string): boolean =>
+    (setMonitors === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix));
   const uploadSweeper =
     backupService !== undefined && hasIncompleteUploads(store)
       ? new UploadSweeper({
           store,
-          // Backup sets write under `[subfolder/]<set>/<prefix>...`: the subfolder, our backup names one folder down.
-          prefix: setMonitors === undefined ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`,
-          ours: setMonitors === undefined ? undefined : (key) => isSetBackupKey(config.location, key),
+          prefix: !sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`,
+          ours: sweepsSubfolder ? ownUpload : undefined,
           logger,
           registry,
         })

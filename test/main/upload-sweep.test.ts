@@ -73,4 +73,34 @@ describe('the composed service and incomplete multipart uploads', () => {
       await sentinel.stop();
     }
   });
+
+  it('with BACKUP_GLOBALS, also sweeps what a globals run left under @globals/, and nothing of other writers', async () => {
+    const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: s3.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+    const stale = async (key: string): Promise<string> => {
+      const created = await store.client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key }));
+      const uploadId = created.UploadId ?? '';
+      await s3.backdateUpload(uploadId, new Date(Date.now() - 3 * 24 * 3600_000));
+      return uploadId;
+    };
+    await stale('roles/@globals/db_2026-01-01_03-00-00.sql.gz');
+    await stale('roles/db_2026-01-01_03-00-00.sql.gz');
+    const foreign = await stale('roles/other-tool/export.tar');
+    const deadDb = await freePort();
+    const config = loadConfig({
+      ...s3.env,
+      BUCKET_SUBFOLDER: 'roles',
+      BACKUP_FILE_PREFIX: 'db_',
+      BACKUP_GLOBALS: 'true',
+      BACKUP_DATABASE_URL: `postgres://app:pw@127.0.0.1:${deadDb}/app`,
+      LOG_LEVEL: 'silent',
+    });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      await waitFor(async () => (await s3.pendingUploads()).length === 1, 'the sweep at start', { timeoutMs: 20_000, intervalMs: 50 });
+      assert.deepEqual((await s3.pendingUploads()).map((u) => u.uploadId), [foreign], 'only the other writer\'s upload is left');
+    } finally {
+      await sentinel.stop();
+      await store.abortIncompleteUpload({ key: 'roles/other-tool/export.tar', uploadId: foreign });
+    }
+  });
 });

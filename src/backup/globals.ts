@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import pg from 'pg';
 import type { BackupSettings, Location } from '../config/types.ts';
 import { BackupError, StorageError, errForLog } from '../errors.ts';
@@ -12,8 +11,8 @@ import { libpqConninfo } from '../util/pg-url.ts';
 import { childEnv } from './child-env.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './connection.ts';
 import type { ExtraStage, RunContext } from './job.ts';
-import { META, type BackupManifest, type GlobalsFacts } from './manifest.ts';
-import { backupKey, manifestKey } from '../core/naming.ts';
+import { buildManifest, objectMetadata, putManifest, type GlobalsFacts, type RunFacts } from './manifest.ts';
+import { backupKey } from '../core/naming.ts';
 import { startPgDump, type PgDumpInvocation } from './pg-dump.ts';
 import { DEFAULT_SEARCH_ROOTS, readPgDumpVersion, resolvePgDump, versionFromNum, type PgDumpSearchRoots, type ResolvedPgDump } from './pg-version.ts';
 import { runBackupPipeline } from './pipeline.ts';
@@ -161,6 +160,7 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
     if ((await deps.store.head(key)) !== undefined) {
       throw new BackupError('upload', `globals: ${key} already exists (a run with the same start second)`, { hint: 'the next run writes a new one' });
     }
+    const runFacts: RunFacts = { key, format: 'plain', compression: compression.algorithm, encrypted, pgDumpVersion: tool.version, serverVersion: session.version, database: target.database, runId: run.runId, startedAt };
     const invocation = buildPgDumpallInvocation(tool.path, target, rolePasswords);
     log.info({ trigger: run.trigger, key, store: deps.store.description, serverVersion: session.version, pgDumpall: tool.path, rolePasswords }, 'globals backup started');
     const output = await runBackupPipeline({
@@ -172,39 +172,12 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
       contentType: 'application/sql',
       signal: run.signal,
       stallTimeoutMs: deps.settings.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
-      metadata: {
-        [META.format]: 'plain',
-        [META.compression]: compression.algorithm,
-        [META.encryption]: encrypted ? 'age' : 'none',
-        [META.pgDumpVersion]: tool.version,
-        [META.serverVersion]: session.version,
-        [META.runId]: run.runId,
-        [META.startedAt]: startedAt.toISOString(),
-      },
+      metadata: objectMetadata(runFacts),
     });
     const finished = ended();
-    const manifest: BackupManifest = {
-      manifestVersion: 1,
-      key,
-      sha256: output.sha256,
-      size: output.size,
-      uncompressedSize: output.uncompressedSize,
-      format: 'plain',
-      compression: compression.algorithm,
-      compressionLevel: output.compressionLevel,
-      encryption: encrypted ? 'age' : 'none',
-      pgDumpVersion: tool.version,
-      serverVersion: session.version,
-      database: target.database,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finished.finishedAt.toISOString(),
-      durationMs: finished.durationMs,
-      parts: output.parts,
-      runId: run.runId,
-      globals: { rolePasswords: rolePasswords ? 'included' : 'omitted', databases: session.databases },
-    };
+    const manifest = buildManifest(runFacts, output, finished, { rolePasswords: rolePasswords ? 'included' : 'omitted', databases: session.databases });
     try {
-      await deps.store.put(manifestKey(key), Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), { contentType: 'application/json' });
+      await putManifest(deps.store, manifest);
     } catch (error) {
       throw new BackupError('upload', `globals: ${key} was stored but its manifest could not be written: ${(error as Error).message}`, {
         cause: error,

@@ -1,5 +1,4 @@
 import type { Duplex } from 'node:stream';
-import { Readable } from 'node:stream';
 import type { BackupSettings, Location } from '../config/types.ts';
 import { BackupError, StorageError, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -7,8 +6,8 @@ import type { BackupStore } from '../storage/store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { parseDatabaseUrl } from './connection.ts';
 import { openDbSession } from './db-session.ts';
-import { META, type BackupManifest } from './manifest.ts';
-import { backupKey, manifestKey } from '../core/naming.ts';
+import { buildManifest, objectMetadata, putManifest, type RunFacts } from './manifest.ts';
+import { backupKey } from '../core/naming.ts';
 import { buildPgDumpInvocation, startPgDump } from './pg-dump.ts';
 import { DEFAULT_SEARCH_ROOTS, resolvePgDump, type PgDumpSearchRoots } from './pg-version.ts';
 import { runBackupPipeline } from './pipeline.ts';
@@ -43,11 +42,6 @@ export interface RunContext {
   signal?: AbortSignal | undefined;
   // The run's start time, when the run covers several databases: all their keys carry it.
   startedAt?: Date | undefined;
-}
-
-// S3 metadata values travel as HTTP headers: keep printable ASCII, percent-encode anything else.
-function headerSafe(value: string): string {
-  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
 const CONTENT_TYPES = { plain: 'application/sql', custom: 'application/octet-stream' } as const;
@@ -85,6 +79,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       startedAt = clock();
       key = backupKey(deps.location, startedAt, keyParts);
     }
+    const runFacts: RunFacts = { key, format, compression: compression.algorithm, encrypted, pgDumpVersion: tool.version, serverVersion: facts.version, database: facts.database, runId: run.runId, startedAt };
     const invocation = buildPgDumpInvocation(tool.path, target, format, deps.settings.options);
     log.info(
       {
@@ -124,41 +119,12 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       onStalled: (error) => {
         log.warn({ key, stage: error.stage }, `${error.shortMessage}; cleaning up`);
       },
-      metadata: {
-        [META.format]: format,
-        [META.compression]: compression.algorithm,
-        [META.encryption]: encrypted ? 'age' : 'none',
-        [META.pgDumpVersion]: tool.version,
-        [META.serverVersion]: facts.version,
-        [META.database]: headerSafe(facts.database),
-        [META.runId]: run.runId,
-        [META.startedAt]: startedAt.toISOString(),
-      },
+      metadata: objectMetadata(runFacts),
     });
     const finished = ended();
-    const manifest: BackupManifest = {
-      manifestVersion: 1,
-      key,
-      sha256: output.sha256,
-      size: output.size,
-      uncompressedSize: output.uncompressedSize,
-      format,
-      compression: compression.algorithm,
-      compressionLevel: output.compressionLevel,
-      encryption: encrypted ? 'age' : 'none',
-      pgDumpVersion: tool.version,
-      serverVersion: facts.version,
-      database: facts.database,
-      startedAt: startedAt.toISOString(),
-      finishedAt: finished.finishedAt.toISOString(),
-      durationMs: finished.durationMs,
-      parts: output.parts,
-      runId: run.runId,
-    };
+    const manifest = buildManifest(runFacts, output, finished);
     try {
-      await deps.store.put(manifestKey(key), Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), {
-        contentType: 'application/json',
-      });
+      await putManifest(deps.store, manifest);
     } catch (error) {
       throw new BackupError('upload', `the backup ${key} was stored but its manifest could not be written: ${(error as Error).message}`, {
         cause: error,

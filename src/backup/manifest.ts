@@ -1,4 +1,8 @@
+import { Readable } from 'node:stream';
 import type { CompressionAlgorithm, DumpFormat } from '../config/types.ts';
+import { manifestKey } from '../core/naming.ts';
+import type { BackupStore } from '../storage/store.ts';
+import type { PipelineOutput } from './pipeline.ts';
 
 // What a backup is, written as JSON beside it at `<key>.manifest.json` once the upload completed:
 // the sha256 and sizes are only known at the end of the stream, and S3 metadata is fixed when an upload
@@ -56,4 +60,63 @@ export function parseManifest(text: string): BackupManifest | undefined {
   } catch {
     return undefined;
   }
+}
+
+// What a run knows about the object it writes when it starts: the object's metadata, and most of its manifest.
+export interface RunFacts {
+  key: string;
+  format: DumpFormat;
+  compression: CompressionAlgorithm;
+  encrypted: boolean;
+  pgDumpVersion: string;
+  serverVersion: string;
+  database: string;
+  runId: string;
+  startedAt: Date;
+}
+
+// S3 metadata values travel as HTTP headers: keep printable ASCII, percent-encode anything else.
+function headerSafe(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
+export function objectMetadata(facts: RunFacts): Record<string, string> {
+  return {
+    [META.format]: facts.format,
+    [META.compression]: facts.compression,
+    [META.encryption]: facts.encrypted ? 'age' : 'none',
+    [META.pgDumpVersion]: facts.pgDumpVersion,
+    [META.serverVersion]: facts.serverVersion,
+    [META.database]: headerSafe(facts.database),
+    [META.runId]: facts.runId,
+    [META.startedAt]: facts.startedAt.toISOString(),
+  };
+}
+
+export function buildManifest(facts: RunFacts, output: PipelineOutput, finished: { finishedAt: Date; durationMs: number }, globals?: GlobalsFacts): BackupManifest {
+  return {
+    manifestVersion: 1,
+    key: facts.key,
+    sha256: output.sha256,
+    size: output.size,
+    uncompressedSize: output.uncompressedSize,
+    format: facts.format,
+    compression: facts.compression,
+    compressionLevel: output.compressionLevel,
+    encryption: facts.encrypted ? 'age' : 'none',
+    pgDumpVersion: facts.pgDumpVersion,
+    serverVersion: facts.serverVersion,
+    database: facts.database,
+    startedAt: facts.startedAt.toISOString(),
+    finishedAt: finished.finishedAt.toISOString(),
+    durationMs: finished.durationMs,
+    parts: output.parts,
+    runId: facts.runId,
+    ...(globals === undefined ? {} : { globals }),
+  };
+}
+
+// Writes `<key>.manifest.json` beside the backup.
+export async function putManifest(store: BackupStore, manifest: BackupManifest): Promise<void> {
+  await store.put(manifestKey(manifest.key), Readable.from([Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`)]), { contentType: 'application/json' });
 }

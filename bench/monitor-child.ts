@@ -10,6 +10,7 @@ import { silentLogger } from '../src/logger.ts';
 import { MonitorRunner } from '../src/monitor/runner.ts';
 import { createStore } from '../src/storage/create-store.ts';
 import type { SeedPlan } from './seed-plan.ts';
+import { benchS3Env } from './s3-env.ts';
 
 export interface MonitorInput {
   endpoint: string;
@@ -42,13 +43,7 @@ export interface MonitorOutput {
 
 const input = JSON.parse(process.argv[2] ?? '{}') as MonitorInput;
 const config = loadConfig({
-  AWS_S3_BUCKET: input.bucket,
-  AWS_S3_ENDPOINT: input.endpoint,
-  AWS_S3_REGION: 'auto',
-  AWS_S3_FORCE_PATH_STYLE: 'true',
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  BUCKET_SUBFOLDER: input.subfolder,
+  ...benchS3Env(input),
   BACKUP_FILE_PREFIX: input.prefix,
 });
 const runner = new MonitorRunner({ store: createStore(config), location: config.location, settings: config.monitor, logger: silentLogger() });

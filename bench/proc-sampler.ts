@@ -81,3 +81,16 @@ export function sampleWrites(rootPid: number, intervalMs = 200): { stop(): Write
     },
   };
 }
+
+// CPU seconds of this process's finished children (pg_dump, zstd): cutime + cstime of
+// /proc/self/stat, in clock ticks (USER_HZ, 100 on Linux). 0 where /proc is missing.
+export function reapedChildrenCpuSeconds(): number {
+  try {
+    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is stat field 3 (state): cutime and cstime are fields 16 and 17.
+    return (Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return 0;
+  }
+}

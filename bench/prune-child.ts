@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config/load-config.ts';
 import { runPrune } from '../src/retention/prune.ts';
 import { createStore } from '../src/storage/create-store.ts';
 import type { SeedPlan } from './seed-plan.ts';
+import { benchS3Env } from './s3-env.ts';
 
 interface PruneInput {
   endpoint: string;
@@ -31,13 +32,7 @@ export interface PruneOutput {
 
 const input = JSON.parse(process.argv[2] ?? '{}') as PruneInput;
 const config = loadConfig({
-  AWS_S3_BUCKET: input.bucket,
-  AWS_S3_ENDPOINT: input.endpoint,
-  AWS_S3_REGION: 'auto',
-  AWS_S3_FORCE_PATH_STYLE: 'true',
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  BUCKET_SUBFOLDER: input.subfolder,
+  ...benchS3Env(input),
   BACKUP_FILE_PREFIX: 'bench_',
   KEEP_DAILY: '7',
   KEEP_WEEKLY: '4',

@@ -6,6 +6,7 @@
 // and what it was made of at its peak (V8 heap, Buffers), and the RSS before and after the modules load.
 import fs from 'node:fs';
 import type { Compression, DumpFormat, S3Settings } from '../src/config/types.ts';
+import { reapedChildrenCpuSeconds } from './proc-sampler.ts';
 
 // RSS of node itself (and tsx, which compiles the TypeScript here; the production image runs the
 // compiled build without it), before the service's modules load.
@@ -92,18 +93,6 @@ process.stdout.write(
   `${JSON.stringify({ ...out, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, childCpuSeconds: reapedChildrenCpuSeconds(), rssAtStartBytes, rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024, memoryAtPeak })}\n`,
 );
 
-// CPU seconds of this process's finished children (pg_dump, zstd): cutime + cstime of
-// /proc/self/stat, in clock ticks (USER_HZ, 100 on Linux). 0 where /proc is missing.
-function reapedChildrenCpuSeconds(): number {
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is stat field 3 (state): cutime and cstime are fields 16 and 17.
-    return (Number(fields[13]) + Number(fields[14])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 export interface MemoryAtPeak {
   rss: number;

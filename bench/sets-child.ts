@@ -6,8 +6,9 @@
 //                   one steady check per set (as MONITOR_CRON runs them), the S3 listings counted by the
 //                   server; then a backup run starts and /metrics is scraped `scrapes` times while it runs
 // Input: one JSON argument (SetsInput). Prints one JSON line (SetsBackupOutput or SetsServeOutput).
-import fs from 'node:fs';
 import type { SeedPlan } from './seed-plan.ts';
+import { reapedChildrenCpuSeconds } from './proc-sampler.ts';
+import { benchS3Env } from './s3-env.ts';
 
 // RSS of node + tsx before the service's modules load (as service-child.ts reports it).
 const rssAtStartBytes = process.memoryUsage().rss;
@@ -60,13 +61,7 @@ export interface SetsServeOutput {
 const [mode, json] = process.argv.slice(2);
 const input = JSON.parse(json ?? '{}') as SetsInput;
 const env: Record<string, string> = {
-  AWS_S3_BUCKET: input.bucket,
-  AWS_S3_ENDPOINT: input.endpoint,
-  AWS_S3_REGION: 'auto',
-  AWS_S3_FORCE_PATH_STYLE: 'true',
-  AWS_ACCESS_KEY_ID: 'S3RVER',
-  AWS_SECRET_ACCESS_KEY: 'S3RVER',
-  BUCKET_SUBFOLDER: input.subfolder,
+  ...benchS3Env(input),
   BACKUP_FILE_PREFIX: 'bench_',
   BACKUP_DATABASE_URL: input.databaseUrl,
   BACKUP_DATABASES: input.databases.join(','),
@@ -80,16 +75,6 @@ async function control(path: string, body?: unknown): Promise<unknown> {
 }
 const requestCounts = async () => (await control('/requests')) as { count: number; lists: number };
 
-// CPU seconds of this process's finished children: cutime + cstime of /proc/self/stat (USER_HZ 100).
-function reapedChildrenCpuSeconds(): number {
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[13]) + Number(fields[14])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
 async function backup(): Promise<SetsBackupOutput> {
   const config = loadConfig(env);

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { AlertService } from '../../src/alerts/alert-service.ts';
 import type { RetryPolicy } from '../../src/alerts/dispatcher.ts';
@@ -6,6 +7,7 @@ import { BackupStoreAlertState } from '../../src/alerts/state-store.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { CheckName, Finding, Severity } from '../../src/core/findings.ts';
 import type { BackupStore } from '../../src/storage/store.ts';
+import { AlertDeliveryError } from '../../src/errors.ts';
 
 // The checks one monitor run speaks for.
 export { MONITOR_CHECKS } from '../../src/monitor/checks.ts';
@@ -65,4 +67,15 @@ export async function notificationCounts(registry: Registry): Promise<Record<str
   const counts: Record<string, number> = {};
   for (const v of data.values) if (v.value > 0) counts[`${String(v.labels.channel)} ${String(v.labels.result)}`] = v.value;
   return counts;
+}
+
+// The AlertDeliveryError a send rejects with (fails the test when it resolves or throws something else).
+export async function rejection(promise: Promise<unknown>): Promise<AlertDeliveryError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof AlertDeliveryError, `expected AlertDeliveryError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the delivery to fail');
 }

@@ -5,23 +5,13 @@ import { formatTestMessage } from '../../src/alerts/format-message.ts';
 import { RetryLaterError } from '../../src/alerts/notifier.ts';
 import { SlackNotifier } from '../../src/alerts/slack.ts';
 import { Secret } from '../../src/config/secret.ts';
-import { AlertDeliveryError } from '../../src/errors.ts';
+import { rejection } from './fixtures.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp-server.ts';
 
 const message = formatTestMessage({ name: 'vlvt-backups', where: 'dir:/backups/backup-', runbookUrl: 'https://example.test/RUNBOOK.md' }, new Date('2026-11-28T00:00:00Z'));
 const never = new AbortController().signal;
-
-async function rejection(promise: Promise<unknown>): Promise<AlertDeliveryError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AlertDeliveryError, `expected AlertDeliveryError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the delivery to fail');
-}
 
 describe('Slack notifier against a webhook server', () => {
   let slack: TestSlackServer;

@@ -10,9 +10,8 @@ import { TeamsNotifier } from '../../src/alerts/teams.ts';
 import { TelegramNotifier } from '../../src/alerts/telegram.ts';
 import { WebhookNotifier } from '../../src/alerts/webhook.ts';
 import { Secret } from '../../src/config/secret.ts';
-import { AlertDeliveryError } from '../../src/errors.ts';
 import { startHttpReceiver, type TestHttpReceiver } from '../helpers/http-receiver.ts';
-import { at, staleFinding } from './fixtures.ts';
+import { at, rejection, staleFinding } from './fixtures.ts';
 
 const context = { name: 'vlvt-backups', where: 's3://vlvt/db/backup-', runbookUrl: 'https://example.test/RUNBOOK.md' };
 const firing: AlertMessage = formatMessage(
@@ -29,16 +28,6 @@ function only<T extends ChannelTarget['kind']>(entry: string, kind: T): Extract<
   const [target] = targets;
   assert.equal(target?.kind, kind);
   return target as Extract<ChannelTarget, { kind: T }>;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AlertDeliveryError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof AlertDeliveryError, `expected AlertDeliveryError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the delivery to fail');
 }
 
 describe('ALERT_URLS channels against real HTTP receivers', () => {

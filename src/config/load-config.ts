@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import { isExecutable } from '../util/pg-client-dirs.ts';
 import { parsePgUrl } from '../util/pg-url.ts';
+import { readSetsFile } from './load-sets.ts';
 import { EnvReader, type Env } from './parse.ts';
 import { maskSecretsInText, maskUrl, Secret } from './secret.ts';
 import type {
@@ -43,8 +44,23 @@ export interface ConfigProbe {
 const MACHINE: ConfigProbe = { isExecutableFile: isExecutable };
 
 // Loads and validates the whole configuration once; throws ConfigError listing every problem.
+// SENTINEL_CONFIG adds the backup sets of a YAML file, each validated by the same readers (load-sets.ts).
 export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE): Config {
   const r = new EnvReader(env);
+  const config = readConfig(r, probe);
+  const file = r.optionalString('SENTINEL_CONFIG');
+  if (file !== undefined) {
+    config.sets = readSetsFile(r, env, file, config, (setEnv) => {
+      const sr = new EnvReader(setEnv);
+      return { config: readConfig(sr, probe), problems: sr.problems };
+    });
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+// Every setting of `r`'s environment, problems collected in r (never thrown).
+function readConfig(r: EnvReader, probe: ConfigProbe): Config {
   const cronTimezone = r.timezone('CRON_TZ', DEFAULT_CRON_TIMEZONE);
   const backup = readBackup(r, probe, cronTimezone);
   const config: Config = {
@@ -91,7 +107,6 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
   if (config.leader.leaseSeconds > 0 && config.leader.leaseSeconds < 1) {
     r.problem('LEADER_LEASE_SECONDS', '0 (no lease: every instance alerts) or a number of seconds from 1 to 3600 (default 60)', JSON.stringify(String(config.leader.leaseSeconds)));
   }
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
 }
 

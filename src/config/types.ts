@@ -153,6 +153,20 @@ export interface HttpAuthSettings {
   health: boolean;
 }
 
+// One backup set of SENTINEL_CONFIG: the settings a set may give, each already merged with the
+// environment's (a key the set leaves out has the variable's value). configOfSet makes a whole Config.
+export interface BackupSetConfig {
+  name: string;
+  location: Location;
+  // undefined: the set only monitors (no databaseUrl in the set, no BACKUP_DATABASE_URL).
+  backup: BackupSettings | undefined;
+  // The set's `databases`: each database is then a set `<name>/<database>` in its own folder.
+  databases: DatabaseSelection | undefined;
+  monitor: MonitorSettings;
+  retention: RetentionSettings;
+  encryption: EncryptionSettings;
+}
+
 export interface Config {
   storage: StorageSettings;
   location: Location;
@@ -172,4 +186,6 @@ export interface Config {
   // The leader lease (which instance alerts and runs retention/verification); 0 seconds: no lease.
   leader: { leaseSeconds: number };
   logLevel: string;
+  // SENTINEL_CONFIG: the backup sets of the file (undefined without it: everything as before).
+  sets?: BackupSetConfig[] | undefined;
 }

@@ -80,6 +80,7 @@ export const VARIABLES: readonly VariableDoc[] = [
   v('encryption', 'BACKUP_ENCRYPTION_RECIPIENTS', '—', 'age public keys (age1...) to encrypt backups to'),
   v('encryption', 'BACKUP_ENCRYPTION_PASSPHRASE', '—', 'Passphrase (age scrypt) instead of recipients', true),
   v('encryption', 'BACKUP_ENCRYPTION_IDENTITY', '—', 'age private key or key file, for restore and verify only', true),
+  v('service', 'SENTINEL_CONFIG', '—', 'A YAML file of backup sets, each with its own database URL, databases, schedule, compression, encryption, folder, thresholds and retention; the variables are every set\'s defaults (the guide\'s "Backup sets from a YAML file")'),
   v('service', 'CRON_TZ', 'UTC', 'IANA time zone of every cron schedule, e.g. Europe/Berlin'),
   v('service', 'PORT', '8080', 'HTTP port for /livez /readyz /health /status /metrics'),
   v('service', 'HOST', ':: (0.0.0.0 without IPv6)', 'Address the HTTP server listens on; the default accepts IPv6 and IPv4'),

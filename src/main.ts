@@ -7,7 +7,7 @@ import { globalsLocation, withGlobals } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
 import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
-import type { Config } from './config/types.ts';
+import type { Config, Location } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
@@ -33,7 +33,8 @@ import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from './core/naming.ts';
 import { parseDatabaseUrl } from './backup/connection.ts';
 import { listConnectableDatabases } from './sets/list-databases.ts';
-import { BackupSetsRunner } from './sets/run-sets.ts';
+import { BackupSetsRunner, type SetResult } from './sets/run-sets.ts';
+import { FileSets } from './sets/set-runtime.ts';
 import { SetMonitors, tagFinding } from './sets/set-monitors.ts';
 import { SetRetention } from './sets/set-retention.ts';
 import { SetVerify } from './sets/set-verify.ts';
@@ -62,7 +63,8 @@ function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger):
 }
 
 // With BACKUP_DATABASES: the runner that backs up every database of the selection as its own set.
-export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger): BackupSetsRunner | undefined {
+// setName (SENTINEL_CONFIG): the set each database is.
+export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger, setName?: (database: string) => string): BackupSetsRunner | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   const backup = config.backup;
   if (deps === undefined || backup === undefined || config.databases === undefined) return undefined;
@@ -73,11 +75,13 @@ export function buildBackupSetsRunner(config: Config, store: BackupStore, logger
     concurrency: backup.concurrency ?? 1,
     listDatabases: () => listConnectableDatabases(parseDatabaseUrl(backup.databaseUrl)),
     logger: logger.child({ component: 'backup' }),
+    ...(setName === undefined ? {} : { setName }),
   });
 }
 
 // onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
 // sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
+// gate (SENTINEL_CONFIG): what each run waits for first (its server's turn, src/sets/set-runtime.ts).
 export function buildBackupService(
   config: Config,
   store: BackupStore,
@@ -85,6 +89,7 @@ export function buildBackupService(
   registry?: Registry,
   onGlobals?: (result: BackupResult) => void,
   sets?: BackupSetsRunner,
+  gate?: (run: () => Promise<BackupResult>) => Promise<BackupResult>,
 ): BackupService | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   if (deps === undefined || config.backup === undefined) return undefined;
@@ -96,8 +101,9 @@ export function buildBackupService(
       : heartbeat === undefined
         ? (run: RunContext) => runBackupJob(deps, run)
         : (run: RunContext) => runTimedBackup(deps, run, heartbeat, config.alerts.name);
+  const runBackup = config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase;
   return new BackupService({
-    runBackup: config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase,
+    runBackup: gate === undefined ? runBackup : (run) => gate(() => runBackup(run)),
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
@@ -139,6 +145,20 @@ function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
   });
 }
 
+// With several databases, a run that could not tell which databases to back up (listing failed, none
+// selected): the runner's problem as the run's backup_failed; undefined once a run resolved it.
+function selectionFailure(runner: BackupSetsRunner, result: BackupResult): Finding | undefined {
+  const problem = runner.problem;
+  if (problem === undefined) return undefined;
+  return {
+    check: 'backup_failed',
+    severity: 'fail',
+    summary: `backup run ${result.runId} failed: ${problem.shortMessage}`,
+    values: { stage: problem.stage, runId: result.runId, finishedAt: result.finishedAt.toISOString() },
+    ...(problem.hint === undefined ? {} : { hint: problem.hint }),
+  };
+}
+
 // A summary of a run for /status and people (no error objects, no secrets).
 function describeResult(result: BackupResult | undefined): Record<string, unknown> | undefined {
   if (result === undefined) return undefined;
@@ -148,6 +168,21 @@ function describeResult(result: BackupResult | undefined): Record<string, unknow
     return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
   }
   return { ...base, reason: result.reason, message: result.message };
+}
+
+// A backup service's schedule and last runs for /status.
+function describeBackupService(backupService: BackupService | undefined, config: Config): Record<string, unknown> {
+  if (backupService === undefined) return { enabled: false, reason: 'BACKUP_DATABASE_URL is not set (monitor-only)' };
+  return {
+    enabled: true,
+    schedule: config.backup?.cron,
+    timezone: config.cronTimezone,
+    running: backupService.isRunning,
+    nextRunAt: backupService.nextRunAt()?.toISOString() ?? null,
+    lastResult: describeResult(backupService.lastResult) ?? null,
+    lastSuccess: describeResult(backupService.lastSuccess) ?? null,
+    lastSkipped: describeResult(backupService.lastSkipped) ?? null,
+  };
 }
 
 // The sweep's state for /status (dates as ISO strings).
@@ -175,8 +210,10 @@ export interface StartOptions {
 export interface Sentinel {
   store: BackupStore;
   registry: Registry;
-  // undefined in monitor-only mode (no BACKUP_DATABASE_URL).
+  // undefined in monitor-only mode (no BACKUP_DATABASE_URL), and with SENTINEL_CONFIG (see fileSets).
   backupService: BackupService | undefined;
+  // SENTINEL_CONFIG: each set of the file, with its own backup service.
+  fileSets: FileSets | undefined;
   // The monitor of the one database; throws with BACKUP_DATABASES (see `sets`).
   readonly monitor: MonitorRunner;
   // With BACKUP_DATABASES: the monitor of each set, and each set's verification.
@@ -240,15 +277,24 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const version = readVersion();
   const store = options.store ?? createStore(config, {}, logger);
   const registry = new Registry();
-  const setsRunner = buildBackupSetsRunner(config, store, logger);
+  // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.
+  const fileSets =
+    config.sets === undefined
+      ? undefined
+      : new FileSets(config, {
+          setsRunner: (own, setName) => buildBackupSetsRunner(own, store, logger, setName),
+          backupService: (name, own, runner, gate) => buildBackupService(own, store, logger.child({ set: name }), registry, undefined, runner, gate),
+        });
+  const setsRunner = fileSets === undefined ? buildBackupSetsRunner(config, store, logger) : undefined;
   // BACKUP_GLOBALS: the roles' own result. A failure is a backup_failed of its own ("globals"), alerted
   // apart from the databases' and resolved by the next globals run that succeeds.
   let globalsFinding: Finding | undefined;
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const backupService = buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner);
+  const backupService = fileSets === undefined ? buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner) : undefined;
+  const backupServices = fileSets?.services() ?? (backupService === undefined ? [] : [backupService]);
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
-  if (backupService === undefined) {
+  if (backupServices.length === 0) {
     logger.warn(
       { storage: store.description },
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
@@ -256,10 +302,25 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   }
   const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
   // BACKUP_DATABASES: a monitor per set, each on its own folder; else the one monitor, as always.
+  // SENTINEL_CONFIG: a set's folder and settings are its own (fileSets.of), else the database's folder.
+  const locate = (set: string): Location => fileSets?.location(set) ?? databaseLocation(config.location, set);
   const setMonitors =
-    config.databases === undefined
+    config.databases === undefined && fileSets === undefined
       ? undefined
-      : new SetMonitors({ store, settings: config.monitor, timezone: config.cronTimezone, logger, location: (set) => databaseLocation(config.location, set), firstBackupAtStart });
+      : new SetMonitors({
+          store,
+          settings: config.monitor,
+          timezone: config.cronTimezone,
+          logger,
+          location: locate,
+          firstBackupAtStart,
+          ...(fileSets === undefined
+            ? {}
+            : {
+                settingsOf: (set: string) => fileSets.of(set)?.config.monitor ?? config.monitor,
+                firstBackupAtStartOf: (set: string) => fileSets.of(set)?.config.backup?.runOnStartup === true,
+              }),
+        });
   const singleMonitor =
     setMonitors !== undefined
       ? undefined
@@ -280,12 +341,13 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           config,
           store,
           logger,
-          location: (set) => databaseLocation(config.location, set),
+          location: locate,
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
+          ...(fileSets === undefined ? {} : { configOf: (set: string) => fileSets.of(set)?.config ?? config }),
         });
   const verify = buildVerifyService(config, store, logger);
   // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
-  const setVerify = setMonitors === undefined ? undefined : new SetVerify(config, store, logger);
+  const setVerify = setMonitors === undefined ? undefined : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set));
   // A set becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
   const addSet = (set: string): MonitorRunner | undefined => {
     setRetention?.ensure(set);
@@ -293,6 +355,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     return setMonitors?.ensure(set);
   };
   if (config.databases?.kind === 'names') for (const set of config.databases.names) addSet(set);
+  for (const set of fileSets?.configured() ?? []) addSet(set);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
@@ -300,12 +363,13 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const globalsPrefix = config.backup?.globals === true ? keyPrefix(globalsLocation(config.location)) : undefined;
   const sweepsSubfolder = setMonitors !== undefined || globalsPrefix !== undefined;
   const ownUpload = (key: string): boolean =>
-    (setMonitors === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix));
+    fileSets?.ownsKey(key) ??
+    ((setMonitors === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix)));
   const uploadSweeper =
-    backupService !== undefined && hasIncompleteUploads(store)
+    backupServices.length > 0 && hasIncompleteUploads(store)
       ? new UploadSweeper({
           store,
-          prefix: !sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`,
+          prefix: fileSets?.commonPrefix() ?? (!sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`),
           ours: sweepsSubfolder ? ownUpload : undefined,
           logger,
           registry,
@@ -315,9 +379,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // With BACKUP_DATABASES, a run that could not tell which databases to back up (listing failed, none
   // selected) has no set to pin its failure on: it is a service-wide backup_failed until a run resolves.
   let selectionFinding: Finding | undefined;
+  // The same for each set of the file with `databases`, by the file set's name.
+  const fileSelectionFindings = new Map<string, Finding>();
   const findings = (): Finding[] => [
     ...monitorFindings(),
     ...(selectionFinding === undefined ? [] : [selectionFinding]),
+    ...fileSelectionFindings.values(),
     ...(globalsFinding === undefined ? [] : [globalsFinding]),
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
@@ -341,11 +408,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       await alertStorageOutageWithoutLeader(current, result.at, set);
       return;
     }
-    const scope = monitorAlertScope(backupService !== undefined, snapshot.backupRuns.lastAttempt !== undefined);
+    const scope = monitorAlertScope(backupServices.length > 0, snapshot.backupRuns.lastAttempt !== undefined);
     await alerts.process(current, result.at, scope, set);
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
     if (set !== undefined && setRetention !== undefined) {
-      if (!setRetention.off) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
+      if (!setRetention.offOf(set)) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
     } else if (retention.status().mode !== 'off') await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
@@ -416,31 +483,41 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   });
   backupService?.onRunFinished(async (result) => {
     if (setsRunner === undefined || (result.status !== 'failed' && result.status !== 'success')) return;
-    const problem = setsRunner.problem;
-    selectionFinding =
-      problem === undefined
-        ? undefined
-        : {
-            check: 'backup_failed',
-            severity: 'fail',
-            summary: `backup run ${result.runId} failed: ${problem.shortMessage}`,
-            values: { stage: problem.stage, runId: result.runId, finishedAt: result.finishedAt.toISOString() },
-            ...(problem.hint === undefined ? {} : { hint: problem.hint }),
-          };
+    selectionFinding = selectionFailure(setsRunner, result);
     if (leadership.isLeader()) await alerts.process(selectionFinding === undefined ? [] : [selectionFinding], result.finishedAt, ['backup_failed']);
   });
+  // SENTINEL_CONFIG: a set of the file without `databases` is one set, told its run's result; one with
+  // them reports each database's result (onSetResult below) and its selection's problem by its name.
+  for (const fileSet of fileSets?.list ?? []) {
+    fileSet.backupService?.onRunFinished(async (result) => {
+      if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined && fileSet.runner === undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+      if (fileSet.runner === undefined) {
+        const record = toBackupRunRecord(result);
+        if (record !== undefined) void addSet(fileSet.name)?.afterBackupRun(record);
+        return;
+      }
+      if (result.status !== 'failed' && result.status !== 'success') return;
+      const failure = selectionFailure(fileSet.runner, result);
+      if (failure === undefined) fileSelectionFindings.delete(fileSet.name);
+      else fileSelectionFindings.set(fileSet.name, tagFinding(fileSet.name, failure));
+      const current = fileSelectionFindings.get(fileSet.name);
+      if (leadership.isLeader()) await alerts.process(current === undefined ? [] : [current], result.finishedAt, ['backup_failed'], fileSet.name);
+    });
+    fileSet.runner?.onSetResult((r) => onSetResult(r));
+  }
   onGlobalsResult = async (result) => {
     if (result.status !== 'failed' && result.status !== 'success') return;
     globalsFinding = result.status === 'success' ? undefined : globalsFailure(result);
     if (leadership.isLeader()) await alerts.process(globalsFinding === undefined ? [] : [globalsFinding], result.finishedAt, ['backup_failed'], GLOBALS_SET);
   };
   // Each set's result goes to its own monitor as soon as that database is done.
-  setsRunner?.onSetResult(({ set, result }) => {
+  function onSetResult({ set, result }: SetResult): void {
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
     const record = toBackupRunRecord(result);
     const monitor = addSet(set);
     if (record !== undefined) void monitor?.afterBackupRun(record);
-  });
+  }
+  setsRunner?.onSetResult((r) => onSetResult(r));
 
   // /health per set: the set's retention check beside its monitor checks.
   const withSetRetention = <T extends { setChecks: readonly { set: string; checks: readonly CheckName[] }[] }>(state: T): T => ({
@@ -468,9 +545,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           : setMonitors.names().map((set) => ({
               name: set,
               snapshot: (setMonitors.get(set) as MonitorRunner).snapshot(),
-              nextBackupAt: backupService?.nextRunAt(),
+              nextBackupAt: (fileSets?.of(set)?.fileSet.backupService ?? backupService)?.nextRunAt(),
               retention: setRetention?.describeOf(set) ?? retention.describe(),
-              retentionDays: config.retention.days,
+              retentionDays: (fileSets?.of(set)?.config ?? config).retention.days,
               verify: setVerify?.states().get(set),
             }));
       const checked = sets.length > 0 && sets.every((s) => s.snapshot.lastCheck !== undefined);
@@ -491,18 +568,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       leader: leadership.status(),
       storage: store.description,
       backup:
-        backupService === undefined
-          ? { enabled: false, reason: 'BACKUP_DATABASE_URL is not set (monitor-only)' }
-          : {
-              enabled: true,
-              schedule: config.backup?.cron,
-              timezone: config.cronTimezone,
-              running: backupService.isRunning,
-              nextRunAt: backupService.nextRunAt()?.toISOString() ?? null,
-              lastResult: describeResult(backupService.lastResult) ?? null,
-              lastSuccess: describeResult(backupService.lastSuccess) ?? null,
-              lastSkipped: describeResult(backupService.lastSkipped) ?? null,
-            },
+        fileSets !== undefined
+          ? { enabled: backupServices.length > 0, sets: Object.fromEntries(fileSets.list.map((f) => [f.name, describeBackupService(f.backupService, f.config)])) }
+          : describeBackupService(backupService, config),
       findings: findings(),
       alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
       retention: setRetention?.describe() ?? retention.describe(),
@@ -529,6 +597,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     store,
     registry,
     backupService,
+    fileSets,
     get monitor() {
       if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES each set has its own monitor: use sentinel.sets');
       return singleMonitor;
@@ -547,7 +616,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     port,
     stop() {
       stopped ??= (async () => {
-        await backupService?.stop();
+        await Promise.all(backupServices.map((s) => s.stop()));
         await Promise.all([singleMonitor?.stop(), setMonitors?.stop(), retention.stop(), setRetention?.stop(), verify.stop(), setVerify?.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
@@ -576,7 +645,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
         .then((names) => names.forEach((set) => addSet(set)))
         .catch((error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases at start; the first backup run lists them again'));
     }
+    if (fileSets !== undefined) {
+      void fileSets
+        .resolve()
+        .then((names) => names.forEach((set) => addSet(set)))
+        .catch((error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases of a set at start; its first backup run lists them again'));
+    }
     backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
+    for (const f of fileSets?.list ?? []) f.backupService?.start({ runOnStartup: f.config.backup?.runOnStartup ?? false });
   } catch (error) {
     await sentinel.stop();
     throw error instanceof SentinelError ? error : new StartupError(`backup-sentinel could not start: ${shortMessageOf(error)}`, { cause: error });

@@ -19,6 +19,9 @@ export interface SetMonitorsOptions {
   timezone?: string | undefined;
   location: (set: string) => Location;
   firstBackupAtStart?: boolean;
+  // SENTINEL_CONFIG: a set's own thresholds and start-up run, instead of `settings`/`firstBackupAtStart`.
+  settingsOf?: (set: string) => MonitorSettings;
+  firstBackupAtStartOf?: (set: string) => boolean;
 }
 
 // A finding of one set: the set is named in the finding (alerts, /health, metrics) and its summary.
@@ -43,10 +46,10 @@ export class SetMonitors {
     const monitor = new MonitorRunner({
       store: this.#options.store,
       location: this.#options.location(set),
-      settings: this.#options.settings,
+      settings: this.#options.settingsOf?.(set) ?? this.#options.settings,
       timezone: this.#options.timezone,
       logger: this.#options.logger.child({ set }),
-      firstBackupAtStart: this.#options.firstBackupAtStart === true,
+      firstBackupAtStart: this.#options.firstBackupAtStartOf?.(set) ?? this.#options.firstBackupAtStart === true,
     });
     monitor.onCheck(async (result, snapshot) => {
       for (const listener of this.#listeners) await listener(set, result, snapshot);

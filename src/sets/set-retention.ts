@@ -20,6 +20,8 @@ export interface SetRetentionOptions {
   location: (set: string) => Location;
   // The set's current monitor findings.
   currentFindings: (set: string) => readonly Finding[] | undefined;
+  // SENTINEL_CONFIG: a set's own retention (and thresholds) instead of `config`'s.
+  configOf?: (set: string) => Pick<Config, 'retention' | 'storage' | 'monitor'>;
 }
 
 export class SetRetention {
@@ -42,8 +44,13 @@ export class SetRetention {
     });
   }
 
+  // Off for every set (RETENTION_DAYS=0); with a set's own settings, each set decides (offOf).
   get off(): boolean {
-    return this.#options.config.retention.days === 0;
+    return this.#options.configOf === undefined && this.#options.config.retention.days === 0;
+  }
+
+  offOf(set: string): boolean {
+    return (this.#options.configOf?.(set) ?? this.#options.config).retention.days === 0;
   }
 
   // The set's retention, made the first time the set is named (and run at once when the others run).
@@ -51,7 +58,7 @@ export class SetRetention {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
     const service = createRetentionService(
-      { ...this.#options.config, location: this.#options.location(set) },
+      { ...(this.#options.configOf?.(set) ?? this.#options.config), location: this.#options.location(set) },
       { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, currentFindings: () => this.#options.currentFindings(set) },
     );
     this.#services.set(set, service);
@@ -104,6 +111,7 @@ export class SetRetention {
 
   describe(): Record<string, unknown> {
     if (this.off) return { mode: 'off' };
+    // A set whose retention is off shows its service's own { mode: 'off' }.
     return Object.fromEntries([...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.describe()]));
   }
 }

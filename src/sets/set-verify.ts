@@ -16,6 +16,10 @@ import { tagFinding } from './set-monitors.ts';
 
 export type SetVerifyListener = (set: string, findings: Finding[]) => void | Promise<void>;
 
+// SENTINEL_CONFIG: the configuration a set is verified with (its own folder and database URL), and the
+// database drills compare with when it is not the URL's own.
+export type SetVerifyConfig = (set: string) => { config: Config; database: string | undefined } | undefined;
+
 export class SetVerify {
   readonly #config: Config;
   readonly #store: BackupStore;
@@ -23,9 +27,11 @@ export class SetVerify {
   readonly #services = new Map<string, VerifyService>();
   readonly #listeners = new Set<SetVerifyListener>();
   readonly #task: ScheduledTask<void>;
+  readonly #configOf: SetVerifyConfig | undefined;
 
-  constructor(config: Config, store: BackupStore, logger: Logger) {
+  constructor(config: Config, store: BackupStore, logger: Logger, configOf?: SetVerifyConfig) {
     this.#config = config;
+    this.#configOf = configOf;
     this.#store = store;
     this.#logger = logger.child({ component: 'verify' });
     this.#task = new ScheduledTask({
@@ -39,7 +45,11 @@ export class SetVerify {
   ensure(set: string): VerifyService {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
-    const service = buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set);
+    const own = this.#configOf?.(set);
+    const service =
+      own === undefined
+        ? buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set)
+        : buildVerifyService(own.config, this.#store, this.#logger.child({ set }), own.database);
     service.onResult(async (_run, findings) => {
       for (const listener of this.#listeners) await listener(set, findings.map((f) => tagFinding(set, f)));
     });

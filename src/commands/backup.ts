@@ -1,6 +1,8 @@
 import { buildBackupService, buildBackupSetsRunner } from '../main.ts';
 import type { SetResult } from '../sets/run-sets.ts';
 import type { BackupResult } from '../backup/result.ts';
+import { configOfSet } from '../config/load-sets.ts';
+import type { BackupSetConfig } from '../config/types.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, type CommandContext } from './command.ts';
@@ -11,6 +13,7 @@ import { printableKey } from '../util/printable-key.ts';
 // 78 nothing to back up (BACKUP_DATABASE_URL unset).
 export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   const { config } = ctx;
+  if (config.sets !== undefined) return await backupFileSets(ctx, config.sets);
   if (config.backup === undefined) {
     ctx.stderr.write('BACKUP_DATABASE_URL is not set: there is no database to back up.\nWhat to do: set BACKUP_DATABASE_URL=postgres://user:password@host:5432/database\n');
     return 78;
@@ -57,6 +60,22 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   } finally {
     ctx.stopSignal.removeEventListener('abort', onStop);
   }
+}
+
+// SENTINEL_CONFIG: every set of the file once, one after another, each under a line naming it; exit 1
+// when any failed (a set that only monitors is said so and counts as nothing to do).
+async function backupFileSets(ctx: CommandContext, sets: readonly BackupSetConfig[]): Promise<number> {
+  let code = 0;
+  for (const set of sets) {
+    if (ctx.stopSignal.aborted) return 1;
+    ctx.stdout.write(`== set ${set.name}\n`);
+    if (set.backup === undefined) {
+      ctx.stdout.write('no database URL (databaseUrl or BACKUP_DATABASE_URL): this set only monitors\n');
+      continue;
+    }
+    if ((await runSingleBackup({ ...ctx, config: configOfSet(ctx.config, set) })) !== 0) code = 1;
+  }
+  return code;
 }
 
 function describeForPeople(result: BackupResult, where: string): string {

@@ -6,7 +6,7 @@ import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, type CommandContext } from './command.ts';
 import { databaseLocation } from '../core/naming.ts';
-import type { DatabaseSelection } from '../config/types.ts';
+import type { Config, DatabaseSelection, Location, MonitorSettings } from '../config/types.ts';
 import type { Severity } from '../core/findings.ts';
 import { currentSetNames } from '../sets/list-databases.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -24,7 +24,7 @@ export const checkCommand = defineCommand({
   async run(values, ctx) {
     const { config } = ctx;
     const store = createStore(config, {}, ctx.logger);
-    if (config.databases !== undefined) return await checkSets(values.json === true, ctx, store);
+    if (config.databases !== undefined || config.sets !== undefined) return await checkSets(values.json === true, ctx, store);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));
@@ -59,11 +59,11 @@ export const checkCommand = defineCommand({
 // BACKUP_DATABASES: every set checked on its own; the exit code is the worst set's, `--json` lists each set.
 async function checkSets(json: boolean, ctx: CommandContext, store: BackupStore): Promise<number> {
   const { config } = ctx;
-  const selection = config.databases as DatabaseSelection;
-  const names = await currentSetNames(selection, config.backup?.databaseUrl);
+  const targets = await setTargets(config);
+  const names = targets.map((t) => t.set);
   const results = await Promise.all(
-    names.map(async (set) => {
-      const runner = new MonitorRunner({ store, location: databaseLocation(config.location, set), settings: config.monitor, logger: ctx.logger.child({ set }) });
+    targets.map(async ({ set, location, settings }) => {
+      const runner = new MonitorRunner({ store, location, settings, logger: ctx.logger.child({ set }) });
       const result = await runner.runCheck();
       return { set, result, snapshot: runner.snapshot(), status: worstStatus(result.findings.map((f) => f.severity)) };
     }),
@@ -82,9 +82,26 @@ async function checkSets(json: boolean, ctx: CommandContext, store: BackupStore)
     for (const finding of result.findings) lines.push(...describeFinding(finding).map((l) => (l === '' ? l : `  ${l}`)));
   }
   const failed = results.filter((r) => r.status !== 'pass').map((r) => r.set);
-  lines.push(names.length === 0 ? 'WARN: no backup set to check (BACKUP_DATABASES selects no database).' : failed.length === 0 ? `OK: all ${names.length} sets fresh.` : `${status.toUpperCase()}: ${failed.join(', ')}.`);
+  lines.push(names.length === 0 ? `WARN: no backup set to check (${config.sets === undefined ? 'BACKUP_DATABASES' : 'SENTINEL_CONFIG'} selects no database).` : failed.length === 0 ? `OK: all ${names.length} sets fresh.` : `${status.toUpperCase()}: ${failed.join(', ')}.`);
   ctx.stdout.write(`${lines.join('\n')}\n`);
   return names.length === 0 ? CHECK_EXIT.warn : CHECK_EXIT[status];
+}
+
+// The sets to check, each with its folder and thresholds: BACKUP_DATABASES's databases, or SENTINEL_CONFIG's
+// sets (with `databases`, each database as `<name>/<database>`).
+async function setTargets(config: Config): Promise<{ set: string; location: Location; settings: MonitorSettings }[]> {
+  if (config.sets === undefined) {
+    const names = await currentSetNames(config.databases as DatabaseSelection, config.backup?.databaseUrl);
+    return names.map((set) => ({ set, location: databaseLocation(config.location, set), settings: config.monitor }));
+  }
+  const perSet = await Promise.all(
+    config.sets.map(async (s) => {
+      if (s.databases === undefined) return [{ set: s.name, location: s.location, settings: s.monitor }];
+      const names = await currentSetNames(s.databases, s.backup?.databaseUrl);
+      return names.map((db) => ({ set: `${s.name}/${db}`, location: databaseLocation(s.location, db), settings: s.monitor }));
+    }),
+  );
+  return perSet.flat();
 }
 
 function describeFinding(finding: Finding): string[] {

@@ -5,7 +5,7 @@ import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes } from '../util/format.ts';
 import { defineCommand } from './command.ts';
-import { locationForCommand, SET_OPTION } from './set-option.ts';
+import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS, or with KEEP_* tiers those no
@@ -25,7 +25,8 @@ export const pruneCommand = defineCommand({
   async run(values, ctx) {
     const dryRun = values['dry-run'] === true;
     const json = values.json === true;
-    const { config } = ctx;
+    // SENTINEL_CONFIG: the set's own retention and thresholds.
+    const config = configForCommand(ctx.config, values.set, 'prune');
     const { retention } = config;
     const out = (line = '') => ctx.stdout.write(`${line}\n`);
     if (retention.days <= 0) {
@@ -33,7 +34,7 @@ export const pruneCommand = defineCommand({
       else out('Retention is off (RETENTION_DAYS=0): nothing is pruned.');
       return 0;
     }
-    const location = locationForCommand(config, values.set, 'prune');
+    const location = locationForCommand(ctx.config, values.set, 'prune');
     const store = createStore(config);
     const logger = ctx.logger.child({ component: 'prune' });
     const result = await runPrune({

@@ -7,6 +7,7 @@ import { findPgTools } from '../restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
+import { locationForCommand } from './set-option.ts';
 import { defineCommand, UsageError, type CommandContext } from './command.ts';
 import { restoreServer, type ServerRestoreSummary } from '../restore/restore-server.ts';
 import { describeTarget, parseTargetUrl, type RestoreTarget } from '../restore/target.ts';
@@ -54,8 +55,10 @@ export const restoreCommand = defineCommand({
         ctx.stderr.write('Note: the password in --target-url is visible to other users in `ps` while this runs; prefer PGPASSWORD, ~/.pgpass or RESTORE_TARGET_URL.\n');
       }
       const store = createStore(config);
+      if (values.all && config.sets !== undefined) throw new UsageError('--all restores the newest run of BACKUP_DATABASES; with SENTINEL_CONFIG restore each set with --latest --set NAME.');
       if (values.all) return await restoreWholeServer(ctx, store, target);
-      const location = values.set === undefined ? config.location : databaseLocation(config.location, values.set);
+      // SENTINEL_CONFIG: --set names a set of the file (its own folder).
+      const location = values.set === undefined ? config.location : config.sets !== undefined ? locationForCommand(config, values.set, 'restore') : databaseLocation(config.location, values.set);
       const prefix = keyPrefix(location);
       let key = values.key;
       if (key === undefined) {

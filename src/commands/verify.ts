@@ -10,7 +10,7 @@ import type { Writable } from 'node:stream';
 import { createStore } from '../storage/create-store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, UsageError } from './command.ts';
-import { locationForCommand, SET_OPTION } from './set-option.ts';
+import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey } from '../util/printable-key.ts';
 
 // `backup-sentinel verify`: checks one backup now (default: the newest); --drill also restores it into
@@ -26,7 +26,8 @@ export const verifyCommand = defineCommand({
     set: SET_OPTION,
   },
   async run(values, ctx) {
-    const { config } = ctx;
+    // SENTINEL_CONFIG: the set's own database (drills) and encryption.
+    const config = values.set === undefined ? ctx.config : configForCommand(ctx.config, values.set, 'verify');
     if (values.drill && config.verify.restoreUrl === undefined) {
       throw new UsageError('--drill needs VERIFY_RESTORE_URL: a PostgreSQL server where a temporary database may be created and dropped, e.g. postgres://user:password@scratch-host:5432/postgres');
     }
@@ -34,10 +35,10 @@ export const verifyCommand = defineCommand({
     const store = createStore(config);
     if (values.history) {
       if (values.key !== undefined || values.drill) throw new UsageError('--history lists receipts; give it without --key and --drill.');
-      return await printHistory(store, receiptsFolder(locationForCommand(config, values.set, 'verify --history')), out);
+      return await printHistory(store, receiptsFolder(locationForCommand(ctx.config, values.set, 'verify --history')), out);
     }
     // A --key names its backup wherever it is; the newest is looked for in the set's folder.
-    const location = values.key !== undefined && values.set === undefined ? config.location : locationForCommand(config, values.set, 'verify (without --key)');
+    const location = values.key !== undefined && values.set === undefined ? config.location : locationForCommand(ctx.config, values.set, 'verify (without --key)');
     const prefix = keyPrefix(location);
     const receipts = receiptsFolder(location);
     const tools = findPgTools(config.backup?.pgDumpPath);

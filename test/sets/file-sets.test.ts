@@ -4,10 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BackupResult } from '../../src/backup/result.ts';
+import { runCli } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
 import { serverGates } from '../../src/sets/set-runtime.ts';
+import { captureStream } from '../helpers/log-sink.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -121,6 +123,44 @@ describe('backup sets from a YAML file, running (real PostgreSQL)', () => {
     } finally {
       await sentinel.stop();
     }
+  });
+
+  it('the commands work per set: backup backs up every set, check checks each, list/prune take --set', async () => {
+    const root = path.join(dir, 'commands');
+    const file = path.join(dir, 'commands.yaml');
+    await fs.writeFile(file, 'sets:\n  - name: app\n    databaseUrl: ${APP_URL}\n  - name: crm\n    databaseUrl: ${CRM_URL}\n    prefix: crm_\n    maxAgeHours: 49\n');
+    const env = {
+      SENTINEL_CONFIG: file,
+      APP_URL: pg.url('yaml_app'),
+      CRM_URL: `postgres://${pg.superuser}:${pg.password}@127.0.0.1:${proxy.port}/yaml_crm`,
+      BACKUP_DIR: root,
+      EMPTY_BACKUP_MAX_BYTES: '100',
+      LOG_LEVEL: 'silent',
+    };
+    const cli = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
+      const stdout = captureStream();
+      const stderr = captureStream();
+      const code = await runCli(args, env, { stdout: stdout.stream, stderr: stderr.stream });
+      return { code, out: stdout.text(), err: stderr.text() };
+    };
+    const backup = await cli('backup');
+    assert.equal(backup.code, 0, backup.out + backup.err);
+    assert.match(backup.out, /== set app\nBackup stored: app\/backup-/);
+    assert.match(backup.out, /== set crm\nBackup stored: crm\/crm_/);
+    const check = await cli('check', '--json');
+    assert.equal(check.code, 0, check.out + check.err);
+    const report = JSON.parse(check.out) as { status: string; sets: Record<string, { thresholds: { maxBackupAgeHours: number } }> };
+    assert.deepEqual(Object.keys(report.sets), ['app', 'crm']);
+    assert.equal(report.sets.crm?.thresholds.maxBackupAgeHours, 49);
+    const list = await cli('list', '--set', 'crm');
+    assert.equal(list.code, 0, list.err);
+    assert.match(list.out, /crm\/crm_[\d_-]+\.sql\.gz/);
+    assert.doesNotMatch(list.out, /app\//);
+    const noSet = await cli('list');
+    assert.equal(noSet.code, 64);
+    assert.match(noSet.err, /SENTINEL_CONFIG, list needs --set NAME.*one of app, crm/);
+    const prune = await cli('prune', '--dry-run', '--set', 'app');
+    assert.equal(prune.code, 0, prune.out + prune.err);
   });
 });
 

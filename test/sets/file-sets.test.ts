@@ -8,6 +8,7 @@ import { runCli } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
+import { formatTimestamp } from '../../src/core/naming.ts';
 import { serverGates } from '../../src/sets/set-runtime.ts';
 import { captureStream } from '../helpers/log-sink.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
@@ -120,6 +121,51 @@ describe('backup sets from a YAML file, running (real PostgreSQL)', () => {
       assert.equal(sets.get('app')?.snapshot().lastCheck !== undefined, true);
       assert.match(JSON.stringify(status.sets.app), /"maxBackupAgeHours":13/);
       assert.match(JSON.stringify(status.sets.crm), /"maxBackupAgeHours":49/);
+
+      // Verification per set: each set's newest backup, in its own folder.
+      await sentinel.setVerify?.runAll();
+      const verified = sentinel.setVerify?.states();
+      assert.equal(verified?.get('crm')?.lastVerify?.ok, true, JSON.stringify(verified?.get('crm')?.lastVerify));
+      assert.match(verified?.get('crm')?.lastVerify?.key ?? '', /^crm-backups\/crm_/);
+      assert.match(verified?.get('app')?.lastVerify?.key ?? '', /^app\/backup-/);
+    } finally {
+      await sentinel.stop();
+    }
+  });
+
+  it("retention per set: each set prunes its own folder by its own retentionDays", async () => {
+    const root = path.join(dir, 'retention');
+    const day = 86_400_000;
+    const now = Date.now();
+    const seed = async (folder: string, ageDays: number): Promise<string> => {
+      const key = `${folder}/backup-${formatTimestamp(new Date(now - ageDays * day))}.sql.gz`;
+      await fs.mkdir(path.join(root, folder), { recursive: true });
+      await fs.writeFile(path.join(root, key), Buffer.alloc(5000, 7));
+      // Prune goes by the stored time (LastModified) too, never by a name alone.
+      const at = new Date(now - ageDays * day);
+      await fs.utimes(path.join(root, key), at, at);
+      return key;
+    };
+    const oldShort = await seed('short', 40);
+    await seed('short', 0);
+    const oldLong = await seed('long', 40);
+    await seed('long', 0);
+    const file = path.join(dir, 'retention.yaml');
+    // No database URL: both sets only monitor (and prune).
+    await fs.writeFile(file, 'sets:\n  - name: short\n    retentionDays: 7\n    minBackupsKept: 1\n  - name: long\n    retentionDays: 60\n    minBackupsKept: 1\n');
+    const config = loadConfig({ SENTINEL_CONFIG: file, BACKUP_DIR: root, LEADER_LEASE_SECONDS: '0', STATE_DIR: path.join(dir, 'state-retention') });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      const retentionOf = async (): Promise<Record<string, { lastRunAt?: string; lastPrune?: unknown }>> =>
+        ((await (await fetch(`http://127.0.0.1:${sentinel.port}/status`)).json()) as { retention: Record<string, { lastRunAt?: string }> }).retention;
+      let state: Record<string, { lastRunAt?: string }> = {};
+      await waitFor(async () => {
+        state = await retentionOf();
+        return state.short?.lastRunAt != null && state.long?.lastRunAt != null;
+      }, 'both sets pruned once', { timeoutMs: 20_000 });
+      const exists = (key: string) => fs.access(path.join(root, key)).then(() => true, () => false);
+      assert.equal(await exists(oldShort), false, `older than its 7 days: deleted ${JSON.stringify(state.short)}`);
+      assert.equal(await exists(oldLong), true, 'within its 60 days: kept');
     } finally {
       await sentinel.stop();
     }

@@ -69,6 +69,16 @@ sets:
     assert.equal(loadConfig({ BACKUP_DIR: dir }).sets, undefined, 'without SENTINEL_CONFIG: no sets, everything as before');
   });
 
+  it("the guide's complete example is a valid file", async () => {
+    const guide = await fs.readFile(new URL('../../docs/BACKUP_CONFIGURATION.md', import.meta.url), 'utf8');
+    const example = /```yaml\n(# sentinel\.yaml[\s\S]*?)```/.exec(guide)?.[1];
+    assert.ok(example !== undefined, 'the example is in the guide');
+    const config = loadConfig(env(await file(example), { ANALYTICS_DATABASE_URL: 'postgres://u@db2.example.com:5432/analytics' }));
+    assert.deepEqual(config.sets?.map((s) => s.name), ['app', 'analytics', 'legacy']);
+    assert.deepEqual(config.sets?.[1]?.databases, { kind: 'names', names: ['events', 'reports'] });
+    assert.equal(config.sets?.[2]?.backup, undefined, 'legacy only monitors');
+  });
+
   it('reports a problem in each of three sets at once, each with its path in the file and line', async () => {
     const error = problemsOf(
       env(

@@ -266,6 +266,8 @@ function buildLeadership(config: Config, store: BackupStore, logger: Logger): Le
 // checksum is wrong), so the service stops at start instead of failing every backup.
 function checkEncryptionAtStart(config: Config): void {
   if (config.backup !== undefined && isEncryptionEnabled(config.encryption)) createEncryptStream(config.encryption).destroy();
+  // SENTINEL_CONFIG: each set's own recipients too.
+  for (const set of config.sets ?? []) if (set.backup !== undefined && isEncryptionEnabled(set.encryption)) createEncryptStream(set.encryption).destroy();
 }
 
 // Each service names its own log component (logger.child inside it), so they get the root logger.

@@ -14,7 +14,7 @@ interface SetKey {
   list?: boolean;
 }
 
-export const SET_KEYS: readonly SetKey[] = [
+const SET_KEYS: readonly SetKey[] = [
   { key: 'databaseUrl', variable: 'BACKUP_DATABASE_URL' },
   { key: 'databases', variable: 'BACKUP_DATABASES', list: true },
   { key: 'excludeDatabases', variable: 'BACKUP_EXCLUDE_DATABASES', list: true },

@@ -565,7 +565,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       });
     },
     status: () => ({
-      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses() }),
+      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(set)?.fileSet.backupService?.nextRunAt()) }),
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,
@@ -601,7 +601,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     backupService,
     fileSets,
     get monitor() {
-      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES each set has its own monitor: use sentinel.sets');
+      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES or SENTINEL_CONFIG each set has its own monitor: use sentinel.sets');
       return singleMonitor;
     },
     sets: setMonitors,

@@ -110,8 +110,9 @@ export class SetMonitors {
   }
 
   // /status: each set's backups, findings and thresholds.
-  statuses(): Record<string, unknown> {
-    return Object.fromEntries(this.names().map((set) => [set, (this.#monitors.get(set) as MonitorRunner).status()]));
+  // nextBackupOf: when the set's next backup is due (SENTINEL_CONFIG: each set has its own schedule).
+  statuses(nextBackupOf?: (set: string) => Date | undefined): Record<string, unknown> {
+    return Object.fromEntries(this.names().map((set) => [set, (this.#monitors.get(set) as MonitorRunner).status(nextBackupOf === undefined ? {} : { nextBackupAt: nextBackupOf(set) })]));
   }
 
   // Ready when every set's storage answered (they share one storage).

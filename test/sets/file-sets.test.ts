@@ -118,6 +118,7 @@ describe('backup sets from a YAML file, running (real PostgreSQL)', () => {
       assert.equal(status.backup.sets.app?.schedule, '0 3 * * *');
       assert.equal(status.backup.sets.crm?.schedule, '30 4 * * 1');
       assert.notEqual(status.backup.sets.app?.nextRunAt, status.backup.sets.crm?.nextRunAt);
+      assert.equal((status.sets.crm as { nextBackupAt?: string }).nextBackupAt, status.backup.sets.crm?.nextRunAt, "the set's own next backup");
       assert.equal(sets.get('app')?.snapshot().lastCheck !== undefined, true);
       assert.match(JSON.stringify(status.sets.app), /"maxBackupAgeHours":13/);
       assert.match(JSON.stringify(status.sets.crm), /"maxBackupAgeHours":49/);

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
-import { globalsLocation, withGlobals } from './backup/globals.ts';
+import { GLOBALS_FOLDER, globalsLocation, withGlobals } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
 import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
@@ -127,7 +127,7 @@ async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat:
 
 // The name the globals' findings and alerts carry where a set's name would be (as their folder: no
 // database folder starts with @).
-const GLOBALS_SET = '@globals';
+const GLOBALS_SET = GLOBALS_FOLDER;
 
 function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
   return tagFinding(GLOBALS_SET, {

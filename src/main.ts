@@ -268,7 +268,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
   // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
-  // With BACKUP_DATABASES each set has its own (setRetention) and this one stays off, without metrics.
+  // With BACKUP_DATABASES each set has its own (setRetention, whose metrics carry the set) and this one stays off, without metrics.
   const retention =
     setMonitors === undefined
       ? createRetentionService(config, { store, logger, registry, currentFindings: () => monitorFindings() })
@@ -280,6 +280,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           config,
           store,
           logger,
+          registry,
           location: (set) => databaseLocation(config.location, set),
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
         });

@@ -147,8 +147,12 @@ describe('many databases as backup sets (real PostgreSQL)', () => {
         assert.match(metrics, new RegExp(`^backup_sentinel_last_backup_success\\{set="${set}"\\} 1$`, 'm'));
         assert.match(metrics, new RegExp(`^backup_sentinel_stored_backups\\{set="${set}"\\} 1$`, 'm'));
         assert.match(metrics, new RegExp(`^backup_sentinel_finding_active\\{check="stale",set="${set}"\\} 0$`, 'm'));
+        // Each set's retention, as a single database's retention has its series.
+        assert.match(metrics, new RegExp(`^backup_sentinel_retention_mode\\{mode="prune",set="${set}"\\} 1$`, 'm'));
+        assert.match(metrics, new RegExp(`^backup_sentinel_retention_days\\{set="${set}"\\} 30$`, 'm'));
       }
       assert.doesNotMatch(metrics, /^backup_sentinel_stored_backups \d/m, 'no unlabelled series with sets');
+      assert.doesNotMatch(metrics, /^backup_sentinel_retention_mode\{mode="[a-z]+"\} /m, 'no unlabelled retention series with sets');
       const health = (await (await fetch(`http://127.0.0.1:${sentinel.port}/health`)).json()) as { status: string; checks: Record<string, unknown> };
       assert.equal(health.status, 'pass');
       for (const set of ['app', 'app_v2', 'shop data']) assert.ok(health.checks[`backup:${set}:stale`], `a stale check for ${set}: ${Object.keys(health.checks).join(', ')}`);

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { buildBackupSetsRunner, startSentinel } from '../../src/main.ts';
-import { backupKey, databaseLocation, encodeDatabaseFolder, isSetBackupKey, keyPrefix } from '../../src/core/naming.ts';
+import { backupKey, databaseLocation, encodeDatabaseFolder, isAuxiliaryKey, isSetBackupKey, keyPrefix } from '../../src/core/naming.ts';
 import { parseDatabaseUrl } from '../../src/backup/connection.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { listConnectableDatabases } from '../../src/sets/list-databases.ts';
@@ -52,6 +52,14 @@ describe('backup set naming', () => {
     assert.equal(isSetBackupKey(base, 'prod/a/b/backup-2026-03-04_05-06-07.sql.gz'), false, 'two folders down');
     assert.equal(isSetBackupKey(base, 'other/app/backup-2026-03-04_05-06-07.sql.gz'), false);
     assert.equal(isSetBackupKey({ subfolder: '', prefix: 'b_' }, 'app/b_2026-03-04_05-06-07.sql'), true);
+  });
+
+  it('treats only the reserved folder itself as reserved: a database named x.backup-sentinel has backups', () => {
+    const key = `prod/${encodeDatabaseFolder('x.backup-sentinel')}/backup-2026-03-04_05-06-07.sql.gz`;
+    assert.equal(isAuxiliaryKey(key), false);
+    assert.equal(isAuxiliaryKey('prod/.backup-sentinel/leader.json'), true);
+    assert.equal(isAuxiliaryKey('.backup-sentinel/alert-state.json'), true);
+    assert.equal(isAuxiliaryKey('prod/app/.backup-sentinel/receipts/x.json'), true);
   });
 
   it('keeps the single-database key and config exactly as before (no BACKUP_DATABASES)', () => {

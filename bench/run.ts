@@ -21,7 +21,7 @@ import { startBenchCluster, type BenchCluster } from './pg-cache.ts';
 import type { MonitorOutput } from './monitor-child.ts';
 import type { PruneOutput } from './prune-child.ts';
 import type { MemoryAtPeak } from './service-child.ts';
-import { sampleWrites } from './proc-sampler.ts';
+import { processCpuSeconds, reapedChildrenCpuSeconds, sampleWrites } from './proc-sampler.ts';
 import { compiledCli } from './compiled-cli.ts';
 import { measureIdle } from './idle.ts';
 import { measureNetwork } from './network.ts';
@@ -103,6 +103,8 @@ interface S3Child {
   bucket: string;
   directory: string;
   control: string;
+  // CPU seconds the S3 server process has used so far (its share of a run, by difference).
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -130,9 +132,10 @@ async function startS3Child(): Promise<S3Child> {
     readline.createInterface({ input: child.stdout }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`s3 server exited ${code}`)));
   });
-  const info = JSON.parse(line) as Omit<S3Child, 'stop'>;
+  const info = JSON.parse(line) as Omit<S3Child, 'stop' | 'cpuSeconds'>;
   return {
     ...info,
+    cpuSeconds: () => processCpuSeconds(child.pid ?? 0),
     stop: async () => {
       child.stdin.end();
       await new Promise((resolve) => child.once('exit', resolve));
@@ -307,11 +310,16 @@ async function measurePrune(s3: S3Child): Promise<Section> {
   // One listing (a page per 1,000 keys) and one DeleteObjects per 500 keys: nothing one by one.
   const expectedRequests = Math.ceil(out.listed / 1000) + Math.ceil(deleted / 500);
   const label = `prune, tiers 7/4/12/3, ${PRUNE_BACKUPS.toLocaleString('en-US')} daily backups (${out.listed.toLocaleString('en-US')} objects)`;
-  const rows = [[label, secs(out.seconds), '', formatBytes(out.peakRssBytes), '', `${out.cpuSeconds.toFixed(2)} s`, `${out.requests} requests`, '']];
+  const rows = [
+    [`S3 requests of that prune alone, bare S3 client (floor)`, secs(out.floor.seconds), '', '', '', '', `${out.floor.requests} requests`, ''],
+    [label, secs(out.seconds), '', formatBytes(out.peakRssBytes), '', `${out.cpuSeconds.toFixed(2)} s`, `${out.requests} requests`, ''],
+  ];
   const checks = [
     `prune: seeded ${out.seeded.objects.toLocaleString('en-US')} objects in ${secs(out.seeded.seconds)}; deleted ${out.deletedBackups} backups + ${out.deletedManifests} manifests, kept ${out.kept}${out.refusal === null ? '' : ` (refused: ${out.refusal})`}`,
     `prune: ${out.requests} S3 requests (expected ${expectedRequests}: one listing, batched deletes) ${out.requests === expectedRequests && out.refusal === null ? 'OK' : 'FAIL'}`,
     `prune: ${secs(out.seconds)} (target < 2 s against the local S3 server) ${out.seconds < 2 ? 'OK' : 'MISSED'}`,
+    `prune: prune / floor = ${(out.seconds / out.floor.seconds).toFixed(2)}x (${secs(out.seconds)} / ${secs(out.floor.seconds)}: the same ${out.floor.requests} requests sent with the bare S3 client; ` +
+      `the floor is the S3 server's own time) (target <= 1.2x) ${out.seconds <= 1.2 * out.floor.seconds ? 'OK' : 'MISSED'}`,
   ];
   return { rows, checks };
 }
@@ -352,15 +360,26 @@ async function main(): Promise<void> {
     const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = [], extra: { format?: 'plain' | 'custom'; endpoint?: string } = {}) =>
       runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients, ...extra })]);
     const part = (name: 'gzip' | 'zstd', floorCmd: string, file: string) => async () => {
+      const floorCpu0 = reapedChildrenCpuSeconds();
       const floor = await timeShell(`${dump} | ${floorCmd} | wc -c`, env);
+      const floorCpu = reapedChildrenCpuSeconds() - floorCpu0;
       rows.push([`pg_dump | ${floorCmd} (floor)`, secs(floor.seconds), formatBytes(Number(floor.stdout)), '', '', '', '', '']);
       const upload = await runChild(['upload', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, file, sizeHint: dbSize })]);
       rows.push([`${name} bytes uploaded alone`, secs(upload.wallSeconds), formatBytes(upload.size), `${formatBytes(upload.peakRssBytes)} (${formatBytes(upload.rssBeforeBytes)} idle)`, heapAndBuffers(upload), `${upload.cpuSeconds.toFixed(2)} s`, String(upload.parts), '']);
+      const s3Cpu0 = s3.cpuSeconds();
       const backup = await runBackup(name);
+      const s3Cpu = s3.cpuSeconds() - s3Cpu0;
       rows.push(backupRow(`backup-sentinel backup, ${name}`, backup));
       const ratio = backup.wallSeconds / floor.seconds;
-      const target = name === 'gzip' ? 1.15 : 1.6;
+      const target = name === 'gzip' ? 1.15 : 1.3;
       checks.push(`${name}: backup / floor = ${ratio.toFixed(2)}x (target <= ${target}x) ${ratio <= target ? 'OK' : 'MISSED'}`);
+      // On 2 cores a run whose processes together need more CPU than the floor's is slowed by the extra:
+      // the local S3 server's share is what storing costs here, not the service's own work.
+      const childCpu = backup.childCpuSeconds ?? 0;
+      checks.push(
+        `${name}: CPU seconds: floor (pg_dump + ${name}) ${floorCpu.toFixed(2)} s; backup: pg_dump + ${name} ${childCpu.toFixed(2)} s, service ${backup.cpuSeconds.toFixed(2)} s, ` +
+          `local S3 server ${s3Cpu.toFixed(2)} s (its share of the run's CPU ${((100 * s3Cpu) / (childCpu + backup.cpuSeconds + s3Cpu)).toFixed(0)} %) (reported, no target)`,
+      );
       checks.push(`${name}: peak RSS ${formatBytes(backup.peakRssBytes)} (target < 200 MB) ${backup.peakRssBytes < 200e6 ? 'OK' : 'MISSED'}`);
       return backup;
     };

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
-import { globalsLocation, withGlobals } from './backup/globals.ts';
+import { GLOBALS_FOLDER, globalsLocation, withGlobals } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
 import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
@@ -133,7 +133,7 @@ async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat:
 
 // The name the globals' findings and alerts carry where a set's name would be (as their folder: no
 // database folder starts with @).
-const GLOBALS_SET = '@globals';
+const GLOBALS_SET = GLOBALS_FOLDER;
 
 function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
   return tagFinding(GLOBALS_SET, {
@@ -331,7 +331,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
   // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
-  // With BACKUP_DATABASES each set has its own (setRetention) and this one stays off, without metrics.
+  // With BACKUP_DATABASES each set has its own (setRetention, whose metrics carry the set) and this one stays off, without metrics.
   const retention =
     setMonitors === undefined
       ? createRetentionService(config, { store, logger, registry, currentFindings: () => monitorFindings() })
@@ -343,6 +343,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           config,
           store,
           logger,
+          registry,
           location: locate,
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
           ...(fileSets === undefined ? {} : { configOf: (set: string) => fileSets.of(set)?.config ?? config }),

@@ -59,8 +59,10 @@ export function manifestKey(backupKey: string): string {
   return `${backupKey}${MANIFEST_SUFFIX}`;
 }
 
+// The reserved folder is matched as a whole path segment: a database folder such as `x.backup-sentinel/`
+// (a legal name) holds backups like any other.
 export function isAuxiliaryKey(key: string): boolean {
-  return key.endsWith(MANIFEST_SUFFIX) || key.includes(RESERVED_FOLDER) || key.endsWith('/');
+  return key.endsWith(MANIFEST_SUFFIX) || key.startsWith(RESERVED_FOLDER) || key.includes(`/${RESERVED_FOLDER}`) || key.endsWith('/');
 }
 
 export interface ParsedKey {

@@ -10,7 +10,7 @@ import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { selectForPrune, type PrunePlan, type PrunePolicy } from './select-for-prune.ts';
 
 // Keys per store.delete call (S3 DeleteObjects takes up to 1000; smaller batches report progress).
-const PRUNE_BATCH = 500;
+export const PRUNE_BATCH = 500;
 
 export interface PruneOptions {
   store: BackupStore;

@@ -6,6 +6,8 @@ import type { Logger } from '../logger.ts';
 import { createLifecycleStore } from '../retention/lifecycle.ts';
 import { createRetentionService, type RetentionService } from '../retention/retention-service.ts';
 import type { BackupStore } from '../storage/store.ts';
+import type { Registry } from 'prom-client';
+import { registerRetentionMetrics, type RetentionMetricsRegistration } from '../retention/retention-metrics.ts';
 import { tagFinding } from './set-monitors.ts';
 
 // Retention per backup set (BACKUP_DATABASES): each set keeps RETENTION_DAYS and MIN_BACKUPS_KEPT in its
@@ -20,6 +22,8 @@ export interface SetRetentionOptions {
   location: (set: string) => Location;
   // The set's current monitor findings.
   currentFindings: (set: string) => readonly Finding[] | undefined;
+  // Where the retention metrics go, each series with the set's `set` label.
+  registry?: Registry | undefined;
   // SENTINEL_CONFIG: a set's own retention (and thresholds) instead of `config`'s.
   configOf?: (set: string) => Pick<Config, 'retention' | 'storage' | 'monitor'>;
 }
@@ -29,6 +33,7 @@ export class SetRetention {
   readonly #services = new Map<string, RetentionService>();
   readonly #task: ScheduledTask<void>;
   readonly #lifecycle;
+  readonly #metrics: RetentionMetricsRegistration | undefined;
   #started = false;
 
   constructor(options: SetRetentionOptions) {
@@ -36,6 +41,10 @@ export class SetRetention {
     const storage = options.config.storage;
     // One client for every set's lifecycle calls.
     this.#lifecycle = storage.kind === 's3' ? createLifecycleStore(storage) : undefined;
+    this.#metrics =
+      options.registry === undefined
+        ? undefined
+        : registerRetentionMetrics(options.registry, () => [...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.metricsState()] as const), { setLabel: true });
     this.#task = new ScheduledTask({
       name: 'retention',
       schedule: { expression: dailyAt(new Date()), timezone: 'UTC' },
@@ -59,7 +68,13 @@ export class SetRetention {
     if (existing !== undefined) return existing;
     const service = createRetentionService(
       { ...(this.#options.configOf?.(set) ?? this.#options.config), location: this.#options.location(set) },
-      { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, currentFindings: () => this.#options.currentFindings(set) },
+      {
+        store: this.#options.store,
+        logger: this.#options.logger.child({ set }),
+        lifecycle: this.#lifecycle,
+        metrics: this.#metrics?.forSet(set),
+        currentFindings: () => this.#options.currentFindings(set),
+      },
     );
     this.#services.set(set, service);
     if (this.#started) void this.runAll();

@@ -357,7 +357,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     setVerify?.ensure(set);
     return setMonitors?.ensure(set);
   };
-  if (config.databases?.kind === 'names') for (const set of config.databases.names) addSet(set);
+  // With SENTINEL_CONFIG, BACKUP_DATABASES is only each set's default (the sets are <name>/<database>).
+  if (config.databases?.kind === 'names' && fileSets === undefined) for (const set of config.databases.names) addSet(set);
   for (const set of fileSets?.configured() ?? []) addSet(set);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.

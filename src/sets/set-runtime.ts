@@ -70,7 +70,12 @@ export class FileSets {
 
   // The sets known without asking a server: each set of the file, or its listed databases.
   configured(): string[] {
-    return this.list.flatMap((s) => (s.runner === undefined ? [s.name] : s.runner.knownSets()));
+    return this.list.flatMap((s) => {
+      const selection = s.config.databases;
+      if (selection === undefined) return [s.name];
+      // A set that only monitors has no runner: its listed databases are its sets.
+      return s.runner?.knownSets() ?? (selection.kind === 'names' ? selection.names.map((db) => `${s.name}/${db}`) : []);
+    });
   }
 
   // `*` in a set: the databases on its server now.
@@ -81,10 +86,10 @@ export class FileSets {
 
   // A set's configuration (its own folder) and the database drills compare with.
   of(set: string): { fileSet: FileSet; config: Config; database: string | undefined } | undefined {
-    const whole = this.list.find((s) => s.name === set && s.runner === undefined);
+    const whole = this.list.find((s) => s.name === set && s.config.databases === undefined);
     if (whole !== undefined) return { fileSet: whole, config: whole.config, database: undefined };
     const slash = set.indexOf('/');
-    const parent = this.list.find((s) => s.name === set.slice(0, slash) && s.runner !== undefined);
+    const parent = this.list.find((s) => s.name === set.slice(0, slash) && s.config.databases !== undefined);
     if (parent === undefined || slash < 0) return undefined;
     const database = set.slice(slash + 1);
     return { fileSet: parent, config: { ...parent.config, location: databaseLocation(parent.config.location, database) }, database };
@@ -100,7 +105,7 @@ export class FileSets {
 
   // Whether an (incomplete) upload's key is one of our backups in some set.
   ownsKey(key: string): boolean {
-    return this.list.some((s) => (s.runner === undefined ? key.startsWith(keyPrefix(s.config.location)) : isSetBackupKey(s.config.location, key)));
+    return this.list.some((s) => (s.config.databases === undefined ? key.startsWith(keyPrefix(s.config.location)) : isSetBackupKey(s.config.location, key)));
   }
 
   // The longest prefix every set's objects share: what the upload sweep lists.

@@ -172,6 +172,20 @@ describe('backup sets from a YAML file, running (real PostgreSQL)', () => {
     }
   });
 
+  it('BACKUP_DATABASES in the environment is each set\'s default: its databases are the sets <name>/<database>, also when the set only monitors', async () => {
+    const file = path.join(dir, 'inherit.yaml');
+    await fs.writeFile(file, 'sets:\n  - name: watch\n    subfolder: watched\n');
+    const config = loadConfig({ SENTINEL_CONFIG: file, BACKUP_DATABASES: 'a,b', BACKUP_DIR: path.join(dir, 'inherit'), LEADER_LEASE_SECONDS: '0', STATE_DIR: path.join(dir, 'state-inherit') });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      assert.deepEqual(sentinel.sets?.names(), ['watch/a', 'watch/b'], 'no monitor on the environment\'s own folders');
+      const status = (await (await fetch(`http://127.0.0.1:${sentinel.port}/status`)).json()) as { sets: Record<string, { storage: string }> };
+      assert.match(status.sets['watch/a']?.storage ?? '', /watched\/a\/backup-$/);
+    } finally {
+      await sentinel.stop();
+    }
+  });
+
   it('the commands work per set: backup backs up every set, check checks each, list/prune take --set', async () => {
     const root = path.join(dir, 'commands');
     const file = path.join(dir, 'commands.yaml');

@@ -27,7 +27,6 @@ import type { VerifyService } from './restore/verify-service.ts';
 import { buildStatusPageModel } from './status/page-model.ts';
 import { worstStatus } from './http/health.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
-import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from './core/naming.ts';
@@ -44,18 +43,22 @@ import { registerLeaderMetrics } from './leader/metrics.ts';
 import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
 import { hasIncompleteUploads, supportsConditionalWrites, type BackupStore } from './storage/store.ts';
+import { createDestinations, type Destination } from './destinations/destination.ts';
+import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, feedDestinationMonitors } from './destinations/destination-sets.ts';
+import { resultAt } from './backup/result.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
 // and makes the root logger; commands call in here.
 
 // Everything one backup run needs, from the configuration (undefined in monitor-only mode).
-function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger): BackupJobDeps | undefined {
+function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger, destinations?: readonly Destination[]): BackupJobDeps | undefined {
   if (config.backup === undefined) return undefined;
   const encryption = config.encryption;
   return {
     settings: config.backup,
     location: config.location,
     store,
+    destinations,
     logger: logger.child({ component: 'backup' }),
     extraStage: isEncryptionEnabled(encryption) ? { name: 'age', create: () => createEncryptStream(encryption) } : undefined,
   };
@@ -78,6 +81,7 @@ export function buildBackupSetsRunner(config: Config, store: BackupStore, logger
 
 // onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
 // sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
+// destinations: several (the first being `store`): one dump, a copy in each.
 export function buildBackupService(
   config: Config,
   store: BackupStore,
@@ -85,8 +89,9 @@ export function buildBackupService(
   registry?: Registry,
   onGlobals?: (result: BackupResult) => void,
   sets?: BackupSetsRunner,
+  destinations?: readonly Destination[],
 ): BackupService | undefined {
-  const deps = buildBackupJobDeps(config, store, logger);
+  const deps = buildBackupJobDeps(config, store, logger, destinations);
   if (deps === undefined || config.backup === undefined) return undefined;
   const url = config.alerts.backupHeartbeatUrl;
   const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
@@ -142,7 +147,16 @@ function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
 // A summary of a run for /status and people (no error objects, no secrets).
 function describeResult(result: BackupResult | undefined): Record<string, unknown> | undefined {
   if (result === undefined) return undefined;
-  const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
+  const base = {
+    runId: result.runId,
+    trigger: result.trigger,
+    status: result.status,
+    startedAt: result.startedAt.toISOString(),
+    durationMs: result.durationMs,
+    ...((result.status === 'success' || result.status === 'failed') && result.destinations !== undefined
+      ? { destinations: result.destinations.map((d) => ({ name: d.destination, storage: d.where, status: d.result.status, ...(d.result.status === 'success' ? { key: d.result.key } : { stage: d.result.stage, error: d.result.shortMessage }) })) }
+      : {}),
+  };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };
   if (result.status === 'failed' || result.status === 'cancelled') {
     return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
@@ -170,6 +184,8 @@ export interface StartOptions {
   // Overrides config.http.port (0: any free port).
   port?: number;
   store?: BackupStore;
+  // Instead of the configured destinations (tests); the first is `store`.
+  destinations?: Destination[];
 }
 
 export interface Sentinel {
@@ -238,14 +254,17 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const { config, logger } = options;
   checkEncryptionAtStart(config);
   const version = readVersion();
-  const store = options.store ?? createStore(config, {}, logger);
+  const destinations = options.destinations ?? (options.store === undefined ? createDestinations(config, {}, logger) : [{ name: config.storage.kind, store: options.store }]);
+  // The first destination keeps the alert state and the leader lease; with several, each is watched on its own.
+  const store = (destinations[0] as Destination).store;
+  const several = destinations.length > 1 ? destinations : undefined;
   const registry = new Registry();
   const setsRunner = buildBackupSetsRunner(config, store, logger);
   // BACKUP_GLOBALS: the roles' own result. A failure is a backup_failed of its own ("globals"), alerted
   // apart from the databases' and resolved by the next globals run that succeeds.
   let globalsFinding: Finding | undefined;
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const backupService = buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner);
+  const backupService = buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner, several);
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupService === undefined) {
@@ -255,10 +274,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     );
   }
   const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
-  // BACKUP_DATABASES: a monitor per set, each on its own folder; else the one monitor, as always.
+  // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per
+  // destination (src/destinations); else the one monitor, as always.
   const setMonitors =
     config.databases === undefined
-      ? undefined
+      ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart })
       : new SetMonitors({ store, settings: config.monitor, timezone: config.cronTimezone, logger, location: (set) => databaseLocation(config.location, set), firstBackupAtStart });
   const singleMonitor =
     setMonitors !== undefined
@@ -282,10 +302,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           logger,
           location: (set) => databaseLocation(config.location, set),
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
+          ...(several && destinationRetentionScope(several, config)),
         });
   const verify = buildVerifyService(config, store, logger);
   // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
-  const setVerify = setMonitors === undefined ? undefined : new SetVerify(config, store, logger);
+  const setVerify = setMonitors === undefined ? undefined : new SetVerify(config, store, logger, several && destinationVerifyScope(several, config));
   // A set becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
   const addSet = (set: string): MonitorRunner | undefined => {
     setRetention?.ensure(set);
@@ -293,14 +314,15 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     return setMonitors?.ensure(set);
   };
   if (config.databases?.kind === 'names') for (const set of config.databases.names) addSet(set);
+  for (const d of several ?? []) addSet(d.name);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
   // then the sweep lists the subfolder and keeps to those names; else only `[subfolder/]<prefix>`, as always.
   const globalsPrefix = config.backup?.globals === true ? keyPrefix(globalsLocation(config.location)) : undefined;
-  const sweepsSubfolder = setMonitors !== undefined || globalsPrefix !== undefined;
+  const sweepsSubfolder = config.databases !== undefined || globalsPrefix !== undefined;
   const ownUpload = (key: string): boolean =>
-    (setMonitors === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix));
+    (config.databases === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix));
   const uploadSweeper =
     backupService !== undefined && hasIncompleteUploads(store)
       ? new UploadSweeper({
@@ -326,9 +348,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
-  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots() }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
+  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states());
+  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), several ? 'destination' : 'set');
   registerLeaderMetrics(registry, leadership);
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
@@ -410,6 +432,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+    if (several !== undefined && setMonitors !== undefined) {
+      // The sweep covers the first destination's store: a copy there that could not be aborted is its to sweep.
+      const first = resultAt(result, several[0]?.name ?? '');
+      if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
+      feedDestinationMonitors(setMonitors, several, result);
+    }
     if (singleMonitor === undefined) return;
     const record = toBackupRunRecord(result);
     if (record !== undefined) void singleMonitor.afterBackupRun(record);
@@ -490,6 +518,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,
+      ...(several === undefined ? {} : { destinations: several.map((d) => ({ name: d.name, storage: d.store.description })) }),
       backup:
         backupService === undefined
           ? { enabled: false, reason: 'BACKUP_DATABASE_URL is not set (monitor-only)' }

@@ -1,4 +1,4 @@
-import type { Config, DestinationSettings } from '../config/types.ts';
+import type { Config, DestinationSettings, StorageSettings } from '../config/types.ts';
 import type { Logger } from '../logger.ts';
 import { createStore } from '../storage/create-store.ts';
 import type { S3StoreOptions } from '../storage/s3-store.ts';
@@ -9,6 +9,8 @@ import type { BackupStore, ConditionalStore } from '../storage/store.ts';
 export interface Destination {
   readonly name: string;
   readonly store: BackupStore;
+  // Its settings, when it came from the configuration (retention reads the kind and the bucket's rules).
+  readonly storage?: StorageSettings | undefined;
 }
 
 // The destinations the configuration names, in order: several (AWS_S3_BUCKET with BACKUP_DIR), or the
@@ -21,8 +23,8 @@ export function createDestinations(
   config: Pick<Config, 'storage' | 'destinations'>,
   s3Options: S3StoreOptions = {},
   logger?: Logger,
-): (Destination & { store: BackupStore & ConditionalStore })[] {
-  return destinationSettings(config).map((d) => ({ name: d.name, store: createStore({ storage: d.storage }, s3Options, logger) }));
+): (Destination & { store: BackupStore & ConditionalStore; storage: StorageSettings })[] {
+  return destinationSettings(config).map((d) => ({ name: d.name, storage: d.storage, store: createStore({ storage: d.storage }, s3Options, logger) }));
 }
 
 // True when a backup goes to more than one place (findings and metrics then name the destination).

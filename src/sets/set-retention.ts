@@ -1,5 +1,5 @@
 import { dailyAt } from '../core/cron.ts';
-import type { Config, Location } from '../config/types.ts';
+import type { Config, Location, StorageSettings } from '../config/types.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import type { Logger } from '../logger.ts';
@@ -20,6 +20,9 @@ export interface SetRetentionOptions {
   location: (set: string) => Location;
   // The set's current monitor findings.
   currentFindings: (set: string) => readonly Finding[] | undefined;
+  // Each set's own storage (several destinations: a set per destination); default `store` and the
+  // configured storage for all.
+  storeOf?: ((set: string) => { store: BackupStore; storage: StorageSettings }) | undefined;
 }
 
 export class SetRetention {
@@ -50,10 +53,20 @@ export class SetRetention {
   ensure(set: string): RetentionService {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
-    const service = createRetentionService(
-      { ...this.#options.config, location: this.#options.location(set) },
-      { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, currentFindings: () => this.#options.currentFindings(set) },
-    );
+    const own = this.#options.storeOf?.(set);
+    const config = this.#options.config;
+    // A destination of its own: its storage decides the mode (a directory always prunes), with its own
+    // lifecycle client when it is a bucket.
+    const service =
+      own === undefined
+        ? createRetentionService(
+            { ...config, location: this.#options.location(set) },
+            { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, currentFindings: () => this.#options.currentFindings(set) },
+          )
+        : createRetentionService(
+            { ...config, storage: own.storage, retention: own.storage.kind === 'dir' ? { ...config.retention, mode: 'prune' } : config.retention, location: this.#options.location(set) },
+            { store: own.store, logger: this.#options.logger.child({ destination: set }), currentFindings: () => this.#options.currentFindings(set) },
+          );
     this.#services.set(set, service);
     if (this.#started) void this.runAll();
     return service;

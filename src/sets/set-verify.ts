@@ -1,4 +1,4 @@
-import type { Config } from '../config/types.ts';
+import type { Config, Location } from '../config/types.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
@@ -14,6 +14,11 @@ import { tagFinding } from './set-monitors.ts';
 // compared with that set's own database) at VERIFY_CRON, one set after another so that twenty sets do
 // not download and restore twenty backups at once.
 
+export interface SetVerifyScope {
+  location: (set: string) => Location;
+  store: (set: string) => BackupStore;
+}
+
 export type SetVerifyListener = (set: string, findings: Finding[]) => void | Promise<void>;
 
 export class SetVerify {
@@ -24,9 +29,13 @@ export class SetVerify {
   readonly #listeners = new Set<SetVerifyListener>();
   readonly #task: ScheduledTask<void>;
 
-  constructor(config: Config, store: BackupStore, logger: Logger) {
+  readonly #scope: SetVerifyScope | undefined;
+
+  // scope: where each set's backups are when not in the set's database folder of `store` (several destinations).
+  constructor(config: Config, store: BackupStore, logger: Logger, scope?: SetVerifyScope) {
     this.#config = config;
     this.#store = store;
+    this.#scope = scope;
     this.#logger = logger.child({ component: 'verify' });
     this.#task = new ScheduledTask({
       name: 'verify',
@@ -39,7 +48,11 @@ export class SetVerify {
   ensure(set: string): VerifyService {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
-    const service = buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set);
+    const scope = this.#scope;
+    const service =
+      scope === undefined
+        ? buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set)
+        : buildVerifyService({ ...this.#config, location: scope.location(set) }, scope.store(set), this.#logger.child({ destination: set }));
     service.onResult(async (_run, findings) => {
       for (const listener of this.#listeners) await listener(set, findings.map((f) => tagFinding(set, f)));
     });

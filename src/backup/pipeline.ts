@@ -18,7 +18,7 @@ import { Tee } from './tee.ts';
 // finished; otherwise the upload is aborted and nothing is left under the key.
 
 // One copy's target: several of them get the same bytes from one dump (a tee).
-export interface PipelineDestination {
+interface PipelineDestination {
   name: string;
   store: BackupStore;
 }

@@ -26,8 +26,3 @@ export function createDestinations(
 ): (Destination & { store: BackupStore & ConditionalStore; storage: StorageSettings })[] {
   return destinationSettings(config).map((d) => ({ name: d.name, storage: d.storage, store: createStore({ storage: d.storage }, s3Options, logger) }));
 }
-
-// True when a backup goes to more than one place (findings and metrics then name the destination).
-export function hasSeveralDestinations(config: Pick<Config, 'destinations'>): boolean {
-  return (config.destinations?.length ?? 1) > 1;
-}

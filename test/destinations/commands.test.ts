@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backupCommand } from '../../src/commands/backup.ts';
 import { listCommand } from '../../src/commands/list.ts';
+import { pruneCommand } from '../../src/commands/prune.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
@@ -94,5 +95,14 @@ describe('commands with two destinations', () => {
     const refused = await runCommand(restoreCommand, ['--latest', '--destination', 'r2', '--target-url', pg.url('never')], env);
     assert.equal(refused.code, 64, 'a usage error');
     assert.match(refused.stderr, /--destination expects one of s3, dir \(the configured destinations\); got "r2"/);
+  });
+
+  it('prune goes over each destination in turn, or the one named', async () => {
+    const dry = await runCommand(pruneCommand, ['--dry-run'], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^Prune of s3:\/\/test-backups.*\n1 backup\(s\) under the prefix/m);
+    assert.match(dry.stdout, /^Prune of dir:.*\n2 backup\(s\) under the prefix/m);
+    const json = JSON.parse((await runCommand(pruneCommand, ['--dry-run', '--json', '--destination', 'dir'], env)).stdout) as { destination: string; dryRun: boolean }[];
+    assert.deepEqual(json.map((d) => [d.destination, d.dryRun]), [['dir', true]]);
   });
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backupCommand } from '../../src/commands/backup.ts';
+import { checkCommand } from '../../src/commands/check.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { pruneCommand } from '../../src/commands/prune.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
@@ -104,5 +105,23 @@ describe('commands with two destinations', () => {
     assert.match(dry.stdout, /^Prune of dir:.*\n2 backup\(s\) under the prefix/m);
     const json = JSON.parse((await runCommand(pruneCommand, ['--dry-run', '--json', '--destination', 'dir'], env)).stdout) as { destination: string; dryRun: boolean }[];
     assert.deepEqual(json.map((d) => [d.destination, d.dryRun]), [['dir', true]]);
+  });
+
+  it('check checks each destination on its own: one that cannot be read fails while the other is fine', async () => {
+    const ok = await runCommand(checkCommand, [], env);
+    assert.equal(ok.code, 0, ok.stdout);
+    assert.match(ok.stdout, /^PASS s3: 1 backup, newest backup-/m);
+    assert.match(ok.stdout, /^PASS dir: 2 backups, newest backup-/m);
+    assert.match(ok.stdout, /OK: all 2 destinations fresh\./);
+    proxy.down();
+    try {
+      const down = await runCommand(checkCommand, [], env);
+      assert.equal(down.code, 2, down.stdout);
+      assert.match(down.stdout, /^FAIL s3: /m);
+      assert.match(down.stdout, /^PASS dir: 2 backups/m);
+      assert.match(down.stdout, /FAIL: s3\.$/m);
+    } finally {
+      proxy.restore();
+    }
   });
 });

@@ -559,7 +559,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     registry,
     backupService,
     get monitor() {
-      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES each set has its own monitor: use sentinel.sets');
+      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES (or several destinations) each set (destination) has its own monitor: use sentinel.sets');
       return singleMonitor;
     },
     sets: setMonitors,

@@ -6,8 +6,9 @@
 // with age encryption against the same backup without it, as ratios, and (issue 3) the monitor's
 // cost at scale: first and steady-state checks over 10,000 seeded backups, S3 requests counted by
 // the server. Then restore times (restore.ts), the zstd backup over a shaped network (network.ts)
-// and the idle cost of `serve` (idle.ts), and backup sets at scale (sets.ts).
-// BENCH_ONLY=dump,gzip,zstd,age,monitor,restore,network,idle,sets picks parts.
+// and the idle cost of `serve` (idle.ts), backup sets at scale (sets.ts), and one backup to two
+// destinations (an S3 server and a directory) against the same backup to S3 alone (destinations).
+// BENCH_ONLY=dump,gzip,zstd,age,monitor,restore,network,idle,sets,destinations picks parts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -57,9 +58,12 @@ interface ChildOut {
   memoryAtPeak: MemoryAtPeak;
   peakTempBytes: number;
   tempFiles: string[];
+  // Two destinations: each copy's size and sha256, or why it failed.
+  copies?: { destination: string; size?: number; sha256?: string; failed?: string }[];
 }
 
-async function runChild(args: string[]): Promise<ChildOut> {
+// ownDir: a directory the measured operation stores into (a destination): its files are not temp disk.
+async function runChild(args: string[], ownDir?: string): Promise<ChildOut> {
   const input = JSON.parse(args[1] ?? '{}') as { compression?: { algorithm: string }; recipients?: string[]; file?: string; format?: string };
   const what = args[0] === 'backup' ? `${input.format === 'custom' ? 'custom + ' : ''}${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
   log(`  running: service ${args[0]} ${what}`);
@@ -74,7 +78,7 @@ async function runChild(args: string[]): Promise<ChildOut> {
   const writes = sampler.stop();
   if (code !== 0) throw new Error(`bench child ${args[0]} failed (exit ${code})`);
   // tsx keeps a compile cache of its own; it is not the service's temp data.
-  const tempFiles = [...writes.files].filter((f) => !f.includes('/tsx-'));
+  const tempFiles = [...writes.files].filter((f) => !f.includes('/tsx-') && (ownDir === undefined || !f.startsWith(`${ownDir}/`)));
   const out: ChildOut = { ...(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as ChildOut), peakTempBytes: tempFiles.length === 0 ? 0 : writes.peakTempBytes, tempFiles };
   if (args[0] === 'backup') backupsMeasured.push(out);
   return out;
@@ -324,6 +328,33 @@ async function measurePrune(s3: S3Child): Promise<Section> {
   return { rows, checks };
 }
 
+// One zstd backup to two destinations (the S3 server and a directory) against the same backup to S3
+// alone, in this run: wall time (target <= 1.15x), peak RSS (< 250 MB), no temp disk besides the
+// directory destination itself, and the two copies identical (size and sha256 of each manifest).
+async function measureDestinations(deps: { runBackup: (dir?: string) => Promise<ChildOut>; zstdBackup: ChildOut | undefined; cacheDir: string }): Promise<Section> {
+  const dir = fs.mkdtempSync(path.join(deps.cacheDir, 'dest-dir-'));
+  try {
+    const single = deps.zstdBackup ?? (await deps.runBackup());
+    const both = await deps.runBackup(dir);
+    const rows = [
+      ...(deps.zstdBackup ? [] : [backupRow('backup-sentinel backup, zstd, S3 alone', single)]),
+      backupRow('backup-sentinel backup, zstd, S3 + directory', both),
+    ];
+    const ratio = both.wallSeconds / single.wallSeconds;
+    const copies = both.copies ?? [];
+    const same = copies.length === 2 && copies.every((c) => c.failed === undefined && c.sha256 === copies[0]?.sha256 && c.size === copies[0]?.size);
+    const checks = [
+      `destinations: two / one = ${ratio.toFixed(2)}x wall time (${secs(both.wallSeconds)} vs ${secs(single.wallSeconds)}; target <= 1.15x) ${ratio <= 1.15 ? 'OK' : 'MISSED'}`,
+      `destinations: peak RSS ${formatBytes(both.peakRssBytes)} with two (one: ${formatBytes(single.peakRssBytes)}; target < 250 MB) ${both.peakRssBytes < 250e6 ? 'OK' : 'MISSED'}`,
+      `destinations: temp disk ${formatBytes(both.peakTempBytes)} (target 0) ${both.peakTempBytes === 0 ? 'OK' : 'MISSED'}`,
+      `destinations: ${copies.map((c) => `${c.destination} ${c.failed ?? `${formatBytes(c.size ?? 0)} sha256 ${(c.sha256 ?? '').slice(0, 12)}`}`).join(', ')}: ${same ? 'the same bytes OK' : 'DIFFER'}`,
+    ];
+    return { rows, checks };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   fs.mkdirSync(cacheDir, { recursive: true });
   log(`backup-sentinel benchmark — ${os.cpus().length} CPUs, load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -345,7 +376,7 @@ async function main(): Promise<void> {
     if (!fs.existsSync(zstFile)) await timeShell(`${dump} | zstd -q -3 -T0 > ${zstFile}.tmp && mv ${zstFile}.tmp ${zstFile}`, env);
     if (!fs.existsSync(gzFile)) await timeShell(`zstd -q -d -c ${zstFile} | gzip -6 > ${gzFile}.tmp && mv ${gzFile}.tmp ${gzFile}`, env);
 
-    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets').split(',');
+    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets,destinations').split(',');
     const rows: string[][] = [];
     const checks: string[] = [];
     let gzipBackup: ChildOut | undefined;
@@ -357,8 +388,8 @@ async function main(): Promise<void> {
       if (Number(alone.stdout) < 1e9) checks.push(`plain dump is ${formatBytes(Number(alone.stdout))}, under the 1 GB the issue asks for: raise BENCH_ROWS`);
     }
     // `extra` for the restore and network parts: a custom-format dump, another endpoint (the proxy).
-    const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = [], extra: { format?: 'plain' | 'custom'; endpoint?: string } = {}) =>
-      runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients, ...extra })]);
+    const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = [], extra: { format?: 'plain' | 'custom'; endpoint?: string; dir?: string } = {}) =>
+      runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients, ...extra })], extra.dir);
     const part = (name: 'gzip' | 'zstd', floorCmd: string, file: string) => async () => {
       const floorCpu0 = reapedChildrenCpuSeconds();
       const floor = await timeShell(`${dump} | ${floorCmd} | wc -c`, env);
@@ -415,6 +446,7 @@ async function main(): Promise<void> {
       })],
       ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, settleSeconds: IDLE_SETTLE_SECONDS, log })],
       ['sets', () => measureSets({ cluster, s3, zstdBackup, timeShell, log })],
+      ['destinations', () => measureDestinations({ runBackup: (dir) => runBackup('zstd', [], dir === undefined ? {} : { dir }), zstdBackup, cacheDir })],
     ] as const) {
       if (!only.includes(name)) continue;
       const section = await measure();

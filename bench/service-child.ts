@@ -1,6 +1,7 @@
 // One measured operation in its own process, so peak RSS and CPU seconds are the service's alone:
 //   backup <json settings>   a full backup-sentinel backup (pg_dump -> compress [-> age] -> sha256 -> S3);
 //                            with `recipients` (age public keys) encrypted as BACKUP_ENCRYPTION_RECIPIENTS does
+//                            with `dir`, to two destinations at once: the S3 store and that directory
 //   upload <file>            the same bytes uploaded alone with the same S3 store
 // Prints one JSON line with wall time, CPU seconds of this process (not of pg_dump or zstd), peak RSS
 // and what it was made of at its peak (V8 heap, Buffers), and the RSS before and after the modules load.
@@ -16,6 +17,7 @@ const { Secret } = await import('../src/config/secret.ts');
 const { createEncryptStream } = await import('../src/crypto/age-encrypt.ts');
 const { silentLogger } = await import('../src/logger.ts');
 const { S3Store } = await import('../src/storage/s3-store.ts');
+const { DirStore } = await import('../src/storage/dir-store.ts');
 
 interface Input {
   endpoint: string;
@@ -27,6 +29,8 @@ interface Input {
   file?: string;
   sizeHint?: number;
   recipients?: string[];
+  // A second destination (a directory) beside the S3 store: one dump, a copy in each.
+  dir?: string;
   // For experiments (not used by run.ts): the store's parts in flight and part size.
   queueSize?: number;
   partSize?: number;
@@ -72,8 +76,9 @@ if (mode === 'upload') {
         options: [],
         pgDumpPath: undefined,
       },
-      location: { subfolder: '', prefix: `bench_${input.compression?.algorithm}${recipients.length > 0 ? '_age' : ''}${input.format === 'custom' ? '_custom' : ''}_` },
+      location: { subfolder: '', prefix: `bench_${input.compression?.algorithm}${recipients.length > 0 ? '_age' : ''}${input.format === 'custom' ? '_custom' : ''}${input.dir === undefined ? '' : '_2dest'}_` },
       store,
+      ...(input.dir === undefined ? {} : { destinations: [{ name: 's3', store }, { name: 'dir', store: new DirStore(input.dir) }] }),
       // As main.ts wires BACKUP_ENCRYPTION_RECIPIENTS: the age stage after compression.
       extraStage: recipients.length > 0 ? { name: 'age', create: () => createEncryptStream({ recipients, passphrase: undefined, identity: undefined }) } : undefined,
       logger: silentLogger(),
@@ -84,7 +89,17 @@ if (mode === 'upload') {
     process.stderr.write(`${result.status === 'skipped' ? result.message : result.error.message}\n`);
     process.exit(1);
   }
-  out = { key: result.key, encryption: result.manifest.encryption, size: result.manifest.size, uncompressedSize: result.manifest.uncompressedSize, parts: result.manifest.parts };
+  out = {
+    key: result.key,
+    encryption: result.manifest.encryption,
+    size: result.manifest.size,
+    uncompressedSize: result.manifest.uncompressedSize,
+    parts: result.manifest.parts,
+    // Several destinations: each copy's size and sha256 (from its own manifest), to compare.
+    ...(result.destinations === undefined
+      ? {}
+      : { copies: result.destinations.map((d) => (d.result.status === 'success' ? { destination: d.destination, size: d.result.manifest.size, sha256: d.result.manifest.sha256 } : { destination: d.destination, failed: d.result.shortMessage })) }),
+  };
 }
 const wallSeconds = (performance.now() - t0) / 1000;
 const memoryAtPeak = memory.stop();

@@ -27,7 +27,6 @@ import type { VerifyService } from './restore/verify-service.ts';
 import { buildStatusPageModel } from './status/page-model.ts';
 import { worstStatus } from './http/health.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
-import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from './core/naming.ts';
@@ -45,18 +44,22 @@ import { registerLeaderMetrics } from './leader/metrics.ts';
 import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
 import { hasIncompleteUploads, supportsConditionalWrites, type BackupStore } from './storage/store.ts';
+import { createDestinations, type Destination } from './destinations/destination.ts';
+import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, feedDestinationMonitors } from './destinations/destination-sets.ts';
+import { resultAt } from './backup/result.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
 // and makes the root logger; commands call in here.
 
 // Everything one backup run needs, from the configuration (undefined in monitor-only mode).
-function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger): BackupJobDeps | undefined {
+function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger, destinations?: readonly Destination[]): BackupJobDeps | undefined {
   if (config.backup === undefined) return undefined;
   const encryption = config.encryption;
   return {
     settings: config.backup,
     location: config.location,
     store,
+    destinations,
     logger: logger.child({ component: 'backup' }),
     extraStage: isEncryptionEnabled(encryption) ? { name: 'age', create: () => createEncryptStream(encryption) } : undefined,
   };
@@ -82,6 +85,7 @@ export function buildBackupSetsRunner(config: Config, store: BackupStore, logger
 // onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
 // sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
 // gate (SENTINEL_CONFIG): what each run waits for first (its server's turn, src/sets/set-runtime.ts).
+// destinations: several (the first being `store`): one dump, a copy in each.
 export function buildBackupService(
   config: Config,
   store: BackupStore,
@@ -90,8 +94,9 @@ export function buildBackupService(
   onGlobals?: (result: BackupResult) => void,
   sets?: BackupSetsRunner,
   gate?: (run: () => Promise<BackupResult>) => Promise<BackupResult>,
+  destinations?: readonly Destination[],
 ): BackupService | undefined {
-  const deps = buildBackupJobDeps(config, store, logger);
+  const deps = buildBackupJobDeps(config, store, logger, destinations);
   if (deps === undefined || config.backup === undefined) return undefined;
   const url = config.alerts.backupHeartbeatUrl;
   const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
@@ -162,7 +167,16 @@ function selectionFailure(runner: BackupSetsRunner, result: BackupResult): Findi
 // A summary of a run for /status and people (no error objects, no secrets).
 function describeResult(result: BackupResult | undefined): Record<string, unknown> | undefined {
   if (result === undefined) return undefined;
-  const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
+  const base = {
+    runId: result.runId,
+    trigger: result.trigger,
+    status: result.status,
+    startedAt: result.startedAt.toISOString(),
+    durationMs: result.durationMs,
+    ...((result.status === 'success' || result.status === 'failed') && result.destinations !== undefined
+      ? { destinations: result.destinations.map((d) => ({ name: d.destination, storage: d.where, status: d.result.status, ...(d.result.status === 'success' ? { key: d.result.key } : { stage: d.result.stage, error: d.result.shortMessage }) })) }
+      : {}),
+  };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };
   if (result.status === 'failed' || result.status === 'cancelled') {
     return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
@@ -205,6 +219,8 @@ export interface StartOptions {
   // Overrides config.http.port (0: any free port).
   port?: number;
   store?: BackupStore;
+  // Instead of the configured destinations (tests); the first is `store`.
+  destinations?: Destination[];
 }
 
 export interface Sentinel {
@@ -277,7 +293,10 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const { config, logger } = options;
   checkEncryptionAtStart(config);
   const version = readVersion();
-  const store = options.store ?? createStore(config, {}, logger);
+  const destinations = options.destinations ?? (options.store === undefined ? createDestinations(config, {}, logger) : [{ name: config.storage.kind, store: options.store }]);
+  // The first destination keeps the alert state and the leader lease; with several, each is watched on its own.
+  const store = (destinations[0] as Destination).store;
+  const several = destinations.length > 1 ? destinations : undefined;
   const registry = new Registry();
   // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.
   const fileSets =
@@ -292,7 +311,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // apart from the databases' and resolved by the next globals run that succeeds.
   let globalsFinding: Finding | undefined;
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const backupService = fileSets === undefined ? buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner) : undefined;
+  const backupService =
+    fileSets === undefined ? buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner, undefined, several) : undefined;
   const backupServices = fileSets?.services() ?? (backupService === undefined ? [] : [backupService]);
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
@@ -303,12 +323,13 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     );
   }
   const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
-  // BACKUP_DATABASES: a monitor per set, each on its own folder; else the one monitor, as always.
+  // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per
+  // destination (src/destinations); else the one monitor, as always.
   // SENTINEL_CONFIG: a set's folder and settings are its own (fileSets.of), else the database's folder.
   const locate = (set: string): Location => fileSets?.location(set) ?? databaseLocation(config.location, set);
   const setMonitors =
     config.databases === undefined && fileSets === undefined
-      ? undefined
+      ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart })
       : new SetMonitors({
           store,
           settings: config.monitor,
@@ -347,10 +368,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           location: locate,
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
           ...(fileSets === undefined ? {} : { configOf: (set: string) => fileSets.of(set)?.config ?? config }),
+          ...(several && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const }),
         });
   const verify = buildVerifyService(config, store, logger);
   // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
-  const setVerify = setMonitors === undefined ? undefined : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set));
+  const setVerify =
+    setMonitors === undefined
+      ? undefined
+      : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), several && destinationVerifyScope(several, config));
   // A set becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
   const addSet = (set: string): MonitorRunner | undefined => {
     setRetention?.ensure(set);
@@ -360,15 +385,16 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // With SENTINEL_CONFIG, BACKUP_DATABASES is only each set's default (the sets are <name>/<database>).
   if (config.databases?.kind === 'names' && fileSets === undefined) for (const set of config.databases.names) addSet(set);
   for (const set of fileSets?.configured() ?? []) addSet(set);
+  for (const d of several ?? []) addSet(d.name);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
   // then the sweep lists the subfolder and keeps to those names; else only `[subfolder/]<prefix>`, as always.
   const globalsPrefix = config.backup?.globals === true ? keyPrefix(globalsLocation(config.location)) : undefined;
-  const sweepsSubfolder = setMonitors !== undefined || globalsPrefix !== undefined;
+  const sweepsSubfolder = config.databases !== undefined || globalsPrefix !== undefined;
   const ownUpload = (key: string): boolean =>
     fileSets?.ownsKey(key) ??
-    ((setMonitors === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix)));
+    ((config.databases === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix)));
   const uploadSweeper =
     backupServices.length > 0 && hasIncompleteUploads(store)
       ? new UploadSweeper({
@@ -397,9 +423,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
-  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots() }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
+  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states());
+  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), several ? 'destination' : 'set');
   registerLeaderMetrics(registry, leadership);
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
@@ -481,6 +507,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+    if (several !== undefined && setMonitors !== undefined) {
+      // The sweep covers the first destination's store: a copy there that could not be aborted is its to sweep.
+      const first = resultAt(result, several[0]?.name ?? '');
+      if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
+      feedDestinationMonitors(setMonitors, several, result);
+    }
     if (singleMonitor === undefined) return;
     const record = toBackupRunRecord(result);
     if (record !== undefined) void singleMonitor.afterBackupRun(record);
@@ -571,6 +603,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,
+      ...(several === undefined ? {} : { destinations: several.map((d) => ({ name: d.name, storage: d.store.description })) }),
       backup:
         fileSets !== undefined
           ? { enabled: backupServices.length > 0, sets: Object.fromEntries(fileSets.list.map((f) => [f.name, describeBackupService(f.backupService, f.config)])) }
@@ -603,7 +636,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     backupService,
     fileSets,
     get monitor() {
-      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES or SENTINEL_CONFIG each set has its own monitor: use sentinel.sets');
+      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES, SENTINEL_CONFIG or several destinations each set (destination) has its own monitor: use sentinel.sets');
       return singleMonitor;
     },
     sets: setMonitors,

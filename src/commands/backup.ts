@@ -3,7 +3,7 @@ import type { SetResult } from '../sets/run-sets.ts';
 import type { BackupResult } from '../backup/result.ts';
 import { configOfSet } from '../config/load-sets.ts';
 import type { BackupSetConfig } from '../config/types.ts';
-import { createStore } from '../storage/create-store.ts';
+import { createDestinations, type Destination } from '../destinations/destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, type CommandContext } from './command.ts';
 import { printableKey } from '../util/printable-key.ts';
@@ -18,7 +18,9 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
     ctx.stderr.write('BACKUP_DATABASE_URL is not set: there is no database to back up.\nWhat to do: set BACKUP_DATABASE_URL=postgres://user:password@host:5432/database\n');
     return 78;
   }
-  const store = createStore(config);
+  const destinations = createDestinations(config);
+  const store = (destinations[0] as Destination).store;
+  const several = destinations.length > 1 ? destinations : undefined;
   const sets = buildBackupSetsRunner(config, store, ctx.logger);
   let globals: BackupResult | undefined;
   const service = buildBackupService(
@@ -30,6 +32,8 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
       globals = result;
     },
     sets,
+    undefined,
+    several,
   );
   if (service === undefined) return 78;
   // BACKUP_DATABASES: one line per database, and the exit code says whether any failed (naming them).
@@ -45,8 +49,12 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
       for (const r of setResults) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
       for (const r of setResults) if (r.result.status === 'failed' || r.result.status === 'cancelled') ctx.stderr.write(`[${r.set}] ${r.result.error.message}\n`);
       if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
+    } else if (several !== undefined && (result.status === 'success' || result.status === 'failed') && result.destinations !== undefined) {
+      // Several destinations: a line per destination, and the exit code says whether any failed (naming it).
+      for (const d of result.destinations) ctx.stdout.write(`[${d.destination}] ${describeForPeople(d.result, d.where)}\n`);
+      if (result.status === 'failed') ctx.stderr.write(`${result.error.message}\n`);
     } else {
-      ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
+      ctx.stdout.write(`${describeForPeople(result, several === undefined ? store.description : several.map((d) => d.store.description).join(' and '))}\n`);
       if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
     }
     // BACKUP_GLOBALS: the globals are their own result, and a failed one fails the command too.

@@ -29,6 +29,12 @@ interface DirSettings {
 
 export type StorageSettings = S3Settings | DirSettings;
 
+// One place a backup is written to, by name ('s3' and 'dir' when set by environment).
+export interface DestinationSettings {
+  name: string;
+  storage: StorageSettings;
+}
+
 // Where backups live inside the storage: `[subfolder/]<prefix>YYYY-MM-DD_HH-MM-SS.<ext>`.
 export interface Location {
   subfolder: string;
@@ -168,7 +174,11 @@ export interface BackupSetConfig {
 }
 
 export interface Config {
+  // The first (or only) destination's storage: what every single-storage part uses.
   storage: StorageSettings;
+  // Several destinations (AWS_S3_BUCKET with BACKUP_DIR set too), the first being `storage`;
+  // undefined: the one destination `storage`, as before.
+  destinations?: DestinationSettings[] | undefined;
   location: Location;
   // undefined: monitor-only mode (no BACKUP_DATABASE_URL).
   backup: BackupSettings | undefined;

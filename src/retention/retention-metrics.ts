@@ -32,8 +32,11 @@ export interface RetentionMetricsRegistration {
   forSet(set: string): RetentionMetrics;
 }
 
-export function registerRetentionMetrics(registry: Registry, states: RetentionStates, options: { setLabel: boolean; now?: () => Date } = { setLabel: false }): RetentionMetricsRegistration {
-  const { setLabel } = options;
+// label: the name of the label that carries each state's set ('set', or 'destination' with several
+// destinations); undefined for the one unlabelled retention.
+export function registerRetentionMetrics(registry: Registry, states: RetentionStates, options: { label?: 'set' | 'destination' | undefined; now?: () => Date } = {}): RetentionMetricsRegistration {
+  const { label } = options;
+  const setLabel = label !== undefined;
   const now = options.now ?? (() => new Date());
   const read = (): (readonly [string, RetentionMetricsState])[] => {
     try {
@@ -42,8 +45,8 @@ export function registerRetentionMetrics(registry: Registry, states: RetentionSt
       return [];
     }
   };
-  const labelsOf = (set: string): Record<string, string> => (setLabel ? { set } : {});
-  const setLabels = setLabel ? ['set'] : [];
+  const labelsOf = (set: string): Record<string, string> => (label === undefined ? {} : { [label]: set });
+  const setLabels = label === undefined ? [] : [label];
   // One series per set whose value is known; a labelless gauge's default 0 is removed so an unknown value
   // leaves the series out rather than reporting 0.
   const gauge = (name: string, help: string, pick: (s: RetentionMetricsState) => number | undefined): void => {

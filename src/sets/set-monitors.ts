@@ -18,6 +18,8 @@ export interface SetMonitorsOptions {
   logger: Logger;
   timezone?: string | undefined;
   location: (set: string) => Location;
+  // Each set's own storage (several destinations: a set per destination); default `store` for all.
+  storeOf?: ((set: string) => BackupStore) | undefined;
   firstBackupAtStart?: boolean;
   // SENTINEL_CONFIG: a set's own thresholds and start-up run, instead of `settings`/`firstBackupAtStart`.
   settingsOf?: (set: string) => MonitorSettings;
@@ -44,7 +46,7 @@ export class SetMonitors {
     const existing = this.#monitors.get(set);
     if (existing !== undefined) return existing;
     const monitor = new MonitorRunner({
-      store: this.#options.store,
+      store: this.#options.storeOf?.(set) ?? this.#options.store,
       location: this.#options.location(set),
       settings: this.#options.settingsOf?.(set) ?? this.#options.settings,
       timezone: this.#options.timezone,

@@ -1,5 +1,5 @@
 import { dailyAt } from '../core/cron.ts';
-import type { Config, Location } from '../config/types.ts';
+import type { Config, Location, StorageSettings } from '../config/types.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import type { Logger } from '../logger.ts';
@@ -22,10 +22,14 @@ export interface SetRetentionOptions {
   location: (set: string) => Location;
   // The set's current monitor findings.
   currentFindings: (set: string) => readonly Finding[] | undefined;
-  // Where the retention metrics go, each series with the set's `set` label.
+  // Where the retention metrics go, each series with the set's `set` label (`destination` with metricsLabel).
   registry?: Registry | undefined;
+  metricsLabel?: 'set' | 'destination' | undefined;
   // SENTINEL_CONFIG: a set's own retention (and thresholds) instead of `config`'s.
   configOf?: (set: string) => Pick<Config, 'retention' | 'storage' | 'monitor'>;
+  // Each set's own storage (several destinations: a set per destination); default `store` and the
+  // configured storage for all.
+  storeOf?: ((set: string) => { store: BackupStore; storage: StorageSettings }) | undefined;
 }
 
 export class SetRetention {
@@ -44,7 +48,7 @@ export class SetRetention {
     this.#metrics =
       options.registry === undefined
         ? undefined
-        : registerRetentionMetrics(options.registry, () => [...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.metricsState()] as const), { setLabel: true });
+        : registerRetentionMetrics(options.registry, () => [...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.metricsState()] as const), { label: options.metricsLabel ?? 'set' });
     this.#task = new ScheduledTask({
       name: 'retention',
       schedule: { expression: dailyAt(new Date()), timezone: 'UTC' },
@@ -66,16 +70,22 @@ export class SetRetention {
   ensure(set: string): RetentionService {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
-    const service = createRetentionService(
-      { ...(this.#options.configOf?.(set) ?? this.#options.config), location: this.#options.location(set) },
-      {
-        store: this.#options.store,
-        logger: this.#options.logger.child({ set }),
-        lifecycle: this.#lifecycle,
-        metrics: this.#metrics?.forSet(set),
-        currentFindings: () => this.#options.currentFindings(set),
-      },
-    );
+    const own = this.#options.storeOf?.(set);
+    const config = this.#options.configOf?.(set) ?? this.#options.config;
+    const metrics = this.#metrics?.forSet(set);
+    const currentFindings = () => this.#options.currentFindings(set);
+    // A destination of its own: its storage decides the mode (a directory always prunes), with its own
+    // lifecycle client when it is a bucket.
+    const service =
+      own === undefined
+        ? createRetentionService(
+            { ...config, location: this.#options.location(set) },
+            { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, metrics, currentFindings },
+          )
+        : createRetentionService(
+            { ...config, storage: own.storage, retention: own.storage.kind === 'dir' ? { ...config.retention, mode: 'prune' } : config.retention, location: this.#options.location(set) },
+            { store: own.store, logger: this.#options.logger.child({ destination: set }), metrics, currentFindings },
+          );
     this.#services.set(set, service);
     if (this.#started) void this.runAll();
     return service;

@@ -1,4 +1,4 @@
-import type { Config } from '../config/types.ts';
+import type { Config, Location } from '../config/types.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
@@ -19,6 +19,11 @@ import { GLOBALS_FOLDER } from '../backup/globals.ts';
 // `@globals` (its folder's name, as the globals run's own findings).
 const GLOBALS_SET = GLOBALS_FOLDER;
 
+export interface SetVerifyScope {
+  location: (set: string) => Location;
+  store: (set: string) => BackupStore;
+}
+
 export type SetVerifyListener = (set: string, findings: Finding[]) => void | Promise<void>;
 
 // SENTINEL_CONFIG: the configuration a set is verified with (its own folder and database URL), and the
@@ -36,10 +41,15 @@ export class SetVerify {
   readonly #drillGlobals: (() => Promise<CheckRecord | undefined>) | undefined;
   #globalsDrill: CheckRecord | undefined;
 
-  constructor(config: Config, store: BackupStore, logger: Logger, configOf?: SetVerifyConfig) {
+  readonly #scope: SetVerifyScope | undefined;
+
+  // configOf (SENTINEL_CONFIG): each set's own configuration. scope: where each set's backups are when not in
+  // the set's database folder of `store` (several destinations).
+  constructor(config: Config, store: BackupStore, logger: Logger, configOf?: SetVerifyConfig, scope?: SetVerifyScope) {
     this.#config = config;
     this.#configOf = configOf;
     this.#store = store;
+    this.#scope = scope;
     this.#logger = logger.child({ component: 'verify' });
     this.#drillGlobals = buildGlobalsDrill(config, store, this.#logger.child({ set: GLOBALS_SET }));
     this.#task = new ScheduledTask({
@@ -54,10 +64,13 @@ export class SetVerify {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
     const own = this.#configOf?.(set);
+    const scope = this.#scope;
     const service =
-      own === undefined
-        ? buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set)
-        : buildVerifyService(own.config, this.#store, this.#logger.child({ set }), own.database);
+      scope !== undefined
+        ? buildVerifyService({ ...this.#config, location: scope.location(set) }, scope.store(set), this.#logger.child({ destination: set }))
+        : own === undefined
+          ? buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set)
+          : buildVerifyService(own.config, this.#store, this.#logger.child({ set }), own.database);
     service.onResult(async (_run, findings) => {
       for (const listener of this.#listeners) await listener(set, findings.map((f) => tagFinding(set, f)));
     });

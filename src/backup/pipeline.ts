@@ -46,6 +46,8 @@ export interface PipelineOutput {
   uncompressedSize: number;
   sha256: string;
   parts: number;
+  // Set when the backup was stored as several objects (store.put's PutResult.pieces).
+  pieces?: { key: string; size: number }[] | undefined;
   compressor: string;
   compressionLevel: number | undefined;
 }
@@ -246,6 +248,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
       uncompressedSize,
       sha256: gate.sha256,
       parts: result.parts,
+      ...(result.pieces !== undefined ? { pieces: result.pieces } : {}),
       compressor: compressor.description,
       compressionLevel: compressor.level,
     };
@@ -262,7 +265,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
     // completed while another stage failed stored an object that must not stay: delete it. (Not after a
     // failed put: the storage that failed may not answer this either, and the run must end and release
     // its lock.)
-    if (putOutcome.status === 'fulfilled') await store.delete([key]).catch(() => {});
+    if (putOutcome.status === 'fulfilled') await store.delete(putOutcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {});
     const failed = toBackupError(failure.stage ?? 'upload', failure.error, store.description);
     if (leftover === undefined) throw failed;
     // The note must survive into the one-line message that alerts and the result carry.

@@ -14,7 +14,6 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
 import { StorageError, type LeftoverUpload } from '../errors.ts';
-import { MAX_PARTS } from './multipart-upload.ts';
 import { SplitUpload } from './split-upload.ts';
 import { createS3Client, describeS3, type S3ClientTuning } from './s3-client.ts';
 import { toStorageError } from './s3-errors.ts';
@@ -34,12 +33,11 @@ import type {
 
 const MiB = 1024 * 1024;
 const MIN_PART_SIZE = 5 * MiB;
-export { MAX_PARTS };
 // The largest part, whatever the database size: memory is (queueSize + 1) part buffers while
 // uploading, so 3 × 16 MiB at most. One object holds 10,000 parts of 16 MiB (156 GiB); a larger
 // backup goes on in further objects (split-upload.ts) instead of growing its parts.
-export const MAX_PART_SIZE = 16 * MiB;
-// With no size hint.
+const MAX_PART_SIZE = 16 * MiB;
+// With no size hint: the largest.
 export const DEFAULT_PART_SIZE = MAX_PART_SIZE;
 // The hint is an estimate: plan for twice it in 9,000 parts, leaving room for a database that grew.
 const HINT_MARGIN = 2;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { choosePartSize, DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE, MAX_PART_SIZE } from '../../src/storage/s3-store.ts';
+import { choosePartSize, DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../../src/storage/s3-store.ts';
 
 const MiB = 1024 * 1024;
 const GB = 1e9;
@@ -13,7 +13,6 @@ describe('choosePartSize', () => {
   });
 
   it('grows parts with the database only up to 16 MiB, so part buffers stay at 3 × 16 MiB for a 1 TB database', () => {
-    assert.equal(MAX_PART_SIZE, 16 * MiB);
     assert.equal(choosePartSize(1 * TB), 16 * MiB);
     assert.equal(choosePartSize(1e15), 16 * MiB);
     assert.ok((DEFAULT_QUEUE_SIZE + 1) * choosePartSize(1 * TB) <= 48 * MiB);
@@ -26,7 +25,7 @@ describe('choosePartSize', () => {
 
   it('uses the largest part when the size is unknown (a larger backup is split into several objects)', () => {
     for (const hint of [undefined, 0, -5, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(choosePartSize(hint), DEFAULT_PART_SIZE);
-    assert.equal(DEFAULT_PART_SIZE, MAX_PART_SIZE);
+    assert.equal(DEFAULT_PART_SIZE, 16 * MiB);
   });
 });
 

@@ -73,6 +73,12 @@ export async function describeBackup(store: BackupStore, key: string, prefix: st
   if (!head) {
     throw new RestoreError(`no backup named ${printableKey(key)} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
   }
+  const piece = parsePieceKey(key);
+  if (piece !== undefined && (await store.head(piece.backupKey)) !== undefined) {
+    throw new RestoreError(`${printableKey(key)} is piece ${piece.index} of the backup ${printableKey(piece.backupKey)}, not a backup of its own`, {
+      hint: `name the backup itself (--key ${printableKey(piece.backupKey)}): its pieces are read with it, in order`,
+    });
+  }
   const manifest = await readManifest(store, key);
   const fromName = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
   const parts: BackupFormat = manifest

@@ -116,7 +116,8 @@ export class SplitUpload {
       await this.#uploads[0]?.complete();
       this.#completed.add(0);
     } catch (error) {
-      if (!exhausted) await source.return?.().catch(() => undefined);
+      // Ends the source without waiting: a body stalled in a read settles only once the caller ends it.
+      if (!exhausted) void source.return?.().catch(() => undefined);
       throw error;
     }
   }

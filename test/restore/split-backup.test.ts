@@ -92,6 +92,12 @@ describe('a backup stored as several objects', () => {
     assert.equal(await pg.psql('SELECT count(*) FROM "order items"', 'split_restored'), '600');
   });
 
+  it('verify --key of a piece names the backup it belongs to', async () => {
+    const result = await run(verifyCommand, ['--key', `${newKey}.002`]);
+    assert.notEqual(result.code, 0);
+    assert.match(`${result.stdout}${result.stderr}`, new RegExp(`is piece 2 of the backup ${newKey.replace(/\./g, '\\.')}, not a backup of its own`));
+  });
+
   it('prune deletes every piece and the manifest of an expired backup', async () => {
     const oldPieces = (await manifestOf(oldKey)).pieces?.map((p) => p.key) ?? [];
     assert.ok(oldPieces.length >= 3);

@@ -6,9 +6,11 @@
 // with age encryption against the same backup without it, as ratios, and (issue 3) the monitor's
 // cost at scale: first and steady-state checks over 10,000 seeded backups, S3 requests counted by
 // the server. Then restore times (restore.ts), the zstd backup over a shaped network (network.ts)
-// and the idle cost of `serve` (idle.ts), backup sets at scale (sets.ts), and one backup to two
-// destinations (an S3 server and a directory) against the same backup to S3 alone (destinations).
-// BENCH_ONLY=dump,gzip,zstd,age,monitor,restore,network,idle,sets,destinations picks parts.
+// and the idle cost of `serve` (idle.ts), backup sets at scale (sets.ts), one backup to two
+// destinations (an S3 server and a directory) against the same backup to S3 alone (destinations), and
+// the memory of a backup planned at 1 TB (memory.ts; BENCH_MEMORY_GIB of generated stream, default 2;
+// needs no database).
+// BENCH_ONLY=dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets,destinations,memory picks parts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +27,7 @@ import type { MemoryAtPeak } from './service-child.ts';
 import { processCpuSeconds, reapedChildrenCpuSeconds, sampleWrites } from './proc-sampler.ts';
 import { compiledCli } from './compiled-cli.ts';
 import { measureIdle } from './idle.ts';
+import { measureMemory } from './memory.ts';
 import { measureNetwork } from './network.ts';
 import { measureRestore } from './restore.ts';
 import { measureSets } from './sets.ts';
@@ -65,7 +68,7 @@ interface ChildOut {
 // ownDir: a directory the measured operation stores into (a destination): its files are not temp disk.
 async function runChild(args: string[], ownDir?: string): Promise<ChildOut> {
   const input = JSON.parse(args[1] ?? '{}') as { compression?: { algorithm: string }; recipients?: string[]; file?: string; format?: string };
-  const what = args[0] === 'backup' ? `${input.format === 'custom' ? 'custom + ' : ''}${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
+  const what = args[0] === 'stream' ? 'of generated data' : args[0] === 'backup' ? `${input.format === 'custom' ? 'custom + ' : ''}${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
   log(`  running: service ${args[0]} ${what}`);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'service-child.ts'), ...args], {
     cwd: root,
@@ -264,6 +267,7 @@ async function decryptWithAgeCli(identity: string, file: string): Promise<{ seco
   }
 }
 
+const MEMORY_GIB = positiveIntegerFromEnv('BENCH_MEMORY_GIB', 2);
 const MONITOR_BACKUPS = positiveIntegerFromEnv('BENCH_MONITOR_BACKUPS', 10_000);
 const IDLE_SECONDS = positiveIntegerFromEnv('BENCH_IDLE_SECONDS', 60);
 const IDLE_SETTLE_SECONDS = positiveIntegerFromEnv('BENCH_IDLE_SETTLE_SECONDS', 90);
@@ -358,6 +362,11 @@ async function measureDestinations(deps: { runBackup: (dir?: string) => Promise<
 async function main(): Promise<void> {
   fs.mkdirSync(cacheDir, { recursive: true });
   log(`backup-sentinel benchmark — ${os.cpus().length} CPUs, load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets,destinations,memory').split(',');
+  if (only.length === 1 && only[0] === 'memory') {
+    await runMemoryOnly();
+    return;
+  }
   const cluster: BenchCluster = await startBenchCluster(cacheDir, log);
   const s3 = await startS3Child();
   try {
@@ -376,7 +385,6 @@ async function main(): Promise<void> {
     if (!fs.existsSync(zstFile)) await timeShell(`${dump} | zstd -q -3 -T0 > ${zstFile}.tmp && mv ${zstFile}.tmp ${zstFile}`, env);
     if (!fs.existsSync(gzFile)) await timeShell(`zstd -q -d -c ${zstFile} | gzip -6 > ${gzFile}.tmp && mv ${gzFile}.tmp ${gzFile}`, env);
 
-    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets,destinations').split(',');
     const rows: string[][] = [];
     const checks: string[] = [];
     let gzipBackup: ChildOut | undefined;
@@ -447,6 +455,7 @@ async function main(): Promise<void> {
       ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, settleSeconds: IDLE_SETTLE_SECONDS, log })],
       ['sets', () => measureSets({ cluster, s3, zstdBackup, timeShell, log })],
       ['destinations', () => measureDestinations({ runBackup: (dir) => runBackup('zstd', [], dir === undefined ? {} : { dir }), zstdBackup, cacheDir })],
+      ['memory', () => measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) })],
     ] as const) {
       if (!only.includes(name)) continue;
       const section = await measure();
@@ -454,16 +463,31 @@ async function main(): Promise<void> {
       checks.push(...section.checks);
     }
 
-    const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'heap + Buffers', 'own CPU', 'parts', 'temp disk'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-    log('');
-    for (const r of [header, ...rows]) log(r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd());
-    log('');
-    for (const c of [...checks, ...summarizeMemory(backupsMeasured)]) log(c);
-    log(`load average at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on this machine skews every number)`);
+    printResults(rows, [...checks, ...summarizeMemory(backupsMeasured)]);
   } finally {
     await s3.stop();
     await cluster.stop();
+  }
+}
+
+function printResults(rows: string[][], checks: string[]): void {
+  const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'heap + Buffers', 'own CPU', 'parts', 'temp disk'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  log('');
+  for (const r of [header, ...rows]) log(r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  log('');
+  for (const c of checks) log(c);
+  log(`load average at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on this machine skews every number)`);
+}
+
+// BENCH_ONLY=memory: no database to build, only the S3 server.
+async function runMemoryOnly(): Promise<void> {
+  const s3 = await startS3Child();
+  try {
+    const section = await measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) });
+    printResults(section.rows, section.checks);
+  } finally {
+    await s3.stop();
   }
 }
 

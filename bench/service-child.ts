@@ -3,9 +3,13 @@
 //                            with `recipients` (age public keys) encrypted as BACKUP_ENCRYPTION_RECIPIENTS does
 //                            with `dir`, to two destinations at once: the S3 store and that directory
 //   upload <file>            the same bytes uploaded alone with the same S3 store
+//   stream <json>            `bytes` of generated data uploaded with a size hint (the memory part:
+//                            a backup planned at 1 TB), optionally with fewer parts per object
 // Prints one JSON line with wall time, CPU seconds of this process (not of pg_dump or zstd), peak RSS
 // and what it was made of at its peak (V8 heap, Buffers), and the RSS before and after the modules load.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { Readable } from 'node:stream';
 import type { Compression, DumpFormat, S3Settings } from '../src/config/types.ts';
 import { reapedChildrenCpuSeconds } from './proc-sampler.ts';
 
@@ -34,6 +38,9 @@ interface Input {
   // For experiments (not used by run.ts): the store's parts in flight and part size.
   queueSize?: number;
   partSize?: number;
+  // stream: how many bytes to generate, and parts per object (S3's 10,000 unless lowered, to show a split).
+  bytes?: number;
+  maxParts?: number;
 }
 
 const [mode, json] = process.argv.slice(2);
@@ -51,6 +58,7 @@ const settings: S3Settings = {
 const store = new S3Store(settings, {
   ...(input.queueSize !== undefined ? { queueSize: input.queueSize } : {}),
   ...(input.partSize !== undefined ? { partSize: input.partSize } : {}),
+  ...(input.maxParts !== undefined ? { maxParts: input.maxParts } : {}),
 });
 const memory = sampleMemory(20);
 // Memory of the loaded program before any work (the SDK, pg, pino...), to tell it from the pipeline's.
@@ -62,6 +70,9 @@ if (mode === 'upload') {
   const file = input.file ?? '';
   const r = await store.put(`upload-alone-${Date.now()}`, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), input.sizeHint ? { sizeHint: input.sizeHint } : {});
   out = { key: r.key, size: r.size, parts: r.parts };
+} else if (mode === 'stream') {
+  const r = await store.put(`memory/bench_${Date.now()}.dump.zst`, generated(input.bytes ?? 0), input.sizeHint ? { sizeHint: input.sizeHint } : {});
+  out = { key: r.key, size: r.size, parts: r.parts, pieces: r.pieces?.length ?? 1 };
 } else {
   const recipients = input.recipients ?? [];
   const result = await runBackupJob(
@@ -108,6 +119,27 @@ process.stdout.write(
   `${JSON.stringify({ ...out, wallSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, childCpuSeconds: reapedChildrenCpuSeconds(), rssAtStartBytes, rssBeforeBytes, peakRssBytes: process.resourceUsage().maxRSS * 1024, memoryAtPeak })}\n`,
 );
 
+
+// `bytes` of incompressible data in 1 MiB chunks made as they are read (one random block, each chunk a
+// fresh copy as a compressor's output would be), so only the upload holds memory.
+function generated(bytes: number): Readable {
+  const block = randomBytes(1024 * 1024);
+  let left = bytes;
+  return new Readable({
+    read() {
+      if (left <= 0) {
+        this.push(null);
+        return;
+      }
+      const n = Math.min(block.length, left);
+      left -= n;
+      const chunk = Buffer.allocUnsafe(n);
+      block.copy(chunk, 0, 0, n);
+      if (n >= 8) chunk.writeDoubleLE(left, 0);
+      this.push(chunk);
+    },
+  });
+}
 
 export interface MemoryAtPeak {
   rss: number;

@@ -205,7 +205,7 @@ async function finishDestinations(
     puts.map(async (put): Promise<DestinationResult> => {
       const where = put.store.description;
       if (!put.stored) return { destination: put.name, where, result: failureOf(finished, put.error) };
-      const manifest = buildManifest(runFacts, { ...output, parts: put.parts }, finished);
+      const manifest = buildManifest(runFacts, { ...output, parts: put.parts, pieces: put.pieces }, finished);
       try {
         await putManifest(put.store, manifest);
       } catch (error) {

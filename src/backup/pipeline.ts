@@ -53,7 +53,7 @@ export interface PipelineInput {
 
 // How one destination's copy ended, with several destinations.
 export type DestinationPut =
-  | { name: string; store: BackupStore; stored: true; parts: number }
+  | { name: string; store: BackupStore; stored: true; parts: number; pieces?: { key: string; size: number }[] | undefined }
   | { name: string; store: BackupStore; stored: false; error: BackupError };
 
 export interface PipelineOutput {
@@ -63,6 +63,8 @@ export interface PipelineOutput {
   uncompressedSize: number;
   sha256: string;
   parts: number;
+  // Set when the backup was stored as several objects (store.put's PutResult.pieces).
+  pieces?: { key: string; size: number }[] | undefined;
   compressor: string;
   compressionLevel: number | undefined;
 }
@@ -261,6 +263,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
       uncompressedSize,
       sha256: gate.sha256,
       parts: result.parts,
+      ...(result.pieces !== undefined ? { pieces: result.pieces } : {}),
       compressor: compressor.description,
       compressionLevel: compressor.level,
     };
@@ -277,7 +280,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
     // completed while another stage failed stored an object that must not stay: delete it. (Not after a
     // failed put: the storage that failed may not answer this either, and the run must end and release
     // its lock.)
-    if (putOutcome.status === 'fulfilled') await store.delete([key]).catch(() => {});
+    if (putOutcome.status === 'fulfilled') await store.delete(putOutcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {});
     const failed = toBackupError(failure.stage ?? 'upload', failure.error, store.description);
     if (leftover === undefined) throw failed;
     // The note must survive into the one-line message that alerts and the result carry.
@@ -432,7 +435,7 @@ async function finishToSeveral(input: PipelineInput, destinations: readonly Pipe
         const result = results[i];
         return result === undefined || copy.error !== undefined
           ? { name: copy.destination.name, store: copy.destination.store, stored: false, error: copy.error ?? new BackupError('upload', `upload to ${copy.destination.store.description} failed`) }
-          : { name: copy.destination.name, store: copy.destination.store, stored: true, parts: result.parts };
+          : { name: copy.destination.name, store: copy.destination.store, stored: true, parts: result.parts, ...(result.pieces !== undefined ? { pieces: result.pieces } : {}) };
       }),
       size: gate.bytes,
       uncompressedSize: run.uncompressedSize(),
@@ -452,9 +455,13 @@ async function finishToSeveral(input: PipelineInput, destinations: readonly Pipe
       Promise.allSettled(copies.map((c) => c.put)),
       Promise.allSettled([dump.exited, compressor.kind === 'process' ? compressor.result : undefined]),
     ]);
-    // A copy that completed while the run failed must not stay.
-    const stored = copies.filter((_c, i) => putOutcomes[i]?.status === 'fulfilled');
-    await Promise.all(stored.map((c) => c.destination.store.delete([key]).catch(() => {})));
+    // A copy that completed while the run failed must not stay (every piece of a split one).
+    await Promise.all(
+      copies.map((c, i) => {
+        const outcome = putOutcomes[i];
+        return outcome?.status === 'fulfilled' ? c.destination.store.delete(outcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {}) : undefined;
+      }),
+    );
     const failed = toBackupError(failure.stage ?? 'upload', failure.error, destinations.map((d) => d.store.description).join(' and '));
     throw withLeftoverNote(failed, copies.find((c) => c.leftover !== undefined)?.leftover);
   } finally {

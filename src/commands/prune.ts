@@ -97,6 +97,7 @@ export const pruneCommand = defineCommand({
       );
       const backups = listed.filter((i) => i.kind === 'backup');
       const manifests = listed.filter((i) => i.kind === 'manifest');
+      const pieces = listed.filter((i) => i.kind === 'piece');
       const bytes = listed.reduce((sum, i) => sum + i.size, 0);
       if (refused) {
         out(`Refused: ${plan.refusal ?? ''}.`);
@@ -105,7 +106,8 @@ export const pruneCommand = defineCommand({
         out(plan.refusal === undefined ? 'Nothing to delete.' : `Nothing to delete (note: ${plan.refusal}).`);
       } else {
         const verb = dryRun ? 'Would delete' : 'Deleted';
-        out(`${verb} ${backups.length} backup(s) and ${manifests.length} manifest(s), ${formatBytes(bytes)}:`);
+        const piecesText = pieces.length > 0 ? `, ${pieces.length} further piece(s) of split backups` : '';
+        out(`${verb} ${backups.length} backup(s)${piecesText} and ${manifests.length} manifest(s), ${formatBytes(bytes)}:`);
       }
       for (const item of listed) out(`  ${printableKey(item.key)}  ${describe(item)}`);
       if (plan.kept.length > 0) {
@@ -118,5 +120,5 @@ export const pruneCommand = defineCommand({
 });
 
 function describe(item: PruneItem): string {
-  return item.kind === 'backup' ? `${item.reason}, ${formatBytes(item.size)}` : item.reason;
+  return item.kind === 'manifest' ? item.reason : `${item.reason}, ${formatBytes(item.size)}`;
 }

@@ -6,7 +6,7 @@ import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';
-import { createDecodeStages, describeBackup, destroyStages, type DecryptFactory } from './backup-source.ts';
+import { createDecodeStages, describeBackup, destroyStages, openBackup, type DecryptFactory } from './backup-source.ts';
 import { classifyGlobalsStatement, splitSqlStatements, withoutSuperuserAttributes } from './globals-sql.ts';
 import type { PgTools } from './pg-tools.ts';
 import { withClient, type RestoreTarget } from './target.ts';
@@ -66,7 +66,7 @@ async function readGlobalsScript(request: GlobalsRestoreRequest): Promise<{ sql:
   if (info.parts.format !== 'plain') {
     throw new RestoreError(`${printableKey(info.key)} is not a globals script (it is a ${info.parts.format} archive)`, { hint: 'the @globals folder should hold only pg_dumpall --globals-only output' });
   }
-  const body = await request.store.get(info.key);
+  const body = await openBackup(request.store, info);
   let decode;
   try {
     decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt });

@@ -52,6 +52,9 @@ describe('backup set naming', () => {
     assert.equal(isSetBackupKey(base, 'prod/a/b/backup-2026-03-04_05-06-07.sql.gz'), false, 'two folders down');
     assert.equal(isSetBackupKey(base, 'other/app/backup-2026-03-04_05-06-07.sql.gz'), false);
     assert.equal(isSetBackupKey({ subfolder: '', prefix: 'b_' }, 'app/b_2026-03-04_05-06-07.sql'), true);
+    // A backup too large for one object continues in pieces: the upload sweep must know them as ours.
+    assert.equal(isSetBackupKey(base, 'prod/app/backup-2026-03-04_05-06-07.dump.zst.002'), true, 'a further piece');
+    assert.equal(isSetBackupKey(base, 'prod/app/backup-dump.002'), false, 'not a piece of our naming');
   });
 
   it('treats only the reserved folder itself as reserved: a database named x.backup-sentinel has backups', () => {

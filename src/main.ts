@@ -428,18 +428,38 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), several ? 'destination' : 'set');
   registerLeaderMetrics(registry, leadership);
 
+  // With sets in the one storage (BACKUP_DATABASES, SENTINEL_CONFIG; not several destinations, each its own
+  // storage): the storage is unreachable while any set's last check could not list it; `result` is the
+  // check of `set` that just ended.
+  const sharedStorage = setMonitors !== undefined && several === undefined;
+  const storageOutage = (set: string, result: CheckResult): Finding[] => {
+    const lastOf = (name: string): readonly Finding[] => (name === set ? result.findings : (setMonitors?.get(name)?.snapshot().lastCheck?.findings ?? []));
+    const failing = (setMonitors?.names() ?? [])
+      .map((name) => ({ name, finding: lastOf(name).find((f) => f.check === 'storage_unreachable') }))
+      .filter((s): s is { name: string; finding: Finding } => s.finding !== undefined);
+    const first = failing[0];
+    if (first === undefined) return [];
+    const which = failing.length === 1 ? `backup set ${first.name}` : `${failing.length} backup sets (${failing.map((s) => s.name).join(', ')})`;
+    return [{ ...first.finding, summary: `${first.finding.summary} (${which})` }];
+  };
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
   const afterCheck = async (result: CheckResult, snapshot: MonitorSnapshot, set: string | undefined): Promise<void> => {
     if (result.quiet === true) return;
-    const current = set === undefined ? result.findings : result.findings.map((f) => tagFinding(set, f));
+    const tagged = set === undefined ? result.findings : result.findings.map((f) => tagFinding(set, f));
+    // Sets in one storage: its outage is one service-wide alert (not one per set); each set's check
+    // still reports it in /health and its metrics. Per set it is only ever resolved (an alert of an
+    // older version clears).
+    const outage = set !== undefined && sharedStorage ? storageOutage(set, result) : undefined;
+    const current = outage === undefined ? tagged : tagged.filter((f) => f.check !== 'storage_unreachable');
     if (!leadership.isLeader()) {
-      await alertStorageOutageWithoutLeader(current, result.at, set);
+      await (outage === undefined ? alertStorageOutageWithoutLeader(current, result.at, set) : alertStorageOutageWithoutLeader(outage, result.at, undefined));
       return;
     }
     const scope = monitorAlertScope(backupServices.length > 0, snapshot.backupRuns.lastAttempt !== undefined);
     await alerts.process(current, result.at, scope, set);
+    if (outage !== undefined) await alerts.process(outage, result.at, STORAGE_CHECKS);
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
     if (set !== undefined && setRetention !== undefined) {
       if (!setRetention.offOf(set)) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);

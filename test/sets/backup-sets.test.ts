@@ -15,6 +15,8 @@ import { BackupSetsRunner } from '../../src/sets/run-sets.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { createStore } from '../../src/storage/create-store.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { backupSettings } from '../backup/fixtures.ts';
 import { runSingleBackup } from '../../src/commands/backup.ts';
@@ -201,6 +203,42 @@ describe('many databases as backup sets (real PostgreSQL)', () => {
       const health = (await (await fetch(`http://127.0.0.1:${sentinel.port}/health`)).json()) as { checks: Record<string, { componentId: string; status: string }[]> };
       assert.equal(health.checks['backup:no_such_db:backup_failed']?.[0]?.status, 'fail');
       assert.equal(health.checks['backup:app:backup_failed']?.[0]?.status, 'pass');
+    } finally {
+      await sentinel.stop();
+    }
+  });
+
+  it('a storage that cannot be listed is one alert for the service, not one per set', async () => {
+    // An S3 endpoint where nothing listens: every set's listing fails alike.
+    const before = slack.payloads.length;
+    const config = loadConfig({
+      BACKUP_DATABASE_URL: pg.url('app'),
+      BACKUP_DATABASES: 'app,app_v2,shop data',
+      AWS_S3_BUCKET: 'gone',
+      AWS_S3_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      AWS_S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: 'k',
+      AWS_SECRET_ACCESS_KEY: 's',
+      SLACK_WEBHOOK_URL: slack.url,
+      LEADER_LEASE_SECONDS: '0',
+      STATE_DIR: path.join(dir, 'state-outage'),
+    });
+    // One attempt per request: the refusal is the point, not the retries' backoff.
+    const store = createStore(config, { tuning: { maxAttempts: 1 } });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0, store });
+    try {
+      const sets = sentinel.sets;
+      assert.ok(sets !== undefined);
+      await waitFor(() => sets.names().every((s) => sets.get(s)?.snapshot().lastCheck?.findings.some((f) => f.check === 'storage_unreachable') === true), 'every set checked', { timeoutMs: 20_000 });
+      await waitFor(() => sentinel.alerts.firing().some((a) => a.check === 'storage_unreachable'), 'the storage alert', { timeoutMs: 20_000, intervalMs: 50 });
+      const storageAlerts = sentinel.alerts.firing().filter((a) => a.check === 'storage_unreachable');
+      assert.deepEqual(storageAlerts.map((a) => a.set), [undefined], 'one alert, for no single set');
+      assert.match(storageAlerts[0]?.summary ?? '', /\(3 backup sets \(app, app_v2, shop data\)\)|\(backup set /);
+      await waitFor(() => slack.payloads.length > before, 'the alert sent', { timeoutMs: 20_000, intervalMs: 50 });
+      assert.equal(JSON.stringify(slack.payloads.slice(before)).match(/app_v2: /g), null, 'no per-set storage alert');
+      // Each set's own check still says so (/health, metrics).
+      const metrics = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
+      for (const set of ['app', 'app_v2', 'shop data']) assert.match(metrics, new RegExp(`^backup_sentinel_finding_active\\{check="storage_unreachable",set="${set}"\\} 1$`, 'm'));
     } finally {
       await sentinel.stop();
     }

@@ -95,6 +95,24 @@ describe('one backup to several destinations', () => {
     assert.equal(result.manifest.sha256, sha);
   });
 
+  it('a copy split into pieces in S3 has its own manifest listing them; the directory keeps one file', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tee-dir-'));
+    dirs.push(dir);
+    // One 5 MiB part per object: the ~10 MB dump is two objects in S3.
+    const targets: Destination[] = [
+      { name: 's3', store: new S3Store(s3Settings(s3.endpoint), { partSize: 5 * MiB, maxParts: 1, tuning: { maxAttempts: 1 } }) },
+      { name: 'dir', store: new DirStore(dir) },
+    ];
+    const result = await backup(targets, 'tee-split');
+    assert.ok(result.status === 'success', result.status === 'failed' ? result.error.message : result.status);
+    const s3Manifest = parseManifest((await download(targets[0]!.store, manifestKey(result.key))).toString());
+    const dirManifest = parseManifest((await download(targets[1]!.store, manifestKey(result.key))).toString());
+    assert.deepEqual(s3Manifest?.pieces?.map((p) => p.key), [result.key, `${result.key}.002`]);
+    assert.equal(s3Manifest?.pieces?.reduce((sum, p) => sum + p.size, 0), s3Manifest?.size);
+    assert.equal(dirManifest?.pieces, undefined, 'one file in the directory');
+    assert.equal(s3Manifest?.sha256, dirManifest?.sha256);
+  });
+
   it('completes the directory copy when the connection to S3 is cut mid-upload, leaving nothing partial in S3', async () => {
     const targets = await destinations();
     const keysBefore = (await targets[0]?.store.list(''))?.map((o) => o.key);

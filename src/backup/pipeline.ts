@@ -457,9 +457,9 @@ async function finishToSeveral(input: PipelineInput, destinations: readonly Pipe
     ]);
     // A copy that completed while the run failed must not stay (every piece of a split one).
     await Promise.all(
-      copies.map((c, i) => {
+      copies.flatMap((c, i) => {
         const outcome = putOutcomes[i];
-        return outcome?.status === 'fulfilled' ? c.destination.store.delete(outcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {}) : undefined;
+        return outcome?.status === 'fulfilled' ? [c.destination.store.delete(outcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {})] : [];
       }),
     );
     const failed = toBackupError(failure.stage ?? 'upload', failure.error, destinations.map((d) => d.store.description).join(' and '));

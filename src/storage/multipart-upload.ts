@@ -22,7 +22,7 @@ export interface MultipartUploadOptions {
   // Bytes stored so far, after each part (and after a single PutObject).
   onProgress?: ((loaded: number) => void) | undefined;
   // S3's MAX_PARTS unless a test lowers it.
-  maxParts?: number;
+  maxParts?: number | undefined;
   // Free part buffers (each partSize long) shared with the uploads of the backup's other pieces, so a
   // backup in several objects still holds queueSize + 1 buffers, not that many per object.
   pool?: Buffer[];

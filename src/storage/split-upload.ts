@@ -1,6 +1,5 @@
-import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { pieceKey } from '../core/naming.ts';
-import { MAX_PARTS, MultipartUpload } from './multipart-upload.ts';
+import { MAX_PARTS, MultipartUpload, type MultipartUploadOptions } from './multipart-upload.ts';
 
 // One object of a backup stored in several (naming.ts pieceKey).
 export interface StoredPiece {
@@ -8,18 +7,9 @@ export interface StoredPiece {
   size: number;
 }
 
-export interface SplitUploadOptions {
-  client: S3Client;
-  // What every piece carries; Key is the backup's key (the first piece's).
-  params: Omit<PutObjectCommandInput, 'Body'>;
-  body: AsyncIterable<Buffer>;
-  partSize: number;
-  queueSize: number;
-  // Bytes stored so far, over all pieces.
-  onProgress?: ((loaded: number) => void) | undefined;
-  // Parts per object: S3's MAX_PARTS unless a test lowers it.
-  maxParts?: number | undefined;
-}
+// What every piece carries (params: Key is the backup's key, the first piece's), the body, part size and
+// parts in flight as for one object; onProgress counts bytes over all pieces, maxParts is per object.
+export type SplitUploadOptions = Omit<MultipartUploadOptions, 'pool'>;
 
 // Uploads a stream of any length with a fixed part size: when one object would need more than
 // maxParts parts, the stream goes on in a new object `<key>.002`, then `.003`, ... All pieces share one

@@ -4,8 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Location, S3Settings } from '../../src/config/types.ts';
-import { Secret } from '../../src/config/secret.ts';
+import type { Location } from '../../src/config/types.ts';
 import type { LeftoverUpload } from '../../src/errors.ts';
 import { runBackupJob } from '../../src/backup/job.ts';
 import { parseManifest } from '../../src/backup/manifest.ts';
@@ -31,22 +30,12 @@ describe('one backup to several destinations', () => {
   let seconds = 0;
   const clock = () => new Date(Date.UTC(2026, 2, 1, 3, 0, seconds++));
 
-  const s3Settings = (endpoint: string): S3Settings => ({
-    kind: 's3',
-    bucket: s3.bucket,
-    endpoint,
-    region: 'auto',
-    forcePathStyle: true,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: new Secret(s3.secretAccessKey),
-    objectLock: false,
-  });
   // S3 through the proxy (so a test can cut it), and a fresh directory.
   const destinations = async (): Promise<Destination[]> => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tee-dir-'));
     dirs.push(dir);
     return [
-      { name: 's3', store: new S3Store(s3Settings(proxy.endpoint), { partSize: 5 * MiB, tuning: { maxAttempts: 1, connectionTimeoutMs: 2000 }, cleanupTimeoutMs: 1000 }) },
+      { name: 's3', store: new S3Store(s3.settings(proxy.endpoint), { partSize: 5 * MiB, tuning: { maxAttempts: 1, connectionTimeoutMs: 2000 }, cleanupTimeoutMs: 1000 }) },
       { name: 'dir', store: new DirStore(dir) },
     ];
   };
@@ -100,7 +89,7 @@ describe('one backup to several destinations', () => {
     dirs.push(dir);
     // One 5 MiB part per object: the ~10 MB dump is two objects in S3.
     const targets: Destination[] = [
-      { name: 's3', store: new S3Store(s3Settings(s3.endpoint), { partSize: 5 * MiB, maxParts: 1, tuning: { maxAttempts: 1 } }) },
+      { name: 's3', store: new S3Store(s3.settings(), { partSize: 5 * MiB, maxParts: 1, tuning: { maxAttempts: 1 } }) },
       { name: 'dir', store: new DirStore(dir) },
     ];
     const result = await backup(targets, 'tee-split');

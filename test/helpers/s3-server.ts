@@ -5,6 +5,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
+import type { S3Settings } from '../../src/config/types.ts';
+import { Secret } from '../../src/config/secret.ts';
 
 interface S3Request {
   method: string;
@@ -40,6 +42,8 @@ export interface TestS3Server {
   requests: S3Request[];
   // Environment variables that point backup-sentinel at this server.
   env: Record<string, string>;
+  // The storage settings of this server's bucket, reached at `via` (a proxy in front of it) or directly.
+  settings(via?: string): S3Settings;
   // Sets an object's LastModified (s3rver takes it from the file's mtime).
   backdate(key: string, time: Date, bucket?: string): Promise<void>;
   // Writes objects straight into s3rver's folders (thousands per second, for listing tests), as if
@@ -108,6 +112,16 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
     },
+    settings: (via = endpoint) => ({
+      kind: 's3',
+      bucket,
+      endpoint: via,
+      region: 'auto',
+      forcePathStyle: true,
+      accessKeyId: 'S3RVER',
+      secretAccessKey: new Secret('S3RVER'),
+      objectLock: false,
+    }),
     async backdate(key, time, inBucket = bucket) {
       // s3rver's filesystem layout: <dir>/<bucket>/<key>._S3rver_object
       const file = path.join(directory, inBucket, `${key}._S3rver_object`);

@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
-import type { S3Settings } from '../../src/config/types.ts';
-import { Secret } from '../../src/config/secret.ts';
 import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -16,18 +14,6 @@ const PART = 64 * KiB;
 const MAX_PARTS = 2;
 const PIECE = PART * MAX_PARTS;
 
-function settingsFor(s3: TestS3Server): S3Settings {
-  return {
-    kind: 's3',
-    bucket: s3.bucket,
-    endpoint: s3.endpoint,
-    region: 'auto',
-    forcePathStyle: true,
-    accessKeyId: 'S3RVER',
-    secretAccessKey: new Secret('S3RVER'),
-    objectLock: false,
-  };
-}
 
 // Uneven chunks (never aligned with parts or pieces), as a compressor gives them.
 function chunked(data: Buffer): Readable {
@@ -69,7 +55,7 @@ describe('S3Store: a body larger than one object holds goes on in pieces', () =>
           : (Reflect.get(t, p, r) as unknown),
     });
     const options: S3StoreOptions = { client: watched, partSize: PART, maxParts: MAX_PARTS, queueSize: 2 };
-    store = new S3Store(settingsFor(s3), options);
+    store = new S3Store(s3.settings(), options);
   });
   after(async () => {
     client?.destroy();

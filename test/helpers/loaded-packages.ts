@@ -5,13 +5,13 @@ import { execa } from 'execa';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
-// Module hooks (run in the loader's thread) that report every URL the program resolves.
+// Module hooks (run in the loader's thread) that report every URL the program imports.
 const HOOKS = `let port;
 export function initialize(data) { port = data.port; }
 export async function resolve(specifier, context, next) { const resolved = await next(specifier, context); port.postMessage(resolved.url); return resolved; }`;
 
 // Loaded before the program with --import: registers HOOKS and writes what they saw to RECORD_TO at exit.
-const RECORDER = `import { register } from 'node:module';
+const RECORDER = `import { createRequire, register } from 'node:module';
 import { MessageChannel } from 'node:worker_threads';
 import fs from 'node:fs';
 const { port1, port2 } = new MessageChannel();
@@ -19,7 +19,8 @@ const seen = new Set();
 port1.on('message', (url) => seen.add(url));
 port1.unref();
 register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)}, { data: { port: port2 }, transferList: [port2] });
-process.on('exit', () => fs.writeFileSync(process.env.RECORD_TO, [...seen].join('\\n')));`;
+// What require() loaded (CommonJS packages loaded on demand) is in its cache, not seen by the hooks.
+process.on('exit', () => fs.writeFileSync(process.env.RECORD_TO, [...seen, ...Object.keys(createRequire(process.cwd() + '/').cache)].join('\\n')));`;
 
 // Runs the real CLI with `args` and returns its exit code and the npm packages it loaded (by name, e.g.
 // "nodemailer", "@aws-sdk/client-s3"), to check that a run loads only what it uses.
@@ -34,7 +35,11 @@ export async function cliLoadedPackages(args: readonly string[], env: Record<str
       all: true,
       stdin: 'ignore',
     });
-    const urls = (await fs.readFile(record, 'utf8')).split('\n');
+    const urls = (
+      await fs.readFile(record, 'utf8').catch((error: unknown) => {
+        throw new Error(`the recorder wrote nothing; the program said:\n${String(result.all ?? '')}`, { cause: error });
+      })
+    ).split('\n');
     const packages = new Set(urls.map((url) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1]).filter((name): name is string => name !== undefined));
     return { code: result.exitCode, all: String(result.all ?? ''), packages };
   } finally {

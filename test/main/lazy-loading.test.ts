@@ -17,10 +17,18 @@ describe('the CLI loads a library only where it is used', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('a command that sends no e-mail does not load nodemailer, though SMTP is configured', async () => {
-    const run = await cliLoadedPackages(['list'], { BACKUP_DIR: dir, SMTP_URL: 'smtp://127.0.0.1:2525', ALERT_EMAIL_TO: 'ops@example.com' });
-    assert.equal(run.code, 0, run.all);
-    assert.ok(run.packages.has('pino'), `the recorder saw the packages loaded: ${[...run.packages].join(', ')}`);
-    assert.ok(!run.packages.has('nodemailer'), `loaded: ${[...run.packages].join(', ')}`);
+  it('a command on a directory store with SMTP configured loads neither nodemailer nor the AWS SDK; one on S3 loads the SDK', async () => {
+    const [onDir, onS3] = await Promise.all([
+      cliLoadedPackages(['list'], { BACKUP_DIR: dir, SMTP_URL: 'smtp://127.0.0.1:2525', ALERT_EMAIL_TO: 'ops@example.com' }),
+      // Nothing listens on the discard port: the listing fails, after the store was made.
+      cliLoadedPackages(['list'], { AWS_S3_BUCKET: 'backups', AWS_S3_ENDPOINT: 'http://127.0.0.1:9', AWS_S3_FORCE_PATH_STYLE: 'true', AWS_ACCESS_KEY_ID: 'id', AWS_SECRET_ACCESS_KEY: 'secret' }),
+    ]);
+    assert.equal(onDir.code, 0, onDir.all);
+    const loaded = (run: { packages: Set<string> }) => `loaded: ${[...run.packages].join(', ')}`;
+    assert.ok(onDir.packages.has('pino'), `the recorder sees imported packages; ${loaded(onDir)}`);
+    assert.ok(!onDir.packages.has('nodemailer'), loaded(onDir));
+    assert.ok(!onDir.packages.has('@aws-sdk/client-s3'), loaded(onDir));
+    assert.equal(onS3.code, 1, onS3.all);
+    assert.ok(onS3.packages.has('@aws-sdk/client-s3'), `the recorder sees required packages; ${loaded(onS3)}`);
   });
 });

@@ -94,3 +94,15 @@ export function reapedChildrenCpuSeconds(): number {
     return 0;
   }
 }
+
+// CPU seconds (utime + stime) another live process has used so far, e.g. the benchmark's S3 server:
+// fields 14 and 15 of /proc/<pid>/stat, in clock ticks (USER_HZ, 100 on Linux). 0 where /proc is missing.
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}

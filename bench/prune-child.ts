@@ -3,9 +3,11 @@
 // KEEP_WEEKLY=4, KEEP_MONTHLY=12, KEEP_YEARLY=3 exactly as the `prune` command runs it (configured by
 // loadConfig). Requests are counted by the S3 server (its control endpoint).
 // Input: one JSON argument (PruneInput). Prints one JSON line (PruneOutput).
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig } from '../src/config/load-config.ts';
-import { runPrune } from '../src/retention/prune.ts';
+import { PRUNE_BATCH, runPrune } from '../src/retention/prune.ts';
 import { createStore } from '../src/storage/create-store.ts';
+
 import type { SeedPlan } from './seed-plan.ts';
 import { benchS3Env } from './s3-env.ts';
 
@@ -20,6 +22,9 @@ interface PruneInput {
 export interface PruneOutput {
   seeded: { objects: number; seconds: number };
   seconds: number;
+  // The floor: the same requests sent with the bare S3 client (the listing, then DeleteObjects of as many
+  // keys in batches of the same size), over the same history seeded again; what the S3 server itself takes.
+  floor: { seconds: number; requests: number };
   cpuSeconds: number;
   requests: number;
   listed: number;
@@ -72,9 +77,32 @@ const result = await runPrune({
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 const requests = (await requestCount()) - before;
+const deletedKeys = result.deletedBackups + result.deletedManifests;
+
+// The floor, on a copy of the history in a folder of its own.
+const floorPrefix = `${input.subfolder}-floor/`;
+await control('/seed', { ...history, location: { ...config.location, subfolder: `${input.subfolder}-floor` } });
+const client = new S3Client({ endpoint: input.endpoint, region: 'auto', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+const floorBefore = await requestCount();
+const f0 = performance.now();
+const keys: string[] = [];
+let token: string | undefined;
+do {
+  const page = await client.send(new ListObjectsV2Command({ Bucket: input.bucket, Prefix: floorPrefix, ContinuationToken: token }));
+  for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
+  token = page.NextContinuationToken;
+} while (token !== undefined);
+const doomed = keys.slice(0, deletedKeys);
+for (let start = 0; start < doomed.length; start += PRUNE_BATCH) {
+  await client.send(new DeleteObjectsCommand({ Bucket: input.bucket, Delete: { Objects: doomed.slice(start, start + PRUNE_BATCH).map((Key) => ({ Key })), Quiet: true } }));
+}
+const floor = { seconds: (performance.now() - f0) / 1000, requests: (await requestCount()) - floorBefore };
+client.destroy();
+
 const output: PruneOutput = {
   seeded: { objects: seeded.seeded, seconds: seeded.seconds },
   seconds,
+  floor,
   cpuSeconds: (cpu.user + cpu.system) / 1e6,
   requests,
   listed: result.remaining.length + result.deleted.length,

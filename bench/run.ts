@@ -6,8 +6,11 @@
 // with age encryption against the same backup without it, as ratios, and (issue 3) the monitor's
 // cost at scale: first and steady-state checks over 10,000 seeded backups, S3 requests counted by
 // the server. Then restore times (restore.ts), the zstd backup over a shaped network (network.ts)
-// and the idle cost of `serve` (idle.ts), and backup sets at scale (sets.ts).
-// BENCH_ONLY=dump,gzip,zstd,age,monitor,restore,network,idle,sets picks parts.
+// and the idle cost of `serve` (idle.ts), backup sets at scale (sets.ts), one backup to two
+// destinations (an S3 server and a directory) against the same backup to S3 alone (destinations), and
+// the memory of a backup planned at 1 TB (memory.ts; BENCH_MEMORY_GIB of generated stream, default 2;
+// needs no database).
+// BENCH_ONLY=dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets,destinations,memory picks parts.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,9 +24,10 @@ import { startBenchCluster, type BenchCluster } from './pg-cache.ts';
 import type { MonitorOutput } from './monitor-child.ts';
 import type { PruneOutput } from './prune-child.ts';
 import type { MemoryAtPeak } from './service-child.ts';
-import { sampleWrites } from './proc-sampler.ts';
+import { processCpuSeconds, reapedChildrenCpuSeconds, sampleWrites } from './proc-sampler.ts';
 import { compiledCli } from './compiled-cli.ts';
 import { measureIdle } from './idle.ts';
+import { measureMemory } from './memory.ts';
 import { measureNetwork } from './network.ts';
 import { measureRestore } from './restore.ts';
 import { measureSets } from './sets.ts';
@@ -57,11 +61,14 @@ interface ChildOut {
   memoryAtPeak: MemoryAtPeak;
   peakTempBytes: number;
   tempFiles: string[];
+  // Two destinations: each copy's size and sha256, or why it failed.
+  copies?: { destination: string; size?: number; sha256?: string; failed?: string }[];
 }
 
-async function runChild(args: string[]): Promise<ChildOut> {
+// ownDir: a directory the measured operation stores into (a destination): its files are not temp disk.
+async function runChild(args: string[], ownDir?: string): Promise<ChildOut> {
   const input = JSON.parse(args[1] ?? '{}') as { compression?: { algorithm: string }; recipients?: string[]; file?: string; format?: string };
-  const what = args[0] === 'backup' ? `${input.format === 'custom' ? 'custom + ' : ''}${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
+  const what = args[0] === 'stream' ? 'of generated data' : args[0] === 'backup' ? `${input.format === 'custom' ? 'custom + ' : ''}${input.compression?.algorithm ?? ''}${input.recipients?.length ? ' + age' : ''}` : path.basename(input.file ?? '');
   log(`  running: service ${args[0]} ${what}`);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'service-child.ts'), ...args], {
     cwd: root,
@@ -74,7 +81,7 @@ async function runChild(args: string[]): Promise<ChildOut> {
   const writes = sampler.stop();
   if (code !== 0) throw new Error(`bench child ${args[0]} failed (exit ${code})`);
   // tsx keeps a compile cache of its own; it is not the service's temp data.
-  const tempFiles = [...writes.files].filter((f) => !f.includes('/tsx-'));
+  const tempFiles = [...writes.files].filter((f) => !f.includes('/tsx-') && (ownDir === undefined || !f.startsWith(`${ownDir}/`)));
   const out: ChildOut = { ...(JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as ChildOut), peakTempBytes: tempFiles.length === 0 ? 0 : writes.peakTempBytes, tempFiles };
   if (args[0] === 'backup') backupsMeasured.push(out);
   return out;
@@ -103,6 +110,8 @@ interface S3Child {
   bucket: string;
   directory: string;
   control: string;
+  // CPU seconds the S3 server process has used so far (its share of a run, by difference).
+  cpuSeconds(): number;
   stop(): Promise<void>;
 }
 
@@ -130,9 +139,10 @@ async function startS3Child(): Promise<S3Child> {
     readline.createInterface({ input: child.stdout }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`s3 server exited ${code}`)));
   });
-  const info = JSON.parse(line) as Omit<S3Child, 'stop'>;
+  const info = JSON.parse(line) as Omit<S3Child, 'stop' | 'cpuSeconds'>;
   return {
     ...info,
+    cpuSeconds: () => processCpuSeconds(child.pid ?? 0),
     stop: async () => {
       child.stdin.end();
       await new Promise((resolve) => child.once('exit', resolve));
@@ -257,6 +267,7 @@ async function decryptWithAgeCli(identity: string, file: string): Promise<{ seco
   }
 }
 
+const MEMORY_GIB = positiveIntegerFromEnv('BENCH_MEMORY_GIB', 2);
 const MONITOR_BACKUPS = positiveIntegerFromEnv('BENCH_MONITOR_BACKUPS', 10_000);
 const IDLE_SECONDS = positiveIntegerFromEnv('BENCH_IDLE_SECONDS', 60);
 const IDLE_SETTLE_SECONDS = positiveIntegerFromEnv('BENCH_IDLE_SETTLE_SECONDS', 90);
@@ -307,18 +318,55 @@ async function measurePrune(s3: S3Child): Promise<Section> {
   // One listing (a page per 1,000 keys) and one DeleteObjects per 500 keys: nothing one by one.
   const expectedRequests = Math.ceil(out.listed / 1000) + Math.ceil(deleted / 500);
   const label = `prune, tiers 7/4/12/3, ${PRUNE_BACKUPS.toLocaleString('en-US')} daily backups (${out.listed.toLocaleString('en-US')} objects)`;
-  const rows = [[label, secs(out.seconds), '', formatBytes(out.peakRssBytes), '', `${out.cpuSeconds.toFixed(2)} s`, `${out.requests} requests`, '']];
+  const rows = [
+    [`S3 requests of that prune alone, bare S3 client (floor)`, secs(out.floor.seconds), '', '', '', '', `${out.floor.requests} requests`, ''],
+    [label, secs(out.seconds), '', formatBytes(out.peakRssBytes), '', `${out.cpuSeconds.toFixed(2)} s`, `${out.requests} requests`, ''],
+  ];
   const checks = [
     `prune: seeded ${out.seeded.objects.toLocaleString('en-US')} objects in ${secs(out.seeded.seconds)}; deleted ${out.deletedBackups} backups + ${out.deletedManifests} manifests, kept ${out.kept}${out.refusal === null ? '' : ` (refused: ${out.refusal})`}`,
     `prune: ${out.requests} S3 requests (expected ${expectedRequests}: one listing, batched deletes) ${out.requests === expectedRequests && out.refusal === null ? 'OK' : 'FAIL'}`,
     `prune: ${secs(out.seconds)} (target < 2 s against the local S3 server) ${out.seconds < 2 ? 'OK' : 'MISSED'}`,
+    `prune: prune / floor = ${(out.seconds / out.floor.seconds).toFixed(2)}x (${secs(out.seconds)} / ${secs(out.floor.seconds)}: the same ${out.floor.requests} requests sent with the bare S3 client; ` +
+      `the floor is the S3 server's own time) (target <= 1.2x) ${out.seconds <= 1.2 * out.floor.seconds ? 'OK' : 'MISSED'}`,
   ];
   return { rows, checks };
+}
+
+// One zstd backup to two destinations (the S3 server and a directory) against the same backup to S3
+// alone, in this run: wall time (target <= 1.15x), peak RSS (< 250 MB), no temp disk besides the
+// directory destination itself, and the two copies identical (size and sha256 of each manifest).
+async function measureDestinations(deps: { runBackup: (dir?: string) => Promise<ChildOut>; zstdBackup: ChildOut | undefined; cacheDir: string }): Promise<Section> {
+  const dir = fs.mkdtempSync(path.join(deps.cacheDir, 'dest-dir-'));
+  try {
+    const single = deps.zstdBackup ?? (await deps.runBackup());
+    const both = await deps.runBackup(dir);
+    const rows = [
+      ...(deps.zstdBackup ? [] : [backupRow('backup-sentinel backup, zstd, S3 alone', single)]),
+      backupRow('backup-sentinel backup, zstd, S3 + directory', both),
+    ];
+    const ratio = both.wallSeconds / single.wallSeconds;
+    const copies = both.copies ?? [];
+    const same = copies.length === 2 && copies.every((c) => c.failed === undefined && c.sha256 === copies[0]?.sha256 && c.size === copies[0]?.size);
+    const checks = [
+      `destinations: two / one = ${ratio.toFixed(2)}x wall time (${secs(both.wallSeconds)} vs ${secs(single.wallSeconds)}; target <= 1.15x) ${ratio <= 1.15 ? 'OK' : 'MISSED'}`,
+      `destinations: peak RSS ${formatBytes(both.peakRssBytes)} with two (one: ${formatBytes(single.peakRssBytes)}; target < 250 MB) ${both.peakRssBytes < 250e6 ? 'OK' : 'MISSED'}`,
+      `destinations: temp disk ${formatBytes(both.peakTempBytes)} (target 0) ${both.peakTempBytes === 0 ? 'OK' : 'MISSED'}`,
+      `destinations: ${copies.map((c) => `${c.destination} ${c.failed ?? `${formatBytes(c.size ?? 0)} sha256 ${(c.sha256 ?? '').slice(0, 12)}`}`).join(', ')}: ${same ? 'the same bytes OK' : 'DIFFER'}`,
+    ];
+    return { rows, checks };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main(): Promise<void> {
   fs.mkdirSync(cacheDir, { recursive: true });
   log(`backup-sentinel benchmark — ${os.cpus().length} CPUs, load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets,destinations,memory').split(',');
+  if (only.length === 1 && only[0] === 'memory') {
+    await runMemoryOnly();
+    return;
+  }
   const cluster: BenchCluster = await startBenchCluster(cacheDir, log);
   const s3 = await startS3Child();
   try {
@@ -337,7 +385,6 @@ async function main(): Promise<void> {
     if (!fs.existsSync(zstFile)) await timeShell(`${dump} | zstd -q -3 -T0 > ${zstFile}.tmp && mv ${zstFile}.tmp ${zstFile}`, env);
     if (!fs.existsSync(gzFile)) await timeShell(`zstd -q -d -c ${zstFile} | gzip -6 > ${gzFile}.tmp && mv ${gzFile}.tmp ${gzFile}`, env);
 
-    const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets').split(',');
     const rows: string[][] = [];
     const checks: string[] = [];
     let gzipBackup: ChildOut | undefined;
@@ -349,18 +396,29 @@ async function main(): Promise<void> {
       if (Number(alone.stdout) < 1e9) checks.push(`plain dump is ${formatBytes(Number(alone.stdout))}, under the 1 GB the issue asks for: raise BENCH_ROWS`);
     }
     // `extra` for the restore and network parts: a custom-format dump, another endpoint (the proxy).
-    const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = [], extra: { format?: 'plain' | 'custom'; endpoint?: string } = {}) =>
-      runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients, ...extra })]);
+    const runBackup = (name: 'gzip' | 'zstd', recipients: string[] = [], extra: { format?: 'plain' | 'custom'; endpoint?: string; dir?: string } = {}) =>
+      runChild(['backup', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, databaseUrl: cluster.url(), compression: { algorithm: name, level: undefined }, recipients, ...extra })], extra.dir);
     const part = (name: 'gzip' | 'zstd', floorCmd: string, file: string) => async () => {
+      const floorCpu0 = reapedChildrenCpuSeconds();
       const floor = await timeShell(`${dump} | ${floorCmd} | wc -c`, env);
+      const floorCpu = reapedChildrenCpuSeconds() - floorCpu0;
       rows.push([`pg_dump | ${floorCmd} (floor)`, secs(floor.seconds), formatBytes(Number(floor.stdout)), '', '', '', '', '']);
       const upload = await runChild(['upload', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, file, sizeHint: dbSize })]);
       rows.push([`${name} bytes uploaded alone`, secs(upload.wallSeconds), formatBytes(upload.size), `${formatBytes(upload.peakRssBytes)} (${formatBytes(upload.rssBeforeBytes)} idle)`, heapAndBuffers(upload), `${upload.cpuSeconds.toFixed(2)} s`, String(upload.parts), '']);
+      const s3Cpu0 = s3.cpuSeconds();
       const backup = await runBackup(name);
+      const s3Cpu = s3.cpuSeconds() - s3Cpu0;
       rows.push(backupRow(`backup-sentinel backup, ${name}`, backup));
       const ratio = backup.wallSeconds / floor.seconds;
-      const target = name === 'gzip' ? 1.15 : 1.6;
+      const target = name === 'gzip' ? 1.15 : 1.3;
       checks.push(`${name}: backup / floor = ${ratio.toFixed(2)}x (target <= ${target}x) ${ratio <= target ? 'OK' : 'MISSED'}`);
+      // On 2 cores a run whose processes together need more CPU than the floor's is slowed by the extra:
+      // the local S3 server's share is what storing costs here, not the service's own work.
+      const childCpu = backup.childCpuSeconds ?? 0;
+      checks.push(
+        `${name}: CPU seconds: floor (pg_dump + ${name}) ${floorCpu.toFixed(2)} s; backup: pg_dump + ${name} ${childCpu.toFixed(2)} s, service ${backup.cpuSeconds.toFixed(2)} s, ` +
+          `local S3 server ${s3Cpu.toFixed(2)} s (its share of the run's CPU ${((100 * s3Cpu) / (childCpu + backup.cpuSeconds + s3Cpu)).toFixed(0)} %) (reported, no target)`,
+      );
       checks.push(`${name}: peak RSS ${formatBytes(backup.peakRssBytes)} (target < 200 MB) ${backup.peakRssBytes < 200e6 ? 'OK' : 'MISSED'}`);
       return backup;
     };
@@ -396,6 +454,8 @@ async function main(): Promise<void> {
       })],
       ['idle', async () => measureIdle({ root, cli: await compiledCli(root, log), seconds: IDLE_SECONDS, settleSeconds: IDLE_SETTLE_SECONDS, log })],
       ['sets', () => measureSets({ cluster, s3, zstdBackup, timeShell, log })],
+      ['destinations', () => measureDestinations({ runBackup: (dir) => runBackup('zstd', [], dir === undefined ? {} : { dir }), zstdBackup, cacheDir })],
+      ['memory', () => measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) })],
     ] as const) {
       if (!only.includes(name)) continue;
       const section = await measure();
@@ -403,16 +463,31 @@ async function main(): Promise<void> {
       checks.push(...section.checks);
     }
 
-    const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'heap + Buffers', 'own CPU', 'parts', 'temp disk'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-    log('');
-    for (const r of [header, ...rows]) log(r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd());
-    log('');
-    for (const c of [...checks, ...summarizeMemory(backupsMeasured)]) log(c);
-    log(`load average at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on this machine skews every number)`);
+    printResults(rows, [...checks, ...summarizeMemory(backupsMeasured)]);
   } finally {
     await s3.stop();
     await cluster.stop();
+  }
+}
+
+function printResults(rows: string[][], checks: string[]): void {
+  const header = ['measurement', 'wall', 'bytes', 'peak RSS', 'heap + Buffers', 'own CPU', 'parts', 'temp disk'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  log('');
+  for (const r of [header, ...rows]) log(r.map((c, i) => (c ?? '').padEnd(widths[i] ?? 0)).join('  ').trimEnd());
+  log('');
+  for (const c of checks) log(c);
+  log(`load average at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on this machine skews every number)`);
+}
+
+// BENCH_ONLY=memory: no database to build, only the S3 server.
+async function runMemoryOnly(): Promise<void> {
+  const s3 = await startS3Child();
+  try {
+    const section = await measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) });
+    printResults(section.rows, section.checks);
+  } finally {
+    await s3.stop();
   }
 }
 

@@ -3,11 +3,11 @@ import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { BackupService } from './backup/backup-service.ts';
 import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
-import { globalsLocation, withGlobals } from './backup/globals.ts';
+import { GLOBALS_FOLDER, globalsLocation, withGlobals } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
 import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
-import type { Config } from './config/types.ts';
+import type { Config, Location } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
@@ -27,13 +27,13 @@ import type { VerifyService } from './restore/verify-service.ts';
 import { buildStatusPageModel } from './status/page-model.ts';
 import { worstStatus } from './http/health.ts';
 import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
-import { createStore } from './storage/create-store.ts';
 import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from './core/naming.ts';
 import { parseDatabaseUrl } from './backup/connection.ts';
 import { listConnectableDatabases } from './sets/list-databases.ts';
-import { BackupSetsRunner } from './sets/run-sets.ts';
+import { BackupSetsRunner, type SetResult } from './sets/run-sets.ts';
+import { FileSets } from './sets/set-runtime.ts';
 import { SetMonitors, tagFinding } from './sets/set-monitors.ts';
 import { SetRetention } from './sets/set-retention.ts';
 import { SetVerify } from './sets/set-verify.ts';
@@ -44,25 +44,30 @@ import { registerLeaderMetrics } from './leader/metrics.ts';
 import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
 import { hasIncompleteUploads, supportsConditionalWrites, type BackupStore } from './storage/store.ts';
+import { createDestinations, type Destination } from './destinations/destination.ts';
+import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, feedDestinationMonitors } from './destinations/destination-sets.ts';
+import { resultAt } from './backup/result.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
 // and makes the root logger; commands call in here.
 
 // Everything one backup run needs, from the configuration (undefined in monitor-only mode).
-function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger): BackupJobDeps | undefined {
+function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger, destinations?: readonly Destination[]): BackupJobDeps | undefined {
   if (config.backup === undefined) return undefined;
   const encryption = config.encryption;
   return {
     settings: config.backup,
     location: config.location,
     store,
+    destinations,
     logger: logger.child({ component: 'backup' }),
     extraStage: isEncryptionEnabled(encryption) ? { name: 'age', create: () => createEncryptStream(encryption) } : undefined,
   };
 }
 
 // With BACKUP_DATABASES: the runner that backs up every database of the selection as its own set.
-export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger): BackupSetsRunner | undefined {
+// setName (SENTINEL_CONFIG): the set each database is.
+export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger, setName?: (database: string) => string): BackupSetsRunner | undefined {
   const deps = buildBackupJobDeps(config, store, logger);
   const backup = config.backup;
   if (deps === undefined || backup === undefined || config.databases === undefined) return undefined;
@@ -73,11 +78,14 @@ export function buildBackupSetsRunner(config: Config, store: BackupStore, logger
     concurrency: backup.concurrency ?? 1,
     listDatabases: () => listConnectableDatabases(parseDatabaseUrl(backup.databaseUrl)),
     logger: logger.child({ component: 'backup' }),
+    ...(setName === undefined ? {} : { setName }),
   });
 }
 
 // onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
 // sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
+// gate (SENTINEL_CONFIG): what each run waits for first (its server's turn, src/sets/set-runtime.ts).
+// destinations: several (the first being `store`): one dump, a copy in each.
 export function buildBackupService(
   config: Config,
   store: BackupStore,
@@ -85,8 +93,10 @@ export function buildBackupService(
   registry?: Registry,
   onGlobals?: (result: BackupResult) => void,
   sets?: BackupSetsRunner,
+  gate?: (run: () => Promise<BackupResult>) => Promise<BackupResult>,
+  destinations?: readonly Destination[],
 ): BackupService | undefined {
-  const deps = buildBackupJobDeps(config, store, logger);
+  const deps = buildBackupJobDeps(config, store, logger, destinations);
   if (deps === undefined || config.backup === undefined) return undefined;
   const url = config.alerts.backupHeartbeatUrl;
   const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
@@ -96,8 +106,9 @@ export function buildBackupService(
       : heartbeat === undefined
         ? (run: RunContext) => runBackupJob(deps, run)
         : (run: RunContext) => runTimedBackup(deps, run, heartbeat, config.alerts.name);
+  const runBackup = config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase;
   return new BackupService({
-    runBackup: config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase,
+    runBackup: gate === undefined ? runBackup : (run) => gate(() => runBackup(run)),
     cron: config.backup.cron,
     timezone: config.cronTimezone,
     logger: logger.child({ component: 'backup-service' }),
@@ -127,7 +138,7 @@ async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat:
 
 // The name the globals' findings and alerts carry where a set's name would be (as their folder: no
 // database folder starts with @).
-const GLOBALS_SET = '@globals';
+const GLOBALS_SET = GLOBALS_FOLDER;
 
 function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
   return tagFinding(GLOBALS_SET, {
@@ -139,15 +150,53 @@ function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
   });
 }
 
+// With several databases, a run that could not tell which databases to back up (listing failed, none
+// selected): the runner's problem as the run's backup_failed; undefined once a run resolved it.
+function selectionFailure(runner: BackupSetsRunner, result: BackupResult): Finding | undefined {
+  const problem = runner.problem;
+  if (problem === undefined) return undefined;
+  return {
+    check: 'backup_failed',
+    severity: 'fail',
+    summary: `backup run ${result.runId} failed: ${problem.shortMessage}`,
+    values: { stage: problem.stage, runId: result.runId, finishedAt: result.finishedAt.toISOString() },
+    ...(problem.hint === undefined ? {} : { hint: problem.hint }),
+  };
+}
+
 // A summary of a run for /status and people (no error objects, no secrets).
 function describeResult(result: BackupResult | undefined): Record<string, unknown> | undefined {
   if (result === undefined) return undefined;
-  const base = { runId: result.runId, trigger: result.trigger, status: result.status, startedAt: result.startedAt.toISOString(), durationMs: result.durationMs };
+  const base = {
+    runId: result.runId,
+    trigger: result.trigger,
+    status: result.status,
+    startedAt: result.startedAt.toISOString(),
+    durationMs: result.durationMs,
+    ...((result.status === 'success' || result.status === 'failed') && result.destinations !== undefined
+      ? { destinations: result.destinations.map((d) => ({ name: d.destination, storage: d.where, status: d.result.status, ...(d.result.status === 'success' ? { key: d.result.key } : { stage: d.result.stage, error: d.result.shortMessage }) })) }
+      : {}),
+  };
   if (result.status === 'success') return { ...base, key: result.key, size: result.manifest.size, sha256: result.manifest.sha256 };
   if (result.status === 'failed' || result.status === 'cancelled') {
     return { ...base, stage: result.stage, error: result.shortMessage, hint: result.error.hint, ...(result.leftoverUpload ? { leftoverUpload: result.leftoverUpload } : {}) };
   }
   return { ...base, reason: result.reason, message: result.message };
+}
+
+// A backup service's schedule and last runs for /status.
+function describeBackupService(backupService: BackupService | undefined, config: Config): Record<string, unknown> {
+  if (backupService === undefined) return { enabled: false, reason: 'BACKUP_DATABASE_URL is not set (monitor-only)' };
+  return {
+    enabled: true,
+    schedule: config.backup?.cron,
+    timezone: config.cronTimezone,
+    running: backupService.isRunning,
+    nextRunAt: backupService.nextRunAt()?.toISOString() ?? null,
+    lastResult: describeResult(backupService.lastResult) ?? null,
+    lastSuccess: describeResult(backupService.lastSuccess) ?? null,
+    lastSkipped: describeResult(backupService.lastSkipped) ?? null,
+  };
 }
 
 // The sweep's state for /status (dates as ISO strings).
@@ -170,13 +219,17 @@ export interface StartOptions {
   // Overrides config.http.port (0: any free port).
   port?: number;
   store?: BackupStore;
+  // Instead of the configured destinations (tests); the first is `store`.
+  destinations?: Destination[];
 }
 
 export interface Sentinel {
   store: BackupStore;
   registry: Registry;
-  // undefined in monitor-only mode (no BACKUP_DATABASE_URL).
+  // undefined in monitor-only mode (no BACKUP_DATABASE_URL), and with SENTINEL_CONFIG (see fileSets).
   backupService: BackupService | undefined;
+  // SENTINEL_CONFIG: each set of the file, with its own backup service.
+  fileSets: FileSets | undefined;
   // The monitor of the one database; throws with BACKUP_DATABASES (see `sets`).
   readonly monitor: MonitorRunner;
   // With BACKUP_DATABASES: the monitor of each set, and each set's verification.
@@ -229,6 +282,8 @@ function buildLeadership(config: Config, store: BackupStore, logger: Logger): Le
 // checksum is wrong), so the service stops at start instead of failing every backup.
 function checkEncryptionAtStart(config: Config): void {
   if (config.backup !== undefined && isEncryptionEnabled(config.encryption)) createEncryptStream(config.encryption).destroy();
+  // SENTINEL_CONFIG: each set's own recipients too.
+  for (const set of config.sets ?? []) if (set.backup !== undefined && isEncryptionEnabled(set.encryption)) createEncryptStream(set.encryption).destroy();
 }
 
 // Each service names its own log component (logger.child inside it), so they get the root logger.
@@ -238,28 +293,57 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const { config, logger } = options;
   checkEncryptionAtStart(config);
   const version = readVersion();
-  const store = options.store ?? createStore(config, {}, logger);
+  const destinations = options.destinations ?? (options.store === undefined ? createDestinations(config, {}, logger) : [{ name: config.storage.kind, store: options.store }]);
+  // The first destination keeps the alert state and the leader lease; with several, each is watched on its own.
+  const store = (destinations[0] as Destination).store;
+  const several = destinations.length > 1 ? destinations : undefined;
   const registry = new Registry();
-  const setsRunner = buildBackupSetsRunner(config, store, logger);
+  // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.
+  const fileSets =
+    config.sets === undefined
+      ? undefined
+      : new FileSets(config, {
+          setsRunner: (own, setName) => buildBackupSetsRunner(own, store, logger, setName),
+          backupService: (name, own, runner, gate) => buildBackupService(own, store, logger.child({ set: name }), registry, undefined, runner, gate),
+        });
+  const setsRunner = fileSets === undefined ? buildBackupSetsRunner(config, store, logger) : undefined;
   // BACKUP_GLOBALS: the roles' own result. A failure is a backup_failed of its own ("globals"), alerted
   // apart from the databases' and resolved by the next globals run that succeeds.
   let globalsFinding: Finding | undefined;
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const backupService = buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner);
+  const backupService =
+    fileSets === undefined ? buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner, undefined, several) : undefined;
+  const backupServices = fileSets?.services() ?? (backupService === undefined ? [] : [backupService]);
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
-  if (backupService === undefined) {
+  if (backupServices.length === 0) {
     logger.warn(
       { storage: store.description },
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
   const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
-  // BACKUP_DATABASES: a monitor per set, each on its own folder; else the one monitor, as always.
+  // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per
+  // destination (src/destinations); else the one monitor, as always.
+  // SENTINEL_CONFIG: a set's folder and settings are its own (fileSets.of), else the database's folder.
+  const locate = (set: string): Location => fileSets?.location(set) ?? databaseLocation(config.location, set);
   const setMonitors =
-    config.databases === undefined
-      ? undefined
-      : new SetMonitors({ store, settings: config.monitor, timezone: config.cronTimezone, logger, location: (set) => databaseLocation(config.location, set), firstBackupAtStart });
+    config.databases === undefined && fileSets === undefined
+      ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart })
+      : new SetMonitors({
+          store,
+          settings: config.monitor,
+          timezone: config.cronTimezone,
+          logger,
+          location: locate,
+          firstBackupAtStart,
+          ...(fileSets === undefined
+            ? {}
+            : {
+                settingsOf: (set: string) => fileSets.of(set)?.config.monitor ?? config.monitor,
+                firstBackupAtStartOf: (set: string) => fileSets.of(set)?.config.backup?.runOnStartup === true,
+              }),
+        });
   const singleMonitor =
     setMonitors !== undefined
       ? undefined
@@ -268,7 +352,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
   // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
-  // With BACKUP_DATABASES each set has its own (setRetention) and this one stays off, without metrics.
+  // With BACKUP_DATABASES each set has its own (setRetention, whose metrics carry the set) and this one stays off, without metrics.
   const retention =
     setMonitors === undefined
       ? createRetentionService(config, { store, logger, registry, currentFindings: () => monitorFindings() })
@@ -280,32 +364,42 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           config,
           store,
           logger,
-          location: (set) => databaseLocation(config.location, set),
+          registry,
+          location: locate,
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
+          ...(fileSets === undefined ? {} : { configOf: (set: string) => fileSets.of(set)?.config ?? config }),
+          ...(several && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const }),
         });
   const verify = buildVerifyService(config, store, logger);
   // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
-  const setVerify = setMonitors === undefined ? undefined : new SetVerify(config, store, logger);
+  const setVerify =
+    setMonitors === undefined
+      ? undefined
+      : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), several && destinationVerifyScope(several, config));
   // A set becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
   const addSet = (set: string): MonitorRunner | undefined => {
     setRetention?.ensure(set);
     setVerify?.ensure(set);
     return setMonitors?.ensure(set);
   };
-  if (config.databases?.kind === 'names') for (const set of config.databases.names) addSet(set);
+  // With SENTINEL_CONFIG, BACKUP_DATABASES is only each set's default (the sets are <name>/<database>).
+  if (config.databases?.kind === 'names' && fileSets === undefined) for (const set of config.databases.names) addSet(set);
+  for (const set of fileSets?.configured() ?? []) addSet(set);
+  for (const d of several ?? []) addSet(d.name);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
   // then the sweep lists the subfolder and keeps to those names; else only `[subfolder/]<prefix>`, as always.
   const globalsPrefix = config.backup?.globals === true ? keyPrefix(globalsLocation(config.location)) : undefined;
-  const sweepsSubfolder = setMonitors !== undefined || globalsPrefix !== undefined;
+  const sweepsSubfolder = config.databases !== undefined || globalsPrefix !== undefined;
   const ownUpload = (key: string): boolean =>
-    (setMonitors === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix));
+    fileSets?.ownsKey(key) ??
+    ((config.databases === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix)));
   const uploadSweeper =
-    backupService !== undefined && hasIncompleteUploads(store)
+    backupServices.length > 0 && hasIncompleteUploads(store)
       ? new UploadSweeper({
           store,
-          prefix: !sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`,
+          prefix: fileSets?.commonPrefix() ?? (!sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`),
           ours: sweepsSubfolder ? ownUpload : undefined,
           logger,
           registry,
@@ -315,9 +409,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // With BACKUP_DATABASES, a run that could not tell which databases to back up (listing failed, none
   // selected) has no set to pin its failure on: it is a service-wide backup_failed until a run resolves.
   let selectionFinding: Finding | undefined;
+  // The same for each set of the file with `databases`, by the file set's name.
+  const fileSelectionFindings = new Map<string, Finding>();
   const findings = (): Finding[] => [
     ...monitorFindings(),
     ...(selectionFinding === undefined ? [] : [selectionFinding]),
+    ...fileSelectionFindings.values(),
     ...(globalsFinding === undefined ? [] : [globalsFinding]),
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
@@ -326,9 +423,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
-  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots() }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
+  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states());
+  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), several ? 'destination' : 'set');
   registerLeaderMetrics(registry, leadership);
 
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
@@ -341,11 +438,11 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       await alertStorageOutageWithoutLeader(current, result.at, set);
       return;
     }
-    const scope = monitorAlertScope(backupService !== undefined, snapshot.backupRuns.lastAttempt !== undefined);
+    const scope = monitorAlertScope(backupServices.length > 0, snapshot.backupRuns.lastAttempt !== undefined);
     await alerts.process(current, result.at, scope, set);
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
     if (set !== undefined && setRetention !== undefined) {
-      if (!setRetention.off) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
+      if (!setRetention.offOf(set)) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
     } else if (retention.status().mode !== 'off') await alerts.process(retention.findings(result.at), result.at, RETENTION_CHECKS);
     // Uploads a failed run left are retried hourly (with the check), not only at the daily sweep; the
     // sweep's listener below alerts about its findings.
@@ -410,37 +507,53 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+    if (several !== undefined && setMonitors !== undefined) {
+      // The sweep covers the first destination's store: a copy there that could not be aborted is its to sweep.
+      const first = resultAt(result, several[0]?.name ?? '');
+      if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
+      feedDestinationMonitors(setMonitors, several, result);
+    }
     if (singleMonitor === undefined) return;
     const record = toBackupRunRecord(result);
     if (record !== undefined) void singleMonitor.afterBackupRun(record);
   });
   backupService?.onRunFinished(async (result) => {
     if (setsRunner === undefined || (result.status !== 'failed' && result.status !== 'success')) return;
-    const problem = setsRunner.problem;
-    selectionFinding =
-      problem === undefined
-        ? undefined
-        : {
-            check: 'backup_failed',
-            severity: 'fail',
-            summary: `backup run ${result.runId} failed: ${problem.shortMessage}`,
-            values: { stage: problem.stage, runId: result.runId, finishedAt: result.finishedAt.toISOString() },
-            ...(problem.hint === undefined ? {} : { hint: problem.hint }),
-          };
+    selectionFinding = selectionFailure(setsRunner, result);
     if (leadership.isLeader()) await alerts.process(selectionFinding === undefined ? [] : [selectionFinding], result.finishedAt, ['backup_failed']);
   });
+  // SENTINEL_CONFIG: a set of the file without `databases` is one set, told its run's result; one with
+  // them reports each database's result (onSetResult below) and its selection's problem by its name.
+  for (const fileSet of fileSets?.list ?? []) {
+    fileSet.backupService?.onRunFinished(async (result) => {
+      if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined && fileSet.runner === undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
+      if (fileSet.runner === undefined) {
+        const record = toBackupRunRecord(result);
+        if (record !== undefined) void addSet(fileSet.name)?.afterBackupRun(record);
+        return;
+      }
+      if (result.status !== 'failed' && result.status !== 'success') return;
+      const failure = selectionFailure(fileSet.runner, result);
+      if (failure === undefined) fileSelectionFindings.delete(fileSet.name);
+      else fileSelectionFindings.set(fileSet.name, tagFinding(fileSet.name, failure));
+      const current = fileSelectionFindings.get(fileSet.name);
+      if (leadership.isLeader()) await alerts.process(current === undefined ? [] : [current], result.finishedAt, ['backup_failed'], fileSet.name);
+    });
+    fileSet.runner?.onSetResult((r) => onSetResult(r));
+  }
   onGlobalsResult = async (result) => {
     if (result.status !== 'failed' && result.status !== 'success') return;
     globalsFinding = result.status === 'success' ? undefined : globalsFailure(result);
     if (leadership.isLeader()) await alerts.process(globalsFinding === undefined ? [] : [globalsFinding], result.finishedAt, ['backup_failed'], GLOBALS_SET);
   };
   // Each set's result goes to its own monitor as soon as that database is done.
-  setsRunner?.onSetResult(({ set, result }) => {
+  function onSetResult({ set, result }: SetResult): void {
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
     const record = toBackupRunRecord(result);
     const monitor = addSet(set);
     if (record !== undefined) void monitor?.afterBackupRun(record);
-  });
+  }
+  setsRunner?.onSetResult((r) => onSetResult(r));
 
   // /health per set: the set's retention check beside its monitor checks.
   const withSetRetention = <T extends { setChecks: readonly { set: string; checks: readonly CheckName[] }[] }>(state: T): T => ({
@@ -468,9 +581,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           : setMonitors.names().map((set) => ({
               name: set,
               snapshot: (setMonitors.get(set) as MonitorRunner).snapshot(),
-              nextBackupAt: backupService?.nextRunAt(),
+              nextBackupAt: (fileSets?.of(set)?.fileSet.backupService ?? backupService)?.nextRunAt(),
               retention: setRetention?.describeOf(set) ?? retention.describe(),
-              retentionDays: config.retention.days,
+              retentionDays: (fileSets?.of(set)?.config ?? config).retention.days,
               verify: setVerify?.states().get(set),
             }));
       const checked = sets.length > 0 && sets.every((s) => s.snapshot.lastCheck !== undefined);
@@ -486,23 +599,15 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       });
     },
     status: () => ({
-      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses() }),
+      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(set)?.fileSet.backupService?.nextRunAt()) }),
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,
+      ...(several === undefined ? {} : { destinations: several.map((d) => ({ name: d.name, storage: d.store.description })) }),
       backup:
-        backupService === undefined
-          ? { enabled: false, reason: 'BACKUP_DATABASE_URL is not set (monitor-only)' }
-          : {
-              enabled: true,
-              schedule: config.backup?.cron,
-              timezone: config.cronTimezone,
-              running: backupService.isRunning,
-              nextRunAt: backupService.nextRunAt()?.toISOString() ?? null,
-              lastResult: describeResult(backupService.lastResult) ?? null,
-              lastSuccess: describeResult(backupService.lastSuccess) ?? null,
-              lastSkipped: describeResult(backupService.lastSkipped) ?? null,
-            },
+        fileSets !== undefined
+          ? { enabled: backupServices.length > 0, sets: Object.fromEntries(fileSets.list.map((f) => [f.name, describeBackupService(f.backupService, f.config)])) }
+          : describeBackupService(backupService, config),
       findings: findings(),
       alerts: { firing: alerts.firing(), undelivered: alerts.pendingDeliveries() },
       retention: setRetention?.describe() ?? retention.describe(),
@@ -529,8 +634,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     store,
     registry,
     backupService,
+    fileSets,
     get monitor() {
-      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES each set has its own monitor: use sentinel.sets');
+      if (singleMonitor === undefined) throw new Error('with BACKUP_DATABASES, SENTINEL_CONFIG or several destinations each set (destination) has its own monitor: use sentinel.sets');
       return singleMonitor;
     },
     sets: setMonitors,
@@ -547,7 +653,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     port,
     stop() {
       stopped ??= (async () => {
-        await backupService?.stop();
+        await Promise.all(backupServices.map((s) => s.stop()));
         await Promise.all([singleMonitor?.stop(), setMonitors?.stop(), retention.stop(), setRetention?.stop(), verify.stop(), setVerify?.stop(), uploadSweeper?.stop()]);
         await alerts.stop();
         // Last, so alerts in flight were sent under the lease; the next instance takes over at once.
@@ -576,7 +682,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
         .then((names) => names.forEach((set) => addSet(set)))
         .catch((error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases at start; the first backup run lists them again'));
     }
+    if (fileSets !== undefined) {
+      void fileSets
+        .resolve()
+        .then((names) => names.forEach((set) => addSet(set)))
+        .catch((error: unknown) => logger.warn({ err: errForLog(error) }, 'could not list the databases of a set at start; its first backup run lists them again'));
+    }
     backupService?.start({ runOnStartup: config.backup?.runOnStartup ?? false });
+    for (const f of fileSets?.list ?? []) f.backupService?.start({ runOnStartup: f.config.backup?.runOnStartup ?? false });
   } catch (error) {
     await sentinel.stop();
     throw error instanceof SentinelError ? error : new StartupError(`backup-sentinel could not start: ${shortMessageOf(error)}`, { cause: error });

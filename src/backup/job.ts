@@ -10,9 +10,10 @@ import { buildManifest, objectMetadata, putManifest, type RunFacts } from './man
 import { backupKey } from '../core/naming.ts';
 import { buildPgDumpInvocation, startPgDump } from './pg-dump.ts';
 import { DEFAULT_SEARCH_ROOTS, resolvePgDump, type PgDumpSearchRoots } from './pg-version.ts';
-import { runBackupPipeline } from './pipeline.ts';
+import { runBackupPipeline, type DestinationPut, type PipelineOutput } from './pipeline.ts';
 import { DEFAULT_STALL_TIMEOUT_MS } from './stall-watch.ts';
-import type { BackupResult, BackupTrigger } from './result.ts';
+import type { BackupFailure, BackupResult, BackupSuccess, BackupTrigger, DestinationResult } from './result.ts';
+import type { Destination } from '../destinations/destination.ts';
 
 // The optional stage after compression (age encryption); the key then ends in `.age`.
 export interface ExtraStage {
@@ -24,6 +25,8 @@ export interface BackupJobDeps {
   settings: BackupSettings;
   location: Location;
   store: BackupStore;
+  // Several destinations (the first being `store`): one dump, a copy in each, a result per destination.
+  destinations?: readonly Destination[] | undefined;
   logger: Logger;
   // With BACKUP_DATABASES: the database to back up instead of the one named in the URL.
   database?: string | undefined;
@@ -73,8 +76,27 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     const encrypted = deps.extraStage !== undefined;
     const keyParts = { format, compression: compression.algorithm, encrypted };
     let key = backupKey(deps.location, startedAt, keyParts);
-    // Keys have one-second resolution: never overwrite a backup taken in the same second.
-    for (let attempt = 0; attempt < 3 && (await deps.store.head(key)) !== undefined; attempt += 1) {
+    const several = deps.destinations !== undefined && deps.destinations.length > 1 ? deps.destinations : undefined;
+    // With several destinations, one that does not answer before the dump starts is out of this run (a
+    // failure there) and the others go on; the run fails here only when none answers.
+    const unreachable: DestinationPut[] = [];
+    let live: readonly Destination[] = several ?? [];
+    // Keys have one-second resolution: never overwrite a backup taken in the same second (in any destination).
+    const taken = async (candidate: string): Promise<boolean> => {
+      if (several === undefined) return (await deps.store.head(candidate)) !== undefined;
+      const heads = await Promise.all(live.map((d) => d.store.head(candidate).then((head) => ({ d, head, error: undefined }), (error: unknown) => ({ d, head: undefined, error }))));
+      for (const { d, error } of heads) {
+        if (error !== undefined) unreachable.push({ name: d.name, store: d.store, stored: false, error: asBackupError(error, d.store.description) });
+      }
+      live = live.filter((d) => !unreachable.some((u) => u.name === d.name));
+      if (live.length === 0) {
+        throw new BackupError('upload', `no destination answered: ${unreachable.map((u) => `"${u.name}": ${u.stored ? '' : u.error.shortMessage}`).join('; ')}`, {
+          hint: 'check the storage settings of each destination (AWS_S3_* and BACKUP_DIR) and that they are reachable; the next run will try again',
+        });
+      }
+      return heads.some((h) => h.head !== undefined);
+    };
+    for (let attempt = 0; attempt < 3 && (await taken(key)); attempt += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
       startedAt = clock();
       key = backupKey(deps.location, startedAt, keyParts);
@@ -85,7 +107,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       {
         trigger: run.trigger,
         key,
-        store: deps.store.description,
+        store: several === undefined ? deps.store.description : live.map((d) => `${d.name}=${d.store.description}`).join(' '),
         database: facts.database,
         databaseSize: formatBytes(facts.sizeBytes),
         serverVersion: facts.version,
@@ -97,7 +119,8 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       'backup started',
     );
     const output = await runBackupPipeline({
-      store: deps.store,
+      store: several === undefined ? deps.store : (live[0] as Destination).store,
+      destinations: live.length > 1 ? live : undefined,
       key,
       startDump: (pipeTo) => {
         const dump = startPgDump(invocation, target.password, pipeTo);
@@ -123,6 +146,11 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     });
     const finished = ended();
     const manifest = buildManifest(runFacts, output, finished);
+    if (several !== undefined) {
+      const puts = [...(output.destinations ?? live.map((d): DestinationPut => ({ name: d.name, store: d.store, stored: true, parts: output.parts }))), ...unreachable];
+      const inOrder = several.flatMap((d) => puts.filter((p) => p.name === d.name));
+      return await finishDestinations(inOrder, { runFacts, output, finished, log });
+    }
     try {
       await putManifest(deps.store, manifest);
     } catch (error) {
@@ -149,15 +177,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     );
     return { ...finished, status: 'success', key, manifest };
   } catch (caught) {
-    const error =
-      caught instanceof BackupError
-        ? caught
-        : caught instanceof StorageError
-          ? new BackupError('upload', `storage ${deps.store.description} failed [${caught.code}]: ${caught.shortMessage}`, {
-              cause: caught,
-              hint: caught.hint ?? 'check the storage settings (AWS_S3_* or BACKUP_DIR); the next run will try again',
-            })
-          : new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
+    const error = asBackupError(caught, deps.store.description);
     const finished = ended();
     const leftover = error.leftoverUpload;
     log.error(
@@ -168,4 +188,72 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
   } finally {
     await session?.close();
   }
+}
+
+type RunTimes = Pick<BackupSuccess, 'runId' | 'trigger' | 'startedAt' | 'finishedAt' | 'durationMs'>;
+
+// With several destinations: each copy's manifest (same sha256, its own part count), a result per
+// destination, and the run's: a success when every destination holds the copy, else a failure naming
+// the destinations that do not (the others hold it).
+async function finishDestinations(
+  puts: readonly DestinationPut[],
+  run: { runFacts: RunFacts; output: PipelineOutput; finished: RunTimes; log: Logger },
+): Promise<BackupSuccess | BackupFailure> {
+  const { runFacts, output, finished, log } = run;
+  const { key } = runFacts;
+  const destinations = await Promise.all(
+    puts.map(async (put): Promise<DestinationResult> => {
+      const where = put.store.description;
+      if (!put.stored) return { destination: put.name, where, result: failureOf(finished, put.error) };
+      const manifest = buildManifest(runFacts, { ...output, parts: put.parts, pieces: put.pieces }, finished);
+      try {
+        await putManifest(put.store, manifest);
+      } catch (error) {
+        const failed = new BackupError('upload', `the backup ${key} was stored in ${where} but its manifest could not be written: ${(error as Error).message}`, {
+          cause: error,
+          hint: 'the backup itself is complete there; check the storage, the next run writes a new backup and manifest',
+        });
+        return { destination: put.name, where, result: failureOf(finished, failed) };
+      }
+      return { destination: put.name, where, result: { ...finished, status: 'success', key, manifest } };
+    }),
+  );
+  const stored = destinations.filter((d) => d.result.status === 'success');
+  const failed = destinations.filter((d): d is DestinationResult & { result: BackupFailure } => d.result.status === 'failed');
+  for (const d of failed) {
+    log.error({ key, destination: d.destination, where: d.where, stage: d.result.stage, err: errForLog(d.result.error), hint: d.result.error.hint }, `backup not stored in destination "${d.destination}": ${d.result.shortMessage}`);
+  }
+  const first = stored[0]?.result;
+  if (failed.length === 0 && first?.status === 'success') {
+    log.info(
+      { key, destinations: destinations.map((d) => d.destination), sizeBytes: output.size, uncompressedBytes: output.uncompressedSize, duration: formatDuration(finished.durationMs), durationMs: finished.durationMs, sha256: output.sha256, compressor: output.compressor },
+      `backup succeeded in ${destinations.length} destinations`,
+    );
+    return { ...first, destinations };
+  }
+  const names = failed.map((d) => `"${d.destination}" failed: ${d.result.shortMessage}`).join('; ');
+  const firstFailure = failed[0]?.result;
+  const error = new BackupError(firstFailure?.stage ?? 'upload', `backup stored in ${stored.length} of ${destinations.length} destinations (${stored.map((d) => `"${d.destination}"`).join(', ')}); ${names}`, {
+    ...(firstFailure?.error ? { cause: firstFailure.error } : {}),
+    hint: `${firstFailure?.error.hint ?? 'check that destination\'s storage'}; the copy in the other destination is complete`,
+  });
+  log.error({ key, stored: stored.map((d) => d.destination), failed: failed.map((d) => d.destination) }, `backup failed: ${error.shortMessage}`);
+  return { ...failureOf(finished, error), destinations };
+}
+
+function failureOf(finished: RunTimes, error: BackupError): BackupFailure {
+  const leftover = error.leftoverUpload;
+  return { ...finished, status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error, ...(leftover ? { leftoverUpload: leftover } : {}) };
+}
+
+// A storage error as the backup's upload failure, anything else as an unexpected one.
+function asBackupError(caught: unknown, storeDescription: string): BackupError {
+  if (caught instanceof BackupError) return caught;
+  if (caught instanceof StorageError) {
+    return new BackupError('upload', `storage ${storeDescription} failed [${caught.code}]: ${caught.shortMessage}`, {
+      cause: caught,
+      hint: caught.hint ?? 'check the storage settings (AWS_S3_* or BACKUP_DIR); the next run will try again',
+    });
+  }
+  return new BackupError('dump', `backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
 }

@@ -27,6 +27,9 @@ export interface BackupManifest {
   finishedAt: string;
   durationMs: number;
   parts: number;
+  // Only on a backup stored as several objects: each one (the first is `key`), in order. Their
+  // bytes, read one after the other, are the backup (sha256 and size above are of the whole).
+  pieces?: { key: string; size: number }[];
   runId: string;
   // Only on a globals object (pg_dumpall --globals-only, BACKUP_GLOBALS): what it holds.
   globals?: GlobalsFacts;
@@ -111,6 +114,7 @@ export function buildManifest(facts: RunFacts, output: PipelineOutput, finished:
     finishedAt: finished.finishedAt.toISOString(),
     durationMs: finished.durationMs,
     parts: output.parts,
+    ...(output.pieces === undefined ? {} : { pieces: output.pieces }),
     runId: facts.runId,
     ...(globals === undefined ? {} : { globals }),
   };

@@ -1,13 +1,14 @@
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Compression } from '../config/types.ts';
 import { BackupError, SentinelError, StorageError, type BackupStage, type LeftoverUpload } from '../errors.ts';
 import { formatDuration } from '../util/format.ts';
-import type { BackupStore } from '../storage/store.ts';
+import type { BackupStore, PutResult } from '../storage/store.ts';
 import { compressionError, createCompressor } from './compress.ts';
 import { ByteCounter, HashGate } from './hash.ts';
 import type { DumpExit, RunningDump } from './pg-dump.ts';
 import { watchForStall } from './stall-watch.ts';
+import { Tee } from './tee.ts';
 
 // pg_dump -> compression -> [extra stage, e.g. encryption] -> sha256 + end gate -> store.put.
 // One stream, no temporary file; each stage's buffer is bounded and backpressure runs from the store
@@ -16,8 +17,17 @@ import { watchForStall } from './stall-watch.ts';
 // object is complete only when pg_dump exited 0 with output, the compressor succeeded and the store
 // finished; otherwise the upload is aborted and nothing is left under the key.
 
+// One copy's target: several of them get the same bytes from one dump (a tee).
+interface PipelineDestination {
+  name: string;
+  store: BackupStore;
+}
+
 export interface PipelineInput {
   store: BackupStore;
+  // Several destinations (the first being `store`): each gets the same bytes; one failing aborts only its
+  // own upload. Undefined or one: `store` alone, where any failure fails the run.
+  destinations?: readonly PipelineDestination[] | undefined;
   key: string;
   // Starts pg_dump, writing to `output` when given (the compressor's pipe), else to its stdout.
   startDump: (output?: Writable) => RunningDump;
@@ -41,11 +51,20 @@ export interface PipelineInput {
   onStalled?: ((error: BackupError) => void) | undefined;
 }
 
+// How one destination's copy ended, with several destinations.
+export type DestinationPut =
+  | { name: string; store: BackupStore; stored: true; parts: number; pieces?: { key: string; size: number }[] | undefined }
+  | { name: string; store: BackupStore; stored: false; error: BackupError };
+
 export interface PipelineOutput {
+  // With several destinations: each one's outcome, in order (at least one stored).
+  destinations?: DestinationPut[];
   size: number;
   uncompressedSize: number;
   sha256: string;
   parts: number;
+  // Set when the backup was stored as several objects (store.put's PutResult.pieces).
+  pieces?: { key: string; size: number }[] | undefined;
   compressor: string;
   compressionLevel: number | undefined;
 }
@@ -133,17 +152,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
   }
   let uncompressedSize = 0;
   // Fails as soon as pg_dump or zstd failed (called at once, so errors surface early).
-  const checkExits = async (): Promise<void> => {
-    if (compressor.kind === 'process') {
-      const z = await compressor.result;
-      if (z.exitCode !== 0) {
-        const how = z.exitCode !== null ? `exit code ${z.exitCode}` : `signal ${z.signal ?? '?'}`;
-        throw compressionError(`zstd failed (${how})${z.stderrTail ? `: ${z.stderrTail.split('\n').pop() ?? ''}` : ''}`);
-      }
-    }
-    const exit = await dump.exited;
-    if (exit.exitCode !== 0) throw dumpFailure(exit);
-  };
+  const checkExits = (): Promise<void> => checkExitsOf(compressor, dump);
   // Runs in the gate before the last byte is handed to the store (all data has passed by then).
   const checkSources = async (): Promise<void> => {
     await checkExits();
@@ -193,6 +202,14 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
   };
   if (input.signal?.aborted) cancel();
   input.signal?.addEventListener('abort', cancel, { once: true });
+
+  if (input.destinations !== undefined && input.destinations.length > 1) {
+    try {
+      return await finishToSeveral(input, input.destinations, { failure, abort, compressor, counter, dump, gate, stages, killSources, uncompressedSize: () => uncompressedSize });
+    } finally {
+      input.signal?.removeEventListener('abort', cancel);
+    }
+  }
 
   let uploaded = 0;
   let leftover: LeftoverUpload | undefined;
@@ -246,6 +263,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
       uncompressedSize,
       sha256: gate.sha256,
       parts: result.parts,
+      ...(result.pieces !== undefined ? { pieces: result.pieces } : {}),
       compressor: compressor.description,
       compressionLevel: compressor.level,
     };
@@ -262,7 +280,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
     // completed while another stage failed stored an object that must not stay: delete it. (Not after a
     // failed put: the storage that failed may not answer this either, and the run must end and release
     // its lock.)
-    if (putOutcome.status === 'fulfilled') await store.delete([key]).catch(() => {});
+    if (putOutcome.status === 'fulfilled') await store.delete(putOutcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {});
     const failed = toBackupError(failure.stage ?? 'upload', failure.error, store.description);
     if (leftover === undefined) throw failed;
     // The note must survive into the one-line message that alerts and the result carry.
@@ -276,4 +294,191 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
     watch?.stop();
     input.signal?.removeEventListener('abort', cancel);
   }
+}
+
+interface RunningStages {
+  failure: FirstFailure;
+  abort: AbortController;
+  compressor: Awaited<ReturnType<typeof createCompressor>>;
+  counter: ByteCounter | undefined;
+  dump: RunningDump;
+  gate: HashGate;
+  stages: [Readable, BackupStage][];
+  killSources: () => void;
+  uncompressedSize: () => number;
+}
+
+// One destination's upload in a tee'd run.
+interface Copy {
+  destination: PipelineDestination;
+  branch: PassThrough;
+  abort: AbortController;
+  put: Promise<PutResult>;
+  uploaded: number;
+  leftover: LeftoverUpload | undefined;
+  // Set when this copy failed (its own upload, or stalled) while the run may go on.
+  error: BackupError | undefined;
+  // Its upload has ended (stored or failed).
+  settled: boolean;
+}
+
+function withLeftoverNote(error: BackupError, leftover: LeftoverUpload | undefined): BackupError {
+  if (leftover === undefined) return error;
+  const withNote = new BackupError(error.stage, `${error.shortMessage}; ${leftoverNote(leftover)}`, { cause: error, ...(error.hint !== undefined ? { hint: error.hint } : {}) });
+  withNote.leftoverUpload = leftover;
+  return withNote;
+}
+
+// The tee'd end of a run with several destinations: the gate's bytes go to every destination at once,
+// paced by the slowest. A destination whose upload fails or stalls is dropped (its upload aborted, so
+// nothing partial stays there) and the others go on; the run fails only when the source failed or no
+// destination is left. As with one store, only the stores and the children are awaited on failure.
+async function finishToSeveral(input: PipelineInput, destinations: readonly PipelineDestination[], run: RunningStages): Promise<PipelineOutput> {
+  const { failure, abort, compressor, counter, dump, gate, stages, killSources } = run;
+  const { key } = input;
+  const tee = new Tee(gate, destinations.length);
+  const uploadedTotal = () => copies.reduce((sum, c) => sum + c.uploaded, 0);
+  const copies: Copy[] = destinations.map((destination, i) => {
+    const branch = tee.branches[i] as PassThrough;
+    const copyAbort = new AbortController();
+    const copy: Copy = { destination, branch, abort: copyAbort, uploaded: 0, leftover: undefined, error: undefined, settled: false, put: Promise.resolve({ key, size: 0, parts: 0 }) };
+    copy.put = destination.store.put(key, branch, {
+      metadata: input.metadata,
+      contentType: input.contentType,
+      signal: copyAbort.signal,
+      ...(input.sizeHint !== undefined ? { sizeHint: input.sizeHint } : {}),
+      onProgress: (bytes) => {
+        copy.uploaded = bytes;
+        input.onProgress?.(uploadedTotal());
+      },
+      onLeftover: (upload) => {
+        copy.leftover = upload;
+      },
+    });
+    return copy;
+  });
+  const abortAll = () => copies.forEach((c) => c.abort.abort());
+  if (abort.signal.aborted) abortAll();
+  else abort.signal.addEventListener('abort', abortAll, { once: true });
+
+  // A copy that failed: dropped from the tee; when it was the last one, the run fails with every copy's error.
+  const everyCopyFailed = () =>
+    new BackupError('upload', `upload failed at every destination: ${copies.map((c) => `"${c.destination.name}": ${c.error?.shortMessage ?? 'failed'}`).join('; ')}`, {
+      hint: 'check the storage settings of each destination (AWS_S3_* and BACKUP_DIR) and that they are reachable; the next run will try again',
+    });
+  const outcomes = copies.map((copy) =>
+    copy.put.then(
+      (result) => {
+        copy.settled = true;
+        return result;
+      },
+      (error: unknown) => {
+        copy.settled = true;
+        copy.error = withLeftoverNote(copy.error ?? toBackupError('upload', error, copy.destination.store.description), copy.leftover);
+        tee.drop(copy.branch);
+        if (tee.live === 0) {
+          failure.note('upload', everyCopyFailed());
+          throw copy.error;
+        }
+        return undefined;
+      },
+    ),
+  );
+
+  let watch: ReturnType<typeof watchForStall> | undefined;
+  const stallTimeoutMs = input.stallTimeoutMs;
+  const startWatch = (): void => {
+    if (stallTimeoutMs === undefined) return;
+    watch = watchForStall({
+      timeoutMs: stallTimeoutMs,
+      progress: () => (counter?.bytes ?? 0) + gate.bytes + uploadedTotal(),
+      onSlow: (idleMs) => input.onSlow?.({ stage: stalledStage(gate), idleMs, stallTimeoutMs }),
+      onStall: (idleMs) => {
+        // The stalled destinations: those holding the others back, or, once the dump has ended, those
+        // still not done storing it. Drop them and go on when another destination is left.
+        const pending = copies.filter((c) => c.error === undefined && !c.settled);
+        const stuck = gate.readableEnded ? pending : pending.filter((c) => tee.isHoldingBack(c.branch));
+        const others = copies.filter((c) => c.error === undefined && !stuck.includes(c));
+        if (stuck.length > 0 && others.length > 0) {
+          for (const copy of stuck) {
+            copy.error = stallError('upload', idleMs, stallTimeoutMs, copy.destination.store.description);
+            input.onStalled?.(copy.error);
+            copy.abort.abort();
+            tee.drop(copy.branch);
+          }
+          if (others.some((c) => !c.settled)) startWatch();
+          return;
+        }
+        const error = stallError(stalledStage(gate), idleMs, stallTimeoutMs, stuck.length === 1 ? (stuck[0] as Copy).destination.store.description : destinations.map((d) => d.store.description).join(' and '));
+        failure.note(error.stage, error);
+        input.onStalled?.(error);
+        abort.abort();
+        gate.destroy();
+        killSources();
+      },
+    });
+  };
+  startWatch();
+
+  const piped = pipeline(stages.map(([s]) => s) as unknown as [Readable, ...Duplex[]]);
+  try {
+    const [results] = await Promise.all([
+      Promise.all(outcomes),
+      piped,
+      checkExitsOf(compressor, dump).catch((error: unknown) => {
+        failure.note(error instanceof BackupError ? error.stage : 'dump', error);
+        throw error;
+      }),
+    ]);
+    return {
+      destinations: copies.map((copy, i): DestinationPut => {
+        const result = results[i];
+        return result === undefined || copy.error !== undefined
+          ? { name: copy.destination.name, store: copy.destination.store, stored: false, error: copy.error ?? new BackupError('upload', `upload to ${copy.destination.store.description} failed`) }
+          : { name: copy.destination.name, store: copy.destination.store, stored: true, parts: result.parts, ...(result.pieces !== undefined ? { pieces: result.pieces } : {}) };
+      }),
+      size: gate.bytes,
+      uncompressedSize: run.uncompressedSize(),
+      sha256: gate.sha256,
+      parts: results.find((r) => r !== undefined)?.parts ?? 0,
+      compressor: compressor.description,
+      compressionLevel: compressor.level,
+    };
+  } catch (error) {
+    failure.note('upload', error);
+    abort.abort();
+    killSources();
+    for (const [stream] of stages) stream.destroy();
+    for (const copy of copies) tee.drop(copy.branch);
+    // As with one store: wait on the stores and the children, never on `piped`.
+    const [putOutcomes] = await Promise.all([
+      Promise.allSettled(copies.map((c) => c.put)),
+      Promise.allSettled([dump.exited, compressor.kind === 'process' ? compressor.result : undefined]),
+    ]);
+    // A copy that completed while the run failed must not stay (every piece of a split one).
+    await Promise.all(
+      copies.map((c, i) => {
+        const outcome = putOutcomes[i];
+        return outcome?.status === 'fulfilled' ? c.destination.store.delete(outcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {}) : undefined;
+      }),
+    );
+    const failed = toBackupError(failure.stage ?? 'upload', failure.error, destinations.map((d) => d.store.description).join(' and '));
+    throw withLeftoverNote(failed, copies.find((c) => c.leftover !== undefined)?.leftover);
+  } finally {
+    watch?.stop();
+    abort.signal.removeEventListener('abort', abortAll);
+  }
+}
+
+// Fails when pg_dump or zstd failed.
+async function checkExitsOf(compressor: RunningStages['compressor'], dump: RunningDump): Promise<void> {
+  if (compressor.kind === 'process') {
+    const z = await compressor.result;
+    if (z.exitCode !== 0) {
+      const how = z.exitCode !== null ? `exit code ${z.exitCode}` : `signal ${z.signal ?? '?'}`;
+      throw compressionError(`zstd failed (${how})${z.stderrTail ? `: ${z.stderrTail.split('\n').pop() ?? ''}` : ''}`);
+    }
+  }
+  const exit = await dump.exited;
+  if (exit.exitCode !== 0) throw dumpFailure(exit);
 }

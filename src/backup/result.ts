@@ -16,6 +16,17 @@ export interface BackupSuccess extends RunBase {
   status: 'success';
   key: string;
   manifest: BackupManifest;
+  // With several destinations: the run at each (every one stored when the run succeeded).
+  destinations?: DestinationResult[];
+}
+
+// With several destinations, how the run ended at one of them: stored there, or failed there (while
+// another destination may hold the copy).
+export interface DestinationResult {
+  destination: string;
+  // The store's description (s3://bucket, dir:/path): where, for people.
+  where: string;
+  result: BackupSuccess | BackupFailure;
 }
 
 export interface BackupFailure extends RunBase {
@@ -26,6 +37,8 @@ export interface BackupFailure extends RunBase {
   error: BackupError;
   // The multipart upload the run could not abort (its parts stay stored until swept).
   leftoverUpload?: LeftoverUpload;
+  // With several destinations, when the dump itself succeeded: the run at each (some may hold the copy).
+  destinations?: DestinationResult[];
 }
 
 export interface BackupSkipped extends RunBase {
@@ -47,3 +60,10 @@ export interface BackupCancelled extends RunBase {
 }
 
 export type BackupResult = BackupSuccess | BackupFailure | BackupSkipped | BackupCancelled;
+
+// The run as one destination saw it: its own result when the run reached the destinations, else the
+// run's (a dump that failed failed everywhere).
+export function resultAt(result: BackupResult, destination: string): BackupResult {
+  if (result.status !== 'success' && result.status !== 'failed') return result;
+  return result.destinations?.find((d) => d.destination === destination)?.result ?? result;
+}

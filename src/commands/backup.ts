@@ -1,7 +1,9 @@
 import { buildBackupService, buildBackupSetsRunner } from '../main.ts';
 import type { SetResult } from '../sets/run-sets.ts';
 import type { BackupResult } from '../backup/result.ts';
-import { createStore } from '../storage/create-store.ts';
+import { configOfSet } from '../config/load-sets.ts';
+import type { BackupSetConfig } from '../config/types.ts';
+import { createDestinations, type Destination } from '../destinations/destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, type CommandContext } from './command.ts';
 import { printableKey } from '../util/printable-key.ts';
@@ -11,11 +13,14 @@ import { printableKey } from '../util/printable-key.ts';
 // 78 nothing to back up (BACKUP_DATABASE_URL unset).
 export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   const { config } = ctx;
+  if (config.sets !== undefined) return await backupFileSets(ctx, config.sets);
   if (config.backup === undefined) {
     ctx.stderr.write('BACKUP_DATABASE_URL is not set: there is no database to back up.\nWhat to do: set BACKUP_DATABASE_URL=postgres://user:password@host:5432/database\n');
     return 78;
   }
-  const store = createStore(config);
+  const destinations = createDestinations(config);
+  const store = (destinations[0] as Destination).store;
+  const several = destinations.length > 1 ? destinations : undefined;
   const sets = buildBackupSetsRunner(config, store, ctx.logger);
   let globals: BackupResult | undefined;
   const service = buildBackupService(
@@ -27,6 +32,8 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
       globals = result;
     },
     sets,
+    undefined,
+    several,
   );
   if (service === undefined) return 78;
   // BACKUP_DATABASES: one line per database, and the exit code says whether any failed (naming them).
@@ -42,8 +49,12 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
       for (const r of setResults) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
       for (const r of setResults) if (r.result.status === 'failed' || r.result.status === 'cancelled') ctx.stderr.write(`[${r.set}] ${r.result.error.message}\n`);
       if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
+    } else if (several !== undefined && (result.status === 'success' || result.status === 'failed') && result.destinations !== undefined) {
+      // Several destinations: a line per destination, and the exit code says whether any failed (naming it).
+      for (const d of result.destinations) ctx.stdout.write(`[${d.destination}] ${describeForPeople(d.result, d.where)}\n`);
+      if (result.status === 'failed') ctx.stderr.write(`${result.error.message}\n`);
     } else {
-      ctx.stdout.write(`${describeForPeople(result, store.description)}\n`);
+      ctx.stdout.write(`${describeForPeople(result, several === undefined ? store.description : several.map((d) => d.store.description).join(' and '))}\n`);
       if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
     }
     // BACKUP_GLOBALS: the globals are their own result, and a failed one fails the command too.
@@ -57,6 +68,22 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   } finally {
     ctx.stopSignal.removeEventListener('abort', onStop);
   }
+}
+
+// SENTINEL_CONFIG: every set of the file once, one after another, each under a line naming it; exit 1
+// when any failed (a set that only monitors is said so and counts as nothing to do).
+async function backupFileSets(ctx: CommandContext, sets: readonly BackupSetConfig[]): Promise<number> {
+  let code = 0;
+  for (const set of sets) {
+    if (ctx.stopSignal.aborted) return 1;
+    ctx.stdout.write(`== set ${set.name}\n`);
+    if (set.backup === undefined) {
+      ctx.stdout.write('no database URL (databaseUrl or BACKUP_DATABASE_URL): this set only monitors\n');
+      continue;
+    }
+    if ((await runSingleBackup({ ...ctx, config: configOfSet(ctx.config, set) })) !== 0) code = 1;
+  }
+  return code;
 }
 
 function describeForPeople(result: BackupResult, where: string): string {

@@ -2,11 +2,11 @@ import { worstStatus } from '../http/health.ts';
 import type { Finding } from '../core/findings.ts';
 import { MonitorRunner } from '../monitor/runner.ts';
 import { buildStatus } from '../monitor/state.ts';
-import { createStore } from '../storage/create-store.ts';
+import { createDestinations, type Destination } from '../destinations/destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, type CommandContext } from './command.ts';
 import { databaseLocation } from '../core/naming.ts';
-import type { DatabaseSelection } from '../config/types.ts';
+import type { Config, DatabaseSelection, Location, MonitorSettings } from '../config/types.ts';
 import type { Severity } from '../core/findings.ts';
 import { currentSetNames } from '../sets/list-databases.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -23,8 +23,17 @@ export const checkCommand = defineCommand({
   options: { json: { type: 'boolean', description: 'print the result as JSON (on stdout; logs stay on stderr)' } },
   async run(values, ctx) {
     const { config } = ctx;
-    const store = createStore(config, {}, ctx.logger);
-    if (config.databases !== undefined) return await checkSets(values.json === true, ctx, store);
+    const destinations = createDestinations(config, {}, ctx.logger);
+    const store = (destinations[0] as Destination).store;
+    if (config.databases !== undefined || config.sets !== undefined) {
+      const targets = await setTargets(config);
+      return await checkSets(values.json === true, ctx, targets.map((t) => ({ name: t.set, store, location: t.location, settings: t.settings })), 'sets');
+    }
+    // Several destinations: each checked on its own, like sets (`--json` lists them under `sets`, by destination).
+    if (destinations.length > 1) {
+      const scopes = destinations.map((d) => ({ name: d.name, store: d.store, location: config.location, settings: config.monitor }));
+      return await checkSets(values.json === true, ctx, scopes, 'destinations');
+    }
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));
@@ -56,14 +65,19 @@ export const checkCommand = defineCommand({
   },
 });
 
-// BACKUP_DATABASES: every set checked on its own; the exit code is the worst set's, `--json` lists each set.
-async function checkSets(json: boolean, ctx: CommandContext, store: BackupStore): Promise<number> {
+// BACKUP_DATABASES (or several destinations): every set (destination) checked on its own; the exit code is the
+// worst one's, `--json` lists each.
+async function checkSets(
+  json: boolean,
+  ctx: CommandContext,
+  scopes: readonly { name: string; store: BackupStore; location: Location; settings: MonitorSettings }[],
+  kind: 'sets' | 'destinations',
+): Promise<number> {
   const { config } = ctx;
-  const selection = config.databases as DatabaseSelection;
-  const names = await currentSetNames(selection, config.backup?.databaseUrl);
+  const names = scopes.map((s) => s.name);
   const results = await Promise.all(
-    names.map(async (set) => {
-      const runner = new MonitorRunner({ store, location: databaseLocation(config.location, set), settings: config.monitor, logger: ctx.logger.child({ set }) });
+    scopes.map(async ({ name: set, store, location, settings }) => {
+      const runner = new MonitorRunner({ store, location, settings, logger: ctx.logger.child(kind === 'sets' ? { set } : { destination: set }) });
       const result = await runner.runCheck();
       return { set, result, snapshot: runner.snapshot(), status: worstStatus(result.findings.map((f) => f.severity)) };
     }),
@@ -82,9 +96,32 @@ async function checkSets(json: boolean, ctx: CommandContext, store: BackupStore)
     for (const finding of result.findings) lines.push(...describeFinding(finding).map((l) => (l === '' ? l : `  ${l}`)));
   }
   const failed = results.filter((r) => r.status !== 'pass').map((r) => r.set);
-  lines.push(names.length === 0 ? 'WARN: no backup set to check (BACKUP_DATABASES selects no database).' : failed.length === 0 ? `OK: all ${names.length} sets fresh.` : `${status.toUpperCase()}: ${failed.join(', ')}.`);
+  lines.push(
+    names.length === 0
+      ? `WARN: no backup set to check (${config.sets === undefined ? 'BACKUP_DATABASES' : 'SENTINEL_CONFIG'} selects no database).`
+      : failed.length === 0
+        ? `OK: all ${names.length} ${kind === 'sets' ? 'sets' : 'destinations'} fresh.`
+        : `${status.toUpperCase()}: ${failed.join(', ')}.`,
+  );
   ctx.stdout.write(`${lines.join('\n')}\n`);
   return names.length === 0 ? CHECK_EXIT.warn : CHECK_EXIT[status];
+}
+
+// The sets to check, each with its folder and thresholds: BACKUP_DATABASES's databases, or SENTINEL_CONFIG's
+// sets (with `databases`, each database as `<name>/<database>`).
+async function setTargets(config: Config): Promise<{ set: string; location: Location; settings: MonitorSettings }[]> {
+  if (config.sets === undefined) {
+    const names = await currentSetNames(config.databases as DatabaseSelection, config.backup?.databaseUrl);
+    return names.map((set) => ({ set, location: databaseLocation(config.location, set), settings: config.monitor }));
+  }
+  const perSet = await Promise.all(
+    config.sets.map(async (s) => {
+      if (s.databases === undefined) return [{ set: s.name, location: s.location, settings: s.monitor }];
+      const names = await currentSetNames(s.databases, s.backup?.databaseUrl);
+      return names.map((db) => ({ set: `${s.name}/${db}`, location: databaseLocation(s.location, db), settings: s.monitor }));
+    }),
+  );
+  return perSet.flat();
 }
 
 function describeFinding(finding: Finding): string[] {

@@ -2,10 +2,11 @@ import { keyPrefix } from '../core/naming.ts';
 import { runPrune } from '../retention/prune.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import type { PruneItem } from '../retention/select-for-prune.ts';
-import { createStore } from '../storage/create-store.ts';
+import { createDestinations } from '../destinations/destination.ts';
+import type { BackupStore } from '../storage/store.ts';
 import { formatBytes } from '../util/format.ts';
-import { defineCommand } from './command.ts';
-import { locationForCommand, SET_OPTION } from './set-option.ts';
+import { defineCommand, UsageError } from './command.ts';
+import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS, or with KEEP_* tiers those no
@@ -15,17 +16,19 @@ import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 // not good), 64 bad arguments.
 export const pruneCommand = defineCommand({
   name: 'prune',
-  usage: '[--dry-run] [--json] [--set NAME]',
+  usage: '[--dry-run] [--json] [--set NAME] [--destination NAME]',
   summary: 'delete backups older than RETENTION_DAYS or kept by no KEEP_* tier (--dry-run: list what and why)',
   options: {
     'dry-run': { type: 'boolean', description: 'list what would be deleted and why; delete nothing' },
     json: { type: 'boolean', description: 'print the plan and what was deleted as JSON' },
     set: SET_OPTION,
+    destination: { type: 'string', valueName: 'NAME', description: 'with several destinations (AWS_S3_BUCKET and BACKUP_DIR): prune only this one, s3 or dir (default: each in turn)' },
   },
   async run(values, ctx) {
     const dryRun = values['dry-run'] === true;
     const json = values.json === true;
-    const { config } = ctx;
+    // SENTINEL_CONFIG: the set's own retention and thresholds.
+    const config = configForCommand(ctx.config, values.set, 'prune');
     const { retention } = config;
     const out = (line = '') => ctx.stdout.write(`${line}\n`);
     if (retention.days <= 0) {
@@ -33,26 +36,41 @@ export const pruneCommand = defineCommand({
       else out('Retention is off (RETENTION_DAYS=0): nothing is pruned.');
       return 0;
     }
-    const location = locationForCommand(config, values.set, 'prune');
-    const store = createStore(config);
+    const location = locationForCommand(ctx.config, values.set, 'prune');
     const logger = ctx.logger.child({ component: 'prune' });
-    const result = await runPrune({
-      store,
-      location,
-      policy: { days: retention.days, tiers: retention.tiers, minKept: retention.minKept, maxAgeHours: config.monitor.maxAgeHours, emptyMaxBytes: config.monitor.emptyMaxBytes },
-      now: new Date(),
-      // Stale, empty or anomalous newest backup (the monitor's checks on the same listing): no prune.
-      monitorPolicy: config.monitor,
-      dryRun,
-      onDeleted: (keys) => logger.info({ keys }, `deleted ${keys.length} object(s)`),
-    });
-    const { plan } = result;
-    const listed = plan.refusal !== undefined ? plan.held : plan.toDelete;
-    // A refusal matters only when something was due: with nothing to delete there is nothing to refuse.
-    const refused = plan.refusal !== undefined && plan.held.length > 0;
-    if (json) {
-      out(
-        stringifyJsonSafely({
+    // Several destinations: each is pruned in turn (or the one named); exit code of the worst. JSON is then
+    // an array with a `destination` in each entry; with one destination it stays the one object.
+    const all = createDestinations(config);
+    const chosen = values.destination === undefined ? all : all.filter((d) => d.name === values.destination);
+    if (chosen.length === 0) throw new UsageError(`--destination expects one of ${all.map((d) => d.name).join(', ')} (the configured destinations); got "${values.destination ?? ''}"`);
+    const docs: Record<string, unknown>[] = [];
+    let worst = 0;
+    for (const [i, destination] of chosen.entries()) {
+      if (!json && i > 0) out();
+      const code = await pruneOne(destination.store, (doc) => docs.push(all.length > 1 ? { destination: destination.name, ...doc } : doc));
+      worst = Math.max(worst, code);
+    }
+    if (json) out(stringifyJsonSafely(all.length > 1 ? docs : docs[0]));
+    return worst;
+
+    // One destination's prune: text to stdout, or its JSON document to `report`; the exit code.
+    async function pruneOne(store: BackupStore, report: (doc: Record<string, unknown>) => void): Promise<number> {
+      const result = await runPrune({
+        store,
+        location,
+        policy: { days: retention.days, tiers: retention.tiers, minKept: retention.minKept, maxAgeHours: config.monitor.maxAgeHours, emptyMaxBytes: config.monitor.emptyMaxBytes },
+        now: new Date(),
+        // Stale, empty or anomalous newest backup (the monitor's checks on the same listing): no prune.
+        monitorPolicy: config.monitor,
+        dryRun,
+        onDeleted: (keys) => logger.info({ keys }, `deleted ${keys.length} object(s)`),
+      });
+      const { plan } = result;
+      const listed = plan.refusal !== undefined ? plan.held : plan.toDelete;
+      // A refusal matters only when something was due: with nothing to delete there is nothing to refuse.
+      const refused = plan.refusal !== undefined && plan.held.length > 0;
+      if (json) {
+        report({
           dryRun,
           refusal: plan.refusal ?? null,
           cutoff: plan.cutoff.toISOString(),
@@ -60,45 +78,47 @@ export const pruneCommand = defineCommand({
           kept: plan.kept,
           deleted: result.deleted,
           bytesFreed: result.bytesFreed,
-        }),
+        });
+        return refused ? 2 : 0;
+      }
+      const tiers = retention.tiers;
+      const policyText =
+        tiers === undefined
+          ? `RETENTION_DAYS=${retention.days}`
+          : `${describeTiers(tiers)} (CRON_TZ=${tiers.timeZone})${tiers.keepWithinDays === undefined ? '' : `, RETENTION_DAYS=${tiers.keepWithinDays}`}`;
+      out(
+        `Prune of ${store.description}, prefix "${keyPrefix(location)}": ${policyText}, MIN_BACKUPS_KEPT=${retention.minKept}` +
+          `${dryRun ? ' (dry run: nothing is deleted)' : ''}`,
       );
+      out(
+        tiers === undefined
+          ? `${plan.backupCount} backup(s) under the prefix; older than ${plan.cutoff.toISOString()} is due.`
+          : `${plan.backupCount} backup(s) under the prefix; those kept by no tier${tiers.keepWithinDays === undefined ? '' : ` and older than ${plan.cutoff.toISOString()}`} are due.`,
+      );
+      const backups = listed.filter((i) => i.kind === 'backup');
+      const manifests = listed.filter((i) => i.kind === 'manifest');
+      const pieces = listed.filter((i) => i.kind === 'piece');
+      const bytes = listed.reduce((sum, i) => sum + i.size, 0);
+      if (refused) {
+        out(`Refused: ${plan.refusal ?? ''}.`);
+        out('Nothing deleted; once the newest backup is good these would go:');
+      } else if (listed.length === 0) {
+        out(plan.refusal === undefined ? 'Nothing to delete.' : `Nothing to delete (note: ${plan.refusal}).`);
+      } else {
+        const verb = dryRun ? 'Would delete' : 'Deleted';
+        const piecesText = pieces.length > 0 ? `, ${pieces.length} further piece(s) of split backups` : '';
+        out(`${verb} ${backups.length} backup(s)${piecesText} and ${manifests.length} manifest(s), ${formatBytes(bytes)}:`);
+      }
+      for (const item of listed) out(`  ${printableKey(item.key)}  ${describe(item)}`);
+      if (plan.kept.length > 0) {
+        out(tiers === undefined ? `Kept although older than ${retention.days} days:` : 'Kept, and by which tier (the period it is the newest backup of):');
+        for (const item of plan.kept) out(`  ${printableKey(item.key)}  ${item.ageDays} days old: ${item.reason}`);
+      }
       return refused ? 2 : 0;
     }
-    const tiers = retention.tiers;
-    const policyText =
-      tiers === undefined
-        ? `RETENTION_DAYS=${retention.days}`
-        : `${describeTiers(tiers)} (CRON_TZ=${tiers.timeZone})${tiers.keepWithinDays === undefined ? '' : `, RETENTION_DAYS=${tiers.keepWithinDays}`}`;
-    out(
-      `Prune of ${store.description}, prefix "${keyPrefix(location)}": ${policyText}, MIN_BACKUPS_KEPT=${retention.minKept}` +
-        `${dryRun ? ' (dry run: nothing is deleted)' : ''}`,
-    );
-    out(
-      tiers === undefined
-        ? `${plan.backupCount} backup(s) under the prefix; older than ${plan.cutoff.toISOString()} is due.`
-        : `${plan.backupCount} backup(s) under the prefix; those kept by no tier${tiers.keepWithinDays === undefined ? '' : ` and older than ${plan.cutoff.toISOString()}`} are due.`,
-    );
-    const backups = listed.filter((i) => i.kind === 'backup');
-    const manifests = listed.filter((i) => i.kind === 'manifest');
-    const bytes = listed.reduce((sum, i) => sum + i.size, 0);
-    if (refused) {
-      out(`Refused: ${plan.refusal ?? ''}.`);
-      out('Nothing deleted; once the newest backup is good these would go:');
-    } else if (listed.length === 0) {
-      out(plan.refusal === undefined ? 'Nothing to delete.' : `Nothing to delete (note: ${plan.refusal}).`);
-    } else {
-      const verb = dryRun ? 'Would delete' : 'Deleted';
-      out(`${verb} ${backups.length} backup(s) and ${manifests.length} manifest(s), ${formatBytes(bytes)}:`);
-    }
-    for (const item of listed) out(`  ${printableKey(item.key)}  ${describe(item)}`);
-    if (plan.kept.length > 0) {
-      out(tiers === undefined ? `Kept although older than ${retention.days} days:` : 'Kept, and by which tier (the period it is the newest backup of):');
-      for (const item of plan.kept) out(`  ${printableKey(item.key)}  ${item.ageDays} days old: ${item.reason}`);
-    }
-    return refused ? 2 : 0;
   },
 });
 
 function describe(item: PruneItem): string {
-  return item.kind === 'backup' ? `${item.reason}, ${formatBytes(item.size)}` : item.reason;
+  return item.kind === 'manifest' ? item.reason : `${item.reason}, ${formatBytes(item.size)}`;
 }

@@ -5,8 +5,10 @@ import { RestoreError, SentinelError } from '../errors.ts';
 import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { findPgTools } from '../restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
-import { createStore } from '../storage/create-store.ts';
+import { createDestinations } from '../destinations/destination.ts';
+import { DESTINATION_OPTION, pickDestination } from '../destinations/pick-destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
+import { locationForCommand } from './set-option.ts';
 import { defineCommand, UsageError, type CommandContext } from './command.ts';
 import { restoreServer, type ServerRestoreSummary } from '../restore/restore-server.ts';
 import { describeTarget, parseTargetUrl, type RestoreTarget } from '../restore/target.ts';
@@ -17,7 +19,7 @@ import { printableKey } from '../util/printable-key.ts';
 // (nothing committed, except a failed --jobs restore, which says so), 64 bad arguments.
 export const restoreCommand = defineCommand({
   name: 'restore',
-  usage: '[--key KEY | --latest [--all | --set NAME]] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]',
+  usage: '[--key KEY | --latest [--all | --set NAME]] [--destination NAME] --target-url URL [--clean] [--create] [--jobs N] [--no-owner]',
   summary: 'restore a backup into a database (sha256-checked, all-or-nothing)',
   options: {
     key: { type: 'string', valueName: 'KEY', description: 'the backup to restore, as `list` prints it' },
@@ -34,6 +36,7 @@ export const restoreCommand = defineCommand({
       accepts: { expected: 'a whole number from 1 to 64', test: (v) => /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 64 },
     },
     'no-owner': { type: 'boolean', description: 'leave out owners and grants (for a server that lacks the source\'s roles)' },
+    destination: DESTINATION_OPTION,
   },
   async run(values, ctx) {
     if (values.key !== undefined && values.latest) throw new UsageError('Give --key KEY or --latest, not both.');
@@ -53,23 +56,40 @@ export const restoreCommand = defineCommand({
       if (values['target-url'] !== undefined && /^[^:]+:\/\/[^/@]*:[^/@]*@/.test(url)) {
         ctx.stderr.write('Note: the password in --target-url is visible to other users in `ps` while this runs; prefer PGPASSWORD, ~/.pgpass or RESTORE_TARGET_URL.\n');
       }
-      const store = createStore(config);
-      if (values.all) return await restoreWholeServer(ctx, store, target);
-      const location = values.set === undefined ? config.location : databaseLocation(config.location, values.set);
+      if (values.all && config.sets !== undefined) throw new UsageError('--all restores the newest run of BACKUP_DATABASES; with SENTINEL_CONFIG restore each set with --latest --set NAME.');
+      const destinations = createDestinations(config);
+      const note = (line: string) => ctx.stderr.write(`${line}\n`);
+      // SENTINEL_CONFIG: --set names a set of the file (its own folder).
+      const location = values.set === undefined ? config.location : config.sets !== undefined ? locationForCommand(config, values.set, 'restore') : databaseLocation(config.location, values.set);
       const prefix = keyPrefix(location);
-      let key = values.key;
+      // With several destinations: the one named, or the first that answers (an unreachable one is skipped, and said).
+      const picked = await pickDestination(
+        destinations,
+        values.destination,
+        async (d): Promise<string | undefined> => {
+          if (values.all) {
+            await d.store.list(prefix);
+            return undefined;
+          }
+          if (values.key === undefined) return (await new BackupCatalog(d.store, prefix).newest())?.key;
+          await d.store.head(values.key);
+          return values.key;
+        },
+        note,
+      );
+      const store = picked.destination.store;
+      if (destinations.length > 1) note(`Reading from destination "${picked.destination.name}" (${store.description})`);
+      if (values.all) return await restoreWholeServer(ctx, store, target);
+      const key = picked.value;
       if (key === undefined) {
-        key = (await new BackupCatalog(store, prefix).newest())?.key;
-        if (key === undefined) {
-          throw new RestoreError(`no backups under "${prefix}" in ${store.description}`, {
-            hint:
-              values.set === undefined
-                ? 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there'
-                : `--set takes a database name as BACKUP_DATABASES lists it (its backups are under "${prefix}"); check the name and BUCKET_SUBFOLDER`,
-          });
-        }
-        ctx.stderr.write(`Newest backup: ${printableKey(key)}\n`);
+        throw new RestoreError(`no backups under "${prefix}" in ${store.description}`, {
+          hint:
+            values.set === undefined
+              ? 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there'
+              : `--set takes a database name as BACKUP_DATABASES lists it (its backups are under "${prefix}"); check the name and BUCKET_SUBFOLDER`,
+        });
       }
+      if (values.key === undefined) ctx.stderr.write(`Newest backup: ${printableKey(key)}\n`);
       const controller = new AbortController();
       const onStop = () => controller.abort();
       ctx.stopSignal.addEventListener('abort', onStop, { once: true });
@@ -101,6 +121,7 @@ export const restoreCommand = defineCommand({
         ctx.stopSignal.removeEventListener('abort', onStop);
       }
     } catch (error) {
+      if (error instanceof UsageError) throw error;
       ctx.stderr.write(`Restore failed: ${error instanceof SentinelError ? error.message : error instanceof Error ? error.message : String(error)}\n`);
       return 1;
     }

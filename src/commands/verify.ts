@@ -7,38 +7,53 @@ import { drillReceipt, readReceipts, receiptsFolder, verifyReceipt, writeReceipt
 import { verifyBackup } from '../restore/verify.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { Writable } from 'node:stream';
-import { createStore } from '../storage/create-store.ts';
+import { createDestinations } from '../destinations/destination.ts';
+import { DESTINATION_OPTION, pickDestination } from '../destinations/pick-destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, UsageError } from './command.ts';
-import { locationForCommand, SET_OPTION } from './set-option.ts';
+import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey } from '../util/printable-key.ts';
 
 // `backup-sentinel verify`: checks one backup now (default: the newest); --drill also restores it into
 // a temporary database on VERIFY_RESTORE_URL. Exit codes: 0 no problem, 1 problems (each named), 64 bad arguments.
 export const verifyCommand = defineCommand({
   name: 'verify',
-  usage: '[--key KEY | --set NAME] [--drill] | --history',
+  usage: '[--key KEY | --set NAME] [--destination NAME] [--drill] | --history',
   summary: 'check a backup: sha256, decompression, dump structure, vanished tables (--drill: restore it)',
   options: {
     key: { type: 'string', valueName: 'KEY', description: 'the backup to check, as `list` prints it (default: the newest)' },
     drill: { type: 'boolean', description: 'also restore it into a temporary database on VERIFY_RESTORE_URL' },
     history: { type: 'boolean', description: 'list the receipts the latest verifications and drills left in the storage, newest first' },
     set: SET_OPTION,
+    destination: DESTINATION_OPTION,
   },
   async run(values, ctx) {
-    const { config } = ctx;
+    // SENTINEL_CONFIG: the set's own database (drills) and encryption.
+    const config = values.set === undefined ? ctx.config : configForCommand(ctx.config, values.set, 'verify');
     if (values.drill && config.verify.restoreUrl === undefined) {
       throw new UsageError('--drill needs VERIFY_RESTORE_URL: a PostgreSQL server where a temporary database may be created and dropped, e.g. postgres://user:password@scratch-host:5432/postgres');
     }
     const out = (line: string) => ctx.stdout.write(`${line}\n`);
-    const store = createStore(config);
-    if (values.history) {
-      if (values.key !== undefined || values.drill) throw new UsageError('--history lists receipts; give it without --key and --drill.');
-      return await printHistory(store, receiptsFolder(locationForCommand(config, values.set, 'verify --history')), out);
-    }
+    if (values.history && (values.key !== undefined || values.drill)) throw new UsageError('--history lists receipts; give it without --key and --drill.');
     // A --key names its backup wherever it is; the newest is looked for in the set's folder.
-    const location = values.key !== undefined && values.set === undefined ? config.location : locationForCommand(config, values.set, 'verify (without --key)');
+    const location = values.history
+      ? locationForCommand(ctx.config, values.set, 'verify --history')
+      : values.key !== undefined && values.set === undefined
+        ? config.location
+        : locationForCommand(ctx.config, values.set, 'verify (without --key)');
     const prefix = keyPrefix(location);
+    // With several destinations: the one named, or the first whose listing answers (each keeps its own receipts).
+    const destinations = createDestinations(config);
+    let store: BackupStore;
+    try {
+      store = (await pickDestination(destinations, values.destination, async (d) => await d.store.list(values.history ? receiptsFolder(location) : prefix), (line) => ctx.stderr.write(`${line}\n`))).destination.store;
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      ctx.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+      return 1;
+    }
+    if (destinations.length > 1) ctx.stderr.write(`Reading from ${store.description}\n`);
+    if (values.history) return await printHistory(store, receiptsFolder(location), out);
     const receipts = receiptsFolder(location);
     const tools = findPgTools(config.backup?.pgDumpPath);
     let decrypt;

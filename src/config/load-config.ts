@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import { isExecutable } from '../util/pg-client-dirs.ts';
 import { parsePgUrl } from '../util/pg-url.ts';
+import { readSetsFile } from './load-sets.ts';
 import { EnvReader, type Env } from './parse.ts';
 import { maskSecretsInText, maskUrl, Secret } from './secret.ts';
 import type {
@@ -18,6 +19,7 @@ import type {
   Compression,
   Config,
   DatabaseSelection,
+  DestinationSettings,
   EmailSettings,
   EncryptionSettings,
   HttpAuthSettings,
@@ -43,12 +45,31 @@ export interface ConfigProbe {
 const MACHINE: ConfigProbe = { isExecutableFile: isExecutable };
 
 // Loads and validates the whole configuration once; throws ConfigError listing every problem.
+// SENTINEL_CONFIG adds the backup sets of a YAML file, each validated by the same readers (load-sets.ts).
 export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE): Config {
   const r = new EnvReader(env);
+  const config = readConfig(r, probe);
+  const file = r.optionalString('SENTINEL_CONFIG');
+  if (file !== undefined && config.destinations !== undefined) {
+    r.problem('SENTINEL_CONFIG', 'unset with AWS_S3_BUCKET and BACKUP_DIR (two destinations): backup sets from a file write to one destination for now; unset BACKUP_DIR to keep the sets in the bucket', JSON.stringify(file));
+  } else if (file !== undefined) {
+    config.sets = readSetsFile(r, env, file, config, (setEnv) => {
+      const sr = new EnvReader(setEnv);
+      return { config: readConfig(sr, probe), problems: sr.problems };
+    });
+  }
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}
+
+// Every setting of `r`'s environment, problems collected in r (never thrown).
+function readConfig(r: EnvReader, probe: ConfigProbe): Config {
   const cronTimezone = r.timezone('CRON_TZ', DEFAULT_CRON_TIMEZONE);
   const backup = readBackup(r, probe, cronTimezone);
+  const storage = readStorage(r);
   const config: Config = {
-    storage: readStorage(r),
+    storage,
+    destinations: readDestinations(r, storage),
     location: readLocation(r),
     backup,
     databases: readDatabases(r, backup !== undefined),
@@ -88,10 +109,10 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
     r.problem('RETENTION_MODE', 'prune or unset with directory storage (BACKUP_DIR): a directory has no lifecycle rules', '"lifecycle"');
   }
   checkTiers(r, config);
+  checkDestinations(r, config);
   if (config.leader.leaseSeconds > 0 && config.leader.leaseSeconds < 1) {
     r.problem('LEADER_LEASE_SECONDS', '0 (no lease: every instance alerts) or a number of seconds from 1 to 3600 (default 60)', JSON.stringify(String(config.leader.leaseSeconds)));
   }
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
 }
 
@@ -123,6 +144,30 @@ function checkTiers(r: EnvReader, config: Config): void {
   }
 }
 
+// AWS_S3_BUCKET with BACKUP_DIR set explicitly: both are destinations, the bucket first (it keeps the
+// alert state and the leader lease, as with the bucket alone). undefined: one destination.
+function readDestinations(r: EnvReader, storage: StorageSettings): DestinationSettings[] | undefined {
+  const dir = r.optionalString('BACKUP_DIR');
+  if (storage.kind !== 's3' || dir === undefined) return undefined;
+  return [
+    { name: 's3', storage },
+    { name: 'dir', storage: { kind: 'dir', dir: path.resolve(dir) } },
+  ];
+}
+
+// What does not work with several destinations yet: each database of BACKUP_DATABASES and the globals
+// would need a copy in each, which one run does not write.
+function checkDestinations(r: EnvReader, config: Config): void {
+  if (config.destinations === undefined) return;
+  const both = 'AWS_S3_BUCKET and BACKUP_DIR (two destinations)';
+  if (r.has('BACKUP_DATABASES')) {
+    r.problem('BACKUP_DATABASES', `unset with ${both}: several destinations work with one database for now; unset BACKUP_DIR to back up several databases to the bucket`, JSON.stringify(r.optionalString('BACKUP_DATABASES') ?? ''));
+  }
+  if (config.backup?.globals === true) {
+    r.problem('BACKUP_GLOBALS', `false or unset with ${both}: the globals are written to one destination only for now; unset BACKUP_DIR to back them up to the bucket`, '"true"');
+  }
+}
+
 function readStorage(r: EnvReader): StorageSettings {
   const bucket = r.optionalString('AWS_S3_BUCKET');
   const dir = r.optionalString('BACKUP_DIR');
@@ -134,9 +179,6 @@ function readStorage(r: EnvReader): StorageSettings {
       }
     }
     return { kind: 'dir', dir: path.resolve(dir ?? DEFAULT_BACKUP_DIR) };
-  }
-  if (dir !== undefined) {
-    r.problem('BACKUP_DIR', 'to be unset when AWS_S3_BUCKET is set (choose one storage)', JSON.stringify(dir));
   }
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
     r.problem('AWS_S3_BUCKET', 'a bucket name of 3-63 lowercase letters, digits, dots and hyphens', JSON.stringify(bucket));

@@ -29,6 +29,12 @@ interface DirSettings {
 
 export type StorageSettings = S3Settings | DirSettings;
 
+// One place a backup is written to, by name ('s3' and 'dir' when set by environment).
+export interface DestinationSettings {
+  name: string;
+  storage: StorageSettings;
+}
+
 // Where backups live inside the storage: `[subfolder/]<prefix>YYYY-MM-DD_HH-MM-SS.<ext>`.
 export interface Location {
   subfolder: string;
@@ -153,8 +159,26 @@ export interface HttpAuthSettings {
   health: boolean;
 }
 
+// One backup set of SENTINEL_CONFIG: the settings a set may give, each already merged with the
+// environment's (a key the set leaves out has the variable's value). configOfSet makes a whole Config.
+export interface BackupSetConfig {
+  name: string;
+  location: Location;
+  // undefined: the set only monitors (no databaseUrl in the set, no BACKUP_DATABASE_URL).
+  backup: BackupSettings | undefined;
+  // The set's `databases`: each database is then a set `<name>/<database>` in its own folder.
+  databases: DatabaseSelection | undefined;
+  monitor: MonitorSettings;
+  retention: RetentionSettings;
+  encryption: EncryptionSettings;
+}
+
 export interface Config {
+  // The first (or only) destination's storage: what every single-storage part uses.
   storage: StorageSettings;
+  // Several destinations (AWS_S3_BUCKET with BACKUP_DIR set too), the first being `storage`;
+  // undefined: the one destination `storage`, as before.
+  destinations?: DestinationSettings[] | undefined;
   location: Location;
   // undefined: monitor-only mode (no BACKUP_DATABASE_URL).
   backup: BackupSettings | undefined;
@@ -172,4 +196,6 @@ export interface Config {
   // The leader lease (which instance alerts and runs retention/verification); 0 seconds: no lease.
   leader: { leaseSeconds: number };
   logLevel: string;
+  // SENTINEL_CONFIG: the backup sets of the file (undefined without it: everything as before).
+  sets?: BackupSetConfig[] | undefined;
 }

@@ -24,8 +24,9 @@ export interface Finding {
   // The values that triggered it, e.g. { ageHours: 27.1, limitHours: 25 }.
   values: Record<string, number | string>;
   hint?: string;
-  // The backup set (database) the finding is about, with BACKUP_DATABASES; absent for one database
-  // and for findings about the whole service (alert channels, the lease).
+  // The backup set (database) the finding is about, with BACKUP_DATABASES, or the destination, with
+  // several destinations; absent for one database in one place and for findings about the whole
+  // service (alert channels, the lease).
   set?: string;
 }
 

@@ -33,7 +33,9 @@ export function isSetBackupKey(base: Location, key: string): boolean {
   const rest = key.slice(under.length);
   const slash = rest.indexOf('/');
   if (slash <= 0 || !/^(?:[A-Za-z0-9_-]|%[0-9A-F]{2})(?:[A-Za-z0-9_.-]|%[0-9A-F]{2})*$/.test(rest.slice(0, slash))) return false;
-  return parseBackupKey(rest.slice(slash + 1), base.prefix).ours && rest.slice(slash + 1).startsWith(base.prefix);
+  const name = rest.slice(slash + 1);
+  const backup = parsePieceKey(name)?.backupKey ?? name;
+  return parseBackupKey(backup, base.prefix).ours && name.startsWith(base.prefix);
 }
 
 function pad(n: number): string {
@@ -59,8 +61,30 @@ export function manifestKey(backupKey: string): string {
   return `${backupKey}${MANIFEST_SUFFIX}`;
 }
 
+// The reserved folder is matched as a whole path segment: a database folder such as `x.backup-sentinel/`
+// (a legal name) holds backups like any other.
 export function isAuxiliaryKey(key: string): boolean {
-  return key.endsWith(MANIFEST_SUFFIX) || key.includes(RESERVED_FOLDER) || key.endsWith('/');
+  return key.endsWith(MANIFEST_SUFFIX) || key.startsWith(RESERVED_FOLDER) || key.includes(`/${RESERVED_FOLDER}`) || key.endsWith('/');
+}
+
+// A backup too large for one object (10,000 parts) continues in pieces `<key>.002`, `<key>.003`, ...:
+// the first piece keeps the backup's own key, so a backup that fits in one object is named exactly as
+// before. Only a key whose base is in our naming is a piece, so another tool's `x.002` stays a backup.
+const PIECE = /^(.+)\.(\d{3,})$/;
+
+// The key of a backup's piece `index` (1 is the backup's own key).
+export function pieceKey(backupKey: string, index: number): string {
+  return index === 1 ? backupKey : `${backupKey}.${String(index).padStart(3, '0')}`;
+}
+
+// The backup a continuation piece belongs to and its index (2 and up); undefined for any other key.
+export function parsePieceKey(key: string): { backupKey: string; index: number } | undefined {
+  const match = PIECE.exec(key);
+  if (!match) return undefined;
+  const [, backupKey = '', digits = ''] = match;
+  const index = Number(digits);
+  if (index < 2 || !Number.isSafeInteger(index) || !OURS.test(backupKey)) return undefined;
+  return { backupKey, index };
 }
 
 export interface ParsedKey {

@@ -56,6 +56,9 @@ export class BackupInventory {
   private lastKey: string | undefined;
   private listedAt: Date | undefined;
   private fullListingAt: Date | undefined;
+  // A split backup's first object is completed after its other pieces and sorts before them, so an
+  // incremental listing started after a piece would never see it: list fully while pieces wait for it.
+  private piecesWithoutBackup = false;
 
   constructor(options: InventoryOptions) {
     this.options = {
@@ -69,7 +72,7 @@ export class BackupInventory {
 
   // Whether the next refresh at `now` lists everything.
   needsFullListing(now: Date): boolean {
-    if (this.fullListingAt === undefined || this.lastKey === undefined) return true;
+    if (this.fullListingAt === undefined || this.lastKey === undefined || this.piecesWithoutBackup) return true;
     if (this.objectCount <= this.options.fullListingMaxObjects) return true;
     return now.getTime() - this.fullListingAt.getTime() >= this.options.fullListingIntervalMs;
   }
@@ -111,9 +114,11 @@ export class BackupInventory {
     this.oldest = undefined;
     this.recent = [];
     this.lastKey = undefined;
+    this.piecesWithoutBackup = false;
   }
 
-  private add({ objects, backups: added }: CatalogListing): void {
+  private add({ objects, backups: added, orphanPieces }: CatalogListing): void {
+    if (orphanPieces.length > 0) this.piecesWithoutBackup = true;
     // The store returns keys in S3 order (UTF-8 bytes, ascending): the last one is where to start next.
     const last = objects.at(-1);
     if (last !== undefined) this.lastKey = last.key;

@@ -21,6 +21,8 @@ export interface MetricsOptions {
   // With BACKUP_DATABASES: each set's monitor state; every per-backup series then carries a `set`
   // label (and `snapshot` is not read). Without it the series have no `set` label, as always.
   sets?: () => ReadonlyMap<string, MonitorSnapshot>;
+  // The name of that label: `set` (BACKUP_DATABASES, the default) or `destination` (several destinations).
+  setLabel?: 'set' | 'destination';
   // Findings of every component (monitor, retention, verify...); defaults to the monitor's own.
   findings?: () => readonly Finding[];
   version: string;
@@ -93,6 +95,7 @@ export function registerMetrics(options: MetricsOptions): void {
     }
   };
   const sets = options.sets;
+  const label = options.setLabel ?? 'set';
   const readSets = (): ReadonlyMap<string, MonitorSnapshot> => {
     try {
       return sets?.() ?? new Map();
@@ -107,7 +110,7 @@ export function registerMetrics(options: MetricsOptions): void {
       registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => read(pick));
       return;
     }
-    registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, 'set', () =>
+    registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, label, () =>
       [...readSets()].map(([set, snapshot]): [string, Value] => {
         try {
           return [set, pick(snapshot)];
@@ -124,7 +127,7 @@ export function registerMetrics(options: MetricsOptions): void {
       return;
     }
     const now = options.now ?? (() => new Date());
-    registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, 'set', () => [...readSets()].map(([set, snapshot]): [string, Value] => [set, ageSeconds(pick(snapshot), now())]));
+    registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, label, () => [...readSets()].map(([set, snapshot]): [string, Value] => [set, ageSeconds(pick(snapshot), now())]));
   };
 
   new Gauge({
@@ -154,12 +157,12 @@ export function registerMetrics(options: MetricsOptions): void {
   new Counter({
     name: `${METRIC_PREFIX}backup_runs_total`,
     help: 'Backup runs of this process by result (success, failure, skipped: one was already running)',
-    labelNames: sets === undefined ? ['result'] : ['result', 'set'],
+    labelNames: sets === undefined ? ['result'] : ['result', label],
     registers: [registry],
     collect() {
       this.reset();
       if (sets !== undefined) {
-        for (const [set, snapshot] of readSets()) for (const result of BACKUP_RUN_RESULTS) this.inc({ result, set }, snapshot.backupRuns.runs[result]);
+        for (const [set, snapshot] of readSets()) for (const result of BACKUP_RUN_RESULTS) this.inc({ result, [label]: set }, snapshot.backupRuns.runs[result]);
         return;
       }
       const runs = read((s) => s.backupRuns.runs);
@@ -225,7 +228,7 @@ export function registerMetrics(options: MetricsOptions): void {
   const findingSeries = (findings: readonly Finding[]): { labels: Record<string, string>; of: Finding[] }[] => {
     if (sets === undefined) return ALL_CHECKS.map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check) }));
     const names = [...readSets().keys()];
-    const series = names.flatMap((set) => MONITOR_CHECKS.map((check) => ({ labels: { check, set }, of: findings.filter((f) => f.check === check && f.set === set) })));
+    const series = names.flatMap((set) => MONITOR_CHECKS.map((check) => ({ labels: { check, [label]: set }, of: findings.filter((f) => f.check === check && f.set === set) })));
     // backup_failed also service-wide: a run that could not tell which databases to back up.
     const global = ALL_CHECKS.filter((check) => !MONITOR_CHECKS.includes(check) || check === 'backup_failed').map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check && f.set === undefined) }));
     return [...series, ...global];
@@ -233,7 +236,7 @@ export function registerMetrics(options: MetricsOptions): void {
   new Gauge({
     name: `${METRIC_PREFIX}finding_active`,
     help: '1 while the check has a finding (a problem), 0 when clear; one series per check',
-    labelNames: sets === undefined ? ['check'] : ['check', 'set'],
+    labelNames: sets === undefined ? ['check'] : ['check', label],
     registers: [registry],
     collect() {
       this.reset();
@@ -245,7 +248,7 @@ export function registerMetrics(options: MetricsOptions): void {
   new Gauge({
     name: `${METRIC_PREFIX}finding_severity`,
     help: 'Severity of the check\'s finding: 0 clear, 1 warn, 2 fail',
-    labelNames: sets === undefined ? ['check'] : ['check', 'set'],
+    labelNames: sets === undefined ? ['check'] : ['check', label],
     registers: [registry],
     collect() {
       this.reset();

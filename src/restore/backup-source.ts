@@ -2,7 +2,7 @@ import { Readable, Writable, type Duplex, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { childEnv } from '../backup/child-env.ts';
 import { parseManifest, type BackupManifest } from '../backup/manifest.ts';
-import { manifestKey, parseBackupKey } from '../core/naming.ts';
+import { manifestKey, parseBackupKey, parsePieceKey, pieceKey } from '../core/naming.ts';
 import { ARCHIVE_SNIFF_BYTES, isAgeEncrypted, sniffArchive, sniffCompression, type BackupFormat } from '../core/backup-format.ts';
 import { RestoreError, StorageError } from '../errors.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -24,6 +24,9 @@ export interface BackupInfo {
   manifest: BackupManifest | undefined;
   // Stored bytes (manifest, else the object's size).
   size: number | undefined;
+  // A backup stored as several objects: every object's key in order, the first being `key`. Absent
+  // for a backup in one object. Read them with openBackup.
+  pieces?: readonly string[];
 }
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
@@ -70,12 +73,82 @@ export async function describeBackup(store: BackupStore, key: string, prefix: st
   if (!head) {
     throw new RestoreError(`no backup named ${printableKey(key)} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
   }
+  const piece = parsePieceKey(key);
+  if (piece !== undefined && (await store.head(piece.backupKey)) !== undefined) {
+    throw new RestoreError(`${printableKey(key)} is piece ${piece.index} of the backup ${printableKey(piece.backupKey)}, not a backup of its own`, {
+      hint: `name the backup itself (--key ${printableKey(piece.backupKey)}): its pieces are read with it, in order`,
+    });
+  }
   const manifest = await readManifest(store, key);
   const fromName = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
   const parts: BackupFormat = manifest
     ? { format: manifest.format, compression: manifest.compression, encrypted: manifest.encryption === 'age' }
     : (fromName ?? (await probeFormat(store, key, probe)));
-  return { key, parts, manifest, size: manifest?.size ?? head.size };
+  const pieces = await findPieces(store, key, manifest);
+  const size = manifest?.size ?? (pieces === undefined ? head.size : pieces.reduce((sum, p) => sum + p.size, 0));
+  return { key, parts, manifest, size, ...(pieces === undefined ? {} : { pieces: pieces.map((p) => p.key) }) };
+}
+
+// The objects of a backup stored in several (the manifest lists them; without one, the listing
+// does), each checked to be there, so a restore stops before it touches the target. Undefined for a
+// backup in one object.
+async function findPieces(store: BackupStore, key: string, manifest: BackupManifest | undefined): Promise<{ key: string; size: number }[] | undefined> {
+  if (manifest?.pieces !== undefined && manifest.pieces.length > 1) {
+    const listed = new Map((await store.list(key)).map((o) => [o.key, o.size]));
+    for (const [i, piece] of manifest.pieces.entries()) {
+      if (piece.key !== pieceKey(key, i + 1)) {
+        throw new RestoreError(`the manifest of ${printableKey(key)} lists ${printableKey(piece.key)} as piece ${i + 1}, which is not that piece's name`, {
+          hint: 'the manifest was damaged or replaced in storage: treat this backup as suspect and use another one',
+        });
+      }
+      if (!listed.has(piece.key)) throw missingPiece(key, piece.key, i + 1, manifest.pieces.length);
+    }
+    return manifest.pieces;
+  }
+  if (manifest !== undefined) return undefined;
+  // No manifest: the pieces are what the listing holds, and they must follow on without a gap.
+  const found = (await store.list(`${key}.`))
+    .map((o) => ({ object: o, piece: parsePieceKey(o.key) }))
+    .filter((p) => p.piece?.backupKey === key)
+    .sort((a, b) => (a.piece?.index ?? 0) - (b.piece?.index ?? 0));
+  if (found.length === 0) return undefined;
+  const first = await store.head(key);
+  const pieces = [{ key, size: first?.size ?? 0 }];
+  for (const { object, piece } of found) {
+    const expected = pieces.length + 1;
+    if (piece?.index !== expected) throw missingPiece(key, pieceKey(key, expected), expected, undefined);
+    pieces.push({ key: object.key, size: object.size });
+  }
+  return pieces;
+}
+
+function missingPiece(key: string, missing: string, index: number, of: number | undefined): RestoreError {
+  return new RestoreError(`${printableKey(key)} is stored in ${of === undefined ? 'several' : of} objects and piece ${index}, ${printableKey(missing)}, is missing from storage`, {
+    hint: 'the backup cannot be read without every piece: use another backup, and look for what deleted the object (a lifecycle rule, a manual delete)',
+  });
+}
+
+// The stored bytes of a backup: its one object, or its pieces one after the other (each opened only
+// when the one before it ended, so one download at a time). A piece gone since describeBackup fails
+// the stream with the store's NoSuchKey error, which names it.
+export async function openBackup(store: BackupStore, info: BackupInfo): Promise<Readable> {
+  const pieces = info.pieces;
+  if (pieces === undefined || pieces.length <= 1) return store.get(info.key);
+  const first = await store.get(info.key);
+  return Readable.from(
+    (async function* () {
+      let current: Readable | undefined = first;
+      try {
+        for (const [i, key] of pieces.entries()) {
+          current = i === 0 ? first : await store.get(key);
+          for await (const chunk of current as AsyncIterable<Buffer>) yield chunk;
+        }
+      } finally {
+        current?.destroy();
+      }
+    })(),
+    { objectMode: false },
+  );
 }
 
 // Stored bytes read to tell the format: enough for age's first 64 KiB chunk and a compressor's first
@@ -194,7 +267,7 @@ export async function findIntegrityError(store: BackupStore, info: BackupInfo): 
   if (!info.manifest) return undefined;
   const check = createIntegrityCheck({ key: info.key, sha256: info.manifest.sha256, size: info.manifest.size });
   try {
-    const body = await store.get(info.key);
+    const body = await openBackup(store, info);
     await pipeline(body, check.stream, new Writable({ write: (_c, _e, cb) => cb() }));
     return undefined;
   } catch (error) {

@@ -8,15 +8,16 @@ import { METRIC_PREFIX } from '../core/metrics.ts';
 
 
 // `now` is the clock the *_age_seconds gauges subtract from (the verify service's own, in tests).
-// `sets` (BACKUP_DATABASES): each set's verification state; every series then carries a `set` label.
-export function registerRestoreMetrics(registry: Registry, state: () => VerifyState, now?: () => Date, sets?: () => ReadonlyMap<string, VerifyState>): void {
+// `sets` (BACKUP_DATABASES): each set's verification state; every series then carries a `set` label
+// (`label`: `destination` with several destinations).
+export function registerRestoreMetrics(registry: Registry, state: () => VerifyState, now?: () => Date, sets?: () => ReadonlyMap<string, VerifyState>, label: 'set' | 'destination' = 'set'): void {
   const gauge = (name: string, help: string, pick: (s: VerifyState) => number | undefined): void => {
     if (sets === undefined) registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => pick(state()));
-    else registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, 'set', () => [...sets()].map(([set, s]): [string, number | undefined] => [set, pick(s)]));
+    else registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, label, () => [...sets()].map(([set, s]): [string, number | undefined] => [set, pick(s)]));
   };
   const ageGauge = (name: string, help: string, pick: (s: VerifyState) => Date | undefined): void => {
     if (sets === undefined) registerAgeGauge(registry, `${METRIC_PREFIX}${name}`, help, () => pick(state()), now);
-    else registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, 'set', () => [...sets()].map(([set, s]): [string, number | undefined] => [set, ageSeconds(pick(s), (now ?? (() => new Date()))())]));
+    else registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, label, () => [...sets()].map(([set, s]): [string, number | undefined] => [set, ageSeconds(pick(s), (now ?? (() => new Date()))())]));
   };
   const seconds = (d: Date | undefined) => (d === undefined ? undefined : d.getTime() / 1000);
   const flag = (b: boolean | undefined) => (b === undefined ? undefined : b ? 1 : 0);

@@ -6,7 +6,7 @@ import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';
-import { createDecodeStages, describeBackup, destroyStages, type DecryptFactory } from './backup-source.ts';
+import { createDecodeStages, describeBackup, destroyStages, openBackup, type DecryptFactory } from './backup-source.ts';
 import { classifyGlobalsStatement, splitSqlStatements, withoutSuperuserAttributes } from './globals-sql.ts';
 import type { PgTools } from './pg-tools.ts';
 import { withClient, type RestoreTarget } from './target.ts';
@@ -16,6 +16,9 @@ import { withClient, type RestoreTarget } from './target.ts';
 // undo the roles already made). A role that exists on the target before the restore is left exactly as
 // it is: its CREATE ROLE, ALTER ROLE (attributes, password, settings), comment and the memberships
 // granted to it are skipped and the role is reported, so restoring never changes a live password.
+// A rehearsal (the restore drill) runs the same statements inside one transaction that it rolls back,
+// each behind a savepoint so a refused one is reported and the rest go on: the scratch server is left
+// as it was. Tablespace statements cannot run in a transaction; a rehearsal skips and reports them.
 
 export interface GlobalsRestoreReport {
   key: string;
@@ -33,6 +36,8 @@ export interface GlobalsRestoreReport {
   deferred: string[];
   // The databases the server had when the globals were dumped, with owners (from the manifest).
   databases: GlobalsFacts['databases'] | undefined;
+  // A rehearsal's statements that cannot run inside a transaction (tablespaces), not tried.
+  skipped?: string[];
 }
 
 export interface GlobalsRestoreRequest {
@@ -45,7 +50,12 @@ export interface GlobalsRestoreRequest {
   tools: PgTools;
   logger: Logger;
   signal?: AbortSignal;
+  // Apply inside a transaction and roll it back (see above).
+  rehearse?: boolean;
 }
+
+// Statements PostgreSQL refuses inside a transaction block.
+const OUTSIDE_TRANSACTION_ONLY = /^(?:CREATE|DROP)\s+TABLESPACE\b/i;
 
 // A globals script is a few KiB per role; this bounds memory against a wrong object.
 const MAX_GLOBALS_BYTES = 64 * 1024 * 1024;
@@ -56,7 +66,7 @@ async function readGlobalsScript(request: GlobalsRestoreRequest): Promise<{ sql:
   if (info.parts.format !== 'plain') {
     throw new RestoreError(`${printableKey(info.key)} is not a globals script (it is a ${info.parts.format} archive)`, { hint: 'the @globals folder should hold only pg_dumpall --globals-only output' });
   }
-  const body = await request.store.get(info.key);
+  const body = await openBackup(request.store, info);
   let decode;
   try {
     decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt });
@@ -105,6 +115,47 @@ function membershipMember(statement: string): string | undefined {
   return ident.startsWith('"') ? ident.slice(1, -1).replaceAll('""', '"') : ident;
 }
 
+// Runs the script's statements in order through `run`, leaving pre-existing roles alone; refused ones are
+// reported.
+async function applyStatements(sql: string, before: Set<string>, run: (statement: string) => Promise<void>, report: GlobalsRestoreReport, log: Logger, rehearse: boolean): Promise<void> {
+  for (const statement of splitSqlStatements(sql)) {
+    if (rehearse && OUTSIDE_TRANSACTION_ONLY.test(statement)) {
+      report.skipped?.push(statement.split('\n')[0] ?? '');
+      continue;
+    }
+    const kind = classifyGlobalsStatement(statement);
+    if (kind.kind === 'database-setting') {
+      if (!before.has(kind.role)) report.deferred.push(statement);
+      continue;
+    }
+    if (kind.kind === 'role' && before.has(kind.role)) {
+      if (kind.create) report.existing.push(kind.role);
+      continue;
+    }
+    const member = membershipMember(statement);
+    if (member !== undefined && before.has(member)) continue;
+    try {
+      try {
+        await run(statement);
+      } catch (error) {
+        // A restoring user that is no superuser (a managed server's admin) cannot set SUPERUSER,
+        // REPLICATION or BYPASSRLS, not even their NO form: set the rest (LOGIN, the password, ...).
+        const reduced = kind.kind === 'role' ? withoutSuperuserAttributes(statement) : undefined;
+        if (reduced === undefined || kind.kind !== 'role') throw error;
+        if (reduced.statement !== '') await run(reduced.statement);
+        report.adjusted.push({ role: kind.role, dropped: reduced.dropped });
+        log.warn({ role: kind.role, dropped: reduced.dropped, error: firstLine(error) }, 'role attributes only a superuser may set were left out');
+      }
+      if (kind.kind === 'role' && kind.create) report.created.push(kind.role);
+    } catch (error) {
+      // Statement text is shown up to its first line: an ALTER ROLE line may hold a password hash.
+      const shown = statement.replace(/PASSWORD\s+'[^']*'/gi, "PASSWORD '***'").split('\n')[0] ?? '';
+      report.failed.push({ statement: shown, error: firstLine(error) });
+      log.warn({ statement: shown, error: firstLine(error) }, 'a globals statement was refused; the restore goes on');
+    }
+  }
+}
+
 // Runs the script's statements in order, leaving pre-existing roles alone. Throws RestoreError only
 // when the object cannot be read or the server cannot be reached; refused statements are reported.
 export async function restoreGlobals(request: GlobalsRestoreRequest): Promise<GlobalsRestoreReport> {
@@ -120,41 +171,38 @@ export async function restoreGlobals(request: GlobalsRestoreRequest): Promise<Gl
     deferred: [],
     databases: facts?.databases,
   };
+  const rehearse = request.rehearse === true;
   await withClient(request.target, async (client) => {
     const before = await existingRoles(client);
-    for (const statement of splitSqlStatements(sql)) {
-      const kind = classifyGlobalsStatement(statement);
-      if (kind.kind === 'database-setting') {
-        if (!before.has(kind.role)) report.deferred.push(statement);
-        continue;
+    // In a rehearsal each statement runs behind a savepoint: a refused one is undone alone.
+    const run = async (statement: string): Promise<void> => {
+      if (!rehearse) {
+        await client.query(statement);
+        return;
       }
-      if (kind.kind === 'role' && before.has(kind.role)) {
-        if (kind.create) report.existing.push(kind.role);
-        continue;
-      }
-      const member = membershipMember(statement);
-      if (member !== undefined && before.has(member)) continue;
+      await client.query('SAVEPOINT globals_statement');
       try {
-        try {
-          await client.query(statement);
-        } catch (error) {
-          // A restoring user that is no superuser (a managed server's admin) cannot set SUPERUSER,
-          // REPLICATION or BYPASSRLS, not even their NO form: set the rest (LOGIN, the password, ...).
-          const reduced = kind.kind === 'role' ? withoutSuperuserAttributes(statement) : undefined;
-          if (reduced === undefined || kind.kind !== 'role') throw error;
-          if (reduced.statement !== '') await client.query(reduced.statement);
-          report.adjusted.push({ role: kind.role, dropped: reduced.dropped });
-          log.warn({ role: kind.role, dropped: reduced.dropped, error: firstLine(error) }, 'role attributes only a superuser may set were left out');
-        }
-        if (kind.kind === 'role' && kind.create) report.created.push(kind.role);
+        await client.query(statement);
       } catch (error) {
-        // Statement text is shown up to its first line: an ALTER ROLE line may hold a password hash.
-        const shown = statement.replace(/PASSWORD\s+'[^']*'/gi, "PASSWORD '***'").split('\n')[0] ?? '';
-        report.failed.push({ statement: shown, error: firstLine(error) });
-        log.warn({ statement: shown, error: firstLine(error) }, 'a globals statement was refused; the restore goes on');
+        await client.query('ROLLBACK TO SAVEPOINT globals_statement');
+        throw error;
       }
+      await client.query('RELEASE SAVEPOINT globals_statement');
+    };
+    if (rehearse) {
+      report.skipped = [];
+      await client.query('BEGIN');
+    }
+    try {
+      await applyStatements(sql, before, run, report, log, rehearse);
+    } finally {
+      if (rehearse) await client.query('ROLLBACK');
     }
   });
+  if (rehearse) {
+    log.info({ wouldCreate: report.created.length, existing: report.existing, failed: report.failed.length, skipped: report.skipped?.length ?? 0 }, 'globals rehearsed (rolled back)');
+    return report;
+  }
   log.info({ created: report.created.length, existing: report.existing, failed: report.failed.length, rolePasswords: report.rolePasswords }, 'globals restored');
   return report;
 }

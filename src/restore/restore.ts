@@ -10,7 +10,7 @@ import { RestoreError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { libpqConninfo } from '../util/pg-url.ts';
-import { createDecodeStages, describeBackup, destroyStages, findIntegrityError, type BackupInfo, type DecryptFactory } from './backup-source.ts';
+import { createDecodeStages, describeBackup, destroyStages, findIntegrityError, openBackup, type BackupInfo, type DecryptFactory } from './backup-source.ts';
 import { createDumpScanStream } from './dump-scanner.ts';
 import { IntegrityError } from './integrity.ts';
 import type { PgTools } from './pg-tools.ts';
@@ -101,7 +101,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
   log.info({ target: describeTarget(request.target), format: info.parts.format, compression: info.parts.compression, encrypted: info.parts.encrypted }, 'restore started');
   // Child processes start only once the object is readable, and the pipeline owns them at once:
   // a failure in between (a missing binary, a storage error) can then never go unheard.
-  const body = await request.store.get(info.key);
+  const body = await openBackup(request.store, info);
   let decode;
   try {
     decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress, noOwner: request.noOwner ?? false });
@@ -207,7 +207,7 @@ async function restoreInParallel(
   const dir = await fs.mkdtemp(path.join(request.tempDir ?? os.tmpdir(), 'bs-restore-'));
   const file = path.join(dir, `${randomBytes(4).toString('hex')}.dump`);
   try {
-    const body = await request.store.get(info.key);
+    const body = await openBackup(request.store, info);
     let decode;
     try {
       decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress, archiveOnly: true });

@@ -11,6 +11,7 @@ import {
   describeBackup,
   destroyStages,
   findIntegrityError,
+  openBackup,
   type BackupInfo,
   type DecryptFactory,
 } from './backup-source.ts';
@@ -169,7 +170,7 @@ async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analys
   let storedBytes = 0;
   let body;
   try {
-    body = await request.store.get(info.key);
+    body = await openBackup(request.store, info);
   } catch (error) {
     return { facts: undefined, storedBytes, problems: [problemOf('unreadable', error, `cannot read ${printableKey(info.key)}`)] };
   }

@@ -1,6 +1,7 @@
 // Runs a prune against storage: lists our prefix, lets selectForPrune decide, deletes in batches
-// (backups first, then their manifests, so a failure half-way never leaves a backup without its
-// manifest; a manifest left behind is removed by the next prune).
+// (backups first, then the further pieces of split ones, then their manifests, so a failure half-way
+// never leaves a backup without its manifest or a piece; a piece or manifest left behind is removed by
+// the next prune).
 import type { Location } from '../config/types.ts';
 import { keyPrefix } from '../core/naming.ts';
 import { evaluate, type MonitorPolicy } from '../monitor/checks.ts';
@@ -10,7 +11,7 @@ import type { BackupStore, StoredObject } from '../storage/store.ts';
 import { selectForPrune, type PrunePlan, type PrunePolicy } from './select-for-prune.ts';
 
 // Keys per store.delete call (S3 DeleteObjects takes up to 1000; smaller batches report progress).
-const PRUNE_BATCH = 500;
+export const PRUNE_BATCH = 500;
 
 export interface PruneOptions {
   store: BackupStore;
@@ -51,7 +52,7 @@ export async function runPrune(options: PruneOptions): Promise<PruneResult> {
   const dryRun = options.dryRun ?? false;
   const result: PruneResult = { plan, remaining: objects, deleted: [], deletedBackups: 0, deletedManifests: 0, bytesFreed: 0, dryRun };
   if (dryRun || plan.refusal !== undefined || plan.toDelete.length === 0) return result;
-  const ordered = [...plan.toDelete.filter((i) => i.kind === 'backup'), ...plan.toDelete.filter((i) => i.kind === 'manifest')];
+  const ordered = (['backup', 'piece', 'manifest'] as const).flatMap((kind) => plan.toDelete.filter((i) => i.kind === kind));
   for (let start = 0; start < ordered.length; start += PRUNE_BATCH) {
     const batch = ordered.slice(start, start + PRUNE_BATCH);
     const keys = batch.map((i) => i.key);
@@ -59,7 +60,7 @@ export async function runPrune(options: PruneOptions): Promise<PruneResult> {
     result.deleted.push(...keys);
     for (const item of batch) {
       if (item.kind === 'backup') result.deletedBackups += 1;
-      else result.deletedManifests += 1;
+      else if (item.kind === 'manifest') result.deletedManifests += 1;
       result.bytesFreed += item.size;
     }
     options.onDeleted?.(keys);

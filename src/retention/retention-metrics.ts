@@ -1,7 +1,7 @@
 // Prometheus metrics of retention, read from the retention service's stored state in collect()
 // (no I/O at scrape; unknown values are left out). The oldest backup's time is the monitor's
 // backup_sentinel_oldest_backup_timestamp_seconds and is not registered again here.
-import { registerAgeGauge, registerStateGauge } from '../util/state-gauge.ts';
+import { ageSeconds } from '../util/state-gauge.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RuleState } from './lifecycle-rules.ts';
 import type { EffectiveMode, RetentionStatus } from './retention-status.ts';
@@ -23,45 +23,72 @@ export interface RetentionMetrics {
   countDeleted(backups: number): void;
 }
 
-export function registerRetentionMetrics(registry: Registry, state: () => RetentionMetricsState): RetentionMetrics {
-  const read = (): RetentionMetricsState | undefined => {
+// Each retention's state by backup set ('' for the one retention of a single-database deployment,
+// whose series carry no `set` label: they stay exactly as they were before sets existed).
+export type RetentionStates = () => Iterable<readonly [set: string, state: RetentionMetricsState]>;
+
+export interface RetentionMetricsRegistration {
+  // The deletion counter of one set ('' without sets).
+  forSet(set: string): RetentionMetrics;
+}
+
+// label: the name of the label that carries each state's set ('set', or 'destination' with several
+// destinations); undefined for the one unlabelled retention.
+export function registerRetentionMetrics(registry: Registry, states: RetentionStates, options: { label?: 'set' | 'destination' | undefined; now?: () => Date } = {}): RetentionMetricsRegistration {
+  const { label } = options;
+  const setLabel = label !== undefined;
+  const now = options.now ?? (() => new Date());
+  const read = (): (readonly [string, RetentionMetricsState])[] => {
     try {
-      return state();
+      return [...states()];
     } catch {
-      return undefined;
+      return [];
     }
   };
+  const labelsOf = (set: string): Record<string, string> => (label === undefined ? {} : { [label]: set });
+  const setLabels = label === undefined ? [] : [label];
+  // One series per set whose value is known; a labelless gauge's default 0 is removed so an unknown value
+  // leaves the series out rather than reporting 0.
   const gauge = (name: string, help: string, pick: (s: RetentionMetricsState) => number | undefined): void => {
-    registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => {
-      const s = read();
-      return s === undefined ? undefined : pick(s);
+    new Gauge({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames: setLabels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        if (!setLabel) this.remove();
+        for (const [set, s] of read()) {
+          const value = pick(s);
+          if (value !== undefined && Number.isFinite(value)) this.set(labelsOf(set), value);
+        }
+      },
     });
   };
 
   new Gauge({
     name: `${METRIC_PREFIX}retention_mode`,
     help: 'Retention mode in effect: 1 for the current one (lifecycle rule, prune, or off)',
-    labelNames: ['mode'],
+    labelNames: ['mode', ...setLabels],
     registers: [registry],
     collect() {
       this.reset();
-      const s = read();
-      if (s === undefined) return;
-      for (const mode of MODES) this.set({ mode }, s.status.mode === mode ? 1 : 0);
+      for (const [set, s] of read()) for (const mode of MODES) this.set({ mode, ...labelsOf(set) }, s.status.mode === mode ? 1 : 0);
     },
   });
   new Gauge({
     name: `${METRIC_PREFIX}retention_lifecycle_rule_state`,
     help: "State of the bucket's lifecycle rule for the backup prefix, 1 for the current one (lifecycle mode only)",
-    labelNames: ['state'],
+    labelNames: ['state', ...setLabels],
     registers: [registry],
     collect() {
       this.reset();
-      const s = read();
-      if (s === undefined || s.status.mode !== 'lifecycle') return;
-      const current = s.status.lifecycleProblem !== undefined ? 'error' : s.status.lifecycle?.state;
-      if (current === undefined) return;
-      for (const state of RULE_STATES) this.set({ state }, current === state ? 1 : 0);
+      for (const [set, s] of read()) {
+        if (s.status.mode !== 'lifecycle') continue;
+        const current = s.status.lifecycleProblem !== undefined ? 'error' : s.status.lifecycle?.state;
+        if (current === undefined) continue;
+        for (const state of RULE_STATES) this.set({ state, ...labelsOf(set) }, current === state ? 1 : 0);
+      }
     },
   });
   gauge('retention_days', 'RETENTION_DAYS: backups older than this are removed (0: retention off)', (s) => s.retentionDays);
@@ -72,18 +99,21 @@ export function registerRetentionMetrics(registry: Registry, state: () => Retent
   gauge('retention_last_run_timestamp_seconds', 'When the retention service last ran (Unix time)', (s) =>
     s.status.lastRunAt === undefined ? undefined : s.status.lastRunAt.getTime() / 1000,
   );
-  registerAgeGauge(registry, `${METRIC_PREFIX}retention_last_run_age_seconds`, 'Seconds since the retention service last ran', () => read()?.status.lastRunAt);
+  gauge('retention_last_run_age_seconds', 'Seconds since the retention service last ran', (s) => ageSeconds(s.status.lastRunAt, now()));
   gauge('retention_last_run_success', '1 if the last retention run did its work, 0 if it failed', (s) =>
     s.status.lastRunOk === undefined ? undefined : s.status.lastRunOk ? 1 : 0,
   );
   const deleted = new Counter({
     name: `${METRIC_PREFIX}backups_deleted_total`,
     help: 'Backups deleted by prunes of this process (manifests not counted)',
+    labelNames: setLabels,
     registers: [registry],
   });
   return {
-    countDeleted(backups) {
-      if (backups > 0) deleted.inc(backups);
-    },
+    forSet: (set) => ({
+      countDeleted(backups) {
+        if (backups > 0) deleted.inc(labelsOf(set), backups);
+      },
+    }),
   };
 }

@@ -19,7 +19,7 @@ import { evaluateRules, mergeRules, ourRuleId, rulesExpiringPrefix, withoutOurRu
 import { runPrune } from './prune.ts';
 import { describeTiers } from './tiers.ts';
 import { checkRetention, findOverdueBackups } from './retention-check.ts';
-import { registerRetentionMetrics, type RetentionMetrics } from './retention-metrics.ts';
+import { registerRetentionMetrics, type RetentionMetrics, type RetentionMetricsState } from './retention-metrics.ts';
 import { initialStatus, resolveMode, type LifecycleProblem, type RetentionStatus } from './retention-status.ts';
 
 export interface RetentionServiceOptions {
@@ -33,6 +33,8 @@ export interface RetentionServiceOptions {
   lifecycle?: LifecycleStore | undefined;
   logger: Logger;
   registry?: Registry | undefined;
+  // Instead of a registry: the deletion counter of a backup set, whose gauges SetRetention registers.
+  metrics?: RetentionMetrics | undefined;
   clock?: { now(): Date } | undefined;
   // The monitor's current findings (stale, empty, backup_failed ...): a prune waits while any is active.
   currentFindings?: (() => readonly Finding[] | undefined) | undefined;
@@ -59,7 +61,7 @@ export class RetentionService {
     this.clock = options.clock ?? { now: () => new Date() };
     const { mode, reason } = resolveMode(options.settings, options.storageKind);
     this.current = initialStatus(mode, reason);
-    this.metrics = options.registry === undefined ? undefined : registerRetentionMetrics(options.registry, () => this.metricsState());
+    this.metrics = options.metrics ?? (options.registry === undefined ? undefined : registerRetentionMetrics(options.registry, () => [['', this.metricsState()]]).forSet(''));
     this.task = new ScheduledTask({
       name: 'retention',
       schedule: { expression: options.cron ?? dailyAt(this.clock.now()), timezone: 'UTC' },
@@ -268,7 +270,8 @@ export class RetentionService {
     }
   }
 
-  private metricsState() {
+  // What the retention metrics show, from stored state (no I/O).
+  metricsState(): RetentionMetricsState {
     const { settings } = this.options;
     const mode = this.current.mode;
     const overdue =
@@ -297,7 +300,7 @@ function problemOf(error: unknown, action: 'read' | 'write'): LifecycleProblem {
 // The retention service for a loaded configuration (the composition root passes store, logger, registry).
 export function createRetentionService(
   config: Pick<Config, 'retention' | 'storage' | 'location' | 'monitor'>,
-  deps: Pick<RetentionServiceOptions, 'store' | 'logger' | 'registry' | 'clock' | 'currentFindings' | 'lifecycle'>,
+  deps: Pick<RetentionServiceOptions, 'store' | 'logger' | 'registry' | 'metrics' | 'clock' | 'currentFindings' | 'lifecycle'>,
 ): RetentionService {
   const storage = config.storage;
   const lifecycle = deps.lifecycle ?? (storage.kind === 's3' ? createLifecycleStore(storage) : undefined);

@@ -4,7 +4,7 @@
 // good backups). With KEEP_* tiers, what no tier keeps goes instead of what is older than
 // RETENTION_DAYS (tiers.ts). Time is an argument.
 import { MANIFEST_SUFFIX, manifestKey, parseBackupKey } from '../core/naming.ts';
-import { backupsOf, type BackupObject } from '../core/backup-catalog.ts';
+import { backupsOf, pieceOf, type BackupObject } from '../core/backup-catalog.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import type { StoredObject } from '../storage/store.ts';
 import { printableKey } from '../util/printable-key.ts';
@@ -46,7 +46,9 @@ export interface PruneInput {
 
 export interface PruneItem {
   key: string;
-  kind: 'backup' | 'manifest';
+  // One object each: a backup stored in several objects is its first ('backup', that object's size)
+  // plus a 'piece' per further object.
+  kind: 'backup' | 'piece' | 'manifest';
   size: number;
   ageDays: number;
   // Why it goes, for people: "42.0 days old (RETENTION_DAYS=30)".
@@ -64,7 +66,7 @@ interface KeptItem {
 export interface PrunePlan {
   // Why nothing may be deleted now; undefined when the prune may go ahead.
   refusal: string | undefined;
-  // What to delete: empty when refused. Backups first, then their manifests.
+  // What to delete: empty when refused. Backups first, then their further pieces, then their manifests.
   toDelete: PruneItem[];
   // What would have been deleted had the prune not been refused (for dry runs and logs).
   held: PruneItem[];
@@ -116,10 +118,28 @@ export function selectForPrune(input: PruneInput): PrunePlan {
     } else if (newestOurs.has(b.object.key)) {
       plan.kept.push({ key: b.object.key, ageDays: age, reason: `one of the newest ${minKept} backups (MIN_BACKUPS_KEPT)` });
     } else {
-      due.push({ key: b.object.key, kind: 'backup', size: b.object.size, ageDays: age, reason: `${age} days old, older than ${policy.days} days (RETENTION_DAYS)` });
+      due.push({ key: b.object.key, kind: 'backup', size: firstObjectSize(b.object), ageDays: age, reason: `${age} days old, older than ${policy.days} days (RETENTION_DAYS)` });
     }
   }
   const byKey = new Map(objects.map((o) => [o.key, o]));
+  const byBackup = new Map(backups.map((b) => [b.object.key, b.object]));
+  const pieces: PruneItem[] = [];
+  for (const item of due) {
+    for (const piece of byBackup.get(item.key)?.pieces ?? []) {
+      pieces.push({ key: piece.key, kind: 'piece', size: piece.size, ageDays: item.ageDays, reason: `piece of ${printableKey(item.key)}` });
+    }
+  }
+  // Pieces whose first object is gone (a prune that failed between the two): old enough, no upload
+  // can still be writing them.
+  for (const o of objects) {
+    const piece = pieceOf(o.key, prefix);
+    if (piece === undefined || byKey.has(piece.backupKey)) continue;
+    const time = parseBackupKey(piece.backupKey, prefix).time;
+    if (time === undefined) continue;
+    const ageTime = Math.max(time.getTime(), o.lastModified.getTime());
+    if (ageTime >= Math.min(cutoff.getTime(), now.getTime() - ORPHAN_MANIFEST_MIN_AGE_MS)) continue;
+    pieces.push({ key: o.key, kind: 'piece', size: o.size, ageDays: ageDays(now, ageTime), reason: 'piece of a backup that is already gone' });
+  }
   const manifests: PruneItem[] = [];
   for (const item of due) {
     const manifest = byKey.get(manifestKey(item.key));
@@ -136,7 +156,7 @@ export function selectForPrune(input: PruneInput): PrunePlan {
     if (ageTime >= Math.min(cutoff.getTime(), now.getTime() - ORPHAN_MANIFEST_MIN_AGE_MS)) continue;
     manifests.push({ key: o.key, kind: 'manifest', size: o.size, ageDays: ageDays(now, ageTime), reason: 'manifest of a backup that is already gone' });
   }
-  const all = [...due, ...manifests];
+  const all = [...due, ...pieces, ...manifests];
 
   const refusal = refuse(backups, input);
   if (refusal !== undefined) return { ...plan, refusal, held: all };
@@ -168,10 +188,15 @@ function selectByTiers(
     if (reasons.length > 0) {
       ctx.kept.push({ key: b.object.key, ageDays: age, reason: reasons.join(', '), tiers: tierKeeps });
     } else {
-      due.push({ key: b.object.key, kind: 'backup', size: b.object.size, ageDays: age, reason: `${age} days old, kept by no tier (${describeTiers(tiers)})` });
+      due.push({ key: b.object.key, kind: 'backup', size: firstObjectSize(b.object), ageDays: age, reason: `${age} days old, kept by no tier (${describeTiers(tiers)})` });
     }
   }
   return due;
+}
+
+// The size of a backup's first object (its size is the sum over its pieces).
+function firstObjectSize(backup: BackupObject): number {
+  return (backup.pieces ?? []).reduce((size, piece) => size - piece.size, backup.size);
 }
 
 // Why the newest backup is not known to be good, or undefined when it is.

@@ -11,7 +11,7 @@ import { selectDatabases } from './list-databases.ts';
 // One database failing never stops the others: each set gets its own result.
 
 export interface SetResult {
-  // The set's name: the database's real name.
+  // The set's name: the database's real name (or setName's, SENTINEL_CONFIG).
   set: string;
   location: Location;
   result: BackupResult;
@@ -32,6 +32,8 @@ export interface BackupSetsOptions {
   listDatabases: () => Promise<string[]>;
   logger: Logger;
   clock?: () => Date;
+  // The set a database is (SENTINEL_CONFIG: `<file set>/<database>`); default the database's name.
+  setName?: (database: string) => string;
   // Test seam; default runBackupJob.
   runOne?: (deps: BackupJobDeps, run: RunContext) => Promise<BackupResult>;
 }
@@ -65,7 +67,7 @@ export class BackupSetsRunner {
   // The sets known now without asking the server: the configured names, or the last listing.
   knownSets(): string[] {
     const { selection } = this.#options;
-    return selection.kind === 'names' ? [...selection.names] : [...(this.#lastListed ?? [])];
+    return (selection.kind === 'names' ? [...selection.names] : [...(this.#lastListed ?? [])]).map((db) => this.#setName(db));
   }
 
   // Resolves the selection (BACKUP_DATABASES=* asks the server). Never throws for `names`.
@@ -76,8 +78,13 @@ export class BackupSetsRunner {
     return selectDatabases(selection, listed);
   }
 
-  location(set: string): Location {
-    return databaseLocation(this.#options.base, set);
+  // The folder of one database (by its name on the server).
+  location(database: string): Location {
+    return databaseLocation(this.#options.base, database);
+  }
+
+  #setName(database: string): string {
+    return this.#options.setName?.(database) ?? database;
   }
 
   // One run over every set. Never throws.
@@ -94,7 +101,8 @@ export class BackupSetsRunner {
       log.error({ err: errForLog(error), hint: error.hint }, `backup failed: ${error.shortMessage}`);
       this.#problem = error;
       // Every set known from before gets the failure, so each one's backup_failed names it.
-      const results = this.knownSets().map((set) => ({ set, location: this.location(set), result: this.#failure(run, startedAt, error) }));
+      const known = this.#options.selection.kind === 'names' ? this.#options.selection.names : (this.#lastListed ?? []);
+      const results = known.map((db) => ({ set: this.#setName(db), location: this.location(db), result: this.#failure(run, startedAt, error) }));
       for (const r of results) await this.#tell(r, log);
       return { results, aggregate: this.#failure(run, startedAt, error) };
     }
@@ -110,8 +118,8 @@ export class BackupSetsRunner {
       const error = new BackupError('config', `database "${gone}" is no longer on the server (BACKUP_DATABASES=*): it was not backed up`, {
         hint: 'if it was dropped or renamed on purpose, add it to BACKUP_EXCLUDE_DATABASES (its stored backups stay until retention removes them)',
       });
-      log.warn({ set: gone }, error.shortMessage);
-      const r = { set: gone, location: this.location(gone), result: this.#failure(run, startedAt, error) };
+      log.warn({ set: this.#setName(gone) }, error.shortMessage);
+      const r = { set: this.#setName(gone), location: this.location(gone), result: this.#failure(run, startedAt, error) };
       results.push(r);
       await this.#tell(r, log);
     }
@@ -123,10 +131,10 @@ export class BackupSetsRunner {
         const location = this.location(set);
         const runOne = this.#options.runOne ?? runBackupJob;
         const result = await runOne(
-          { ...this.#options.job, location, database: set, logger: this.#options.job.logger.child({ set }) },
+          { ...this.#options.job, location, database: set, logger: this.#options.job.logger.child({ set: this.#setName(set) }) },
           { ...run, startedAt },
         );
-        const r = { set, location, result };
+        const r = { set: this.#setName(set), location, result };
         results.push(r);
         await this.#tell(r, log);
       }

@@ -18,7 +18,12 @@ export interface SetMonitorsOptions {
   logger: Logger;
   timezone?: string | undefined;
   location: (set: string) => Location;
+  // Each set's own storage (several destinations: a set per destination); default `store` for all.
+  storeOf?: ((set: string) => BackupStore) | undefined;
   firstBackupAtStart?: boolean;
+  // SENTINEL_CONFIG: a set's own thresholds and start-up run, instead of `settings`/`firstBackupAtStart`.
+  settingsOf?: (set: string) => MonitorSettings;
+  firstBackupAtStartOf?: (set: string) => boolean;
 }
 
 // A finding of one set: the set is named in the finding (alerts, /health, metrics) and its summary.
@@ -41,12 +46,12 @@ export class SetMonitors {
     const existing = this.#monitors.get(set);
     if (existing !== undefined) return existing;
     const monitor = new MonitorRunner({
-      store: this.#options.store,
+      store: this.#options.storeOf?.(set) ?? this.#options.store,
       location: this.#options.location(set),
-      settings: this.#options.settings,
+      settings: this.#options.settingsOf?.(set) ?? this.#options.settings,
       timezone: this.#options.timezone,
       logger: this.#options.logger.child({ set }),
-      firstBackupAtStart: this.#options.firstBackupAtStart === true,
+      firstBackupAtStart: this.#options.firstBackupAtStartOf?.(set) ?? this.#options.firstBackupAtStart === true,
     });
     monitor.onCheck(async (result, snapshot) => {
       for (const listener of this.#listeners) await listener(set, result, snapshot);
@@ -107,8 +112,9 @@ export class SetMonitors {
   }
 
   // /status: each set's backups, findings and thresholds.
-  statuses(): Record<string, unknown> {
-    return Object.fromEntries(this.names().map((set) => [set, (this.#monitors.get(set) as MonitorRunner).status()]));
+  // nextBackupOf: when the set's next backup is due (SENTINEL_CONFIG: each set has its own schedule).
+  statuses(nextBackupOf?: (set: string) => Date | undefined): Record<string, unknown> {
+    return Object.fromEntries(this.names().map((set) => [set, (this.#monitors.get(set) as MonitorRunner).status(nextBackupOf === undefined ? {} : { nextBackupAt: nextBackupOf(set) })]));
   }
 
   // Ready when every set's storage answered (they share one storage).

@@ -1,11 +1,13 @@
 import { dailyAt } from '../core/cron.ts';
-import type { Config, Location } from '../config/types.ts';
+import type { Config, Location, StorageSettings } from '../config/types.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import type { Logger } from '../logger.ts';
 import { createLifecycleStore } from '../retention/lifecycle.ts';
 import { createRetentionService, type RetentionService } from '../retention/retention-service.ts';
 import type { BackupStore } from '../storage/store.ts';
+import type { Registry } from 'prom-client';
+import { registerRetentionMetrics, type RetentionMetricsRegistration } from '../retention/retention-metrics.ts';
 import { tagFinding } from './set-monitors.ts';
 
 // Retention per backup set (BACKUP_DATABASES): each set keeps RETENTION_DAYS and MIN_BACKUPS_KEPT in its
@@ -20,6 +22,14 @@ export interface SetRetentionOptions {
   location: (set: string) => Location;
   // The set's current monitor findings.
   currentFindings: (set: string) => readonly Finding[] | undefined;
+  // Where the retention metrics go, each series with the set's `set` label (`destination` with metricsLabel).
+  registry?: Registry | undefined;
+  metricsLabel?: 'set' | 'destination' | undefined;
+  // SENTINEL_CONFIG: a set's own retention (and thresholds) instead of `config`'s.
+  configOf?: (set: string) => Pick<Config, 'retention' | 'storage' | 'monitor'>;
+  // Each set's own storage (several destinations: a set per destination); default `store` and the
+  // configured storage for all.
+  storeOf?: ((set: string) => { store: BackupStore; storage: StorageSettings }) | undefined;
 }
 
 export class SetRetention {
@@ -27,6 +37,7 @@ export class SetRetention {
   readonly #services = new Map<string, RetentionService>();
   readonly #task: ScheduledTask<void>;
   readonly #lifecycle;
+  readonly #metrics: RetentionMetricsRegistration | undefined;
   #started = false;
 
   constructor(options: SetRetentionOptions) {
@@ -34,6 +45,10 @@ export class SetRetention {
     const storage = options.config.storage;
     // One client for every set's lifecycle calls.
     this.#lifecycle = storage.kind === 's3' ? createLifecycleStore(storage) : undefined;
+    this.#metrics =
+      options.registry === undefined
+        ? undefined
+        : registerRetentionMetrics(options.registry, () => [...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.metricsState()] as const), { label: options.metricsLabel ?? 'set' });
     this.#task = new ScheduledTask({
       name: 'retention',
       schedule: { expression: dailyAt(new Date()), timezone: 'UTC' },
@@ -42,18 +57,35 @@ export class SetRetention {
     });
   }
 
+  // Off for every set (RETENTION_DAYS=0); with a set's own settings, each set decides (offOf).
   get off(): boolean {
-    return this.#options.config.retention.days === 0;
+    return this.#options.configOf === undefined && this.#options.config.retention.days === 0;
+  }
+
+  offOf(set: string): boolean {
+    return (this.#options.configOf?.(set) ?? this.#options.config).retention.days === 0;
   }
 
   // The set's retention, made the first time the set is named (and run at once when the others run).
   ensure(set: string): RetentionService {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
-    const service = createRetentionService(
-      { ...this.#options.config, location: this.#options.location(set) },
-      { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, currentFindings: () => this.#options.currentFindings(set) },
-    );
+    const own = this.#options.storeOf?.(set);
+    const config = this.#options.configOf?.(set) ?? this.#options.config;
+    const metrics = this.#metrics?.forSet(set);
+    const currentFindings = () => this.#options.currentFindings(set);
+    // A destination of its own: its storage decides the mode (a directory always prunes), with its own
+    // lifecycle client when it is a bucket.
+    const service =
+      own === undefined
+        ? createRetentionService(
+            { ...config, location: this.#options.location(set) },
+            { store: this.#options.store, logger: this.#options.logger.child({ set }), lifecycle: this.#lifecycle, metrics, currentFindings },
+          )
+        : createRetentionService(
+            { ...config, storage: own.storage, retention: own.storage.kind === 'dir' ? { ...config.retention, mode: 'prune' } : config.retention, location: this.#options.location(set) },
+            { store: own.store, logger: this.#options.logger.child({ destination: set }), metrics, currentFindings },
+          );
     this.#services.set(set, service);
     if (this.#started) void this.runAll();
     return service;
@@ -104,6 +136,7 @@ export class SetRetention {
 
   describe(): Record<string, unknown> {
     if (this.off) return { mode: 'off' };
+    // A set whose retention is off shows its service's own { mode: 'off' }.
     return Object.fromEntries([...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.describe()]));
   }
 }

@@ -1,20 +1,34 @@
-import type { Config } from '../config/types.ts';
+import type { Config, Location } from '../config/types.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import { errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { buildVerifyService } from '../restore/build-verify-service.ts';
+import { buildGlobalsDrill, buildVerifyService } from '../restore/build-verify-service.ts';
+import { verifyFindings, type CheckRecord } from '../restore/verify-findings.ts';
 import type { VerifyService, VerifyState } from '../restore/verify-service.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { databaseLocation } from '../core/naming.ts';
 import { tagFinding } from './set-monitors.ts';
+import { GLOBALS_FOLDER } from '../backup/globals.ts';
 
 // Verification per backup set (BACKUP_DATABASES): each set's newest backup is verified (and drilled,
 // compared with that set's own database) at VERIFY_CRON, one set after another so that twenty sets do
-// not download and restore twenty backups at once.
+// not download and restore twenty backups at once. With BACKUP_GLOBALS and a drill server, the roles
+// are drilled first (rehearsed and rolled back: restore/globals-drill.ts), under the set name
+// `@globals` (its folder's name, as the globals run's own findings).
+const GLOBALS_SET = GLOBALS_FOLDER;
+
+export interface SetVerifyScope {
+  location: (set: string) => Location;
+  store: (set: string) => BackupStore;
+}
 
 export type SetVerifyListener = (set: string, findings: Finding[]) => void | Promise<void>;
+
+// SENTINEL_CONFIG: the configuration a set is verified with (its own folder and database URL), and the
+// database drills compare with when it is not the URL's own.
+export type SetVerifyConfig = (set: string) => { config: Config; database: string | undefined } | undefined;
 
 export class SetVerify {
   readonly #config: Config;
@@ -23,11 +37,21 @@ export class SetVerify {
   readonly #services = new Map<string, VerifyService>();
   readonly #listeners = new Set<SetVerifyListener>();
   readonly #task: ScheduledTask<void>;
+  readonly #configOf: SetVerifyConfig | undefined;
+  readonly #drillGlobals: (() => Promise<CheckRecord | undefined>) | undefined;
+  #globalsDrill: CheckRecord | undefined;
 
-  constructor(config: Config, store: BackupStore, logger: Logger) {
+  readonly #scope: SetVerifyScope | undefined;
+
+  // configOf (SENTINEL_CONFIG): each set's own configuration. scope: where each set's backups are when not in
+  // the set's database folder of `store` (several destinations).
+  constructor(config: Config, store: BackupStore, logger: Logger, configOf?: SetVerifyConfig, scope?: SetVerifyScope) {
     this.#config = config;
+    this.#configOf = configOf;
     this.#store = store;
+    this.#scope = scope;
     this.#logger = logger.child({ component: 'verify' });
+    this.#drillGlobals = buildGlobalsDrill(config, store, this.#logger.child({ set: GLOBALS_SET }));
     this.#task = new ScheduledTask({
       name: 'verify',
       schedule: { expression: config.verify.cron, timezone: config.cronTimezone ?? DEFAULT_CRON_TIMEZONE },
@@ -39,7 +63,14 @@ export class SetVerify {
   ensure(set: string): VerifyService {
     const existing = this.#services.get(set);
     if (existing !== undefined) return existing;
-    const service = buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set);
+    const own = this.#configOf?.(set);
+    const scope = this.#scope;
+    const service =
+      scope !== undefined
+        ? buildVerifyService({ ...this.#config, location: scope.location(set) }, scope.store(set), this.#logger.child({ destination: set }))
+        : own === undefined
+          ? buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set)
+          : buildVerifyService(own.config, this.#store, this.#logger.child({ set }), own.database);
     service.onResult(async (_run, findings) => {
       for (const listener of this.#listeners) await listener(set, findings.map((f) => tagFinding(set, f)));
     });
@@ -65,8 +96,12 @@ export class SetVerify {
     return this.#task.nextRunAt();
   }
 
-  // Every set once, one after another.
+  // Every set once, one after another (the roles first: a whole server is restored in that order).
   async runAll(): Promise<void> {
+    if (this.#drillGlobals !== undefined) {
+      this.#globalsDrill = (await this.#drillGlobals()) ?? this.#globalsDrill;
+      for (const listener of this.#listeners) await listener(GLOBALS_SET, this.#globalsFindings());
+    }
     for (const [set, service] of [...this.#services.entries()]) {
       try {
         await service.runNow();
@@ -81,7 +116,16 @@ export class SetVerify {
   }
 
   findings(): Finding[] {
-    return [...this.#services.keys()].sort().flatMap((set) => (this.#services.get(set)?.findings() ?? []).map((f) => tagFinding(set, f)));
+    return [...this.#globalsFindings(), ...[...this.#services.keys()].sort().flatMap((set) => (this.#services.get(set)?.findings() ?? []).map((f) => tagFinding(set, f)))];
+  }
+
+  // The roles' last drill (undefined before the first, or with no globals backup yet).
+  globalsDrill(): CheckRecord | undefined {
+    return this.#globalsDrill;
+  }
+
+  #globalsFindings(): Finding[] {
+    return verifyFindings(undefined, this.#globalsDrill).map((f) => tagFinding(GLOBALS_SET, f));
   }
 
   checksOf(set: string): readonly CheckName[] {

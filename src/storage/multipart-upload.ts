@@ -16,6 +16,9 @@ export interface MultipartUploadOptions {
   onProgress?: ((loaded: number) => void) | undefined;
   // S3's MAX_PARTS unless a test lowers it.
   maxParts?: number;
+  // Free part buffers (each partSize long) shared with the uploads of the backup's other pieces, so a
+  // backup in several objects still holds queueSize + 1 buffers, not that many per object.
+  pool?: Buffer[];
 }
 
 // Uploads a stream of unknown length in parts of partSize, at most queueSize at once, copying it into
@@ -25,21 +28,32 @@ export interface MultipartUploadOptions {
 // triggers late (tens of MiB of dead parts at a time). A body that fits in one part is one PutObject.
 // On failure done() rejects with the first error; aborting the multipart upload (uploadId) is the
 // caller's job, as is cancelling requests still in flight (through the client it passes).
+// done() is uploadParts() then complete(); a caller may run them apart, to make the object appear
+// only after others (split-upload.ts).
 export class MultipartUpload {
   uploadId: string | undefined;
   // Parts sent (1 for a single PutObject).
   parts = 0;
+  // Bytes stored.
+  size = 0;
   readonly #options: MultipartUploadOptions;
+  #completed: CompletedPart[] = [];
 
   constructor(options: MultipartUploadOptions) {
     this.#options = options;
   }
 
   async done(): Promise<void> {
+    await this.uploadParts();
+    await this.complete();
+  }
+
+  // Uploads every part (or the single PutObject of a body that fits in one part).
+  async uploadParts(): Promise<void> {
     const { client, params, body, partSize, queueSize, onProgress } = this.#options;
-    const pool: Buffer[] = [];
+    const pool: Buffer[] = this.#options.pool ?? [];
     const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(partSize);
-    const completed: CompletedPart[] = [];
+    const completed = this.#completed;
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     let loaded = 0;
@@ -62,11 +76,9 @@ export class MultipartUpload {
       }
       const maxParts = this.#options.maxParts ?? MAX_PARTS;
       if (this.parts >= maxParts) {
+        // The caller cuts the body into pieces of at most maxParts parts (split-upload.ts): a bug otherwise.
         const partMiB = (partSize / 1024 ** 2).toFixed(0);
-        throw new Error(
-          `the backup outgrew the ${maxParts} parts of ${partMiB} MiB that one S3 upload can hold; the part size comes from ` +
-            'the database size at the start of the run (twice it in 9,000 parts), so a dump this much larger than its database is unexpected: report it',
-        );
+        throw new Error(`the body outgrew the ${maxParts} parts of ${partMiB} MiB that one S3 upload can hold: report it`);
       }
       const buffer = part;
       const length = filled;
@@ -105,19 +117,29 @@ export class MultipartUpload {
     if (this.uploadId === undefined) {
       await client.send(new (s3Sdk().PutObjectCommand)({ ...params, Body: part.subarray(0, filled) }));
       this.parts = 1;
+      this.size = filled;
       onProgress?.(filled);
+      pool.push(part);
       return;
     }
     if (filled > 0) await send();
+    pool.push(part);
     while (inFlight.size > 0) await Promise.race(inFlight);
     throwIfFailed();
-    completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    this.size = loaded;
+  }
+
+  // Makes the object appear from its uploaded parts (nothing to do after a single PutObject).
+  async complete(): Promise<void> {
+    if (this.uploadId === undefined) return;
+    const { client, params } = this.#options;
+    const parts = [...this.#completed].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     await client.send(
       new (s3Sdk().CompleteMultipartUploadCommand)({
         Bucket: params.Bucket,
         Key: params.Key,
         UploadId: this.uploadId,
-        MultipartUpload: { Parts: completed },
+        MultipartUpload: { Parts: parts },
       }),
     );
   }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
 import { StorageError, type LeftoverUpload } from '../errors.ts';
-import { MAX_PARTS, MultipartUpload } from './multipart-upload.ts';
+import { SplitUpload } from './split-upload.ts';
 import { createS3Client, describeS3, type S3ClientTuning } from './s3-client.ts';
 import { toStorageError } from './s3-errors.ts';
 import { s3Sdk } from './s3-sdk.ts';
@@ -22,18 +22,20 @@ import type {
 
 const MiB = 1024 * 1024;
 const MIN_PART_SIZE = 5 * MiB;
-const MAX_PART_SIZE = 5 * 1024 * MiB;
-export { MAX_PARTS };
-// With no size hint: 10,000 parts of 112 MiB hold 1.07 TiB (1.17 TB). Memory is
-// (queueSize + 1) × part size while uploading, so callers should pass sizeHint whenever they can.
-export const DEFAULT_PART_SIZE = 112 * MiB;
+// The largest part, whatever the database size: memory is (queueSize + 1) part buffers while
+// uploading, so 3 × 16 MiB at most. One object holds 10,000 parts of 16 MiB (156 GiB); a larger
+// backup goes on in further objects (split-upload.ts) instead of growing its parts.
+const MAX_PART_SIZE = 16 * MiB;
+// With no size hint: the largest.
+export const DEFAULT_PART_SIZE = MAX_PART_SIZE;
 // The hint is an estimate: plan for twice it in 9,000 parts, leaving room for a database that grew.
 const HINT_MARGIN = 2;
 const PLANNED_PARTS = 9_000;
 const DELETE_BATCH = 1_000;
 
 // Part size for a multipart upload of an unknown-length stream expected to be about sizeHint bytes:
-// small databases keep 5 MiB parts (little memory), a 1 TB dump still fits in 10,000 parts.
+// small databases keep 5 MiB parts (little memory); from about 75 GB on, parts stay at MAX_PART_SIZE
+// and a backup larger than one object holds is split into several.
 export function choosePartSize(sizeHint: number | undefined): number {
   if (sizeHint === undefined || !Number.isFinite(sizeHint) || sizeHint <= 0) return DEFAULT_PART_SIZE;
   const wanted = Math.ceil((HINT_MARGIN * sizeHint) / PLANNED_PARTS);
@@ -54,6 +56,8 @@ export interface S3StoreOptions {
   // Overrides choosePartSize (tests use 5 MiB to exercise multipart uploads with little data).
   partSize?: number;
   queueSize?: number;
+  // Parts per object before the backup goes on in a new object; S3's MAX_PARTS unless a test lowers it.
+  maxParts?: number;
   // How long the clean-up of a failed upload (AbortMultipartUpload, deleting a stray object) may take:
   // the endpoint that failed the upload may not answer it either. Default 30 s.
   cleanupTimeoutMs?: number;
@@ -132,7 +136,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     if (options.contentType) params.ContentType = options.contentType;
     // Object-lock buckets refuse uploads without an integrity checksum.
     if (this.settings.objectLock) params.ChecksumAlgorithm = 'SHA256';
-    const upload = new MultipartUpload({ client: watched.client, params, body: counted, partSize, queueSize, onProgress });
+    const upload = new SplitUpload({ client: watched.client, params, body: counted, partSize, queueSize, onProgress, maxParts: this.options.maxParts });
     try {
       signal?.throwIfAborted();
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -148,10 +152,15 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
       inFlight.abort(failure);
       // The body emits its 'error' on a later tick: let a pipeline listening on it hear it before we reject.
       await new Promise((resolve) => setImmediate(resolve));
-      const cleanup = await this.abortMultipart(key, upload.uploadId);
+      const open = upload.openUploads();
+      const cleanups = [];
+      for (const { key: pieceKey, uploadId } of open) cleanups.push(await this.abortMultipart(pieceKey, uploadId));
       // A single PutObject cut off at the very end may still have been stored.
-      if (signal?.aborted && upload.uploadId === undefined && watched.putSent()) await this.deleteQuietly(key);
-      if (cleanup !== undefined) {
+      if (signal?.aborted && !open.some((u) => u.key === key) && watched.putSent()) await this.deleteQuietly(key);
+      // The pieces after the first are no backup without it: none may stay.
+      for (const pieceKey of upload.laterPieceKeys()) await this.deleteQuietly(pieceKey);
+      for (const cleanup of cleanups) {
+        if (cleanup === undefined) continue;
         if (failure instanceof StorageError) failure.message += `\n${cleanup.note}`;
         options.onLeftover?.(cleanup.leftover);
       }
@@ -160,11 +169,12 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
       signal?.removeEventListener('abort', onAbort);
     }
     // Aborted while the last request completed: the caller was told "aborted", so leave nothing behind.
+    const pieces = upload.pieces();
     if (signal?.aborted) {
-      await this.deleteQuietly(key);
+      for (const piece of pieces) await this.deleteQuietly(piece.key);
       throw aborted();
     }
-    return { key, size, parts: upload.parts };
+    return { key, size, parts: upload.parts, ...(pieces.length > 1 ? { pieces } : {}) };
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<StoredObject[]> {

@@ -30,6 +30,9 @@ export interface PutResult {
   key: string;
   size: number;
   parts: number;
+  // Set only when the body was stored as several objects (S3: more than one object's 10,000 parts):
+  // every object in order, the first under `key` (naming.ts pieceKey).
+  pieces?: { key: string; size: number }[];
 }
 
 export interface ListOptions {

@@ -21,15 +21,15 @@ const CASES: Case[] = [
   { command: 'backup', options: [] },
   { command: 'check', options: ['--json'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
   { command: 'list', options: ['--json', '--set NAME'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
-  { command: 'prune', options: ['--dry-run', '--json', '--set NAME'], badValue: { args: ['--dry-run=no'], message: /^--dry-run takes no value, got "--dry-run=no"\.$/ } },
+  { command: 'prune', options: ['--dry-run', '--json', '--set NAME', '--destination NAME'], badValue: { args: ['--dry-run=no'], message: /^--dry-run takes no value, got "--dry-run=no"\.$/ } },
   {
     command: 'restore',
-    options: ['--key KEY', '--latest', '--all', '--set NAME', '--target-url URL', '--clean', '--create', '--jobs N', '--no-owner'],
+    options: ['--key KEY', '--latest', '--all', '--set NAME', '--target-url URL', '--clean', '--create', '--jobs N', '--no-owner', '--destination NAME'],
     badValue: { args: ['--jobs', 'many', '--target-url', 'postgres://u@h/db'], message: /^--jobs expects a whole number from 1 to 64, got "many"\.$/ },
   },
   {
     command: 'verify',
-    options: ['--key KEY', '--drill', '--history', '--set NAME'],
+    options: ['--key KEY', '--drill', '--history', '--set NAME', '--destination NAME'],
     badValue: { args: ['--key', '--drill'], message: /^--key expects a value \(KEY\), got "--drill", which looks like an option; for a value that starts with "-", write --key=VALUE\.$/ },
   },
   { command: 'alert-test', options: [] },

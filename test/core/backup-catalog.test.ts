@@ -80,3 +80,37 @@ describe('ordering backups: one definition of newest', () => {
     assert.equal(previousBackup(backups, 'not-listed'), undefined);
   });
 });
+
+describe('a backup stored as several objects', () => {
+  const at = (key: string, size: number) => ({ key, size, lastModified: MODIFIED });
+  const base = 'db/app_2026-01-25_03-00-00.dump.zst';
+
+  it('is one backup: the first object with its pieces in order, its size their sum', () => {
+    const backups = backupsOf(
+      [at(base, 10), at(`${base}.003`, 3), at(`${base}.002`, 20), at(`${base}.manifest.json`, 1), at('db/app_2026-01-26_03-00-00.dump.zst', 7)],
+      'db/app_',
+    );
+    assert.deepEqual(
+      backups.map((b) => [b.key, b.size, b.pieces?.map((p) => p.key)]),
+      [
+        [base, 33, [`${base}.002`, `${base}.003`]],
+        ['db/app_2026-01-26_03-00-00.dump.zst', 7, undefined],
+      ],
+    );
+  });
+
+  it('a piece without its first object (an upload still running) is no backup', () => {
+    assert.deepEqual(backupsOf([at(`${base}.002`, 20)], 'db/app_'), []);
+    assert.equal(recognize(`${base}.002`, 'db/app_'), undefined);
+  });
+
+  it("another tool's object ending in .002 stays a backup of its own", () => {
+    assert.deepEqual(
+      backupsOf([at('db/app_dump.tar.002', 5), at('db/app_2026-01-25T03-00-00Z.tar.gz.002', 6)], 'db/app_').map((b) => [b.key, b.ours]),
+      [
+        ['db/app_2026-01-25T03-00-00Z.tar.gz.002', false],
+        ['db/app_dump.tar.002', false],
+      ],
+    );
+  });
+});

@@ -112,6 +112,31 @@ describe('incremental listing', () => {
     assert.notEqual(inventory.snapshot().oldest?.key, oldest.key);
   });
 
+  it('sees a backup stored as several objects once its first object lands after its pieces', async () => {
+    const split = { subfolder: 'split', prefix: 'db_' };
+    await seedS3Files(s3, history(20, split));
+    const { store, config } = s3StoreFor(s3, { BUCKET_SUBFOLDER: split.subfolder, BACKUP_FILE_PREFIX: split.prefix });
+    const clock = new TestClock(NOW);
+    const inventory = new BackupInventory({ store, prefix: keyPrefix(config.location), windowSize: 8, fullListingMaxObjects: 10 });
+    await inventory.refresh(clock.now());
+    assert.equal((await inventory.refresh(clock.now())).mode, 'incremental');
+    // The upload completes the pieces after the first object before the first one, which sorts before them.
+    const key = backupKey(split, new Date(NOW.getTime() - 60_000), PARTS);
+    await seedS3Files(s3, [{ key: `${key}.002`, size: 300, time: NOW }]);
+    clock.advance(HOUR);
+    await inventory.refresh(clock.now());
+    assert.equal(inventory.snapshot().count, 20, 'a piece alone is no backup');
+    await seedS3Files(s3, [{ key, size: 700, time: NOW }]);
+    clock.advance(HOUR);
+    // An incremental listing would start after the piece and never see the first object.
+    assert.equal((await inventory.refresh(clock.now())).mode, 'full');
+    assert.equal(inventory.snapshot().count, 21);
+    assert.equal(inventory.snapshot().newest?.key, key);
+    assert.equal(inventory.snapshot().newest?.size, 1000);
+    clock.advance(HOUR);
+    assert.equal((await inventory.refresh(clock.now())).mode, 'incremental', 'back to incremental listings once the backup is whole');
+  });
+
   it('keeps only a bounded window of recent backups, newest last', async () => {
     const { store, config } = s3StoreFor(s3, { BUCKET_SUBFOLDER: SMALL.subfolder, BACKUP_FILE_PREFIX: SMALL.prefix });
     const inventory = new BackupInventory({ store, prefix: keyPrefix(config.location), windowSize: 8, fullListingMaxObjects: 10 });

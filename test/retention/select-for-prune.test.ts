@@ -40,6 +40,35 @@ describe('selectForPrune', () => {
     assert.match(backups[0]?.reason ?? '', /older than 30 days \(RETENTION_DAYS\)/);
   });
 
+  it('deletes every piece of an expired backup stored as several objects, after its first object and before its manifest', () => {
+    const objects = daily(range(0, 40));
+    const old = backupKey(LOCATION, new Date(NOW.getTime() - 40 * DAY), PARTS);
+    const young = backupKey(LOCATION, new Date(NOW.getTime() - 1 * DAY), PARTS);
+    const piece = (key: string, n: number, ageDays: number) => ({ key: `${key}.00${n}`, size: 1000 * n, lastModified: new Date(NOW.getTime() - ageDays * DAY + 60_000) });
+    objects.push(piece(old, 2, 40), piece(old, 3, 40), piece(young, 2, 1));
+    const plan = selectForPrune({ objects, prefix: PREFIX, policy: POLICY, now: NOW });
+    const pieces = plan.toDelete.filter((i) => i.kind === 'piece');
+    assert.deepEqual(pieces.map((p) => p.key), [`${old}.002`, `${old}.003`]);
+    assert.match(pieces[0]?.reason ?? '', /^piece of /);
+    const first = plan.toDelete.find((i) => i.key === old);
+    assert.equal(first?.size, 50_000, 'each item is one object: the first object alone');
+    assert.ok(plan.toDelete.findIndex((i) => i.kind === 'piece') > plan.toDelete.findLastIndex((i) => i.kind === 'backup'));
+    assert.ok(plan.toDelete.findIndex((i) => i.kind === 'manifest') > plan.toDelete.findLastIndex((i) => i.kind === 'piece'));
+  });
+
+  it('deletes old pieces whose first object is gone, never young ones (an upload still running)', () => {
+    const objects = daily(range(0, 10));
+    const gone = backupKey(LOCATION, new Date(NOW.getTime() - 45 * DAY), PARTS);
+    const running = backupKey(LOCATION, new Date(NOW.getTime() - 3_600_000), PARTS);
+    objects.push({ key: `${gone}.002`, size: 10, lastModified: new Date(NOW.getTime() - 45 * DAY) });
+    objects.push({ key: `${running}.002`, size: 10, lastModified: new Date(NOW.getTime() - 60_000) });
+    const plan = selectForPrune({ objects, prefix: PREFIX, policy: POLICY, now: NOW });
+    assert.deepEqual(
+      plan.toDelete.map((i) => [i.key, i.kind, i.reason]),
+      [[`${gone}.002`, 'piece', 'piece of a backup that is already gone']],
+    );
+  });
+
   it('never deletes the newest MIN_BACKUPS_KEPT backups, however old they are', () => {
     // Weekly backups: only 5 exist, all but one older than 30 days.
     const plan = selectForPrune({ objects: daily([0, 40, 50, 60, 70]), prefix: PREFIX, policy: { ...POLICY, minKept: 3 }, now: NOW });

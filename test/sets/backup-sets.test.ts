@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { buildBackupSetsRunner, startSentinel } from '../../src/main.ts';
-import { backupKey, databaseLocation, encodeDatabaseFolder, isSetBackupKey, keyPrefix } from '../../src/core/naming.ts';
+import { backupKey, databaseLocation, encodeDatabaseFolder, isAuxiliaryKey, isSetBackupKey, keyPrefix } from '../../src/core/naming.ts';
 import { parseDatabaseUrl } from '../../src/backup/connection.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { listConnectableDatabases } from '../../src/sets/list-databases.ts';
@@ -52,6 +52,17 @@ describe('backup set naming', () => {
     assert.equal(isSetBackupKey(base, 'prod/a/b/backup-2026-03-04_05-06-07.sql.gz'), false, 'two folders down');
     assert.equal(isSetBackupKey(base, 'other/app/backup-2026-03-04_05-06-07.sql.gz'), false);
     assert.equal(isSetBackupKey({ subfolder: '', prefix: 'b_' }, 'app/b_2026-03-04_05-06-07.sql'), true);
+    // A backup too large for one object continues in pieces: the upload sweep must know them as ours.
+    assert.equal(isSetBackupKey(base, 'prod/app/backup-2026-03-04_05-06-07.dump.zst.002'), true, 'a further piece');
+    assert.equal(isSetBackupKey(base, 'prod/app/backup-dump.002'), false, 'not a piece of our naming');
+  });
+
+  it('treats only the reserved folder itself as reserved: a database named x.backup-sentinel has backups', () => {
+    const key = `prod/${encodeDatabaseFolder('x.backup-sentinel')}/backup-2026-03-04_05-06-07.sql.gz`;
+    assert.equal(isAuxiliaryKey(key), false);
+    assert.equal(isAuxiliaryKey('prod/.backup-sentinel/leader.json'), true);
+    assert.equal(isAuxiliaryKey('.backup-sentinel/alert-state.json'), true);
+    assert.equal(isAuxiliaryKey('prod/app/.backup-sentinel/receipts/x.json'), true);
   });
 
   it('keeps the single-database key and config exactly as before (no BACKUP_DATABASES)', () => {
@@ -147,8 +158,12 @@ describe('many databases as backup sets (real PostgreSQL)', () => {
         assert.match(metrics, new RegExp(`^backup_sentinel_last_backup_success\\{set="${set}"\\} 1$`, 'm'));
         assert.match(metrics, new RegExp(`^backup_sentinel_stored_backups\\{set="${set}"\\} 1$`, 'm'));
         assert.match(metrics, new RegExp(`^backup_sentinel_finding_active\\{check="stale",set="${set}"\\} 0$`, 'm'));
+        // Each set's retention, as a single database's retention has its series.
+        assert.match(metrics, new RegExp(`^backup_sentinel_retention_mode\\{mode="prune",set="${set}"\\} 1$`, 'm'));
+        assert.match(metrics, new RegExp(`^backup_sentinel_retention_days\\{set="${set}"\\} 30$`, 'm'));
       }
       assert.doesNotMatch(metrics, /^backup_sentinel_stored_backups \d/m, 'no unlabelled series with sets');
+      assert.doesNotMatch(metrics, /^backup_sentinel_retention_mode\{mode="[a-z]+"\} /m, 'no unlabelled retention series with sets');
       const health = (await (await fetch(`http://127.0.0.1:${sentinel.port}/health`)).json()) as { status: string; checks: Record<string, unknown> };
       assert.equal(health.status, 'pass');
       for (const set of ['app', 'app_v2', 'shop data']) assert.ok(health.checks[`backup:${set}:stale`], `a stale check for ${set}: ${Object.keys(health.checks).join(', ')}`);

@@ -1,0 +1,101 @@
+import fs from 'node:fs';
+import { keyPrefix } from '../core/naming.ts';
+import type { ConfigProblem } from '../errors.ts';
+import type { Env, EnvReader } from './parse.ts';
+import { parseSetsFile, type SetEntry } from './sets-file.ts';
+import type { BackupSetConfig, Config } from './types.ts';
+
+// SENTINEL_CONFIG: each set of the file is the environment with the set's values laid over it, read by
+// the same functions as the environment itself (so `sets[1].compression` is checked exactly like
+// BACKUP_COMPRESSION). A problem about a value the set gave names its path in the file; a problem the
+// environment alone already has is reported once, not once per set.
+
+type ReadSet = (env: Env) => { config: Config; problems: readonly ConfigProblem[] };
+
+const sameProblem = (p: ConfigProblem): string => `${p.variable}\u0000${p.expected}\u0000${p.given}`;
+
+export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config, readSet: ReadSet): BackupSetConfig[] | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    r.problem('SENTINEL_CONFIG', 'the path of a readable YAML file listing the backup sets (docs/BACKUP_CONFIGURATION.md, "Backup sets from a YAML file"), or unset', `${JSON.stringify(file)} (${code})`);
+    return undefined;
+  }
+  // Settings that are one per service and cannot yet be one per set.
+  if (base.backup?.globals === true) r.problem('BACKUP_GLOBALS', 'false (or unset) while SENTINEL_CONFIG is set: the roles and tablespaces are not backed up per set yet', '"true"');
+  if (base.backup?.singleShot === true) r.problem('SINGLE_SHOT_MODE', 'false (or unset) while SENTINEL_CONFIG is set: each set runs on its own schedule (run `backup-sentinel serve`)', '"true"');
+  const parsed = parseSetsFile(text, env);
+  const known = new Set(r.problems.map(sameProblem));
+  const found: ConfigProblem[] = [...parsed.problems];
+  const sets: BackupSetConfig[] = [];
+  for (const entry of parsed.sets) {
+    const overlay: Record<string, string> = { ...entry.values, SENTINEL_CONFIG: '' };
+    // Without its own subfolder, a set lives in a folder named after it, under BUCKET_SUBFOLDER.
+    if (!entry.hasSubfolder) overlay.BUCKET_SUBFOLDER = base.location.subfolder === '' ? entry.name : `${base.location.subfolder}/${entry.name}`;
+    const { config, problems } = readSet({ ...env, ...overlay });
+    for (const p of problems) {
+      if (known.has(sameProblem(p))) continue;
+      // The derived folder only repeats a problem of BUCKET_SUBFOLDER itself (reported above).
+      if (p.variable === 'BUCKET_SUBFOLDER' && !entry.hasSubfolder) continue;
+      const path = entry.paths[p.variable];
+      found.push({ variable: path ?? `${p.variable} (with ${entry.path} "${entry.name}")`, expected: p.expected, given: p.given });
+    }
+    sets.push({
+      name: entry.name,
+      location: config.location,
+      backup: config.backup,
+      databases: config.databases,
+      monitor: config.monitor,
+      retention: config.retention,
+      encryption: config.encryption,
+    });
+  }
+  checkSeparate(found, sets, parsed.sets);
+  // In the file's order: every problem of sets[0], then of sets[1], ...
+  const index = (p: ConfigProblem): number => Number(/^sets\[(\d+)\]/.exec(p.variable)?.[1] ?? -1);
+  for (const p of found.sort((a, b) => index(a) - index(b))) r.problem(p.variable, p.expected, p.given);
+  return sets;
+}
+
+// Where a set's objects are: its key prefix, or with `databases` its whole folder (a folder per database).
+export function setSpace(set: Pick<BackupSetConfig, 'location' | 'databases'>): string {
+  if (set.databases === undefined) return keyPrefix(set.location);
+  return set.location.subfolder === '' ? '' : `${set.location.subfolder}/`;
+}
+
+// Two sets must never see each other's backups: the monitor lists a prefix, so no set's objects may lie
+// under another set's prefix (its alerts and retention would count them).
+function checkSeparate(found: ConfigProblem[], sets: readonly BackupSetConfig[], entries: readonly SetEntry[]): void {
+  sets.forEach((set, i) => {
+    for (let j = 0; j < i; j++) {
+      const other = sets[j] as BackupSetConfig;
+      const [a, b] = [setSpace(set), setSpace(other)];
+      // A name given twice is reported as such.
+      if (set.name === other.name || (!a.startsWith(b) && !b.startsWith(a))) continue;
+      const entry = entries[i] as SetEntry;
+      const where = entry.paths.BUCKET_SUBFOLDER ?? entry.paths.BACKUP_FILE_PREFIX ?? `${entry.path}.name`;
+      found.push({
+        variable: where,
+        expected: `a folder or prefix of its own: no set's objects may lie under another set's (each set watches, alerts on and prunes everything under its prefix); give one of them another subfolder or prefix`,
+        given: `${JSON.stringify(a === '' ? '(the bucket root)' : a)} for ${entry.path} "${set.name}", overlapping ${JSON.stringify(b === '' ? '(the bucket root)' : b)} of ${(entries[j] as SetEntry).path} "${other.name}"`,
+      });
+    }
+  });
+}
+
+// The whole configuration one set runs with: the service-wide settings, and the set's own.
+export function configOfSet(config: Config, set: BackupSetConfig): Config {
+  return {
+    ...config,
+    location: set.location,
+    backup: set.backup,
+    databases: set.databases,
+    monitor: set.monitor,
+    retention: set.retention,
+    // The identity (for verify and restore) stays service-wide.
+    encryption: { ...set.encryption, identity: config.encryption.identity },
+    sets: undefined,
+  };
+}

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { destinationSettings } from '../../src/destinations/destination.ts';
+import { problemsOf } from '../config/fixtures.ts';
+
+const BUCKET = { AWS_S3_BUCKET: 'my-backups', AWS_S3_ENDPOINT: 'https://acc.r2.cloudflarestorage.com', AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 'very-secret' };
+
+describe('destinations from the environment', () => {
+  it('AWS_S3_BUCKET with BACKUP_DIR set means two destinations, the bucket first, named s3 and dir', () => {
+    const config = loadConfig({ ...BUCKET, BACKUP_DIR: '/mnt/backups' });
+    assert.equal(config.storage.kind, 's3', 'the first destination stays the storage every single-storage part uses');
+    assert.deepEqual(
+      destinationSettings(config).map((d) => [d.name, d.storage.kind === 'dir' ? d.storage.dir : d.storage.bucket]),
+      [
+        ['s3', 'my-backups'],
+        ['dir', path.resolve('/mnt/backups')],
+      ],
+    );
+  });
+
+  it('one storage stays one destination, named after its kind', () => {
+    assert.equal(loadConfig(BUCKET).destinations, undefined);
+    assert.deepEqual(destinationSettings(loadConfig(BUCKET)).map((d) => d.name), ['s3']);
+    assert.deepEqual(destinationSettings(loadConfig({ BACKUP_DIR: '/mnt/backups' })).map((d) => d.name), ['dir']);
+  });
+
+  it('refuses BACKUP_DATABASES and BACKUP_GLOBALS with two destinations, naming the variables and what to do', () => {
+    const problems = problemsOf({ ...BUCKET, BACKUP_DIR: '/mnt/backups', BACKUP_DATABASE_URL: 'postgres://u:p@db/app', BACKUP_DATABASES: 'app,shop', BACKUP_GLOBALS: 'true' });
+    assert.match(problems.message, /BACKUP_DATABASES.*unset with AWS_S3_BUCKET and BACKUP_DIR \(two destinations\).*unset BACKUP_DIR/);
+    assert.match(problems.message, /BACKUP_GLOBALS.*false or unset with AWS_S3_BUCKET and BACKUP_DIR/);
+  });
+
+  it('refuses SENTINEL_CONFIG with two destinations, before reading the file', () => {
+    const problems = problemsOf({ ...BUCKET, BACKUP_DIR: '/mnt/backups', SENTINEL_CONFIG: '/nonexistent/sentinel.yaml' });
+    assert.match(problems.message, /SENTINEL_CONFIG.*unset with AWS_S3_BUCKET and BACKUP_DIR \(two destinations\).*unset BACKUP_DIR/);
+    assert.doesNotMatch(problems.message, /nonexistent.*(cannot|not found|no such)/i, 'one problem, not also the missing file');
+  });
+});

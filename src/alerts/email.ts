@@ -1,4 +1,3 @@
-import nodemailer from 'nodemailer';
 import type { EmailSettings } from '../config/types.ts';
 import { AlertDeliveryError } from '../errors.ts';
 import { buildEmailBody } from './email-body.ts';
@@ -32,6 +31,9 @@ export class EmailNotifier implements Notifier {
 
   async send(message: AlertMessage, signal: AbortSignal): Promise<void> {
     const s = this.#settings;
+    // Loaded on the first e-mail, not at start: every process that sends none (each CLI command, a
+    // service without SMTP) saves nodemailer's load time.
+    const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({
       host: s.host,
       port: s.port,

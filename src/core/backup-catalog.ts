@@ -110,10 +110,13 @@ export interface CatalogListing {
 
 // The backups under one prefix of one store.
 export class BackupCatalog {
-  constructor(
-    readonly store: BackupStore,
-    readonly prefix: string,
-  ) {}
+  readonly store: BackupStore;
+  readonly prefix: string;
+
+  constructor(store: BackupStore, prefix: string) {
+    this.store = store;
+    this.prefix = prefix;
+  }
 
   // "s3://bucket (prefix "db/backup-")", for messages.
   get where(): string {

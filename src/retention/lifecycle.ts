@@ -1,17 +1,11 @@
 // Reads and writes a bucket's lifecycle rules (GetBucketLifecycleConfiguration /
 // PutBucketLifecycleConfiguration). Works against AWS S3, R2 and MinIO: see docs/retention.md.
 import { createHash } from 'node:crypto';
-import {
-  DeleteBucketLifecycleCommand,
-  GetBucketLifecycleConfigurationCommand,
-  PutBucketLifecycleConfigurationCommand,
-  type LifecycleRule,
-  type S3Client,
-  type TransitionDefaultMinimumObjectSize,
-} from '@aws-sdk/client-s3';
+import type { LifecycleRule, S3Client, TransitionDefaultMinimumObjectSize } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
 import { createS3Client, describeS3 } from '../storage/s3-client.ts';
 import { toStorageError } from '../storage/s3-errors.ts';
+import { s3Sdk } from '../storage/s3-sdk.ts';
 
 // A bucket's lifecycle configuration as read, to be written back with only our rule changed.
 interface LifecycleConfig {
@@ -37,7 +31,7 @@ export function createLifecycleStore(settings: S3Settings, client: S3Client = cr
     description: where,
     async read() {
       try {
-        const out = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+        const out = await client.send(new (s3Sdk().GetBucketLifecycleConfigurationCommand)({ Bucket: bucket }));
         return { rules: out.Rules ?? [], transitionDefaultMinimumObjectSize: out.TransitionDefaultMinimumObjectSize };
       } catch (error) {
         // S3 and MinIO answer 404 NoSuchLifecycleConfiguration for a bucket without rules.
@@ -47,13 +41,13 @@ export function createLifecycleStore(settings: S3Settings, client: S3Client = cr
     },
     async clear() {
       try {
-        await client.send(new DeleteBucketLifecycleCommand({ Bucket: bucket }));
+        await client.send(new (s3Sdk().DeleteBucketLifecycleCommand)({ Bucket: bucket }));
       } catch (error) {
         throw toStorageError(error, { operation: 'remove lifecycle rules', where });
       }
     },
     async write(config) {
-      const command = new PutBucketLifecycleConfigurationCommand({
+      const command = new (s3Sdk().PutBucketLifecycleConfigurationCommand)({
         Bucket: bucket,
         LifecycleConfiguration: { Rules: config.rules },
         ...(config.transitionDefaultMinimumObjectSize === undefined ? {} : { TransitionDefaultMinimumObjectSize: config.transitionDefaultMinimumObjectSize }),

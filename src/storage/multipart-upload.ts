@@ -1,12 +1,5 @@
-import {
-  CompleteMultipartUploadCommand,
-  type CompletedPart,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
+import { s3Sdk } from './s3-sdk.ts';
 
 // S3's limit on the parts of one multipart upload.
 export const MAX_PARTS = 10_000;
@@ -73,7 +66,7 @@ export class MultipartUpload {
     // Sends the filled part (starting the multipart upload first if needed) once a slot is free.
     const send = async (): Promise<void> => {
       if (this.uploadId === undefined) {
-        const created = await client.send(new CreateMultipartUploadCommand(params));
+        const created = await client.send(new (s3Sdk().CreateMultipartUploadCommand)(params));
         if (created.UploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
         this.uploadId = created.UploadId;
       }
@@ -122,7 +115,7 @@ export class MultipartUpload {
     }
     throwIfFailed();
     if (this.uploadId === undefined) {
-      await client.send(new PutObjectCommand({ ...params, Body: part.subarray(0, filled) }));
+      await client.send(new (s3Sdk().PutObjectCommand)({ ...params, Body: part.subarray(0, filled) }));
       this.parts = 1;
       this.size = filled;
       onProgress?.(filled);
@@ -142,7 +135,7 @@ export class MultipartUpload {
     const { client, params } = this.#options;
     const parts = [...this.#completed].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     await client.send(
-      new CompleteMultipartUploadCommand({
+      new (s3Sdk().CompleteMultipartUploadCommand)({
         Bucket: params.Bucket,
         Key: params.Key,
         UploadId: this.uploadId,
@@ -154,7 +147,7 @@ export class MultipartUpload {
   async #uploadPart(uploadId: string, partNumber: number, data: Buffer): Promise<CompletedPart> {
     const { client, params } = this.#options;
     const out = await client.send(
-      new UploadPartCommand({
+      new (s3Sdk().UploadPartCommand)({
         Bucket: params.Bucket,
         Key: params.Key,
         UploadId: uploadId,

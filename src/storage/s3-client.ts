@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
 import { BackoffRetryStrategy } from './s3-retry.ts';
+import { s3Sdk } from './s3-sdk.ts';
 
 // Network limits of every S3 request. A dead endpoint fails within 4 attempts × connect timeout and
 // under 2 s of backoff instead of hanging; a provider that answers 5xx or throttles is retried over
@@ -69,7 +70,7 @@ export function createS3Client(settings: S3Settings, tuning: Partial<S3ClientTun
   // The SDK warns on every Node 20 process that its future versions need Node 22; the locked version
   // works, the image runs a current LTS, and the 8-line warning buries our own messages on stderr.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const client = new S3Client(config);
+  const client = new (s3Sdk().S3Client)(config);
   addContentMd5ToDeleteObjects(client);
   return client;
 }

@@ -1,22 +1,11 @@
 import { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type PutObjectCommandInput,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
 import { StorageError, type LeftoverUpload } from '../errors.ts';
 import { SplitUpload } from './split-upload.ts';
 import { createS3Client, describeS3, type S3ClientTuning } from './s3-client.ts';
 import { toStorageError } from './s3-errors.ts';
+import { s3Sdk } from './s3-sdk.ts';
 import type {
   BackupStore,
   IncompleteUpload,
@@ -194,7 +183,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     try {
       do {
         const page = await this.client.send(
-          new ListObjectsV2Command({
+          new (s3Sdk().ListObjectsV2Command)({
             Bucket: this.bucket,
             ...(prefix ? { Prefix: prefix } : {}),
             ...(options.startAfter !== undefined && token === undefined ? { StartAfter: options.startAfter } : {}),
@@ -216,7 +205,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
 
   async head(key: string): Promise<StoredObjectWithMetadata | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key }));
       return {
         key,
         size: out.ContentLength ?? 0,
@@ -234,7 +223,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
 
   async get(key: string): Promise<Readable> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key }));
       if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no Node.js stream body');
       return out.Body;
     } catch (error) {
@@ -249,7 +238,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
       let errors;
       try {
         const out = await this.client.send(
-          new DeleteObjectsCommand({
+          new (s3Sdk().DeleteObjectsCommand)({
             Bucket: this.bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
           }),
@@ -273,7 +262,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
   // first byte of the same key needs the same permission and answers with an error code: ask it.
   private async explainForbiddenHead(key: string, headError: StorageError): Promise<StorageError> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: 'bytes=0-0' }));
+      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key, Range: 'bytes=0-0' }));
       (out.Body as Readable | undefined)?.destroy();
       return headError;
     } catch (error) {
@@ -285,7 +274,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
 
   async readVersioned(key: string, signal?: AbortSignal): Promise<VersionedObject | undefined> {
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), signal ? { abortSignal: signal } : {});
+      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key }), signal ? { abortSignal: signal } : {});
       if (out.Body === undefined || out.ETag === undefined) throw new Error('GetObject returned no body or no ETag');
       const body = Buffer.from(await out.Body.transformToByteArray());
       return { body, etag: out.ETag };
@@ -301,7 +290,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     const precondition = 'ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: '*' };
     try {
       const out = await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...precondition }),
+        new (s3Sdk().PutObjectCommand)({ Bucket: this.bucket, Key: key, Body: body, ContentType: 'application/json', ...precondition }),
         signal ? { abortSignal: signal } : {},
       );
       if (out.ETag === undefined) throw new Error('PutObject returned no ETag');
@@ -314,7 +303,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
 
   async deleteConditional(key: string, etag: string, signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }), signal ? { abortSignal: signal } : {});
+      await this.client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: key, IfMatch: etag }), signal ? { abortSignal: signal } : {});
       return true;
     } catch (error) {
       if (isPreconditionFailure(error)) return false;
@@ -329,7 +318,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     try {
       for (;;) {
         const page = await this.client.send(
-          new ListMultipartUploadsCommand({
+          new (s3Sdk().ListMultipartUploadsCommand)({
             Bucket: this.bucket,
             ...(prefix ? { Prefix: prefix } : {}),
             ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
@@ -352,7 +341,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
 
   async abortIncompleteUpload(upload: LeftoverUpload): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.key, UploadId: upload.uploadId }));
+      await this.client.send(new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: upload.key, UploadId: upload.uploadId }));
     } catch (error) {
       if ((error as { name?: unknown }).name === 'NoSuchUpload') return;
       throw toStorageError(error, { operation: `abort multipart upload ${upload.uploadId}`, where: this.description, key: upload.key });
@@ -360,7 +349,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
   }
 
   private async deleteQuietly(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.cleanupSignal() }).catch(() => undefined);
+    await this.client.send(new (s3Sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: key }), { abortSignal: this.cleanupSignal() }).catch(() => undefined);
   }
 
   private cleanupSignal(): AbortSignal {
@@ -372,7 +361,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
   private async abortMultipart(key: string, uploadId: string | undefined): Promise<{ leftover: LeftoverUpload; note: string } | undefined> {
     if (uploadId === undefined) return undefined;
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: this.cleanupSignal() });
+      await this.client.send(new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: this.cleanupSignal() });
       return undefined;
     } catch (error) {
       const name = (error as { name?: string }).name;
@@ -404,12 +393,12 @@ function watchRequests(
       throw error;
     });
   const send = (command: Parameters<S3Client['send']>[0], options?: object): Promise<unknown> => {
-    if (command instanceof PutObjectCommand) {
+    if (command instanceof s3Sdk().PutObjectCommand) {
       putSent = true;
       return watch(client.send(command, { ...options, abortSignal: signal }));
     }
-    if (command instanceof UploadPartCommand) return watch(client.send(command, { ...options, abortSignal: signal }));
-    if (command instanceof AbortMultipartUploadCommand) return client.send(command, options ?? {});
+    if (command instanceof s3Sdk().UploadPartCommand) return watch(client.send(command, { ...options, abortSignal: signal }));
+    if (command instanceof s3Sdk().AbortMultipartUploadCommand) return client.send(command, options ?? {});
     return watch(client.send(command, options ?? {}));
   };
   const proxy = new Proxy(client, {

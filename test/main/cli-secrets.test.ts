@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { runCli } from '../../src/cli.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
@@ -35,6 +37,20 @@ async function run(args: readonly string[], env: Record<string, string>): Promis
   return { code: result.exitCode, all: String(result.all ?? '') };
 }
 
+// The same CLI in this process (runCli, which the spawned program calls with its argv and environment),
+// with its output streams captured.
+async function runInProcess(args: readonly string[], env: Record<string, string>): Promise<Run> {
+  const chunks: string[] = [];
+  const into = new Writable({
+    write: (chunk: Buffer, _encoding, done) => {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  const code = await runCli([...args], { PATH: process.env.PATH ?? '', LOG_LEVEL: 'trace', ...env }, { stdout: into, stderr: into });
+  return { code, all: chunks.join('') };
+}
+
 function assertNoMarker(what: string, run: Run): void {
   assert.ok(!run.all.includes(MARKER), `${what} printed the password:\n${run.all}`);
 }
@@ -63,21 +79,25 @@ describe('secrets in URLs never reach the output of any command', () => {
 
   it('a malformed URL in any variable stops every command at start (exit 78) without showing the password', async () => {
     let shape = 0;
-    // The commands run side by side: each is a process that mostly starts up.
-    const runs = COMMANDS.map((command) => {
+    const malformed = (): Record<string, string> => {
       const env: Record<string, string> = { ...base, ALERT_EMAIL_TO: 'ops@example.com' };
       for (const variable of URL_VARIABLES) env[variable] = MALFORMED_SHAPES[shape++ % MALFORMED_SHAPES.length] ?? '';
-      return [command, run(command, env)] as const;
-    });
-    for (const [command, pending] of runs) {
-      const result = await pending;
-      assert.equal(result.code, 78, `${command.join(' ')}: ${result.all}`);
+      return env;
+    };
+    const expectRefused = (what: string, result: Run) => {
+      assert.equal(result.code, 78, `${what}: ${result.all}`);
       // One start-up message lists them all (a shape that is only padded with spaces is a valid URL once trimmed).
       const named = URL_VARIABLES.filter((variable) => result.all.includes(`- ${variable}: expected`));
-      assert.ok(named.length >= URL_VARIABLES.length - 1, `${command.join(' ')} names the malformed URLs: ${result.all}`);
-      assertNoMarker(command.join(' '), result);
-    }
-    assert.ok(shape >= MALFORMED_SHAPES.length, 'every shape went through a spawned command');
+      assert.ok(named.length >= URL_VARIABLES.length - 1, `${what} names the malformed URLs: ${result.all}`);
+      assertNoMarker(what, result);
+    };
+    // The configuration is refused before a command's logger or any of its work exists, so everything it
+    // prints goes through runCli's output streams: the commands run in this process, where a spawned
+    // process would spend its time starting up. One spawned process checks the same path end to end.
+    const spawned = run(['serve'], malformed());
+    for (const command of COMMANDS) expectRefused(command.join(' '), await runInProcess(command, malformed()));
+    expectRefused('serve (spawned)', await spawned);
+    assert.ok(shape >= MALFORMED_SHAPES.length, 'every shape went through a command');
   });
 
   it('restore --target-url with a malformed URL, and RESTORE_TARGET_URL with a wrong password, fail without showing it', async () => {

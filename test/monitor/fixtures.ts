@@ -28,7 +28,11 @@ export function s3StoreFor(s3: TestS3Server, overrides: Record<string, string> =
 }
 
 export class TestClock {
-  constructor(public current: Date) {}
+  current: Date;
+
+  constructor(current: Date) {
+    this.current = current;
+  }
   now(): Date {
     return new Date(this.current);
   }

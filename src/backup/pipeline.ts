@@ -268,10 +268,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
       compressionLevel: compressor.level,
     };
   } catch (error) {
-    failure.note('upload', error);
-    abort.abort();
-    killSources();
-    for (const [stream] of stages) stream.destroy();
+    stopAll(failure, error, abort, killSources, stages);
     // Not `piped`: once its streams were destroyed from outside, stream.pipeline's promise may never settle
     // (seen on Node 22 and 24 when a stage's transform callback was still pending), and waiting for it
     // hung the run with nothing left in the event loop. The store and the children are what must end.
@@ -281,15 +278,7 @@ export async function runBackupPipeline(input: PipelineInput): Promise<PipelineO
     // failed put: the storage that failed may not answer this either, and the run must end and release
     // its lock.)
     if (putOutcome.status === 'fulfilled') await store.delete(putOutcome.value.pieces?.map((p) => p.key) ?? [key]).catch(() => {});
-    const failed = toBackupError(failure.stage ?? 'upload', failure.error, store.description);
-    if (leftover === undefined) throw failed;
-    // The note must survive into the one-line message that alerts and the result carry.
-    const withNote = new BackupError(failed.stage, `${failed.shortMessage}; ${leftoverNote(leftover)}`, {
-      cause: failed,
-      ...(failed.hint !== undefined ? { hint: failed.hint } : {}),
-    });
-    withNote.leftoverUpload = leftover;
-    throw withNote;
+    throw withLeftoverNote(toBackupError(failure.stage ?? 'upload', failure.error, store.description), leftover);
   } finally {
     watch?.stop();
     input.signal?.removeEventListener('abort', cancel);
@@ -322,6 +311,16 @@ interface Copy {
   settled: boolean;
 }
 
+// A failed run: its first failure noted, every stage and child stopped. Then only the stores and the
+// children are awaited, never stream.pipeline (see the single-store path).
+function stopAll(failure: FirstFailure, error: unknown, abort: AbortController, killSources: () => void, stages: readonly (readonly [Readable, BackupStage])[]): void {
+  failure.note('upload', error);
+  abort.abort();
+  killSources();
+  for (const [stream] of stages) stream.destroy();
+}
+
+// The note about an upload left behind must survive into the one-line message that alerts and the result carry.
 function withLeftoverNote(error: BackupError, leftover: LeftoverUpload | undefined): BackupError {
   if (leftover === undefined) return error;
   const withNote = new BackupError(error.stage, `${error.shortMessage}; ${leftoverNote(leftover)}`, { cause: error, ...(error.hint !== undefined ? { hint: error.hint } : {}) });
@@ -445,10 +444,7 @@ async function finishToSeveral(input: PipelineInput, destinations: readonly Pipe
       compressionLevel: compressor.level,
     };
   } catch (error) {
-    failure.note('upload', error);
-    abort.abort();
-    killSources();
-    for (const [stream] of stages) stream.destroy();
+    stopAll(failure, error, abort, killSources, stages);
     for (const copy of copies) tee.drop(copy.branch);
     // As with one store: wait on the stores and the children, never on `piped`.
     const [putOutcomes] = await Promise.all([

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../../src/config/types.ts';
 import { Secret } from '../../src/config/secret.ts';
 
@@ -44,6 +45,8 @@ export interface TestS3Server {
   env: Record<string, string>;
   // The storage settings of this server's bucket, reached at `via` (a proxy in front of it) or directly.
   settings(via?: string): S3Settings;
+  // A bare SDK client of this server (checksums only where required, as s3rver knows no others).
+  client(): S3Client;
   // Sets an object's LastModified (s3rver takes it from the file's mtime).
   backdate(key: string, time: Date, bucket?: string): Promise<void>;
   // Writes objects straight into s3rver's folders (thousands per second, for listing tests), as if
@@ -112,6 +115,15 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
     },
+    client: () =>
+      new S3Client({
+        endpoint,
+        region: 'auto',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }),
     settings: (via = endpoint) => ({
       kind: 's3',
       bucket,

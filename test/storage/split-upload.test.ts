@@ -36,14 +36,7 @@ describe('S3Store: a body larger than one object holds goes on in pieces', () =>
   const partBuffers = new Set<ArrayBufferLike>();
   before(async () => {
     s3 = await startS3Server();
-    client = new S3Client({
-      endpoint: s3.endpoint,
-      region: 'auto',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    client = s3.client();
     // The real client against the real server; the proxy only notes which buffers part bodies live in.
     const watched = new Proxy(client, {
       get: (t, p, r) =>

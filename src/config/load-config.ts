@@ -51,12 +51,24 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
   const config = readConfig(r, probe);
   const file = r.optionalString('SENTINEL_CONFIG');
   if (file !== undefined && config.destinations !== undefined) {
-    r.problem('SENTINEL_CONFIG', 'unset with AWS_S3_BUCKET and BACKUP_DIR (two destinations): backup sets from a file write to one destination for now; unset BACKUP_DIR to keep the sets in the bucket', JSON.stringify(file));
+    r.problem('SENTINEL_CONFIG', 'unset with AWS_S3_BUCKET and BACKUP_DIR (two destinations): backup sets from a file write to one destination for now; unset BACKUP_DIR to keep the sets in the bucket (or, for destinations listed in the file, unset BACKUP_DIR and AWS_S3_*)', JSON.stringify(file));
   } else if (file !== undefined) {
-    config.sets = readSetsFile(r, env, file, config, (setEnv) => {
-      const sr = new EnvReader(setEnv);
-      return { config: readConfig(sr, probe), problems: sr.problems };
-    });
+    const fromFile = readSetsFile(
+      r,
+      env,
+      file,
+      config,
+      (setEnv) => {
+        const sr = new EnvReader(setEnv);
+        return { config: readConfig(sr, probe), problems: sr.problems };
+      },
+      (storageEnv) => {
+        const sr = new EnvReader(storageEnv);
+        return { storage: readStorage(sr), problems: sr.problems };
+      },
+    );
+    config.sets = fromFile?.sets;
+    if (fromFile?.destinations !== undefined) useFileDestinations(r, config, fromFile.destinations);
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;
@@ -155,16 +167,32 @@ function readDestinations(r: EnvReader, storage: StorageSettings): DestinationSe
   ];
 }
 
+// The destinations of SENTINEL_CONFIG replace the environment's storage: the first is `storage` (it
+// keeps the alert state and the lease). BACKUP_DIR set too would be a destination silently unused.
+function useFileDestinations(r: EnvReader, config: Config, destinations: DestinationSettings[]): void {
+  if (r.has('BACKUP_DIR')) {
+    r.problem('BACKUP_DIR', 'unset while SENTINEL_CONFIG lists "destinations" (the file\'s destinations replace AWS_S3_* and BACKUP_DIR): add the directory to the file\'s destinations as `dir:` and unset BACKUP_DIR', JSON.stringify(r.optionalString('BACKUP_DIR') ?? ''));
+  }
+  const first = destinations[0];
+  if (first === undefined) return;
+  config.storage = first.storage;
+  config.destinations = destinations;
+  checkDestinations(r, config, { both: 'the destinations of SENTINEL_CONFIG', instead: 'list one storage by AWS_S3_BUCKET or BACKUP_DIR instead of "destinations"' });
+}
+
 // What does not work with several destinations yet: each database of BACKUP_DATABASES and the globals
 // would need a copy in each, which one run does not write.
-function checkDestinations(r: EnvReader, config: Config): void {
+function checkDestinations(
+  r: EnvReader,
+  config: Config,
+  { both, instead }: { both: string; instead: string } = { both: 'AWS_S3_BUCKET and BACKUP_DIR (two destinations)', instead: 'unset BACKUP_DIR' },
+): void {
   if (config.destinations === undefined) return;
-  const both = 'AWS_S3_BUCKET and BACKUP_DIR (two destinations)';
   if (r.has('BACKUP_DATABASES')) {
-    r.problem('BACKUP_DATABASES', `unset with ${both}: several destinations work with one database for now; unset BACKUP_DIR to back up several databases to the bucket`, JSON.stringify(r.optionalString('BACKUP_DATABASES') ?? ''));
+    r.problem('BACKUP_DATABASES', `unset with ${both}: several destinations work with one database for now; ${instead} to back up several databases to one destination`, JSON.stringify(r.optionalString('BACKUP_DATABASES') ?? ''));
   }
   if (config.backup?.globals === true) {
-    r.problem('BACKUP_GLOBALS', `false or unset with ${both}: the globals are written to one destination only for now; unset BACKUP_DIR to back them up to the bucket`, '"true"');
+    r.problem('BACKUP_GLOBALS', `false or unset with ${both}: the globals are written to one destination only for now; ${instead} to back them up to one destination`, '"true"');
   }
 }
 

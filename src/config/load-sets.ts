@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import { keyPrefix } from '../core/naming.ts';
 import type { ConfigProblem } from '../errors.ts';
+import { destinationKey, type DestinationEntry } from './destinations-file.ts';
 import type { Env, EnvReader } from './parse.ts';
 import { parseSetsFile, type SetEntry } from './sets-file.ts';
-import type { BackupSetConfig, Config } from './types.ts';
+import type { BackupSetConfig, Config, DestinationSettings, StorageSettings } from './types.ts';
 
 // SENTINEL_CONFIG: each set of the file is the environment with the set's values laid over it, read by
 // the same functions as the environment itself (so `sets[1].compression` is checked exactly like
@@ -11,10 +12,17 @@ import type { BackupSetConfig, Config } from './types.ts';
 // environment alone already has is reported once, not once per set.
 
 type ReadSet = (env: Env) => { config: Config; problems: readonly ConfigProblem[] };
+type ReadStorage = (env: Env) => { storage: StorageSettings; problems: readonly ConfigProblem[] };
+
+// What the file gives: its sets and its destinations (each undefined when the file has none).
+export interface FileSettings {
+  sets: BackupSetConfig[] | undefined;
+  destinations: DestinationSettings[] | undefined;
+}
 
 const sameProblem = (p: ConfigProblem): string => `${p.variable}\u0000${p.expected}\u0000${p.given}`;
 
-export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config, readSet: ReadSet): BackupSetConfig[] | undefined {
+export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config, readSet: ReadSet, readStorage: ReadStorage): FileSettings | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -23,10 +31,20 @@ export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config,
     r.problem('SENTINEL_CONFIG', 'the path of a readable YAML file listing the backup sets (docs/BACKUP_CONFIGURATION.md, "Backup sets from a YAML file"), or unset', `${JSON.stringify(file)} (${code})`);
     return undefined;
   }
+  const parsed = parseSetsFile(text, env);
+  const destinations = parsed.destinations === undefined ? undefined : readDestinations(parsed.problems, parsed.destinations, readStorage);
+  if (parsed.hasSets === false) {
+    // In the file's order: every problem of destinations[0], then of destinations[1], ...
+    const index = (p: ConfigProblem): number => Number(/^destinations\[(\d+)\]/.exec(p.variable)?.[1] ?? -1);
+    for (const p of parsed.problems.sort((a, b) => index(a) - index(b))) r.problem(p.variable, p.expected, p.given);
+    return { sets: undefined, destinations };
+  }
+  if (destinations !== undefined) {
+    r.problem('SENTINEL_CONFIG', 'a file with "sets" or with "destinations", not both: backup sets write to one destination for now (list the destinations without sets to back up the one database of BACKUP_DATABASE_URL to each; or drop "destinations" and give the sets\' storage by AWS_S3_BUCKET or BACKUP_DIR)', `${JSON.stringify(file)}, which has both`);
+  }
   // Settings that are one per service and cannot yet be one per set.
   if (base.backup?.globals === true) r.problem('BACKUP_GLOBALS', 'false (or unset) while SENTINEL_CONFIG is set: the roles and tablespaces are not backed up per set yet', '"true"');
   if (base.backup?.singleShot === true) r.problem('SINGLE_SHOT_MODE', 'false (or unset) while SENTINEL_CONFIG is set: each set runs on its own schedule (run `backup-sentinel serve`)', '"true"');
-  const parsed = parseSetsFile(text, env);
   const known = new Set(r.problems.map(sameProblem));
   const found: ConfigProblem[] = [...parsed.problems];
   const sets: BackupSetConfig[] = [];
@@ -56,7 +74,24 @@ export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config,
   // In the file's order: every problem of sets[0], then of sets[1], ...
   const index = (p: ConfigProblem): number => Number(/^sets\[(\d+)\]/.exec(p.variable)?.[1] ?? -1);
   for (const p of found.sort((a, b) => index(a) - index(b))) r.problem(p.variable, p.expected, p.given);
-  return sets;
+  return { sets, destinations };
+}
+
+// Each destination of the file is checked by the reader of the environment's storage, over the
+// entry's values alone (the environment's AWS_S3_* and BACKUP_DIR are not mixed in); a problem names
+// the entry's key and line.
+function readDestinations(found: ConfigProblem[], entries: readonly DestinationEntry[], readStorage: ReadStorage): DestinationSettings[] {
+  return entries.map((entry) => {
+    const { storage, problems } = readStorage(entry.values);
+    for (const p of problems) {
+      const key = destinationKey(p.variable);
+      const variable = entry.paths[p.variable] ?? (key === undefined ? `${p.variable} (with ${entry.path} "${entry.name}")` : `${entry.path}.${key}${entry.at}`);
+      // The readers word a problem in variables (`since AWS_ACCESS_KEY_ID is set`): say the file's keys.
+      const inKeys = (text: string): string => text.replace(/\b(AWS_[A-Z0-9_]+|SUPPORT_OBJECT_LOCK|BACKUP_DIR)\b/g, (v) => destinationKey(v) ?? v);
+      found.push({ variable, expected: inKeys(p.expected), given: inKeys(p.given) });
+    }
+    return { name: entry.name, storage };
+  });
 }
 
 // Where a set's objects are: its key prefix, or with `databases` its whole folder (a folder per database).

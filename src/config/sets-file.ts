@@ -1,5 +1,6 @@
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { ConfigProblem } from '../errors.ts';
+import { parseDestinations, type DestinationEntry } from './destinations-file.ts';
 import type { Env } from './parse.ts';
 
 // SENTINEL_CONFIG: a YAML file listing backup sets. This module only reads the file's shape and turns
@@ -55,6 +56,10 @@ export interface SetEntry {
 
 export interface SetsFile {
   sets: SetEntry[];
+  // undefined: the file has no `destinations` (the environment's storage is used).
+  destinations?: DestinationEntry[] | undefined;
+  // Whether the file has `sets` (a file may list destinations only).
+  hasSets?: boolean;
   problems: ConfigProblem[];
 }
 
@@ -95,12 +100,28 @@ export function parseSetsFile(text: string, env: Env): SetsFile {
   }
   for (const pair of root.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : '';
-    if (key !== 'sets') problem(key === '' ? 'SENTINEL_CONFIG' : key, pair.key, 'only the key "sets" at the top of the file (service-wide settings stay environment variables)', JSON.stringify(key));
+    if (key !== 'sets' && key !== 'destinations') problem(key === '' ? 'SENTINEL_CONFIG' : key, pair.key, 'only the keys "sets" and "destinations" at the top of the file (service-wide settings stay environment variables)', JSON.stringify(key));
   }
+  // A key's value as text, `${VAR}` resolved; undefined (and a problem) when it cannot be used.
+  const valueOf = (path: string, value: Node | null, listAllowed = false): string | undefined => {
+    const text = scalarText(value, listAllowed);
+    if (text === undefined) {
+      problem(path, value, listAllowed ? 'a value or a list of values' : 'a single value (a string, number or true/false)', describeNode(value));
+      return undefined;
+    }
+    const resolved = resolveReferences(text, env);
+    if (resolved.missing.length > 0) {
+      problem(path, value, `the environment variable${resolved.missing.length === 1 ? '' : 's'} ${resolved.missing.join(', ')} to be set (the file refers to ${resolved.missing.map((n) => `\${${n}}`).join(', ')})`, 'unset');
+      return undefined;
+    }
+    return resolved.text;
+  };
+  const destinations = root.has('destinations') ? parseDestinations(root.get('destinations', true), { problem, at, describe: describeNode, value: valueOf }) : undefined;
   const list = root.get('sets', true);
+  if (destinations !== undefined && !root.has('sets')) return { sets: [], destinations, hasSets: false, problems };
   if (!isSeq(list) || list.items.length === 0) {
     problem('sets', list, 'a list of at least one backup set, each with a name', describeNode(list));
-    return { sets: [], problems };
+    return { sets: [], destinations, problems };
   }
   const known = SET_KEYS.map((k) => k.key);
   const sets: SetEntry[] = [];
@@ -129,23 +150,15 @@ export function parseSetsFile(text: string, env: Env): SetsFile {
         continue;
       }
       const value = pair.value as Node | null;
-      const text = scalarText(value, spec.list === true);
-      if (text === undefined) {
-        problem(path, value, spec.list === true ? 'a value or a list of values' : 'a single value (a string, number or true/false)', describeNode(value));
-        continue;
-      }
-      const resolved = resolveReferences(text, env);
-      if (resolved.missing.length > 0) {
-        problem(path, value, `the environment variable${resolved.missing.length === 1 ? '' : 's'} ${resolved.missing.join(', ')} to be set (the file refers to ${resolved.missing.map((n) => `\${${n}}`).join(', ')})`, 'unset');
-        continue;
-      }
-      entry.values[spec.variable] = resolved.text;
+      const text = valueOf(path, value, spec.list === true);
+      if (text === undefined) continue;
+      entry.values[spec.variable] = text;
       entry.paths[spec.variable] = `${path}${at(value)}`;
       if (key === 'subfolder') entry.hasSubfolder = true;
     }
     sets.push(entry);
   });
-  return { sets, problems };
+  return { sets, destinations, hasSets: true, problems };
 }
 
 // A scalar as text, or a list of scalars joined with commas where a list is allowed; undefined otherwise.

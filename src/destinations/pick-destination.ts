@@ -6,7 +6,7 @@ import type { Destination } from './destination.ts';
 export const DESTINATION_OPTION = {
   type: 'string',
   valueName: 'NAME',
-  description: 'with several destinations (AWS_S3_BUCKET and BACKUP_DIR): the one to read from, s3 or dir (default: the first that answers)',
+  description: 'with several destinations (AWS_S3_BUCKET and BACKUP_DIR, or the destinations of SENTINEL_CONFIG): the one to read from, by name (s3 or dir, or a name in the file; default: the first that answers)',
 } as const;
 
 // The destination a command reads from: the one named, or the first whose `probe` answers (a storage that

@@ -36,7 +36,7 @@ export class ConfigError extends SentinelError {
     const lines = problems.map((p) => `  - ${p.variable}: expected ${p.expected}, got ${p.given}`);
     super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):`, {
       details: lines.join('\n'),
-      hint: problems.some((p) => p.variable.startsWith('sets'))
+      hint: problems.some((p) => /^(?:sets|destinations)\[/.test(p.variable))
         ? 'fix the environment variables and the SENTINEL_CONFIG file entries above and start again; docs/BACKUP_CONFIGURATION.md lists every variable and the file\'s keys'
         : 'fix the environment variables above and start again; docs/BACKUP_CONFIGURATION.md lists every variable',
     });

@@ -83,8 +83,11 @@ export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config,
 function readDestinations(found: ConfigProblem[], entries: readonly DestinationEntry[], readStorage: ReadStorage): DestinationSettings[] {
   return entries.map((entry) => {
     const { storage, problems } = readStorage(entry.values);
+    // A key the file already has a problem with (an unset ${VAR}) is not reported again as missing.
+    const reported = new Set(found.filter((f) => f.variable.startsWith(`${entry.path}.`)).map((f) => f.variable.slice(entry.path.length + 1).split(/[ .[]/)[0]));
     for (const p of problems) {
       const key = destinationKey(p.variable);
+      if (key !== undefined && reported.has(key)) continue;
       const variable = entry.paths[p.variable] ?? (key === undefined ? `${p.variable} (with ${entry.path} "${entry.name}")` : `${entry.path}.${key}${entry.at}`);
       // The readers word a problem in variables (`since AWS_ACCESS_KEY_ID is set`): say the file's keys.
       const inKeys = (text: string): string => text.replace(/\b(AWS_[A-Z0-9_]+|SUPPORT_OBJECT_LOCK|BACKUP_DIR)\b/g, (v) => destinationKey(v) ?? v);

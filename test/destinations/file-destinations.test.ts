@@ -78,6 +78,16 @@ describe('destinations listed in SENTINEL_CONFIG', () => {
     assert.match(error.problems.find((p) => p.variable.startsWith('destinations[0].accessKeyId'))?.expected ?? '', /since secretAccessKey is set/);
     assert.match(error.message, /destinations\[2\]\.name \(line 9\): expected a name no other destination has/);
     assert.ok(!error.message.includes(MARK) && !JSON.stringify(error.problems).includes(MARK), error.message);
+    assert.match(error.hint ?? '', /SENTINEL_CONFIG file entries/, 'the hint points at the file');
+  });
+
+  it('an unset ${VAR} for a required key is one problem, not also "missing"', async () => {
+    const error = problemsOf({ SENTINEL_CONFIG: await file(`destinations:\n  - name: a\n    bucket: \${NO_SUCH_BUCKET_VAR}\n    secretAccessKey: not-a-secret\n  - name: b\n    dir: /mnt/b\n`) });
+    assert.deepEqual(
+      error.problems.map((p) => p.variable),
+      ['destinations[0].bucket (line 3)'],
+      error.message,
+    );
   });
 
   it('refuses one destination (use the environment), sets beside destinations, and BACKUP_DIR beside them', async () => {

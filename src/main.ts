@@ -136,12 +136,8 @@ async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat:
   return aggregate;
 }
 
-// The name the globals' findings and alerts carry where a set's name would be (as their folder: no
-// database folder starts with @).
-const GLOBALS_SET = GLOBALS_FOLDER;
-
 function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
-  return tagFinding(GLOBALS_SET, {
+  return tagFinding(GLOBALS_FOLDER, {
     check: 'backup_failed',
     severity: 'fail',
     summary: `roles and tablespaces (BACKUP_GLOBALS) were not backed up in run ${result.runId}: ${result.shortMessage}`,
@@ -564,7 +560,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   onGlobalsResult = async (result) => {
     if (result.status !== 'failed' && result.status !== 'success') return;
     globalsFinding = result.status === 'success' ? undefined : globalsFailure(result);
-    if (leadership.isLeader()) await alerts.process(globalsFinding === undefined ? [] : [globalsFinding], result.finishedAt, ['backup_failed'], GLOBALS_SET);
+    if (leadership.isLeader()) await alerts.process(globalsFinding === undefined ? [] : [globalsFinding], result.finishedAt, ['backup_failed'], GLOBALS_FOLDER);
   };
   // Each set's result goes to its own monitor as soon as that database is done.
   function onSetResult({ set, result }: SetResult): void {

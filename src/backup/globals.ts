@@ -26,6 +26,8 @@ import { DEFAULT_STALL_TIMEOUT_MS } from './stall-watch.ts';
 
 // "@" is always percent-encoded in a database's folder (naming.ts encodeDatabaseFolder): no
 // database's folder can be this one.
+// It is also the name the globals' findings and alerts (a failed run, a failed drill) carry where a
+// set's name would be.
 export const GLOBALS_FOLDER = '@globals';
 
 // Where the globals objects of a deployment live: `[subfolder/]@globals/<prefix>YYYY-MM-DD_HH-MM-SS.sql.<ext>`.

@@ -36,7 +36,6 @@ export interface RetentionMetricsRegistration {
 // destinations); undefined for the one unlabelled retention.
 export function registerRetentionMetrics(registry: Registry, states: RetentionStates, options: { label?: 'set' | 'destination' | undefined; now?: () => Date } = {}): RetentionMetricsRegistration {
   const { label } = options;
-  const setLabel = label !== undefined;
   const now = options.now ?? (() => new Date());
   const read = (): (readonly [string, RetentionMetricsState])[] => {
     try {
@@ -57,7 +56,7 @@ export function registerRetentionMetrics(registry: Registry, states: RetentionSt
       registers: [registry],
       collect() {
         this.reset();
-        if (!setLabel) this.remove();
+        if (label === undefined) this.remove();
         for (const [set, s] of read()) {
           const value = pick(s);
           if (value !== undefined && Number.isFinite(value)) this.set(labelsOf(set), value);

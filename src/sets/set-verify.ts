@@ -16,8 +16,7 @@ import { GLOBALS_FOLDER } from '../backup/globals.ts';
 // compared with that set's own database) at VERIFY_CRON, one set after another so that twenty sets do
 // not download and restore twenty backups at once. With BACKUP_GLOBALS and a drill server, the roles
 // are drilled first (rehearsed and rolled back: restore/globals-drill.ts), under the set name
-// `@globals` (its folder's name, as the globals run's own findings).
-const GLOBALS_SET = GLOBALS_FOLDER;
+// `@globals` (GLOBALS_FOLDER), as the globals run's own findings.
 
 export interface SetVerifyScope {
   location: (set: string) => Location;
@@ -51,7 +50,7 @@ export class SetVerify {
     this.#store = store;
     this.#scope = scope;
     this.#logger = logger.child({ component: 'verify' });
-    this.#drillGlobals = buildGlobalsDrill(config, store, this.#logger.child({ set: GLOBALS_SET }));
+    this.#drillGlobals = buildGlobalsDrill(config, store, this.#logger.child({ set: GLOBALS_FOLDER }));
     this.#task = new ScheduledTask({
       name: 'verify',
       schedule: { expression: config.verify.cron, timezone: config.cronTimezone ?? DEFAULT_CRON_TIMEZONE },
@@ -100,7 +99,7 @@ export class SetVerify {
   async runAll(): Promise<void> {
     if (this.#drillGlobals !== undefined) {
       this.#globalsDrill = (await this.#drillGlobals()) ?? this.#globalsDrill;
-      for (const listener of this.#listeners) await listener(GLOBALS_SET, this.#globalsFindings());
+      for (const listener of this.#listeners) await listener(GLOBALS_FOLDER, this.#globalsFindings());
     }
     for (const [set, service] of [...this.#services.entries()]) {
       try {
@@ -125,7 +124,7 @@ export class SetVerify {
   }
 
   #globalsFindings(): Finding[] {
-    return verifyFindings(undefined, this.#globalsDrill).map((f) => tagFinding(GLOBALS_SET, f));
+    return verifyFindings(undefined, this.#globalsDrill).map((f) => tagFinding(GLOBALS_FOLDER, f));
   }
 
   checksOf(set: string): readonly CheckName[] {

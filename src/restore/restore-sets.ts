@@ -19,7 +19,7 @@ export interface SetToRestore {
   source: { store: BackupStore } | { error: string };
 }
 
-export interface SetRestoreOutcome extends DatabaseRestoreOutcome {
+interface SetRestoreOutcome extends DatabaseRestoreOutcome {
   // The set the database belongs to ("<set>/<database>" with `databases`).
   set: string;
 }

@@ -3,6 +3,7 @@ import { runPrune } from '../retention/prune.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createDestinations } from '../destinations/destination.ts';
+import { destinationsOfSet } from '../destinations/pick-destination.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { errForLog, SentinelError, shortMessageOf } from '../errors.ts';
 import { formatBytes } from '../util/format.ts';
@@ -42,7 +43,8 @@ export const pruneCommand = defineCommand({
     const logger = ctx.logger.child({ component: 'prune' });
     // Several destinations: each is pruned in turn (or the one named); exit code of the worst. JSON is then
     // an array with a `destination` in each entry; with one destination it stays the one object.
-    const all = createDestinations(config);
+    // With --set of SENTINEL_CONFIG: the destinations that set writes to.
+    const all = destinationsOfSet(createDestinations(config), ctx.config, values.set);
     const chosen = values.destination === undefined ? all : all.filter((d) => d.name === values.destination);
     if (chosen.length === 0) throw new UsageError(`--destination expects one of ${all.map((d) => d.name).join(', ')} (the configured destinations); got "${values.destination ?? ''}"`);
     const docs: Record<string, unknown>[] = [];
@@ -70,7 +72,8 @@ export const pruneCommand = defineCommand({
     if (json) out(stringifyJsonSafely(all.length > 1 ? docs : docs[0]));
     // A destination that failed outranks a refusal elsewhere: something was not done and needs a look.
     if (failed.length > 0) {
-      if (!json) ctx.stderr.write(`Prune failed in ${failed.length} of ${chosen.length} destination(s): ${failed.map((n) => `"${n}"`).join(', ')}; the others were pruned.\n`);
+      const others = chosen.length > failed.length ? '; the others were pruned' : '';
+      if (!json) ctx.stderr.write(`Prune failed in ${failed.length} of ${chosen.length} destination(s): ${failed.map((n) => `"${n}"`).join(', ')}${others}.\n`);
       return 1;
     }
     return worst;

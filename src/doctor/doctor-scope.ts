@@ -36,9 +36,13 @@ export function databaseSetName(scope: DatabaseScope, database: string): string 
 
 export function storageScopes(config: Pick<Config, 'location' | 'sets'>, destinations: readonly Destination[]): StorageScope[] {
   const several = destinations.length > 1;
-  const folders = config.sets === undefined ? [{ set: undefined, subfolder: config.location.subfolder }] : config.sets.map((s) => ({ set: s.name, subfolder: s.location.subfolder }));
-  return folders.flatMap(({ set, subfolder }) =>
-    destinations.map((destination) => {
+  const folders =
+    config.sets === undefined
+      ? [{ set: undefined, subfolder: config.location.subfolder, names: undefined }]
+      : config.sets.map((s) => ({ set: s.name, subfolder: s.location.subfolder, names: s.destinations }));
+  // A set with `destinations` is probed in those only.
+  return folders.flatMap(({ set, subfolder, names }) =>
+    destinations.filter((d) => names === undefined || names.includes(d.name)).map((destination) => {
       const parts = [set === undefined ? undefined : `set ${set}`, several ? `destination ${destination.name}` : undefined].filter((p) => p !== undefined);
       return { label: parts.length === 0 ? undefined : parts.join(', '), destination, subfolder };
     }),

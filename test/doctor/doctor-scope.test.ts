@@ -28,4 +28,10 @@ describe('doctor: what is probed', () => {
       ],
     );
   });
+
+  it('a set with destinations of its own is probed in those only', () => {
+    const sets = [{ name: 'app', location: location('app'), destinations: ['dir'] }, { name: 'crm', location: location('crm') }] as Config['sets'];
+    const scopes = storageScopes({ location: location(''), sets }, [destination('r2'), destination('dir')]);
+    assert.deepEqual(scopes.map((s) => s.label), ['set app, destination dir', 'set crm, destination r2', 'set crm, destination dir']);
+  });
 });

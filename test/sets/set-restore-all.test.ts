@@ -8,6 +8,7 @@ import { backupCommand } from '../../src/commands/backup.ts';
 import type { Command } from '../../src/commands/command.ts';
 import { restoreCommand } from '../../src/commands/restore.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
+import { pruneCommand } from '../../src/commands/prune.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/logger.ts';
@@ -145,5 +146,19 @@ describe('restore --all and verify with the sets of SENTINEL_CONFIG', () => {
     assert.equal(crm.code, 0, crm.stderr);
     assert.match(crm.stderr, /Reading from dir:/);
     assert.match(crm.stdout, /^OK crm\/rsa_crm_b\/backup-\S+: .*1 tables, 300 rows/);
+  });
+
+  it('prune --set works in the destinations the set writes to only: one it does not use being down is no failure', async () => {
+    const config = await withBucket();
+    const dirOnly = { ...config, sets: config.sets?.map((s) => (s.name === 'crm' ? { ...s, destinations: ['dir'] } : s)) };
+    proxy.down();
+    try {
+      const pruned = await runWith(pruneCommand, ['--dry-run', '--set', 'crm/rsa_crm_a'], dirOnly);
+      assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr);
+      assert.match(pruned.stdout, /^Prune of dir:.*prefix "crm\/rsa_crm_a\/backup-"/m);
+      assert.doesNotMatch(pruned.stdout + pruned.stderr, /s3:\/\//);
+    } finally {
+      proxy.restore();
+    }
   });
 });

@@ -156,4 +156,19 @@ describe('commands with two destinations', () => {
       proxy.restore();
     }
   });
+
+  it('restore --latest --all reads the newest run from the directory when S3 is unreachable, and says so', async () => {
+    await pg.psql('DROP DATABASE dest_cmd');
+    proxy.down();
+    try {
+      const restored = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', pg.url('postgres')], env);
+      assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+      assert.match(restored.stderr, /Destination "s3" \(s3:\/\/test-backups.*\) cannot be read: .*; using "dir" \(dir:.*\) instead/);
+      assert.match(restored.stderr, /^Reading from destination "dir" \(dir:/m);
+      assert.match(restored.stdout, /^ {2}dest_cmd: restored, 1 tables, 500 rows/m);
+      assert.equal(await pg.psql('SELECT count(*) FROM items', 'dest_cmd'), '500');
+    } finally {
+      proxy.restore();
+    }
+  });
 });

@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
-import { BackupService } from './backup/backup-service.ts';
-import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
-import { GLOBALS_FOLDER, globalsLocation, withGlobals } from './backup/globals.ts';
+import { GLOBALS_FOLDER } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
-import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
+import { checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
-import type { Config, Location } from './config/types.ts';
+import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
@@ -21,21 +18,17 @@ import { MONITOR_CHECKS } from './monitor/checks.ts';
 import type { CheckName, Finding } from './core/findings.ts';
 import { registerMetrics } from './monitor/metrics.ts';
 import { MonitorRunner } from './monitor/runner.ts';
-import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
 import { buildStatusPageModel } from './status/page-model.ts';
 import { worstStatus } from './http/health.ts';
-import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
-import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
+import type { RetentionService } from './retention/retention-service.ts';
+import type { UploadSweeper, UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
-import { databaseLocation, isSetBackupKey, keyPrefix } from './core/naming.ts';
-import { parseDatabaseUrl } from './backup/connection.ts';
-import { listConnectableDatabases } from './sets/list-databases.ts';
+import type { BackupService } from './backup/backup-service.ts';
 import { BackupSetsRunner, type SetResult } from './sets/run-sets.ts';
-import { FileSets } from './sets/set-runtime.ts';
-import { SetMonitors, tagFinding } from './sets/set-monitors.ts';
-import { SetRetention } from './sets/set-retention.ts';
+import type { FileSets } from './sets/set-runtime.ts';
+import { tagFinding, type SetMonitors } from './sets/set-monitors.ts';
 import { SetVerify } from './sets/set-verify.ts';
 import type { CheckResult, MonitorSnapshot } from './monitor/state.ts';
 import { leaseKey } from './leader/lease.ts';
@@ -43,98 +36,18 @@ import { LeaderLease, newInstanceId, SoleLeadership, type Leadership } from './l
 import { registerLeaderMetrics } from './leader/metrics.ts';
 import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
-import { hasIncompleteUploads, supportsConditionalWrites, type BackupStore } from './storage/store.ts';
+import { supportsConditionalWrites, type BackupStore } from './storage/store.ts';
 import { createDestinations, type Destination } from './destinations/destination.ts';
-import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, feedDestinationMonitors } from './destinations/destination-sets.ts';
+import { feedDestinationMonitors } from './destinations/destination-sets.ts';
 import { resultAt } from './backup/result.ts';
+import { assembleUnits } from './sets/assemble.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
 // and makes the root logger; commands call in here.
 
-// Everything one backup run needs, from the configuration (undefined in monitor-only mode).
-function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger, destinations?: readonly Destination[]): BackupJobDeps | undefined {
-  if (config.backup === undefined) return undefined;
-  const encryption = config.encryption;
-  return {
-    settings: config.backup,
-    location: config.location,
-    store,
-    destinations,
-    logger: logger.child({ component: 'backup' }),
-    extraStage: isEncryptionEnabled(encryption) ? { name: 'age', create: () => createEncryptStream(encryption) } : undefined,
-  };
-}
+// The backup wiring moved to its own module; tests and the bench still reach it here.
+export { buildBackupService, buildBackupSetsRunner } from './backup/build-backup-service.ts';
 
-// With BACKUP_DATABASES: the runner that backs up every database of the selection as its own set.
-// setName (SENTINEL_CONFIG): the set each database is.
-export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger, setName?: (database: string) => string): BackupSetsRunner | undefined {
-  const deps = buildBackupJobDeps(config, store, logger);
-  const backup = config.backup;
-  if (deps === undefined || backup === undefined || config.databases === undefined) return undefined;
-  return new BackupSetsRunner({
-    job: deps,
-    base: config.location,
-    selection: config.databases,
-    concurrency: backup.concurrency ?? 1,
-    listDatabases: () => listConnectableDatabases(parseDatabaseUrl(backup.databaseUrl)),
-    logger: logger.child({ component: 'backup' }),
-    ...(setName === undefined ? {} : { setName }),
-  });
-}
-
-// onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
-// sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
-// gate (SENTINEL_CONFIG): what each run waits for first (its server's turn, src/sets/set-runtime.ts).
-// destinations: several (the first being `store`): one dump, a copy in each.
-export function buildBackupService(
-  config: Config,
-  store: BackupStore,
-  logger: Logger,
-  registry?: Registry,
-  onGlobals?: (result: BackupResult) => void,
-  sets?: BackupSetsRunner,
-  gate?: (run: () => Promise<BackupResult>) => Promise<BackupResult>,
-  destinations?: readonly Destination[],
-): BackupService | undefined {
-  const deps = buildBackupJobDeps(config, store, logger, destinations);
-  if (deps === undefined || config.backup === undefined) return undefined;
-  const url = config.alerts.backupHeartbeatUrl;
-  const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
-  const runDatabase =
-    sets !== undefined
-      ? (run: RunContext) => runSetsBackup(sets, run, heartbeat, config.alerts.name)
-      : heartbeat === undefined
-        ? (run: RunContext) => runBackupJob(deps, run)
-        : (run: RunContext) => runTimedBackup(deps, run, heartbeat, config.alerts.name);
-  const runBackup = config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase;
-  return new BackupService({
-    runBackup: gate === undefined ? runBackup : (run) => gate(() => runBackup(run)),
-    cron: config.backup.cron,
-    timezone: config.cronTimezone,
-    logger: logger.child({ component: 'backup-service' }),
-  });
-}
-
-// A backup run that BACKUP_HEARTBEAT_URL times: a start ping once it holds the lock, the end ping
-// (success or failure form) after it; one run id pairs them where the service supports it.
-async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: Heartbeat, name: string): Promise<BackupResult> {
-  const pingId = randomUUID();
-  const result = await runBackupJob({ ...deps, onStarted: async () => { await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId); } }, run);
-  const report = backupEndReport(result, name);
-  if (report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
-  return result;
-}
-
-// A run over every backup set; BACKUP_HEARTBEAT_URL (when set) times the whole run: a start ping when it
-// begins, the end ping from the run's overall result (failed when any set failed).
-async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat: Heartbeat | undefined, name: string): Promise<BackupResult> {
-  const pingId = randomUUID();
-  if (heartbeat !== undefined) await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId);
-  const { aggregate } = await sets.run(run);
-  const report = heartbeat === undefined ? undefined : backupEndReport(aggregate, name);
-  if (heartbeat !== undefined && report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
-  return aggregate;
-}
 
 function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
   return tagFinding(GLOBALS_FOLDER, {
@@ -294,22 +207,17 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const store = (destinations[0] as Destination).store;
   const several = destinations.length > 1 ? destinations : undefined;
   const registry = new Registry();
-  // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.
-  const fileSets =
-    config.sets === undefined
-      ? undefined
-      : new FileSets(config, {
-          setsRunner: (own, setName) => buildBackupSetsRunner(own, store, logger, setName),
-          backupService: (name, own, runner, gate) => buildBackupService(own, store, logger.child({ set: name }), registry, undefined, runner, gate),
-        });
-  const setsRunner = fileSets === undefined ? buildBackupSetsRunner(config, store, logger) : undefined;
   // BACKUP_GLOBALS: the roles' own result. A failure is a backup_failed of its own ("globals"), alerted
   // apart from the databases' and resolved by the next globals run that succeeds.
   let globalsFinding: Finding | undefined;
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const backupService =
-    fileSets === undefined ? buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner, undefined, several) : undefined;
-  const backupServices = fileSets?.services() ?? (backupService === undefined ? [] : [backupService]);
+  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet } = assembleUnits({
+    config,
+    logger,
+    registry,
+    destinations,
+    onGlobals: (result) => void onGlobalsResult(result),
+  });
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupServices.length === 0) {
@@ -318,89 +226,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
-  const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
-  // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per
-  // destination (src/destinations); else the one monitor, as always.
-  // SENTINEL_CONFIG: a set's folder and settings are its own (fileSets.of), else the database's folder.
-  const locate = (set: string): Location => fileSets?.location(set) ?? databaseLocation(config.location, set);
-  const setMonitors =
-    config.databases === undefined && fileSets === undefined
-      ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart })
-      : new SetMonitors({
-          store,
-          settings: config.monitor,
-          timezone: config.cronTimezone,
-          logger,
-          location: locate,
-          firstBackupAtStart,
-          ...(fileSets === undefined
-            ? {}
-            : {
-                settingsOf: (set: string) => fileSets.of(set)?.config.monitor ?? config.monitor,
-                firstBackupAtStartOf: (set: string) => fileSets.of(set)?.config.backup?.runOnStartup === true,
-              }),
-        });
-  const singleMonitor =
-    setMonitors !== undefined
-      ? undefined
-      : new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger, firstBackupAtStart });
-  const monitorFindings = (): Finding[] => setMonitors?.findings() ?? singleMonitor?.snapshot().lastCheck?.findings ?? [];
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
-  // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
-  // With BACKUP_DATABASES each set has its own (setRetention, whose metrics carry the set) and this one stays off, without metrics.
-  const retention =
-    setMonitors === undefined
-      ? createRetentionService(config, { store, logger, registry, currentFindings: () => monitorFindings() })
-      : createRetentionService({ ...config, retention: { ...config.retention, days: 0 } }, { store, logger });
-  const setRetention =
-    setMonitors === undefined
-      ? undefined
-      : new SetRetention({
-          config,
-          store,
-          logger,
-          registry,
-          location: locate,
-          currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
-          ...(fileSets === undefined ? {} : { configOf: (set: string) => fileSets.of(set)?.config ?? config }),
-          ...(several && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const }),
-        });
-  const verify = buildVerifyService(config, store, logger);
-  // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
-  const setVerify =
-    setMonitors === undefined
-      ? undefined
-      : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), several && destinationVerifyScope(several, config));
-  // A set becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
-  const addSet = (set: string): MonitorRunner | undefined => {
-    setRetention?.ensure(set);
-    setVerify?.ensure(set);
-    return setMonitors?.ensure(set);
-  };
-  // With SENTINEL_CONFIG, BACKUP_DATABASES is only each set's default (the sets are <name>/<database>).
-  if (config.databases?.kind === 'names' && fileSets === undefined) for (const set of config.databases.names) addSet(set);
-  for (const set of fileSets?.configured() ?? []) addSet(set);
-  for (const d of several ?? []) addSet(d.name);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
-  // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
-  // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
-  // then the sweep lists the subfolder and keeps to those names; else only `[subfolder/]<prefix>`, as always.
-  const globalsPrefix = config.backup?.globals === true ? keyPrefix(globalsLocation(config.location)) : undefined;
-  const sweepsSubfolder = config.databases !== undefined || globalsPrefix !== undefined;
-  const ownUpload = (key: string): boolean =>
-    fileSets?.ownsKey(key) ??
-    ((config.databases === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix)));
-  const uploadSweeper =
-    backupServices.length > 0 && hasIncompleteUploads(store)
-      ? new UploadSweeper({
-          store,
-          prefix: fileSets?.commonPrefix() ?? (!sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`),
-          ours: sweepsSubfolder ? ownUpload : undefined,
-          logger,
-          registry,
-        })
-      : undefined;
 
   // With BACKUP_DATABASES, a run that could not tell which databases to back up (listing failed, none
   // selected) has no set to pin its failure on: it is a service-wide backup_failed until a run resolves.

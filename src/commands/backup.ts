@@ -1,4 +1,4 @@
-import { buildBackupService, buildBackupSetsRunner } from '../main.ts';
+import { buildBackupService, buildBackupSetsRunner } from '../backup/build-backup-service.ts';
 import type { SetResult } from '../sets/run-sets.ts';
 import type { BackupResult } from '../backup/result.ts';
 import { configOfSet } from '../config/load-sets.ts';

@@ -15,7 +15,7 @@ import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
 import { toBackupRunRecord } from './monitor/backup-runs.ts';
 import { MONITOR_CHECKS } from './monitor/checks.ts';
-import type { CheckName, Finding } from './core/findings.ts';
+import { splitPair, type CheckName, type Finding } from './core/findings.ts';
 import { registerMetrics } from './monitor/metrics.ts';
 import { MonitorRunner } from './monitor/runner.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
@@ -40,6 +40,7 @@ import { supportsConditionalWrites, type BackupStore } from './storage/store.ts'
 import { createDestinations, type Destination } from './destinations/destination.ts';
 import { feedDestinationMonitors } from './destinations/destination-sets.ts';
 import { resultAt } from './backup/result.ts';
+import { tagPair } from './destinations/set-destinations.ts';
 import { assembleUnits } from './sets/assemble.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
@@ -211,7 +212,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // apart from the databases' and resolved by the next globals run that succeeds.
   let globalsFinding: Finding | undefined;
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet } = assembleUnits({
+  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs } = assembleUnits({
     config,
     logger,
     registry,
@@ -247,43 +248,50 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
-  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
+  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: pairs ? 'set+destination' : several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), several ? 'destination' : 'set');
+  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), pairs ? 'set+destination' : several ? 'destination' : 'set');
   registerLeaderMetrics(registry, leadership);
 
   // With sets in the one storage (BACKUP_DATABASES, SENTINEL_CONFIG; not several destinations, each its own
   // storage): the storage is unreachable while any set's last check could not list it; `result` is the
   // check of `set` that just ended.
-  const sharedStorage = setMonitors !== undefined && several === undefined;
+  // With sets in several destinations each destination is such a storage, shared by the sets in it: one
+  // outage per destination, named by it (`destination`, no set).
+  const sharedStorage = setMonitors !== undefined && (several === undefined || pairs);
+  const outageOf = (set: string): string | undefined => (pairs ? splitPair(set).destination : undefined);
   const storageOutage = (set: string, result: CheckResult): Finding[] => {
+    const destination = outageOf(set);
     const lastOf = (name: string): readonly Finding[] => (name === set ? result.findings : (setMonitors?.get(name)?.snapshot().lastCheck?.findings ?? []));
     const failing = (setMonitors?.names() ?? [])
-      .map((name) => ({ name, finding: lastOf(name).find((f) => f.check === 'storage_unreachable') }))
+      .filter((name) => destination === undefined || splitPair(name).destination === destination)
+      .map((name) => ({ name: destination === undefined ? name : splitPair(name).set, finding: lastOf(name).find((f) => f.check === 'storage_unreachable') }))
       .filter((s): s is { name: string; finding: Finding } => s.finding !== undefined);
     const first = failing[0];
     if (first === undefined) return [];
     const which = failing.length === 1 ? `backup set ${first.name}` : `${failing.length} backup sets (${failing.map((s) => s.name).join(', ')})`;
-    return [{ ...first.finding, summary: `${first.finding.summary} (${which})` }];
+    if (destination === undefined) return [{ ...first.finding, summary: `${first.finding.summary} (${which})` }];
+    return [{ ...first.finding, destination, summary: `${destination}: ${first.finding.summary} (${which})` }];
   };
+  const tagUnit = pairs ? tagPair : tagFinding;
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
   const afterCheck = async (result: CheckResult, snapshot: MonitorSnapshot, set: string | undefined): Promise<void> => {
     if (result.quiet === true) return;
-    const tagged = set === undefined ? result.findings : result.findings.map((f) => tagFinding(set, f));
+    const tagged = set === undefined ? result.findings : result.findings.map((f) => tagUnit(set, f));
     // Sets in one storage: its outage is one service-wide alert (not one per set); each set's check
     // still reports it in /health and its metrics. Per set it is only ever resolved (an alert of an
     // older version clears).
     const outage = set !== undefined && sharedStorage ? storageOutage(set, result) : undefined;
     const current = outage === undefined ? tagged : tagged.filter((f) => f.check !== 'storage_unreachable');
     if (!leadership.isLeader()) {
-      await (outage === undefined ? alertStorageOutageWithoutLeader(current, result.at, set) : alertStorageOutageWithoutLeader(outage, result.at, undefined));
+      await (outage === undefined ? alertStorageOutageWithoutLeader(current, result.at, set) : alertStorageOutageWithoutLeader(outage, result.at, outageOf(set as string)));
       return;
     }
     const scope = monitorAlertScope(backupServices.length > 0, snapshot.backupRuns.lastAttempt !== undefined);
     await alerts.process(current, result.at, scope, set);
-    if (outage !== undefined) await alerts.process(outage, result.at, STORAGE_CHECKS);
+    if (outage !== undefined) await alerts.process(outage, result.at, STORAGE_CHECKS, outageOf(set as string));
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
     if (set !== undefined && setRetention !== undefined) {
       if (!setRetention.offOf(set)) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
@@ -351,7 +359,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    if (several !== undefined && setMonitors !== undefined) {
+    if (several !== undefined && setMonitors !== undefined && !pairs) {
       // The sweep covers the first destination's store: a copy there that could not be aborted is its to sweep.
       const first = resultAt(result, several[0]?.name ?? '');
       if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
@@ -370,10 +378,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // them reports each database's result (onSetResult below) and its selection's problem by its name.
   for (const fileSet of fileSets?.list ?? []) {
     fileSet.backupService?.onRunFinished(async (result) => {
-      if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined && fileSet.runner === undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
       if (fileSet.runner === undefined) {
-        const record = toBackupRunRecord(result);
-        if (record !== undefined) void addSet(fileSet.name)?.afterBackupRun(record);
+        noteLeftovers(result);
+        feed(fileSet.name, result);
         return;
       }
       if (result.status !== 'failed' && result.status !== 'success') return;
@@ -392,10 +399,15 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   };
   // Each set's result goes to its own monitor as soon as that database is done.
   function onSetResult({ set, result }: SetResult): void {
+    noteLeftovers(result);
+    feed(set, result);
+  }
+  // Uploads a failed run left: the sweep covers the first destination's store (with sets in several
+  // destinations, the copy there that could not be aborted is its to sweep).
+  function noteLeftovers(result: BackupResult): void {
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    const record = toBackupRunRecord(result);
-    const monitor = addSet(set);
-    if (record !== undefined) void monitor?.afterBackupRun(record);
+    const first = pairs ? resultAt(result, destinations[0]?.name ?? '') : result;
+    if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
   }
   setsRunner?.onSetResult((r) => onSetResult(r));
 

@@ -33,9 +33,16 @@ function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger, 
 }
 
 // With BACKUP_DATABASES: the runner that backs up every database of the selection as its own set.
-// setName (SENTINEL_CONFIG): the set each database is.
-export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger, setName?: (database: string) => string): BackupSetsRunner | undefined {
-  const deps = buildBackupJobDeps(config, store, logger);
+// setName (SENTINEL_CONFIG): the set each database is. destinations: several (the first being `store`),
+// each database's one dump copied to each.
+export function buildBackupSetsRunner(
+  config: Config,
+  store: BackupStore,
+  logger: Logger,
+  setName?: (database: string) => string,
+  destinations?: readonly Destination[],
+): BackupSetsRunner | undefined {
+  const deps = buildBackupJobDeps(config, store, logger, destinations);
   const backup = config.backup;
   if (deps === undefined || backup === undefined || config.databases === undefined) return undefined;
   return new BackupSetsRunner({

@@ -50,9 +50,7 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
   const r = new EnvReader(env);
   const config = readConfig(r, probe);
   const file = r.optionalString('SENTINEL_CONFIG');
-  if (file !== undefined && config.destinations !== undefined) {
-    r.problem('SENTINEL_CONFIG', 'unset with AWS_S3_BUCKET and BACKUP_DIR (two destinations): backup sets from a file write to one destination for now; unset BACKUP_DIR to keep the sets in the bucket (or, for destinations listed in the file, unset BACKUP_DIR and AWS_S3_*)', JSON.stringify(file));
-  } else if (file !== undefined) {
+  if (file !== undefined) {
     const fromFile = readSetsFile(
       r,
       env,
@@ -180,17 +178,14 @@ function useFileDestinations(r: EnvReader, config: Config, destinations: Destina
   checkDestinations(r, config, { both: 'the destinations of SENTINEL_CONFIG', instead: 'list one storage by AWS_S3_BUCKET or BACKUP_DIR instead of "destinations"' });
 }
 
-// What does not work with several destinations yet: each database of BACKUP_DATABASES and the globals
-// would need a copy in each, which one run does not write.
+// What does not work with several destinations yet: the globals would need a copy in each, which their
+// run does not write.
 function checkDestinations(
   r: EnvReader,
   config: Config,
   { both, instead }: { both: string; instead: string } = { both: 'AWS_S3_BUCKET and BACKUP_DIR (two destinations)', instead: 'unset BACKUP_DIR' },
 ): void {
   if (config.destinations === undefined) return;
-  if (r.has('BACKUP_DATABASES')) {
-    r.problem('BACKUP_DATABASES', `unset with ${both}: several destinations work with one database for now; ${instead} to back up several databases to one destination`, JSON.stringify(r.optionalString('BACKUP_DATABASES') ?? ''));
-  }
   if (config.backup?.globals === true) {
     r.problem('BACKUP_GLOBALS', `false or unset with ${both}: the globals are written to one destination only for now; ${instead} to back them up to one destination`, '"true"');
   }

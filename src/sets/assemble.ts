@@ -4,10 +4,13 @@ import { buildBackupService, buildBackupSetsRunner } from '../backup/build-backu
 import { globalsLocation } from '../backup/globals.ts';
 import type { BackupResult } from '../backup/result.ts';
 import type { Config, Location } from '../config/types.ts';
-import type { Finding } from '../core/findings.ts';
+import { splitPair, type Finding } from '../core/findings.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from '../core/naming.ts';
 import type { Destination } from '../destinations/destination.ts';
 import { destinationMonitors, destinationRetentionScope, destinationVerifyScope } from '../destinations/destination-sets.ts';
+import { hasSetDestinations, pairsOfSet, tagPair } from '../destinations/set-destinations.ts';
+import { toBackupRunRecord } from '../monitor/backup-runs.ts';
+import { resultAt } from '../backup/result.ts';
 import type { Logger } from '../logger.ts';
 import { MonitorRunner } from '../monitor/runner.ts';
 import { buildVerifyService } from '../restore/build-verify-service.ts';
@@ -56,29 +59,51 @@ export interface Units {
   verify: VerifyService;
   setVerify: SetVerify | undefined;
   uploadSweeper: UploadSweeper | undefined;
-  // A unit becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
-  addSet: (set: string) => MonitorRunner | undefined;
+  // A set becomes known (configured, listed or backed up): its unit's (with several destinations: each
+  // of its units') monitor, retention and verification from then on.
+  addSet: (set: string) => void;
+  // A set's backup result, told to its unit's monitor (each destination's as that destination saw it).
+  feed: (set: string, result: BackupResult) => void;
+  // Sets in several destinations: the units are (set, destination) pairs (pairKey).
+  pairs: boolean;
 }
 
 export function assembleUnits({ config, logger, registry, destinations, onGlobals }: UnitsOptions): Units {
   const store = (destinations[0] as Destination).store;
   const several = destinations.length > 1 ? destinations : undefined;
+  // Sets in several destinations: each (set, destination) is a unit of its own, named by pairKey.
+  const pairs = several !== undefined && hasSetDestinations({ ...config, destinations: config.destinations ?? several.map((d) => ({ name: d.name, storage: d.storage ?? config.storage })) });
+  const byName = (name: string): Destination => destinations.find((d) => d.name === name) ?? (destinations[0] as Destination);
+  // A set's own destinations (SENTINEL_CONFIG `destinations`), as created; the first holds its store.
+  const ownDestinations = (own: Config): readonly Destination[] => (own.destinations === undefined ? destinations : own.destinations.map((d) => byName(d.name)));
   // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.
   const fileSets =
     config.sets === undefined
       ? undefined
       : new FileSets(config, {
-          setsRunner: (own, setName) => buildBackupSetsRunner(own, store, logger, setName),
-          backupService: (name, own, runner, gate) => buildBackupService(own, store, logger.child({ set: name }), registry, undefined, runner, gate),
+          setsRunner: (own, setName) => {
+            const mine = ownDestinations(own);
+            return buildBackupSetsRunner(own, (mine[0] as Destination).store, logger, setName, pairs ? mine : undefined);
+          },
+          backupService: (name, own, runner, gate) => {
+            const mine = ownDestinations(own);
+            return buildBackupService(own, (mine[0] as Destination).store, logger.child({ set: name }), registry, undefined, runner, gate, pairs ? mine : undefined);
+          },
         });
-  const setsRunner = fileSets === undefined ? buildBackupSetsRunner(config, store, logger) : undefined;
+  const setsRunner = fileSets === undefined ? buildBackupSetsRunner(config, store, logger, undefined, pairs ? several : undefined) : undefined;
   const backupService = fileSets === undefined ? buildBackupService(config, store, logger, registry, onGlobals, setsRunner, undefined, several) : undefined;
   const backupServices = fileSets?.services() ?? (backupService === undefined ? [] : [backupService]);
   const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
   // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per
   // destination (src/destinations); else the one monitor, as always.
   // SENTINEL_CONFIG: a set's folder and settings are its own (fileSets.of), else the database's folder.
-  const locate = (set: string): Location => fileSets?.location(set) ?? databaseLocation(config.location, set);
+  // Sets in several destinations: a unit's set is the first part of its pairKey, the destination the second.
+  const setOf = (unit: string): string => (pairs ? splitPair(unit).set : unit);
+  const storeOfUnit = (unit: string): Destination => byName(splitPair(unit).destination);
+  const locate = (unit: string): Location => {
+    const set = setOf(unit);
+    return fileSets?.location(set) ?? databaseLocation(config.location, set);
+  };
   const setMonitors =
     config.databases === undefined && fileSets === undefined
       ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart })
@@ -92,9 +117,10 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           ...(fileSets === undefined
             ? {}
             : {
-                settingsOf: (set: string) => fileSets.of(set)?.config.monitor ?? config.monitor,
-                firstBackupAtStartOf: (set: string) => fileSets.of(set)?.config.backup?.runOnStartup === true,
+                settingsOf: (unit: string) => fileSets.of(setOf(unit))?.config.monitor ?? config.monitor,
+                firstBackupAtStartOf: (unit: string) => fileSets.of(setOf(unit))?.config.backup?.runOnStartup === true,
               }),
+          ...(pairs ? { storeOf: (unit: string) => storeOfUnit(unit).store, tag: tagPair } : {}),
         });
   const singleMonitor =
     setMonitors !== undefined
@@ -117,24 +143,51 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           registry,
           location: locate,
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
-          ...(fileSets === undefined ? {} : { configOf: (set: string) => fileSets.of(set)?.config ?? config }),
-          ...(several && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const }),
+          ...(fileSets === undefined ? {} : { configOf: (unit: string) => fileSets.of(setOf(unit))?.config ?? config }),
+          ...(several && !pairs && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const }),
+          ...(pairs && {
+            storeOf: (unit: string) => {
+              const d = storeOfUnit(unit);
+              return { store: d.store, storage: d.storage ?? config.storage };
+            },
+            metricsLabel: 'set+destination' as const,
+            tag: tagPair,
+          }),
         });
   const verify = buildVerifyService(config, store, logger);
   // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
   const setVerify =
     setMonitors === undefined
       ? undefined
-      : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), several && destinationVerifyScope(several, config));
-  const addSet = (set: string): MonitorRunner | undefined => {
-    setRetention?.ensure(set);
-    setVerify?.ensure(set);
-    return setMonitors?.ensure(set);
+      : pairs
+        ? new SetVerify(
+            config,
+            store,
+            logger,
+            (unit) => fileSets?.of(setOf(unit)) ?? { config: { ...config, location: locate(unit) }, database: setOf(unit) },
+            { location: locate, store: (unit) => storeOfUnit(unit).store },
+            tagPair,
+          )
+        : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), several && destinationVerifyScope(several, config));
+  const unitsOf = (set: string): string[] => (pairs ? pairsOfSet(config, destinations, set) : [set]);
+  const addSet = (set: string): void => {
+    for (const unit of unitsOf(set)) {
+      setRetention?.ensure(unit);
+      setVerify?.ensure(unit);
+      setMonitors?.ensure(unit);
+    }
+  };
+  const feed = (set: string, result: BackupResult): void => {
+    addSet(set);
+    for (const unit of unitsOf(set)) {
+      const record = toBackupRunRecord(pairs ? resultAt(result, splitPair(unit).destination) : result);
+      if (record !== undefined) void setMonitors?.get(unit)?.afterBackupRun(record);
+    }
   };
   // With SENTINEL_CONFIG, BACKUP_DATABASES is only each set's default (the sets are <name>/<database>).
   if (config.databases?.kind === 'names' && fileSets === undefined) for (const set of config.databases.names) addSet(set);
   for (const set of fileSets?.configured() ?? []) addSet(set);
-  for (const d of several ?? []) addSet(d.name);
+  if (!pairs) for (const d of several ?? []) addSet(d.name);
   // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
   // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
   // then the sweep lists the subfolder and keeps to those names; else only `[subfolder/]<prefix>`, as always.
@@ -153,5 +206,5 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           registry,
         })
       : undefined;
-  return { store, several, fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet };
+  return { store, several, fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs };
 }

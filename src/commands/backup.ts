@@ -21,7 +21,8 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   const destinations = createDestinations(config);
   const store = (destinations[0] as Destination).store;
   const several = destinations.length > 1 ? destinations : undefined;
-  const sets = buildBackupSetsRunner(config, store, ctx.logger);
+  // Several databases in several destinations: each database's one dump reaches every destination.
+  const sets = buildBackupSetsRunner(config, store, ctx.logger, undefined, several);
   let globals: BackupResult | undefined;
   const service = buildBackupService(
     config,
@@ -46,7 +47,12 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   try {
     const result = await service.runOnce('manual');
     if (sets !== undefined) {
-      for (const r of setResults) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
+      for (const r of setResults) {
+        const copies = several !== undefined && (r.result.status === 'success' || r.result.status === 'failed') ? r.result.destinations : undefined;
+        // Several destinations: a line per copy, naming the set and the destination.
+        if (copies === undefined) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
+        else for (const d of copies) ctx.stdout.write(`[${r.set} in ${d.destination}] ${describeForPeople(d.result, d.where)}\n`);
+      }
       for (const r of setResults) if (r.result.status === 'failed' || r.result.status === 'cancelled') ctx.stderr.write(`[${r.set}] ${r.result.error.message}\n`);
       if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
     } else if (several !== undefined && (result.status === 'success' || result.status === 'failed') && result.destinations !== undefined) {

@@ -212,7 +212,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // apart from the databases' and resolved by the next globals run that succeeds.
   let globalsFinding: Finding | undefined;
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs } = assembleUnits({
+  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf } = assembleUnits({
     config,
     logger,
     registry,
@@ -437,9 +437,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           : setMonitors.names().map((set) => ({
               name: set,
               snapshot: (setMonitors.get(set) as MonitorRunner).snapshot(),
-              nextBackupAt: (fileSets?.of(set)?.fileSet.backupService ?? backupService)?.nextRunAt(),
+              nextBackupAt: (fileSets?.of(setOf(set))?.fileSet.backupService ?? backupService)?.nextRunAt(),
               retention: setRetention?.describeOf(set) ?? retention.describe(),
-              retentionDays: (fileSets?.of(set)?.config ?? config).retention.days,
+              retentionDays: (fileSets?.of(setOf(set))?.config ?? config).retention.days,
               verify: setVerify?.states().get(set),
             }));
       const checked = sets.length > 0 && sets.every((s) => s.snapshot.lastCheck !== undefined);
@@ -455,7 +455,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       });
     },
     status: () => ({
-      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(set)?.fileSet.backupService?.nextRunAt()) }),
+      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(setOf(set))?.fileSet.backupService?.nextRunAt()) }),
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,

@@ -66,6 +66,8 @@ export interface Units {
   feed: (set: string, result: BackupResult) => void;
   // Sets in several destinations: the units are (set, destination) pairs (pairKey).
   pairs: boolean;
+  // The set a unit is about (the unit itself unless `pairs`).
+  setOf: (unit: string) => string;
 }
 
 export function assembleUnits({ config, logger, registry, destinations, onGlobals }: UnitsOptions): Units {
@@ -206,5 +208,5 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           registry,
         })
       : undefined;
-  return { store, several, fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs };
+  return { store, several, fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf };
 }

@@ -10,6 +10,9 @@ import { Secret } from '../../src/config/secret.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { Destination } from '../../src/destinations/destination.ts';
 import { destinationsOfSet } from '../../src/destinations/set-destinations.ts';
+import { checkCommand } from '../../src/commands/check.ts';
+import { listCommand } from '../../src/commands/list.ts';
+import { runCommand } from '../restore/fixtures.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel, type Sentinel } from '../../src/main.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
@@ -31,6 +34,7 @@ describe('backup sets in several destinations (SENTINEL_CONFIG)', () => {
   let dir: string;
   let sentinel: Sentinel;
   let config: Config;
+  let env: Record<string, string>;
 
   before(async () => {
     [pg, s3, slack] = await Promise.all([sharedPgCluster(), startS3Server(), startSlackServer()]);
@@ -63,7 +67,7 @@ sets:
     destinations: [local]
 `,
     );
-    config = loadConfig({
+    env = {
       SENTINEL_CONFIG: file,
       S3_SECRET: s3.secretAccessKey,
       APP_URL: pg.url('sd_app'),
@@ -73,7 +77,8 @@ sets:
       LEADER_LEASE_SECONDS: '0',
       STATE_DIR: path.join(dir, 'state'),
       LOG_LEVEL: 'silent',
-    });
+    };
+    config = loadConfig(env);
     // The configured destinations, with an S3 client that gives up at once (no retries) for the faults below.
     const destinations: Destination[] = [
       {
@@ -189,5 +194,25 @@ sets:
     const destinations = [{ name: 'r2', store: new DirStore(path.join(dir, 'x')) }, { name: 'local', store: new DirStore(path.join(dir, 'local')) }];
     assert.deepEqual(destinationsOfSet(config, destinations, 'app').map((d) => [d.name, d.location.subfolder]), [['r2', 'app'], ['local', 'app']]);
     assert.deepEqual(destinationsOfSet(config, destinations, 'shop').map((d) => d.name), ['local']);
+  });
+
+  it('list and check: each set in each of its destinations, named by both', async () => {
+    const list = await runCommand(listCommand, ['--set', 'app', '--json'], env);
+    assert.equal(list.code, 0, list.stderr);
+    const rows = JSON.parse(list.stdout) as { destination: string; key: string }[];
+    assert.deepEqual([...new Set(rows.map((r) => r.destination))], ['r2', 'local']);
+    const shop = await runCommand(listCommand, ['--set', 'shop'], env);
+    assert.match(shop.stdout, /^1 backup in dir:/m, 'shop is listed in its one destination only');
+    const one = await runCommand(listCommand, ['--set', 'app', '--destination', 'local', '--json'], env);
+    assert.deepEqual([...new Set((JSON.parse(one.stdout) as { destination: string }[]).map((r) => r.destination))], ['local']);
+    const wrong = await runCommand(listCommand, ['--set', 'shop', '--destination', 'r2'], env);
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /--destination expects one of local \(the destinations of this set\); got "r2"/);
+    const check = await runCommand(checkCommand, [], env);
+    assert.match(check.stdout, /^PASS app in r2: \d+ backups?,/m);
+    assert.match(check.stdout, /^PASS shop in local: 1 backup/m);
+    assert.doesNotMatch(check.stdout, /shop in r2/);
+    const json = JSON.parse((await runCommand(checkCommand, ['--json'], env)).stdout) as { sets: Record<string, unknown> };
+    assert.deepEqual(Object.keys(json.sets).sort(), ['app@local', 'app@r2', 'shop@local', 'web@local', 'web@r2']);
   });
 });

@@ -10,6 +10,7 @@ import { Secret } from '../../src/config/secret.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { Destination } from '../../src/destinations/destination.ts';
 import { destinationsOfSet } from '../../src/destinations/set-destinations.ts';
+import { backupCommand } from '../../src/commands/backup.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { runCommand } from '../restore/fixtures.ts';
@@ -214,5 +215,15 @@ sets:
     assert.doesNotMatch(check.stdout, /shop in r2/);
     const json = JSON.parse((await runCommand(checkCommand, ['--json'], env)).stdout) as { sets: Record<string, unknown> };
     assert.deepEqual(Object.keys(json.sets).sort(), ['app@local', 'app@r2', 'shop@local', 'web@local', 'web@r2']);
+  });
+
+  it('backup: every set once, a line per copy naming its destination; a set with one destination writes there only', async () => {
+    const backup = await runCommand(backupCommand, [], env);
+    assert.equal(backup.code, 0, backup.stderr);
+    const [, app, web, shop] = backup.stdout.split(/^== set /m);
+    assert.match(app ?? '', /^app\n\[r2\] Backup stored: app\/backup-\S+ in s3:\/\/[\s\S]*^\[local\] Backup stored: app\/backup-\S+ in dir:/m);
+    assert.match(web ?? '', /^\[r2\] Backup stored: web\/backup-/m);
+    assert.match(shop ?? '', /^shop\nBackup stored: shop\/backup-\S+ in dir:/);
+    assert.doesNotMatch(shop ?? '', /s3:/);
   });
 });

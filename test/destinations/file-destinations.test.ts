@@ -145,6 +145,15 @@ describe('destinations listed in SENTINEL_CONFIG', () => {
     const config = loadConfig({ SENTINEL_CONFIG: await file(example), R2_ACCESS_KEY_ID: 'a', R2_SECRET_ACCESS_KEY: 'b', B2_ACCESS_KEY_ID: 'c', B2_SECRET_ACCESS_KEY: 'd' });
     assert.deepEqual(config.destinations?.map((d) => d.name), ['r2', 'b2', 'nas']);
   });
+
+  it("the guide's example of sets in several destinations is a valid file", async () => {
+    const guide = await fs.readFile(new URL('../../docs/BACKUP_CONFIGURATION.md', import.meta.url), 'utf8');
+    const example = /```yaml\n(# sets-destinations\.yaml[\s\S]*?)```/.exec(guide)?.[1];
+    assert.ok(example !== undefined, 'the example is in the guide');
+    const config = loadConfig({ SENTINEL_CONFIG: await file(example), R2_ACCESS_KEY_ID: 'a', R2_SECRET_ACCESS_KEY: 'b', APP_DATABASE_URL: 'postgres://u@db1/app', ANALYTICS_DATABASE_URL: 'postgres://u@db2/x' });
+    assert.deepEqual(config.destinations?.map((d) => d.name), ['r2', 'nas']);
+    assert.deepEqual(config.sets?.map((s) => [s.name, s.destinations]), [['app', undefined], ['analytics', ['nas']]]);
+  });
 });
 
 describe('a backup to the destinations of SENTINEL_CONFIG (two buckets and a directory)', () => {

@@ -15,7 +15,7 @@ import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
 import { toBackupRunRecord } from './monitor/backup-runs.ts';
 import { MONITOR_CHECKS } from './monitor/checks.ts';
-import { splitPair, type CheckName, type Finding } from './core/findings.ts';
+import { pairKey, splitPair, unitOf, type CheckName, type Finding } from './core/findings.ts';
 import { registerMetrics } from './monitor/metrics.ts';
 import { MonitorRunner } from './monitor/runner.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
@@ -49,9 +49,9 @@ import { assembleUnits } from './sets/assemble.ts';
 // The backup wiring moved to its own module; tests and the bench still reach it here.
 export { buildBackupService, buildBackupSetsRunner } from './backup/build-backup-service.ts';
 
-
-function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
-  return tagFinding(GLOBALS_FOLDER, {
+// tag: names the globals in the finding (with several destinations, `@globals` in one destination).
+function globalsFailure(result: BackupResult & { status: 'failed' }, tag: (finding: Finding) => Finding = (f) => tagFinding(GLOBALS_FOLDER, f)): Finding {
+  return tag({
     check: 'backup_failed',
     severity: 'fail',
     summary: `roles and tablespaces (BACKUP_GLOBALS) were not backed up in run ${result.runId}: ${result.shortMessage}`,
@@ -210,7 +210,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const registry = new Registry();
   // BACKUP_GLOBALS: the roles' own result. A failure is a backup_failed of its own ("globals"), alerted
   // apart from the databases' and resolved by the next globals run that succeeds.
-  let globalsFinding: Finding | undefined;
+  // With several destinations, one per destination whose copy failed (`@globals` in `<destination>`).
+  let globalsFindings: Finding[] = [];
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
   const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf } = assembleUnits({
     config,
@@ -240,7 +241,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...monitorFindings(),
     ...(selectionFinding === undefined ? [] : [selectionFinding]),
     ...fileSelectionFindings.values(),
-    ...(globalsFinding === undefined ? [] : [globalsFinding]),
+    ...globalsFindings,
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
     ...verify.findings(),
@@ -394,8 +395,16 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   }
   onGlobalsResult = async (result) => {
     if (result.status !== 'failed' && result.status !== 'success') return;
-    globalsFinding = result.status === 'success' ? undefined : globalsFailure(result);
-    if (leadership.isLeader()) await alerts.process(globalsFinding === undefined ? [] : [globalsFinding], result.finishedAt, ['backup_failed'], GLOBALS_FOLDER);
+    if (destinations.length === 1) {
+      globalsFindings = result.status === 'success' ? [] : [globalsFailure(result)];
+      if (leadership.isLeader()) await alerts.process(globalsFindings, result.finishedAt, ['backup_failed'], GLOBALS_FOLDER);
+      return;
+    }
+    // Several destinations: each copy as that destination saw it (a failed pg_dumpall failed everywhere).
+    const units = destinations.map((d) => ({ unit: pairKey(GLOBALS_FOLDER, d.name), at: resultAt(result, d.name) }));
+    globalsFindings = units.flatMap(({ unit, at }) => (at.status === 'failed' ? [globalsFailure(at, (f) => tagPair(unit, f))] : []));
+    if (!leadership.isLeader()) return;
+    for (const { unit } of units) await alerts.process(globalsFindings.filter((f) => unitOf(f) === unit), result.finishedAt, ['backup_failed'], unit);
   };
   // Each set's result goes to its own monitor as soon as that database is done.
   function onSetResult({ set, result }: SetResult): void {

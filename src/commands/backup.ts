@@ -66,7 +66,9 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
     // BACKUP_GLOBALS: the globals are their own result, and a failed one fails the command too.
     const g = globals;
     if (g !== undefined) {
-      ctx.stdout.write(`${describeForPeople(g, store.description).replace(/^Backup/, 'Globals')}\n`);
+      const copies = several !== undefined && (g.status === 'success' || g.status === 'failed') ? g.destinations : undefined;
+      if (copies === undefined) ctx.stdout.write(`${describeForPeople(g, store.description).replace(/^Backup/, 'Globals')}\n`);
+      else for (const d of copies) ctx.stdout.write(`[${d.destination}] ${describeForPeople(d.result, d.where).replace(/^Backup/, 'Globals')}\n`);
       if (g.status === 'failed' || g.status === 'cancelled') ctx.stderr.write(`${g.error.message}\n`);
     }
     const failed = (r: BackupResult | undefined) => r?.status === 'failed' || r?.status === 'cancelled';

@@ -119,7 +119,6 @@ function readConfig(r: EnvReader, probe: ConfigProbe): Config {
     r.problem('RETENTION_MODE', 'prune or unset with directory storage (BACKUP_DIR): a directory has no lifecycle rules', '"lifecycle"');
   }
   checkTiers(r, config);
-  checkDestinations(r, config);
   if (config.leader.leaseSeconds > 0 && config.leader.leaseSeconds < 1) {
     r.problem('LEADER_LEASE_SECONDS', '0 (no lease: every instance alerts) or a number of seconds from 1 to 3600 (default 60)', JSON.stringify(String(config.leader.leaseSeconds)));
   }
@@ -175,20 +174,6 @@ function useFileDestinations(r: EnvReader, config: Config, destinations: Destina
   if (first === undefined) return;
   config.storage = first.storage;
   config.destinations = destinations;
-  checkDestinations(r, config, { both: 'the destinations of SENTINEL_CONFIG', instead: 'list one storage by AWS_S3_BUCKET or BACKUP_DIR instead of "destinations"' });
-}
-
-// What does not work with several destinations yet: the globals would need a copy in each, which their
-// run does not write.
-function checkDestinations(
-  r: EnvReader,
-  config: Config,
-  { both, instead }: { both: string; instead: string } = { both: 'AWS_S3_BUCKET and BACKUP_DIR (two destinations)', instead: 'unset BACKUP_DIR' },
-): void {
-  if (config.destinations === undefined) return;
-  if (config.backup?.globals === true) {
-    r.problem('BACKUP_GLOBALS', `false or unset with ${both}: the globals are written to one destination only for now; ${instead} to back them up to one destination`, '"true"');
-  }
 }
 
 function readStorage(r: EnvReader): StorageSettings {

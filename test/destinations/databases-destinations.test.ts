@@ -69,4 +69,34 @@ describe('several databases in two destinations (environment)', () => {
       await sentinel.stop();
     }
   });
+
+  it('BACKUP_GLOBALS: the roles dump reaches both destinations from one pg_dumpall, a line per copy', async () => {
+    const backup = await runCommand(backupCommand, [], { ...env, BACKUP_GLOBALS: 'true' });
+    assert.equal(backup.code, 0, backup.stderr);
+    const s3Line = /^\[s3\] Globals stored: (@globals\/backup-\S+\.sql\.gz) in s3:\/\//m.exec(backup.stdout);
+    const dirLine = /^\[dir\] Globals stored: (@globals\/backup-\S+\.sql\.gz) in dir:/m.exec(backup.stdout);
+    assert.ok(s3Line !== null && dirLine !== null, backup.stdout);
+    const key = s3Line[1] as string;
+    assert.equal(dirLine[1], key);
+    const inS3 = Buffer.from(await ((await s3.client().send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))).Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array())));
+    assert.ok(inS3.equals(await fs.readFile(path.join(dir, key))), 'the two copies of the globals are the same bytes');
+  });
+
+  it("BACKUP_GLOBALS: a globals copy that fails in one destination is that destination's backup_failed, named by both", async () => {
+    // A file where the directory's @globals folder would be: the directory copy cannot be written.
+    await fs.rm(path.join(dir, '@globals'), { recursive: true, force: true });
+    await fs.writeFile(path.join(dir, '@globals'), 'in the way');
+    const sentinel = await startSentinel({ config: loadConfig({ ...env, BACKUP_GLOBALS: 'true' }), logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      const result = await sentinel.backupService?.runOnce();
+      assert.equal(result?.status, 'success', 'the databases are stored');
+      await waitFor(() => sentinel.findings().some((f) => f.check === 'backup_failed' && f.set === '@globals'), () => `the globals' backup_failed, got ${JSON.stringify(sentinel.findings())}`);
+      const failed = sentinel.findings().filter((f) => f.check === 'backup_failed');
+      assert.deepEqual(failed.map((f) => [f.set, f.destination]), [['@globals', 'dir']], 'only the directory lacks the globals');
+      assert.match(failed[0]?.summary ?? '', /^@globals in dir: roles and tablespaces \(BACKUP_GLOBALS\) were not backed up in run \S+: upload to dir:\S+ failed .*a file stands where a folder should be/);
+    } finally {
+      await sentinel.stop();
+      await fs.rm(path.join(dir, '@globals'), { force: true });
+    }
+  });
 });

@@ -38,7 +38,7 @@ import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
 import { supportsConditionalWrites, type BackupStore } from './storage/store.ts';
 import { createDestinations, type Destination } from './destinations/destination.ts';
-import { feedDestinationMonitors } from './destinations/destination-sets.ts';
+import { feedDestinationMonitors, tagDestination } from './destinations/destination-sets.ts';
 import { resultAt } from './backup/result.ts';
 import { tagPair } from './destinations/set-destinations.ts';
 import { assembleUnits } from './sets/assemble.ts';
@@ -274,7 +274,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (destination === undefined) return [{ ...first.finding, summary: `${first.finding.summary} (${which})` }];
     return [{ ...first.finding, destination, summary: `${destination}: ${first.finding.summary} (${which})` }];
   };
-  const tagUnit = pairs ? tagPair : tagFinding;
+  const tagUnit = pairs ? tagPair : several !== undefined && setMonitors !== undefined ? tagDestination : tagFinding;
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.

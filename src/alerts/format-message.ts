@@ -22,7 +22,7 @@ export interface MessageEntry {
   check?: CheckName;
   // The backup set (BACKUP_DATABASES, or @globals) the entry is about; absent for one database.
   set?: string;
-  // With sets and several destinations: the set's destination.
+  // With several destinations: the destination (with sets, the set's).
   destination?: string;
   title: string;
   summary: string;

@@ -10,7 +10,7 @@ export interface ActiveAlert {
   check: CheckName;
   // The backup set (BACKUP_DATABASES) the alert is about; absent for one database.
   set?: string;
-  // With sets and several destinations: the set's destination (see Finding.destination).
+  // With several destinations: the destination (see Finding.destination).
   destination?: string;
   severity: Severity;
   summary: string;

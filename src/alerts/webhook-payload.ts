@@ -14,7 +14,7 @@ interface WebhookAlert {
   check: CheckName | null;
   // The backup set it is about (a database under BACKUP_DATABASES, or "@globals"); null for one database.
   set: string | null;
-  // With sets and several destinations: the set's destination (absent otherwise).
+  // With several destinations: the destination (with sets, the set's; absent with one destination).
   destination?: string;
   // The message section it is listed in: "Started", "Firing", "Still firing", "Also firing", "Resolved", "Test".
   section: string;

@@ -24,12 +24,11 @@ export interface Finding {
   // The values that triggered it, e.g. { ageHours: 27.1, limitHours: 25 }.
   values: Record<string, number | string>;
   hint?: string;
-  // The backup set (database) the finding is about, with BACKUP_DATABASES, or the destination, with
-  // several destinations; absent for one database in one place and for findings about the whole
-  // service (alert channels, the lease).
+  // The backup set (database) the finding is about, with BACKUP_DATABASES or SENTINEL_CONFIG; absent
+  // for one database and for findings about the whole service (alert channels, the lease).
   set?: string;
-  // With backup sets and several destinations: the destination of `set` the finding is about (a
-  // storage outage names only the destination).
+  // With several destinations: the destination the finding is about (with sets, the destination of
+  // `set`; a storage outage names only the destination).
   destination?: string;
 }
 

@@ -7,7 +7,7 @@ import type { Config, Location } from '../config/types.ts';
 import { splitPair, type Finding } from '../core/findings.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from '../core/naming.ts';
 import type { Destination } from '../destinations/destination.ts';
-import { destinationMonitors, destinationRetentionScope, destinationVerifyScope } from '../destinations/destination-sets.ts';
+import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, tagDestination } from '../destinations/destination-sets.ts';
 import { hasSetDestinations, pairsOfSet, tagPair } from '../destinations/set-destinations.ts';
 import { toBackupRunRecord } from '../monitor/backup-runs.ts';
 import { resultAt } from '../backup/result.ts';
@@ -146,7 +146,7 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           location: locate,
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
           ...(fileSets === undefined ? {} : { configOf: (unit: string) => fileSets.of(setOf(unit))?.config ?? config }),
-          ...(several && !pairs && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const }),
+          ...(several && !pairs && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const, tag: tagDestination }),
           ...(pairs && {
             storeOf: (unit: string) => {
               const d = storeOfUnit(unit);
@@ -170,7 +170,9 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
             { location: locate, store: (unit) => storeOfUnit(unit).store },
             tagPair,
           )
-        : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), several && destinationVerifyScope(several, config));
+        : several !== undefined && config.databases === undefined && fileSets === undefined
+          ? new SetVerify(config, store, logger, undefined, destinationVerifyScope(several, config), tagDestination)
+          : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set));
   const unitsOf = (set: string): string[] => (pairs ? pairsOfSet(config, destinations, set) : [set]);
   const addSet = (set: string): void => {
     for (const unit of unitsOf(set)) {

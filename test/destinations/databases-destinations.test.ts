@@ -48,6 +48,18 @@ describe('several databases in two destinations (environment)', () => {
     }
   });
 
+  it('backup --set and --destination: that database to that destination only; an unknown one is refused naming the known', async () => {
+    const one = await runCommand(backupCommand, ['--set', 'dd_app', '--destination', 'dir'], env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^\[dd_app\] Backup stored: dd_app\/backup-\S+ in dir:/m);
+    assert.doesNotMatch(one.stdout, /dd_shop|s3:/);
+    const unknown = await runCommand(backupCommand, ['--set', 'nope'], env);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /--set expects a database of BACKUP_DATABASES \(dd_app, dd_shop\); got "nope"/);
+    const wrong = await runCommand(backupCommand, ['--destination', 'nas'], env);
+    assert.match(wrong.stderr, /--destination expects one of s3, dir \(the destinations to write to\); got "nas"/);
+  });
+
   it('the service watches each (database, destination), its metrics labelled with both', async () => {
     const sentinel = await startSentinel({ config: loadConfig(env), logger: silentLogger(), host: '127.0.0.1', port: 0 });
     try {
@@ -58,7 +70,7 @@ describe('several databases in two destinations (environment)', () => {
       await waitFor(() => sets.names().every((u) => (sets.get(u)?.snapshot().inventory.count ?? 0) > 0), 'every unit to list the backup of the first test');
       const text = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
       for (const db of ['dd_app', 'dd_shop']) {
-        for (const destination of ['s3', 'dir']) assert.match(text, new RegExp(`^backup_sentinel_stored_backups\\{set="${db}",destination="${destination}"\\} 1$`, 'm'));
+        for (const destination of ['s3', 'dir']) assert.match(text, new RegExp(`^backup_sentinel_stored_backups\\{set="${db}",destination="${destination}"\\} [12]$`, 'm'));
       }
       await fs.rm(path.join(dir, 'dd_shop'), { recursive: true });
       await sets.get('dd_shop@dir')?.runCheck();

@@ -226,4 +226,21 @@ sets:
     assert.match(shop ?? '', /^shop\nBackup stored: shop\/backup-\S+ in dir:/);
     assert.doesNotMatch(shop ?? '', /s3:/);
   });
+
+  it('backup --set and --destination: one set, one destination; a set not written there is said, a destination no set has is refused', async () => {
+    const before = { app: (await s3Keys('app/')).length, shopLocal: (await localKeys('shop')).length, appLocal: (await localKeys('app')).length };
+    const one = await runCommand(backupCommand, ['--set', 'app', '--destination', 'r2'], env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^== set app\nBackup stored: app\/backup-\S+ in s3:\/\//);
+    assert.doesNotMatch(one.stdout, /== set (web|shop)/);
+    assert.equal((await s3Keys('app/')).length, before.app + 1);
+    assert.equal((await localKeys('app')).length, before.appLocal, 'nothing new in the directory');
+    const onlyR2 = await runCommand(backupCommand, ['--destination', 'r2'], env);
+    assert.equal(onlyR2.code, 0, onlyR2.stderr);
+    assert.match(onlyR2.stdout, /^== set shop\nnot written to "r2": this set's destinations are local$/m);
+    assert.equal((await localKeys('shop')).length, before.shopLocal);
+    const refused = await runCommand(backupCommand, ['--set', 'shop', '--destination', 'r2'], env);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /--destination expects a destination the set writes to \(local\); got "r2"/);
+  });
 });

@@ -16,7 +16,7 @@ import { MonitorRunner } from '../monitor/runner.ts';
 import { buildVerifyService } from '../restore/build-verify-service.ts';
 import type { VerifyService } from '../restore/verify-service.ts';
 import { createRetentionService, type RetentionService } from '../retention/retention-service.ts';
-import { hasIncompleteUploads, type BackupStore } from '../storage/store.ts';
+import { hasIncompleteUploads } from '../storage/store.ts';
 import { UploadSweeper } from '../storage/upload-sweeper.ts';
 import type { BackupSetsRunner } from './run-sets.ts';
 import { FileSets } from './set-runtime.ts';
@@ -39,9 +39,6 @@ export interface UnitsOptions {
 }
 
 export interface Units {
-  store: BackupStore;
-  // Several destinations (undefined with one).
-  several: readonly Destination[] | undefined;
   // SENTINEL_CONFIG: each set of the file, with its own backup service.
   fileSets: FileSets | undefined;
   // BACKUP_DATABASES: the runner over the databases.
@@ -210,5 +207,5 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           registry,
         })
       : undefined;
-  return { store, several, fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf };
+  return { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf };
 }

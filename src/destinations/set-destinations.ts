@@ -39,11 +39,18 @@ function fileSetOf(config: Config, set: string): { config: Config; location: Loc
 // BACKUP_DATABASES to every destination. `destinations` are the created ones (createDestinations).
 // Commands that act on every copy of a set (prune, doctor, restore, list) read from here.
 export function destinationsOfSet(config: Config, destinations: readonly Destination[], set: string): { name: string; store: Destination['store']; location: Location }[] {
-  const fileSet = config.sets === undefined ? undefined : fileSetOf(config, set);
-  const names = fileSet === undefined ? undefined : (fileSet.config.destinations ?? [{ name: fileSet.config.storage.kind }]).map((d) => d.name);
-  const location = fileSet?.location ?? databaseLocation(config.location, set);
-  return destinations.filter((d) => names === undefined || names.includes(d.name)).map((d) => ({ name: d.name, store: d.store, location }));
+  const location = (config.sets === undefined ? undefined : fileSetOf(config, set))?.location ?? databaseLocation(config.location, set);
+  return setDestinationsAmong(destinations, config, set).map((d) => ({ name: d.name, store: d.store, location }));
 }
+
+// The destinations that hold a set's copies: those the set's `destinations` (SENTINEL_CONFIG) name, else
+// every one. `set` is --set's value (`<name>/<database>` for a database of a set with `databases`).
+export function setDestinationsAmong<D extends Destination>(all: readonly D[], config: Pick<Config, 'sets'>, set: string | undefined): D[] {
+  const name = set?.split('/')[0];
+  const names = name === undefined ? undefined : config.sets?.find((s) => s.name === name)?.destinations;
+  return names === undefined ? [...all] : all.filter((d) => names.includes(d.name));
+}
+
 
 // The units of a set: one per destination it writes to.
 export function pairsOfSet(config: Config, destinations: readonly Destination[], set: string): string[] {

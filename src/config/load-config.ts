@@ -172,6 +172,9 @@ function useFileDestinations(r: EnvReader, config: Config, destinations: Destina
   }
   const first = destinations[0];
   if (first === undefined) return;
+  // SENTINEL_NAME defaults to the bucket's name: with the buckets in the file, the first one's.
+  const bucket = destinations.find((d) => d.storage.kind === 's3')?.storage;
+  if (!r.has('SENTINEL_NAME') && !r.has('AWS_S3_BUCKET') && bucket?.kind === 's3') config.alerts.name = bucket.bucket;
   config.storage = first.storage;
   config.destinations = destinations;
 }

@@ -52,6 +52,8 @@ describe('destinations listed in SENTINEL_CONFIG', () => {
     assert.equal(config.storage.kind === 's3' && config.storage.secretAccessKey?.reveal(), `${MARK}r2`, '${...} resolved from the environment');
     assert.equal(config.storage.kind === 's3' && config.storage.region, 'auto', 'the same defaults as AWS_S3_REGION');
     assert.equal(config.sets, undefined, 'the one database of the environment');
+    assert.equal(config.alerts.name, 'main-backups', "alerts are named after the first bucket, as after AWS_S3_BUCKET's");
+    assert.equal(loadConfig({ SENTINEL_CONFIG: await file(TWO), ...secrets, SENTINEL_NAME: 'prod' }).alerts.name, 'prod');
   });
 
   it('reports a problem in each of two destinations at once, each with its path and line, never a secret', async () => {

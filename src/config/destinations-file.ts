@@ -97,6 +97,13 @@ export function parseDestinations(list: unknown, tools: FileTools): DestinationE
 }
 
 // The file's key of a storage variable, for a problem about a value the entry did not give (a default).
+// How hints name each storage variable for a destination of the file: its key there.
+export function destinationSettingNames(name: string): Record<string, string> {
+  const names: Record<string, string> = Object.fromEntries(Object.entries(DESTINATION_KEYS).map(([key, variable]) => [variable, `${key} of destination "${name}" in SENTINEL_CONFIG`]));
+  names['AWS_S3_*'] = `the keys of destination "${name}" in SENTINEL_CONFIG`;
+  return names;
+}
+
 export function destinationKey(variable: string): string | undefined {
   return Object.entries(DESTINATION_KEYS).find(([, v]) => v === variable)?.[0];
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { keyPrefix } from '../core/naming.ts';
 import type { ConfigProblem } from '../errors.ts';
-import { destinationKey, type DestinationEntry } from './destinations-file.ts';
+import { destinationKey, destinationSettingNames, type DestinationEntry } from './destinations-file.ts';
 import type { Env, EnvReader } from './parse.ts';
 import { parseSetsFile, type SetEntry } from './sets-file.ts';
 import type { BackupSetConfig, Config, DestinationSettings, StorageSettings } from './types.ts';
@@ -92,7 +92,7 @@ function readDestinations(found: ConfigProblem[], entries: readonly DestinationE
       const inKeys = (text: string): string => text.replace(/\b(AWS_[A-Z0-9_]+|SUPPORT_OBJECT_LOCK|BACKUP_DIR)\b/g, (v) => destinationKey(v) ?? v);
       found.push({ variable, expected: inKeys(p.expected), given: inKeys(p.given) });
     }
-    return { name: entry.name, storage };
+    return { name: entry.name, storage, settingNames: destinationSettingNames(entry.name) };
   });
 }
 

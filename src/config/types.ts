@@ -33,6 +33,9 @@ export type StorageSettings = S3Settings | DirSettings;
 export interface DestinationSettings {
   name: string;
   storage: StorageSettings;
+  // A destination of SENTINEL_CONFIG: an environment storage variable -> how to name its key in the file
+  // (hints then say `endpoint of destination "r2" in SENTINEL_CONFIG`, not AWS_S3_ENDPOINT).
+  settingNames?: Readonly<Record<string, string>> | undefined;
 }
 
 // Where backups live inside the storage: `[subfolder/]<prefix>YYYY-MM-DD_HH-MM-SS.<ext>`.

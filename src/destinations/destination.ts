@@ -3,6 +3,7 @@ import type { Logger } from '../logger.ts';
 import { createStore } from '../storage/create-store.ts';
 import type { S3StoreOptions } from '../storage/s3-store.ts';
 import type { BackupStore, ConditionalStore } from '../storage/store.ts';
+import { withSettingNames } from '../storage/setting-names.ts';
 
 // One place a backup is written to: a name (in findings, alerts, metrics, `--destination`) and its
 // store. A value, so a list of them can come from any configuration source.
@@ -24,5 +25,5 @@ export function createDestinations(
   s3Options: S3StoreOptions = {},
   logger?: Logger,
 ): (Destination & { store: BackupStore & ConditionalStore; storage: StorageSettings })[] {
-  return destinationSettings(config).map((d) => ({ name: d.name, storage: d.storage, store: createStore({ storage: d.storage }, s3Options, logger) }));
+  return destinationSettings(config).map((d) => ({ name: d.name, storage: d.storage, store: withSettingNames(createStore({ storage: d.storage }, s3Options, logger), d.settingNames) }));
 }

@@ -4,6 +4,7 @@ import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import { errForLog, shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { nameSettings, settingNamesOf, type SettingNames } from '../storage/setting-names.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { keyPrefix } from '../core/naming.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
@@ -65,6 +66,8 @@ export class MonitorRunner {
   private readonly clock: Clock;
   private readonly inventory: BackupInventory;
   private readonly where: string;
+  // How hints name the storage settings (a destination of SENTINEL_CONFIG: its keys in the file).
+  private readonly settingNames: SettingNames | undefined;
   private readonly listeners = new Set<CheckListener>();
   private backupRuns: BackupRunState = emptyBackupRunState();
   private lastCheck: CheckResult | undefined;
@@ -83,6 +86,7 @@ export class MonitorRunner {
     this.clock = options.clock ?? systemClock;
     const prefix = keyPrefix(options.location);
     this.where = `${options.store.description}/${prefix}`;
+    this.settingNames = settingNamesOf(options.store);
     // Throws CronSpecError for a schedule the cron engine cannot fire (the configuration rejects those first).
     this.task = new ScheduledTask({
       name: 'monitor',
@@ -211,7 +215,7 @@ export class MonitorRunner {
         },
         this.policy,
         started,
-      );
+      ).map((f) => (f.hint === undefined ? f : { ...f, hint: nameSettings(f.hint, this.settingNames) }));
       result = { at: started, ok: storageFailure === undefined, durationMs: Math.round(performance.now() - t0), findings, listing };
     } catch (error) {
       // A bug in a pure check must not stop monitoring: report it as a failed check.

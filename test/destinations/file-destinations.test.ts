@@ -10,6 +10,10 @@ import { backupCommand } from '../../src/commands/backup.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { configOfSet } from '../../src/config/load-sets.ts';
+import { createDestinations } from '../../src/destinations/destination.ts';
+import { StorageError } from '../../src/errors.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { MonitorRunner } from '../../src/monitor/runner.ts';
 import type { BackupSetConfig } from '../../src/config/types.ts';
 import { problemsOf } from '../config/fixtures.ts';
 import { captureStream } from '../helpers/log-sink.ts';
@@ -203,5 +207,26 @@ describe('a backup to the destinations of SENTINEL_CONFIG (two buckets and a dir
     const list = await runCommand(listCommand, ['--json'], env);
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual((JSON.parse(list.stdout) as { destination: string }[]).map((b) => b.destination), ['first', 'second', 'disk']);
+  });
+
+  it('a destination of the file that fails is explained in its keys in the file, not in AWS_S3_* variables', async () => {
+    const yaml = path.join(dir, 'missing-bucket.yaml');
+    await fs.writeFile(yaml, (await fs.readFile(env.SENTINEL_CONFIG as string, 'utf8')).replace('bucket: second-backups', 'bucket: no-such-backups'));
+    const config = loadConfig({ ...env, SENTINEL_CONFIG: yaml });
+    const second = createDestinations(config).find((d) => d.name === 'second');
+    assert.ok(second !== undefined);
+    const error = await second.store.list('backup-').then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof StorageError, String(error));
+    assert.equal(error.code, 'NoSuchBucket');
+    assert.match(error.hint ?? '', /bucket of destination "second" in SENTINEL_CONFIG/);
+    assert.doesNotMatch(error.message, /AWS_S3_/, 'no variable this deployment does not set');
+    const runner = new MonitorRunner({ store: second.store, location: config.location, settings: config.monitor, logger: silentLogger() });
+    const unreachable = (await runner.runCheck()).findings.find((f) => f.check === 'storage_unreachable');
+    assert.match(unreachable?.hint ?? '', /bucket of destination "second" in SENTINEL_CONFIG/);
+    assert.doesNotMatch(unreachable?.hint ?? '', /AWS_S3_/);
+    // The environment's own storage keeps naming its variables.
+    const fromEnv = createDestinations(loadConfig({ ...s3.env, AWS_S3_BUCKET: 'no-such-backups' }))[0];
+    const envError = await fromEnv?.store.list('backup-').then(() => undefined, (e: unknown) => e);
+    assert.match(envError instanceof StorageError ? (envError.hint ?? '') : '', /AWS_S3_BUCKET/);
   });
 });

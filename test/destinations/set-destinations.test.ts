@@ -183,7 +183,7 @@ sets:
       assert.deepEqual(outages.map((a) => [a.set, a.destination]), [[undefined, 'r2']], 'one alert, for the destination');
       assert.match(outages[0]?.summary ?? '', /^r2: cannot list .*\(2 backup sets \(app, web\)\)$/);
       const alerted = () => JSON.stringify(slack.payloads.slice(sent));
-      await waitFor(() => alerted().includes('[FIRING] backup-sentinel: r2: cannot list'), () => `the outage alert of r2, got ${alerted()}`);
+      await waitFor(() => alerted().includes(`[FIRING] ${s3.bucket}: r2: cannot list`), () => `the outage alert of r2, got ${alerted()}`);
       assert.doesNotMatch(alerted(), /(app|web) in r2: cannot list/, 'no outage alert per set');
       assert.doesNotMatch(alerted(), /local/, 'nothing about the directory');
     } finally {

@@ -8,12 +8,13 @@ import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startHttpReceiver, type TestHttpReceiver } from '../helpers/http-receiver.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { compileCacheEnv, TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
 // The real `serve` command in a child process, as a deployment runs it.
 function spawnServe(env: Record<string, string>) {
-  return execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], { env, extendEnv: false, reject: false, all: true, forceKillAfterDelay: 20_000 });
+  return execa(process.execPath, [...TYPESCRIPT_LOADER, CLI, 'serve'], { env: { ...compileCacheEnv(), ...env }, extendEnv: false, reject: false, all: true, forceKillAfterDelay: 20_000 });
 }
 
 interface Status {

@@ -363,8 +363,9 @@ async function main(): Promise<void> {
   fs.mkdirSync(cacheDir, { recursive: true });
   log(`backup-sentinel benchmark — ${os.cpus().length} CPUs, load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const only = (process.env.BENCH_ONLY ?? 'dump,gzip,zstd,age,monitor,prune,restore,network,idle,sets,destinations,memory').split(',');
-  if (only.length === 1 && only[0] === 'memory') {
-    await runMemoryOnly();
+  // Parts that measure against the S3 server alone: chosen by themselves, no database is built.
+  if (only.every((part) => WITHOUT_DATABASE.includes(part))) {
+    await runWithoutDatabase(only);
     return;
   }
   const cluster: BenchCluster = await startBenchCluster(cacheDir, log);
@@ -480,12 +481,26 @@ function printResults(rows: string[][], checks: string[]): void {
   log(`load average at end ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on this machine skews every number)`);
 }
 
-// BENCH_ONLY=memory: no database to build, only the S3 server.
-async function runMemoryOnly(): Promise<void> {
+const WITHOUT_DATABASE = ['monitor', 'prune', 'memory'];
+
+// BENCH_ONLY=monitor, prune and/or memory: no database to build (the 1 GB one takes minutes and a core),
+// only the S3 server.
+async function runWithoutDatabase(only: readonly string[]): Promise<void> {
   const s3 = await startS3Child();
   try {
-    const section = await measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) });
-    printResults(section.rows, section.checks);
+    const rows: string[][] = [];
+    const checks: string[] = [];
+    for (const [name, measure] of [
+      ['monitor', () => measureMonitor(s3)],
+      ['prune', () => measurePrune(s3)],
+      ['memory', () => measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) })],
+    ] as const) {
+      if (!only.includes(name)) continue;
+      const section = await measure();
+      rows.push(...section.rows);
+      checks.push(...section.checks);
+    }
+    printResults(rows, checks);
   } finally {
     await s3.stop();
   }

@@ -6,8 +6,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startS3Server } from '../test/helpers/s3-server.ts';
+import { makeS3rverDeletesConstantTime } from './s3rver-deletes.ts';
 import { planSeedObjects, type SeedPlan } from './seed-plan.ts';
 
+// A delete costs what it costs on a real S3, not a scan of its folder (see s3rver-deletes.ts).
+makeS3rverDeletesConstantTime();
 const s3 = await startS3Server({ bucket: 'bench-backups' });
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {

@@ -3,7 +3,9 @@ import { runPrune } from '../retention/prune.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createDestinations } from '../destinations/destination.ts';
+import { destinationsOfSet } from '../destinations/pick-destination.ts';
 import type { BackupStore } from '../storage/store.ts';
+import { errForLog, SentinelError, shortMessageOf } from '../errors.ts';
 import { formatBytes } from '../util/format.ts';
 import { defineCommand, UsageError } from './command.ts';
 import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
@@ -12,8 +14,9 @@ import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 // `backup-sentinel prune`: deletes backups older than RETENTION_DAYS, or with KEEP_* tiers those no
 // tier keeps (never the newest MIN_BACKUPS_KEPT, never while the newest backup is stale, empty or of
 // anomalous size); --dry-run lists what and why (with tiers, which tier keeps each kept backup).
-// Exit codes: 0 done (or nothing to do), 1 error, 2 refused (backups were due but the newest backup is
-// not good), 64 bad arguments.
+// Exit codes: 0 done (or nothing to do), 1 error (with several destinations: any of them failed, the
+// others being pruned all the same), 2 refused (backups were due but the newest backup is not good),
+// 64 bad arguments.
 export const pruneCommand = defineCommand({
   name: 'prune',
   usage: '[--dry-run] [--json] [--set NAME] [--destination NAME]',
@@ -40,17 +43,39 @@ export const pruneCommand = defineCommand({
     const logger = ctx.logger.child({ component: 'prune' });
     // Several destinations: each is pruned in turn (or the one named); exit code of the worst. JSON is then
     // an array with a `destination` in each entry; with one destination it stays the one object.
-    const all = createDestinations(config);
+    // With --set of SENTINEL_CONFIG: the destinations that set writes to.
+    const all = destinationsOfSet(createDestinations(config), ctx.config, values.set);
     const chosen = values.destination === undefined ? all : all.filter((d) => d.name === values.destination);
     if (chosen.length === 0) throw new UsageError(`--destination expects one of ${all.map((d) => d.name).join(', ')} (the configured destinations); got "${values.destination ?? ''}"`);
     const docs: Record<string, unknown>[] = [];
     let worst = 0;
+    const failed: string[] = [];
     for (const [i, destination] of chosen.entries()) {
       if (!json && i > 0) out();
-      const code = await pruneOne(destination.store, (doc) => docs.push(all.length > 1 ? { destination: destination.name, ...doc } : doc));
-      worst = Math.max(worst, code);
+      const report = (doc: Record<string, unknown>) => docs.push(all.length > 1 ? { destination: destination.name, ...doc } : doc);
+      // One destination alone fails the command as before; of several, one that cannot be listed (or
+      // whose deletes fail) is reported and the others are still pruned.
+      if (all.length === 1) {
+        worst = Math.max(worst, await pruneOne(destination.store, report));
+        continue;
+      }
+      try {
+        worst = Math.max(worst, await pruneOne(destination.store, report));
+      } catch (error) {
+        failed.push(destination.name);
+        const problem = describePruneFailure(destination.name, destination.store.description, error);
+        logger.error({ err: errForLog(error), destination: destination.name }, 'prune of a destination failed');
+        if (json) report({ dryRun, error: problem.error, hint: problem.hint });
+        else ctx.stderr.write(`[${destination.name}] Prune of ${destination.store.description} failed: ${problem.error}\n  What to do: ${problem.hint}\n`);
+      }
     }
     if (json) out(stringifyJsonSafely(all.length > 1 ? docs : docs[0]));
+    // A destination that failed outranks a refusal elsewhere: something was not done and needs a look.
+    if (failed.length > 0) {
+      const others = chosen.length > failed.length ? '; the others were pruned' : '';
+      if (!json) ctx.stderr.write(`Prune failed in ${failed.length} of ${chosen.length} destination(s): ${failed.map((n) => `"${n}"`).join(', ')}${others}.\n`);
+      return 1;
+    }
     return worst;
 
     // One destination's prune: text to stdout, or its JSON document to `report`; the exit code.
@@ -118,6 +143,15 @@ export const pruneCommand = defineCommand({
     }
   },
 });
+
+// Why a destination could not be pruned and what to check: the storage error's own hint when it has one.
+function describePruneFailure(name: string, where: string, error: unknown): { error: string; hint: string } {
+  const hint = error instanceof SentinelError && error.hint !== undefined ? error.hint : undefined;
+  return {
+    error: shortMessageOf(error),
+    hint: `${hint === undefined ? '' : `${hint}; `}check that destination "${name}" (${where}) is reachable and writable, then run prune again (\`--destination ${name}\` prunes it alone)`,
+  };
+}
 
 function describe(item: PruneItem): string {
   return item.kind === 'manifest' ? item.reason : `${item.reason}, ${formatBytes(item.size)}`;

@@ -1,12 +1,14 @@
 import { databaseLocation, formatTimestamp, keyPrefix } from '../core/naming.ts';
 import { Secret } from '../config/secret.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
-import { RestoreError, SentinelError } from '../errors.ts';
+import { RestoreError, SentinelError, shortMessageOf } from '../errors.ts';
 import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { findPgTools } from '../restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
 import { createDestinations } from '../destinations/destination.ts';
-import { DESTINATION_OPTION, pickDestination } from '../destinations/pick-destination.ts';
+import { DESTINATION_OPTION, destinationsOfSet, destinationsOfSetText, pickDestination } from '../destinations/pick-destination.ts';
+import type { Destination } from '../destinations/destination.ts';
+import { restoreSets, type SetsRestoreSummary, type SetToRestore } from '../restore/restore-sets.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { locationForCommand } from './set-option.ts';
 import { defineCommand, UsageError, type CommandContext } from './command.ts';
@@ -24,7 +26,7 @@ export const restoreCommand = defineCommand({
   options: {
     key: { type: 'string', valueName: 'KEY', description: 'the backup to restore, as `list` prints it' },
     latest: { type: 'boolean', description: 'restore the newest backup (the default without --key)' },
-    all: { type: 'boolean', description: 'a whole server: the globals (roles) and every database of the newest run; --target-url names the server\'s maintenance database (e.g. /postgres)' },
+    all: { type: 'boolean', description: 'a whole server: the globals (roles) and every database of the newest run (with SENTINEL_CONFIG: each set\'s newest backup); --target-url names the server\'s maintenance database (e.g. /postgres)' },
     set: { type: 'string', valueName: 'NAME', description: 'the newest backup of one database of BACKUP_DATABASES (its backup set)' },
     'target-url': { type: 'string', valueName: 'URL', description: 'the database to restore into (default RESTORE_TARGET_URL, which keeps a password out of ps)' },
     clean: { type: 'boolean', description: 'the target may hold data: its schemas are dropped first, inside the restore\'s transaction' },
@@ -56,9 +58,11 @@ export const restoreCommand = defineCommand({
       if (values['target-url'] !== undefined && /^[^:]+:\/\/[^/@]*:[^/@]*@/.test(url)) {
         ctx.stderr.write('Note: the password in --target-url is visible to other users in `ps` while this runs; prefer PGPASSWORD, ~/.pgpass or RESTORE_TARGET_URL.\n');
       }
-      if (values.all && config.sets !== undefined) throw new UsageError('--all restores the newest run of BACKUP_DATABASES; with SENTINEL_CONFIG restore each set with --latest --set NAME.');
-      const destinations = createDestinations(config);
+      const all = createDestinations(config);
       const note = (line: string) => ctx.stderr.write(`${line}\n`);
+      if (values.all && config.sets !== undefined) return await restoreEverySet(ctx, all, values.destination, target);
+      // --set of SENTINEL_CONFIG: only the destinations that set writes to.
+      const destinations = destinationsOfSet(all, config, values.set);
       // SENTINEL_CONFIG: --set names a set of the file (its own folder).
       const location = values.set === undefined ? config.location : config.sets !== undefined ? locationForCommand(config, values.set, 'restore') : databaseLocation(config.location, values.set);
       const prefix = keyPrefix(location);
@@ -76,6 +80,7 @@ export const restoreCommand = defineCommand({
           return values.key;
         },
         note,
+        destinationsOfSetText(values.set, config),
       );
       const store = picked.destination.store;
       if (destinations.length > 1) note(`Reading from destination "${picked.destination.name}" (${store.description})`);
@@ -150,6 +155,66 @@ async function restoreWholeServer(ctx: CommandContext, store: BackupStore, targe
   } finally {
     ctx.stopSignal.removeEventListener('abort', onStop);
   }
+}
+
+// --all with SENTINEL_CONFIG: each set's newest backup, each read from the first of the set's
+// destinations that answers (or the one --destination names); a set that cannot be read is a failed
+// line and the others go on. Exit 0 only when every set was restored.
+async function restoreEverySet(ctx: CommandContext, all: readonly Destination[], named: string | undefined, target: RestoreTarget): Promise<number> {
+  const { config } = ctx;
+  if (named !== undefined && !all.some((d) => d.name === named)) {
+    throw new UsageError(`--destination expects one of ${all.map((d) => d.name).join(', ')} (the configured destinations); got "${named}"`);
+  }
+  const sets: SetToRestore[] = [];
+  for (const set of config.sets ?? []) {
+    const own = destinationsOfSet(all, config, set.name);
+    const base = { name: set.name, location: set.location, databases: set.databases };
+    if (named !== undefined && !own.some((d) => d.name === named)) {
+      sets.push({ ...base, source: { error: `set ${set.name} does not write to destination "${named}" (it writes to ${own.map((d) => d.name).join(', ')}): leave --destination out, or restore it with --latest --set ${set.name}` } });
+      continue;
+    }
+    try {
+      const picked = await pickDestination(own, named, async (d) => await d.store.list(keyPrefix(set.location)), (line) => ctx.stderr.write(`set ${set.name}: ${line}\n`));
+      if (all.length > 1) ctx.stderr.write(`set ${set.name}: reading from destination "${picked.destination.name}" (${picked.destination.store.description})\n`);
+      sets.push({ ...base, source: { store: picked.destination.store } });
+    } catch (error) {
+      sets.push({ ...base, source: { error: shortMessageOf(error) } });
+    }
+  }
+  const controller = new AbortController();
+  const onStop = () => controller.abort();
+  ctx.stopSignal.addEventListener('abort', onStop, { once: true });
+  try {
+    const summary = await restoreSets({
+      sets,
+      target,
+      decrypt: decryptFactoryOf(config),
+      tools: findPgTools(config.backup?.pgDumpPath),
+      logger: ctx.logger,
+      signal: controller.signal,
+      onStep: (line) => ctx.stderr.write(`${line}\n`),
+    });
+    ctx.stdout.write(describeSetsRestore(summary, describeTarget(target)));
+    return summary.ok ? 0 : 1;
+  } finally {
+    ctx.stopSignal.removeEventListener('abort', onStop);
+  }
+}
+
+function describeSetsRestore(summary: SetsRestoreSummary, where: string): string {
+  const lines = [
+    `Restore of each set's newest backup (SENTINEL_CONFIG) onto the server of ${where}`,
+    '  roles: not restored (BACKUP_GLOBALS is not kept per set): the roles the databases need must exist already',
+  ];
+  for (const d of summary.databases) {
+    if (d.status === 'restored') {
+      lines.push(`  set ${d.set}: ${d.database} restored from ${printableKey(d.key ?? '')}, ${d.tables ?? 0} tables, ${d.rows ?? 0} rows${d.owner ? `, owner ${d.owner}` : ''}${d.note ? ` (${d.note})` : ''}`);
+    } else {
+      lines.push(`  set ${d.set}: FAILED: ${d.error ?? 'unknown error'}`);
+    }
+  }
+  lines.push(summary.ok ? 'Everything was restored.' : 'Some sets were not restored: see the lines above.');
+  return `${lines.join('\n')}\n`;
 }
 
 function roles(n: number): string {

@@ -8,7 +8,7 @@ import { verifyBackup } from '../restore/verify.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { Writable } from 'node:stream';
 import { createDestinations } from '../destinations/destination.ts';
-import { DESTINATION_OPTION, pickDestination } from '../destinations/pick-destination.ts';
+import { DESTINATION_OPTION, destinationsOfSet, destinationsOfSetText, pickDestination } from '../destinations/pick-destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, UsageError } from './command.ts';
 import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
@@ -42,17 +42,19 @@ export const verifyCommand = defineCommand({
         ? config.location
         : locationForCommand(ctx.config, values.set, 'verify (without --key)');
     const prefix = keyPrefix(location);
-    // With several destinations: the one named, or the first whose listing answers (each keeps its own receipts).
-    const destinations = createDestinations(config);
+    // With several destinations: the one named, or the first whose listing answers (each keeps its own
+    // receipts); with --set of SENTINEL_CONFIG, among the destinations that set writes to.
+    const configured = createDestinations(config);
+    const destinations = destinationsOfSet(configured, ctx.config, values.set);
     let store: BackupStore;
     try {
-      store = (await pickDestination(destinations, values.destination, async (d) => await d.store.list(values.history ? receiptsFolder(location) : prefix), (line) => ctx.stderr.write(`${line}\n`))).destination.store;
+      store = (await pickDestination(destinations, values.destination, async (d) => await d.store.list(values.history ? receiptsFolder(location) : prefix), (line) => ctx.stderr.write(`${line}\n`), destinationsOfSetText(values.set, ctx.config))).destination.store;
     } catch (error) {
       if (error instanceof UsageError) throw error;
       ctx.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
       return 1;
     }
-    if (destinations.length > 1) ctx.stderr.write(`Reading from ${store.description}\n`);
+    if (configured.length > 1) ctx.stderr.write(`Reading from ${store.description}\n`);
     if (values.history) return await printHistory(store, receiptsFolder(location), out);
     const receipts = receiptsFolder(location);
     const tools = findPgTools(config.backup?.pgDumpPath);

@@ -171,6 +171,8 @@ export interface BackupSetConfig {
   monitor: MonitorSettings;
   retention: RetentionSettings;
   encryption: EncryptionSettings;
+  // The names of the destinations the set writes to (its `destinations`); undefined: every destination.
+  destinations?: string[] | undefined;
 }
 
 export interface Config {

@@ -1,5 +1,6 @@
 import { UsageError } from '../commands/command.ts';
 import { RestoreError, shortMessageOf, StorageError } from '../errors.ts';
+import type { Config } from '../config/types.ts';
 import type { Destination } from './destination.ts';
 
 // The `--destination NAME` option of the commands that read one copy (restore, verify).
@@ -12,16 +13,18 @@ export const DESTINATION_OPTION = {
 // The destination a command reads from: the one named, or the first whose `probe` answers (a storage that
 // cannot be reached is skipped, and `note` says so); the probe's result comes along. Errors other than
 // an unreachable storage (a missing backup, a damaged manifest) are not skipped: they are the answer.
-export async function pickDestination<T>(
-  destinations: readonly Destination[],
+export async function pickDestination<T, D extends Destination = Destination>(
+  destinations: readonly D[],
   name: string | undefined,
-  probe: (destination: Destination) => Promise<T>,
+  probe: (destination: D) => Promise<T>,
   note: (line: string) => void,
-): Promise<{ destination: Destination; value: T }> {
+  // What `destinations` are, for the refusal of a name not among them (a set may write to some only).
+  listed = 'the configured destinations',
+): Promise<{ destination: D; value: T }> {
   if (name !== undefined) {
     const named = destinations.find((d) => d.name === name);
     if (named === undefined) {
-      throw new UsageError(`--destination expects one of ${destinations.map((d) => d.name).join(', ')} (the configured destinations); got "${name}"`);
+      throw new UsageError(`--destination expects one of ${destinations.map((d) => d.name).join(', ')} (${listed}); got "${name}"`);
     }
     return { destination: named, value: await probe(named) };
   }
@@ -41,4 +44,18 @@ export async function pickDestination<T>(
   throw new RestoreError(`no destination could be read: ${unreachable.join('; ')}`, {
     hint: 'check that the storage of each destination (AWS_S3_* and BACKUP_DIR) is reachable, or name one with --destination',
   });
+}
+
+// The destinations that hold a set's copies: those the set's `destinations` (SENTINEL_CONFIG) name, else
+// every one. `set` is --set's value (`<name>/<database>` for a database of a set with `databases`).
+export function destinationsOfSet<D extends Destination>(all: readonly D[], config: Pick<Config, 'sets'>, set: string | undefined): D[] {
+  const name = set?.split('/')[0];
+  const names = name === undefined ? undefined : config.sets?.find((s) => s.name === name)?.destinations;
+  return names === undefined ? [...all] : all.filter((d) => names.includes(d.name));
+}
+
+// How the refusal of a --destination names a set's destinations.
+export function destinationsOfSetText(set: string | undefined, config: Pick<Config, 'sets'>): string | undefined {
+  const name = set?.split('/')[0];
+  return name !== undefined && config.sets?.find((s) => s.name === name)?.destinations !== undefined ? `the destinations set ${name} writes to` : undefined;
 }

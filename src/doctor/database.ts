@@ -75,12 +75,14 @@ function describeUnreadable(relations: readonly UnreadableRelation[], user: stri
 }
 
 // Connects and reads the server version; with `full`, also resolves pg_dump and checks privileges.
-// Never throws: each problem is a failed check.
-export async function checkDatabase(settings: BackupSettings, options: { full: boolean }): Promise<DoctorCheck[]> {
+// `database`: one database of BACKUP_DATABASES (or a set's `databases`) on the URL's server instead of
+// the URL's own. Never throws: each problem is a failed check.
+export async function checkDatabase(settings: BackupSettings, options: { full: boolean; database?: string }): Promise<DoctorCheck[]> {
   const connection = 'database: connection';
   let target: DatabaseTarget;
   try {
-    target = parseDatabaseUrl(settings.databaseUrl);
+    const parsed = parseDatabaseUrl(settings.databaseUrl);
+    target = options.database === undefined ? parsed : { ...parsed, database: options.database };
   } catch (error) {
     return [{ name: connection, status: 'fail', summary: shortMessageOf(error), ...(error instanceof SentinelError && error.hint !== undefined ? { hint: error.hint } : {}) }];
   }

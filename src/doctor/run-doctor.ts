@@ -2,25 +2,29 @@ import { createNotifiers } from '../alerts/create-alert-service.ts';
 import { describeDelivery, NO_CHANNEL_HINT, sendTestAlert } from '../alerts/send-test-alert.ts';
 import type { Config } from '../config/types.ts';
 import { isHttpAuthEnabled, isLoopbackHost } from '../http/auth.ts';
-import { errForLog } from '../errors.ts';
+import { errForLog, SentinelError, shortMessageOf } from '../errors.ts';
+import type { Destination } from '../destinations/destination.ts';
+import { currentSetNames } from '../sets/list-databases.ts';
 import type { Logger } from '../logger.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { Heartbeat } from '../heartbeat/heartbeat.ts';
 import type { DoctorCheck } from './checklist.ts';
 import { checkDatabase } from './database.ts';
+import { databaseScopes, databaseSetName, labelled, storageScopes, type DatabaseScope } from './doctor-scope.ts';
 import { checkLifecycleAccess, probeStorage } from './storage-probe.ts';
 
 // What `doctor` checks, in the order it prints them. Each check catches its own errors.
 
 // The configuration loaded (the CLI stops before any command when it does not): what it amounts to.
-function describeConfiguration(config: Config, store: BackupStore): DoctorCheck[] {
-  const checks: DoctorCheck[] = [
-    {
-      name: 'configuration',
-      status: 'ok',
-      summary: `valid; storage ${store.description}, ${config.backup === undefined ? 'monitor-only (BACKUP_DATABASE_URL is not set: no backups are taken)' : `backups on "${config.backup.cron}" (${config.cronTimezone})`}`,
-    },
-  ];
+function describeConfiguration(config: Config, destinations: readonly Destination[]): DoctorCheck[] {
+  const storage = destinations.length === 1 ? `storage ${destinations[0]?.store.description ?? ''}` : `${destinations.length} destinations: ${destinations.map((d) => `${d.name} (${d.store.description})`).join(', ')}`;
+  const backups =
+    config.sets !== undefined
+      ? `${config.sets.length} backup set${config.sets.length === 1 ? '' : 's'} from SENTINEL_CONFIG: ${config.sets.map((s) => s.name).join(', ')}`
+      : config.backup === undefined
+        ? 'monitor-only (BACKUP_DATABASE_URL is not set: no backups are taken)'
+        : `backups on "${config.backup.cron}" (${config.cronTimezone})`;
+  const checks: DoctorCheck[] = [{ name: 'configuration', status: 'ok', summary: `valid; ${storage}, ${backups}` }];
   const host = config.http.host ?? '::';
   if (!isHttpAuthEnabled(config.http.auth) && !isLoopbackHost(host)) {
     checks.push({
@@ -71,9 +75,32 @@ async function checkHeartbeats(config: Config, send: boolean, logger: Logger): P
   return checks;
 }
 
+// The database(s) of one set (or of the environment): each database of BACKUP_DATABASES or of the set's
+// `databases` on its own (privileges differ per database), named after its set.
+async function checkScopeDatabases(scope: DatabaseScope): Promise<DoctorCheck[]> {
+  const { settings } = scope;
+  if (settings === undefined) {
+    return [labelled(scope.label, { name: 'database', status: 'skip', summary: scope.setName === undefined ? 'monitor-only: BACKUP_DATABASE_URL is not set' : 'monitor-only: the set has no databaseUrl and BACKUP_DATABASE_URL is not set' })];
+  }
+  if (scope.databases === undefined) return (await checkDatabase(settings, { full: true })).map((c) => labelled(scope.label, c));
+  let names: string[];
+  try {
+    names = await currentSetNames(scope.databases, settings.databaseUrl);
+  } catch (error) {
+    return [labelled(scope.label, { name: 'database: list the databases', status: 'fail', summary: shortMessageOf(error), ...(error instanceof SentinelError && error.hint !== undefined ? { hint: error.hint } : {}) })];
+  }
+  if (names.length === 0) {
+    return [labelled(scope.label, { name: 'database', status: 'warn', summary: 'no database to back up: every database on the server is excluded', hint: 'check BACKUP_EXCLUDE_DATABASES (or the set\'s `exclude`)' })];
+  }
+  const checks: DoctorCheck[] = [];
+  for (const name of names) checks.push(...(await checkDatabase(settings, { full: true, database: name })).map((c) => labelled(`set ${databaseSetName(scope, name)}`, c)));
+  return checks;
+}
+
 export interface DoctorOptions {
   config: Config;
-  store: BackupStore;
+  // Every destination (one without several): each is probed, in each set's folder.
+  destinations: readonly Destination[];
   logger: Logger;
   // Deliver a test message through each alert channel (else they are only listed).
   send: boolean;
@@ -83,16 +110,17 @@ export interface DoctorOptions {
 
 // Every check of `backup-sentinel doctor`.
 export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> {
-  const { config, store } = options;
-  const checks = describeConfiguration(config, store);
-  if (config.backup === undefined) {
-    checks.push({ name: 'database', status: 'skip', summary: 'monitor-only: BACKUP_DATABASE_URL is not set' });
-  } else {
-    checks.push(...(await checkDatabase(config.backup, { full: true })));
+  const { config, destinations } = options;
+  const checks = describeConfiguration(config, destinations);
+  for (const scope of databaseScopes(config)) checks.push(...(await checkScopeDatabases(scope)));
+  for (const scope of storageScopes(config, destinations)) {
+    checks.push(labelled(scope.label, await probeStorage(scope.destination.store, scope.subfolder, options.now(), options.signal)));
   }
-  checks.push(await probeStorage(store, config.location.subfolder, options.now(), options.signal));
-  const lifecycle = await checkLifecycleAccess(config);
-  if (lifecycle !== undefined) checks.push(lifecycle);
+  // Lifecycle rules belong to a bucket: checked once per destination, not per set.
+  for (const d of destinations) {
+    const lifecycle = await checkLifecycleAccess({ storage: d.storage ?? config.storage, retention: config.retention });
+    if (lifecycle !== undefined) checks.push(labelled(destinations.length > 1 ? `destination ${d.name}` : undefined, lifecycle));
+  }
   checks.push(...(await checkAlertChannels(config, options.send, options.logger, options.signal)));
   checks.push(...(await checkHeartbeats(config, options.send, options.logger)));
   return checks;

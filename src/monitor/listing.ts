@@ -1,4 +1,5 @@
 import { BackupCatalog, compareBackups, type BackupObject, type CatalogListing } from '../core/backup-catalog.ts';
+import { parsePieceKey } from '../core/naming.ts';
 import type { BackupStore } from '../storage/store.ts';
 
 // What the monitor knows about the backups in storage, kept up to date cheaply.
@@ -58,6 +59,9 @@ export class BackupInventory {
   private fullListingAt: Date | undefined;
   // A split backup's first object is completed after its other pieces and sorts before them, so an
   // incremental listing started after a piece would never see it: list fully while pieces wait for it.
+  // Only pieces newer than the newest whole backup can still be waiting: older ones were left by a failed
+  // run (one backup of a prefix runs at a time), are removed by retention, and must not make every check
+  // list the whole prefix until then.
   private piecesWithoutBackup = false;
 
   constructor(options: InventoryOptions) {
@@ -118,7 +122,6 @@ export class BackupInventory {
   }
 
   private add({ objects, backups: added, orphanPieces }: CatalogListing): void {
-    if (orphanPieces.length > 0) this.piecesWithoutBackup = true;
     // The store returns keys in S3 order (UTF-8 bytes, ascending): the last one is where to start next.
     const last = objects.at(-1);
     if (last !== undefined) this.lastKey = last.key;
@@ -129,6 +132,8 @@ export class BackupInventory {
       if (this.newest === undefined || compareBackups(backup, this.newest) > 0) this.newest = backup;
       if (this.oldest === undefined || compareBackups(backup, this.oldest) < 0) this.oldest = backup;
     }
+    const newestKey = this.newest?.key;
+    if (orphanPieces.some((piece) => newestKey === undefined || (parsePieceKey(piece.key)?.backupKey ?? piece.key) > newestKey)) this.piecesWithoutBackup = true;
     if (added.length === 0) return;
     // Only the tail can enter the window (the catalog gives what is new oldest first): keep its last
     // windowSize, merge.

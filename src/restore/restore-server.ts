@@ -16,7 +16,7 @@ import { databaseExists, dropDatabase, withClient, withDatabase, type RestoreTar
 // A failing database is reported and the others go on.
 
 // One database's backup in the chosen run.
-interface RunMember {
+export interface RunMember {
   // The folder's decoded name; for the deployment's root location (a single database), undefined
   // until the manifest names it.
   folderName: string | undefined;
@@ -40,7 +40,7 @@ function folderOf(location: Location): string {
 
 // Finds the newest run in storage: the newest database backup's time (the newest globals object's
 // when there are only globals); then each database's backup with exactly that time.
-async function findNewestServerRun(store: BackupStore, location: Location): Promise<ServerRun> {
+export async function findNewestServerRun(store: BackupStore, location: Location): Promise<ServerRun> {
   const root = folderOf(location);
   const objects = await store.list(root);
   const globalsPrefix = `${root}${GLOBALS_FOLDER}/${location.prefix}`;
@@ -97,7 +97,7 @@ function decodeFolder(folder: string): string {
   }
 }
 
-interface DatabaseRestoreOutcome {
+export interface DatabaseRestoreOutcome {
   database: string;
   key: string | undefined;
   status: 'restored' | 'failed';
@@ -192,7 +192,14 @@ export async function restoreServer(request: ServerRestoreRequest): Promise<Serv
   return summary;
 }
 
-async function restoreMember(request: ServerRestoreRequest, member: RunMember, owners: Map<string, { owner: string; encoding: string }>): Promise<DatabaseRestoreOutcome> {
+// `taken`: databases already restored by this command (restore --all of several sets): a second backup
+// for the same name is refused instead of being restored into the first one's database.
+export async function restoreMember(
+  request: Omit<ServerRestoreRequest, 'location'>,
+  member: RunMember,
+  owners: Map<string, { owner: string; encoding: string }>,
+  taken?: Set<string>,
+): Promise<DatabaseRestoreOutcome> {
   let name = member.folderName;
   let created = false;
   let dbTarget: RestoreTarget | undefined;
@@ -203,6 +210,10 @@ async function restoreMember(request: ServerRestoreRequest, member: RunMember, o
     name ??= info.manifest?.database;
     if (name === undefined) {
       throw new RestoreError(`${member.key} has no manifest naming its database`, { hint: 'restore it on its own with `restore --key KEY --target-url URL --create`' });
+    }
+    if (taken?.has(name) === true) {
+      // Only the first line reaches the summary: what to do is in it.
+      throw new RestoreError(`database "${name}" was already restored from another set by this command: restore this set on its own into another database (restore --latest --set NAME --target-url .../<other name> --create)`);
     }
     dbTarget = withDatabase(request.target, name);
     let ownership: { owner?: string; note?: string } = {};
@@ -221,6 +232,7 @@ async function restoreMember(request: ServerRestoreRequest, member: RunMember, o
       logger: request.logger,
       ...(request.signal ? { signal: request.signal } : {}),
     });
+    taken?.add(name);
     return { database: name, key: member.key, status: 'restored', tables: restored.tables, rows: restored.rows, ...ownership };
   } catch (error) {
     // Nothing was committed into a database this restore made: it goes, so a second attempt starts clean.

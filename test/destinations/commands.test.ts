@@ -13,6 +13,9 @@ import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { runCommand } from '../restore/fixtures.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { DirStore } from '../../src/storage/dir-store.ts';
+import { dirBackdate, listKeys, seedBackups } from '../retention/fixtures.ts';
 
 // The commands with two destinations (an S3 bucket behind a proxy that can take it down, and a directory).
 describe('commands with two destinations', () => {
@@ -120,6 +123,50 @@ describe('commands with two destinations', () => {
       assert.match(down.stdout, /^FAIL s3: /m);
       assert.match(down.stdout, /^PASS dir: 2 backups/m);
       assert.match(down.stdout, /FAIL: s3\.$/m);
+    } finally {
+      proxy.restore();
+    }
+  });
+
+  it('prune with S3 down still prunes the directory, names s3 with what to check, and exits 1 (text and JSON)', async () => {
+    const pruneEnv = { ...env, MIN_BACKUPS_KEPT: '1' };
+    const { location } = loadConfig(pruneEnv);
+    const store = new DirStore(dir);
+    const now = new Date();
+    const old = await seedBackups(store, dirBackdate(dir), location, [40, 41], now);
+    proxy.down();
+    try {
+      const text = await runCommand(pruneCommand, [], pruneEnv);
+      assert.equal(text.code, 1, 'a destination failed');
+      assert.match(text.stderr, /^\[s3\] Prune of s3:\/\/test-backups.* failed: S3 endpoint unreachable .+\n {2}What to do: check that AWS_S3_ENDPOINT .*; check that destination "s3" \(s3:\/\/test-backups.*\) is reachable/m);
+      assert.match(text.stderr, /Prune failed in 1 of 2 destination\(s\): "s3"; the others were pruned\./);
+      assert.match(text.stdout, /^Prune of dir:.*\n.*\nDeleted 2 backup\(s\) and 2 manifest\(s\)/m);
+      const left = await listKeys(store, '');
+      for (const s of old) assert.ok(!left.includes(s.key), `${s.key} pruned from the directory`);
+
+      const older = await seedBackups(store, dirBackdate(dir), location, [50], now);
+      const json = await runCommand(pruneCommand, ['--json'], pruneEnv);
+      assert.equal(json.code, 1);
+      const docs = JSON.parse(json.stdout) as { destination: string; error?: string; hint?: string; deleted?: string[] }[];
+      assert.deepEqual(docs.map((d) => d.destination), ['s3', 'dir']);
+      assert.match(docs[0]?.error ?? '', /s3:\/\/test-backups/);
+      assert.match(docs[0]?.hint ?? '', /check that destination "s3"/);
+      assert.deepEqual(docs[1]?.deleted, [older[0]?.key, older[0]?.manifest]);
+    } finally {
+      proxy.restore();
+    }
+  });
+
+  it('restore --latest --all reads the newest run from the directory when S3 is unreachable, and says so', async () => {
+    await pg.psql('DROP DATABASE dest_cmd');
+    proxy.down();
+    try {
+      const restored = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', pg.url('postgres')], env);
+      assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+      assert.match(restored.stderr, /Destination "s3" \(s3:\/\/test-backups.*\) cannot be read: .*; using "dir" \(dir:.*\) instead/);
+      assert.match(restored.stderr, /^Reading from destination "dir" \(dir:/m);
+      assert.match(restored.stdout, /^ {2}dest_cmd: restored, 1 tables, 500 rows/m);
+      assert.equal(await pg.psql('SELECT count(*) FROM items', 'dest_cmd'), '500');
     } finally {
       proxy.restore();
     }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
@@ -158,6 +161,61 @@ describe('backup-sentinel doctor', () => {
       assert.ok(!logs.text().includes('wrong-Pw-5521'), 'the password is not logged');
     } finally {
       faults.failWhen(undefined);
+    }
+  });
+
+  it('with SENTINEL_CONFIG: checks each set\'s database(s) and its folder in the storage, each line naming the set', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'doctor-sets-'));
+    try {
+      const file = path.join(dir, 'sets.yaml');
+      // app: one database; hr: a role that may not read payroll; multi: two databases of one server,
+      // one of which does not exist; watch: monitor-only.
+      await fs.writeFile(
+        file,
+        `sets:
+  - name: app
+    databaseUrl: \${APP_URL}
+  - name: hr
+    databaseUrl: \${HR_URL}
+  - name: multi
+    databaseUrl: \${APP_URL}
+    databases: [${DB}, doctor_no_such_db]
+  - name: watch
+`,
+      );
+      const { code, out } = await doctor({ ...storageEnv, SENTINEL_CONFIG: file, APP_URL: pg.url(DB), HR_URL: pg.url(DB, LIMITED_USER, LIMITED_PASSWORD) });
+      assert.equal(code, 1, out);
+      assert.match(out, /\[ok  \] configuration: valid; storage s3:\/\/.*, 4 backup sets from SENTINEL_CONFIG: app, hr, multi, watch/);
+      assert.match(out, new RegExp(`\\[ok  \\] set app: database: connection: database "${DB}"`));
+      assert.match(out, /\[ok  \] set app: database: read every table pg_dump reads/);
+      assert.match(out, /\[ok  \] set hr: database: connection: database "doctor_app" at .* as user "doctor_limited"/);
+      assert.match(out, /\[FAIL\] set hr: database: read every table pg_dump reads: user "doctor_limited" may not read 1 relation .*: public\.payroll/);
+      assert.match(out, new RegExp(`\\[ok  \\] set multi/${DB}: database: connection: database "${DB}"`));
+      assert.match(out, /\[FAIL\] set multi\/doctor_no_such_db: database: connection: /);
+      assert.match(out, /\[skip\] set watch: database: monitor-only/);
+      for (const set of ['app', 'hr', 'multi', 'watch']) {
+        assert.match(out, new RegExp(`\\[ok  \\] set ${set}: storage: write, read back, delete: .*wrote, read back and deleted ${set}/\\.backup-sentinel/doctor-probe-`));
+      }
+      assert.match(out, /2 checks failed/);
+      assert.ok(!out.includes(pg.password) && !out.includes(LIMITED_PASSWORD), 'no password in the output');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('with several destinations: probes each, one line per destination, and fails when one refuses uploads while the other is fine', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'doctor-dest-'));
+    faults.failWhen(({ method }) => method === 'PUT', { status: 403, code: 'AccessDenied' });
+    try {
+      const { code, out } = await doctor({ ...storageEnv, BACKUP_DIR: dir });
+      assert.equal(code, 1, out);
+      assert.match(out, /\[ok  \] configuration: valid; 2 destinations: s3 \(s3:\/\/.*\), dir \(dir:/);
+      assert.match(out, /\[FAIL\] destination s3: storage: write, read back, delete: cannot write a probe object to s3:\/\//);
+      assert.match(out, /\[ok  \] destination dir: storage: write, read back, delete: dir:.*wrote, read back and deleted \.backup-sentinel\/doctor-probe-/);
+      assert.match(out, /1 check failed/);
+    } finally {
+      faults.failWhen(undefined);
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });

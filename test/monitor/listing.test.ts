@@ -137,6 +137,21 @@ describe('incremental listing', () => {
     assert.equal((await inventory.refresh(clock.now())).mode, 'incremental', 'back to incremental listings once the backup is whole');
   });
 
+  it('keeps listing incrementally past pieces a failed run left behind an older backup', async () => {
+    const leftover = { subfolder: 'leftover', prefix: 'db_' };
+    const seeded = history(20, leftover);
+    // A split upload that failed two hours ago: its second piece stayed, its first object never came.
+    const failedKey = backupKey(leftover, new Date(NOW.getTime() - 2 * HOUR - 60_000), PARTS);
+    await seedS3Files(s3, [...seeded, { key: `${failedKey}.002`, size: 300, time: NOW }]);
+    const { store, config } = s3StoreFor(s3, { BUCKET_SUBFOLDER: leftover.subfolder, BACKUP_FILE_PREFIX: leftover.prefix });
+    const clock = new TestClock(NOW);
+    const inventory = new BackupInventory({ store, prefix: keyPrefix(config.location), windowSize: 8, fullListingMaxObjects: 10 });
+    assert.equal((await inventory.refresh(clock.now())).mode, 'full');
+    assert.equal(inventory.snapshot().count, 20);
+    clock.advance(HOUR);
+    assert.equal((await inventory.refresh(clock.now())).mode, 'incremental', 'a piece older than the newest whole backup waits for nothing');
+  });
+
   it('keeps only a bounded window of recent backups, newest last', async () => {
     const { store, config } = s3StoreFor(s3, { BUCKET_SUBFOLDER: SMALL.subfolder, BACKUP_FILE_PREFIX: SMALL.prefix });
     const inventory = new BackupInventory({ store, prefix: keyPrefix(config.location), windowSize: 8, fullListingMaxObjects: 10 });

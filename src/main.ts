@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
-import { BackupService } from './backup/backup-service.ts';
-import { runBackupJob, type BackupJobDeps, type RunContext } from './backup/job.ts';
-import { GLOBALS_FOLDER, globalsLocation, withGlobals } from './backup/globals.ts';
+import { GLOBALS_FOLDER } from './backup/globals.ts';
 import { Heartbeat } from './heartbeat/heartbeat.ts';
-import { backupEndReport, checkReport } from './heartbeat/ping-message.ts';
+import { checkReport } from './heartbeat/ping-message.ts';
 import type { BackupResult } from './backup/result.ts';
-import type { Config, Location } from './config/types.ts';
+import type { Config } from './config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from './crypto/age-encrypt.ts';
 import { createHttpApp } from './http/app.ts';
 import { listenHttp } from './http/listen.ts';
@@ -18,24 +15,20 @@ import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
 import { toBackupRunRecord } from './monitor/backup-runs.ts';
 import { MONITOR_CHECKS } from './monitor/checks.ts';
-import type { CheckName, Finding } from './core/findings.ts';
+import { pairKey, splitPair, unitOf, type CheckName, type Finding } from './core/findings.ts';
 import { registerMetrics } from './monitor/metrics.ts';
 import { MonitorRunner } from './monitor/runner.ts';
-import { buildVerifyService } from './restore/build-verify-service.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
 import type { VerifyService } from './restore/verify-service.ts';
 import { buildStatusPageModel } from './status/page-model.ts';
 import { worstStatus } from './http/health.ts';
-import { createRetentionService, type RetentionService } from './retention/retention-service.ts';
-import { UploadSweeper, type UploadSweepState } from './storage/upload-sweeper.ts';
+import type { RetentionService } from './retention/retention-service.ts';
+import type { UploadSweeper, UploadSweepState } from './storage/upload-sweeper.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
-import { databaseLocation, isSetBackupKey, keyPrefix } from './core/naming.ts';
-import { parseDatabaseUrl } from './backup/connection.ts';
-import { listConnectableDatabases } from './sets/list-databases.ts';
+import type { BackupService } from './backup/backup-service.ts';
 import { BackupSetsRunner, type SetResult } from './sets/run-sets.ts';
-import { FileSets } from './sets/set-runtime.ts';
-import { SetMonitors, tagFinding } from './sets/set-monitors.ts';
-import { SetRetention } from './sets/set-retention.ts';
+import type { FileSets } from './sets/set-runtime.ts';
+import { tagFinding, type SetMonitors } from './sets/set-monitors.ts';
 import { SetVerify } from './sets/set-verify.ts';
 import type { CheckResult, MonitorSnapshot } from './monitor/state.ts';
 import { leaseKey } from './leader/lease.ts';
@@ -43,101 +36,22 @@ import { LeaderLease, newInstanceId, SoleLeadership, type Leadership } from './l
 import { registerLeaderMetrics } from './leader/metrics.ts';
 import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
-import { hasIncompleteUploads, supportsConditionalWrites, type BackupStore } from './storage/store.ts';
+import { supportsConditionalWrites, type BackupStore } from './storage/store.ts';
 import { createDestinations, type Destination } from './destinations/destination.ts';
-import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, feedDestinationMonitors } from './destinations/destination-sets.ts';
+import { feedDestinationMonitors, tagDestination } from './destinations/destination-sets.ts';
 import { resultAt } from './backup/result.ts';
+import { tagPair } from './destinations/set-destinations.ts';
+import { assembleUnits } from './sets/assemble.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
 // and makes the root logger; commands call in here.
 
-// Everything one backup run needs, from the configuration (undefined in monitor-only mode).
-function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger, destinations?: readonly Destination[]): BackupJobDeps | undefined {
-  if (config.backup === undefined) return undefined;
-  const encryption = config.encryption;
-  return {
-    settings: config.backup,
-    location: config.location,
-    store,
-    destinations,
-    logger: logger.child({ component: 'backup' }),
-    extraStage: isEncryptionEnabled(encryption) ? { name: 'age', create: () => createEncryptStream(encryption) } : undefined,
-  };
-}
+// The backup wiring moved to its own module; tests and the bench still reach it here.
+export { buildBackupService, buildBackupSetsRunner } from './backup/build-backup-service.ts';
 
-// With BACKUP_DATABASES: the runner that backs up every database of the selection as its own set.
-// setName (SENTINEL_CONFIG): the set each database is.
-export function buildBackupSetsRunner(config: Config, store: BackupStore, logger: Logger, setName?: (database: string) => string): BackupSetsRunner | undefined {
-  const deps = buildBackupJobDeps(config, store, logger);
-  const backup = config.backup;
-  if (deps === undefined || backup === undefined || config.databases === undefined) return undefined;
-  return new BackupSetsRunner({
-    job: deps,
-    base: config.location,
-    selection: config.databases,
-    concurrency: backup.concurrency ?? 1,
-    listDatabases: () => listConnectableDatabases(parseDatabaseUrl(backup.databaseUrl)),
-    logger: logger.child({ component: 'backup' }),
-    ...(setName === undefined ? {} : { setName }),
-  });
-}
-
-// onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
-// sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
-// gate (SENTINEL_CONFIG): what each run waits for first (its server's turn, src/sets/set-runtime.ts).
-// destinations: several (the first being `store`): one dump, a copy in each.
-export function buildBackupService(
-  config: Config,
-  store: BackupStore,
-  logger: Logger,
-  registry?: Registry,
-  onGlobals?: (result: BackupResult) => void,
-  sets?: BackupSetsRunner,
-  gate?: (run: () => Promise<BackupResult>) => Promise<BackupResult>,
-  destinations?: readonly Destination[],
-): BackupService | undefined {
-  const deps = buildBackupJobDeps(config, store, logger, destinations);
-  if (deps === undefined || config.backup === undefined) return undefined;
-  const url = config.alerts.backupHeartbeatUrl;
-  const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
-  const runDatabase =
-    sets !== undefined
-      ? (run: RunContext) => runSetsBackup(sets, run, heartbeat, config.alerts.name)
-      : heartbeat === undefined
-        ? (run: RunContext) => runBackupJob(deps, run)
-        : (run: RunContext) => runTimedBackup(deps, run, heartbeat, config.alerts.name);
-  const runBackup = config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase;
-  return new BackupService({
-    runBackup: gate === undefined ? runBackup : (run) => gate(() => runBackup(run)),
-    cron: config.backup.cron,
-    timezone: config.cronTimezone,
-    logger: logger.child({ component: 'backup-service' }),
-  });
-}
-
-// A backup run that BACKUP_HEARTBEAT_URL times: a start ping once it holds the lock, the end ping
-// (success or failure form) after it; one run id pairs them where the service supports it.
-async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: Heartbeat, name: string): Promise<BackupResult> {
-  const pingId = randomUUID();
-  const result = await runBackupJob({ ...deps, onStarted: async () => { await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId); } }, run);
-  const report = backupEndReport(result, name);
-  if (report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
-  return result;
-}
-
-// A run over every backup set; BACKUP_HEARTBEAT_URL (when set) times the whole run: a start ping when it
-// begins, the end ping from the run's overall result (failed when any set failed).
-async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat: Heartbeat | undefined, name: string): Promise<BackupResult> {
-  const pingId = randomUUID();
-  if (heartbeat !== undefined) await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId);
-  const { aggregate } = await sets.run(run);
-  const report = heartbeat === undefined ? undefined : backupEndReport(aggregate, name);
-  if (heartbeat !== undefined && report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
-  return aggregate;
-}
-
-function globalsFailure(result: BackupResult & { status: 'failed' }): Finding {
-  return tagFinding(GLOBALS_FOLDER, {
+// tag: names the globals in the finding (with several destinations, `@globals` in one destination).
+function globalsFailure(result: BackupResult & { status: 'failed' }, tag: (finding: Finding) => Finding = (f) => tagFinding(GLOBALS_FOLDER, f)): Finding {
+  return tag({
     check: 'backup_failed',
     severity: 'fail',
     summary: `roles and tablespaces (BACKUP_GLOBALS) were not backed up in run ${result.runId}: ${result.shortMessage}`,
@@ -294,22 +208,18 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   const store = (destinations[0] as Destination).store;
   const several = destinations.length > 1 ? destinations : undefined;
   const registry = new Registry();
-  // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.
-  const fileSets =
-    config.sets === undefined
-      ? undefined
-      : new FileSets(config, {
-          setsRunner: (own, setName) => buildBackupSetsRunner(own, store, logger, setName),
-          backupService: (name, own, runner, gate) => buildBackupService(own, store, logger.child({ set: name }), registry, undefined, runner, gate),
-        });
-  const setsRunner = fileSets === undefined ? buildBackupSetsRunner(config, store, logger) : undefined;
   // BACKUP_GLOBALS: the roles' own result. A failure is a backup_failed of its own ("globals"), alerted
   // apart from the databases' and resolved by the next globals run that succeeds.
-  let globalsFinding: Finding | undefined;
+  // With several destinations, one per destination whose copy failed (`@globals` in `<destination>`).
+  let globalsFindings: Finding[] = [];
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const backupService =
-    fileSets === undefined ? buildBackupService(config, store, logger, registry, (result) => void onGlobalsResult(result), setsRunner, undefined, several) : undefined;
-  const backupServices = fileSets?.services() ?? (backupService === undefined ? [] : [backupService]);
+  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf } = assembleUnits({
+    config,
+    logger,
+    registry,
+    destinations,
+    onGlobals: (result) => void onGlobalsResult(result),
+  });
   const heartbeatUrl = config.alerts.heartbeatUrl;
   const heartbeat = heartbeatUrl === undefined ? undefined : new Heartbeat({ name: 'monitor', url: heartbeatUrl, logger, registry });
   if (backupServices.length === 0) {
@@ -318,89 +228,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       'monitor-only mode: BACKUP_DATABASE_URL is not set, so this service takes no backups (set it to back up a database)',
     );
   }
-  const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
-  // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per
-  // destination (src/destinations); else the one monitor, as always.
-  // SENTINEL_CONFIG: a set's folder and settings are its own (fileSets.of), else the database's folder.
-  const locate = (set: string): Location => fileSets?.location(set) ?? databaseLocation(config.location, set);
-  const setMonitors =
-    config.databases === undefined && fileSets === undefined
-      ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart })
-      : new SetMonitors({
-          store,
-          settings: config.monitor,
-          timezone: config.cronTimezone,
-          logger,
-          location: locate,
-          firstBackupAtStart,
-          ...(fileSets === undefined
-            ? {}
-            : {
-                settingsOf: (set: string) => fileSets.of(set)?.config.monitor ?? config.monitor,
-                firstBackupAtStartOf: (set: string) => fileSets.of(set)?.config.backup?.runOnStartup === true,
-              }),
-        });
-  const singleMonitor =
-    setMonitors !== undefined
-      ? undefined
-      : new MonitorRunner({ store, location: config.location, settings: config.monitor, timezone: config.cronTimezone, logger, firstBackupAtStart });
-  const monitorFindings = (): Finding[] => setMonitors?.findings() ?? singleMonitor?.snapshot().lastCheck?.findings ?? [];
   let alerts = createAlertService({ config, store, logger, registry });
   const leadership = buildLeadership(config, store, logger);
-  // Every configuration has a retention service; RETENTION_DAYS=0 is its mode 'off' (no runs, metrics say off).
-  // With BACKUP_DATABASES each set has its own (setRetention, whose metrics carry the set) and this one stays off, without metrics.
-  const retention =
-    setMonitors === undefined
-      ? createRetentionService(config, { store, logger, registry, currentFindings: () => monitorFindings() })
-      : createRetentionService({ ...config, retention: { ...config.retention, days: 0 } }, { store, logger });
-  const setRetention =
-    setMonitors === undefined
-      ? undefined
-      : new SetRetention({
-          config,
-          store,
-          logger,
-          registry,
-          location: locate,
-          currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
-          ...(fileSets === undefined ? {} : { configOf: (set: string) => fileSets.of(set)?.config ?? config }),
-          ...(several && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const }),
-        });
-  const verify = buildVerifyService(config, store, logger);
-  // With BACKUP_DATABASES each set is verified on its own (and `verify` above stays unscheduled).
-  const setVerify =
-    setMonitors === undefined
-      ? undefined
-      : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), several && destinationVerifyScope(several, config));
-  // A set becomes known (configured, listed or backed up): its monitor, retention and verification from then on.
-  const addSet = (set: string): MonitorRunner | undefined => {
-    setRetention?.ensure(set);
-    setVerify?.ensure(set);
-    return setMonitors?.ensure(set);
-  };
-  // With SENTINEL_CONFIG, BACKUP_DATABASES is only each set's default (the sets are <name>/<database>).
-  if (config.databases?.kind === 'names' && fileSets === undefined) for (const set of config.databases.names) addSet(set);
-  for (const set of fileSets?.configured() ?? []) addSet(set);
-  for (const d of several ?? []) addSet(d.name);
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
-  // Only where this service writes backups (so its key may abort uploads) and storage has multipart uploads.
-  // Backup sets write under `[subfolder/]<set>/<prefix>...` and globals under `[subfolder/]@globals/<prefix>...`:
-  // then the sweep lists the subfolder and keeps to those names; else only `[subfolder/]<prefix>`, as always.
-  const globalsPrefix = config.backup?.globals === true ? keyPrefix(globalsLocation(config.location)) : undefined;
-  const sweepsSubfolder = config.databases !== undefined || globalsPrefix !== undefined;
-  const ownUpload = (key: string): boolean =>
-    fileSets?.ownsKey(key) ??
-    ((config.databases === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix)));
-  const uploadSweeper =
-    backupServices.length > 0 && hasIncompleteUploads(store)
-      ? new UploadSweeper({
-          store,
-          prefix: fileSets?.commonPrefix() ?? (!sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`),
-          ours: sweepsSubfolder ? ownUpload : undefined,
-          logger,
-          registry,
-        })
-      : undefined;
 
   // With BACKUP_DATABASES, a run that could not tell which databases to back up (listing failed, none
   // selected) has no set to pin its failure on: it is a service-wide backup_failed until a run resolves.
@@ -411,7 +241,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...monitorFindings(),
     ...(selectionFinding === undefined ? [] : [selectionFinding]),
     ...fileSelectionFindings.values(),
-    ...(globalsFinding === undefined ? [] : [globalsFinding]),
+    ...globalsFindings,
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
     ...verify.findings(),
@@ -419,43 +249,50 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
-  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
+  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: pairs ? 'set+destination' : several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), several ? 'destination' : 'set');
+  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), pairs ? 'set+destination' : several ? 'destination' : 'set');
   registerLeaderMetrics(registry, leadership);
 
   // With sets in the one storage (BACKUP_DATABASES, SENTINEL_CONFIG; not several destinations, each its own
   // storage): the storage is unreachable while any set's last check could not list it; `result` is the
   // check of `set` that just ended.
-  const sharedStorage = setMonitors !== undefined && several === undefined;
+  // With sets in several destinations each destination is such a storage, shared by the sets in it: one
+  // outage per destination, named by it (`destination`, no set).
+  const sharedStorage = setMonitors !== undefined && (several === undefined || pairs);
+  const outageOf = (set: string): string | undefined => (pairs ? splitPair(set).destination : undefined);
   const storageOutage = (set: string, result: CheckResult): Finding[] => {
+    const destination = outageOf(set);
     const lastOf = (name: string): readonly Finding[] => (name === set ? result.findings : (setMonitors?.get(name)?.snapshot().lastCheck?.findings ?? []));
     const failing = (setMonitors?.names() ?? [])
-      .map((name) => ({ name, finding: lastOf(name).find((f) => f.check === 'storage_unreachable') }))
+      .filter((name) => destination === undefined || splitPair(name).destination === destination)
+      .map((name) => ({ name: destination === undefined ? name : splitPair(name).set, finding: lastOf(name).find((f) => f.check === 'storage_unreachable') }))
       .filter((s): s is { name: string; finding: Finding } => s.finding !== undefined);
     const first = failing[0];
     if (first === undefined) return [];
     const which = failing.length === 1 ? `backup set ${first.name}` : `${failing.length} backup sets (${failing.map((s) => s.name).join(', ')})`;
-    return [{ ...first.finding, summary: `${first.finding.summary} (${which})` }];
+    if (destination === undefined) return [{ ...first.finding, summary: `${first.finding.summary} (${which})` }];
+    return [{ ...first.finding, destination, summary: `${destination}: ${first.finding.summary} (${which})` }];
   };
+  const tagUnit = pairs ? tagPair : several !== undefined && setMonitors !== undefined ? tagDestination : tagFinding;
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
   const afterCheck = async (result: CheckResult, snapshot: MonitorSnapshot, set: string | undefined): Promise<void> => {
     if (result.quiet === true) return;
-    const tagged = set === undefined ? result.findings : result.findings.map((f) => tagFinding(set, f));
+    const tagged = set === undefined ? result.findings : result.findings.map((f) => tagUnit(set, f));
     // Sets in one storage: its outage is one service-wide alert (not one per set); each set's check
     // still reports it in /health and its metrics. Per set it is only ever resolved (an alert of an
     // older version clears).
     const outage = set !== undefined && sharedStorage ? storageOutage(set, result) : undefined;
     const current = outage === undefined ? tagged : tagged.filter((f) => f.check !== 'storage_unreachable');
     if (!leadership.isLeader()) {
-      await (outage === undefined ? alertStorageOutageWithoutLeader(current, result.at, set) : alertStorageOutageWithoutLeader(outage, result.at, undefined));
+      await (outage === undefined ? alertStorageOutageWithoutLeader(current, result.at, set) : alertStorageOutageWithoutLeader(outage, result.at, outageOf(set as string)));
       return;
     }
     const scope = monitorAlertScope(backupServices.length > 0, snapshot.backupRuns.lastAttempt !== undefined);
     await alerts.process(current, result.at, scope, set);
-    if (outage !== undefined) await alerts.process(outage, result.at, STORAGE_CHECKS);
+    if (outage !== undefined) await alerts.process(outage, result.at, STORAGE_CHECKS, outageOf(set as string));
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
     if (set !== undefined && setRetention !== undefined) {
       if (!setRetention.offOf(set)) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
@@ -523,7 +360,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   backupService?.onRunFinished((result) => {
     // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    if (several !== undefined && setMonitors !== undefined) {
+    if (several !== undefined && setMonitors !== undefined && !pairs) {
       // The sweep covers the first destination's store: a copy there that could not be aborted is its to sweep.
       const first = resultAt(result, several[0]?.name ?? '');
       if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
@@ -542,10 +379,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // them reports each database's result (onSetResult below) and its selection's problem by its name.
   for (const fileSet of fileSets?.list ?? []) {
     fileSet.backupService?.onRunFinished(async (result) => {
-      if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined && fileSet.runner === undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
       if (fileSet.runner === undefined) {
-        const record = toBackupRunRecord(result);
-        if (record !== undefined) void addSet(fileSet.name)?.afterBackupRun(record);
+        noteLeftovers(result);
+        feed(fileSet.name, result);
         return;
       }
       if (result.status !== 'failed' && result.status !== 'success') return;
@@ -559,15 +395,28 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   }
   onGlobalsResult = async (result) => {
     if (result.status !== 'failed' && result.status !== 'success') return;
-    globalsFinding = result.status === 'success' ? undefined : globalsFailure(result);
-    if (leadership.isLeader()) await alerts.process(globalsFinding === undefined ? [] : [globalsFinding], result.finishedAt, ['backup_failed'], GLOBALS_FOLDER);
+    if (destinations.length === 1) {
+      globalsFindings = result.status === 'success' ? [] : [globalsFailure(result)];
+      if (leadership.isLeader()) await alerts.process(globalsFindings, result.finishedAt, ['backup_failed'], GLOBALS_FOLDER);
+      return;
+    }
+    // Several destinations: each copy as that destination saw it (a failed pg_dumpall failed everywhere).
+    const units = destinations.map((d) => ({ unit: pairKey(GLOBALS_FOLDER, d.name), at: resultAt(result, d.name) }));
+    globalsFindings = units.flatMap(({ unit, at }) => (at.status === 'failed' ? [globalsFailure(at, (f) => tagPair(unit, f))] : []));
+    if (!leadership.isLeader()) return;
+    for (const { unit } of units) await alerts.process(globalsFindings.filter((f) => unitOf(f) === unit), result.finishedAt, ['backup_failed'], unit);
   };
   // Each set's result goes to its own monitor as soon as that database is done.
   function onSetResult({ set, result }: SetResult): void {
+    noteLeftovers(result);
+    feed(set, result);
+  }
+  // Uploads a failed run left: the sweep covers the first destination's store (with sets in several
+  // destinations, the copy there that could not be aborted is its to sweep).
+  function noteLeftovers(result: BackupResult): void {
     if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    const record = toBackupRunRecord(result);
-    const monitor = addSet(set);
-    if (record !== undefined) void monitor?.afterBackupRun(record);
+    const first = pairs ? resultAt(result, destinations[0]?.name ?? '') : result;
+    if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
   }
   setsRunner?.onSetResult((r) => onSetResult(r));
 
@@ -597,9 +446,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           : setMonitors.names().map((set) => ({
               name: set,
               snapshot: (setMonitors.get(set) as MonitorRunner).snapshot(),
-              nextBackupAt: (fileSets?.of(set)?.fileSet.backupService ?? backupService)?.nextRunAt(),
+              nextBackupAt: (fileSets?.of(setOf(set))?.fileSet.backupService ?? backupService)?.nextRunAt(),
               retention: setRetention?.describeOf(set) ?? retention.describe(),
-              retentionDays: (fileSets?.of(set)?.config ?? config).retention.days,
+              retentionDays: (fileSets?.of(setOf(set))?.config ?? config).retention.days,
               verify: setVerify?.states().get(set),
             }));
       const checked = sets.length > 0 && sets.every((s) => s.snapshot.lastCheck !== undefined);
@@ -615,7 +464,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       });
     },
     status: () => ({
-      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(set)?.fileSet.backupService?.nextRunAt()) }),
+      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(setOf(set))?.fileSet.backupService?.nextRunAt()) }),
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,

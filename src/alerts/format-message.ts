@@ -22,6 +22,8 @@ export interface MessageEntry {
   check?: CheckName;
   // The backup set (BACKUP_DATABASES, or @globals) the entry is about; absent for one database.
   set?: string;
+  // With several destinations: the destination (with sets, the set's).
+  destination?: string;
   title: string;
   summary: string;
   // "since 2026-11-27 03:00 UTC (27 h 0 min ago)", "lasted 3 h 5 min", values like "age: 27.1 h".
@@ -150,6 +152,7 @@ function firingEntry(item: NotificationItem, now: Date, context: MessageContext)
     runbookUrl: runbookLink(context.runbookUrl, item.check),
   };
   if (item.set !== undefined) entry.set = item.set;
+  if (item.destination !== undefined) entry.destination = item.destination;
   if (item.hint !== undefined) entry.hint = item.hint;
   return entry;
 }
@@ -159,6 +162,7 @@ function resolvedEntry(item: ResolvedItem, context: MessageContext): MessageEntr
     status: 'resolved',
     check: item.check,
     ...(item.set === undefined ? {} : { set: item.set }),
+    ...(item.destination === undefined ? {} : { destination: item.destination }),
     title: TITLES[item.check],
     summary: `was: ${item.summary}`,
     details: [`lasted ${formatDuration(item.durationMs)} (${formatTime(item.since)} to ${formatTime(item.endedAt)})`],

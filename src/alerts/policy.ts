@@ -1,4 +1,4 @@
-import type { CheckName, Finding, Severity } from '../core/findings.ts';
+import { unitOf, type CheckName, type Finding, type Severity } from '../core/findings.ts';
 
 // The alert state machine, pure: (previous state, findings of one check run, now) -> one grouped
 // notification (or none) and the next state. Modelled on Alertmanager: one message per evaluation
@@ -10,6 +10,8 @@ export interface ActiveAlert {
   check: CheckName;
   // The backup set (BACKUP_DATABASES) the alert is about; absent for one database.
   set?: string;
+  // With several destinations: the destination (see Finding.destination).
+  destination?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -26,6 +28,7 @@ export interface ActiveAlert {
 export interface ResolvedAlert {
   check: CheckName;
   set?: string;
+  destination?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -41,7 +44,8 @@ export interface AlertState {
   resolved: ResolvedAlert[];
 }
 
-// An alert's key in the state: the check, and the set when there is one (check names hold no ":").
+// An alert's key in the state: the check, and the set when there is one (check names hold no ":");
+// `set` is the unit's one name (unitOf: `<set>@<destination>` with both).
 export function alertKey(check: CheckName, set: string | undefined): string {
   return set === undefined ? check : `${check}:${set}`;
 }
@@ -51,6 +55,7 @@ type NotificationKind = 'firing' | 'reminder' | 'resolved' | 'test';
 export interface NotificationItem {
   check: CheckName;
   set?: string;
+  destination?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -63,6 +68,7 @@ export interface NotificationItem {
 export interface ResolvedItem {
   check: CheckName;
   set?: string;
+  destination?: string;
   severity: Severity;
   summary: string;
   values: Record<string, number | string>;
@@ -111,10 +117,10 @@ export function evaluateAlerts(
   set?: string,
 ): Evaluation {
   const nowIso = now.toISOString();
-  const keyOf = (f: { check: CheckName; set?: string | undefined }): string => alertKey(f.check, f.set);
+  const keyOf = (f: { check: CheckName; set?: string | undefined; destination?: string | undefined }): string => alertKey(f.check, unitOf(f));
   const reported = new Set(findings.map(keyOf));
   const inScope = (key: string, alert: ActiveAlert): boolean =>
-    reported.has(key) || (alert.set === set && (scope === undefined || scope.includes(alert.check)));
+    reported.has(key) || (unitOf(alert) === set && (scope === undefined || scope.includes(alert.check)));
   const current = new Map<string, Finding>();
   for (const finding of findings) {
     const seen = current.get(keyOf(finding));
@@ -136,6 +142,7 @@ export function evaluateAlerts(
       newlyResolved.push({
         check: alert.check,
         ...(alert.set === undefined ? {} : { set: alert.set }),
+        ...(alert.destination === undefined ? {} : { destination: alert.destination }),
         severity: alert.notifiedSeverity ?? alert.severity,
         summary: alert.summary,
         values: { ...alert.values },
@@ -148,7 +155,7 @@ export function evaluateAlerts(
 
   for (const [key, finding] of current) {
     const { check } = finding;
-    const setPart = finding.set === undefined ? {} : { set: finding.set };
+    const setPart = { ...(finding.set === undefined ? {} : { set: finding.set }), ...(finding.destination === undefined ? {} : { destination: finding.destination }) };
     const existing = firing[key];
     // Fired again before its "resolved" notice got through: nobody heard it stop, so it never did.
     const pending = existing === undefined ? resolved.find((r) => keyOf(r) === key) : undefined;
@@ -204,13 +211,13 @@ export function evaluateAlerts(
 // and the resolved notices it carried are done.
 export function recordDelivery(state: AlertState, notification: Notification): AlertState {
   const atIso = notification.at.toISOString();
-  const told = new Set([...notification.started, ...notification.stillFiring].map((i) => alertKey(i.check, i.set)));
+  const told = new Set([...notification.started, ...notification.stillFiring].map((i) => alertKey(i.check, unitOf(i))));
   const firing: Partial<Record<string, ActiveAlert>> = {};
   for (const [key, alert] of entries(state.firing)) {
     firing[key] = told.has(key) ? { ...alert, notifiedAt: atIso, notifiedSeverity: alert.severity } : { ...alert };
   }
-  const done = new Set(notification.resolved.map((r) => `${alertKey(r.check, r.set)}@${r.since.toISOString()}`));
-  const resolved = state.resolved.filter((r) => !done.has(`${alertKey(r.check, r.set)}@${r.startedAt}`));
+  const done = new Set(notification.resolved.map((r) => `${alertKey(r.check, unitOf(r))}@${r.since.toISOString()}`));
+  const resolved = state.resolved.filter((r) => !done.has(`${alertKey(r.check, unitOf(r))}@${r.startedAt}`));
   return { version: 1, firing, resolved };
 }
 
@@ -233,7 +240,7 @@ function materialView(state: AlertState): unknown {
   const firing = entries(state.firing)
     .map(([check, a]) => [check, a.severity, a.startedAt, a.notifiedAt ?? null, a.notifiedSeverity ?? null])
     .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
-  const resolved = state.resolved.map((r) => [alertKey(r.check, r.set), r.startedAt, r.endedAt]);
+  const resolved = state.resolved.map((r) => [alertKey(r.check, unitOf(r)), r.startedAt, r.endedAt]);
   return { firing, resolved };
 }
 
@@ -245,6 +252,7 @@ function toItem(alert: ActiveAlert): NotificationItem {
   const item: NotificationItem = {
     check: alert.check,
     ...(alert.set === undefined ? {} : { set: alert.set }),
+    ...(alert.destination === undefined ? {} : { destination: alert.destination }),
     severity: alert.severity,
     summary: alert.summary,
     values: { ...alert.values },
@@ -261,6 +269,7 @@ function toResolvedItem(r: ResolvedAlert): ResolvedItem {
   return {
     check: r.check,
     ...(r.set === undefined ? {} : { set: r.set }),
+    ...(r.destination === undefined ? {} : { destination: r.destination }),
     severity: r.severity,
     summary: r.summary,
     values: { ...r.values },

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { RESERVED_FOLDER } from '../core/naming.ts';
 import { StorageError } from '../errors.ts';
-import { ALL_CHECKS, type CheckName } from '../core/findings.ts';
+import { ALL_CHECKS, unitOf, type CheckName } from '../core/findings.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { type ChannelRefusal, type ChannelState, type ChannelStates, type PendingMessage } from './channel-state.ts';
 import type { AlertMessage } from './format-message.ts';
@@ -110,7 +110,7 @@ export function parseAlertState(text: string): LoadedState {
     const colon = key.indexOf(':');
     const check = colon === -1 ? key : key.slice(0, colon);
     if (!isKnownCheck(check)) continue;
-    if (!isActiveAlert(alert, check) || alertKey(check, colon === -1 ? undefined : key.slice(colon + 1)) !== alertKey(check, alert.set)) {
+    if (!isActiveAlert(alert, check) || alertKey(check, colon === -1 ? undefined : key.slice(colon + 1)) !== alertKey(check, unitOf(alert))) {
       return { kind: 'corrupt', reason: `firing.${key} is malformed` };
     }
     firing[key] = alert;

@@ -14,6 +14,8 @@ interface WebhookAlert {
   check: CheckName | null;
   // The backup set it is about (a database under BACKUP_DATABASES, or "@globals"); null for one database.
   set: string | null;
+  // With several destinations: the destination (with sets, the set's; absent with one destination).
+  destination?: string;
   // The message section it is listed in: "Started", "Firing", "Still firing", "Also firing", "Resolved", "Test".
   section: string;
   title: string;
@@ -56,6 +58,8 @@ export function buildWebhookPayload(message: AlertMessage, sentinel: string, sen
         severity: entry.status === 'fail' || entry.status === 'warn' ? entry.status : null,
         check: entry.check ?? null,
         set: entry.set ?? null,
+        // Only with sets and several destinations, so the payload of other deployments stays as it was.
+        ...(entry.destination === undefined ? {} : { destination: entry.destination }),
         section: section.heading,
         title: entry.title,
         summary: entry.summary,

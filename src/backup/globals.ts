@@ -10,7 +10,9 @@ import { pgClientConfig } from '../util/pg-client-config.ts';
 import { libpqConninfo } from '../util/pg-url.ts';
 import { childEnv } from './child-env.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './connection.ts';
-import type { ExtraStage, RunContext } from './job.ts';
+import { finishDestinations, type ExtraStage, type RunContext } from './job.ts';
+import type { Destination } from '../destinations/destination.ts';
+import type { DestinationPut } from './pipeline.ts';
 import { buildManifest, objectMetadata, putManifest, type GlobalsFacts, type RunFacts } from './manifest.ts';
 import { backupKey } from '../core/naming.ts';
 import { startPgDump, type PgDumpInvocation } from './pg-dump.ts';
@@ -44,6 +46,8 @@ export interface GlobalsJobDeps {
   // The deployment's location; the object goes under its "@globals" folder.
   location: Location;
   store: BackupStore;
+  // Several destinations (the first being `store`): one pg_dumpall, a copy in each, a result per destination.
+  destinations?: readonly Destination[] | undefined;
   logger: Logger;
   pgDumpRoots?: PgDumpSearchRoots;
   extraStage?: ExtraStage | undefined;
@@ -159,14 +163,36 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
     const { compression } = deps.settings;
     const encrypted = deps.extraStage !== undefined;
     const key = backupKey(globalsLocation(deps.location), startedAt, { format: 'plain', compression: compression.algorithm, encrypted });
-    if ((await deps.store.head(key)) !== undefined) {
+    // With several destinations, one that does not answer before the dump is out of this run (a failure
+    // there) and the others go on; the key must be new in every one that answers.
+    const several = deps.destinations !== undefined && deps.destinations.length > 1 ? deps.destinations : undefined;
+    const unreachable: DestinationPut[] = [];
+    const heads = await Promise.all(
+      (several ?? [{ name: '', store: deps.store }]).map(async (d) => {
+        try {
+          return { d, exists: (await d.store.head(key)) !== undefined };
+        } catch (error) {
+          if (several === undefined || !(error instanceof StorageError)) throw error;
+          unreachable.push({ name: d.name, store: d.store, stored: false, error: new BackupError('upload', `globals: storage ${d.store.description} failed [${error.code}]: ${error.shortMessage}`, { cause: error, ...(error.hint ? { hint: error.hint } : {}) }) });
+          return { d, exists: false };
+        }
+      }),
+    );
+    if (heads.some((h) => h.exists)) {
       throw new BackupError('upload', `globals: ${key} already exists (a run with the same start second)`, { hint: 'the next run writes a new one' });
+    }
+    const live = heads.filter((h) => !unreachable.some((u) => u.name === h.d.name)).map((h) => h.d);
+    if (live.length === 0) {
+      throw new BackupError('upload', `globals: no destination answered: ${unreachable.map((u) => `"${u.name}": ${u.stored ? '' : u.error.shortMessage}`).join('; ')}`, {
+        hint: 'check the storage settings of each destination and that they are reachable; the next run will try again',
+      });
     }
     const runFacts: RunFacts = { key, format: 'plain', compression: compression.algorithm, encrypted, pgDumpVersion: tool.version, serverVersion: session.version, database: target.database, runId: run.runId, startedAt };
     const invocation = buildPgDumpallInvocation(tool.path, target, rolePasswords);
     log.info({ trigger: run.trigger, key, store: deps.store.description, serverVersion: session.version, pgDumpall: tool.path, rolePasswords }, 'globals backup started');
     const output = await runBackupPipeline({
-      store: deps.store,
+      store: (live[0] as { store: BackupStore }).store,
+      destinations: several !== undefined && live.length > 1 ? live : undefined,
       key,
       startDump: (pipeTo) => startPgDump(invocation, target.password, pipeTo),
       compression,
@@ -177,7 +203,13 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
       metadata: objectMetadata(runFacts),
     });
     const finished = ended();
-    const manifest = buildManifest(runFacts, output, finished, { rolePasswords: rolePasswords ? 'included' : 'omitted', databases: session.databases });
+    const globalsFacts: GlobalsFacts = { rolePasswords: rolePasswords ? 'included' : 'omitted', databases: session.databases };
+    if (several !== undefined) {
+      const puts = [...(output.destinations ?? live.map((d): DestinationPut => ({ name: d.name, store: d.store, stored: true, parts: output.parts }))), ...unreachable];
+      const inOrder = several.flatMap((d) => puts.filter((p) => p.name === d.name));
+      return await finishDestinations(inOrder, { runFacts, output, finished, log, globals: globalsFacts });
+    }
+    const manifest = buildManifest(runFacts, output, finished, globalsFacts);
     try {
       await putManifest(deps.store, manifest);
     } catch (error) {

@@ -6,7 +6,7 @@ import type { BackupStore } from '../storage/store.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { parseDatabaseUrl } from './connection.ts';
 import { openDbSession } from './db-session.ts';
-import { buildManifest, objectMetadata, putManifest, type RunFacts } from './manifest.ts';
+import { buildManifest, objectMetadata, putManifest, type GlobalsFacts, type RunFacts } from './manifest.ts';
 import { backupKey } from '../core/naming.ts';
 import { buildPgDumpInvocation, startPgDump } from './pg-dump.ts';
 import { DEFAULT_SEARCH_ROOTS, resolvePgDump, type PgDumpSearchRoots } from './pg-version.ts';
@@ -195,17 +195,19 @@ type RunTimes = Pick<BackupSuccess, 'runId' | 'trigger' | 'startedAt' | 'finishe
 // With several destinations: each copy's manifest (same sha256, its own part count), a result per
 // destination, and the run's: a success when every destination holds the copy, else a failure naming
 // the destinations that do not (the others hold it).
-async function finishDestinations(
+// globals (BACKUP_GLOBALS): the globals' manifest facts, and their words ("globals stored in …").
+export async function finishDestinations(
   puts: readonly DestinationPut[],
-  run: { runFacts: RunFacts; output: PipelineOutput; finished: RunTimes; log: Logger },
+  run: { runFacts: RunFacts; output: PipelineOutput; finished: RunTimes; log: Logger; globals?: GlobalsFacts },
 ): Promise<BackupSuccess | BackupFailure> {
   const { runFacts, output, finished, log } = run;
+  const what = run.globals === undefined ? 'backup' : 'globals';
   const { key } = runFacts;
   const destinations = await Promise.all(
     puts.map(async (put): Promise<DestinationResult> => {
       const where = put.store.description;
       if (!put.stored) return { destination: put.name, where, result: failureOf(finished, put.error) };
-      const manifest = buildManifest(runFacts, { ...output, parts: put.parts, pieces: put.pieces }, finished);
+      const manifest = buildManifest(runFacts, { ...output, parts: put.parts, pieces: put.pieces }, finished, run.globals);
       try {
         await putManifest(put.store, manifest);
       } catch (error) {
@@ -227,13 +229,13 @@ async function finishDestinations(
   if (failed.length === 0 && first?.status === 'success') {
     log.info(
       { key, destinations: destinations.map((d) => d.destination), sizeBytes: output.size, uncompressedBytes: output.uncompressedSize, duration: formatDuration(finished.durationMs), durationMs: finished.durationMs, sha256: output.sha256, compressor: output.compressor },
-      `backup succeeded in ${destinations.length} destinations`,
+      `${what} succeeded in ${destinations.length} destinations`,
     );
     return { ...first, destinations };
   }
   const names = failed.map((d) => `"${d.destination}" failed: ${d.result.shortMessage}`).join('; ');
   const firstFailure = failed[0]?.result;
-  const error = new BackupError(firstFailure?.stage ?? 'upload', `backup stored in ${stored.length} of ${destinations.length} destinations (${stored.map((d) => `"${d.destination}"`).join(', ')}); ${names}`, {
+  const error = new BackupError(firstFailure?.stage ?? 'upload', `${what} stored in ${stored.length} of ${destinations.length} destinations (${stored.map((d) => `"${d.destination}"`).join(', ')}); ${names}`, {
     ...(firstFailure?.error ? { cause: firstFailure.error } : {}),
     hint: `${firstFailure?.error.hint ?? 'check that destination\'s storage'}; the copy in the other destination is complete`,
   });

@@ -1,27 +1,30 @@
-import { buildBackupService, buildBackupSetsRunner } from '../main.ts';
+import { buildBackupService, buildBackupSetsRunner } from '../backup/build-backup-service.ts';
 import type { SetResult } from '../sets/run-sets.ts';
 import type { BackupResult } from '../backup/result.ts';
 import { configOfSet } from '../config/load-sets.ts';
-import type { BackupSetConfig } from '../config/types.ts';
-import { createDestinations, type Destination } from '../destinations/destination.ts';
+import type { BackupSetConfig, Config } from '../config/types.ts';
+import { createDestinations, destinationSettings, type Destination } from '../destinations/destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import { defineCommand, type CommandContext } from './command.ts';
+import { defineCommand, UsageError, type CommandContext } from './command.ts';
 import { printableKey } from '../util/printable-key.ts';
 
 // Runs one backup now and turns its result into people-readable lines and an exit code:
 // 0 stored (or skipped because another replica holds the lock and is backing up), 1 failed,
 // 78 nothing to back up (BACKUP_DATABASE_URL unset).
-export async function runSingleBackup(ctx: CommandContext): Promise<number> {
-  const { config } = ctx;
-  if (config.sets !== undefined) return await backupFileSets(ctx, config.sets);
+// only.set: one set (a database of BACKUP_DATABASES, a set of SENTINEL_CONFIG); only.destination: one of
+// several destinations (with SENTINEL_CONFIG, one of the set's).
+export async function runSingleBackup(ctx: CommandContext, only: { set?: string | undefined; destination?: string | undefined } = {}): Promise<number> {
+  if (ctx.config.sets !== undefined) return await backupFileSets(ctx, pickFileSets(ctx.config.sets, only.set), only.destination);
+  const config = only.set === undefined ? ctx.config : oneDatabase(ctx.config, only.set);
   if (config.backup === undefined) {
     ctx.stderr.write('BACKUP_DATABASE_URL is not set: there is no database to back up.\nWhat to do: set BACKUP_DATABASE_URL=postgres://user:password@host:5432/database\n');
     return 78;
   }
-  const destinations = createDestinations(config);
+  const destinations = pickDestinations(createDestinations(config), only.destination);
   const store = (destinations[0] as Destination).store;
   const several = destinations.length > 1 ? destinations : undefined;
-  const sets = buildBackupSetsRunner(config, store, ctx.logger);
+  // Several databases in several destinations: each database's one dump reaches every destination.
+  const sets = buildBackupSetsRunner(config, store, ctx.logger, undefined, several);
   let globals: BackupResult | undefined;
   const service = buildBackupService(
     config,
@@ -46,7 +49,12 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
   try {
     const result = await service.runOnce('manual');
     if (sets !== undefined) {
-      for (const r of setResults) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
+      for (const r of setResults) {
+        const copies = several !== undefined && (r.result.status === 'success' || r.result.status === 'failed') ? r.result.destinations : undefined;
+        // Several destinations: a line per copy, naming the set and the destination.
+        if (copies === undefined) ctx.stdout.write(`[${r.set}] ${describeForPeople(r.result, store.description)}\n`);
+        else for (const d of copies) ctx.stdout.write(`[${r.set} in ${d.destination}] ${describeForPeople(d.result, d.where)}\n`);
+      }
       for (const r of setResults) if (r.result.status === 'failed' || r.result.status === 'cancelled') ctx.stderr.write(`[${r.set}] ${r.result.error.message}\n`);
       if (result.status === 'failed' || result.status === 'cancelled') ctx.stderr.write(`${result.error.message}\n`);
     } else if (several !== undefined && (result.status === 'success' || result.status === 'failed') && result.destinations !== undefined) {
@@ -60,7 +68,9 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
     // BACKUP_GLOBALS: the globals are their own result, and a failed one fails the command too.
     const g = globals;
     if (g !== undefined) {
-      ctx.stdout.write(`${describeForPeople(g, store.description).replace(/^Backup/, 'Globals')}\n`);
+      const copies = several !== undefined && (g.status === 'success' || g.status === 'failed') ? g.destinations : undefined;
+      if (copies === undefined) ctx.stdout.write(`${describeForPeople(g, store.description).replace(/^Backup/, 'Globals')}\n`);
+      else for (const d of copies) ctx.stdout.write(`[${d.destination}] ${describeForPeople(d.result, d.where).replace(/^Backup/, 'Globals')}\n`);
       if (g.status === 'failed' || g.status === 'cancelled') ctx.stderr.write(`${g.error.message}\n`);
     }
     const failed = (r: BackupResult | undefined) => r?.status === 'failed' || r?.status === 'cancelled';
@@ -72,8 +82,13 @@ export async function runSingleBackup(ctx: CommandContext): Promise<number> {
 
 // SENTINEL_CONFIG: every set of the file once, one after another, each under a line naming it; exit 1
 // when any failed (a set that only monitors is said so and counts as nothing to do).
-async function backupFileSets(ctx: CommandContext, sets: readonly BackupSetConfig[]): Promise<number> {
+async function backupFileSets(ctx: CommandContext, sets: readonly BackupSetConfig[], destination: string | undefined): Promise<number> {
   let code = 0;
+  const namesOf = (config: Config): string[] => destinationSettings(config).map((d) => d.name);
+  if (destination !== undefined && !sets.some((s) => namesOf(configOfSet(ctx.config, s)).includes(destination))) {
+    const written = [...new Set(sets.flatMap((s) => namesOf(configOfSet(ctx.config, s))))];
+    throw new UsageError(`--destination expects a destination ${sets.length === 1 ? 'the set writes to' : 'a set writes to'} (${written.join(', ')}); got ${JSON.stringify(destination)}`);
+  }
   for (const set of sets) {
     if (ctx.stopSignal.aborted) return 1;
     ctx.stdout.write(`== set ${set.name}\n`);
@@ -81,7 +96,12 @@ async function backupFileSets(ctx: CommandContext, sets: readonly BackupSetConfi
       ctx.stdout.write('no database URL (databaseUrl or BACKUP_DATABASE_URL): this set only monitors\n');
       continue;
     }
-    if ((await runSingleBackup({ ...ctx, config: configOfSet(ctx.config, set) })) !== 0) code = 1;
+    const own = configOfSet(ctx.config, set);
+    if (destination !== undefined && !namesOf(own).includes(destination)) {
+      ctx.stdout.write(`not written to "${destination}": this set's destinations are ${namesOf(own).join(', ')}\n`);
+      continue;
+    }
+    if ((await runSingleBackup({ ...ctx, config: own }, { destination })) !== 0) code = 1;
   }
   return code;
 }
@@ -105,11 +125,40 @@ function describeForPeople(result: BackupResult, where: string): string {
   }
 }
 
+// --set: the set of the file, or the database of BACKUP_DATABASES, alone.
+function pickFileSets(sets: readonly BackupSetConfig[], name: string | undefined): readonly BackupSetConfig[] {
+  if (name === undefined) return sets;
+  const set = sets.find((s) => s.name === name);
+  if (set === undefined) throw new UsageError(`--set expects the name of a set of SENTINEL_CONFIG (${sets.map((s) => s.name).join(', ')}); got ${JSON.stringify(name)}`);
+  return [set];
+}
+
+function oneDatabase(config: Config, name: string): Config {
+  if (config.databases === undefined) throw new UsageError(`--set needs BACKUP_DATABASES or SENTINEL_CONFIG (there is one database, backed up without --set); got ${JSON.stringify(name)}`);
+  if (config.databases.kind === 'names' && !config.databases.names.includes(name)) {
+    throw new UsageError(`--set expects a database of BACKUP_DATABASES (${config.databases.names.join(', ')}); got ${JSON.stringify(name)}`);
+  }
+  // That database alone, without the globals (a run of every set takes them).
+  return { ...config, databases: { kind: 'names', names: [name] }, ...(config.backup === undefined ? {} : { backup: { ...config.backup, globals: false } }) };
+}
+
+// --destination: that one of several destinations.
+function pickDestinations<T extends Destination>(destinations: T[], name: string | undefined): T[] {
+  if (name === undefined) return destinations;
+  const picked = destinations.filter((d) => d.name === name);
+  if (picked.length === 0) throw new UsageError(`--destination expects one of ${destinations.map((d) => d.name).join(', ')} (the destinations to write to); got ${JSON.stringify(name)}`);
+  return picked;
+}
+
 export const backupCommand = defineCommand({
   name: 'backup',
+  usage: '[--set NAME] [--destination NAME]',
   summary: 'take one backup now (exit code 0 stored, 1 failed)',
-  options: {},
-  async run(_values, ctx) {
-    return await runSingleBackup(ctx);
+  options: {
+    set: { type: 'string', valueName: 'NAME', description: 'back up this set only: a database of BACKUP_DATABASES, or a set of SENTINEL_CONFIG (default: every one)' },
+    destination: { type: 'string', valueName: 'NAME', description: 'with several destinations: write to this one only (default: each, or with SENTINEL_CONFIG each of the set\'s)' },
+  },
+  async run(values, ctx) {
+    return await runSingleBackup(ctx, { set: values.set, destination: values.destination });
   },
 });

@@ -1,5 +1,6 @@
 import { worstStatus } from '../http/health.ts';
-import type { Finding } from '../core/findings.ts';
+import { pairKey, splitPair, type Finding } from '../core/findings.ts';
+import { destinationsOfSet, hasSetDestinations } from '../destinations/set-destinations.ts';
 import { MonitorRunner } from '../monitor/runner.ts';
 import { buildStatus } from '../monitor/state.ts';
 import { createDestinations, type Destination } from '../destinations/destination.ts';
@@ -27,6 +28,11 @@ export const checkCommand = defineCommand({
     const store = (destinations[0] as Destination).store;
     if (config.databases !== undefined || config.sets !== undefined) {
       const targets = await setTargets(config);
+      // Sets in several destinations: each (set, destination) checked on its own, named by both.
+      if (hasSetDestinations(config)) {
+        const pairs = targets.flatMap((t) => destinationsOfSet(config, destinations, t.set).map((d) => ({ name: pairKey(t.set, d.name), store: d.store, location: d.location, settings: t.settings })));
+        return await checkSets(values.json === true, ctx, pairs, 'pairs');
+      }
       return await checkSets(values.json === true, ctx, targets.map((t) => ({ name: t.set, store, location: t.location, settings: t.settings })), 'sets');
     }
     // Several destinations: each checked on its own, like sets (`--json` lists them under `sets`, by destination).
@@ -71,13 +77,13 @@ async function checkSets(
   json: boolean,
   ctx: CommandContext,
   scopes: readonly { name: string; store: BackupStore; location: Location; settings: MonitorSettings }[],
-  kind: 'sets' | 'destinations',
+  kind: 'sets' | 'destinations' | 'pairs',
 ): Promise<number> {
   const { config } = ctx;
   const names = scopes.map((s) => s.name);
   const results = await Promise.all(
     scopes.map(async ({ name: set, store, location, settings }) => {
-      const runner = new MonitorRunner({ store, location, settings, logger: ctx.logger.child(kind === 'sets' ? { set } : { destination: set }) });
+      const runner = new MonitorRunner({ store, location, settings, logger: ctx.logger.child(kind === 'sets' ? { set } : kind === 'pairs' ? splitPair(set) : { destination: set }) });
       const result = await runner.runCheck();
       return { set, result, snapshot: runner.snapshot(), status: worstStatus(result.findings.map((f) => f.severity)) };
     }),
@@ -92,15 +98,16 @@ async function checkSets(
   for (const { set, result, snapshot, status: setStatus } of results) {
     const { inventory } = snapshot;
     const newest = inventory.newest === undefined ? 'no backup' : `newest ${printableKey(inventory.newest.key)} (${formatBytes(inventory.newest.size)}, ${formatDuration(Math.max(0, result.at.getTime() - inventory.newest.time.getTime()))} ago)`;
-    lines.push(`${setStatus.toUpperCase()} ${set}: ${inventory.count} backup${inventory.count === 1 ? '' : 's'}, ${newest}`);
+    const name = kind === 'pairs' ? `${splitPair(set).set} in ${splitPair(set).destination}` : set;
+    lines.push(`${setStatus.toUpperCase()} ${name}: ${inventory.count} backup${inventory.count === 1 ? '' : 's'}, ${newest}`);
     for (const finding of result.findings) lines.push(...describeFinding(finding).map((l) => (l === '' ? l : `  ${l}`)));
   }
-  const failed = results.filter((r) => r.status !== 'pass').map((r) => r.set);
+  const failed = results.filter((r) => r.status !== 'pass').map((r) => (kind === 'pairs' ? `${splitPair(r.set).set} in ${splitPair(r.set).destination}` : r.set));
   lines.push(
     names.length === 0
       ? `WARN: no backup set to check (${config.sets === undefined ? 'BACKUP_DATABASES' : 'SENTINEL_CONFIG'} selects no database).`
       : failed.length === 0
-        ? `OK: all ${names.length} ${kind === 'sets' ? 'sets' : 'destinations'} fresh.`
+        ? `OK: all ${names.length} ${kind === 'sets' ? 'sets' : kind === 'pairs' ? 'copies of the sets' : 'destinations'} fresh.`
         : `${status.toUpperCase()}: ${failed.join(', ')}.`,
   );
   ctx.stdout.write(`${lines.join('\n')}\n`);

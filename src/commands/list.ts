@@ -3,8 +3,8 @@ import { BackupCatalog } from '../core/backup-catalog.ts';
 import { createDestinations } from '../destinations/destination.ts';
 import { shortMessageOf } from '../errors.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import { defineCommand } from './command.ts';
-import { locationForCommand, SET_OPTION } from './set-option.ts';
+import { defineCommand, UsageError } from './command.ts';
+import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
 import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 
 // `backup-sentinel list`: the backups in storage, newest first, with size and age (manifests and the
@@ -12,17 +12,21 @@ import { printableKey, stringifyJsonSafely } from '../util/printable-key.ts';
 // one that cannot be read is said (and the exit code is 1) while the others are still listed.
 export const listCommand = defineCommand({
   name: 'list',
-  usage: '[--json] [--set NAME]',
+  usage: '[--json] [--set NAME] [--destination NAME]',
   summary: 'list the backups in storage with size and age',
   options: {
     json: { type: 'boolean', description: 'print the backups as JSON (key, size, time, lastModified, ageSeconds; with several destinations also destination)' },
     set: SET_OPTION,
+    destination: { type: 'string', valueName: 'NAME', description: 'with several destinations: list only this one (default: each of them, or with SENTINEL_CONFIG each of the set\'s)' },
   },
   async run(values, ctx) {
     const { config } = ctx;
     const location = locationForCommand(config, values.set, 'list');
-    const destinations = createDestinations(config, {}, ctx.logger);
-    const several = destinations.length > 1;
+    // SENTINEL_CONFIG: the set's own destinations (its `destinations`), in the order of the file.
+    const all = createDestinations(config.sets === undefined ? config : configForCommand(config, values.set, 'list'), {}, ctx.logger);
+    const destinations = values.destination === undefined ? all : all.filter((d) => d.name === values.destination);
+    if (destinations.length === 0) throw new UsageError(`--destination expects one of ${all.map((d) => d.name).join(', ')} (the destinations${config.sets === undefined ? '' : ' of this set'}); got ${JSON.stringify(values.destination)}`);
+    const several = all.length > 1;
     const now = new Date();
     const json: Record<string, unknown>[] = [];
     const text: string[] = [];

@@ -3,7 +3,7 @@ import { runPrune } from '../retention/prune.ts';
 import { describeTiers } from '../retention/tiers.ts';
 import type { PruneItem } from '../retention/select-for-prune.ts';
 import { createDestinations } from '../destinations/destination.ts';
-import { destinationsOfSet } from '../destinations/pick-destination.ts';
+import { setDestinationsAmong } from '../destinations/set-destinations.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { errForLog, SentinelError, shortMessageOf } from '../errors.ts';
 import { formatBytes } from '../util/format.ts';
@@ -44,7 +44,7 @@ export const pruneCommand = defineCommand({
     // Several destinations: each is pruned in turn (or the one named); exit code of the worst. JSON is then
     // an array with a `destination` in each entry; with one destination it stays the one object.
     // With --set of SENTINEL_CONFIG: the destinations that set writes to.
-    const all = destinationsOfSet(createDestinations(config), ctx.config, values.set);
+    const all = setDestinationsAmong(createDestinations(config), ctx.config, values.set);
     const chosen = values.destination === undefined ? all : all.filter((d) => d.name === values.destination);
     if (chosen.length === 0) throw new UsageError(`--destination expects one of ${all.map((d) => d.name).join(', ')} (the configured destinations); got "${values.destination ?? ''}"`);
     const docs: Record<string, unknown>[] = [];

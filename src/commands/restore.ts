@@ -6,7 +6,8 @@ import { decryptFactoryOf } from '../restore/build-verify-service.ts';
 import { findPgTools } from '../restore/pg-tools.ts';
 import { restoreBackup, type RestoreProgress } from '../restore/restore.ts';
 import { createDestinations } from '../destinations/destination.ts';
-import { DESTINATION_OPTION, destinationsOfSet, destinationsOfSetText, pickDestination } from '../destinations/pick-destination.ts';
+import { setDestinationsAmong } from '../destinations/set-destinations.ts';
+import { DESTINATION_OPTION, destinationsOfSetText, pickDestination } from '../destinations/pick-destination.ts';
 import type { Destination } from '../destinations/destination.ts';
 import { restoreSets, type SetsRestoreSummary, type SetToRestore } from '../restore/restore-sets.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
@@ -62,7 +63,7 @@ export const restoreCommand = defineCommand({
       const note = (line: string) => ctx.stderr.write(`${line}\n`);
       if (values.all && config.sets !== undefined) return await restoreEverySet(ctx, all, values.destination, target);
       // --set of SENTINEL_CONFIG: only the destinations that set writes to.
-      const destinations = destinationsOfSet(all, config, values.set);
+      const destinations = setDestinationsAmong(all, config, values.set);
       // SENTINEL_CONFIG: --set names a set of the file (its own folder).
       const location = values.set === undefined ? config.location : config.sets !== undefined ? locationForCommand(config, values.set, 'restore') : databaseLocation(config.location, values.set);
       const prefix = keyPrefix(location);
@@ -167,7 +168,7 @@ async function restoreEverySet(ctx: CommandContext, all: readonly Destination[],
   }
   const sets: SetToRestore[] = [];
   for (const set of config.sets ?? []) {
-    const own = destinationsOfSet(all, config, set.name);
+    const own = setDestinationsAmong(all, config, set.name);
     const base = { name: set.name, location: set.location, databases: set.databases };
     if (named !== undefined && !own.some((d) => d.name === named)) {
       sets.push({ ...base, source: { error: `set ${set.name} does not write to destination "${named}" (it writes to ${own.map((d) => d.name).join(', ')}): leave --destination out, or restore it with --latest --set ${set.name}` } });

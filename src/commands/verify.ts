@@ -8,7 +8,8 @@ import { verifyBackup } from '../restore/verify.ts';
 import type { BackupStore } from '../storage/store.ts';
 import type { Writable } from 'node:stream';
 import { createDestinations } from '../destinations/destination.ts';
-import { DESTINATION_OPTION, destinationsOfSet, destinationsOfSetText, pickDestination } from '../destinations/pick-destination.ts';
+import { setDestinationsAmong } from '../destinations/set-destinations.ts';
+import { DESTINATION_OPTION, destinationsOfSetText, pickDestination } from '../destinations/pick-destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
 import { defineCommand, UsageError } from './command.ts';
 import { configForCommand, locationForCommand, SET_OPTION } from './set-option.ts';
@@ -44,8 +45,8 @@ export const verifyCommand = defineCommand({
     const prefix = keyPrefix(location);
     // With several destinations: the one named, or the first whose listing answers (each keeps its own
     // receipts); with --set of SENTINEL_CONFIG, among the destinations that set writes to.
-    const configured = createDestinations(config);
-    const destinations = destinationsOfSet(configured, ctx.config, values.set);
+    const configured = createDestinations(ctx.config);
+    const destinations = setDestinationsAmong(configured, ctx.config, values.set);
     let store: BackupStore;
     try {
       store = (await pickDestination(destinations, values.destination, async (d) => await d.store.list(values.history ? receiptsFolder(location) : prefix), (line) => ctx.stderr.write(`${line}\n`), destinationsOfSetText(values.set, ctx.config))).destination.store;

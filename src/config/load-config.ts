@@ -50,9 +50,7 @@ export function loadConfig(env: Env = process.env, probe: ConfigProbe = MACHINE)
   const r = new EnvReader(env);
   const config = readConfig(r, probe);
   const file = r.optionalString('SENTINEL_CONFIG');
-  if (file !== undefined && config.destinations !== undefined) {
-    r.problem('SENTINEL_CONFIG', 'unset with AWS_S3_BUCKET and BACKUP_DIR (two destinations): backup sets from a file write to one destination for now; unset BACKUP_DIR to keep the sets in the bucket (or, for destinations listed in the file, unset BACKUP_DIR and AWS_S3_*)', JSON.stringify(file));
-  } else if (file !== undefined) {
+  if (file !== undefined) {
     const fromFile = readSetsFile(
       r,
       env,
@@ -121,7 +119,6 @@ function readConfig(r: EnvReader, probe: ConfigProbe): Config {
     r.problem('RETENTION_MODE', 'prune or unset with directory storage (BACKUP_DIR): a directory has no lifecycle rules', '"lifecycle"');
   }
   checkTiers(r, config);
-  checkDestinations(r, config);
   if (config.leader.leaseSeconds > 0 && config.leader.leaseSeconds < 1) {
     r.problem('LEADER_LEASE_SECONDS', '0 (no lease: every instance alerts) or a number of seconds from 1 to 3600 (default 60)', JSON.stringify(String(config.leader.leaseSeconds)));
   }
@@ -177,23 +174,6 @@ function useFileDestinations(r: EnvReader, config: Config, destinations: Destina
   if (first === undefined) return;
   config.storage = first.storage;
   config.destinations = destinations;
-  checkDestinations(r, config, { both: 'the destinations of SENTINEL_CONFIG', instead: 'list one storage by AWS_S3_BUCKET or BACKUP_DIR instead of "destinations"' });
-}
-
-// What does not work with several destinations yet: each database of BACKUP_DATABASES and the globals
-// would need a copy in each, which one run does not write.
-function checkDestinations(
-  r: EnvReader,
-  config: Config,
-  { both, instead }: { both: string; instead: string } = { both: 'AWS_S3_BUCKET and BACKUP_DIR (two destinations)', instead: 'unset BACKUP_DIR' },
-): void {
-  if (config.destinations === undefined) return;
-  if (r.has('BACKUP_DATABASES')) {
-    r.problem('BACKUP_DATABASES', `unset with ${both}: several destinations work with one database for now; ${instead} to back up several databases to one destination`, JSON.stringify(r.optionalString('BACKUP_DATABASES') ?? ''));
-  }
-  if (config.backup?.globals === true) {
-    r.problem('BACKUP_GLOBALS', `false or unset with ${both}: the globals are written to one destination only for now; ${instead} to back them up to one destination`, '"true"');
-  }
 }
 
 function readStorage(r: EnvReader): StorageSettings {

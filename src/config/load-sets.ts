@@ -39,9 +39,6 @@ export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config,
     for (const p of parsed.problems.sort((a, b) => index(a) - index(b))) r.problem(p.variable, p.expected, p.given);
     return { sets: undefined, destinations };
   }
-  if (destinations !== undefined) {
-    r.problem('SENTINEL_CONFIG', 'a file with "sets" or with "destinations", not both: backup sets write to one destination for now (list the destinations without sets to back up the one database of BACKUP_DATABASE_URL to each; or drop "destinations" and give the sets\' storage by AWS_S3_BUCKET or BACKUP_DIR)', `${JSON.stringify(file)}, which has both`);
-  }
   // Settings that are one per service and cannot yet be one per set.
   if (base.backup?.globals === true) r.problem('BACKUP_GLOBALS', 'false (or unset) while SENTINEL_CONFIG is set: the roles and tablespaces are not backed up per set yet', '"true"');
   if (base.backup?.singleShot === true) r.problem('SINGLE_SHOT_MODE', 'false (or unset) while SENTINEL_CONFIG is set: each set runs on its own schedule (run `backup-sentinel serve`)', '"true"');
@@ -68,9 +65,11 @@ export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config,
       monitor: config.monitor,
       retention: config.retention,
       encryption: config.encryption,
+      destinations: entry.destinations?.map((d) => d.name),
     });
   }
   checkSeparate(found, sets, parsed.sets);
+  checkSetDestinations(found, parsed.sets, (destinations ?? base.destinations)?.map((d) => d.name));
   // In the file's order: every problem of sets[0], then of sets[1], ...
   const index = (p: ConfigProblem): number => Number(/^sets\[(\d+)\]/.exec(p.variable)?.[1] ?? -1);
   for (const p of found.sort((a, b) => index(a) - index(b))) r.problem(p.variable, p.expected, p.given);
@@ -95,6 +94,23 @@ function readDestinations(found: ConfigProblem[], entries: readonly DestinationE
     }
     return { name: entry.name, storage };
   });
+}
+
+// A set's `destinations` name destinations that exist: the file's, else the environment's (s3 and dir).
+function checkSetDestinations(found: ConfigProblem[], entries: readonly SetEntry[], known: readonly string[] | undefined): void {
+  for (const entry of entries) {
+    for (const d of entry.destinations ?? []) {
+      if (known?.includes(d.name) === true) continue;
+      found.push({
+        variable: d.path,
+        expected:
+          known === undefined
+            ? 'no "destinations" in a set while there is one storage: list the destinations at the top of the file (or set BACKUP_DIR beside AWS_S3_BUCKET for s3 and dir), or leave the set\'s "destinations" out'
+            : `the name of a destination (${known.join(', ')}), or leave the set's "destinations" out to write to every one`,
+        given: JSON.stringify(d.name),
+      });
+    }
+  }
 }
 
 // Where a set's objects are: its key prefix, or with `databases` its whole folder (a folder per database).
@@ -125,8 +141,13 @@ function checkSeparate(found: ConfigProblem[], sets: readonly BackupSetConfig[],
 
 // The whole configuration one set runs with: the service-wide settings, and the set's own.
 export function configOfSet(config: Config, set: BackupSetConfig): Config {
+  // The set's own destinations (its `destinations`), the first being its storage.
+  const names = set.destinations;
+  const destinations = names === undefined ? config.destinations : config.destinations?.filter((d) => names.includes(d.name));
   return {
     ...config,
+    storage: destinations?.[0]?.storage ?? config.storage,
+    destinations,
     location: set.location,
     backup: set.backup,
     databases: set.databases,

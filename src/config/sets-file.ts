@@ -52,6 +52,9 @@ export interface SetEntry {
   values: Record<string, string>;
   // variable -> `sets[2].compression (line 14)`, for problems about a value the file gave.
   paths: Record<string, string>;
+  // The set's `destinations`: names of the file's (or the environment's) destinations, each with its
+  // path and line; undefined: every destination.
+  destinations?: { name: string; path: string }[];
 }
 
 export interface SetsFile {
@@ -124,6 +127,16 @@ export function parseSetsFile(text: string, env: Env): SetsFile {
     return { sets: [], destinations, problems };
   }
   const known = SET_KEYS.map((k) => k.key);
+  // A set's `destinations`: a list of names (load-sets.ts checks that each is a destination).
+  const destinationNames = (path: string, node: Node | null): { name: string; path: string }[] => {
+    const items = isSeq(node) ? node.items : [node];
+    const names = items.map((item, i) => ({ item, path: isSeq(node) ? `${path}[${i}]` : path }));
+    if (names.length === 0 || !names.every(({ item }) => isScalar(item) && typeof item.value === 'string' && item.value !== '')) {
+      problem(path, node, 'a list of destination names, such as [r2, local] (the names in the file\'s top-level "destinations", or s3 and dir for AWS_S3_BUCKET with BACKUP_DIR); leave it out for every destination', describeNode(node));
+      return [];
+    }
+    return names.map(({ item, path: itemPath }) => ({ name: String((item as { value: string }).value), path: `${itemPath}${at(item as Node)}` }));
+  };
   const sets: SetEntry[] = [];
   list.items.forEach((item, index) => {
     const base = `sets[${index}]`;
@@ -145,8 +158,12 @@ export function parseSetsFile(text: string, env: Env): SetsFile {
       if (key === 'name') continue;
       const spec = SET_KEYS.find((k) => k.key === key);
       const path = `${base}.${key}`;
+      if (key === 'destinations') {
+        entry.destinations = destinationNames(path, pair.value as Node | null);
+        continue;
+      }
       if (spec === undefined) {
-        problem(path, pair.key as Node, `one of the set settings: name, ${known.join(', ')}`, `the unknown key ${JSON.stringify(key)}`);
+        problem(path, pair.key as Node, `one of the set settings: name, destinations, ${known.join(', ')}`, `the unknown key ${JSON.stringify(key)}`);
         continue;
       }
       const value = pair.value as Node | null;

@@ -1,4 +1,5 @@
 import type { Config, MonitorSettings, StorageSettings } from '../config/types.ts';
+import type { Finding } from '../core/findings.ts';
 import type { Logger } from '../logger.ts';
 import { resultAt, type BackupResult } from '../backup/result.ts';
 import { toBackupRunRecord } from '../monitor/backup-runs.ts';
@@ -9,9 +10,15 @@ import type { BackupStore } from '../storage/store.ts';
 import type { Destination } from './destination.ts';
 
 // Several destinations reuse the per-set services (monitor, retention, verification): each destination is
-// a "set" named after it, whose backups are at the configured location in its own store. Findings, alerts,
-// /health and /status then name the destination where they would name a set, and metrics carry a
+// a "set" named after it, whose backups are at the configured location in its own store. Findings carry
+// the destination in their `destination` field (tagDestination); alerts, /health and /status name it where
+// they would name a set (its alert key is the one a set of that name would have), and metrics carry a
 // `destination` label.
+
+// A finding of one destination (of the one database): named in the finding and its summary.
+export function tagDestination(destination: string, finding: Finding): Finding {
+  return { ...finding, destination, summary: `${destination}: ${finding.summary}` };
+}
 
 function storeOf(destinations: readonly Destination[], name: string): Destination {
   const found = destinations.find((d) => d.name === name);
@@ -31,6 +38,7 @@ export function destinationMonitors(
     logger: options.logger,
     location: () => options.config.location,
     firstBackupAtStart: options.firstBackupAtStart,
+    tag: tagDestination,
   });
   for (const d of destinations) monitors.ensure(d.name);
   return monitors;

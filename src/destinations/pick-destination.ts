@@ -46,14 +46,6 @@ export async function pickDestination<T, D extends Destination = Destination>(
   });
 }
 
-// The destinations that hold a set's copies: those the set's `destinations` (SENTINEL_CONFIG) name, else
-// every one. `set` is --set's value (`<name>/<database>` for a database of a set with `databases`).
-export function destinationsOfSet<D extends Destination>(all: readonly D[], config: Pick<Config, 'sets'>, set: string | undefined): D[] {
-  const name = set?.split('/')[0];
-  const names = name === undefined ? undefined : config.sets?.find((s) => s.name === name)?.destinations;
-  return names === undefined ? [...all] : all.filter((d) => names.includes(d.name));
-}
-
 // How the refusal of a --destination names a set's destinations.
 export function destinationsOfSetText(set: string | undefined, config: Pick<Config, 'sets'>): string | undefined {
   const name = set?.split('/')[0];

@@ -1,5 +1,6 @@
 import type { BackupSettings, Config, DatabaseSelection } from '../config/types.ts';
 import type { Destination } from '../destinations/destination.ts';
+import { setDestinationsAmong } from '../destinations/set-destinations.ts';
 
 // What `doctor` checks with backup sets and several destinations: each set's database(s), and each
 // set's folder in each destination. Pure; `label` names the thing in the checklist ("set app",
@@ -39,10 +40,10 @@ export function storageScopes(config: Pick<Config, 'location' | 'sets'>, destina
   const folders =
     config.sets === undefined
       ? [{ set: undefined, subfolder: config.location.subfolder, names: undefined }]
-      : config.sets.map((s) => ({ set: s.name, subfolder: s.location.subfolder, names: s.destinations }));
+      : config.sets.map((s) => ({ set: s.name, subfolder: s.location.subfolder }));
   // A set with `destinations` is probed in those only.
-  return folders.flatMap(({ set, subfolder, names }) =>
-    destinations.filter((d) => names === undefined || names.includes(d.name)).map((destination) => {
+  return folders.flatMap(({ set, subfolder }) =>
+    (set === undefined ? destinations : setDestinationsAmong(destinations, config, set)).map((destination) => {
       const parts = [set === undefined ? undefined : `set ${set}`, several ? `destination ${destination.name}` : undefined].filter((p) => p !== undefined);
       return { label: parts.length === 0 ? undefined : parts.join(', '), destination, subfolder };
     }),

@@ -1,4 +1,4 @@
-import type { CheckName, Finding, Severity } from '../core/findings.ts';
+import { unitOf, type CheckName, type Finding, type Severity } from '../core/findings.ts';
 
 // Pure builder of the `application/health+json` body (draft-inadmissible-rfc-health-check) from the
 // monitor's stored state. No I/O: /health reads memory only.
@@ -61,20 +61,21 @@ export function buildHealthReport(state: HealthState | undefined, options: { nam
   }
   for (const { set, checks: names } of state.setChecks ?? []) {
     for (const name of names) {
-      if (state.findings.some((f) => f.check === name && f.set === set)) continue;
+      if (state.findings.some((f) => f.check === name && unitOf(f) === set)) continue;
       checks[`backup:${set}:${name}`] = [{ componentId: set, status: 'pass', ...(time === undefined ? {} : { time }) }];
     }
   }
   for (const finding of state.findings) {
     const entry: HealthCheckEntry = {
-      componentId: finding.set ?? finding.check,
+      componentId: unitOf(finding) ?? finding.check,
       status: finding.severity,
       output: finding.summary,
       values: finding.values,
       ...(time === undefined ? {} : { time }),
       ...(finding.hint === undefined ? {} : { hint: finding.hint }),
     };
-    const key = finding.set === undefined ? `backup:${finding.check}` : `backup:${finding.set}:${finding.check}`;
+    const unit = unitOf(finding);
+    const key = unit === undefined ? `backup:${finding.check}` : `backup:${unit}:${finding.check}`;
     (checks[key] ??= []).push(entry);
   }
   if (state.checkedAt === undefined && state.findings.length === 0) {

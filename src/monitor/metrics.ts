@@ -3,7 +3,8 @@ import { ageSeconds, registerAgeGauge, registerLabelledStateGauge, registerState
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client';
 
 const EVENT_LOOP_SAMPLE_MS = 1000;
-import { ALL_CHECKS, type Finding } from '../core/findings.ts';
+import { ALL_CHECKS, unitOf, type Finding } from '../core/findings.ts';
+import { unitLabelling, type UnitLabel } from '../core/unit-labels.ts';
 import { baselineSizes, median, minSizeDiff } from './size-anomaly.ts';
 import { BACKUP_RUN_RESULTS, type MonitorSnapshot } from './state.ts';
 import { MONITOR_CHECKS } from './checks.ts';
@@ -21,8 +22,9 @@ export interface MetricsOptions {
   // With BACKUP_DATABASES: each set's monitor state; every per-backup series then carries a `set`
   // label (and `snapshot` is not read). Without it the series have no `set` label, as always.
   sets?: () => ReadonlyMap<string, MonitorSnapshot>;
-  // The name of that label: `set` (BACKUP_DATABASES, the default) or `destination` (several destinations).
-  setLabel?: 'set' | 'destination';
+  // The name of that label: `set` (BACKUP_DATABASES, the default) or `destination` (several destinations),
+  // or both (sets in several destinations).
+  setLabel?: UnitLabel;
   // Findings of every component (monitor, retention, verify...); defaults to the monitor's own.
   findings?: () => readonly Finding[];
   version: string;
@@ -95,7 +97,7 @@ export function registerMetrics(options: MetricsOptions): void {
     }
   };
   const sets = options.sets;
-  const label = options.setLabel ?? 'set';
+  const label = unitLabelling(options.setLabel ?? 'set');
   const readSets = (): ReadonlyMap<string, MonitorSnapshot> => {
     try {
       return sets?.() ?? new Map();
@@ -157,12 +159,12 @@ export function registerMetrics(options: MetricsOptions): void {
   new Counter({
     name: `${METRIC_PREFIX}backup_runs_total`,
     help: 'Backup runs of this process by result (success, failure, skipped: one was already running)',
-    labelNames: sets === undefined ? ['result'] : ['result', label],
+    labelNames: sets === undefined ? ['result'] : ['result', ...label.names],
     registers: [registry],
     collect() {
       this.reset();
       if (sets !== undefined) {
-        for (const [set, snapshot] of readSets()) for (const result of BACKUP_RUN_RESULTS) this.inc({ result, [label]: set }, snapshot.backupRuns.runs[result]);
+        for (const [set, snapshot] of readSets()) for (const result of BACKUP_RUN_RESULTS) this.inc({ result, ...label.of(set) }, snapshot.backupRuns.runs[result]);
         return;
       }
       const runs = read((s) => s.backupRuns.runs);
@@ -228,15 +230,15 @@ export function registerMetrics(options: MetricsOptions): void {
   const findingSeries = (findings: readonly Finding[]): { labels: Record<string, string>; of: Finding[] }[] => {
     if (sets === undefined) return ALL_CHECKS.map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check) }));
     const names = [...readSets().keys()];
-    const series = names.flatMap((set) => MONITOR_CHECKS.map((check) => ({ labels: { check, [label]: set }, of: findings.filter((f) => f.check === check && f.set === set) })));
+    const series = names.flatMap((set) => MONITOR_CHECKS.map((check) => ({ labels: { check, ...label.of(set) }, of: findings.filter((f) => f.check === check && unitOf(f) === set) })));
     // backup_failed also service-wide: a run that could not tell which databases to back up.
-    const global = ALL_CHECKS.filter((check) => !MONITOR_CHECKS.includes(check) || check === 'backup_failed').map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check && f.set === undefined) }));
+    const global = ALL_CHECKS.filter((check) => !MONITOR_CHECKS.includes(check) || check === 'backup_failed').map((check) => ({ labels: { check }, of: findings.filter((f) => f.check === check && unitOf(f) === undefined) }));
     return [...series, ...global];
   };
   new Gauge({
     name: `${METRIC_PREFIX}finding_active`,
     help: '1 while the check has a finding (a problem), 0 when clear; one series per check',
-    labelNames: sets === undefined ? ['check'] : ['check', label],
+    labelNames: sets === undefined ? ['check'] : ['check', ...label.names],
     registers: [registry],
     collect() {
       this.reset();
@@ -248,7 +250,7 @@ export function registerMetrics(options: MetricsOptions): void {
   new Gauge({
     name: `${METRIC_PREFIX}finding_severity`,
     help: 'Severity of the check\'s finding: 0 clear, 1 warn, 2 fail',
-    labelNames: sets === undefined ? ['check'] : ['check', label],
+    labelNames: sets === undefined ? ['check'] : ['check', ...label.names],
     registers: [registry],
     collect() {
       this.reset();

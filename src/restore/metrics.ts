@@ -5,12 +5,14 @@ import { ageSeconds, registerAgeGauge, registerLabelledStateGauge, registerState
 import type { VerifyState } from './verify-service.ts';
 import { verifyVerdict } from './verify.ts';
 import { METRIC_PREFIX } from '../core/metrics.ts';
+import { unitLabelling, type UnitLabel } from '../core/unit-labels.ts';
 
 
 // `now` is the clock the *_age_seconds gauges subtract from (the verify service's own, in tests).
 // `sets` (BACKUP_DATABASES): each set's verification state; every series then carries a `set` label
 // (`label`: `destination` with several destinations).
-export function registerRestoreMetrics(registry: Registry, state: () => VerifyState, now?: () => Date, sets?: () => ReadonlyMap<string, VerifyState>, label: 'set' | 'destination' = 'set'): void {
+export function registerRestoreMetrics(registry: Registry, state: () => VerifyState, now?: () => Date, sets?: () => ReadonlyMap<string, VerifyState>, unitLabel: UnitLabel = 'set'): void {
+  const label = unitLabelling(unitLabel);
   const gauge = (name: string, help: string, pick: (s: VerifyState) => number | undefined): void => {
     if (sets === undefined) registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => pick(state()));
     else registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, label, () => [...sets()].map(([set, s]): [string, number | undefined] => [set, pick(s)]));

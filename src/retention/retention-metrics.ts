@@ -5,6 +5,7 @@ import { ageSeconds } from '../util/state-gauge.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RuleState } from './lifecycle-rules.ts';
 import type { EffectiveMode, RetentionStatus } from './retention-status.ts';
+import { unitLabelling, type UnitLabel } from '../core/unit-labels.ts';
 import { METRIC_PREFIX } from '../core/metrics.ts';
 
 const MODES: readonly EffectiveMode[] = ['off', 'lifecycle', 'prune'];
@@ -34,7 +35,7 @@ export interface RetentionMetricsRegistration {
 
 // label: the name of the label that carries each state's set ('set', or 'destination' with several
 // destinations); undefined for the one unlabelled retention.
-export function registerRetentionMetrics(registry: Registry, states: RetentionStates, options: { label?: 'set' | 'destination' | undefined; now?: () => Date } = {}): RetentionMetricsRegistration {
+export function registerRetentionMetrics(registry: Registry, states: RetentionStates, options: { label?: UnitLabel | undefined; now?: () => Date } = {}): RetentionMetricsRegistration {
   const { label } = options;
   const now = options.now ?? (() => new Date());
   const read = (): (readonly [string, RetentionMetricsState])[] => {
@@ -44,8 +45,9 @@ export function registerRetentionMetrics(registry: Registry, states: RetentionSt
       return [];
     }
   };
-  const labelsOf = (set: string): Record<string, string> => (label === undefined ? {} : { [label]: set });
-  const setLabels = label === undefined ? [] : [label];
+  const labelling = label === undefined ? undefined : unitLabelling(label);
+  const labelsOf = (set: string): Record<string, string> => labelling?.of(set) ?? {};
+  const setLabels = labelling?.names ?? [];
   // One series per set whose value is known; a labelless gauge's default 0 is removed so an unknown value
   // leaves the series out rather than reporting 0.
   const gauge = (name: string, help: string, pick: (s: RetentionMetricsState) => number | undefined): void => {

@@ -24,6 +24,8 @@ export interface SetMonitorsOptions {
   // SENTINEL_CONFIG: a set's own thresholds and start-up run, instead of `settings`/`firstBackupAtStart`.
   settingsOf?: (set: string) => MonitorSettings;
   firstBackupAtStartOf?: (set: string) => boolean;
+  // How a finding names its set (default tagFinding; sets in several destinations: tagPair).
+  tag?: (set: string, finding: Finding) => Finding;
 }
 
 // A finding of one set: the set is named in the finding (alerts, /health, metrics) and its summary.
@@ -94,7 +96,8 @@ export class SetMonitors {
 
   // Every set's current findings, each naming its set.
   findings(): Finding[] {
-    return this.names().flatMap((set) => (this.#monitors.get(set)?.snapshot().lastCheck?.findings ?? []).map((f) => tagFinding(set, f)));
+    const tag = this.#options.tag ?? tagFinding;
+    return this.names().flatMap((set) => (this.#monitors.get(set)?.snapshot().lastCheck?.findings ?? []).map((f) => tag(set, f)));
   }
 
   // /health: each set's checks as `<set>/<check>`, its findings named after the set.
@@ -104,7 +107,7 @@ export class SetMonitors {
       ? new Date(Math.min(...states.map((s) => (s.state.checkedAt as Date).getTime())))
       : undefined;
     return {
-      findings: states.flatMap((s) => s.state.findings.map((f) => tagFinding(s.set, f))),
+      findings: states.flatMap((s) => s.state.findings.map((f) => (this.#options.tag ?? tagFinding)(s.set, f))),
       checkedAt,
       checks: [],
       setChecks: states.map((s) => ({ set: s.set, checks: s.state.checks ?? [] })),

@@ -9,6 +9,7 @@ import type { BackupStore } from '../storage/store.ts';
 import type { Registry } from 'prom-client';
 import { registerRetentionMetrics, type RetentionMetricsRegistration } from '../retention/retention-metrics.ts';
 import { tagFinding } from './set-monitors.ts';
+import type { UnitLabel } from '../core/unit-labels.ts';
 
 // Retention per backup set (BACKUP_DATABASES): each set keeps RETENTION_DAYS and MIN_BACKUPS_KEPT in its
 // own folder, and a prune waits for that set's own findings. The sets run one after another (at start,
@@ -24,7 +25,9 @@ export interface SetRetentionOptions {
   currentFindings: (set: string) => readonly Finding[] | undefined;
   // Where the retention metrics go, each series with the set's `set` label (`destination` with metricsLabel).
   registry?: Registry | undefined;
-  metricsLabel?: 'set' | 'destination' | undefined;
+  metricsLabel?: UnitLabel | undefined;
+  // How a finding names its set (default tagFinding; sets in several destinations: tagPair).
+  tag?: ((set: string, finding: Finding) => Finding) | undefined;
   // SENTINEL_CONFIG: a set's own retention (and thresholds) instead of `config`'s.
   configOf?: (set: string) => Pick<Config, 'retention' | 'storage' | 'monitor'>;
   // Each set's own storage (several destinations: a set per destination); default `store` and the
@@ -118,7 +121,7 @@ export class SetRetention {
 
   // The set's retention finding, naming the set.
   findingsOf(set: string, now?: Date): Finding[] {
-    return (this.#services.get(set)?.findings(now) ?? []).map((f) => tagFinding(set, f));
+    return (this.#services.get(set)?.findings(now) ?? []).map((f) => (this.#options.tag ?? tagFinding)(set, f));
   }
 
   findings(now?: Date): Finding[] {

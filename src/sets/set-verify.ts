@@ -41,11 +41,14 @@ export class SetVerify {
   #globalsDrill: CheckRecord | undefined;
 
   readonly #scope: SetVerifyScope | undefined;
+  readonly #tag: (set: string, finding: Finding) => Finding;
 
   // configOf (SENTINEL_CONFIG): each set's own configuration. scope: where each set's backups are when not in
-  // the set's database folder of `store` (several destinations).
-  constructor(config: Config, store: BackupStore, logger: Logger, configOf?: SetVerifyConfig, scope?: SetVerifyScope) {
+  // the set's database folder of `store` (several destinations). tag: how a finding names its set
+  // (sets in several destinations: tagPair).
+  constructor(config: Config, store: BackupStore, logger: Logger, configOf?: SetVerifyConfig, scope?: SetVerifyScope, tag: (set: string, finding: Finding) => Finding = tagFinding) {
     this.#config = config;
+    this.#tag = tag;
     this.#configOf = configOf;
     this.#store = store;
     this.#scope = scope;
@@ -66,12 +69,13 @@ export class SetVerify {
     const scope = this.#scope;
     const service =
       scope !== undefined
-        ? buildVerifyService({ ...this.#config, location: scope.location(set) }, scope.store(set), this.#logger.child({ destination: set }))
+        ? // Both (sets in several destinations): the set's own configuration, in the destination's store.
+          buildVerifyService({ ...(own?.config ?? this.#config), location: scope.location(set) }, scope.store(set), this.#logger.child({ destination: set }), own?.database)
         : own === undefined
           ? buildVerifyService({ ...this.#config, location: databaseLocation(this.#config.location, set) }, this.#store, this.#logger.child({ set }), set)
           : buildVerifyService(own.config, this.#store, this.#logger.child({ set }), own.database);
     service.onResult(async (_run, findings) => {
-      for (const listener of this.#listeners) await listener(set, findings.map((f) => tagFinding(set, f)));
+      for (const listener of this.#listeners) await listener(set, findings.map((f) => this.#tag(set, f)));
     });
     this.#services.set(set, service);
     return service;
@@ -115,7 +119,7 @@ export class SetVerify {
   }
 
   findings(): Finding[] {
-    return [...this.#globalsFindings(), ...[...this.#services.keys()].sort().flatMap((set) => (this.#services.get(set)?.findings() ?? []).map((f) => tagFinding(set, f)))];
+    return [...this.#globalsFindings(), ...[...this.#services.keys()].sort().flatMap((set) => (this.#services.get(set)?.findings() ?? []).map((f) => this.#tag(set, f)))];
   }
 
   // The roles' last drill (undefined before the first, or with no globals backup yet).

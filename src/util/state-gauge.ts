@@ -28,13 +28,15 @@ export function registerLabelledStateGauge(
   registry: Registry,
   name: string,
   help: string,
-  label: string,
+  // One label's name, or several whose values come from each entry's value (UnitLabelling).
+  label: string | { names: string[]; of: (value: string) => Record<string, string> },
   read: () => Iterable<readonly [string, number | undefined]>,
 ): Gauge {
+  const labelling = typeof label === 'string' ? { names: [label], of: (value: string) => ({ [label]: value }) } : label;
   return new Gauge({
     name,
     help,
-    labelNames: [label],
+    labelNames: labelling.names,
     registers: [registry],
     collect() {
       this.reset();
@@ -44,7 +46,7 @@ export function registerLabelledStateGauge(
       } catch {
         return;
       }
-      for (const [value, n] of entries) if (n !== undefined && Number.isFinite(n)) this.set({ [label]: value }, n);
+      for (const [value, n] of entries) if (n !== undefined && Number.isFinite(n)) this.set(labelling.of(value), n);
     },
   });
 }

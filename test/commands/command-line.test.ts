@@ -20,9 +20,9 @@ interface Case {
 
 const CASES: Case[] = [
   { command: 'serve', options: [] },
-  { command: 'backup', options: [] },
+  { command: 'backup', options: ['--set NAME', '--destination NAME'] },
   { command: 'check', options: ['--json'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
-  { command: 'list', options: ['--json', '--set NAME'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
+  { command: 'list', options: ['--json', '--set NAME', '--destination NAME'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
   { command: 'prune', options: ['--dry-run', '--json', '--set NAME', '--destination NAME'], badValue: { args: ['--dry-run=no'], message: /^--dry-run takes no value, got "--dry-run=no"\.$/ } },
   {
     command: 'restore',

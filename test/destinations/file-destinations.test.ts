@@ -9,6 +9,8 @@ import { runCli } from '../../src/cli.ts';
 import { backupCommand } from '../../src/commands/backup.ts';
 import { listCommand } from '../../src/commands/list.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
+import { configOfSet } from '../../src/config/load-sets.ts';
+import type { BackupSetConfig } from '../../src/config/types.ts';
 import { problemsOf } from '../config/fixtures.ts';
 import { captureStream } from '../helpers/log-sink.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
@@ -90,16 +92,38 @@ describe('destinations listed in SENTINEL_CONFIG', () => {
     );
   });
 
-  it('refuses one destination (use the environment), sets beside destinations, and BACKUP_DIR beside them', async () => {
+  it('refuses one destination (use the environment), and BACKUP_DIR beside them', async () => {
     const one = problemsOf({ SENTINEL_CONFIG: await file('destinations:\n  - name: only\n    dir: /mnt/x\n') });
     assert.match(one.message, /destinations \(line 2\): expected a list of at least two destinations[\s\S]*for one destination leave "destinations" out and use AWS_S3_BUCKET or BACKUP_DIR/);
-    const both = problemsOf({ SENTINEL_CONFIG: await file(`${TWO}sets:\n  - name: app\n`), ...secrets });
-    assert.match(both.message, /SENTINEL_CONFIG: expected a file with "sets" or with "destinations", not both/);
     const withDir = problemsOf({ SENTINEL_CONFIG: await file(TWO), ...secrets, BACKUP_DIR: '/mnt/other' });
     assert.match(withDir.message, /BACKUP_DIR: expected unset while SENTINEL_CONFIG lists "destinations"/);
-    const many = problemsOf({ SENTINEL_CONFIG: await file(TWO), ...secrets, BACKUP_DATABASE_URL: 'postgres://u@db/app', BACKUP_DATABASES: 'app,shop', BACKUP_GLOBALS: 'true' });
-    assert.match(many.message, /BACKUP_DATABASES: expected unset with the destinations of SENTINEL_CONFIG/);
-    assert.match(many.message, /BACKUP_GLOBALS: expected false or unset with the destinations of SENTINEL_CONFIG/);
+    // Several databases and the globals go to every destination.
+    const many = loadConfig({ SENTINEL_CONFIG: await file(TWO), ...secrets, BACKUP_DATABASE_URL: 'postgres://u@db/app', BACKUP_DATABASES: 'app,shop', BACKUP_GLOBALS: 'true' });
+    assert.deepEqual(many.destinations?.map((d) => d.name), ['r2', 'local']);
+  });
+
+  it('sets beside destinations: each set names its destinations (default every one), its storage being the first of them', async () => {
+    const config = loadConfig({ SENTINEL_CONFIG: await file(`${TWO}sets:\n  - name: app\n  - name: shop\n    destinations: [local]\n`), ...secrets });
+    assert.deepEqual(config.destinations?.map((d) => d.name), ['r2', 'local']);
+    assert.deepEqual(config.sets?.map((s) => [s.name, s.destinations]), [['app', undefined], ['shop', ['local']]]);
+    const shop = configOfSet(config, config.sets?.[1] as BackupSetConfig);
+    assert.deepEqual(shop.destinations?.map((d) => d.name), ['local']);
+    assert.equal(shop.storage.kind, 'dir');
+    assert.equal(configOfSet(config, config.sets?.[0] as BackupSetConfig).storage.kind, 's3');
+  });
+
+  it("a set's unknown destination is a problem with its line, listed with every other problem", async () => {
+    const text = `${TWO}sets:\n  - name: app\n    destinations: [r2, nas]\n  - name: shop\n    destinations: 7\n    compression: brotli\n`;
+    const problems = problemsOf({ SENTINEL_CONFIG: await file(text), ...secrets });
+    assert.match(problems.message, /sets\[0\]\.destinations\[1\] \(line 11\): expected the name of a destination \(r2, local\), or leave the set's "destinations" out to write to every one, got "nas"/);
+    assert.match(problems.message, /sets\[1\]\.destinations \(line 13\): expected a list of destination names/);
+    assert.match(problems.message, /sets\[1\]\.compression \(line 14\)/);
+    assert.doesNotMatch(problems.message, /"r2"/, 'a known name is no problem');
+    const oneStorage = problemsOf({ SENTINEL_CONFIG: await file('sets:\n  - name: app\n    destinations: [s3]\n'), AWS_S3_BUCKET: 'bkp', AWS_S3_REGION: 'eu-central-1', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' });
+    assert.match(oneStorage.message, /sets\[0\]\.destinations\[0\] \(line 3\): expected no "destinations" in a set while there is one storage/);
+    // The environment's two destinations (AWS_S3_BUCKET with BACKUP_DIR) are s3 and dir.
+    const env = loadConfig({ SENTINEL_CONFIG: await file('sets:\n  - name: app\n    destinations: [dir]\n'), AWS_S3_BUCKET: 'bkp', AWS_S3_REGION: 'eu-central-1', AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', BACKUP_DIR: '/mnt/b' });
+    assert.deepEqual(env.sets?.[0]?.destinations, ['dir']);
   });
 
   it('`config` prints the destinations with their secrets masked', async () => {
@@ -120,6 +144,15 @@ describe('destinations listed in SENTINEL_CONFIG', () => {
     assert.ok(example !== undefined, 'the example is in the guide');
     const config = loadConfig({ SENTINEL_CONFIG: await file(example), R2_ACCESS_KEY_ID: 'a', R2_SECRET_ACCESS_KEY: 'b', B2_ACCESS_KEY_ID: 'c', B2_SECRET_ACCESS_KEY: 'd' });
     assert.deepEqual(config.destinations?.map((d) => d.name), ['r2', 'b2', 'nas']);
+  });
+
+  it("the guide's example of sets in several destinations is a valid file", async () => {
+    const guide = await fs.readFile(new URL('../../docs/BACKUP_CONFIGURATION.md', import.meta.url), 'utf8');
+    const example = /```yaml\n(# sets-destinations\.yaml[\s\S]*?)```/.exec(guide)?.[1];
+    assert.ok(example !== undefined, 'the example is in the guide');
+    const config = loadConfig({ SENTINEL_CONFIG: await file(example), R2_ACCESS_KEY_ID: 'a', R2_SECRET_ACCESS_KEY: 'b', APP_DATABASE_URL: 'postgres://u@db1/app', ANALYTICS_DATABASE_URL: 'postgres://u@db2/x' });
+    assert.deepEqual(config.destinations?.map((d) => d.name), ['r2', 'nas']);
+    assert.deepEqual(config.sets?.map((s) => [s.name, s.destinations]), [['app', undefined], ['analytics', ['nas']]]);
   });
 });
 

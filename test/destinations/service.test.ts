@@ -91,8 +91,8 @@ describe('the service with two destinations', () => {
       const result = await sentinel.backupService?.runOnce();
       assert.ok(result?.status === 'failed');
       assert.match(result.shortMessage, /^backup stored in 1 of 2 destinations \("dir"\); "s3" failed/);
-      await waitFor(() => sentinel.findings().some((f) => f.check === 'backup_failed' && f.set === 's3'), 'the backup_failed finding of s3');
-      assert.ok(!sentinel.findings().some((f) => f.check === 'backup_failed' && f.set === 'dir'), 'the directory got its copy: no backup_failed there');
+      await waitFor(() => sentinel.findings().some((f) => f.check === 'backup_failed' && f.destination === 's3' && f.set === undefined), 'the backup_failed finding of s3');
+      assert.ok(!sentinel.findings().some((f) => f.check === 'backup_failed' && f.destination === 'dir'), 'the directory got its copy: no backup_failed there');
       const alerted = () => JSON.stringify(slack.payloads.slice(sent));
       await waitFor(() => alerted().includes('s3: last backup run failed at upload'), () => `the backup_failed alert of s3, got ${alerted()}`);
       assert.doesNotMatch(alerted(), /dir: last backup run failed/, 'nothing about the directory');

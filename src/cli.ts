@@ -7,11 +7,11 @@ import { maskSecretsInText } from './config/secret.ts';
 import { ConfigError, errForLog, SentinelError } from './errors.ts';
 import { createLogger, stderrDestination } from './logger.ts';
 import { EXIT_USAGE } from './commands/command.ts';
-import { COMMANDS } from './commands/index.ts';
+import { allCommands, findCommand } from './commands/index.ts';
 
-function usage(): string {
+async function usage(): Promise<string> {
   // A usage line too long for the column puts its summary on the next line, still aligned.
-  const lines = COMMANDS.map((c) => (c.usage.length > 44 ? `  ${c.usage}\n  ${''.padEnd(44)} ${c.summary}` : `  ${c.usage.padEnd(44)} ${c.summary}`));
+  const lines = (await allCommands()).map((c) => (c.usage.length > 44 ? `  ${c.usage}\n  ${''.padEnd(44)} ${c.summary}` : `  ${c.usage.padEnd(44)} ${c.summary}`));
   return [
     'Usage: backup-sentinel <command> [options]',
     '',
@@ -34,21 +34,21 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (name === 'help' || name === '--help' || name === '-h') {
     const topic = name === 'help' ? args[0] : undefined;
     if (topic === undefined) {
-      io.stdout.write(`${usage()}\n`);
+      io.stdout.write(`${await usage()}\n`);
       return 0;
     }
     // The same text as `<command> --help`, from the same definition.
-    const about = COMMANDS.find((c) => c.name === topic);
+    const about = await findCommand(topic);
     if (about === undefined) {
-      io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(topic))}.\n\n${usage()}\n`);
+      io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(topic))}.\n\n${await usage()}\n`);
       return EXIT_USAGE;
     }
     io.stdout.write(about.help());
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  const command = await findCommand(name);
   if (!command) {
-    io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(name))}.\n\n${usage()}\n`);
+    io.stderr.write(`Unknown command ${JSON.stringify(maskSecretsInText(name))}.\n\n${await usage()}\n`);
     return EXIT_USAGE;
   }
   // Arguments before configuration: --help and a wrong flag answer even where the configuration is broken.

@@ -5,8 +5,10 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../../src/cli.ts';
-import { COMMANDS } from '../../src/commands/index.ts';
+import { allCommands } from '../../src/commands/index.ts';
 import { runCommand } from '../restore/fixtures.ts';
+
+const COMMANDS = await allCommands();
 
 interface Case {
   command: string;

@@ -10,9 +10,12 @@ import { formatLogLine } from '../../scripts/demo-log.ts';
 import { execa } from 'execa';
 import { findPgBinDir } from '../helpers/pg-cluster.ts';
 import { startSlackServer } from '../helpers/slack-server.ts';
+import { TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
-// Runs `npm run demo` the way a newcomer does (node --import tsx scripts/demo.ts), with a real
-// PostgreSQL cluster and the in-process S3 server, and stops it with SIGINT as Ctrl-C would.
+// Runs the demo (scripts/demo.ts) with a real PostgreSQL cluster and the in-process S3 server, and stops
+// it with SIGINT as Ctrl-C would. The tour runs the way a newcomer's `npm run demo` does, through tsx;
+// the other runs take the TypeScript loader of the test run (test/helpers/typescript-node.ts: none on
+// Node 22.18+/24), as the code they exercise is the same and tsx only adds start-up time.
 
 const root = path.resolve(import.meta.dirname, '../..');
 const FAKE_WEBHOOK = 'https://hooks.slack.com/services/T000/B000/demo-test-secret-value';
@@ -32,10 +35,13 @@ async function makeTmpDir(): Promise<string> {
   return dir;
 }
 
-function spawnDemo(args: string[], tmpDir: string, env: Record<string, string> = {}): Demo {
+// `npm run demo` runs the script through tsx.
+const AS_NPM_RUN_DEMO = ['--import', 'tsx'];
+
+function spawnDemo(args: string[], tmpDir: string, env: Record<string, string> = {}, loader: readonly string[] = TYPESCRIPT_LOADER): Demo {
   const childEnv: Record<string, string | undefined> = { ...process.env, TMPDIR: tmpDir, ...env };
   for (const name of ['PORT', 'DEMO_CRON', 'LOG_LEVEL', 'SLACK_WEBHOOK_URL', 'SMTP_URL', 'SMTP_HOST']) if (!(name in env)) delete childEnv[name];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...loader, 'scripts/demo.ts', ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer): void => {
@@ -132,7 +138,7 @@ async function cleanUp(demo: Demo | undefined, tmpDir: string): Promise<void> {
 
 test('the tour prints URLs that answer, one backup, the health verdict and an alert preview; Ctrl-C then stops everything', { timeout: 90_000 }, async (t) => {
   const tmpDir = await makeTmpDir();
-  const demo = spawnDemo([], tmpDir, { SLACK_WEBHOOK_URL: FAKE_WEBHOOK });
+  const demo = spawnDemo([], tmpDir, { SLACK_WEBHOOK_URL: FAKE_WEBHOOK }, AS_NPM_RUN_DEMO);
   t.after(() => cleanUp(demo, tmpDir));
 
   await demo.waitFor(/Stop with Ctrl-C/);

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { after, before, describe, it } from 'node:test';
 import { startPgCluster, type PgCluster } from './pg-cluster.ts';
 import { startS3Server, type TestS3Server } from './s3-server.ts';
+import { TYPESCRIPT_LOADER } from './typescript-node.ts';
 
 describe('test harness', () => {
   let pg: PgCluster;
@@ -34,7 +35,7 @@ describe('test harness clean-up', () => {
   it('stops a PostgreSQL cluster whose suite set-up failed after it started', async () => {
     const fixture = path.join(import.meta.dirname, 'fixtures', 'failing-setup.ts');
     // Promise.all rejects at once; wait for the cluster the fixture started to print its directory.
-    const run = await execa(process.execPath, ['--import', 'tsx', '--test-reporter=tap', fixture], { reject: false, all: true });
+    const run = await execa(process.execPath, [...TYPESCRIPT_LOADER, '--test-reporter=tap', fixture], { reject: false, all: true });
     assert.notEqual(run.exitCode, 0, 'the fixture suite fails');
     assert.match(run.all, /simulated/);
     const dataDir = /DATA_DIR=(\S+)/.exec(run.all)?.[1];

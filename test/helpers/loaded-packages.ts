@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { compileCacheEnv, TYPESCRIPT_LOADER } from './typescript-node.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -28,8 +29,8 @@ export async function cliLoadedPackages(args: readonly string[], env: Record<str
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'loaded-packages-'));
   try {
     const record = path.join(dir, 'urls.txt');
-    const result = await execa(process.execPath, ['--import', 'tsx', '--import', `data:text/javascript,${encodeURIComponent(RECORDER)}`, CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...env, RECORD_TO: record },
+    const result = await execa(process.execPath, [...TYPESCRIPT_LOADER, '--import', `data:text/javascript,${encodeURIComponent(RECORDER)}`, CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...compileCacheEnv(), ...env, RECORD_TO: record },
       extendEnv: false,
       reject: false,
       all: true,

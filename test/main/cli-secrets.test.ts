@@ -11,6 +11,7 @@ import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { MALFORMED_SHAPES, MARKER } from '../util/malformed-urls.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { listeningPort } from '../helpers/listening-port.ts';
+import { compileCacheEnv, TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const COMMANDS: readonly string[][] = [['serve'], ['backup'], ['list'], ['check'], ['prune', '--dry-run'], ['restore', '--latest'], ['verify', '--drill'], ['alert-test']];
@@ -23,8 +24,8 @@ interface Run {
 
 // The real CLI process: what it prints on stdout and stderr, logs included (pino writes to one of them).
 function cli(args: readonly string[], env: Record<string, string>) {
-  return execa(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'trace', ...env },
+  return execa(process.execPath, [...TYPESCRIPT_LOADER, CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...compileCacheEnv(), LOG_LEVEL: 'trace', ...env },
     extendEnv: false,
     reject: false,
     all: true,

@@ -17,7 +17,7 @@ describe('the CLI loads a library only where it is used', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('a command on a directory store with SMTP configured loads neither nodemailer nor the AWS SDK; one on S3 loads the SDK', async () => {
+  it('a command on a directory store with SMTP configured loads neither nodemailer, the AWS SDK nor other commands\' libraries; one on S3 loads the SDK', async () => {
     const [onDir, onS3] = await Promise.all([
       cliLoadedPackages(['list'], { BACKUP_DIR: dir, SMTP_URL: 'smtp://127.0.0.1:2525', ALERT_EMAIL_TO: 'ops@example.com' }),
       // Nothing listens on the discard port: the listing fails, after the store was made.
@@ -28,6 +28,9 @@ describe('the CLI loads a library only where it is used', () => {
     assert.ok(onDir.packages.has('pino'), `the recorder sees imported packages; ${loaded(onDir)}`);
     assert.ok(!onDir.packages.has('nodemailer'), loaded(onDir));
     assert.ok(!onDir.packages.has('@aws-sdk/client-s3'), loaded(onDir));
+    // The command table loads only the command run: list works without serve's HTTP server, the database
+    // driver (restore, verify, backup) or the age library (encrypted backups).
+    for (const other of ['koa', 'pg', 'age-encryption']) assert.ok(!onDir.packages.has(other), `${other} is another command's; ${loaded(onDir)}`);
     assert.equal(onS3.code, 1, onS3.all);
     assert.ok(onS3.packages.has('@aws-sdk/client-s3'), `the recorder sees required packages; ${loaded(onS3)}`);
   });

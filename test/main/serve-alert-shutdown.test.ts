@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { listeningPort } from '../helpers/listening-port.ts';
+import { compileCacheEnv, TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -29,9 +30,10 @@ describe('serve stopped while an alert is being sent', () => {
   });
 
   const serve = () =>
-    execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
+    execa(process.execPath, [...TYPESCRIPT_LOADER, CLI, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
+        ...compileCacheEnv(),
         PORT: '0',
         BACKUP_DIR: path.join(dir, 'backups'),
         STATE_DIR: path.join(dir, 'state'),

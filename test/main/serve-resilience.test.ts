@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { freePort } from '../helpers/free-port.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { listeningPort } from '../helpers/listening-port.ts';
+import { compileCacheEnv, TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
@@ -13,9 +14,10 @@ const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 describe('serve with everything down', () => {
   it('stays alive, reports fail on /health and 503, and exits 0 on SIGTERM', async () => {
     const [deadDb, deadS3] = await Promise.all([freePort(), freePort()]);
-    const child = execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
+    const child = execa(process.execPath, [...TYPESCRIPT_LOADER, CLI, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
+        ...compileCacheEnv(),
         PORT: '0',
         AWS_S3_BUCKET: 'down-bucket',
         AWS_S3_ENDPOINT: `http://127.0.0.1:${deadS3}`,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
+import { compileCacheEnv, TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 // Far longer than a failed start takes (2-4 s here, more on a loaded machine); a process still
@@ -15,8 +16,8 @@ const EXIT_WITHIN_MS = 60_000;
 // The real `serve` process in its own process group, so that the test can tell afterwards whether
 // anything it started (pg_dump, a worker) is still running.
 async function serve(env: Record<string, string>): Promise<{ result: { exitCode: number | undefined; timedOut: boolean; all: string }; leftover: boolean }> {
-  const child = execa(process.execPath, ['--import', 'tsx', CLI, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+  const child = execa(process.execPath, [...TYPESCRIPT_LOADER, CLI, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', ...compileCacheEnv(), LOG_LEVEL: 'info', ...env },
     extendEnv: false,
     reject: false,
     all: true,

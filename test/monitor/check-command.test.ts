@@ -10,6 +10,7 @@ import { checkCommand } from '../../src/commands/check.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { HOUR, MiB, putBackup, s3StoreFor, commandContext } from './fixtures.ts';
+import { compileCacheEnv, TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
 
@@ -91,8 +92,8 @@ describe('backup-sentinel check', () => {
   it('is a CLI command whose process exit code follows the findings', async () => {
     const run = promisify(execFile);
     const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
-    const env = { PATH: process.env.PATH ?? '', ...s3.env, AWS_S3_BUCKET: 'stale-one', LOG_LEVEL: 'silent' };
-    const failed = await run(process.execPath, ['--import', 'tsx', cli, 'check'], { env }).then(
+    const env = { PATH: process.env.PATH ?? '', ...compileCacheEnv(), ...s3.env, AWS_S3_BUCKET: 'stale-one', LOG_LEVEL: 'silent' };
+    const failed = await run(process.execPath, [...TYPESCRIPT_LOADER, cli, 'check'], { env }).then(
       () => assert.fail('expected a non-zero exit'),
       (error: { code: number; stdout: string }) => error,
     );
@@ -103,8 +104,8 @@ describe('backup-sentinel check', () => {
   it('keeps its log lines on stderr, so `check --json` prints only JSON on stdout', async () => {
     const run = promisify(execFile);
     const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
-    const env = { PATH: process.env.PATH ?? '', ...s3.env, AWS_S3_BUCKET: 'stale-one', LOG_LEVEL: 'info' };
-    const failed = await run(process.execPath, ['--import', 'tsx', cli, 'check', '--json'], { env }).then(
+    const env = { PATH: process.env.PATH ?? '', ...compileCacheEnv(), ...s3.env, AWS_S3_BUCKET: 'stale-one', LOG_LEVEL: 'info' };
+    const failed = await run(process.execPath, [...TYPESCRIPT_LOADER, cli, 'check', '--json'], { env }).then(
       () => assert.fail('expected a non-zero exit'),
       (error: { code: number; stdout: string; stderr: string }) => error,
     );

@@ -25,7 +25,7 @@ export const pruneCommand = defineCommand({
     'dry-run': { type: 'boolean', description: 'list what would be deleted and why; delete nothing' },
     json: { type: 'boolean', description: 'print the plan and what was deleted as JSON' },
     set: SET_OPTION,
-    destination: { type: 'string', valueName: 'NAME', description: 'with several destinations (AWS_S3_BUCKET and BACKUP_DIR): prune only this one, s3 or dir (default: each in turn)' },
+    destination: { type: 'string', valueName: 'NAME', description: 'with several destinations: prune only this one (default: each in turn, or with SENTINEL_CONFIG each of the set\'s)' },
   },
   async run(values, ctx) {
     const dryRun = values['dry-run'] === true;

@@ -28,7 +28,7 @@ export const restoreCommand = defineCommand({
     key: { type: 'string', valueName: 'KEY', description: 'the backup to restore, as `list` prints it' },
     latest: { type: 'boolean', description: 'restore the newest backup (the default without --key)' },
     all: { type: 'boolean', description: 'a whole server: the globals (roles) and every database of the newest run (with SENTINEL_CONFIG: each set\'s newest backup); --target-url names the server\'s maintenance database (e.g. /postgres)' },
-    set: { type: 'string', valueName: 'NAME', description: 'the newest backup of one database of BACKUP_DATABASES (its backup set)' },
+    set: { type: 'string', valueName: 'NAME', description: 'the newest backup of one backup set: a database of BACKUP_DATABASES, or a set of SENTINEL_CONFIG (<name>/<database> with databases)' },
     'target-url': { type: 'string', valueName: 'URL', description: 'the database to restore into (default RESTORE_TARGET_URL, which keeps a password out of ps)' },
     clean: { type: 'boolean', description: 'the target may hold data: its schemas are dropped first, inside the restore\'s transaction' },
     create: { type: 'boolean', description: 'create the target database when it does not exist' },

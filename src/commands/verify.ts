@@ -48,14 +48,17 @@ export const verifyCommand = defineCommand({
     const configured = createDestinations(ctx.config);
     const destinations = setDestinationsAmong(configured, ctx.config, values.set);
     let store: BackupStore;
+    let from: string;
     try {
-      store = (await pickDestination(destinations, values.destination, async (d) => await d.store.list(values.history ? receiptsFolder(location) : prefix), (line) => ctx.stderr.write(`${line}\n`), destinationsOfSetText(values.set, ctx.config))).destination.store;
+      const picked = (await pickDestination(destinations, values.destination, async (d) => await d.store.list(values.history ? receiptsFolder(location) : prefix), (line) => ctx.stderr.write(`${line}\n`), destinationsOfSetText(values.set, ctx.config))).destination;
+      store = picked.store;
+      from = picked.name;
     } catch (error) {
       if (error instanceof UsageError) throw error;
       ctx.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
       return 1;
     }
-    if (configured.length > 1) ctx.stderr.write(`Reading from ${store.description}\n`);
+    if (configured.length > 1) ctx.stderr.write(`Reading from destination "${from}" (${store.description})\n`);
     if (values.history) return await printHistory(store, receiptsFolder(location), out);
     const receipts = receiptsFolder(location);
     const tools = findPgTools(config.backup?.pgDumpPath);

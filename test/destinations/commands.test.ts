@@ -94,7 +94,7 @@ describe('commands with two destinations', () => {
   it('verify and restore take --destination, and refuse a name that is not a destination', async () => {
     const verified = await runCommand(verifyCommand, ['--destination', 's3'], env);
     assert.equal(verified.code, 0, verified.stderr);
-    assert.match(verified.stderr, /Reading from s3:\/\/test-backups/);
+    assert.match(verified.stderr, /Reading from destination "s3" \(s3:\/\/test-backups/);
     assert.match(verified.stdout, /^OK backup-/);
     const refused = await runCommand(restoreCommand, ['--latest', '--destination', 'r2', '--target-url', pg.url('never')], env);
     assert.equal(refused.code, 64, 'a usage error');

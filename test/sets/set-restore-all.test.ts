@@ -140,11 +140,11 @@ describe('restore --all and verify with the sets of SENTINEL_CONFIG', () => {
     assert.equal(restoreRefused.code, 64, restoreRefused.stderr);
     const app = await runWith(verifyCommand, ['--set', 'app'], config);
     assert.equal(app.code, 0, app.stderr);
-    assert.match(app.stderr, /Reading from s3:\/\/test-backups/);
+    assert.match(app.stderr, /Reading from destination "s3" \(s3:\/\/test-backups/);
     assert.match(app.stdout, /^OK app\/backup-/);
     const crm = await runWith(verifyCommand, ['--set', 'crm/rsa_crm_b', '--destination', 'dir'], config);
     assert.equal(crm.code, 0, crm.stderr);
-    assert.match(crm.stderr, /Reading from dir:/);
+    assert.match(crm.stderr, /Reading from destination "dir" \(dir:/);
     assert.match(crm.stdout, /^OK crm\/rsa_crm_b\/backup-\S+: .*1 tables, 300 rows/);
   });
 

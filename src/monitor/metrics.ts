@@ -205,16 +205,21 @@ export function registerMetrics(options: MetricsOptions): void {
   stateGauge('last_check_duration_seconds', 'Duration of the last freshness check', (s) =>
     s.lastCheck === undefined ? undefined : s.lastCheck.durationMs / 1000,
   );
-  // Fixed for the process: computed once here, not at every scrape.
-  const intervalSeconds = options.monitorCron === undefined ? undefined : cronIntervalSeconds(options.monitorCron, new Date(), options.cronTimezone === undefined ? {} : { timezone: options.cronTimezone });
+  // Fixed for the process: computed at the first scrape, then kept. Not at start, where walking a
+  // per-second schedule's 12,000 times (most of a second of CPU) would delay every start and CLI run.
+  const monitorCron = options.monitorCron;
+  let interval: { seconds: number | undefined } | undefined;
+  const intervalSeconds = (): number | undefined =>
+    (interval ??= { seconds: monitorCron === undefined ? undefined : cronIntervalSeconds(monitorCron, new Date(), options.cronTimezone === undefined ? {} : { timezone: options.cronTimezone }) }).seconds;
   new Gauge({
     name: `${METRIC_PREFIX}monitor_interval_seconds`,
     help: 'Longest gap between two scheduled checks (MONITOR_CRON, UTC, over the next 8 days)',
     registers: [registry],
     collect() {
       // A labelless gauge reports 0 until set: left out instead when there is no interval.
-      if (intervalSeconds === undefined) this.remove();
-      else this.set(intervalSeconds);
+      const seconds = intervalSeconds();
+      if (seconds === undefined) this.remove();
+      else this.set(seconds);
     },
   });
   const currentFindings = (): readonly Finding[] | undefined => {

@@ -23,7 +23,8 @@ import type { VerifyService } from './restore/verify-service.ts';
 import { buildStatusPageModel } from './status/page-model.ts';
 import { worstStatus } from './http/health.ts';
 import type { RetentionService } from './retention/retention-service.ts';
-import type { UploadSweeper, UploadSweepState } from './storage/upload-sweeper.ts';
+import type { UploadSweepState } from './storage/upload-sweeper.ts';
+import type { UploadSweepers } from './storage/upload-sweepers.ts';
 import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import type { BackupService } from './backup/backup-service.ts';
 import { BackupSetsRunner, type SetResult } from './sets/run-sets.ts';
@@ -153,7 +154,7 @@ export interface Sentinel {
   // Mode 'off' when RETENTION_DAYS=0.
   retention: RetentionService;
   // undefined in monitor-only mode and for directory storage.
-  uploadSweeper: UploadSweeper | undefined;
+  uploadSweeper: UploadSweepers | undefined;
   verify: VerifyService;
   // Every current finding: the monitor's, retention's and verification's.
   findings(): Finding[];
@@ -357,15 +358,18 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     await alerts.process(current, at, STORAGE_CHECKS, set);
     if (!outageAlerted) await alerts.stop();
   }
-  backupService?.onRunFinished((result) => {
-    // Even a run cut off by shutdown may have left parts behind: the sweep after the restart lists them.
-    if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    if (several !== undefined && setMonitors !== undefined && !pairs) {
-      // The sweep covers the first destination's store: a copy there that could not be aborted is its to sweep.
-      const first = resultAt(result, several[0]?.name ?? '');
-      if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
-      feedDestinationMonitors(setMonitors, several, result);
+  // Uploads a failed run left (even one cut off by shutdown): told to the sweep of the destination each
+  // was left in; a run without copies per destination wrote to the first.
+  function noteLeftovers(result: BackupResult): void {
+    for (const d of destinations) {
+      const at = resultAt(result, d.name);
+      if (at === result && d !== destinations[0]) continue;
+      if ((at.status === 'failed' || at.status === 'cancelled') && at.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(at.leftoverUpload, d.name);
     }
+  }
+  backupService?.onRunFinished((result) => {
+    noteLeftovers(result);
+    if (several !== undefined && setMonitors !== undefined && !pairs) feedDestinationMonitors(setMonitors, several, result);
     if (singleMonitor === undefined) return;
     const record = toBackupRunRecord(result);
     if (record !== undefined) void singleMonitor.afterBackupRun(record);
@@ -411,13 +415,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     noteLeftovers(result);
     feed(set, result);
   }
-  // Uploads a failed run left: the sweep covers the first destination's store (with sets in several
-  // destinations, the copy there that could not be aborted is its to sweep).
-  function noteLeftovers(result: BackupResult): void {
-    if ((result.status === 'failed' || result.status === 'cancelled') && result.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(result.leftoverUpload);
-    const first = pairs ? resultAt(result, destinations[0]?.name ?? '') : result;
-    if (first !== result && first.status === 'failed' && first.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(first.leftoverUpload);
-  }
+
   setsRunner?.onSetResult((r) => onSetResult(r));
 
   // /health per set: the set's retention check beside its monitor checks.

@@ -16,8 +16,9 @@ import { MonitorRunner } from '../monitor/runner.ts';
 import { buildVerifyService } from '../restore/build-verify-service.ts';
 import type { VerifyService } from '../restore/verify-service.ts';
 import { createRetentionService, type RetentionService } from '../retention/retention-service.ts';
-import { hasIncompleteUploads } from '../storage/store.ts';
+import { hasIncompleteUploads, type BackupStore, type IncompleteUploadStore } from '../storage/store.ts';
 import { UploadSweeper } from '../storage/upload-sweeper.ts';
+import { UploadSweepers } from '../storage/upload-sweepers.ts';
 import type { BackupSetsRunner } from './run-sets.ts';
 import { FileSets } from './set-runtime.ts';
 import { SetMonitors } from './set-monitors.ts';
@@ -55,7 +56,7 @@ export interface Units {
   setRetention: SetRetention | undefined;
   verify: VerifyService;
   setVerify: SetVerify | undefined;
-  uploadSweeper: UploadSweeper | undefined;
+  uploadSweeper: UploadSweepers | undefined;
   // A set becomes known (configured, listed or backed up): its unit's (with several destinations: each
   // of its units') monitor, retention and verification from then on.
   addSet: (set: string) => void;
@@ -197,15 +198,19 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
   const ownUpload = (key: string): boolean =>
     fileSets?.ownsKey(key) ??
     ((config.databases === undefined ? key.startsWith(keyPrefix(config.location)) : isSetBackupKey(config.location, key)) || (globalsPrefix !== undefined && key.startsWith(globalsPrefix)));
+  // A sweeper per destination that has multipart uploads (every bucket of several), seen as one.
+  const prefix = fileSets?.commonPrefix() ?? (!sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`);
+  const swept = backupServices.length === 0 ? [] : destinations.filter((d) => hasIncompleteUploads(d.store));
   const uploadSweeper =
-    backupServices.length > 0 && hasIncompleteUploads(store)
-      ? new UploadSweeper({
-          store,
-          prefix: fileSets?.commonPrefix() ?? (!sweepsSubfolder ? keyPrefix(config.location) : config.location.subfolder === '' ? '' : `${config.location.subfolder}/`),
-          ours: sweepsSubfolder ? ownUpload : undefined,
-          logger,
+    swept.length === 0
+      ? undefined
+      : new UploadSweepers(
+          swept.map((d) => ({
+            destination: d.name,
+            where: `${d.store.description}/${prefix}`,
+            sweeper: new UploadSweeper({ store: d.store as BackupStore & IncompleteUploadStore, prefix, ours: sweepsSubfolder ? ownUpload : undefined, logger: several ? logger.child({ destination: d.name }) : logger }),
+          })),
           registry,
-        })
-      : undefined;
+        );
   return { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf };
 }

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../src/config/load-config.ts';
@@ -101,6 +104,39 @@ describe('the composed service and incomplete multipart uploads', () => {
     } finally {
       await sentinel.stop();
       await store.abortIncompleteUpload({ key: 'roles/other-tool/export.tar', uploadId: foreign });
+    }
+  });
+
+  it('with several destinations, sweeps each bucket, also one that is not the first destination', async () => {
+    const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: s3.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+    const key = 'several/db_2026-01-02_03-00-00.sql.gz';
+    const created = await store.client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key }));
+    const uploadId = created.UploadId ?? '';
+    await s3.backdateUpload(uploadId, new Date(Date.now() - 3 * 24 * 3600_000));
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sweep-several-'));
+    const yaml = path.join(dir, 'sentinel.yaml');
+    // The directory first (it keeps the alert state and the lease), the bucket second.
+    await fs.writeFile(
+      yaml,
+      `destinations:\n  - name: disk\n    dir: ${path.join(dir, 'copies')}\n  - name: r2\n    bucket: ${s3.bucket}\n    endpoint: ${s3.endpoint}\n    region: us-east-1\n    forcePathStyle: true\n    accessKeyId: \${S3_KEY}\n    secretAccessKey: \${S3_SECRET}\n`,
+    );
+    const config = loadConfig({
+      SENTINEL_CONFIG: yaml,
+      S3_KEY: s3.accessKeyId,
+      S3_SECRET: s3.secretAccessKey,
+      BUCKET_SUBFOLDER: 'several',
+      BACKUP_FILE_PREFIX: 'db_',
+      BACKUP_DATABASE_URL: `postgres://app:pw@127.0.0.1:${await freePort()}/app`,
+      LOG_LEVEL: 'silent',
+    });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      await waitFor(async () => !(await s3.pendingUploads()).some((u) => u.uploadId === uploadId), 'the stale upload in the second destination aborted at start', { timeoutMs: 20_000, intervalMs: 50 });
+      const metrics = await (await fetch(`http://127.0.0.1:${sentinel.port}/metrics`)).text();
+      assert.match(metrics, /^backup_sentinel_incomplete_uploads_aborted_total 1$/m, 'one set of series, summed over the buckets');
+    } finally {
+      await sentinel.stop();
+      await fs.rm(dir, { recursive: true, force: true });
     }
   });
 });

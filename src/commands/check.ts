@@ -5,7 +5,7 @@ import { MonitorRunner } from '../monitor/runner.ts';
 import { buildStatus } from '../monitor/state.ts';
 import { createDestinations, type Destination } from '../destinations/destination.ts';
 import { formatBytes, formatDuration } from '../util/format.ts';
-import { defineCommand, type CommandContext } from './command.ts';
+import { defineCommand, UsageError, type CommandContext } from './command.ts';
 import { databaseLocation } from '../core/naming.ts';
 import type { Config, DatabaseSelection, Location, MonitorSettings } from '../config/types.ts';
 import type { Severity } from '../core/findings.ts';
@@ -19,27 +19,34 @@ const CHECK_EXIT = { pass: 0, warn: 1, fail: 2 } as const;
 // `backup-sentinel check`: one freshness check of the storage, printed for people or as JSON.
 export const checkCommand = defineCommand({
   name: 'check',
-  usage: '[--json]',
+  usage: '[--json] [--set NAME] [--destination NAME]',
   summary: 'check once that backups in storage are fresh (exit 0 ok, 1 warn, 2 fail)',
-  options: { json: { type: 'boolean', description: 'print the result as JSON (on stdout; logs stay on stderr)' } },
+  options: {
+    json: { type: 'boolean', description: 'print the result as JSON (on stdout; logs stay on stderr)' },
+    set: { type: 'string', valueName: 'NAME', description: 'with BACKUP_DATABASES or SENTINEL_CONFIG: check this backup set only (default: every one)' },
+    destination: { type: 'string', valueName: 'NAME', description: 'with several destinations: check this one only (default: each)' },
+  },
   async run(values, ctx) {
     const { config } = ctx;
     const destinations = createDestinations(config, {}, ctx.logger);
     const store = (destinations[0] as Destination).store;
+    const only = { set: values.set, destination: values.destination };
     if (config.databases !== undefined || config.sets !== undefined) {
       const targets = await setTargets(config);
       // Sets in several destinations: each (set, destination) checked on its own, named by both.
       if (hasSetDestinations(config)) {
-        const pairs = targets.flatMap((t) => destinationsOfSet(config, destinations, t.set).map((d) => ({ name: pairKey(t.set, d.name), store: d.store, location: d.location, settings: t.settings })));
-        return await checkSets(values.json === true, ctx, pairs, 'pairs');
+        const pairs = targets.flatMap((t) => destinationsOfSet(config, destinations, t.set).map((d) => ({ name: pairKey(t.set, d.name), set: t.set, destination: d.name, store: d.store, location: d.location, settings: t.settings })));
+        return await checkSets(values.json === true, ctx, narrow(pairs, only), 'pairs');
       }
-      return await checkSets(values.json === true, ctx, targets.map((t) => ({ name: t.set, store, location: t.location, settings: t.settings })), 'sets');
+      const sets = targets.map((t) => ({ name: t.set, set: t.set, destination: destinations[0]?.name, store, location: t.location, settings: t.settings }));
+      return await checkSets(values.json === true, ctx, narrow(sets, only), 'sets');
     }
     // Several destinations: each checked on its own, like sets (`--json` lists them under `sets`, by destination).
     if (destinations.length > 1) {
-      const scopes = destinations.map((d) => ({ name: d.name, store: d.store, location: config.location, settings: config.monitor }));
-      return await checkSets(values.json === true, ctx, scopes, 'destinations');
+      const scopes = destinations.map((d) => ({ name: d.name, set: undefined, destination: d.name, store: d.store, location: config.location, settings: config.monitor }));
+      return await checkSets(values.json === true, ctx, narrow(scopes, only), 'destinations');
     }
+    narrow([{ set: undefined, destination: destinations[0]?.name }], only);
     const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger: ctx.logger });
     const result = await runner.runCheck();
     const status = worstStatus(result.findings.map((f) => f.severity));
@@ -112,6 +119,21 @@ async function checkSets(
   );
   ctx.stdout.write(`${lines.join('\n')}\n`);
   return names.length === 0 ? CHECK_EXIT.warn : CHECK_EXIT[status];
+}
+
+// --set and --destination keep the scopes they name; a name that matches none is refused, naming those
+// there are (a typo in a cron job's `check --set` must not pass as "all fresh" over nothing).
+function narrow<T extends { set: string | undefined; destination: string | undefined }>(scopes: readonly T[], only: { set: string | undefined; destination: string | undefined }): T[] {
+  let kept = [...scopes];
+  for (const key of ['set', 'destination'] as const) {
+    const wanted = only[key];
+    if (wanted === undefined) continue;
+    const known = [...new Set(kept.map((s) => s[key]).filter((n): n is string => n !== undefined))];
+    if (known.length === 0) throw new UsageError(`--${key} needs ${key === 'set' ? 'backup sets (BACKUP_DATABASES or the sets of SENTINEL_CONFIG)' : 'a destination'}; this configuration has none, so leave --${key} out`);
+    if (!known.includes(wanted)) throw new UsageError(`--${key} expects one of ${known.join(', ')}; got ${JSON.stringify(wanted)}`);
+    kept = kept.filter((s) => s[key] === wanted);
+  }
+  return kept;
 }
 
 // The sets to check, each with its folder and thresholds: BACKUP_DATABASES's databases, or SENTINEL_CONFIG's

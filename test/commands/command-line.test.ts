@@ -21,7 +21,7 @@ interface Case {
 const CASES: Case[] = [
   { command: 'serve', options: [] },
   { command: 'backup', options: ['--set NAME', '--destination NAME'] },
-  { command: 'check', options: ['--json'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
+  { command: 'check', options: ['--json', '--set NAME', '--destination NAME'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
   { command: 'list', options: ['--json', '--set NAME', '--destination NAME'], badValue: { args: ['--json=yes'], message: /^--json takes no value, got "--json=yes"\.$/ } },
   { command: 'prune', options: ['--dry-run', '--json', '--set NAME', '--destination NAME'], badValue: { args: ['--dry-run=no'], message: /^--dry-run takes no value, got "--dry-run=no"\.$/ } },
   {
@@ -149,7 +149,7 @@ describe('backup-sentinel help', () => {
     assert.equal((await cli(['check'], broken)).code, 78, 'this configuration is refused');
     const help = await cli(['check', '--help'], broken);
     assert.equal(help.code, 0, help.stderr);
-    assert.match(help.stdout, /^Usage: backup-sentinel check \[--json\]\n/);
+    assert.match(help.stdout, /^Usage: backup-sentinel check \[--json\] \[--set NAME\] \[--destination NAME\]\n/);
     const wrong = await cli(['check', '--jsn'], broken);
     assert.equal(wrong.code, 64);
     assert.match(wrong.stderr, /^Unknown option "--jsn"/);

@@ -215,6 +215,16 @@ sets:
     assert.doesNotMatch(check.stdout, /shop in r2/);
     const json = JSON.parse((await runCommand(checkCommand, ['--json'], env)).stdout) as { sets: Record<string, unknown> };
     assert.deepEqual(Object.keys(json.sets).sort(), ['app@local', 'app@r2', 'shop@local', 'web@local', 'web@r2']);
+    // --set and --destination narrow the check; a name that matches nothing is refused, naming those there are.
+    const narrowed = await runCommand(checkCommand, ['--set', 'app', '--destination', 'local'], env);
+    assert.equal(narrowed.code, 0, narrowed.stdout + narrowed.stderr);
+    assert.match(narrowed.stdout, /^PASS app in local: /m);
+    assert.equal(narrowed.stdout.match(/^PASS /gm)?.length, 1, narrowed.stdout);
+    const inR2 = JSON.parse((await runCommand(checkCommand, ['--json', '--destination', 'r2'], env)).stdout) as { sets: Record<string, unknown> };
+    assert.deepEqual(Object.keys(inR2.sets).sort(), ['app@r2', 'web@r2']);
+    const typo = await runCommand(checkCommand, ['--set', 'ap'], env);
+    assert.equal(typo.code, 64, typo.stderr);
+    assert.match(typo.stderr, /--set expects one of app, web, shop; got "ap"/);
   });
 
   it('backup: every set once, a line per copy naming its destination; a set with one destination writes there only', async () => {

@@ -86,7 +86,16 @@ describe('backup-sentinel check', () => {
   it('refuses unknown options with exit 64', async () => {
     const { ctx, err } = commandContext(s3.env);
     assert.equal(await checkCommand.run(['--jsn'], ctx), 64);
-    assert.match(err(), /^Unknown option "--jsn": check expects one of --json, -h\/--help\.\nUsage: backup-sentinel check \[--json\]\n$/);
+    assert.match(err(), /^Unknown option "--jsn": check expects one of --json, --set, --destination, -h\/--help\.\nUsage: backup-sentinel check \[--json\] \[--set NAME\] \[--destination NAME\]\n$/);
+  });
+
+  it('refuses --set without backup sets and a --destination it does not have, exit 64', async () => {
+    const noSets = commandContext(s3.env);
+    assert.equal(await checkCommand.run(['--set', 'app'], noSets.ctx), 64);
+    assert.match(noSets.err(), /--set needs backup sets \(BACKUP_DATABASES or the sets of SENTINEL_CONFIG\); this configuration has none/);
+    const wrong = commandContext(s3.env);
+    assert.equal(await checkCommand.run(['--destination', 'dir'], wrong.ctx), 64);
+    assert.match(wrong.err(), /--destination expects one of s3; got "dir"/);
   });
 
   it('is a CLI command whose process exit code follows the findings', async () => {

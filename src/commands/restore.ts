@@ -96,36 +96,29 @@ export const restoreCommand = defineCommand({
         });
       }
       if (values.key === undefined) ctx.stderr.write(`Newest backup: ${printableKey(key)}\n`);
-      const controller = new AbortController();
-      const onStop = () => controller.abort();
-      ctx.stopSignal.addEventListener('abort', onStop, { once: true });
-      try {
-        const summary = await restoreBackup({
-          store,
-          key,
-          prefix,
-          target,
-          clean: values.clean === true,
-          create: values.create === true,
-          jobs,
-          noOwner: values['no-owner'] === true,
-          decrypt: decryptFactoryOf(config),
-          tools: findPgTools(config.backup?.pgDumpPath),
-          logger: ctx.logger,
-          onProgress: (p) => ctx.stderr.write(`${describeProgress(key ?? '', p)}\n`),
-          signal: controller.signal,
-        });
-        // The format is known only once the backup was read (manifest, name, or its first bytes).
-        if (jobs > 1 && summary.format !== 'custom') ctx.stderr.write(`--jobs only applies to custom-format archives; ${summary.key} is ${summary.format}: restored in one stream.\n`);
-        ctx.stdout.write(
-          `Restored ${printableKey(summary.key)} into ${summary.target}\n` +
-            `  ${summary.tables} tables, ${summary.rowsEstimated ? 'about ' : ''}${summary.rows} rows, ${formatBytes(summary.storedBytes)} read in ${formatDuration(summary.durationMs)}\n` +
-            `  ${summary.sha256Checked ? `sha256 verified (${summary.sha256})` : `sha256 NOT verified: the backup has no manifest (its sha256 is ${summary.sha256})`}\n`,
-        );
-        return 0;
-      } finally {
-        ctx.stopSignal.removeEventListener('abort', onStop);
-      }
+      const summary = await restoreBackup({
+        store,
+        key,
+        prefix,
+        target,
+        clean: values.clean === true,
+        create: values.create === true,
+        jobs,
+        noOwner: values['no-owner'] === true,
+        decrypt: decryptFactoryOf(config),
+        tools: findPgTools(config.backup?.pgDumpPath),
+        logger: ctx.logger,
+        onProgress: (p) => ctx.stderr.write(`${describeProgress(key ?? '', p)}\n`),
+        signal: ctx.stopSignal,
+      });
+      // The format is known only once the backup was read (manifest, name, or its first bytes).
+      if (jobs > 1 && summary.format !== 'custom') ctx.stderr.write(`--jobs only applies to custom-format archives; ${summary.key} is ${summary.format}: restored in one stream.\n`);
+      ctx.stdout.write(
+        `Restored ${printableKey(summary.key)} into ${summary.target}\n` +
+          `  ${summary.tables} tables, ${summary.rowsEstimated ? 'about ' : ''}${summary.rows} rows, ${formatBytes(summary.storedBytes)} read in ${formatDuration(summary.durationMs)}\n` +
+          `  ${summary.sha256Checked ? `sha256 verified (${summary.sha256})` : `sha256 NOT verified: the backup has no manifest (its sha256 is ${summary.sha256})`}\n`,
+      );
+      return 0;
     } catch (error) {
       if (error instanceof UsageError) throw error;
       ctx.stderr.write(`Restore failed: ${error instanceof SentinelError ? error.message : error instanceof Error ? error.message : String(error)}\n`);
@@ -137,25 +130,18 @@ export const restoreCommand = defineCommand({
 // --all: the summary per database on stdout, exit 0 only when everything was restored.
 async function restoreWholeServer(ctx: CommandContext, store: BackupStore, target: RestoreTarget): Promise<number> {
   const { config } = ctx;
-  const controller = new AbortController();
-  const onStop = () => controller.abort();
-  ctx.stopSignal.addEventListener('abort', onStop, { once: true });
-  try {
-    const summary = await restoreServer({
-      store,
-      location: config.location,
-      target,
-      decrypt: decryptFactoryOf(config),
-      tools: findPgTools(config.backup?.pgDumpPath),
-      logger: ctx.logger,
-      signal: controller.signal,
-      onStep: (line) => ctx.stderr.write(`${line}\n`),
-    });
-    ctx.stdout.write(describeServerRestore(summary, describeTarget(target)));
-    return summary.ok ? 0 : 1;
-  } finally {
-    ctx.stopSignal.removeEventListener('abort', onStop);
-  }
+  const summary = await restoreServer({
+    store,
+    location: config.location,
+    target,
+    decrypt: decryptFactoryOf(config),
+    tools: findPgTools(config.backup?.pgDumpPath),
+    logger: ctx.logger,
+    signal: ctx.stopSignal,
+    onStep: (line) => ctx.stderr.write(`${line}\n`),
+  });
+  ctx.stdout.write(describeServerRestore(summary, describeTarget(target)));
+  return summary.ok ? 0 : 1;
 }
 
 // --all with SENTINEL_CONFIG: each set's newest backup, each read from the first of the set's
@@ -182,24 +168,17 @@ async function restoreEverySet(ctx: CommandContext, all: readonly Destination[],
       sets.push({ ...base, source: { error: shortMessageOf(error) } });
     }
   }
-  const controller = new AbortController();
-  const onStop = () => controller.abort();
-  ctx.stopSignal.addEventListener('abort', onStop, { once: true });
-  try {
-    const summary = await restoreSets({
-      sets,
-      target,
-      decrypt: decryptFactoryOf(config),
-      tools: findPgTools(config.backup?.pgDumpPath),
-      logger: ctx.logger,
-      signal: controller.signal,
-      onStep: (line) => ctx.stderr.write(`${line}\n`),
-    });
-    ctx.stdout.write(describeSetsRestore(summary, describeTarget(target)));
-    return summary.ok ? 0 : 1;
-  } finally {
-    ctx.stopSignal.removeEventListener('abort', onStop);
-  }
+  const summary = await restoreSets({
+    sets,
+    target,
+    decrypt: decryptFactoryOf(config),
+    tools: findPgTools(config.backup?.pgDumpPath),
+    logger: ctx.logger,
+    signal: ctx.stopSignal,
+    onStep: (line) => ctx.stderr.write(`${line}\n`),
+  });
+  ctx.stdout.write(describeSetsRestore(summary, describeTarget(target)));
+  return summary.ok ? 0 : 1;
 }
 
 function describeSetsRestore(summary: SetsRestoreSummary, where: string): string {

@@ -127,6 +127,18 @@ export const restoreCommand = defineCommand({
   },
 });
 
+// What a restore of several databases (a whole server, every set) runs with: the command's tools,
+// decryption, stop signal, and each step told on stderr.
+function restoreOfMany(ctx: CommandContext) {
+  return {
+    decrypt: decryptFactoryOf(ctx.config),
+    tools: findPgTools(ctx.config.backup?.pgDumpPath),
+    logger: ctx.logger,
+    signal: ctx.stopSignal,
+    onStep: (line: string) => ctx.stderr.write(`${line}\n`),
+  };
+}
+
 // --all: the summary per database on stdout, exit 0 only when everything was restored.
 async function restoreWholeServer(ctx: CommandContext, store: BackupStore, target: RestoreTarget): Promise<number> {
   const { config } = ctx;
@@ -134,11 +146,7 @@ async function restoreWholeServer(ctx: CommandContext, store: BackupStore, targe
     store,
     location: config.location,
     target,
-    decrypt: decryptFactoryOf(config),
-    tools: findPgTools(config.backup?.pgDumpPath),
-    logger: ctx.logger,
-    signal: ctx.stopSignal,
-    onStep: (line) => ctx.stderr.write(`${line}\n`),
+    ...restoreOfMany(ctx),
   });
   ctx.stdout.write(describeServerRestore(summary, describeTarget(target)));
   return summary.ok ? 0 : 1;
@@ -171,11 +179,7 @@ async function restoreEverySet(ctx: CommandContext, all: readonly Destination[],
   const summary = await restoreSets({
     sets,
     target,
-    decrypt: decryptFactoryOf(config),
-    tools: findPgTools(config.backup?.pgDumpPath),
-    logger: ctx.logger,
-    signal: ctx.stopSignal,
-    onStep: (line) => ctx.stderr.write(`${line}\n`),
+    ...restoreOfMany(ctx),
   });
   ctx.stdout.write(describeSetsRestore(summary, describeTarget(target)));
   return summary.ok ? 0 : 1;

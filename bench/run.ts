@@ -458,10 +458,7 @@ async function main(): Promise<void> {
       ['destinations', () => measureDestinations({ runBackup: (dir) => runBackup('zstd', [], dir === undefined ? {} : { dir }), zstdBackup, cacheDir })],
       ['memory', () => measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) })],
     ] as const) {
-      if (!only.includes(name)) continue;
-      const section = await measure();
-      rows.push(...section.rows);
-      checks.push(...section.checks);
+      if (only.includes(name)) await addSection(rows, checks, measure);
     }
 
     printResults(rows, [...checks, ...summarizeMemory(backupsMeasured)]);
@@ -469,6 +466,13 @@ async function main(): Promise<void> {
     await s3.stop();
     await cluster.stop();
   }
+}
+
+// One part's rows and checks, added to the run's.
+async function addSection(rows: string[][], checks: string[], measure: () => Promise<{ rows: string[][]; checks: string[] }>): Promise<void> {
+  const section = await measure();
+  rows.push(...section.rows);
+  checks.push(...section.checks);
 }
 
 function printResults(rows: string[][], checks: string[]): void {
@@ -495,10 +499,7 @@ async function runWithoutDatabase(only: readonly string[]): Promise<void> {
       ['prune', () => measurePrune(s3)],
       ['memory', () => measureMemory({ gib: MEMORY_GIB, runStream: (input) => runChild(['stream', JSON.stringify({ endpoint: s3.endpoint, bucket: s3.bucket, ...input })]) })],
     ] as const) {
-      if (!only.includes(name)) continue;
-      const section = await measure();
-      rows.push(...section.rows);
-      checks.push(...section.checks);
+      if (only.includes(name)) await addSection(rows, checks, measure);
     }
     printResults(rows, checks);
   } finally {

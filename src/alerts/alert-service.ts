@@ -307,7 +307,9 @@ export class AlertService {
       } else {
         this.#state = emptyAlertState();
         this.#channels = {};
-        if (loaded.kind === 'missing') {
+        if (loaded.kind === 'missing' && loaded.setAside !== undefined) {
+          this.#log.warn({ stateLocation: stateStore.location, setAside: loaded.setAside }, `no alert state stored: starting with nothing firing; ${loaded.setAside}, so it is not used`);
+        } else if (loaded.kind === 'missing') {
           this.#log.info({ stateLocation: stateStore.location }, 'no alert state stored yet: starting with nothing firing');
         } else {
           this.#log.warn(
@@ -316,8 +318,10 @@ export class AlertService {
           );
         }
       }
-      // A copy that is behind (or was pruned of channels no longer configured) is rewritten at the next run.
-      const stale = loaded.kind === 'loaded' && (loaded.stale === true || channelStatesKey(this.#channels) !== channelStatesKey(loaded.state.channels));
+      // A copy that is behind (or was pruned of channels no longer configured, or set aside) is rewritten at the next run.
+      const stale =
+        (loaded.kind === 'loaded' && (loaded.stale === true || channelStatesKey(this.#channels) !== channelStatesKey(loaded.state.channels))) ||
+        (loaded.kind === 'missing' && loaded.setAside !== undefined);
       this.#saved = stale ? undefined : this.#materialKey();
     } catch (error) {
       this.#log.warn(

@@ -63,6 +63,12 @@ function newerCopy(local: PersistedAlertState, stored: PersistedAlertState): 'lo
 // The stored state (in the backup storage) mirrored by a local copy. load() reconciles the two (the
 // newest wins) and says when one is behind; save() writes both and throws when either failed, so the
 // caller tries again at its next run. Only when neither copy can be read does load() throw.
+// The local copy is named by the storage's address, which does not tell one storage from another
+// later at the same address (a bucket emptied or recreated, a test server on a reused port). So the
+// local copy records whether the storage took the same save: one it took stands in for the stored
+// copy only while that cannot be read; when the storage answers that it has no state, the local copy
+// is set aside (it would count alerts of that other storage as firing and already sent). One the
+// storage never took (it failed at the time) is the only record of what was sent, and is used.
 export class MirroredAlertState implements AlertStateStore {
   readonly location: string;
   readonly #local: AlertStateStore;
@@ -81,6 +87,12 @@ export class MirroredAlertState implements AlertStateStore {
       if (localState === undefined) throw stored.reason;
       return { kind: 'loaded', state: localState, stale: true };
     }
+    if (stored.value.kind === 'missing' && localState?.inStorage === true) {
+      return {
+        kind: 'missing',
+        setAside: `the local copy ${this.#local.location} (revision ${localState.revision}, saved ${localState.savedAt ?? 'at an unknown time'}) was also stored, but the storage has no alert state now (emptied, recreated, or another storage at the same address)`,
+      };
+    }
     if (stored.value.kind !== 'loaded') {
       return localState === undefined ? stored.value : { kind: 'loaded', state: localState, stale: true };
     }
@@ -91,8 +103,10 @@ export class MirroredAlertState implements AlertStateStore {
     return { kind: 'loaded', state: newer === 'local' ? localState : storedState, stale };
   }
 
+  // The stored copy first, so the local one can say whether the storage took it.
   async save(state: PersistedAlertState): Promise<void> {
-    const [local, stored] = await Promise.allSettled([this.#local.save(state), this.#stored.save(state)]);
+    const [stored] = await Promise.allSettled([this.#stored.save(state)]);
+    const [local] = await Promise.allSettled([this.#local.save({ ...state, inStorage: stored.status === 'fulfilled' })]);
     if (stored.status === 'rejected') throw stored.reason;
     if (local.status === 'rejected') throw new LocalCopyError(this.#local.location, local.reason);
   }

@@ -15,13 +15,16 @@ export interface PersistedAlertState extends AlertState {
   revision: number;
   // When it was written (ISO); breaks a tie of revisions.
   savedAt?: string;
+  // Only in the local copy: whether the storage took the same save. Absent in copies written before.
+  inStorage?: boolean;
 }
 
 // `stale`: one of the copies behind this state is older or missing, so save at the next run even
 // when nothing changes.
 export type LoadedState =
   | { kind: 'loaded'; state: PersistedAlertState; stale?: boolean }
-  | { kind: 'missing' }
+  // `setAside`: why a local copy was not used (see MirroredAlertState.load).
+  | { kind: 'missing'; setAside?: string }
   | { kind: 'corrupt'; reason: string };
 
 // Where the alert state lives across restarts. load() throws StorageError when the storage cannot be read.
@@ -124,6 +127,7 @@ export function parseAlertState(text: string): LoadedState {
   const revision = typeof value.revision === 'number' && Number.isFinite(value.revision) ? value.revision : 0;
   const state: PersistedAlertState = { version: 1, firing, resolved, channels: parseChannels(value.channels), revision };
   if (isTime(value.savedAt)) state.savedAt = value.savedAt;
+  if (typeof value.inStorage === 'boolean') state.inStorage = value.inStorage;
   return { kind: 'loaded', state };
 }
 

@@ -218,6 +218,37 @@ describe('alert delivery under faults: nothing lost, nothing doubled', () => {
     assert.deepEqual(stored.kind === 'loaded' ? [Object.keys(stored.state.firing), stored.state.resolved] : [], [[], []]);
   });
 
+  it('a local copy the storage took is set aside when the storage has no state: a storage at the same address alerts afresh', async () => {
+    // The local copy is named by the storage's address. Here the same bucket loses its state (emptied or
+    // recreated; in the test suite: another test's S3 server on a port an earlier one had): the local copy
+    // must not bring back that other storage's alerts as firing and already sent.
+    const stateDir = path.join(dir, 'state');
+    const env = { ...s3.env, SLACK_WEBHOOK_URL: slack.url, STATE_DIR: stateDir, LOG_LEVEL: 'silent', BUCKET_SUBFOLDER: 'reused', SENTINEL_NAME: 'vlvt-backups' };
+    const logs = captureLogs();
+    const config = loadConfig(env);
+    const store = createStore(config);
+    const earlier = createAlertService({ config, store, logger: logs.logger, registry: new Registry() });
+    await earlier.start();
+    assert.equal((await earlier.process([staleFinding], at(0), MONITOR_CHECKS)).notification?.kind, 'firing');
+    await earlier.stop();
+    await store.delete([alertStateKey('reused')]);
+
+    const later = createAlertService({ config, store, logger: logs.logger, registry: new Registry() });
+    await later.start();
+    assert.deepEqual(later.firing(), [], 'nothing firing: the storage has no alert state');
+    assert.equal((await later.process([staleFinding], at(1), MONITOR_CHECKS)).notification?.kind, 'firing', 'the problem is alerted, not taken as already sent');
+    await later.stop();
+    assert.equal(slackTexts().filter((t) => /\[FIRING\]/.test(t)).length, 2);
+    // Both copies are this storage's again: the next start loads them, with no warning.
+    const next = createAlertService({ config, store, logger: logs.logger, registry: new Registry() });
+    await next.start();
+    assert.deepEqual(next.firing().map((f) => f.check), ['stale']);
+    await next.stop();
+    const warnings = logs.records().filter((r) => r.level === 40 && /no alert state stored: starting with nothing firing/.test(String(r.msg)));
+    assert.equal(warnings.length, 1);
+    assert.match(String(warnings[0]?.msg), /the local copy .*alert-state-[0-9a-f]+\.json \(revision 1, saved .*\) was also stored, but the storage has no alert state now/);
+  });
+
   it('a STATE_DIR that cannot be written is a warning naming it; alerts and the stored copy go on', async () => {
     const blocker = path.join(dir, 'not-a-directory');
     await fs.writeFile(blocker, 'x');

@@ -7,7 +7,8 @@ import { errorXml, forwardTo, listenOnLoopback, readBody } from './http-forward.
 // sits in front of s3rver and implements exactly those preconditions the way S3 and R2 do: a PutObject
 // with `If-None-Match: *` on an existing key, or a PutObject / DeleteObject with `If-Match: <etag>` whose
 // etag is not the object's current one (or on a missing key), gets 412 PreconditionFailed. The check
-// and the write run under one lock per key, so two racing conditional writes cannot both pass. Every
+// and the write run under one lock per key, shared by every proxy in front of the same s3rver (as S3
+// decides for all its clients), so two racing conditional writes cannot both pass. Every
 // other request (and every passing conditional one) is forwarded unchanged to the real s3rver, each on
 // its own connection (no keep-alive pool left open that would keep s3rver's close() waiting).
 
@@ -22,9 +23,14 @@ export interface ConditionalProxy {
   close(): Promise<void>;
 }
 
+// Per s3rver: the locks of its keys' conditional writes (a test gives each instance its own proxy, to cut
+// one off; one lock map per proxy would let both instances' creates of one key pass).
+const locksByTarget = new WeakMap<TestS3Server, Map<string, Promise<unknown>>>();
+
 export async function startConditionalProxy(target: TestS3Server): Promise<ConditionalProxy> {
   const conditionalRequests: ConditionalProxy['conditionalRequests'] = [];
-  const locks = new Map<string, Promise<unknown>>();
+  const locks = locksByTarget.get(target) ?? new Map<string, Promise<unknown>>();
+  locksByTarget.set(target, locks);
   let down = false;
 
   const upstream = (method: string, path: string, headers: http.OutgoingHttpHeaders, body?: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> =>

@@ -92,6 +92,30 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
       assert.equal(await sb.readVersioned(KEY), undefined, 'the last leader released the lease at stop');
     });
 
+    // Replicas of one Deployment come up within the same moment: both find no lease and race to create it.
+    it('of two instances started at the same moment exactly one leads, from the first round on', async () => {
+      const [sa, sb] = fixture.stores;
+      const a = lease(sa, 'instance-a');
+      const b = lease(sb, 'instance-b');
+      const watch = watchForTwoLeaders(a, b);
+      try {
+        await Promise.all([a.start(), b.start()]);
+        assert.equal([a, b].filter((l) => l.isLeader()).length, 1, 'one leader once both have started');
+        const [leader, standby] = a.isLeader() ? [a, b] : [b, a];
+        // The standby reads the lease at its next round (its create lost the race) and names the holder.
+        await waitFor(() => standby.status().holder === leader.status().instance, 'the standby to name the leader');
+        // Two renewals by the leader, each seen in its status, with the standby waiting meanwhile.
+        const until = leader.status().until ?? '';
+        await waitFor(() => (leader.status().until ?? '') > until, 'a first renewal');
+        const next = leader.status().until ?? '';
+        await waitFor(() => (leader.status().until ?? '') > next, 'a second renewal');
+        assert.equal(standby.isLeader(), false);
+      } finally {
+        assert.equal(watch.stop(), 0, 'two instances were leader at the same time');
+        await Promise.all([a.stop(), b.stop()]);
+      }
+    });
+
     it('a leader that cannot reach the storage steps down before another takes over, and never two lead', async () => {
       const [sa, sb] = fixture.stores;
       const a = lease(sa, 'instance-a2');

@@ -81,6 +81,9 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
   allowS3rverContinuationTokens();
   const bucket = options.bucket ?? 'test-backups';
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-'));
+  // The service keeps a local copy of its alert state in STATE_DIR, named after the storage's address;
+  // ports are reused across a run, so each server's users get their own (as each pod has its own disk).
+  const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 's3rver-state-'));
   const instance = new S3rver({
     address: '127.0.0.1',
     port: 0,
@@ -114,6 +117,7 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
       AWS_S3_FORCE_PATH_STYLE: 'true',
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      STATE_DIR: stateDir,
     },
     client: () =>
       new S3Client({
@@ -150,7 +154,7 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
     },
     async close() {
       await instance.close();
-      await fs.rm(directory, { recursive: true, force: true });
+      await Promise.all([fs.rm(directory, { recursive: true, force: true }), fs.rm(stateDir, { recursive: true, force: true })]);
     },
   };
 }

@@ -328,7 +328,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   let alertsUsed = false;
   let outageAlerted = false;
   const freshAlerts = async (): Promise<void> => {
-    if (alertsUsed) alerts = createAlertService({ config, store, logger, registry });
+    // What the previous service sent is saved before the new one loads the state: a standby that alerted
+    // an outage and takes the lease while that save is still in flight would otherwise start without
+    // the alert, and never send its RESOLVED.
+    if (alertsUsed) {
+      await alerts.settled();
+      await alerts.stop();
+      alerts = createAlertService({ config, store, logger, registry });
+    }
     alertsUsed = true;
     await alerts.start();
   };

@@ -148,6 +148,11 @@ export class AlertService {
     return counts;
   }
 
+  // Waits for what is queued or in flight (sends and the save of the state after them), stopping nothing.
+  async settled(): Promise<void> {
+    await this.#queue.catch(() => undefined);
+  }
+
   // Stops retries and waits for what is in flight; later calls do nothing.
   async stop(): Promise<void> {
     this.#stop.abort();

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel } from '../../src/main.ts';
+import { createStore } from '../../src/storage/create-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startSlackServer, type TestSlackServer } from '../helpers/slack-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
@@ -63,6 +64,51 @@ describe('a storage outage while nobody can hold the leader lease', () => {
       assert.equal(count(slack, 'FAIL'), 1, 'the storage FIRING was sent once');
       assert.equal(count(slack, 'RESOLVED'), 1, 'and resolved once');
     } finally {
+      await sentinel.stop();
+    }
+  });
+
+  it('resolves the outage it alerted as a standby even when it takes the lease while that alert is still being saved', async () => {
+    const sent = slack.payloads.length;
+    proxy.down();
+    const config = loadConfig({
+      ...s3.env,
+      AWS_S3_ENDPOINT: proxy.endpoint,
+      BUCKET_SUBFOLDER: 'slow-save',
+      STATE_DIR: path.join(dir, 'state-slow'),
+      SLACK_WEBHOOK_URL: slack.url,
+      SENTINEL_NAME: 'outage',
+      LEADER_LEASE_SECONDS: '6',
+      RETENTION_DAYS: '0',
+      LOG_LEVEL: 'silent',
+    });
+    // The saves of the alert state wait at a gate: the standby's save of its FIRING is still in flight
+    // (a storage answering slowly, retries) when the storage answers again and the lease is taken.
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const real = createStore(config);
+    const store = new Proxy(real, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property);
+        if (property !== 'put' || typeof value !== 'function') return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        return async (key: string, ...rest: unknown[]) => {
+          if (key.endsWith('alert-state.json')) await gate;
+          return await (value as (...a: unknown[]) => Promise<unknown>).call(target, key, ...rest);
+        };
+      },
+    });
+    const sentinel = await startSentinel({ config, store, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    const news = () => JSON.stringify(slack.payloads.slice(sent));
+    try {
+      await waitFor(() => /FIRING/.test(news()), 'the FIRING about the unreachable storage', { timeoutMs: 30_000 });
+      proxy.restore();
+      await waitFor(() => sentinel.leadership.status().holder !== null && sentinel.leadership.status().holder === sentinel.leadership.status().instance, 'the lease taken', { timeoutMs: 30_000 });
+      openGate();
+      await waitFor(() => news().includes('*Backup storage unreachable* · RESOLVED'), () => `the RESOLVED once the storage answers, got ${news()}`, { timeoutMs: 20_000 });
+    } finally {
+      openGate();
       await sentinel.stop();
     }
   });

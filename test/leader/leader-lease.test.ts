@@ -63,6 +63,8 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
       a.onChange((l) => void changes.push(`a:${l}`));
       b.onChange((l) => void changes.push(`b:${l}`));
       await a.start();
+      // On a loaded machine a's first round may miss (a slow answer is not a lease): it takes it at a later round.
+      await waitFor(() => a.isLeader(), 'a, started first, to lead', { timeoutMs: TTL_MS * 5 });
       await b.start();
       const watch = watchForTwoLeaders(a, b);
       try {
@@ -121,6 +123,8 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
       const a = lease(sa, 'instance-a2');
       const b = lease(sb, 'instance-b2');
       await a.start();
+      // On a loaded machine a's first round may miss (a slow answer is not a lease): it takes it at a later round.
+      await waitFor(() => a.isLeader(), 'a, started first, to lead', { timeoutMs: TTL_MS * 5 });
       await b.start();
       const watch = watchForTwoLeaders(a, b);
       try {

@@ -208,7 +208,7 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           swept.map((d) => ({
             destination: d.name,
             where: `${d.store.description}/${prefix}`,
-            sweeper: new UploadSweeper({ store: d.store as BackupStore & IncompleteUploadStore, prefix, ours: sweepsSubfolder ? ownUpload : undefined, logger: several ? logger.child({ destination: d.name }) : logger }),
+            sweeper: new UploadSweeper({ store: d.store as BackupStore & IncompleteUploadStore, prefix, ours: fileSets !== undefined || sweepsSubfolder ? ownUpload : undefined, logger: several ? logger.child({ destination: d.name }) : logger }),
           })),
           registry,
         );

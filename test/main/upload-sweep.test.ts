@@ -139,4 +139,31 @@ describe('the composed service and incomplete multipart uploads', () => {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('with the sets of SENTINEL_CONFIG, sweeps their uploads and leaves those of other writers in the bucket', async () => {
+    const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: s3.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+    const stale = async (key: string): Promise<string> => {
+      const created = await store.client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key }));
+      await s3.backdateUpload(created.UploadId ?? '', new Date(Date.now() - 3 * 24 * 3600_000));
+      return created.UploadId ?? '';
+    };
+    const ours = await stale('fileset/backup-2026-01-02_03-00-00.sql.gz');
+    const foreign = await stale('elsewhere/export-2026-01-02.tar');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sweep-sets-'));
+    const yaml = path.join(dir, 'sentinel.yaml');
+    // Two sets in the bucket's root: the sweep lists the whole bucket.
+    const url = `postgres://app:pw@127.0.0.1:${await freePort()}/app`;
+    await fs.writeFile(yaml, `sets:\n  - name: fileset\n    databaseUrl: ${url}\n  - name: other\n    databaseUrl: ${url}\n`);
+    const config = loadConfig({ ...s3.env, SENTINEL_CONFIG: yaml, LOG_LEVEL: 'silent' });
+    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    try {
+      await waitFor(async () => !(await s3.pendingUploads()).some((u) => u.uploadId === ours), "the set's stale upload aborted at start", { timeoutMs: 20_000, intervalMs: 50 });
+      await sentinel.uploadSweeper?.sweep();
+      assert.ok((await s3.pendingUploads()).some((u) => u.uploadId === foreign), 'an upload of another writer is not ours to abort');
+    } finally {
+      await sentinel.stop();
+      await store.abortIncompleteUpload({ key: 'elsewhere/export-2026-01-02.tar', uploadId: foreign });
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });

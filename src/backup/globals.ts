@@ -10,7 +10,7 @@ import { pgClientConfig } from '../util/pg-client-config.ts';
 import { libpqConninfo } from '../util/pg-url.ts';
 import { childEnv } from './child-env.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './connection.ts';
-import { finishDestinations, type ExtraStage, type RunContext } from './job.ts';
+import { finishDestinations, putsInOrder, type ExtraStage, type RunContext } from './job.ts';
 import type { Destination } from '../destinations/destination.ts';
 import type { DestinationPut } from './pipeline.ts';
 import { buildManifest, objectMetadata, putManifest, type GlobalsFacts, type RunFacts } from './manifest.ts';
@@ -205,9 +205,7 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
     const finished = ended();
     const globalsFacts: GlobalsFacts = { rolePasswords: rolePasswords ? 'included' : 'omitted', databases: session.databases };
     if (several !== undefined) {
-      const puts = [...(output.destinations ?? live.map((d): DestinationPut => ({ name: d.name, store: d.store, stored: true, parts: output.parts }))), ...unreachable];
-      const inOrder = several.flatMap((d) => puts.filter((p) => p.name === d.name));
-      return await finishDestinations(inOrder, { runFacts, output, finished, log, globals: globalsFacts });
+      return await finishDestinations(putsInOrder(output, live, unreachable, several), { runFacts, output, finished, log, globals: globalsFacts });
     }
     const manifest = buildManifest(runFacts, output, finished, globalsFacts);
     try {

@@ -147,9 +147,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     const finished = ended();
     const manifest = buildManifest(runFacts, output, finished);
     if (several !== undefined) {
-      const puts = [...(output.destinations ?? live.map((d): DestinationPut => ({ name: d.name, store: d.store, stored: true, parts: output.parts }))), ...unreachable];
-      const inOrder = several.flatMap((d) => puts.filter((p) => p.name === d.name));
-      return await finishDestinations(inOrder, { runFacts, output, finished, log });
+      return await finishDestinations(putsInOrder(output, live, unreachable, several), { runFacts, output, finished, log });
     }
     try {
       await putManifest(deps.store, manifest);
@@ -191,6 +189,14 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
 }
 
 type RunTimes = Pick<BackupSuccess, 'runId' | 'trigger' | 'startedAt' | 'finishedAt' | 'durationMs'>;
+
+// Each destination's put, in the configuration's order: the pipeline's own when it teed, else the one
+// store it wrote to (a lone answering destination, its pieces included), then those that did not answer.
+export function putsInOrder(output: PipelineOutput, live: readonly Destination[], unreachable: readonly DestinationPut[], several: readonly Destination[]): DestinationPut[] {
+  const written = output.destinations ?? live.map((d): DestinationPut => ({ name: d.name, store: d.store, stored: true, parts: output.parts, ...(output.pieces === undefined ? {} : { pieces: output.pieces }) }));
+  const puts = [...written, ...unreachable];
+  return several.flatMap((d) => puts.filter((p) => p.name === d.name));
+}
 
 // With several destinations: each copy's manifest (same sha256, its own part count), a result per
 // destination, and the run's: a success when every destination holds the copy, else a failure naming

@@ -135,7 +135,7 @@ export async function openBackup(store: BackupStore, info: BackupInfo): Promise<
   const pieces = info.pieces;
   if (pieces === undefined || pieces.length <= 1) return store.get(info.key);
   const first = await store.get(info.key);
-  return Readable.from(
+  const out = Readable.from(
     (async function* () {
       let current: Readable | undefined = first;
       try {
@@ -149,6 +149,9 @@ export async function openBackup(store: BackupStore, info: BackupInfo): Promise<
     })(),
     { objectMode: false },
   );
+  // Destroyed before its first read, the generator never runs, and neither does its finally.
+  out.once('close', () => first.destroy());
+  return out;
 }
 
 // Stored bytes read to tell the format: enough for age's first 64 KiB chunk and a compressor's first

@@ -103,11 +103,16 @@ export class MirroredAlertState implements AlertStateStore {
     return { kind: 'loaded', state: newer === 'local' ? localState : storedState, stale };
   }
 
-  // The stored copy first, so the local one can say whether the storage took it.
+  // The local copy at once (not after a storage that may take its retries and timeout to fail: it is
+  // the record of what was sent), marked as not yet stored; marked stored once the storage took it.
   async save(state: PersistedAlertState): Promise<void> {
-    const [stored] = await Promise.allSettled([this.#stored.save(state)]);
-    const [local] = await Promise.allSettled([this.#local.save({ ...state, inStorage: stored.status === 'fulfilled' })]);
+    const [local, stored] = await Promise.allSettled([this.#local.save({ ...state, inStorage: false }), this.#stored.save(state)]);
     if (stored.status === 'rejected') throw stored.reason;
     if (local.status === 'rejected') throw new LocalCopyError(this.#local.location, local.reason);
+    try {
+      await this.#local.save({ ...state, inStorage: true });
+    } catch (error) {
+      throw new LocalCopyError(this.#local.location, error);
+    }
   }
 }

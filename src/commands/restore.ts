@@ -92,7 +92,9 @@ export const restoreCommand = defineCommand({
           hint:
             values.set === undefined
               ? 'check AWS_S3_BUCKET / BACKUP_DIR, BUCKET_SUBFOLDER and BACKUP_FILE_PREFIX; `backup-sentinel list` shows what is there'
-              : `--set takes a database name as BACKUP_DATABASES lists it (its backups are under "${prefix}"); check the name and BUCKET_SUBFOLDER`,
+              : config.sets !== undefined
+                ? `set ${values.set} has no backup in this destination yet (its backups are under "${prefix}"); \`backup-sentinel list --set ${values.set}\` shows what is there`
+                : `--set takes a database name as BACKUP_DATABASES lists it (its backups are under "${prefix}"); check the name and BUCKET_SUBFOLDER`,
         });
       }
       if (values.key === undefined) ctx.stderr.write(`Newest backup: ${printableKey(key)}\n`);

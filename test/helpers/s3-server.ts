@@ -94,11 +94,13 @@ export async function startS3Server(options: { bucket?: string; extraBuckets?: s
   const address = (await instance.run()) as { port: number };
   const server = (instance as unknown as { httpServer: Server }).httpServer;
   const requests: S3Request[] = [];
+  // Uploads the shim aborted: s3rver would take a late part of one and create its folder anew.
+  const aborted = new Set<string>();
   const s3rverHandlers = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    if (handleMultipartShim(directory, req, res)) return;
+    if (handleMultipartShim(directory, req, res, aborted)) return;
     for (const handler of s3rverHandlers) handler(req, res);
   });
   const endpoint = `http://127.0.0.1:${address.port}`;
@@ -184,11 +186,19 @@ function escapeXml(text: string): string {
 // Answers AbortMultipartUpload (DELETE /bucket/key?uploadId=) and ListMultipartUploads (GET /bucket?uploads,
 // with its prefix filter and each upload's Initiated time; one page), which s3rver lacks. Returns false
 // for every other request.
-function handleMultipartShim(directory: string, req: IncomingMessage, res: ServerResponse): boolean {
+function handleMultipartShim(directory: string, req: IncomingMessage, res: ServerResponse, aborted: Set<string>): boolean {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const [, bucket = '', ...keyParts] = url.pathname.split('/');
   const isAbort = req.method === 'DELETE' && url.searchParams.has('uploadId') && keyParts.length > 0;
   const isList = req.method === 'GET' && url.searchParams.has('uploads') && keyParts.join('') === '';
+  // A part of an aborted upload that arrives late is refused, as S3 does, instead of reviving the upload.
+  const isLatePart = req.method === 'PUT' && aborted.has(url.searchParams.get('uploadId') ?? '');
+  if (isLatePart) {
+    req.resume();
+    res.writeHead(404, { 'content-type': 'application/xml' });
+    res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>');
+    return true;
+  }
   if (!isAbort && !isList) return false;
   const reply = (status: number, body = ''): void => {
     res.writeHead(status, body ? { 'content-type': 'application/xml' } : {});
@@ -207,7 +217,10 @@ function handleMultipartShim(directory: string, req: IncomingMessage, res: Serve
       const folder = path.join(uploadsFolder(directory, bucket), path.basename(uploadId));
       const exists = await fs.stat(folder).then(() => true, () => false);
       if (!uploadId || !exists) return error(404, 'NoSuchUpload', 'The specified upload does not exist.');
-      await fs.rm(folder, { recursive: true, force: true });
+      // A part still arriving (a stalled upload let go) can land while the folder is removed: rm then
+      // meets ENOTEMPTY and tries again, so the upload is gone as an abort on S3 leaves it.
+      aborted.add(path.basename(uploadId));
+      await fs.rm(folder, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
       return reply(204);
     }
     const prefix = url.searchParams.get('prefix') ?? '';

@@ -5,6 +5,7 @@
 // Test output streams as it comes; each check's output is printed when it ends. Exit 1 if anything failed.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { TYPESCRIPT_LOADER } from '../test/helpers/typescript-node.ts';
 
@@ -17,6 +18,7 @@ interface Part {
   command: string[];
   // Output shown live (the tests) or held until the part ends (the checks, so lines don't interleave).
   live: boolean;
+  env?: Record<string, string>;
 }
 
 // The files that take longest (8-30 s each, mostly waiting on child processes, schedules, leases and
@@ -63,6 +65,13 @@ function allTestFiles(): string[] {
 // Node 20 ignores the variable.
 const compileCache = path.join(cache, 'node-compile-cache');
 
+// A TMPDIR of the run's own for the test files and everything they start: what a test leaves there (a
+// service's local alert state, a cluster a killed test could not stop) goes when the run ends, instead of
+// piling up in /tmp across runs, and no test picks up another run's files. World-writable like /tmp:
+// the PostgreSQL servers run as the postgres user and keep their sockets there.
+const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'backup-sentinel-test-'));
+fs.chmodSync(runTmp, 0o1777);
+
 const testFiles = process.argv.slice(2);
 const parts: Part[] = [
   {
@@ -76,6 +85,7 @@ const parts: Part[] = [
       ...(testFiles.length > 0 ? testFiles : allTestFiles()),
     ],
     live: true,
+    env: { TMPDIR: runTmp },
   },
   { name: 'typecheck', command: [bin('tsc'), '-p', 'tsconfig.json', '--noEmit', '--incremental', '--tsBuildInfoFile', path.join(cache, 'tsbuildinfo')], live: false },
   { name: 'lint', command: [bin('eslint'), '--cache', '--cache-strategy', 'content', '--cache-location', path.join(cache, 'eslint'), '.'], live: false },
@@ -88,15 +98,27 @@ interface Outcome {
   seconds: number;
 }
 
+const children = new Set<ReturnType<typeof spawn>>();
+// Ctrl-C (or a CI's SIGTERM) stops the parts, and the run still ends here: the run's TMPDIR is removed
+// once they have exited.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal);
+    process.exitCode = 130;
+  });
+}
+
 function run(part: Part): Promise<Outcome> {
   const started = performance.now();
   const [file, ...args] = part.live ? part.command : ['nice', '-n', '10', ...part.command];
   return new Promise((resolve) => {
-    const child = spawn(file!, args, { cwd: root, env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? compileCache }, stdio: part.live ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file!, args, { cwd: root, env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? compileCache, ...part.env }, stdio: part.live ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
     const held: Buffer[] = [];
     child.stdout?.on('data', (chunk: Buffer) => held.push(chunk));
     child.stderr?.on('data', (chunk: Buffer) => held.push(chunk));
     const done = (code: number | null) => {
+      children.delete(child);
       const seconds = (performance.now() - started) / 1000;
       if (!part.live) {
         const output = Buffer.concat(held).toString('utf8').trim();
@@ -113,6 +135,7 @@ function run(part: Part): Promise<Outcome> {
 }
 
 const outcomes = await Promise.all(parts.map(run));
+fs.rmSync(runTmp, { recursive: true, force: true });
 const failed = outcomes.filter((o) => o.code !== 0);
 process.stdout.write(`\n${outcomes.map((o) => `${o.name} ${o.code === 0 ? 'ok' : 'FAILED'} ${o.seconds.toFixed(1)} s`).join(' · ')}\n`);
 if (failed.length > 0) {

@@ -79,9 +79,13 @@ function stopSync(binDir: string, dataDir: string, base: string): void {
 // copy. Parallel test processes each may build one; the first rename wins and the others use it.
 const TEMPLATE_CACHE = path.resolve(import.meta.dirname, '../../node_modules/.cache/pg-test-template');
 
+// 1 MB WAL segments instead of 16: the copy each cluster starts from shrinks from 39 to 28 MB, and the
+// copy is a good part of a cluster's start-up (under a loaded run it costs more than the server's start).
+const INITDB_OPTIONS = ['-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync', '--wal-segsize=1'];
+
 async function initdbTemplate(binDir: string, superuser: string, password: string): Promise<string> {
   const version = (await execa(path.join(binDir, 'postgres'), ['--version'])).stdout;
-  const id = createHash('sha256').update(`${binDir}\0${version}\0${superuser}\0${password}`).digest('hex').slice(0, 16);
+  const id = createHash('sha256').update(`${binDir}\0${version}\0${superuser}\0${password}\0${INITDB_OPTIONS.join(' ')}`).digest('hex').slice(0, 16);
   const template = path.join(TEMPLATE_CACHE, id);
   if (fs.existsSync(path.join(template, 'PG_VERSION'))) return template;
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'pg-template-'));
@@ -90,7 +94,7 @@ async function initdbTemplate(binDir: string, superuser: string, password: strin
     await fsp.writeFile(pwFile, `${password}\n`, { mode: 0o600 });
     if (isRoot) await execa('chown', ['-R', 'postgres:postgres', work]);
     const [initCmd, initArgs] = asServerUser(path.join(binDir, 'initdb'), [
-      '-D', path.join(work, 'data'), '-U', superuser, '--pwfile', pwFile, '--auth', 'scram-sha-256', '-E', 'UTF8', '--locale', 'C.UTF-8', '--no-sync',
+      '-D', path.join(work, 'data'), '-U', superuser, '--pwfile', pwFile, '--auth', 'scram-sha-256', ...INITDB_OPTIONS,
     ]);
     await execa(initCmd, initArgs);
     await fsp.mkdir(TEMPLATE_CACHE, { recursive: true });

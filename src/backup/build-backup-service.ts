@@ -8,7 +8,7 @@ import { parseDatabaseUrl } from './connection.ts';
 import type { Config } from '../config/types.ts';
 import { createEncryptStream, isEncryptionEnabled } from '../crypto/age-encrypt.ts';
 import type { Destination } from '../destinations/destination.ts';
-import { Heartbeat } from '../heartbeat/heartbeat.ts';
+import { BackupHeartbeats, type BackupHeartbeat } from '../heartbeat/backup-heartbeat.ts';
 import { backupEndReport } from '../heartbeat/ping-message.ts';
 import type { Logger } from '../logger.ts';
 import { listConnectableDatabases } from '../sets/list-databases.ts';
@@ -56,30 +56,36 @@ export function buildBackupSetsRunner(
   });
 }
 
-// onGlobals: told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
-// sets (BACKUP_DATABASES): each run backs up every set (buildBackupSetsRunner).
-// gate (SENTINEL_CONFIG): what each run waits for first (its server's turn, src/sets/set-runtime.ts).
-// destinations: several (the first being `store`): one dump, a copy in each.
-export function buildBackupService(
-  config: Config,
-  store: BackupStore,
-  logger: Logger,
-  registry?: Registry,
-  onGlobals?: (result: BackupResult) => void,
-  sets?: BackupSetsRunner,
-  gate?: (run: () => Promise<BackupResult>) => Promise<BackupResult>,
-  destinations?: readonly Destination[],
-): BackupService | undefined {
-  const deps = buildBackupJobDeps(config, store, logger, destinations);
+export interface BackupServiceOptions {
+  registry?: Registry | undefined;
+  // Told the globals result of each run (BACKUP_GLOBALS), its own beside the database's.
+  onGlobals?: ((result: BackupResult) => void) | undefined;
+  // BACKUP_DATABASES: each run backs up every set (buildBackupSetsRunner).
+  sets?: BackupSetsRunner | undefined;
+  // SENTINEL_CONFIG: what each run waits for first (its server's turn, src/sets/set-runtime.ts).
+  gate?: ((run: () => Promise<BackupResult>) => Promise<BackupResult>) | undefined;
+  // Several (the first being `store`): one dump, a copy in each.
+  destinations?: readonly Destination[] | undefined;
+  // SENTINEL_CONFIG: the set this service backs up, named in its heartbeat pings ...
+  set?: string | undefined;
+  // ... and the process's BACKUP_HEARTBEAT_URL heartbeats, which the services of sets sharing one URL
+  // must share (backup-heartbeat.ts). Without it the service has its own.
+  heartbeats?: BackupHeartbeats | undefined;
+}
+
+export function buildBackupService(config: Config, store: BackupStore, logger: Logger, options: BackupServiceOptions = {}): BackupService | undefined {
+  const { sets, gate, onGlobals } = options;
+  const deps = buildBackupJobDeps(config, store, logger, options.destinations);
   if (deps === undefined || config.backup === undefined) return undefined;
   const url = config.alerts.backupHeartbeatUrl;
-  const heartbeat = url === undefined ? undefined : new Heartbeat({ name: 'backup', url, logger, registry });
+  const heartbeat = url === undefined ? undefined : (options.heartbeats ?? new BackupHeartbeats(logger, options.registry)).for(url);
+  const name = options.set === undefined ? config.alerts.name : `${config.alerts.name}, set ${options.set}`;
   const runDatabase =
     sets !== undefined
-      ? (run: RunContext) => runSetsBackup(sets, run, heartbeat, config.alerts.name)
+      ? (run: RunContext) => runSetsBackup(sets, run, heartbeat, name)
       : heartbeat === undefined
         ? (run: RunContext) => runBackupJob(deps, run)
-        : (run: RunContext) => runTimedBackup(deps, run, heartbeat, config.alerts.name);
+        : (run: RunContext) => runTimedBackup(deps, run, heartbeat, name);
   const runBackup = config.backup.globals === true ? withGlobals(runDatabase, deps, onGlobals) : runDatabase;
   return new BackupService({
     runBackup: gate === undefined ? runBackup : (run) => gate(() => runBackup(run)),
@@ -91,21 +97,21 @@ export function buildBackupService(
 
 // A backup run that BACKUP_HEARTBEAT_URL times: a start ping once it holds the lock, the end ping
 // (success or failure form) after it; one run id pairs them where the service supports it.
-async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: Heartbeat, name: string): Promise<BackupResult> {
+async function runTimedBackup(deps: BackupJobDeps, run: RunContext, heartbeat: BackupHeartbeat, name: string): Promise<BackupResult> {
   const pingId = randomUUID();
-  const result = await runBackupJob({ ...deps, onStarted: async () => { await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId); } }, run);
+  const result = await runBackupJob({ ...deps, onStarted: () => heartbeat.start(`${name}: backup ${run.runId} started`, pingId) }, run);
   const report = backupEndReport(result, name);
-  if (report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
+  if (report !== undefined) await heartbeat.end(name, report, pingId);
   return result;
 }
 
 // A run over every backup set; BACKUP_HEARTBEAT_URL (when set) times the whole run: a start ping when it
 // begins, the end ping from the run's overall result (failed when any set failed).
-async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat: Heartbeat | undefined, name: string): Promise<BackupResult> {
+async function runSetsBackup(sets: BackupSetsRunner, run: RunContext, heartbeat: BackupHeartbeat | undefined, name: string): Promise<BackupResult> {
   const pingId = randomUUID();
-  if (heartbeat !== undefined) await heartbeat.ping('start', `${name}: backup ${run.runId} started`, pingId);
+  if (heartbeat !== undefined) await heartbeat.start(`${name}: backup ${run.runId} started`, pingId);
   const { aggregate } = await sets.run(run);
   const report = heartbeat === undefined ? undefined : backupEndReport(aggregate, name);
-  if (heartbeat !== undefined && report !== undefined) await heartbeat.ping(report.event, report.message, pingId);
+  if (heartbeat !== undefined && report !== undefined) await heartbeat.end(name, report, pingId);
   return aggregate;
 }

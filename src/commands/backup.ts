@@ -1,4 +1,5 @@
 import { buildBackupService, buildBackupSetsRunner } from '../backup/build-backup-service.ts';
+import { BackupHeartbeats } from '../heartbeat/backup-heartbeat.ts';
 import type { SetResult } from '../sets/run-sets.ts';
 import type { BackupResult } from '../backup/result.ts';
 import { configOfSet } from '../config/load-sets.ts';
@@ -13,7 +14,12 @@ import { printableKey } from '../util/printable-key.ts';
 // 78 nothing to back up (BACKUP_DATABASE_URL unset).
 // only.set: one set (a database of BACKUP_DATABASES, a set of SENTINEL_CONFIG); only.destination: one of
 // several destinations (with SENTINEL_CONFIG, one of the set's).
-export async function runSingleBackup(ctx: CommandContext, only: { set?: string | undefined; destination?: string | undefined } = {}): Promise<number> {
+// fileSet (SENTINEL_CONFIG): the set being backed up, and the heartbeats the file's sets share.
+export async function runSingleBackup(
+  ctx: CommandContext,
+  only: { set?: string | undefined; destination?: string | undefined } = {},
+  fileSet?: { name: string; heartbeats: BackupHeartbeats },
+): Promise<number> {
   if (ctx.config.sets !== undefined) return await backupFileSets(ctx, pickFileSets(ctx.config.sets, only.set), only.destination);
   const config = only.set === undefined ? ctx.config : oneDatabase(ctx.config, only.set);
   if (config.backup === undefined) {
@@ -26,18 +32,15 @@ export async function runSingleBackup(ctx: CommandContext, only: { set?: string 
   // Several databases in several destinations: each database's one dump reaches every destination.
   const sets = buildBackupSetsRunner(config, store, ctx.logger, undefined, several);
   let globals: BackupResult | undefined;
-  const service = buildBackupService(
-    config,
-    store,
-    ctx.logger,
-    undefined,
-    (result) => {
+  const service = buildBackupService(config, store, ctx.logger, {
+    onGlobals: (result) => {
       globals = result;
     },
     sets,
-    undefined,
-    several,
-  );
+    destinations: several,
+    set: fileSet?.name,
+    heartbeats: fileSet?.heartbeats,
+  });
   if (service === undefined) return 78;
   // BACKUP_DATABASES: one line per database, and the exit code says whether any failed (naming them).
   const setResults: SetResult[] = [];
@@ -89,6 +92,8 @@ async function backupFileSets(ctx: CommandContext, sets: readonly BackupSetConfi
     const written = [...new Set(sets.flatMap((s) => namesOf(configOfSet(ctx.config, s))))];
     throw new UsageError(`--destination expects a destination ${sets.length === 1 ? 'the set writes to' : 'a set writes to'} (${written.join(', ')}); got ${JSON.stringify(destination)}`);
   }
+  // Sets sharing BACKUP_HEARTBEAT_URL share its heartbeat: one set's success must not hide another's failure.
+  const heartbeats = new BackupHeartbeats(ctx.logger);
   for (const set of sets) {
     if (ctx.stopSignal.aborted) return 1;
     ctx.stdout.write(`== set ${set.name}\n`);
@@ -101,7 +106,7 @@ async function backupFileSets(ctx: CommandContext, sets: readonly BackupSetConfi
       ctx.stdout.write(`not written to "${destination}": this set's destinations are ${namesOf(own).join(', ')}\n`);
       continue;
     }
-    if ((await runSingleBackup({ ...ctx, config: own }, { destination })) !== 0) code = 1;
+    if ((await runSingleBackup({ ...ctx, config: own }, { destination }, { name: set.name, heartbeats })) !== 0) code = 1;
   }
   return code;
 }

@@ -66,6 +66,7 @@ export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config,
       retention: config.retention,
       encryption: config.encryption,
       destinations: entry.destinations?.map((d) => d.name),
+      backupHeartbeatUrl: config.alerts.backupHeartbeatUrl,
     });
   }
   checkSeparate(found, sets, parsed.sets);
@@ -155,6 +156,7 @@ export function configOfSet(config: Config, set: BackupSetConfig): Config {
     retention: set.retention,
     // The identity (for verify and restore) stays service-wide.
     encryption: { ...set.encryption, identity: config.encryption.identity },
+    alerts: { ...config.alerts, backupHeartbeatUrl: set.backupHeartbeatUrl },
     sets: undefined,
   };
 }

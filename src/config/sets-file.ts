@@ -40,6 +40,7 @@ const SET_KEYS: readonly SetKey[] = [
   { key: 'keepWeekly', variable: 'KEEP_WEEKLY' },
   { key: 'keepMonthly', variable: 'KEEP_MONTHLY' },
   { key: 'keepYearly', variable: 'KEEP_YEARLY' },
+  { key: 'heartbeatUrl', variable: 'BACKUP_HEARTBEAT_URL' },
 ];
 
 // One set as the file gives it: its name, and the variables its keys set ('' = unset for this set).

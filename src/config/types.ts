@@ -176,6 +176,8 @@ export interface BackupSetConfig {
   encryption: EncryptionSettings;
   // The names of the destinations the set writes to (its `destinations`); undefined: every destination.
   destinations?: string[] | undefined;
+  // Its `heartbeatUrl`, else BACKUP_HEARTBEAT_URL (the other alert settings are service-wide).
+  backupHeartbeatUrl?: Secret | undefined;
 }
 
 export interface Config {

@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { BackupService } from '../backup/backup-service.ts';
 import { buildBackupService, buildBackupSetsRunner } from '../backup/build-backup-service.ts';
+import { BackupHeartbeats } from '../heartbeat/backup-heartbeat.ts';
 import { globalsLocation } from '../backup/globals.ts';
 import type { BackupResult } from '../backup/result.ts';
 import type { Config, Location } from '../config/types.ts';
@@ -77,6 +78,8 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
   // A set's own destinations (SENTINEL_CONFIG `destinations`), as created; the first holds its store.
   const ownDestinations = (own: Config): readonly Destination[] => (own.destinations === undefined ? destinations : own.destinations.map((d) => byName(d.name)));
   // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.
+  // Sets sharing BACKUP_HEARTBEAT_URL share its heartbeat: one set's success must not hide another's failure.
+  const heartbeats = new BackupHeartbeats(logger, registry);
   const fileSets =
     config.sets === undefined
       ? undefined
@@ -87,11 +90,18 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           },
           backupService: (name, own, runner, gate) => {
             const mine = ownDestinations(own);
-            return buildBackupService(own, (mine[0] as Destination).store, logger.child({ set: name }), registry, undefined, runner, gate, pairs ? mine : undefined);
+            return buildBackupService(own, (mine[0] as Destination).store, logger.child({ set: name }), {
+              registry,
+              sets: runner,
+              gate,
+              destinations: pairs ? mine : undefined,
+              set: name,
+              heartbeats,
+            });
           },
         });
   const setsRunner = fileSets === undefined ? buildBackupSetsRunner(config, store, logger, undefined, pairs ? several : undefined) : undefined;
-  const backupService = fileSets === undefined ? buildBackupService(config, store, logger, registry, onGlobals, setsRunner, undefined, several) : undefined;
+  const backupService = fileSets === undefined ? buildBackupService(config, store, logger, { registry, onGlobals, sets: setsRunner, destinations: several }) : undefined;
   const backupServices = fileSets?.services() ?? (backupService === undefined ? [] : [backupService]);
   const firstBackupAtStart = backupService !== undefined && (config.backup?.runOnStartup ?? false);
   // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per

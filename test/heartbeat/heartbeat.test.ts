@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { runCli } from '../../src/cli.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { Secret } from '../../src/config/secret.ts';
 import { Heartbeat } from '../../src/heartbeat/heartbeat.ts';
@@ -12,7 +13,7 @@ import { pingRequest } from '../../src/heartbeat/ping-request.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { buildBackupService, startSentinel } from '../../src/main.ts';
 import { createStore } from '../../src/storage/create-store.ts';
-import { captureLogs } from '../helpers/log-sink.ts';
+import { captureLogs, captureStream } from '../helpers/log-sink.ts';
 import { startHttpReceiver, type TestHttpReceiver } from '../helpers/http-receiver.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -130,7 +131,7 @@ describe('BACKUP_HEARTBEAT_URL times the backup job', () => {
   it('pings /start once the run holds the lock, then the success form, paired by one rid; a failed run pings /fail', async () => {
     const env = { BACKUP_DIR: dir, BACKUP_DATABASE_URL: pg.url('hb_app'), SENTINEL_NAME: 'vlvt-backups', BACKUP_HEARTBEAT_URL: `${receiver.base}/ping/${UUID}`, LOG_LEVEL: 'silent' };
     const config = loadConfig(env);
-    const service = buildBackupService(config, createStore(config), silentLogger(), new Registry());
+    const service = buildBackupService(config, createStore(config), silentLogger(), { registry: new Registry() });
     assert.ok(service !== undefined);
     const result = await service.runOnce('manual');
     assert.equal(result.status, 'success');
@@ -149,5 +150,55 @@ describe('BACKUP_HEARTBEAT_URL times the backup job', () => {
     assert.equal(receiver.requests.length, 1);
     assert.match(receiver.requests[0]?.url ?? '', new RegExp(`^/ping/${UUID}/fail\\?rid=[0-9a-f-]{36}$`));
     assert.match(receiver.requests[0]?.body ?? '', /^vlvt-backups: backup failed \(/);
+  });
+});
+
+// Sets of SENTINEL_CONFIG on one BACKUP_HEARTBEAT_URL: each run pings it, so the last ping would be
+// whichever set ran last. A set that fails every night would then be hidden by one that succeeds after it.
+describe('backup sets sharing BACKUP_HEARTBEAT_URL', () => {
+  let receiver: TestHttpReceiver;
+  let pg: PgCluster;
+  let dir: string;
+  before(async () => {
+    [receiver, pg] = await Promise.all([startHttpReceiver(200, 'OK'), sharedPgCluster()]);
+    await pg.createDatabase('hb_sets_good');
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'heartbeat-sets-'));
+  });
+  after(async () => {
+    await Promise.all([receiver.close(), pg.stop(), fs.rm(dir, { recursive: true, force: true })]);
+  });
+
+  it("a failing set keeps the shared heartbeat failing after another set's success, naming it; a set's own heartbeatUrl is its own", async () => {
+    const file = path.join(dir, 'sentinel.yaml');
+    await fs.writeFile(
+      file,
+      'sets:\n  - name: broken\n    databaseUrl: ${BROKEN_URL}\n  - name: good\n    databaseUrl: ${GOOD_URL}\n  - name: own\n    databaseUrl: ${GOOD_URL}\n    heartbeatUrl: ${OWN_HEARTBEAT}\n',
+    );
+    const env = {
+      SENTINEL_CONFIG: file,
+      BACKUP_DIR: path.join(dir, 'backups'),
+      SENTINEL_NAME: 'vlvt',
+      BROKEN_URL: pg.url('hb_sets_missing_db'),
+      GOOD_URL: pg.url('hb_sets_good'),
+      BACKUP_HEARTBEAT_URL: `${receiver.base}/ping/${UUID}`,
+      OWN_HEARTBEAT: `${receiver.base}/ping/own-check`,
+      LOG_LEVEL: 'silent',
+    };
+    const stdout = captureStream();
+    const stderr = captureStream();
+    const code = await runCli(['backup'], env, { stdout: stdout.stream, stderr: stderr.stream });
+    assert.equal(code, 1, stdout.text() + stderr.text());
+    const ends = (prefix: string) => receiver.requests.filter((r) => r.url.startsWith(prefix) && !r.url.includes('/start'));
+    const shared = ends(`/ping/${UUID}`);
+    assert.equal(shared.length, 2, JSON.stringify(receiver.requests.map((r) => r.url)));
+    assert.match(shared[0]?.url ?? '', new RegExp(`^/ping/${UUID}/fail\\?rid=`));
+    // good succeeded, but broken's last run failed: still the failure form, saying why.
+    assert.match(shared[1]?.url ?? '', new RegExp(`^/ping/${UUID}/fail\\?rid=`));
+    assert.match(shared[1]?.body ?? '', /^vlvt, set good: backup stored: good\/backup-.*\nstill failing \(its last run\):\nvlvt, set broken: backup failed \(/s);
+    // own has a check of its own: its success is reported as such.
+    const own = ends('/ping/own-check');
+    assert.equal(own.length, 1);
+    assert.match(own[0]?.url ?? '', /^\/ping\/own-check\?rid=/);
+    assert.match(own[0]?.body ?? '', /^vlvt, set own: backup stored: own\/backup-/);
   });
 });

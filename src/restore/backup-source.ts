@@ -84,7 +84,7 @@ export async function describeBackup(store: BackupStore, key: string, prefix: st
   const parts: BackupFormat = manifest
     ? { format: manifest.format, compression: manifest.compression, encrypted: manifest.encryption === 'age' }
     : (fromName ?? (await probeFormat(store, key, probe)));
-  const pieces = await findPieces(store, key, manifest);
+  const pieces = await findPieces(store, key, head.size, manifest);
   const size = manifest?.size ?? (pieces === undefined ? head.size : pieces.reduce((sum, p) => sum + p.size, 0));
   return { key, parts, manifest, size, ...(pieces === undefined ? {} : { pieces: pieces.map((p) => p.key) }) };
 }
@@ -92,7 +92,7 @@ export async function describeBackup(store: BackupStore, key: string, prefix: st
 // The objects of a backup stored in several (the manifest lists them; without one, the listing
 // does), each checked to be there, so a restore stops before it touches the target. Undefined for a
 // backup in one object.
-async function findPieces(store: BackupStore, key: string, manifest: BackupManifest | undefined): Promise<{ key: string; size: number }[] | undefined> {
+async function findPieces(store: BackupStore, key: string, size: number, manifest: BackupManifest | undefined): Promise<{ key: string; size: number }[] | undefined> {
   if (manifest?.pieces !== undefined && manifest.pieces.length > 1) {
     const listed = new Map((await store.list(key)).map((o) => [o.key, o.size]));
     for (const [i, piece] of manifest.pieces.entries()) {
@@ -105,15 +105,15 @@ async function findPieces(store: BackupStore, key: string, manifest: BackupManif
     }
     return manifest.pieces;
   }
-  if (manifest !== undefined) return undefined;
+  // Only a key in our naming can have pieces (another tool's backup is one object): no listing for it.
+  if (manifest !== undefined || parsePieceKey(pieceKey(key, 2)) === undefined) return undefined;
   // No manifest: the pieces are what the listing holds, and they must follow on without a gap.
   const found = (await store.list(`${key}.`))
     .map((o) => ({ object: o, piece: parsePieceKey(o.key) }))
     .filter((p) => p.piece?.backupKey === key)
     .sort((a, b) => (a.piece?.index ?? 0) - (b.piece?.index ?? 0));
   if (found.length === 0) return undefined;
-  const first = await store.head(key);
-  const pieces = [{ key, size: first?.size ?? 0 }];
+  const pieces = [{ key, size }];
   for (const { object, piece } of found) {
     const expected = pieces.length + 1;
     if (piece?.index !== expected) throw missingPiece(key, pieceKey(key, expected), expected, undefined);

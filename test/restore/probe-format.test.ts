@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { Secret } from '../../src/config/secret.ts';
 import { createDecryptFactory } from '../../src/crypto/age-decrypt.ts';
 import { createEncryptStream } from '../../src/crypto/age-encrypt.ts';
-import { probeFormat } from '../../src/restore/backup-source.ts';
+import { describeBackup, probeFormat } from '../../src/restore/backup-source.ts';
 import type { DirStore } from '../../src/storage/dir-store.ts';
 import { tempDirStore } from './fixtures.ts';
 
@@ -62,5 +62,31 @@ describe('reading the format of a large object from its first bytes', () => {
   it('an uncompressed custom archive, encrypted', async () => {
     await put('c', await seal(Buffer.concat([Buffer.from('PGDMP'), randomBytes(1024 * 1024)])));
     assert.deepEqual(await probe('c'), { format: 'custom', compression: 'none', encrypted: true });
+  });
+});
+
+describe('describing a backup reads only what can be there', () => {
+  let store: DirStore;
+  let remove: () => Promise<void>;
+  before(async () => {
+    ({ store, remove } = await tempDirStore());
+  });
+  after(async () => {
+    await remove?.();
+  });
+
+  // The real directory store, with its list() calls recorded.
+  const listingsOf = async (key: string): Promise<string[]> => {
+    const listed: string[] = [];
+    const recording = Object.create(store, { list: { value: (prefix: string) => (listed.push(prefix), store.list(prefix)) } }) as DirStore;
+    await describeBackup(recording, key, 'backup-', { decrypt: undefined, zstdPath: 'zstd' });
+    return listed;
+  };
+
+  it("another tool's backup is one object: no listing for pieces; one of ours without a manifest is looked for in pieces", async () => {
+    await store.put('backup-2026-11-30T05-52-36-921Z.tar.gz', Readable.from([zlib.gzipSync(tarLike(), { level: 1 })]));
+    await store.put('backup-2026-11-30_03-00-00.dump', Readable.from([Buffer.from('PGDMP')]));
+    assert.deepEqual(await listingsOf('backup-2026-11-30T05-52-36-921Z.tar.gz'), []);
+    assert.deepEqual(await listingsOf('backup-2026-11-30_03-00-00.dump'), ['backup-2026-11-30_03-00-00.dump.']);
   });
 });

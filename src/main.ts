@@ -234,14 +234,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   if (config.retention.days === 0) logger.warn('retention is off (RETENTION_DAYS=0): backups are kept until deleted by hand');
 
   // With BACKUP_DATABASES, a run that could not tell which databases to back up (listing failed, none
-  // selected) has no set to pin its failure on: it is a service-wide backup_failed until a run resolves.
-  let selectionFinding: Finding | undefined;
-  // The same for each set of the file with `databases`, by the file set's name.
-  const fileSelectionFindings = new Map<string, Finding>();
+  // selected) has no set to pin its failure on: it is a service-wide backup_failed until a run resolves
+  // (key ''); the same for each set of the file with `databases`, under the file set's name.
+  const selectionFindings = new Map<string, Finding>();
   const findings = (): Finding[] => [
     ...monitorFindings(),
-    ...(selectionFinding === undefined ? [] : [selectionFinding]),
-    ...fileSelectionFindings.values(),
+    ...selectionFindings.values(),
     ...globalsFindings,
     ...retention.findings(),
     ...(setRetention?.findings() ?? []),
@@ -381,27 +379,28 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     const record = toBackupRunRecord(result);
     if (record !== undefined) void singleMonitor.afterBackupRun(record);
   });
-  backupService?.onRunFinished(async (result) => {
-    if (setsRunner === undefined || (result.status !== 'failed' && result.status !== 'success')) return;
-    selectionFinding = selectionFailure(setsRunner, result);
-    if (leadership.isLeader()) await alerts.process(selectionFinding === undefined ? [] : [selectionFinding], result.finishedAt, ['backup_failed']);
-  });
+  // fileSet: the set of the file whose runner this is; undefined for BACKUP_DATABASES' one runner.
+  const watchSelection = (runner: BackupSetsRunner, fileSet?: string) => async (result: BackupResult) => {
+    if (result.status !== 'failed' && result.status !== 'success') return;
+    const failure = selectionFailure(runner, result);
+    if (failure === undefined) selectionFindings.delete(fileSet ?? '');
+    else selectionFindings.set(fileSet ?? '', fileSet === undefined ? failure : tagFinding(fileSet, failure));
+    const current = selectionFindings.get(fileSet ?? '');
+    if (leadership.isLeader()) await alerts.process(current === undefined ? [] : [current], result.finishedAt, ['backup_failed'], fileSet);
+  };
+  if (setsRunner !== undefined) backupService?.onRunFinished(watchSelection(setsRunner));
   // SENTINEL_CONFIG: a set of the file without `databases` is one set, told its run's result; one with
   // them reports each database's result (onSetResult below) and its selection's problem by its name.
   for (const fileSet of fileSets?.list ?? []) {
-    fileSet.backupService?.onRunFinished(async (result) => {
-      if (fileSet.runner === undefined) {
-        noteLeftovers(result);
-        feed(fileSet.name, result);
-        return;
-      }
-      if (result.status !== 'failed' && result.status !== 'success') return;
-      const failure = selectionFailure(fileSet.runner, result);
-      if (failure === undefined) fileSelectionFindings.delete(fileSet.name);
-      else fileSelectionFindings.set(fileSet.name, tagFinding(fileSet.name, failure));
-      const current = fileSelectionFindings.get(fileSet.name);
-      if (leadership.isLeader()) await alerts.process(current === undefined ? [] : [current], result.finishedAt, ['backup_failed'], fileSet.name);
-    });
+    const runner = fileSet.runner;
+    fileSet.backupService?.onRunFinished(
+      runner === undefined
+        ? (result) => {
+            noteLeftovers(result);
+            feed(fileSet.name, result);
+          }
+        : watchSelection(runner, fileSet.name),
+    );
     fileSet.runner?.onSetResult((r) => onSetResult(r));
   }
   onGlobalsResult = async (result) => {

@@ -1,7 +1,7 @@
 // Prometheus metrics of retention, read from the retention service's stored state in collect()
 // (no I/O at scrape; unknown values are left out). The oldest backup's time is the monitor's
 // backup_sentinel_oldest_backup_timestamp_seconds and is not registered again here.
-import { ageSeconds } from '../util/state-gauge.ts';
+import { ageSeconds, registerLabelledStateGauge, registerStateGauge } from '../util/state-gauge.ts';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RuleState } from './lifecycle-rules.ts';
 import type { EffectiveMode, RetentionStatus } from './retention-status.ts';
@@ -48,23 +48,14 @@ export function registerRetentionMetrics(registry: Registry, states: RetentionSt
   const labelling = label === undefined ? undefined : unitLabelling(label);
   const labelsOf = (set: string): Record<string, string> => labelling?.of(set) ?? {};
   const setLabels = labelling?.names ?? [];
-  // One series per set whose value is known; a labelless gauge's default 0 is removed so an unknown value
-  // leaves the series out rather than reporting 0.
+  // One series per set whose value is known (the one unlabelled series without sets); unknown: left out.
   const gauge = (name: string, help: string, pick: (s: RetentionMetricsState) => number | undefined): void => {
-    new Gauge({
-      name: `${METRIC_PREFIX}${name}`,
-      help,
-      labelNames: setLabels,
-      registers: [registry],
-      collect() {
-        this.reset();
-        if (label === undefined) this.remove();
-        for (const [set, s] of read()) {
-          const value = pick(s);
-          if (value !== undefined && Number.isFinite(value)) this.set(labelsOf(set), value);
-        }
-      },
-    });
+    if (labelling === undefined) {
+      registerStateGauge(registry, `${METRIC_PREFIX}${name}`, help, () => {
+        const [only] = read();
+        return only === undefined ? undefined : pick(only[1]);
+      });
+    } else registerLabelledStateGauge(registry, `${METRIC_PREFIX}${name}`, help, labelling, () => read().map(([set, s]) => [set, pick(s)] as const));
   };
 
   new Gauge({

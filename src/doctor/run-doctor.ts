@@ -113,8 +113,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
   const { config, destinations } = options;
   const checks = describeConfiguration(config, destinations);
   for (const scope of databaseScopes(config)) checks.push(...(await checkScopeDatabases(scope)));
+  // A destination that is down for every folder (unreachable, no such bucket) is probed once: with many
+  // sets, each probe would wait out the S3 client's retries again.
+  const down = new Map<string, DoctorCheck>();
   for (const scope of storageScopes(config, destinations)) {
-    checks.push(labelled(scope.label, await probeStorage(scope.destination.store, scope.subfolder, options.now(), options.signal)));
+    const check =
+      down.get(scope.destination.name) ??
+      (await probeStorage(scope.destination.store, scope.subfolder, options.now(), options.signal, (otherFolder) => down.set(scope.destination.name, otherFolder)));
+    checks.push(labelled(scope.label, check));
   }
   // Lifecycle rules belong to a bucket: checked once per destination, not per set.
   for (const d of destinations) {

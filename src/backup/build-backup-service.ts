@@ -28,6 +28,7 @@ function buildBackupJobDeps(config: Config, store: BackupStore, logger: Logger, 
     store,
     destinations,
     logger: logger.child({ component: 'backup' }),
+    settingNames: config.settingNames,
     extraStage: isEncryptionEnabled(encryption) ? { name: 'age', create: () => createEncryptStream(encryption) } : undefined,
   };
 }

@@ -1,3 +1,4 @@
+import { nameErrorSettings, type SettingNames } from '../config/setting-names.ts';
 import type { Duplex } from 'node:stream';
 import type { BackupSettings, Location } from '../config/types.ts';
 import { BackupError, StorageError, errForLog } from '../errors.ts';
@@ -37,6 +38,8 @@ export interface BackupJobDeps {
   onStarted?: (() => Promise<void>) | undefined;
   // Test seam: wraps pg_dump's stdout (e.g. to hold it while a test stops the server).
   onDumpStarted?: (pid: number | undefined, args: readonly string[]) => void;
+  // A set of SENTINEL_CONFIG: its failures' hints name the file's keys (Config.settingNames).
+  settingNames?: SettingNames | undefined;
 }
 
 export interface RunContext {
@@ -176,6 +179,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     return { ...finished, status: 'success', key, manifest };
   } catch (caught) {
     const error = asBackupError(caught, deps.store.description);
+    nameErrorSettings(error, deps.settingNames);
     const finished = ended();
     const leftover = error.leftoverUpload;
     log.error(

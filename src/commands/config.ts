@@ -4,6 +4,9 @@ import { defineCommand } from './command.ts';
 // `backup-sentinel config`: the effective configuration as the service reads it (defaults applied,
 // values parsed), secrets masked: a URL keeps everything but its password, any other secret is `***`.
 
+// How hints word the settings of the file's sets and destinations: not settings themselves.
+const NOT_SETTINGS = new Set(['settingNames', 'hintNames']);
+
 function shown(value: unknown): unknown {
   if (value instanceof Secret) {
     const text = value.reveal();
@@ -15,7 +18,7 @@ function shown(value: unknown): unknown {
   if (typeof value === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) return maskUrl(value);
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(shown);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shown(v)]));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).filter(([k]) => !NOT_SETTINGS.has(k)).map(([k, v]) => [k, shown(v)]));
   return value;
 }
 

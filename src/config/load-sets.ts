@@ -3,7 +3,7 @@ import { keyPrefix } from '../core/naming.ts';
 import type { ConfigProblem } from '../errors.ts';
 import { destinationKey, destinationSettingNames, type DestinationEntry } from './destinations-file.ts';
 import type { Env, EnvReader } from './parse.ts';
-import { parseSetsFile, type SetEntry } from './sets-file.ts';
+import { parseSetsFile, setSettingNames, type SetEntry } from './sets-file.ts';
 import type { BackupSetConfig, Config, DestinationSettings, StorageSettings } from './types.ts';
 
 // SENTINEL_CONFIG: each set of the file is the environment with the set's values laid over it, read by
@@ -62,11 +62,12 @@ export function readSetsFile(r: EnvReader, env: Env, file: string, base: Config,
       location: config.location,
       backup: config.backup,
       databases: config.databases,
-      monitor: config.monitor,
+      monitor: { ...config.monitor, hintNames: setSettingNames(entry) },
       retention: config.retention,
       encryption: config.encryption,
       destinations: entry.destinations?.map((d) => d.name),
       backupHeartbeatUrl: config.alerts.backupHeartbeatUrl,
+      settingNames: setSettingNames(entry),
     });
   }
   checkSeparate(found, sets, parsed.sets);
@@ -157,6 +158,7 @@ export function configOfSet(config: Config, set: BackupSetConfig): Config {
     // The identity (for verify and restore) stays service-wide.
     encryption: { ...set.encryption, identity: config.encryption.identity },
     alerts: { ...config.alerts, backupHeartbeatUrl: set.backupHeartbeatUrl },
+    settingNames: set.settingNames,
     sets: undefined,
   };
 }

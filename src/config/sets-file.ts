@@ -43,6 +43,12 @@ const SET_KEYS: readonly SetKey[] = [
   { key: 'heartbeatUrl', variable: 'BACKUP_HEARTBEAT_URL' },
 ];
 
+// What a hint should call each variable the set's file entry gave: `databaseUrl of set "app" in
+// SENTINEL_CONFIG` for BACKUP_DATABASE_URL (a variable the set takes from the environment keeps its name).
+export function setSettingNames(entry: Pick<SetEntry, 'name' | 'values'>): Record<string, string> {
+  return Object.fromEntries(SET_KEYS.filter((k) => (entry.values[k.variable] ?? '') !== '').map((k) => [k.variable, `${k.key} of set "${entry.name}" in SENTINEL_CONFIG`]));
+}
+
 // One set as the file gives it: its name, and the variables its keys set ('' = unset for this set).
 export interface SetEntry {
   // `sets[2]`

@@ -81,6 +81,8 @@ export interface MonitorSettings {
   sizeMinDiffFixed?: boolean;
   // A newest backup no larger than this is "empty" (an empty database compresses to a few hundred bytes).
   emptyMaxBytes: number;
+  // A set of SENTINEL_CONFIG: how the findings' hints name the keys its entry in the file gave.
+  hintNames?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface EmailSettings {
@@ -178,9 +180,14 @@ export interface BackupSetConfig {
   destinations?: string[] | undefined;
   // Its `heartbeatUrl`, else BACKUP_HEARTBEAT_URL (the other alert settings are service-wide).
   backupHeartbeatUrl?: Secret | undefined;
+  // How hints name the variables the set's entry in the file gave (setSettingNames).
+  settingNames?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface Config {
+  // A set of SENTINEL_CONFIG's configuration (configOfSet): how hints name the variables its entry in
+  // the file gave (`databaseUrl of set "app" in SENTINEL_CONFIG`). Undefined: the environment's names.
+  settingNames?: Readonly<Record<string, string>> | undefined;
   // The first (or only) destination's storage: what every single-storage part uses.
   storage: StorageSettings;
   // Several destinations (AWS_S3_BUCKET with BACKUP_DIR set too), the first being `storage`;

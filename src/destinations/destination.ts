@@ -3,7 +3,7 @@ import type { Logger } from '../logger.ts';
 import { createStore } from '../storage/create-store.ts';
 import type { S3StoreOptions } from '../storage/s3-store.ts';
 import type { BackupStore, ConditionalStore } from '../storage/store.ts';
-import { withSettingNames } from '../storage/setting-names.ts';
+import { withSettingNames } from '../config/setting-names.ts';
 
 // One place a backup is written to: a name (in findings, alerts, metrics, `--destination`) and its
 // store. A value, so a list of them can come from any configuration source.

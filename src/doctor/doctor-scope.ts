@@ -16,6 +16,8 @@ export interface DatabaseScope {
   // The set's name, for the name of each of its databases' sets ("<set>/<database>"); undefined for
   // BACKUP_DATABASES, whose sets are named after the database alone.
   setName: string | undefined;
+  // A set of SENTINEL_CONFIG: how its hints name the keys its entry gave.
+  settingNames?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface StorageScope {
@@ -27,7 +29,7 @@ export interface StorageScope {
 
 export function databaseScopes(config: Pick<Config, 'backup' | 'databases' | 'sets'>): DatabaseScope[] {
   if (config.sets === undefined) return [{ label: undefined, settings: config.backup, databases: config.databases, setName: undefined }];
-  return config.sets.map((s) => ({ label: `set ${s.name}`, settings: s.backup, databases: s.databases, setName: s.name }));
+  return config.sets.map((s) => ({ label: `set ${s.name}`, settings: s.backup, databases: s.databases, setName: s.name, settingNames: s.settingNames }));
 }
 
 // The set name of one database of a scope with `databases`: "<set>/<database>", or the database alone.

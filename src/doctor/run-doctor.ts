@@ -1,3 +1,4 @@
+import { nameSettings } from '../config/setting-names.ts';
 import { createNotifiers } from '../alerts/create-alert-service.ts';
 import { describeDelivery, NO_CHANNEL_HINT, sendTestAlert } from '../alerts/send-test-alert.ts';
 import type { Config } from '../config/types.ts';
@@ -77,7 +78,12 @@ async function checkHeartbeats(config: Config, send: boolean, logger: Logger): P
 
 // The database(s) of one set (or of the environment): each database of BACKUP_DATABASES or of the set's
 // `databases` on its own (privileges differ per database), named after its set.
+// Hints name the keys of the set's entry in SENTINEL_CONFIG where it gave them (setting-names.ts).
 async function checkScopeDatabases(scope: DatabaseScope): Promise<DoctorCheck[]> {
+  return (await checkDatabasesOf(scope)).map((c) => (c.hint === undefined ? c : { ...c, hint: nameSettings(c.hint, scope.settingNames) }));
+}
+
+async function checkDatabasesOf(scope: DatabaseScope): Promise<DoctorCheck[]> {
   const { settings } = scope;
   if (settings === undefined) {
     return [labelled(scope.label, { name: 'database', status: 'skip', summary: scope.setName === undefined ? 'monitor-only: BACKUP_DATABASE_URL is not set' : 'monitor-only: the set has no databaseUrl and BACKUP_DATABASE_URL is not set' })];

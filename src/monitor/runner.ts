@@ -4,7 +4,7 @@ import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
 import { ScheduledTask } from '../core/scheduled-task.ts';
 import { errForLog, shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { nameSettings, settingNamesOf, type SettingNames } from '../storage/setting-names.ts';
+import { nameSettings, settingNamesOf, type SettingNames } from '../config/setting-names.ts';
 import type { BackupStore } from '../storage/store.ts';
 import { keyPrefix } from '../core/naming.ts';
 import type { CheckName, Finding } from '../core/findings.ts';
@@ -66,7 +66,7 @@ export class MonitorRunner {
   private readonly clock: Clock;
   private readonly inventory: BackupInventory;
   private readonly where: string;
-  // How hints name the storage settings (a destination of SENTINEL_CONFIG: its keys in the file).
+  // How hints name the settings (a destination or a set of SENTINEL_CONFIG: its keys in the file).
   private readonly settingNames: SettingNames | undefined;
   private readonly listeners = new Set<CheckListener>();
   private backupRuns: BackupRunState = emptyBackupRunState();
@@ -79,14 +79,15 @@ export class MonitorRunner {
   private quietChecksLeft: number;
 
   constructor(options: MonitorRunnerOptions) {
-    const { cron, ...policy } = options.settings;
+    const { cron, hintNames, ...policy } = options.settings;
     this.policy = policy;
     this.quietChecksLeft = options.firstBackupAtStart === true ? 1 : 0;
     this.logger = options.logger.child({ component: 'monitor' });
     this.clock = options.clock ?? systemClock;
     const prefix = keyPrefix(options.location);
     this.where = `${options.store.description}/${prefix}`;
-    this.settingNames = settingNamesOf(options.store);
+    const storeNames = settingNamesOf(options.store);
+    this.settingNames = hintNames === undefined ? storeNames : { ...storeNames, ...hintNames };
     // Throws CronSpecError for a schedule the cron engine cannot fire (the configuration rejects those first).
     this.task = new ScheduledTask({
       name: 'monitor',

@@ -1,3 +1,4 @@
+import { nameErrorSettings } from '../config/setting-names.ts';
 import type { DatabaseSelection, Location } from '../config/types.ts';
 import { BackupError, errForLog } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -98,6 +99,7 @@ export class BackupSetsRunner {
       if (this.#options.selection.kind === 'all') this.#lastListed = databases;
     } catch (caught) {
       const error = caught instanceof BackupError ? caught : new BackupError('config', `cannot resolve BACKUP_DATABASES: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
+      nameErrorSettings(error, this.#options.job.settingNames);
       log.error({ err: errForLog(error), hint: error.hint }, `backup failed: ${error.shortMessage}`);
       this.#problem = error;
       // Every set known from before gets the failure, so each one's backup_failed names it.
@@ -113,6 +115,7 @@ export class BackupSetsRunner {
             hint: 'check that the user of BACKUP_DATABASE_URL may CONNECT to the databases, and BACKUP_EXCLUDE_DATABASES',
           })
         : undefined;
+    nameErrorSettings(this.#problem, this.#options.job.settingNames);
     // A database the previous listing had and this one has not: dropped or renamed; reported on its set.
     for (const gone of (previous ?? []).filter((name) => !databases.includes(name) && !this.#excluded(name))) {
       const error = new BackupError('config', `database "${gone}" is no longer on the server (BACKUP_DATABASES=*): it was not backed up`, {

@@ -1,27 +1,28 @@
 import { SentinelError } from '../errors.ts';
 
-// A destination listed in SENTINEL_CONFIG has no AWS_S3_* or BACKUP_DIR of its own, yet the storage's
-// hints are written for the environment's variables ("check AWS_S3_ENDPOINT"). For such a destination
-// they name its keys in the file instead ("check endpoint of destination "r2" in SENTINEL_CONFIG"), so
-// nobody goes looking for a variable that is not set.
+// A destination or a backup set listed in SENTINEL_CONFIG has no AWS_S3_*, BACKUP_DIR or
+// BACKUP_DATABASE_URL of its own, yet hints are written for the environment's variables ("check
+// AWS_S3_ENDPOINT", "check the host and port in BACKUP_DATABASE_URL"). For those they name the keys in
+// the file instead ("check endpoint of destination "r2" in SENTINEL_CONFIG", "... in databaseUrl of set
+// "app" in SENTINEL_CONFIG"), so nobody goes looking for a variable that is not set.
 
-// The environment's storage variable -> what to say instead.
+// The environment's variable -> what to say instead (only the variables the file gave).
 export type SettingNames = Readonly<Record<string, string>>;
 
-const STORAGE_VARIABLE = /\b(?:AWS_[A-Z0-9_]+|SUPPORT_OBJECT_LOCK|BACKUP_DIR)\b/g;
+const VARIABLE = /\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b/g;
 
 export function nameSettings(text: string, names: SettingNames | undefined): string;
 export function nameSettings(text: string | undefined, names: SettingNames | undefined): string | undefined;
 export function nameSettings(text: string | undefined, names: SettingNames | undefined): string | undefined {
   if (text === undefined || names === undefined) return text;
   // "AWS_S3_* or BACKUP_DIR" and the like: the destination's keys as a whole.
-  return text.replace(/\bAWS_S3_\*/g, names['AWS_S3_*'] ?? 'AWS_S3_*').replace(STORAGE_VARIABLE, (v) => names[v] ?? v);
+  return text.replace(/\bAWS_S3_\*/g, names['AWS_S3_*'] ?? 'AWS_S3_*').replace(VARIABLE, (v) => names[v] ?? v);
 }
 
-// The error a store threw, its hint naming the file's keys. Changed in place: its class, code, details
-// and stack stay what they are.
-function rename(error: unknown, names: SettingNames): void {
-  if (!(error instanceof SentinelError) || error.hint === undefined) return;
+// An error's hint naming the file's keys. Changed in place: its class, code, details and stack stay what
+// they are.
+export function nameErrorSettings(error: unknown, names: SettingNames | undefined): void {
+  if (names === undefined || !(error instanceof SentinelError) || error.hint === undefined) return;
   const hint = nameSettings(error.hint, names);
   if (hint === error.hint) return;
   error.message = error.message.replace(`What to do: ${error.hint}`, `What to do: ${hint}`);
@@ -49,12 +50,12 @@ export function withSettingNames<S extends object>(store: S, names: SettingNames
         try {
           result = (value as (...a: unknown[]) => unknown).apply(this === receiver ? target : this, args);
         } catch (error) {
-          rename(error, names);
+          nameErrorSettings(error, names);
           throw error;
         }
         if (!(result instanceof Promise)) return result;
         return result.catch((error: unknown) => {
-          rename(error, names);
+          nameErrorSettings(error, names);
           throw error;
         });
       };

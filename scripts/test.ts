@@ -104,7 +104,7 @@ const children = new Set<ReturnType<typeof spawn>>();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     for (const child of children) child.kill(signal);
-    process.exitCode = 130;
+    process.exitCode = signal === 'SIGINT' ? 130 : 143;
   });
 }
 
@@ -135,7 +135,11 @@ function run(part: Part): Promise<Outcome> {
 }
 
 const outcomes = await Promise.all(parts.map(run));
-fs.rmSync(runTmp, { recursive: true, force: true });
+try {
+  fs.rmSync(runTmp, { recursive: true, force: true, maxRetries: 3 });
+} catch (error) {
+  process.stdout.write(`\ncould not remove the run's TMPDIR ${runTmp}: ${(error as Error).message}\n`);
+}
 const failed = outcomes.filter((o) => o.code !== 0);
 process.stdout.write(`\n${outcomes.map((o) => `${o.name} ${o.code === 0 ? 'ok' : 'FAILED'} ${o.seconds.toFixed(1)} s`).join(' · ')}\n`);
 if (failed.length > 0) {

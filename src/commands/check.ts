@@ -1,3 +1,4 @@
+import type { SettingNames } from '../config/setting-names.ts';
 import { worstStatus } from '../http/health.ts';
 import { pairKey, splitPair, type Finding } from '../core/findings.ts';
 import { destinationsOfSet, hasSetDestinations } from '../destinations/set-destinations.ts';
@@ -35,10 +36,10 @@ export const checkCommand = defineCommand({
       const targets = await setTargets(config);
       // Sets in several destinations: each (set, destination) checked on its own, named by both.
       if (hasSetDestinations(config)) {
-        const pairs = targets.flatMap((t) => destinationsOfSet(config, destinations, t.set).map((d) => ({ name: pairKey(t.set, d.name), set: t.set, destination: d.name, store: d.store, location: d.location, settings: t.settings })));
+        const pairs = targets.flatMap((t) => destinationsOfSet(config, destinations, t.set).map((d) => ({ name: pairKey(t.set, d.name), set: t.set, destination: d.name, store: d.store, location: d.location, settings: t.settings, settingNames: t.settingNames })));
         return await checkSets(values.json === true, ctx, narrow(pairs, only), 'pairs');
       }
-      const sets = targets.map((t) => ({ name: t.set, set: t.set, destination: destinations[0]?.name, store, location: t.location, settings: t.settings }));
+      const sets = targets.map((t) => ({ name: t.set, set: t.set, destination: destinations[0]?.name, store, location: t.location, settings: t.settings, settingNames: t.settingNames }));
       return await checkSets(values.json === true, ctx, narrow(sets, only), 'sets');
     }
     // Several destinations: each checked on its own, like sets (`--json` lists them under `sets`, by destination).
@@ -83,14 +84,14 @@ export const checkCommand = defineCommand({
 async function checkSets(
   json: boolean,
   ctx: CommandContext,
-  scopes: readonly { name: string; store: BackupStore; location: Location; settings: MonitorSettings }[],
+  scopes: readonly { name: string; store: BackupStore; location: Location; settings: MonitorSettings; settingNames?: SettingNames | undefined }[],
   kind: 'sets' | 'destinations' | 'pairs',
 ): Promise<number> {
   const { config } = ctx;
   const names = scopes.map((s) => s.name);
   const results = await Promise.all(
-    scopes.map(async ({ name: set, store, location, settings }) => {
-      const runner = new MonitorRunner({ store, location, settings, logger: ctx.logger.child(kind === 'sets' ? { set } : kind === 'pairs' ? splitPair(set) : { destination: set }) });
+    scopes.map(async ({ name: set, store, location, settings, settingNames }) => {
+      const runner = new MonitorRunner({ store, location, settings, settingNames, logger: ctx.logger.child(kind === 'sets' ? { set } : kind === 'pairs' ? splitPair(set) : { destination: set }) });
       const result = await runner.runCheck();
       return { set, result, snapshot: runner.snapshot(), status: worstStatus(result.findings.map((f) => f.severity)) };
     }),
@@ -138,16 +139,16 @@ function narrow<T extends { set: string | undefined; destination: string | undef
 
 // The sets to check, each with its folder and thresholds: BACKUP_DATABASES's databases, or SENTINEL_CONFIG's
 // sets (with `databases`, each database as `<name>/<database>`).
-async function setTargets(config: Config): Promise<{ set: string; location: Location; settings: MonitorSettings }[]> {
+async function setTargets(config: Config): Promise<{ set: string; location: Location; settings: MonitorSettings; settingNames?: SettingNames | undefined }[]> {
   if (config.sets === undefined) {
     const names = await currentSetNames(config.databases as DatabaseSelection, config.backup?.databaseUrl);
     return names.map((set) => ({ set, location: databaseLocation(config.location, set), settings: config.monitor }));
   }
   const perSet = await Promise.all(
     config.sets.map(async (s) => {
-      if (s.databases === undefined) return [{ set: s.name, location: s.location, settings: s.monitor }];
+      if (s.databases === undefined) return [{ set: s.name, location: s.location, settings: s.monitor, settingNames: s.settingNames }];
       const names = await currentSetNames(s.databases, s.backup?.databaseUrl);
-      return names.map((db) => ({ set: `${s.name}/${db}`, location: databaseLocation(s.location, db), settings: s.monitor }));
+      return names.map((db) => ({ set: `${s.name}/${db}`, location: databaseLocation(s.location, db), settings: s.monitor, settingNames: s.settingNames }));
     }),
   );
   return perSet.flat();

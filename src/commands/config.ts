@@ -5,7 +5,7 @@ import { defineCommand } from './command.ts';
 // values parsed), secrets masked: a URL keeps everything but its password, any other secret is `***`.
 
 // How hints word the settings of the file's sets and destinations: not settings themselves.
-const NOT_SETTINGS = new Set(['settingNames', 'hintNames']);
+const NOT_SETTINGS = new Set(['settingNames']);
 
 function shown(value: unknown): unknown {
   if (value instanceof Secret) {

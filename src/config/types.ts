@@ -81,8 +81,6 @@ export interface MonitorSettings {
   sizeMinDiffFixed?: boolean;
   // A newest backup no larger than this is "empty" (an empty database compresses to a few hundred bytes).
   emptyMaxBytes: number;
-  // A set of SENTINEL_CONFIG: how the findings' hints name the keys its entry in the file gave.
-  hintNames?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface EmailSettings {

@@ -77,13 +77,18 @@ export function pieceKey(backupKey: string, index: number): string {
   return index === 1 ? backupKey : `${backupKey}.${String(index).padStart(3, '0')}`;
 }
 
+// Whether a key follows our naming (only such a backup can be split into pieces).
+export function isOurBackupKey(key: string): boolean {
+  return OURS.test(key);
+}
+
 // The backup a continuation piece belongs to and its index (2 and up); undefined for any other key.
 export function parsePieceKey(key: string): { backupKey: string; index: number } | undefined {
   const match = PIECE.exec(key);
   if (!match) return undefined;
   const [, backupKey = '', digits = ''] = match;
   const index = Number(digits);
-  if (index < 2 || !Number.isSafeInteger(index) || !OURS.test(backupKey)) return undefined;
+  if (index < 2 || !Number.isSafeInteger(index) || !isOurBackupKey(backupKey)) return undefined;
   return { backupKey, index };
 }
 

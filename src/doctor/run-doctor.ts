@@ -125,7 +125,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorCheck[]> 
   for (const scope of storageScopes(config, destinations)) {
     const check =
       down.get(scope.destination.name) ??
-      (await probeStorage(scope.destination.store, scope.subfolder, options.now(), options.signal, (otherFolder) => down.set(scope.destination.name, otherFolder)));
+      (await probeStorage(scope.destination.store, scope.subfolder, options.now(), options.signal, (failed) =>
+        down.set(scope.destination.name, { ...failed, summary: `not probed: ${scope.destination.store.description} failed above for every folder` }),
+      ));
     checks.push(labelled(scope.label, check));
   }
   // Lifecycle rules belong to a bucket: checked once per destination, not per set.

@@ -38,9 +38,8 @@ const PROBE_NAME = 'storage: write, read back, delete';
 
 // Writes, reads back and deletes one small object; never throws. `signal` stops the upload (a shutdown
 // must not wait for a storage that does not answer). `onStorageDown`: told when the write failed for the
-// whole storage (unreachable, no such bucket, credentials refused), so other folders need no probe; it
-// gets the check of another folder of that storage, saying so.
-export async function probeStorage(store: BackupStore, subfolder: string, now: Date, signal?: AbortSignal, onStorageDown?: (otherFolder: DoctorCheck) => void): Promise<DoctorCheck> {
+// whole storage (unreachable, no such bucket, credentials refused), so other folders need no probe.
+export async function probeStorage(store: BackupStore, subfolder: string, now: Date, signal?: AbortSignal, onStorageDown?: (failed: DoctorCheck) => void): Promise<DoctorCheck> {
   const name = PROBE_NAME;
   const key = probeKey(subfolder, now);
   const body = Buffer.from(`backup-sentinel doctor probe ${now.toISOString()} ${randomBytes(8).toString('hex')}\n`);
@@ -48,11 +47,7 @@ export async function probeStorage(store: BackupStore, subfolder: string, now: D
     await store.put(key, Readable.from([body]), { contentType: 'text/plain', sizeHint: body.length, ...(signal === undefined ? {} : { signal }) });
   } catch (error) {
     const check: DoctorCheck = { name, status: 'fail', summary: `cannot write a probe object to ${store.description}: ${shortMessageOf(error)}`, hint: storageHint(error, 'write') };
-    if (error instanceof StorageError && STORAGE_WIDE.has(error.code)) {
-      // The short message without its "(upload <key> in <storage>)".
-      const why = error.shortMessage.replace(/\s\([^()]*\)$/, '');
-      onStorageDown?.({ ...check, summary: `not probed: ${store.description} failed above (${why})` });
-    }
+    if (error instanceof StorageError && STORAGE_WIDE.has(error.code)) onStorageDown?.(check);
     return check;
   }
   let problem: DoctorCheck | undefined;

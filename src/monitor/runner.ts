@@ -52,6 +52,8 @@ export interface MonitorRunnerOptions {
   // (on a new deployment often "no backup yet"), shows in /health at once but is marked quiet, so
   // alerting waits for the check after that backup and a healthy first deploy sends no FIRING/RESOLVED pair.
   firstBackupAtStart?: boolean;
+  // A set of SENTINEL_CONFIG: how hints name the keys its entry in the file gave (Config.settingNames).
+  settingNames?: SettingNames | undefined;
   // Listing tuning (see listing.ts); defaults: full listing daily, or always under 1,000 objects.
   fullListingIntervalMs?: number;
   fullListingMaxObjects?: number;
@@ -79,7 +81,7 @@ export class MonitorRunner {
   private quietChecksLeft: number;
 
   constructor(options: MonitorRunnerOptions) {
-    const { cron, hintNames, ...policy } = options.settings;
+    const { cron, ...policy } = options.settings;
     this.policy = policy;
     this.quietChecksLeft = options.firstBackupAtStart === true ? 1 : 0;
     this.logger = options.logger.child({ component: 'monitor' });
@@ -87,7 +89,7 @@ export class MonitorRunner {
     const prefix = keyPrefix(options.location);
     this.where = `${options.store.description}/${prefix}`;
     const storeNames = settingNamesOf(options.store);
-    this.settingNames = hintNames === undefined ? storeNames : { ...storeNames, ...hintNames };
+    this.settingNames = options.settingNames === undefined ? storeNames : { ...storeNames, ...options.settingNames };
     // Throws CronSpecError for a schedule the cron engine cannot fire (the configuration rejects those first).
     this.task = new ScheduledTask({
       name: 'monitor',

@@ -2,7 +2,7 @@ import { Readable, Writable, type Duplex, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { childEnv } from '../backup/child-env.ts';
 import { parseManifest, type BackupManifest } from '../backup/manifest.ts';
-import { manifestKey, parseBackupKey, parsePieceKey, pieceKey } from '../core/naming.ts';
+import { isOurBackupKey, manifestKey, parseBackupKey, parsePieceKey, pieceKey } from '../core/naming.ts';
 import { ARCHIVE_SNIFF_BYTES, isAgeEncrypted, sniffArchive, sniffCompression, type BackupFormat } from '../core/backup-format.ts';
 import { RestoreError, StorageError } from '../errors.ts';
 import type { BackupStore } from '../storage/store.ts';
@@ -106,7 +106,7 @@ async function findPieces(store: BackupStore, key: string, size: number, manifes
     return manifest.pieces;
   }
   // Only a key in our naming can have pieces (another tool's backup is one object): no listing for it.
-  if (manifest !== undefined || parsePieceKey(pieceKey(key, 2)) === undefined) return undefined;
+  if (manifest !== undefined || !isOurBackupKey(key)) return undefined;
   // No manifest: the pieces are what the listing holds, and they must follow on without a gap.
   const found = (await store.list(`${key}.`))
     .map((o) => ({ object: o, piece: parsePieceKey(o.key) }))

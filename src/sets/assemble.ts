@@ -128,6 +128,7 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
             ? {}
             : {
                 settingsOf: (unit: string) => fileSets.of(setOf(unit))?.config.monitor ?? config.monitor,
+                settingNamesOf: (unit: string) => fileSets.of(setOf(unit))?.config.settingNames,
                 firstBackupAtStartOf: (unit: string) => fileSets.of(setOf(unit))?.config.backup?.runOnStartup === true,
               }),
           ...(pairs ? { storeOf: (unit: string) => storeOfUnit(unit).store, tag: tagPair } : {}),

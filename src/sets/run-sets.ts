@@ -99,7 +99,6 @@ export class BackupSetsRunner {
       if (this.#options.selection.kind === 'all') this.#lastListed = databases;
     } catch (caught) {
       const error = caught instanceof BackupError ? caught : new BackupError('config', `cannot resolve BACKUP_DATABASES: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
-      nameErrorSettings(error, this.#options.job.settingNames);
       log.error({ err: errForLog(error), hint: error.hint }, `backup failed: ${error.shortMessage}`);
       this.#problem = error;
       // Every set known from before gets the failure, so each one's backup_failed names it.
@@ -115,7 +114,6 @@ export class BackupSetsRunner {
             hint: 'check that the user of BACKUP_DATABASE_URL may CONNECT to the databases, and BACKUP_EXCLUDE_DATABASES',
           })
         : undefined;
-    nameErrorSettings(this.#problem, this.#options.job.settingNames);
     // A database the previous listing had and this one has not: dropped or renamed; reported on its set.
     for (const gone of (previous ?? []).filter((name) => !databases.includes(name) && !this.#excluded(name))) {
       const error = new BackupError('config', `database "${gone}" is no longer on the server (BACKUP_DATABASES=*): it was not backed up`, {
@@ -161,7 +159,9 @@ export class BackupSetsRunner {
     }
   }
 
+  // Every failure of a run is made here: its hint names the file's keys for a set of SENTINEL_CONFIG.
   #failure(run: RunContext, startedAt: Date, error: BackupError): BackupFailure {
+    nameErrorSettings(error, this.#options.job.settingNames);
     const finishedAt = this.#clock();
     return { runId: run.runId, trigger: run.trigger, startedAt, finishedAt, durationMs: finishedAt.getTime() - startedAt.getTime(), status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error };
   }

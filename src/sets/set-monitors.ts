@@ -23,6 +23,7 @@ export interface SetMonitorsOptions {
   firstBackupAtStart?: boolean;
   // SENTINEL_CONFIG: a set's own thresholds and start-up run, instead of `settings`/`firstBackupAtStart`.
   settingsOf?: (set: string) => MonitorSettings;
+  settingNamesOf?: (set: string) => Readonly<Record<string, string>> | undefined;
   firstBackupAtStartOf?: (set: string) => boolean;
   // How a finding names its set (default tagFinding; sets in several destinations: tagPair).
   tag?: (set: string, finding: Finding) => Finding;
@@ -51,6 +52,7 @@ export class SetMonitors {
       store: this.#options.storeOf?.(set) ?? this.#options.store,
       location: this.#options.location(set),
       settings: this.#options.settingsOf?.(set) ?? this.#options.settings,
+      settingNames: this.#options.settingNamesOf?.(set),
       timezone: this.#options.timezone,
       logger: this.#options.logger.child({ set }),
       firstBackupAtStart: this.#options.firstBackupAtStartOf?.(set) ?? this.#options.firstBackupAtStart === true,

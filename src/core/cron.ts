@@ -29,6 +29,9 @@ export class CronSpecError extends SentinelError {}
 
 // undefined when `timezone` is an IANA zone this runtime knows, else why not.
 export function timezoneProblem(timezone: string): string | undefined {
+  // Every runtime knows UTC, the default: asking Intl would load its time-zone data, about 45 ms of CPU
+  // at the start of every command.
+  if (timezone === 'UTC') return undefined;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
     return undefined;

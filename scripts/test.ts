@@ -66,10 +66,25 @@ function allTestFiles(): string[] {
 const compileCache = path.join(cache, 'node-compile-cache');
 
 // A TMPDIR of the run's own for the test files and everything they start: what a test leaves there (a
-// service's local alert state, a cluster a killed test could not stop) goes when the run ends, instead of
-// piling up in /tmp across runs, and no test picks up another run's files. World-writable like /tmp:
-// the PostgreSQL servers run as the postgres user and keep their sockets there.
-const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'backup-sentinel-test-'));
+// service's local alert state, a cluster a killed test could not stop) goes when the run ends (also on
+// Ctrl-C), instead of piling up across runs, and no test picks up another run's files. World-writable
+// like /tmp: the PostgreSQL servers run as the postgres user and keep their sockets there.
+// It is in memory (/dev/shm) where the machine has room and the caller set no TMPDIR: creating and
+// removing thousands of small files (s3rver's buckets, clusters copied from the template, backup folders)
+// on a disk filesystem (ext4 on a virtual disk) costs about ten times the CPU it does on tmpfs, most of it
+// in the kernel (measured: seeding 1,000 objects into s3rver, 1.7 s of CPU in /tmp against 0.2 s in
+// /dev/shm). A container's small /dev/shm (64 MB) is left alone: the tests need a few hundred MB.
+const MEMORY_TMP_MIN_FREE = 2 * 1024 ** 3;
+function tmpBase(): string {
+  if (process.env.TMPDIR) return os.tmpdir();
+  try {
+    const stats = fs.statfsSync('/dev/shm');
+    return stats.bavail * stats.bsize >= MEMORY_TMP_MIN_FREE ? '/dev/shm' : os.tmpdir();
+  } catch {
+    return os.tmpdir();
+  }
+}
+const runTmp = fs.mkdtempSync(path.join(tmpBase(), 'backup-sentinel-test-'));
 fs.chmodSync(runTmp, 0o1777);
 
 const testFiles = process.argv.slice(2);

@@ -29,12 +29,22 @@ export class CronSpecError extends SentinelError {}
 
 // undefined when `timezone` is an IANA zone this runtime knows, else why not.
 export function timezoneProblem(timezone: string): string | undefined {
+  // Every runtime knows UTC, the default: asking Intl would load its time-zone data, about 45 ms of CPU
+  // at the start of every command.
+  if (timezone === 'UTC') return undefined;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
     return undefined;
   } catch {
     return 'an IANA time zone like "UTC" or "Europe/Berlin"';
   }
+}
+
+// UTC (the default) as a fixed offset: the same times, but croner then skips its Intl time-zone
+// conversion at every step, a tenth of the CPU per time (walking a per-second schedule's 12,000 times
+// for monitor_interval_seconds: 0.17 s instead of 1.7 s). Any other zone keeps its rules (DST).
+function zoneOption(timezone: string): { timezone: string } | { utcOffset: number } {
+  return timezone === 'UTC' ? { utcOffset: 0 } : { timezone };
 }
 
 // Quartz-style "?" means "any" in a day field; croner reads it as "the current value", so it is
@@ -59,7 +69,7 @@ export function parseCron(spec: CronSpec): CronTimes {
   let cron: Cron;
   try {
     // paused: never started; this object only computes times. sloppyRanges keeps "5/10" working.
-    cron = new Cron(normalise(spec.expression), { paused: true, timezone: spec.timezone, mode: '5-or-6-parts', sloppyRanges: true });
+    cron = new Cron(normalise(spec.expression), { paused: true, ...zoneOption(spec.timezone), mode: '5-or-6-parts', sloppyRanges: true });
   } catch (error) {
     throw new CronSpecError((error instanceof Error ? error.message : String(error)).replace(/^CronPattern: /, ''));
   }

@@ -34,17 +34,18 @@ describe('a backup to S3-compatible storage', () => {
     objectLock: false,
     ...overrides,
   });
+  // 1 MiB parts (s3rver takes parts under S3's 5 MiB minimum): a few MiB of dump make a multipart upload.
   const storeOf = (overrides: Partial<S3Settings> = {}, options: S3StoreOptions = {}) =>
-    new S3Store(settings(overrides), { partSize: 5 * MiB, tuning: { maxAttempts: 1, connectionTimeoutMs: 2000 }, ...options });
+    new S3Store(settings(overrides), { partSize: MiB, tuning: { maxAttempts: 1, connectionTimeoutMs: 2000 }, ...options });
 
   before(async () => {
     [pg, s3] = await Promise.all([startPgCluster(), startS3Server()]);
     proxy = await startTcpProxy(s3.port);
     await pg.createDatabase('app');
     await createSampleData(pg, 'app', 1000);
-    // About 16 MB of plain dump: several 5 MiB parts.
+    // About 5 MB of plain dump: several 1 MiB parts.
     await pg.createDatabase('big');
-    await pg.psql(`CREATE TABLE blobs AS SELECT i, md5(i::text) || md5((i * 2)::text) || md5((i * 3)::text) AS body FROM generate_series(1, 150000) i`, 'big');
+    await pg.psql(`CREATE TABLE blobs AS SELECT i, md5(i::text) || md5((i * 2)::text) || md5((i * 3)::text) AS body FROM generate_series(1, 50000) i`, 'big');
   });
   after(async () => {
     await proxy?.close();
@@ -86,7 +87,7 @@ describe('a backup to S3-compatible storage', () => {
   it('aborts the upload and leaves no object or parts when the connection to S3 is cut mid-upload', async () => {
     const store = storeOf({ endpoint: proxy.endpoint });
     const keysBefore = (await store.list('')).map((o) => o.key);
-    proxy.cutAfterUpBytes(7 * MiB);
+    proxy.cutAfterUpBytes(1.5 * MiB);
     const result = await runBackupJob(
       { settings: backupSettings(pg.url('big'), { compression: { algorithm: 'none', level: undefined } }), location, store, logger: captureLogs().logger, clock },
       { runId: 's3-cut', trigger: 'manual' },

@@ -196,8 +196,8 @@ describe('a database server that stops mid-dump', () => {
   before(async () => {
     pg = await startPgCluster();
     await pg.createDatabase('app');
-    await pg.psql(`CREATE TABLE blobs AS SELECT i, md5(i::text) || md5((i * 2)::text) || md5((i * 3)::text) AS body FROM generate_series(1, 300000) i`, 'app');
-    // About 32 MB of dump: far more than the buffers between pg_dump and the held stage, so pg_dump
+    await pg.psql(`CREATE TABLE blobs AS SELECT i, md5(i::text) || md5((i * 2)::text) || md5((i * 3)::text) AS body FROM generate_series(1, 150000) i`, 'app');
+    // About 16 MB of dump: several times the buffers between pg_dump and the held stage, so pg_dump
     // is still reading from the server when it stops.
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'svc-stop-'));
   });

@@ -23,13 +23,14 @@ register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(HOOKS)}`)},
 // What require() loaded (CommonJS packages loaded on demand) is in its cache, not seen by the hooks.
 process.on('exit', () => fs.writeFileSync(process.env.RECORD_TO, [...seen, ...Object.keys(createRequire(process.cwd() + '/').cache)].join('\\n')));`;
 
-// Runs the real CLI with `args` and returns its exit code and the npm packages it loaded (by name, e.g.
-// "nodemailer", "@aws-sdk/client-s3"), to check that a run loads only what it uses.
-export async function cliLoadedPackages(args: readonly string[], env: Record<string, string>): Promise<{ code: number | undefined; all: string; packages: Set<string> }> {
+// Runs the real CLI (or another program of the project) with `args` and returns its exit code and the
+// npm packages it loaded (by name, e.g. "nodemailer", "@aws-sdk/client-s3"), to check that a run loads
+// only what it uses.
+export async function cliLoadedPackages(args: readonly string[], env: Record<string, string>, program = CLI): Promise<{ code: number | undefined; all: string; packages: Set<string> }> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'loaded-packages-'));
   try {
     const record = path.join(dir, 'urls.txt');
-    const result = await execa(process.execPath, [...TYPESCRIPT_LOADER, '--import', `data:text/javascript,${encodeURIComponent(RECORDER)}`, CLI, ...args], {
+    const result = await execa(process.execPath, [...TYPESCRIPT_LOADER, '--import', `data:text/javascript,${encodeURIComponent(RECORDER)}`, program, ...args], {
       env: { PATH: process.env.PATH ?? '', ...compileCacheEnv(), ...env, RECORD_TO: record },
       extendEnv: false,
       reject: false,

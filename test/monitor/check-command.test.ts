@@ -9,7 +9,7 @@ import { backupKey } from '../../src/core/naming.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
-import { HOUR, MiB, putBackup, s3StoreFor, commandContext } from './fixtures.ts';
+import { HOUR, MiB, commandContext, configFor, putBackup, seedS3Files } from './fixtures.ts';
 import { compileCacheEnv, TYPESCRIPT_LOADER } from '../helpers/typescript-node.ts';
 
 const PARTS = { format: 'plain', compression: 'gzip', encrypted: false } as const;
@@ -19,19 +19,14 @@ describe('backup-sentinel check', () => {
   let s3: TestS3Server;
   before(async () => {
     s3 = await startS3Server({ extraBuckets: ['fresh-one', 'anomaly-one', 'stale-one'] });
+    // Written straight into the server's files as sparse files of the sizes the checks judge: 26 MiB of
+    // PUT requests cost about a second of CPU, and the uploads are not what check is about.
     const now = Date.now();
-    const fresh = s3StoreFor(s3, { AWS_S3_BUCKET: 'fresh-one' });
-    await putBackup(fresh.store, undefined, backupKey(fresh.config.location, new Date(now - 2 * HOUR), PARTS), 2 * MiB, new Date(now - 2 * HOUR));
-    const anomaly = s3StoreFor(s3, { AWS_S3_BUCKET: 'anomaly-one' });
-    for (const [age, size] of [[50, 10 * MiB], [26, 10 * MiB], [2, 2 * MiB]] as const) {
-      const time = new Date(now - age * HOUR);
-      await putBackup(anomaly.store, undefined, backupKey(anomaly.config.location, time, PARTS), size, time);
-    }
-    const stale = s3StoreFor(s3, { AWS_S3_BUCKET: 'stale-one' });
-    const old = new Date(now - 40 * HOUR);
-    const key = backupKey(stale.config.location, old, PARTS);
-    await putBackup(stale.store, undefined, key, 2 * MiB, old);
-    await s3.backdate(key, old, 'stale-one');
+    const { location } = configFor(s3.env);
+    const backup = (ageHours: number, size: number) => ({ key: backupKey(location, new Date(now - ageHours * HOUR), PARTS), size, time: new Date(now - ageHours * HOUR) });
+    await seedS3Files(s3, [backup(2, 2 * MiB)], 'fresh-one');
+    await seedS3Files(s3, [backup(50, 10 * MiB), backup(26, 10 * MiB), backup(2, 2 * MiB)], 'anomaly-one');
+    await seedS3Files(s3, [backup(40, 2 * MiB)], 'stale-one');
   });
   after(async () => {
     await s3?.close();

@@ -52,8 +52,8 @@ export async function putBackup(store: BackupStore, s3: TestS3Server | undefined
 
 // Writes many objects straight into s3rver's directory, much faster than 10,000 PUT requests. Unlike
 // the helper's seed(), sizes come from sparse files, so 10,000 1 MB backups cost no disk.
-export async function seedS3Files(s3: TestS3Server, objects: { key: string; size: number; time: Date }[]): Promise<void> {
-  const bucketDir = path.join(s3.directory, s3.bucket);
+export async function seedS3Files(s3: TestS3Server, objects: { key: string; size: number; time: Date }[], bucket = s3.bucket): Promise<void> {
+  const bucketDir = path.join(s3.directory, bucket);
   const folders = new Set(objects.map((o) => path.dirname(path.join(bucketDir, o.key))));
   for (const folder of folders) await fs.mkdir(folder, { recursive: true });
   const batch = 200;

@@ -102,19 +102,34 @@ function env(dir: string): Record<string, string> {
 
 describe('restore --latest --all (a whole server)', () => {
   let source: PgCluster;
+  // The restores' server: one for the suite, which each test empties of what the restores bring first
+  // (a cluster of its own per test cost about a second of CPU and two of wall each).
+  let target: PgCluster;
   let storage: Awaited<ReturnType<typeof tempDirStore>>;
   const original = new Map<string, string>();
 
   before(async () => {
-    source = await sharedPgCluster();
-    storage = await tempDirStore();
-    await seedSource(source);
-    for (const db of DATABASES) original.set(db, await describeDatabase(source, db));
-    await backUpServer(source, storage.store);
+    [source, storage] = await Promise.all([sharedPgCluster(), tempDirStore()]);
+    // Started beside the seeding and the backups, and awaited even when they fail, so after() stops it.
+    const started = startPgCluster();
+    try {
+      await seedSource(source);
+      for (const db of DATABASES) original.set(db, await describeDatabase(source, db));
+      await backUpServer(source, storage.store);
+    } finally {
+      target = await started;
+    }
   });
   after(async () => {
+    await target?.stop();
     await storage.remove();
   });
+
+  // The target as a fresh cluster is: none of the source's databases and roles.
+  const emptyTarget = async () => {
+    for (const db of [...DATABASES, 'restored']) await target.psql(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+    await target.psql('DROP ROLE IF EXISTS app_owner; DROP ROLE IF EXISTS app_reader; DROP ROLE IF EXISTS reporting');
+  };
 
   it('stores one object per database under its own folder and the globals under @globals, all with the run time', async () => {
     const keys = (await storage.store.list('srv/')).map((o) => o.key).filter((k) => !k.endsWith('.manifest.json'));
@@ -127,55 +142,43 @@ describe('restore --latest --all (a whole server)', () => {
   });
 
   it('restores roles, then every database with its owner, grants and rows, into a fresh cluster', async () => {
-    const target = await startPgCluster();
-    try {
-      const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', target.url('postgres')], env(storage.dir));
-      assert.equal(out.code, 0, out.stdout + out.stderr);
-      for (const db of DATABASES) assert.equal(await describeDatabase(target, db), original.get(db), `database "${db}"`);
-      assert.match(out.stdout, /globals: 3 roles created \(app_owner, app_reader, reporting\)/);
-      assert.match(out.stdout, /shop data: restored, 2 tables, 107 rows, owner app_owner/);
-      assert.match(out.stdout, /app_v2: restored, 2 tables, 309 rows, owner app_reader/);
-      // Role memberships and passwords came back (the backup user was a superuser).
-      assert.equal(await target.psql("SELECT pg_has_role('app_reader', 'reporting', 'MEMBER')"), 't');
-      assert.equal(await canLogin(target, 'app_owner', 'owner-pw'), true);
-      // The restoring superuser's own password was not replaced by the source's.
-      assert.match(out.stdout, /already on the target, left unchanged \(password included\): postgres/);
-    } finally {
-      await target.stop();
-    }
+    await emptyTarget();
+    const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', target.url('postgres')], env(storage.dir));
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    for (const db of DATABASES) assert.equal(await describeDatabase(target, db), original.get(db), `database "${db}"`);
+    assert.match(out.stdout, /globals: 3 roles created \(app_owner, app_reader, reporting\)/);
+    assert.match(out.stdout, /shop data: restored, 2 tables, 107 rows, owner app_owner/);
+    assert.match(out.stdout, /app_v2: restored, 2 tables, 309 rows, owner app_reader/);
+    // Role memberships and passwords came back (the backup user was a superuser).
+    assert.equal(await target.psql("SELECT pg_has_role('app_reader', 'reporting', 'MEMBER')"), 't');
+    assert.equal(await canLogin(target, 'app_owner', 'owner-pw'), true);
+    // The restoring superuser's own password was not replaced by the source's.
+    assert.match(out.stdout, /already on the target, left unchanged \(password included\): postgres/);
   });
 
   it('leaves a role that already exists on the target as it is (password unchanged) and reports it', async () => {
-    const target = await startPgCluster();
-    try {
-      await target.psql("CREATE ROLE app_reader LOGIN PASSWORD 'target-pw' CONNECTION LIMIT 3");
-      const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', target.url('postgres')], env(storage.dir));
-      assert.equal(out.code, 0, out.stdout + out.stderr);
-      assert.match(out.stdout, /left unchanged \(password included\): app_reader, postgres|left unchanged \(password included\): postgres, app_reader/);
-      assert.equal(await canLogin(target, 'app_reader', 'target-pw'), true, 'the existing password still works');
-      assert.equal(await canLogin(target, 'app_reader', 'reader-pw'), false, "the source's password was not set");
-      assert.equal(await target.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app_reader'"), '3');
-      // Its objects and grants are restored all the same.
-      assert.equal(await describeDatabase(target, 'app_v2'), original.get('app_v2'));
-    } finally {
-      await target.stop();
-    }
+    await emptyTarget();
+    await target.psql("CREATE ROLE app_reader LOGIN PASSWORD 'target-pw' CONNECTION LIMIT 3");
+    const out = await runCommand(restoreCommand, ['--latest', '--all', '--target-url', target.url('postgres')], env(storage.dir));
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    assert.match(out.stdout, /left unchanged \(password included\): app_reader, postgres|left unchanged \(password included\): postgres, app_reader/);
+    assert.equal(await canLogin(target, 'app_reader', 'target-pw'), true, 'the existing password still works');
+    assert.equal(await canLogin(target, 'app_reader', 'reader-pw'), false, "the source's password was not set");
+    assert.equal(await target.psql("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app_reader'"), '3');
+    // Its objects and grants are restored all the same.
+    assert.equal(await describeDatabase(target, 'app_v2'), original.get('app_v2'));
   });
 
   it('restore --set NAME restores that database only, not the one whose name it prefixes', async () => {
-    const target = await startPgCluster();
-    try {
-      await target.psql('CREATE ROLE app_owner; CREATE ROLE app_reader; CREATE ROLE reporting');
-      const out = await runCommand(restoreCommand, ['--latest', '--set', 'app', '--target-url', target.url('restored'), '--create'], env(storage.dir));
-      assert.equal(out.code, 0, out.stdout + out.stderr);
-      assert.match(out.stderr, /Newest backup: srv\/app\/bk-2026-01-02_03-04-05\.sql\.gz/);
-      assert.equal(await target.psql('SELECT count(*) FROM items', 'restored'), '200');
-      const missing = await runCommand(restoreCommand, ['--set', 'ap', '--target-url', target.url('other'), '--create'], env(storage.dir));
-      assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /no backups under "srv\/ap\/bk-"/);
-    } finally {
-      await target.stop();
-    }
+    await emptyTarget();
+    await target.psql('CREATE ROLE app_owner; CREATE ROLE app_reader; CREATE ROLE reporting');
+    const out = await runCommand(restoreCommand, ['--latest', '--set', 'app', '--target-url', target.url('restored'), '--create'], env(storage.dir));
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    assert.match(out.stderr, /Newest backup: srv\/app\/bk-2026-01-02_03-04-05\.sql\.gz/);
+    assert.equal(await target.psql('SELECT count(*) FROM items', 'restored'), '200');
+    const missing = await runCommand(restoreCommand, ['--set', 'ap', '--target-url', target.url('other'), '--create'], env(storage.dir));
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no backups under "srv\/ap\/bk-"/);
   });
 });
 

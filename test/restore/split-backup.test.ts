@@ -37,8 +37,7 @@ describe('a backup stored as several objects', () => {
   const now = Date.now();
 
   before(async () => {
-    pg = await sharedPgCluster();
-    s3 = await startS3Server();
+    [pg, s3] = await Promise.all([sharedPgCluster(), startS3Server()]);
     await seedDatabase(pg, 'split_src', 300);
     splitting = new S3Store(settingsFor(s3), { partSize: 4 * 1024, maxParts: 2 });
     oldKey = await takeBackup(pg, 'split_src', splitting, { format: 'plain', compression: 'none', at: new Date(now - 40 * DAY) });

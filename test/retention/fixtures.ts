@@ -21,9 +21,15 @@ export interface Seeded {
   ageDays: number;
 }
 
+// Where seeded objects go: a store, or anything that writes an object the way one would (e.g. straight
+// into the test S3 server's files, which skips the requests).
+export interface SeedTarget {
+  put(key: string, body: Readable): Promise<unknown>;
+}
+
 // Writes one backup (a few KiB, so never "empty") plus its manifest per age, both dated to the
 // backup's name time, as backup-sentinel would have written them that day.
-export async function seedBackups(store: BackupStore, backdate: Backdate, location: Location, ages: readonly number[], now: Date): Promise<Seeded[]> {
+export async function seedBackups(store: SeedTarget, backdate: Backdate, location: Location, ages: readonly number[], now: Date): Promise<Seeded[]> {
   const seeded: Seeded[] = [];
   for (const ageDays of ages) {
     const time = new Date(now.getTime() - ageDays * DAY);
@@ -37,7 +43,7 @@ export async function seedBackups(store: BackupStore, backdate: Backdate, locati
   return seeded;
 }
 
-export async function seedObject(store: BackupStore, backdate: Backdate, key: string, time: Date, size = 4096): Promise<void> {
+export async function seedObject(store: SeedTarget, backdate: Backdate, key: string, time: Date, size = 4096): Promise<void> {
   await store.put(key, Readable.from([Buffer.alloc(size, 1)]));
   await backdate(key, time);
 }

@@ -87,14 +87,20 @@ describe('restore --all and verify with the sets of SENTINEL_CONFIG', () => {
     assert.deepEqual([await count('rsa_app'), await count('rsa_crm_a'), await count('rsa_crm_b')], ['100', '200', '300']);
   });
 
+  // The directory's backups copied into the bucket, once: the tests only read them.
+  let copied: Promise<void> | undefined;
+  const copyToBucket = async (): Promise<void> => {
+    const copy = createStore({ storage: s3.settings() });
+    const local = new DirStore(env.BACKUP_DIR ?? '');
+    for (const o of await local.list('')) await copy.put(o.key, await local.get(o.key));
+  };
+
   // Two destinations with sets come from the configuration of the sets' destinations; here the Config is
   // given as that configuration makes it (a bucket first, then the directory; app writes to the bucket only).
   const withBucket = async (): Promise<Config> => {
     const base = loadConfig(env);
     const bucket = s3.settings(proxy.endpoint);
-    const copy = createStore({ storage: s3.settings() });
-    const local = new DirStore(env.BACKUP_DIR ?? '');
-    for (const o of await local.list('')) await copy.put(o.key, await local.get(o.key));
+    await (copied ??= copyToBucket());
     return {
       ...base,
       storage: bucket,

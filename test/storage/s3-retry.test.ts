@@ -49,7 +49,10 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
   });
 
   it('completes a multipart upload intact, backing off between the attempts of each request', async () => {
-    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { partSize: 5 * MiB, tuning: { retryBaseDelayMs: 100 } });
+    // A first step well above a request's own time on loopback (a few ms), small enough that part 2's
+    // five waits take about a second: the waits' lower bounds below are multiples of it.
+    const BASE_MS = 40;
+    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { partSize: 5 * MiB, tuning: { retryBaseDelayMs: BASE_MS } });
     const data = bytes(22 * MiB + 17, 21);
     // Every request fails its first attempt, and part 2 fails five times in a row (more than the SDK's 4
     // attempts). Counted per request, not by arrival order: with two parts in flight, "every other
@@ -74,13 +77,13 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
     for (const failure of failed) {
       const next = proxy.requests.find((r) => r.at >= failure.at && r !== failure && r.method === failure.method && r.url === failure.url);
       assert.ok(next, `${failure.method} ${failure.url} was not retried`);
-      assert.ok(next.at - failure.at >= 45, `${failure.method} ${failure.url} was retried after ${next.at - failure.at} ms`);
+      assert.ok(next.at - failure.at >= BASE_MS / 2 - 5, `${failure.method} ${failure.url} was retried after ${next.at - failure.at} ms`);
     }
     const part2 = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('partNumber=2&'));
     assert.equal(part2.length, 6);
     const spread = (part2.at(-1)?.at ?? 0) - (part2[0]?.at ?? 0);
-    // Five waits of at least 50, 100, 200, 400 and 800 ms.
-    assert.ok(spread >= 1_500, `part 2's six attempts spanned ${spread} ms`);
+    // Five waits of at least 1/2, 1, 2, 4 and 8 first steps (15.5 of them; a few ms less for timer granularity).
+    assert.ok(spread >= BASE_MS * 15, `part 2's six attempts spanned ${spread} ms`);
   });
 
   it("says a 500 is the provider's trouble, not the path style", async () => {

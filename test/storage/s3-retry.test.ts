@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Secret } from '../../src/config/secret.ts';
@@ -8,6 +9,7 @@ import { DEFAULT_S3_TUNING } from '../../src/storage/s3-client.ts';
 import { retryDelayMs } from '../../src/storage/s3-retry.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { oneS3AttemptWhenUnanswered } from '../helpers/one-s3-attempt.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { bytes, readAll, sha256 } from './store-contract.ts';
 
@@ -110,5 +112,44 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
     proxy.failWhen(undefined);
     assert.ok(error instanceof StorageError, String(error));
     assert.match(error.hint ?? '', /throttl/i);
+  });
+});
+
+describe('an endpoint that answers nothing (every connection reset)', () => {
+  let server: net.Server;
+  let connections = 0;
+  let endpoint = '';
+  before(async () => {
+    server = net.createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    endpoint = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  // Tests of commands and `serve` against a down endpoint rely on the helper: it must take effect on
+  // the stores made while it is on, and put the default back.
+  it('is tried the default number of times, or once per request under the test helper one-s3-attempt.ts', async () => {
+    const attemptsOfOneListing = async (): Promise<number> => {
+      connections = 0;
+      const error = await new S3Store(settingsFor('down', endpoint), { tuning: { retryBaseDelayMs: 2 } }).list('x/').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof StorageError, String(error));
+      return connections;
+    };
+    assert.equal(await attemptsOfOneListing(), DEFAULT_S3_TUNING.unansweredMaxAttempts);
+    const restore = oneS3AttemptWhenUnanswered();
+    try {
+      assert.equal(await attemptsOfOneListing(), 1);
+    } finally {
+      restore();
+    }
+    assert.equal(await attemptsOfOneListing(), 4, 'the default is back');
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { Secret } from '../../src/config/secret.ts';
 import { LeaderLease } from '../../src/leader/leader-lease.ts';
 import { leaseKey, parseLease } from '../../src/leader/lease.ts';
@@ -49,17 +49,16 @@ function lease(store: Store, instance: string, callLimitMs?: number): LeaderLeas
 }
 
 function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void {
-  // The tests of one storage share its lease key: one at a time.
-  describe(`the leader lease on ${name}`, { concurrency: 1 }, () => {
-    let fixture: Fixture;
-    before(async () => {
-      fixture = await makeFixture();
-    });
-    after(async () => {
-      await fixture?.close();
-    });
+  // Each test has a storage of its own (a lease key nobody else writes), so they run at the same time.
+  describe(`the leader lease on ${name}`, () => {
+    const setUp = async (t: TestContext): Promise<Fixture> => {
+      const fixture = await makeFixture();
+      t.after(() => fixture.close());
+      return fixture;
+    };
 
-    it('of two instances exactly one leads; a graceful stop hands the lease over within one renewal period', async () => {
+    it('of two instances exactly one leads; a graceful stop hands the lease over within one renewal period', async (t) => {
+      const fixture = await setUp(t);
       const [sa, sb] = fixture.stores;
       const a = lease(sa, 'instance-a');
       const b = lease(sb, 'instance-b');
@@ -100,7 +99,8 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
     });
 
     // Replicas of one Deployment come up within the same moment: both find no lease and race to create it.
-    it('of two instances started at the same moment exactly one leads, from the first round on', async () => {
+    it('of two instances started at the same moment exactly one leads, from the first round on', async (t) => {
+      const fixture = await setUp(t);
       const [sa, sb] = fixture.stores;
       const a = lease(sa, 'instance-a');
       const b = lease(sb, 'instance-b');
@@ -123,7 +123,8 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
       }
     });
 
-    it('a leader that cannot reach the storage steps down before another takes over, and never two lead', async () => {
+    it('a leader that cannot reach the storage steps down before another takes over, and never two lead', async (t) => {
+      const fixture = await setUp(t);
       const [sa, sb] = fixture.stores;
       const a = lease(sa, 'instance-a2');
       const b = lease(sb, 'instance-b2');
@@ -150,7 +151,8 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
       }
     });
 
-    it('a crashed leader (no release) is replaced once its lease is a TTL old', async () => {
+    it('a crashed leader (no release) is replaced once its lease is a TTL old', async (t) => {
+      const fixture = await setUp(t);
       const [sa, sb] = fixture.stores;
       const crashed = lease(sa, 'instance-crashed');
       await crashed.start();
@@ -170,8 +172,8 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
   });
 }
 
-// The three storages share nothing, and their tests wait on leases and timeouts rather than the CPU:
-// they run at the same time.
+// The tests share nothing, and wait on leases and timeouts rather than the CPU: they all run at the same
+// time (the suites inside inherit the concurrency).
 describe('the leader lease', { concurrency: true }, () => {
   // s3rver ignores If-None-Match / If-Match: a narrowly scoped test double in front of it answers them
   // as S3 and R2 do (test/helpers/conditional-proxy.ts). Each instance has its own proxy, so one can be cut off.
@@ -221,7 +223,7 @@ describe('the leader lease', { concurrency: true }, () => {
   // Storage that accepts connections and then answers nothing (a black hole): every lease call is
   // aborted after its bound, so the leader steps down in time and no request is left holding a socket
   // (which would keep a stopping process alive until the SDK's minute-long socket timeout).
-  describe('the leader lease on a storage that stops answering', { concurrency: 1 }, () => {
+  describe('the leader lease on a storage that stops answering', () => {
     it('steps down, and leaves no request open once stopped', async () => {
       const s3 = await startS3Server();
       const proxy = await startConditionalProxy(s3);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { Secret } from '../../src/config/secret.ts';
 import { LeaderLease } from '../../src/leader/leader-lease.ts';
 import { leaseKey, parseLease } from '../../src/leader/lease.ts';
@@ -49,16 +49,17 @@ function lease(store: Store, instance: string, callLimitMs?: number): LeaderLeas
 }
 
 function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void {
-  // Each test has a storage of its own (a lease key nobody else writes), so they run at the same time.
-  describe(`the leader lease on ${name}`, () => {
-    const setUp = async (t: TestContext): Promise<Fixture> => {
-      const fixture = await makeFixture();
-      t.after(() => fixture.close());
-      return fixture;
-    };
+  // The tests of one storage share its lease key: one at a time.
+  describe(`the leader lease on ${name}`, { concurrency: 1 }, () => {
+    let fixture: Fixture;
+    before(async () => {
+      fixture = await makeFixture();
+    });
+    after(async () => {
+      await fixture?.close();
+    });
 
-    it('of two instances exactly one leads; a graceful stop hands the lease over within one renewal period', async (t) => {
-      const fixture = await setUp(t);
+    it('of two instances exactly one leads; a graceful stop hands the lease over within one renewal period', async () => {
       const [sa, sb] = fixture.stores;
       const a = lease(sa, 'instance-a');
       const b = lease(sb, 'instance-b');
@@ -76,11 +77,13 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
         assert.equal(b.status().role, 'standby');
         assert.equal(b.status().holder, 'instance-a');
         assert.ok(b.status().until !== null);
-        // Renewals keep it with a for more than a TTL.
+        // Renewals keep it with a for more than a TTL: b never takes it. (A renewal that comes late on a
+        // loaded machine makes a stand by until its next round takes its own lease again: a state the
+        // test waits out, not a failure.)
         const firstUntil = Date.parse(a.status().until ?? '');
-        await waitFor(() => Date.parse(a.status().until ?? '') >= firstUntil + TTL_MS, 'a to renew its lease for a whole TTL', { timeoutMs: TTL_MS * 5 });
-        assert.equal(a.isLeader(), true, 'the leader lost a lease it kept renewing');
+        await waitFor(() => a.isLeader() && Date.parse(a.status().until ?? '') >= firstUntil + TTL_MS, 'a to renew its lease for a whole TTL', { timeoutMs: TTL_MS * 5 });
         assert.equal(b.isLeader(), false);
+        assert.deepEqual(changes.filter((c) => c.startsWith('b:')), [], 'b took over a lease a kept renewing');
         const released = Date.now();
         await a.stop();
         await waitFor(() => b.isLeader(), 'b to take over after a released the lease');
@@ -99,8 +102,7 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
     });
 
     // Replicas of one Deployment come up within the same moment: both find no lease and race to create it.
-    it('of two instances started at the same moment exactly one leads, from the first round on', async (t) => {
-      const fixture = await setUp(t);
+    it('of two instances started at the same moment exactly one leads, from the first round on', async () => {
       const [sa, sb] = fixture.stores;
       const a = lease(sa, 'instance-a');
       const b = lease(sb, 'instance-b');
@@ -123,8 +125,7 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
       }
     });
 
-    it('a leader that cannot reach the storage steps down before another takes over, and never two lead', async (t) => {
-      const fixture = await setUp(t);
+    it('a leader that cannot reach the storage steps down before another takes over, and never two lead', async () => {
       const [sa, sb] = fixture.stores;
       const a = lease(sa, 'instance-a2');
       const b = lease(sb, 'instance-b2');
@@ -151,8 +152,7 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
       }
     });
 
-    it('a crashed leader (no release) is replaced once its lease is a TTL old', async (t) => {
-      const fixture = await setUp(t);
+    it('a crashed leader (no release) is replaced once its lease is a TTL old', async () => {
       const [sa, sb] = fixture.stores;
       const crashed = lease(sa, 'instance-crashed');
       await crashed.start();
@@ -172,9 +172,22 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
   });
 }
 
-// The tests share nothing, and wait on leases and timeouts rather than the CPU: they all run at the same
-// time (the suites inside inherit the concurrency).
+// The three storages share nothing, and their tests wait on leases and timeouts rather than the CPU:
+// they run at the same time. (Each test with a storage of its own, all nine at once, was tried: on a
+// loaded machine their lease rounds then missed their hold too often.)
 describe('the leader lease', { concurrency: true }, () => {
+  // A process's first S3 store and request load the AWS SDK: synchronous work of a second or more on a
+  // loaded machine, which would stall the lease rounds of the directory's tests, already running, past
+  // their hold. Done once before any test starts.
+  before(async () => {
+    const s3 = await startS3Server();
+    try {
+      await new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: s3.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false }).list('warm-up/');
+    } finally {
+      await s3.close();
+    }
+  });
+
   // s3rver ignores If-None-Match / If-Match: a narrowly scoped test double in front of it answers them
   // as S3 and R2 do (test/helpers/conditional-proxy.ts). Each instance has its own proxy, so one can be cut off.
   runLeaseSuite('S3 (s3rver behind the conditional-request double)', async () => {
@@ -223,7 +236,7 @@ describe('the leader lease', { concurrency: true }, () => {
   // Storage that accepts connections and then answers nothing (a black hole): every lease call is
   // aborted after its bound, so the leader steps down in time and no request is left holding a socket
   // (which would keep a stopping process alive until the SDK's minute-long socket timeout).
-  describe('the leader lease on a storage that stops answering', () => {
+  describe('the leader lease on a storage that stops answering', { concurrency: 1 }, () => {
     it('steps down, and leaves no request open once stopped', async () => {
       const s3 = await startS3Server();
       const proxy = await startConditionalProxy(s3);

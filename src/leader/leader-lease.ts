@@ -69,6 +69,9 @@ export interface LeaderLeaseOptions {
   instance: string;
   logger: Logger;
   clock?: () => Date;
+  // How long one storage call may take before it is aborted (see #bounded for the default). Tests of a
+  // storage that stops answering set it lower, so they do not wait the default's 2 s floor per call.
+  callLimitMs?: number;
 }
 
 // A lease in the backup storage, written with conditional requests: If-None-Match: * creates it,
@@ -240,7 +243,7 @@ export class LeaderLease implements Leadership {
   // next renewal fails (412) and this instance steps down; a late create names us, and the next round
   // renews it.
   async #bounded<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const limitMs = Math.max(2_000, Math.floor(this.#timings.tickMs * 0.8));
+    const limitMs = this.#o.callLimitMs ?? Math.max(2_000, Math.floor(this.#timings.tickMs * 0.8));
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`no answer from the storage within ${limitMs} ms`)), limitMs);
     const promise = call(controller.signal);

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { AlertService } from '../../src/alerts/alert-service.ts';
 import { EmailNotifier } from '../../src/alerts/email.ts';
 import { SlackNotifier } from '../../src/alerts/slack.ts';
@@ -16,30 +16,35 @@ import { captureLogs } from '../helpers/log-sink.ts';
 import { at, MONITOR_CHECKS, finding, makeService, notificationCounts, staleFinding } from './fixtures.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-describe('alert service with Slack and e-mail', () => {
-  let slack: TestSlackServer;
-  let smtp: TestSmtpServer;
-  let dir: string;
-  before(async () => {
-    [slack, smtp] = await Promise.all([startSlackServer(), startSmtpServer()]);
-  });
-  after(async () => {
-    await Promise.all([slack.close(), smtp.close()]);
-  });
-  beforeEach(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'alerts-'));
-    slack.payloads.length = 0;
-    smtp.mails.length = 0;
-  });
-  afterEach(async () => {
-    await fs.rm(dir, { recursive: true, force: true });
-  });
+interface Fixture {
+  slack: TestSlackServer;
+  smtp: TestSmtpServer;
+  dir: string;
+  channels: () => [SlackNotifier, EmailNotifier];
+  texts: () => string[];
+  subjects: () => (string | undefined)[];
+}
 
-  const channels = () => [new SlackNotifier(new Secret(slack.url), { timeoutMs: 2000 }), new EmailNotifier(smtp.settings())];
-  const texts = () => slack.payloads.map((p) => (p as { text: string }).text);
-  const subjects = () => smtp.mails.map((m) => m.subject);
+// Each test has Slack and SMTP servers and a directory of its own, closed when it ends, so the tests run
+// at the same time: most of their time is waiting (smtp-server's 100 ms before it greets each
+// connection, a webhook's timeout), and the file then takes about as long as its longest test.
+async function fixture(t: TestContext): Promise<Fixture> {
+  const [slack, smtp, dir] = await Promise.all([startSlackServer(), startSmtpServer(), fs.mkdtemp(path.join(os.tmpdir(), 'alerts-'))]);
+  t.after(() => Promise.all([slack.close(), smtp.close(), fs.rm(dir, { recursive: true, force: true })]));
+  return {
+    slack,
+    smtp,
+    dir,
+    channels: () => [new SlackNotifier(new Secret(slack.url), { timeoutMs: 2000 }), new EmailNotifier(smtp.settings())],
+    texts: () => slack.payloads.map((p) => (p as { text: string }).text),
+    subjects: () => smtp.mails.map((m) => m.subject),
+  };
+}
 
-  it('firing, a reminder and resolved reach both channels as the injected clock moves', async () => {
+describe('alert service with Slack and e-mail', { concurrency: true }, () => {
+
+  it('firing, a reminder and resolved reach both channels as the injected clock moves', async (t) => {
+    const { dir, channels, texts, subjects } = await fixture(t);
     const logs = captureLogs();
     const { service, registry } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: logs.logger });
     await service.start();
@@ -62,7 +67,8 @@ describe('alert service with Slack and e-mail', () => {
     await service.stop();
   });
 
-  it('a restart in the middle neither re-sends nor forgets what is firing', async () => {
+  it('a restart in the middle neither re-sends nor forgets what is firing', async (t) => {
+    const { slack, dir, channels, subjects } = await fixture(t);
     const store = new DirStore(dir);
     const logs = captureLogs();
     const a = makeService({ store, subfolder: 'db', notifiers: channels(), logger: logs.logger });
@@ -95,7 +101,8 @@ describe('alert service with Slack and e-mail', () => {
     ]);
   });
 
-  it('one channel failing does not stop the other, and the alert is not sent twice', async () => {
+  it('one channel failing does not stop the other, and the alert is not sent twice', async (t) => {
+    const { slack, smtp, dir, channels, texts } = await fixture(t);
     const logs = captureLogs();
     const { service, registry, sleeps } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: logs.logger });
     await service.start();
@@ -126,7 +133,8 @@ describe('alert service with Slack and e-mail', () => {
     await service.stop();
   });
 
-  it('a permanent Slack error is reported once and not retried; e-mail still goes out', async () => {
+  it('a permanent Slack error is reported once and not retried; e-mail still goes out', async (t) => {
+    const { slack, dir, channels, subjects } = await fixture(t);
     const logs = captureLogs();
     const { service, registry, sleeps } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: logs.logger });
     await service.start();
@@ -147,7 +155,8 @@ describe('alert service with Slack and e-mail', () => {
     await service.stop();
   });
 
-  it('transient failures are retried with growing waits until the message goes through', async () => {
+  it('transient failures are retried with growing waits until the message goes through', async (t) => {
+    const { slack, smtp, dir, channels } = await fixture(t);
     const { service, sleeps } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: captureLogs().logger });
     await service.start();
     slack.respondWith({ status: 500 }, { status: 503 }, { status: 429, body: 'rate_limited', headers: { 'retry-after': '3' } });
@@ -163,25 +172,30 @@ describe('alert service with Slack and e-mail', () => {
     await service.stop();
   });
 
-  it('a hanging webhook does not hold up the e-mail', async () => {
+  it('a hanging webhook does not hold up the e-mail', async (t) => {
+    const { slack, smtp, dir } = await fixture(t);
     const logs = captureLogs();
-    const notifiers = [new SlackNotifier(new Secret(slack.url), { timeoutMs: 1500 }), new EmailNotifier(smtp.settings())];
+    const notifiers = [new SlackNotifier(new Secret(slack.url), { timeoutMs: 2500 }), new EmailNotifier(smtp.settings())];
     const { service } = makeService({ store: new DirStore(dir), notifiers, logger: logs.logger, retry: { attempts: 1 } });
     await service.start();
     slack.respondWith('hang');
     const started = Date.now();
     const pending = service.process([staleFinding], at(0), MONITOR_CHECKS);
+    const slackGaveUp = () => logs.records().some((r) => r.channel === 'slack' && r.level === 50);
     await waitFor(() => smtp.mails.length > 0, 'the e-mail', { timeoutMs: 5_000, intervalMs: 10 });
-    const mailAfter = Date.now() - started;
+    // Slack is still waiting for its answer when the e-mail is in: the e-mail did not wait for it. (A
+    // state, not a time bound on the e-mail, which a loaded machine running the other tests delays.)
+    assert.equal(slackGaveUp(), false, 'the e-mail went out only after Slack had given up');
     const result = await pending;
     const doneAfter = Date.now() - started;
-    assert.ok(mailAfter < 1000, `mail arrived after ${mailAfter} ms`);
-    assert.ok(doneAfter >= 1400, `slack gave up after ${doneAfter} ms`);
-    assert.match(result.deliveries[0]?.error?.shortMessage ?? '', /did not answer within 1.5 s/);
+    assert.ok(doneAfter >= 2400, `slack gave up after ${doneAfter} ms`);
+    assert.ok(slackGaveUp());
+    assert.match(result.deliveries[0]?.error?.shortMessage ?? '', /did not answer within 2.5 s/);
     await service.stop();
   });
 
-  it('stopping the service cuts the wait between retries short', async () => {
+  it('stopping the service cuts the wait between retries short', async (t) => {
+    const { slack, dir } = await fixture(t);
     const logs = captureLogs();
     // The real sleep this time: 10 s before the second try, unless stop() comes first.
     const service = new AlertService({
@@ -205,7 +219,8 @@ describe('alert service with Slack and e-mail', () => {
     assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined, 'a stopped service sends nothing');
   });
 
-  it('when no channel takes the alert, it is sent again at the next check', async () => {
+  it('when no channel takes the alert, it is sent again at the next check', async (t) => {
+    const { slack, smtp, dir, channels, subjects } = await fixture(t);
     const { service } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: captureLogs().logger, retry: { attempts: 2 } });
     await service.start();
     slack.respondWith({ status: 500 }, { status: 500 });
@@ -219,7 +234,8 @@ describe('alert service with Slack and e-mail', () => {
     assert.deepEqual(subjects(), ['[FIRING] vlvt-backups: no new backup for 27 h']);
   });
 
-  it('a failed backup run notifies at once and the next check does not repeat it', async () => {
+  it('a failed backup run notifies at once and the next check does not repeat it', async (t) => {
+    const { dir, channels, subjects } = await fixture(t);
     const { service } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: captureLogs().logger });
     await service.start();
     const failed = { ...finding('backup_failed'), summary: 'backup failed at dump: pg_dump exited with code 1' };
@@ -231,7 +247,8 @@ describe('alert service with Slack and e-mail', () => {
     await service.stop();
   });
 
-  it('a monitor run does not resolve what a verify run reported, nor the other way round', async () => {
+  it('a monitor run does not resolve what a verify run reported, nor the other way round', async (t) => {
+    const { dir, channels, subjects } = await fixture(t);
     const { service } = makeService({ store: new DirStore(dir), notifiers: channels(), logger: captureLogs().logger });
     await service.start();
     const verify = ['verify_failed', 'drill_failed'] as const;
@@ -248,7 +265,8 @@ describe('alert service with Slack and e-mail', () => {
     await service.stop();
   });
 
-  it('corrupt stored state means a fresh start with a warning, never a crash', async () => {
+  it('corrupt stored state means a fresh start with a warning, never a crash', async (t) => {
+    const { dir, channels } = await fixture(t);
     const store = new DirStore(dir);
     await store.put(alertStateKey(''), Readable.from([Buffer.from('{"version": 1, "firing": [tr')]));
     const logs = captureLogs();
@@ -260,7 +278,8 @@ describe('alert service with Slack and e-mail', () => {
     assert.deepEqual(Object.keys(saved.firing), ['stale']);
   });
 
-  it('with no channel configured, alerts go to the logs and metrics and start-up says so', async () => {
+  it('with no channel configured, alerts go to the logs and metrics and start-up says so', async (t) => {
+    const { dir } = await fixture(t);
     const logs = captureLogs();
     const { service, registry } = makeService({ store: new DirStore(dir), notifiers: [], logger: logs.logger });
     await service.start();

@@ -6,7 +6,8 @@ import { captureLogs } from '../helpers/log-sink.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 // Real timers on a per-second schedule: each test waits at most a few seconds of wall time, polling
-// the state it expects instead of sleeping.
+// the state it expects instead of sleeping. Each test has its own task, clock and log, so they run at
+// the same time: the file waits about as long as its longest test, not their sum.
 
 const EVERY_SECOND = { expression: '* * * * * *', timezone: 'UTC' };
 
@@ -24,7 +25,7 @@ function gate() {
   return { runs, run, release: () => releases.shift()?.() };
 }
 
-describe('ScheduledTask', () => {
+describe('ScheduledTask', { concurrency: true }, () => {
   it('fires on its cron schedule with the trigger "schedule", the time it is for, and moves to the next time', async () => {
     const logs = captureLogs();
     const runs: TaskRun[] = [];

@@ -11,6 +11,7 @@ import { restoreCommand } from '../../src/commands/restore.ts';
 import { verifyCommand } from '../../src/commands/verify.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { oneS3AttemptWhenUnanswered } from '../helpers/one-s3-attempt.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { runCommand } from '../restore/fixtures.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
@@ -24,8 +25,11 @@ describe('commands with two destinations', () => {
   let proxy: TcpProxy;
   let dir: string;
   let env: Record<string, string>;
+  let restoreS3Tuning: () => void;
 
   before(async () => {
+    // S3 is down in most tests: one attempt per request instead of 4 with back-off (see the helper).
+    restoreS3Tuning = oneS3AttemptWhenUnanswered();
     [pg, s3] = await Promise.all([sharedPgCluster(), startS3Server()]);
     proxy = await startTcpProxy(s3.port);
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'dest-cmd-'));
@@ -43,6 +47,7 @@ describe('commands with two destinations', () => {
     };
   });
   after(async () => {
+    restoreS3Tuning?.();
     proxy?.restore();
     await proxy?.close();
     await Promise.all([pg?.stop(), s3?.close(), fs.rm(dir, { recursive: true, force: true })]);

@@ -15,7 +15,10 @@ import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const TTL_MS = 2_000;
+// Short, so each handover and expiry the tests wait for takes a second or two; the bounds asserted are
+// multiples of it. 1 s was too short on a loaded machine: a renewal then has half a second to land, and
+// a late one makes the leader step down in the middle of a test.
+const TTL_MS = 1_500;
 const KEY = leaseKey('');
 
 // Samples both instances every few ms for the whole test: two leaders at once is a failure.
@@ -41,12 +44,13 @@ interface Fixture {
   close(): Promise<void>;
 }
 
-function lease(store: Store, instance: string): LeaderLease {
-  return new LeaderLease({ store, key: KEY, location: KEY, ttlMs: TTL_MS, instance, logger: silentLogger() });
+function lease(store: Store, instance: string, callLimitMs?: number): LeaderLease {
+  return new LeaderLease({ store, key: KEY, location: KEY, ttlMs: TTL_MS, instance, logger: silentLogger(), ...(callLimitMs === undefined ? {} : { callLimitMs }) });
 }
 
 function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void {
-  describe(`the leader lease on ${name}`, () => {
+  // The tests of one storage share its lease key: one at a time.
+  describe(`the leader lease on ${name}`, { concurrency: 1 }, () => {
     let fixture: Fixture;
     before(async () => {
       fixture = await makeFixture();
@@ -73,10 +77,13 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
         assert.equal(b.status().role, 'standby');
         assert.equal(b.status().holder, 'instance-a');
         assert.ok(b.status().until !== null);
-        // Renewals keep it with a for several TTLs.
-        await new Promise((resolve) => setTimeout(resolve, TTL_MS * 1.5));
-        assert.equal(a.isLeader(), true, 'the leader lost a lease it kept renewing');
+        // Renewals keep it with a for more than a TTL: b never takes it. (A renewal that comes late on a
+        // loaded machine makes a stand by until its next round takes its own lease again: a state the
+        // test waits out, not a failure.)
+        const firstUntil = Date.parse(a.status().until ?? '');
+        await waitFor(() => a.isLeader() && Date.parse(a.status().until ?? '') >= firstUntil + TTL_MS, 'a to renew its lease for a whole TTL', { timeoutMs: TTL_MS * 5 });
         assert.equal(b.isLeader(), false);
+        assert.deepEqual(changes.filter((c) => c.startsWith('b:')), [], 'b took over a lease a kept renewing');
         const released = Date.now();
         await a.stop();
         await waitFor(() => b.isLeader(), 'b to take over after a released the lease');
@@ -165,82 +172,102 @@ function runLeaseSuite(name: string, makeFixture: () => Promise<Fixture>): void 
   });
 }
 
-// s3rver ignores If-None-Match / If-Match: a narrowly scoped test double in front of it answers them
-// as S3 and R2 do (test/helpers/conditional-proxy.ts). Each instance has its own proxy, so one can be cut off.
-runLeaseSuite('S3 (s3rver behind the conditional-request double)', async () => {
-  const s3: TestS3Server = await startS3Server();
-  const proxies: ConditionalProxy[] = await Promise.all([startConditionalProxy(s3), startConditionalProxy(s3)]);
-  const store = (p: ConditionalProxy) =>
-    new S3Store(
-      { kind: 's3', bucket: s3.bucket, endpoint: p.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false },
-      { tuning: { maxAttempts: 1, socketTimeoutMs: 500 } },
-    );
-  return {
-    stores: [store(proxies[0]!), store(proxies[1]!)],
-    cut: (i, down) => proxies[i]!.setDown(down),
-    async close() {
-      await Promise.all(proxies.map((p) => p.close()));
-      await s3.close();
-    },
-  };
-});
-
-// A directory store cut off: its root made unreadable is not possible as root, so the cut-off
-// instance's store points at a path that a file blocks (every call fails like a lost mount).
-runLeaseSuite('a directory', async () => {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'lease-'));
-  let cutA = false;
-  const real = new DirStore(root);
-  const broken = new DirStore(path.join(root, 'blocked-by-a-file', 'x'));
-  await fs.writeFile(path.join(root, 'blocked-by-a-file'), '');
-  // Instance 0 reads through a store that switches to the broken one when cut.
-  const switching = new Proxy(real, {
-    get(target, property, receiver) {
-      const source = cutA ? broken : target;
-      const value = Reflect.get(source, property, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(source) : value;
-    },
-  });
-  return {
-    stores: [switching, new DirStore(root)],
-    cut: (_i, down) => {
-      cutA = down;
-    },
-    close: () => fs.rm(root, { recursive: true, force: true }),
-  };
-});
-
-// Storage that accepts connections and then answers nothing (a black hole): every lease call is
-// aborted after its bound, so the leader steps down in time and no request is left holding a socket
-// (which would keep a stopping process alive until the SDK's minute-long socket timeout).
-describe('the leader lease on a storage that stops answering', () => {
-  it('steps down, and leaves no request open once stopped', async () => {
+// The three storages share nothing, and their tests wait on leases and timeouts rather than the CPU:
+// they run at the same time. (Each test with a storage of its own, all nine at once, was tried: on a
+// loaded machine their lease rounds then missed their hold too often.)
+describe('the leader lease', { concurrency: true }, () => {
+  // A process's first S3 store and request load the AWS SDK: synchronous work of a second or more on a
+  // loaded machine, which would stall the lease rounds of the directory's tests, already running, past
+  // their hold. Done once before any test starts.
+  before(async () => {
     const s3 = await startS3Server();
-    const proxy = await startConditionalProxy(s3);
-    const tcp = await startTcpProxy(Number(new URL(proxy.endpoint).port));
-    const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: tcp.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
-    const a = lease(store, 'instance-stalled');
     try {
-      await a.start();
-      assert.equal(a.isLeader(), true);
-      tcp.stall();
-      await waitFor(() => !a.isLeader(), 'the leader to stop counting itself leader');
-      await waitFor(() => a.status().problem !== undefined, 'the failed renewal to be reported');
-      assert.match(a.status().problem ?? '', /no answer from the storage within \d+ ms/);
-      const stopping = Date.now();
-      await a.stop();
-      assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);
-      // Requests in flight hold their sockets in the client's http.Agent (idle keep-alive sockets are
-      // elsewhere, in freeSockets): none may be left.
-      const handler = store.client.config.requestHandler as unknown as { config?: { httpAgent?: { sockets: Record<string, unknown[]> } } };
-      const inFlight = (): number => Object.values(handler.config?.httpAgent?.sockets ?? {}).reduce((n, list) => n + list.length, 0);
-      await waitFor(() => inFlight() === 0, 'the stalled requests to be aborted', { timeoutMs: 5_000 });
+      await new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: s3.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false }).list('warm-up/');
     } finally {
-      await a.stop();
-      tcp.restore();
-      await tcp.close();
-      await proxy.close();
       await s3.close();
     }
+  });
+
+  // s3rver ignores If-None-Match / If-Match: a narrowly scoped test double in front of it answers them
+  // as S3 and R2 do (test/helpers/conditional-proxy.ts). Each instance has its own proxy, so one can be cut off.
+  runLeaseSuite('S3 (s3rver behind the conditional-request double)', async () => {
+    const s3: TestS3Server = await startS3Server();
+    const proxies: ConditionalProxy[] = await Promise.all([startConditionalProxy(s3), startConditionalProxy(s3)]);
+    const store = (p: ConditionalProxy) =>
+      new S3Store(
+        { kind: 's3', bucket: s3.bucket, endpoint: p.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false },
+        { tuning: { maxAttempts: 1, socketTimeoutMs: 500 } },
+      );
+    return {
+      stores: [store(proxies[0]!), store(proxies[1]!)],
+      cut: (i, down) => proxies[i]!.setDown(down),
+      async close() {
+        await Promise.all(proxies.map((p) => p.close()));
+        await s3.close();
+      },
+    };
+  });
+
+  // A directory store cut off: its root made unreadable is not possible as root, so the cut-off
+  // instance's store points at a path that a file blocks (every call fails like a lost mount).
+  runLeaseSuite('a directory', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'lease-'));
+    let cutA = false;
+    const real = new DirStore(root);
+    const broken = new DirStore(path.join(root, 'blocked-by-a-file', 'x'));
+    await fs.writeFile(path.join(root, 'blocked-by-a-file'), '');
+    // Instance 0 reads through a store that switches to the broken one when cut.
+    const switching = new Proxy(real, {
+      get(target, property, receiver) {
+        const source = cutA ? broken : target;
+        const value = Reflect.get(source, property, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(source) : value;
+      },
+    });
+    return {
+      stores: [switching, new DirStore(root)],
+      cut: (_i, down) => {
+        cutA = down;
+      },
+      close: () => fs.rm(root, { recursive: true, force: true }),
+    };
+  });
+
+  // Storage that accepts connections and then answers nothing (a black hole): every lease call is
+  // aborted after its bound, so the leader steps down in time and no request is left holding a socket
+  // (which would keep a stopping process alive until the SDK's minute-long socket timeout).
+  describe('the leader lease on a storage that stops answering', { concurrency: 1 }, () => {
+    it('steps down, and leaves no request open once stopped', async () => {
+      const s3 = await startS3Server();
+      const proxy = await startConditionalProxy(s3);
+      const tcp = await startTcpProxy(Number(new URL(proxy.endpoint).port));
+      const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: tcp.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+      // Each call aborted after half a second (the default's 2 s floor is for a process's first call,
+      // which loads the SDK): the test waits for two aborted calls, a renewal and the release.
+      const a = lease(store, 'instance-stalled', 500);
+      try {
+        await a.start();
+        // On a loaded machine the first round may miss: a later one takes the lease.
+        await waitFor(() => a.isLeader(), 'the instance to lead', { timeoutMs: TTL_MS * 5 });
+        tcp.stall();
+        await waitFor(() => !a.isLeader(), 'the leader to stop counting itself leader');
+        await waitFor(() => a.status().problem !== undefined, 'the failed renewal to be reported');
+        assert.match(a.status().problem ?? '', /no answer from the storage within 500 ms/);
+        const stopping = Date.now();
+        await a.stop();
+        assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);
+        // Requests in flight hold their sockets in the client's http.Agent (idle keep-alive sockets are
+        // elsewhere, in freeSockets): none may be left.
+        const handler = store.client.config.requestHandler as unknown as { config?: { httpAgent?: { sockets: Record<string, unknown[]> } } };
+        const inFlight = (): number => Object.values(handler.config?.httpAgent?.sockets ?? {}).reduce((n, list) => n + list.length, 0);
+        await waitFor(() => inFlight() === 0, 'the stalled requests to be aborted', { timeoutMs: 5_000 });
+      } finally {
+        await a.stop();
+        tcp.restore();
+        await tcp.close();
+        await proxy.close();
+        await s3.close();
+      }
+    });
   });
 });

@@ -21,6 +21,11 @@ const texts = (slack: TestSlackServer): string[] =>
 const count = (slack: TestSlackServer, state: 'FAIL' | 'RESOLVED'): number =>
   JSON.stringify(slack.payloads).split(`*Backup storage unreachable* · ${state}`).length - 1;
 
+// One attempt per S3 request: the endpoint is down (connections reset) until the test restores it, and
+// the default 4 attempts with their back-off only delay each failure by a second or two; what the
+// tests prove (the outage alerted once, and resolved) does not depend on them.
+const ONE_ATTEMPT = { tuning: { maxAttempts: 1 } };
+
 // The storage that holds the leader lease is down from the start, so no replica can lead: the outage
 // must still reach people, and its RESOLVED when the storage is back.
 describe('a storage outage while nobody can hold the leader lease', () => {
@@ -50,7 +55,7 @@ describe('a storage outage while nobody can hold the leader lease', () => {
       RETENTION_DAYS: '0',
       LOG_LEVEL: 'silent',
     });
-    const sentinel = await startSentinel({ config, logger: silentLogger(), host: '127.0.0.1', port: 0 });
+    const sentinel = await startSentinel({ config, store: createStore(config, ONE_ATTEMPT), logger: silentLogger(), host: '127.0.0.1', port: 0 });
     try {
       await waitFor(() => texts(slack).some((t) => /FIRING/.test(t)), 'the FIRING about the unreachable storage', { timeoutMs: 30_000 });
       assert.equal(sentinel.leadership.status().role, 'standby');
@@ -88,7 +93,7 @@ describe('a storage outage while nobody can hold the leader lease', () => {
     const gate = new Promise<void>((resolve) => {
       openGate = resolve;
     });
-    const real = createStore(config);
+    const real = createStore(config, ONE_ATTEMPT);
     const store = new Proxy(real, {
       get(target, property) {
         const value: unknown = Reflect.get(target, property);

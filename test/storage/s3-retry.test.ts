@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Secret } from '../../src/config/secret.ts';
@@ -8,6 +9,7 @@ import { DEFAULT_S3_TUNING } from '../../src/storage/s3-client.ts';
 import { retryDelayMs } from '../../src/storage/s3-retry.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
+import { oneS3AttemptWhenUnanswered } from '../helpers/one-s3-attempt.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { bytes, readAll, sha256 } from './store-contract.ts';
 
@@ -49,7 +51,10 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
   });
 
   it('completes a multipart upload intact, backing off between the attempts of each request', async () => {
-    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { partSize: 5 * MiB, tuning: { retryBaseDelayMs: 100 } });
+    // A first step well above a request's own time on loopback (a few ms), small enough that part 2's
+    // five waits take about a second: the waits' lower bounds below are multiples of it.
+    const BASE_MS = 40;
+    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { partSize: 5 * MiB, tuning: { retryBaseDelayMs: BASE_MS } });
     const data = bytes(22 * MiB + 17, 21);
     // Every request fails its first attempt, and part 2 fails five times in a row (more than the SDK's 4
     // attempts). Counted per request, not by arrival order: with two parts in flight, "every other
@@ -74,13 +79,13 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
     for (const failure of failed) {
       const next = proxy.requests.find((r) => r.at >= failure.at && r !== failure && r.method === failure.method && r.url === failure.url);
       assert.ok(next, `${failure.method} ${failure.url} was not retried`);
-      assert.ok(next.at - failure.at >= 45, `${failure.method} ${failure.url} was retried after ${next.at - failure.at} ms`);
+      assert.ok(next.at - failure.at >= BASE_MS / 2 - 5, `${failure.method} ${failure.url} was retried after ${next.at - failure.at} ms`);
     }
     const part2 = proxy.requests.filter((r) => r.method === 'PUT' && r.url.includes('partNumber=2&'));
     assert.equal(part2.length, 6);
     const spread = (part2.at(-1)?.at ?? 0) - (part2[0]?.at ?? 0);
-    // Five waits of at least 50, 100, 200, 400 and 800 ms.
-    assert.ok(spread >= 1_500, `part 2's six attempts spanned ${spread} ms`);
+    // Five waits of at least 1/2, 1, 2, 4 and 8 first steps (15.5 of them; a few ms less for timer granularity).
+    assert.ok(spread >= BASE_MS * 15, `part 2's six attempts spanned ${spread} ms`);
   });
 
   it("says a 500 is the provider's trouble, not the path style", async () => {
@@ -107,5 +112,44 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
     proxy.failWhen(undefined);
     assert.ok(error instanceof StorageError, String(error));
     assert.match(error.hint ?? '', /throttl/i);
+  });
+});
+
+describe('an endpoint that answers nothing (every connection reset)', () => {
+  let server: net.Server;
+  let connections = 0;
+  let endpoint = '';
+  before(async () => {
+    server = net.createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    endpoint = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  // Tests of commands and `serve` against a down endpoint rely on the helper: it must take effect on
+  // the stores made while it is on, and put the default back.
+  it('is tried the default number of times, or once per request under the test helper one-s3-attempt.ts', async () => {
+    const attemptsOfOneListing = async (): Promise<number> => {
+      connections = 0;
+      const error = await new S3Store(settingsFor('down', endpoint), { tuning: { retryBaseDelayMs: 2 } }).list('x/').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof StorageError, String(error));
+      return connections;
+    };
+    assert.equal(await attemptsOfOneListing(), DEFAULT_S3_TUNING.unansweredMaxAttempts);
+    const restore = oneS3AttemptWhenUnanswered();
+    try {
+      assert.equal(await attemptsOfOneListing(), 1);
+    } finally {
+      restore();
+    }
+    assert.equal(await attemptsOfOneListing(), 4, 'the default is back');
   });
 });

@@ -6,15 +6,19 @@ import { after, before, describe, it } from 'node:test';
 import { runCli } from '../../src/cli.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { captureStream } from '../helpers/log-sink.ts';
+import { oneS3AttemptWhenUnanswered } from '../helpers/one-s3-attempt.ts';
 
 // With many sets and an S3 endpoint that does not answer, each set's storage probe would wait out the
 // S3 client's retries again: doctor probes an unreachable destination once and says so for the others.
 describe('doctor with the storage down and several sets', () => {
   let dir: string;
+  let restoreRetries: () => void;
   before(async () => {
+    restoreRetries = oneS3AttemptWhenUnanswered();
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'doctor-down-'));
   });
   after(async () => {
+    restoreRetries();
     await fs.rm(dir, { recursive: true, force: true });
   });
 

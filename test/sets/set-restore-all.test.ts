@@ -16,6 +16,7 @@ import { createStore } from '../../src/storage/create-store.ts';
 import { DirStore } from '../../src/storage/dir-store.ts';
 import { sharedPgCluster, type PgCluster } from '../helpers/pg-cluster.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { oneS3AttemptWhenUnanswered } from '../helpers/one-s3-attempt.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { runCommand } from '../restore/fixtures.ts';
 
@@ -116,6 +117,7 @@ describe('restore --all and verify with the sets of SENTINEL_CONFIG', () => {
     const config = await withBucket();
     await dropSources();
     proxy.down();
+    const restoreRetries = oneS3AttemptWhenUnanswered();
     try {
       const restored = await runWith(restoreCommand, ['--latest', '--all', '--target-url', pg.url('postgres')], config);
       assert.equal(restored.code, 1, restored.stdout + restored.stderr);
@@ -127,6 +129,7 @@ describe('restore --all and verify with the sets of SENTINEL_CONFIG', () => {
       assert.match(restored.stdout, /Some sets were not restored/);
       assert.deepEqual([await count('rsa_crm_a'), await count('rsa_crm_b')], ['200', '300']);
     } finally {
+      restoreRetries();
       proxy.restore();
     }
     // --destination dir: app does not write there, so it is named as not restored; crm is read from dir.
@@ -158,12 +161,14 @@ describe('restore --all and verify with the sets of SENTINEL_CONFIG', () => {
     const config = await withBucket();
     const dirOnly = { ...config, sets: config.sets?.map((s) => (s.name === 'crm' ? { ...s, destinations: ['dir'] } : s)) };
     proxy.down();
+    const restoreRetries = oneS3AttemptWhenUnanswered();
     try {
       const pruned = await runWith(pruneCommand, ['--dry-run', '--set', 'crm/rsa_crm_a'], dirOnly);
       assert.equal(pruned.code, 0, pruned.stdout + pruned.stderr);
       assert.match(pruned.stdout, /^Prune of dir:.*prefix "crm\/rsa_crm_a\/backup-"/m);
       assert.doesNotMatch(pruned.stdout + pruned.stderr, /s3:\/\//);
     } finally {
+      restoreRetries();
       proxy.restore();
     }
   });

@@ -1,7 +1,8 @@
-// `npm test`: the test files and the static checks (typecheck, lint, dead code) at once. The tests start
-// first and keep their normal priority; the checks run `nice`d, so they use the CPU the tests leave idle
-// (waiting on PostgreSQL, S3, timers) instead of adding their minute in front. The checks keep caches in
-// node_modules/.cache, so a second run (CI runs the suite on two Node majors) re-checks only what changed.
+// `npm test`: the test files and the static checks (typecheck, lint, dead code) at once, so the checks use
+// the CPU the tests leave idle (waiting on PostgreSQL, S3, timers) instead of adding their minute in front.
+// The checks keep their normal priority: `nice`d, ESLint (one thread, ~40 s of CPU from a cold cache) got
+// so little of the two cores that it ended 10 s after the tests. A check is skipped while no file changed
+// since it last passed (sourceStamp), so a second run (CI runs the suite on two Node majors) checks nothing.
 // Test output streams as it comes; each check's output is printed when it ends. Exit 1 if anything failed.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -181,7 +182,7 @@ function run(part: Part): Promise<Outcome> {
     process.stdout.write(`\n== ${part.name}: ok (no file changed since it last passed)\n`);
     return Promise.resolve({ name: part.name, code: 0, seconds: 0 });
   }
-  const [file, ...args] = part.live ? part.command : ['nice', '-n', '10', ...part.command];
+  const [file, ...args] = part.command;
   return new Promise((resolve) => {
     const child = spawn(file!, args, { cwd: root, env: { ...process.env, NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? compileCache, ...part.env }, stdio: part.live ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
     children.add(child);

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { freePort } from './free-port.ts';
+import { waitFor } from './wait-for.ts';
 
 export interface PgCluster {
   host: string;
@@ -88,6 +89,29 @@ async function initdbTemplate(binDir: string, superuser: string, password: strin
   const id = createHash('sha256').update(`${binDir}\0${version}\0${superuser}\0${password}\0${INITDB_OPTIONS.join(' ')}`).digest('hex').slice(0, 16);
   const template = path.join(TEMPLATE_CACHE, id);
   if (fs.existsSync(path.join(template, 'PG_VERSION'))) return template;
+  // The first test files of a fresh checkout start at once: one builds the template, the others wait for
+  // it instead of each running initdb. A lock older than two minutes was left by a killed process.
+  await fsp.mkdir(TEMPLATE_CACHE, { recursive: true });
+  const lock = `${template}.building`;
+  const take = (): Promise<boolean> => fsp.mkdir(lock).then(() => true, () => false);
+  let locked = await take();
+  if (!locked && Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0) > 120_000) {
+    await fsp.rm(lock, { recursive: true, force: true });
+    locked = await take();
+  }
+  if (!locked) {
+    // Until it is built, or the builder gave up (its lock is gone): then this process tries itself.
+    await waitFor(() => fs.existsSync(path.join(template, 'PG_VERSION')) || !fs.existsSync(lock), 'the PostgreSQL template another test process builds', { timeoutMs: 120_000, intervalMs: 100 });
+    if (fs.existsSync(path.join(template, 'PG_VERSION'))) return template;
+  }
+  try {
+    return await buildTemplate(binDir, superuser, password, template);
+  } finally {
+    if (locked) await fsp.rm(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildTemplate(binDir: string, superuser: string, password: string, template: string): Promise<string> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'pg-template-'));
   try {
     const pwFile = path.join(work, 'pw');

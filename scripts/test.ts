@@ -154,8 +154,9 @@ const unchangedSincePassed = (part: Part): boolean => {
     return false;
   }
 };
+// Only while the files are still those the run started with: an edit during the run may have been checked.
 const notePassed = (part: Part): void => {
-  if (part.skipWhenUnchanged !== true || stamp === undefined) return;
+  if (part.skipWhenUnchanged !== true || stamp === undefined || sourceStamp() !== stamp) return;
   fs.mkdirSync(cache, { recursive: true });
   fs.writeFileSync(passedFile(part), stamp);
 };

@@ -213,7 +213,8 @@ describe('alert service with Slack and e-mail', { concurrency: true }, () => {
     await waitFor(() => slack.payloads.length > 0, 'the first webhook request', { intervalMs: 10 });
     await service.stop();
     const result = await pending;
-    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    // Cut short, not the 10 s back-off waited out (the tests of this file run at once: a loose bound).
+    assert.ok(Date.now() - started < 9000, `took ${Date.now() - started} ms`);
     assert.equal(result.delivered, false);
     assert.equal(slack.payloads.length, 1);
     assert.equal((await service.process([staleFinding], at(1), MONITOR_CHECKS)).notification, undefined, 'a stopped service sends nothing');

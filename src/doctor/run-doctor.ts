@@ -1,3 +1,4 @@
+import type { Secret } from '../config/secret.ts';
 import { nameSettings } from '../config/setting-names.ts';
 import { createNotifiers } from '../alerts/create-alert-service.ts';
 import { describeDelivery, NO_CHANNEL_HINT, sendTestAlert } from '../alerts/send-test-alert.ts';
@@ -69,9 +70,16 @@ async function checkHeartbeats(config: Config, send: boolean, logger: Logger): P
       );
     }
   }
-  if (backupHeartbeatUrl !== undefined) {
-    const heartbeat = new Heartbeat({ name: 'backup', url: backupHeartbeatUrl, logger });
-    checks.push({ name: 'backup heartbeat', status: 'ok', summary: `configured (${heartbeat.description}); pinged at each backup's start and end, not by doctor` });
+  const listed = (url: Secret, label: string | undefined, shared: string): DoctorCheck => {
+    const heartbeat = new Heartbeat({ name: 'backup', url, logger });
+    return labelled(label, { name: 'backup heartbeat', status: 'ok', summary: `configured (${heartbeat.description}${shared}); pinged at each backup's start and end, not by doctor` });
+  };
+  // Sets of SENTINEL_CONFIG: each set's own `heartbeatUrl`, else the shared one (named with its sets).
+  const sets = config.sets ?? [];
+  const sharing = sets.filter((s) => s.backupHeartbeatUrl !== undefined && s.backupHeartbeatUrl.reveal() === backupHeartbeatUrl?.reveal()).map((s) => s.name);
+  if (backupHeartbeatUrl !== undefined && (sets.length === 0 || sharing.length > 0)) checks.push(listed(backupHeartbeatUrl, undefined, sets.length === 0 ? '' : `, shared by ${sharing.join(', ')}`));
+  for (const s of sets) {
+    if (s.backupHeartbeatUrl !== undefined && s.backupHeartbeatUrl.reveal() !== backupHeartbeatUrl?.reveal()) checks.push(listed(s.backupHeartbeatUrl, `set ${s.name}`, ''));
   }
   return checks;
 }

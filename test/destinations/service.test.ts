@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { Secret } from '../../src/config/secret.ts';
 import type { Destination } from '../../src/destinations/destination.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { startSentinel, type Sentinel } from '../../src/main.ts';
@@ -51,10 +50,7 @@ describe('the service with two destinations', () => {
       {
         name: 's3',
         storage: config.storage,
-        store: new S3Store(
-          { kind: 's3', bucket: s3.bucket, endpoint: proxy.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: new Secret(s3.secretAccessKey), objectLock: false },
-          { tuning: { maxAttempts: 1, unansweredMaxAttempts: 1, connectionTimeoutMs: 2000 }, cleanupTimeoutMs: 1000 },
-        ),
+        store: new S3Store(s3.settings(proxy.endpoint), { tuning: { maxAttempts: 1, unansweredMaxAttempts: 1, connectionTimeoutMs: 2000 }, cleanupTimeoutMs: 1000 }),
       },
       { name: 'dir', storage: { kind: 'dir', dir }, store: new DirStore(dir) },
     ];

@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { BackupResult } from '../../src/backup/result.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { Secret } from '../../src/config/secret.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { Destination } from '../../src/destinations/destination.ts';
 import { destinationsOfSet } from '../../src/destinations/set-destinations.ts';
@@ -85,10 +84,7 @@ sets:
       {
         name: 'r2',
         storage: config.storage,
-        store: new S3Store(
-          { kind: 's3', bucket: s3.bucket, endpoint: proxy.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: new Secret(s3.secretAccessKey), objectLock: false },
-          { tuning: { maxAttempts: 1, unansweredMaxAttempts: 1, connectionTimeoutMs: 2000 }, cleanupTimeoutMs: 1000 },
-        ),
+        store: new S3Store(s3.settings(proxy.endpoint), { tuning: { maxAttempts: 1, unansweredMaxAttempts: 1, connectionTimeoutMs: 2000 }, cleanupTimeoutMs: 1000 }),
       },
       { name: 'local', storage: { kind: 'dir', dir: path.join(dir, 'local') }, store: new DirStore(path.join(dir, 'local')) },
     ];

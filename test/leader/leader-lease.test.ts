@@ -3,7 +3,6 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Secret } from '../../src/config/secret.ts';
 import { LeaderLease } from '../../src/leader/leader-lease.ts';
 import { leaseKey, parseLease } from '../../src/leader/lease.ts';
 import { silentLogger } from '../../src/logger.ts';
@@ -186,7 +185,7 @@ describe('the leader lease', { concurrency: true }, () => {
   before(async () => {
     const s3 = await startS3Server();
     try {
-      await new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: s3.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false }).list('warm-up/');
+      await new S3Store(s3.settings()).list('warm-up/');
     } finally {
       await s3.close();
     }
@@ -198,10 +197,7 @@ describe('the leader lease', { concurrency: true }, () => {
     const s3: TestS3Server = await startS3Server();
     const proxies: ConditionalProxy[] = await Promise.all([startConditionalProxy(s3), startConditionalProxy(s3)]);
     const store = (p: ConditionalProxy) =>
-      new S3Store(
-        { kind: 's3', bucket: s3.bucket, endpoint: p.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false },
-        { tuning: { maxAttempts: 1, socketTimeoutMs: 500 } },
-      );
+      new S3Store(s3.settings(p.endpoint), { tuning: { maxAttempts: 1, socketTimeoutMs: 500 } });
     return {
       stores: [store(proxies[0]!), store(proxies[1]!)],
       cut: (i, down) => proxies[i]!.setDown(down),
@@ -245,7 +241,7 @@ describe('the leader lease', { concurrency: true }, () => {
       const s3 = await startS3Server();
       const proxy = await startConditionalProxy(s3);
       const tcp = await startTcpProxy(Number(new URL(proxy.endpoint).port));
-      const store = new S3Store({ kind: 's3', bucket: s3.bucket, endpoint: tcp.endpoint, region: 'auto', forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: new Secret('S3RVER'), objectLock: false });
+      const store = new S3Store(s3.settings(tcp.endpoint));
       // Each call aborted after half a second (the default's 2 s floor is for a process's first call,
       // which loads the SDK): the test waits for two aborted calls, a renewal and the release.
       const a = lease(store, 'instance-stalled', 500);

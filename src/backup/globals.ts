@@ -10,7 +10,7 @@ import { pgClientConfig } from '../util/pg-client-config.ts';
 import { libpqConninfo } from '../util/pg-url.ts';
 import { childEnv } from './child-env.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './connection.ts';
-import { finishDestinations, putsInOrder, type ExtraStage, type RunContext } from './job.ts';
+import { asBackupError, finishDestinations, headInEach, putsInOrder, type ExtraStage, type RunContext } from './job.ts';
 import type { Destination } from '../destinations/destination.ts';
 import type { DestinationPut } from './pipeline.ts';
 import { buildManifest, objectMetadata, putManifest, type GlobalsFacts, type RunFacts } from './manifest.ts';
@@ -167,25 +167,12 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
     // there) and the others go on; the key must be new in every one that answers.
     const several = deps.destinations !== undefined && deps.destinations.length > 1 ? deps.destinations : undefined;
     const unreachable: DestinationPut[] = [];
-    const heads = await Promise.all(
-      (several ?? [{ name: '', store: deps.store }]).map(async (d) => {
-        try {
-          return { d, exists: (await d.store.head(key)) !== undefined };
-        } catch (error) {
-          if (several === undefined || !(error instanceof StorageError)) throw error;
-          unreachable.push({ name: d.name, store: d.store, stored: false, error: new BackupError('upload', `globals: storage ${d.store.description} failed [${error.code}]: ${error.shortMessage}`, { cause: error, ...(error.hint ? { hint: error.hint } : {}) }) });
-          return { d, exists: false };
-        }
-      }),
-    );
-    if (heads.some((h) => h.exists)) {
+    const { live, taken } =
+      several === undefined
+        ? { live: [{ name: '', store: deps.store }], taken: (await deps.store.head(key)) !== undefined }
+        : await headInEach(key, several, unreachable, (error, store) => asGlobalsError(asBackupError(error, store.description)));
+    if (taken) {
       throw new BackupError('upload', `globals: ${key} already exists (a run with the same start second)`, { hint: 'the next run writes a new one' });
-    }
-    const live = heads.filter((h) => !unreachable.some((u) => u.name === h.d.name)).map((h) => h.d);
-    if (live.length === 0) {
-      throw new BackupError('upload', `globals: no destination answered: ${unreachable.map((u) => `"${u.name}": ${u.stored ? '' : u.error.shortMessage}`).join('; ')}`, {
-        hint: 'check the storage settings of each destination and that they are reachable; the next run will try again',
-      });
     }
     const runFacts: RunFacts = { key, format: 'plain', compression: compression.algorithm, encrypted, pgDumpVersion: tool.version, serverVersion: session.version, database: target.database, runId: run.runId, startedAt };
     const invocation = buildPgDumpallInvocation(tool.path, target, rolePasswords);

@@ -87,17 +87,9 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     // Keys have one-second resolution: never overwrite a backup taken in the same second (in any destination).
     const taken = async (candidate: string): Promise<boolean> => {
       if (several === undefined) return (await deps.store.head(candidate)) !== undefined;
-      const heads = await Promise.all(live.map((d) => d.store.head(candidate).then((head) => ({ d, head, error: undefined }), (error: unknown) => ({ d, head: undefined, error }))));
-      for (const { d, error } of heads) {
-        if (error !== undefined) unreachable.push({ name: d.name, store: d.store, stored: false, error: asBackupError(error, d.store.description) });
-      }
-      live = live.filter((d) => !unreachable.some((u) => u.name === d.name));
-      if (live.length === 0) {
-        throw new BackupError('upload', `no destination answered: ${unreachable.map((u) => `"${u.name}": ${u.stored ? '' : u.error.shortMessage}`).join('; ')}`, {
-          hint: 'check the storage settings of each destination (AWS_S3_* and BACKUP_DIR) and that they are reachable; the next run will try again',
-        });
-      }
-      return heads.some((h) => h.head !== undefined);
+      const headed = await headInEach(candidate, live, unreachable);
+      live = headed.live;
+      return headed.taken;
     };
     for (let attempt = 0; attempt < 3 && (await taken(key)); attempt += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 5));
@@ -192,6 +184,28 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
   }
 }
 
+// With several destinations, before the dump: whether `key` is taken in any destination that answers.
+// One that does not answer is out of this run (its failure goes to `unreachable`, `asError` wording it)
+// and the others go on; none answering fails the run.
+export async function headInEach(
+  key: string,
+  live: readonly Destination[],
+  unreachable: DestinationPut[],
+  asError: (error: unknown, store: BackupStore) => BackupError = (error, store) => asBackupError(error, store.description),
+): Promise<{ live: Destination[]; taken: boolean }> {
+  const heads = await Promise.all(live.map((d) => d.store.head(key).then((head) => ({ d, head, error: undefined }), (error: unknown) => ({ d, head: undefined, error }))));
+  for (const { d, error } of heads) {
+    if (error !== undefined) unreachable.push({ name: d.name, store: d.store, stored: false, error: asError(error, d.store) });
+  }
+  const answered = live.filter((d) => !unreachable.some((u) => u.name === d.name));
+  if (answered.length === 0) {
+    throw new BackupError('upload', `no destination answered: ${unreachable.map((u) => `"${u.name}": ${u.stored ? '' : u.error.shortMessage}`).join('; ')}`, {
+      hint: 'check the storage settings of each destination (AWS_S3_* and BACKUP_DIR) and that they are reachable; the next run will try again',
+    });
+  }
+  return { live: answered, taken: heads.some((h) => h.head !== undefined) };
+}
+
 type RunTimes = Pick<BackupSuccess, 'runId' | 'trigger' | 'startedAt' | 'finishedAt' | 'durationMs'>;
 
 // Each destination's put, in the configuration's order: the pipeline's own when it teed, else the one
@@ -259,7 +273,7 @@ function failureOf(finished: RunTimes, error: BackupError): BackupFailure {
 }
 
 // A storage error as the backup's upload failure, anything else as an unexpected one.
-function asBackupError(caught: unknown, storeDescription: string): BackupError {
+export function asBackupError(caught: unknown, storeDescription: string): BackupError {
   if (caught instanceof BackupError) return caught;
   if (caught instanceof StorageError) {
     return new BackupError('upload', `storage ${storeDescription} failed [${caught.code}]: ${caught.shortMessage}`, {

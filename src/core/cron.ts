@@ -33,9 +33,9 @@ const knownZones = new Map<string, string | undefined>();
 
 // undefined when `timezone` is an IANA zone this runtime knows, else why not.
 export function timezoneProblem(timezone: string): string | undefined {
-  // Every runtime knows UTC, the default: asking Intl would load its time-zone data, about 45 ms of CPU
-  // at the start of every command.
-  if (timezone === 'UTC') return undefined;
+  // Every runtime knows UTC (the default) and its aliases: asking Intl would load its time-zone data,
+  // about 45 ms of CPU at the start of every command.
+  if (UTC_ZONES.has(timezone)) return undefined;
   if (knownZones.has(timezone)) return knownZones.get(timezone);
   let problem: string | undefined;
   try {

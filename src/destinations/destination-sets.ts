@@ -20,7 +20,7 @@ export function tagDestination(destination: string, finding: Finding): Finding {
   return { ...finding, destination, summary: `${destination}: ${finding.summary}` };
 }
 
-function storeOf(destinations: readonly Destination[], name: string): Destination {
+export function storeOf(destinations: readonly Destination[], name: string): Destination {
   const found = destinations.find((d) => d.name === name);
   if (found === undefined) throw new Error(`no destination named "${name}" (known: ${destinations.map((d) => d.name).join(', ')})`);
   return found;

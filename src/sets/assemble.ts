@@ -8,8 +8,8 @@ import type { Config, Location } from '../config/types.ts';
 import { splitPair, type Finding } from '../core/findings.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from '../core/naming.ts';
 import type { Destination } from '../destinations/destination.ts';
-import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, tagDestination } from '../destinations/destination-sets.ts';
-import { hasSetDestinations, pairsOfSet, tagPair } from '../destinations/set-destinations.ts';
+import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, storeOf, tagDestination } from '../destinations/destination-sets.ts';
+import { pairsOfSet, tagPair } from '../destinations/set-destinations.ts';
 import { toBackupRunRecord } from '../monitor/backup-runs.ts';
 import { resultAt } from '../backup/result.ts';
 import type { Logger } from '../logger.ts';
@@ -73,8 +73,9 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
   const store = (destinations[0] as Destination).store;
   const several = destinations.length > 1 ? destinations : undefined;
   // Sets in several destinations: each (set, destination) is a unit of its own, named by pairKey.
-  const pairs = several !== undefined && hasSetDestinations({ ...config, destinations: config.destinations ?? several.map((d) => ({ name: d.name, storage: d.storage ?? config.storage })) });
-  const byName = (name: string): Destination => destinations.find((d) => d.name === name) ?? (destinations[0] as Destination);
+  const pairs = several !== undefined && (config.sets !== undefined || config.databases !== undefined);
+  // Names the configuration checked: an unknown one is a wiring bug, thrown rather than read as the first.
+  const byName = (name: string): Destination => storeOf(destinations, name);
   // A set's own destinations (SENTINEL_CONFIG `destinations`), as created; the first holds its store.
   const ownDestinations = (own: Config): readonly Destination[] => (own.destinations === undefined ? destinations : own.destinations.map((d) => byName(d.name)));
   // SENTINEL_CONFIG: each set of the file backs up on its own schedule; the one service below is then unused.

@@ -51,6 +51,8 @@ export type BackupStage = 'config' | 'version-check' | 'dump' | 'compress' | 'en
 export interface LeftoverUpload {
   key: string;
   uploadId: string;
+  // The destination it was left in, where the run wrote to one of several (its sweep aborts it).
+  destination?: string;
 }
 
 export class BackupError extends SentinelError {

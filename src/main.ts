@@ -364,12 +364,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (!outageAlerted) await alerts.stop();
   }
   // Uploads a failed run left (even one cut off by shutdown): told to the sweep of the destination each
-  // was left in; a run without copies per destination wrote to the first.
+  // was left in. A run without copies per destination wrote to one: the one its leftover names, else the
+  // only (first) destination.
   function noteLeftovers(result: BackupResult): void {
-    for (const d of destinations) {
-      const at = resultAt(result, d.name);
-      if (at === result && d !== destinations[0]) continue;
-      if ((at.status === 'failed' || at.status === 'cancelled') && at.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(at.leftoverUpload, d.name);
+    const failed = (r: BackupResult) => r.status === 'failed' || r.status === 'cancelled';
+    const copies = destinations.map((d) => ({ d, at: resultAt(result, d.name) })).filter(({ at }) => at !== result);
+    for (const { d, at } of copies) if (failed(at) && at.leftoverUpload !== undefined) uploadSweeper?.noteLeftover(at.leftoverUpload, d.name);
+    if (copies.length === 0 && failed(result) && result.leftoverUpload !== undefined) {
+      uploadSweeper?.noteLeftover(result.leftoverUpload, result.leftoverUpload.destination ?? (destinations[0] as Destination).name);
     }
   }
   backupService?.onRunFinished((result) => {

@@ -10,7 +10,7 @@ import { pgClientConfig } from '../util/pg-client-config.ts';
 import { libpqConninfo } from '../util/pg-url.ts';
 import { childEnv } from './child-env.ts';
 import { parseDatabaseUrl, type DatabaseTarget } from './connection.ts';
-import { asBackupError, finishDestinations, headInEach, putsInOrder, type ExtraStage, type RunContext } from './job.ts';
+import { asBackupError, finishDestinations, headInEach, leftIn, putsInOrder, type ExtraStage, type RunContext } from './job.ts';
 import type { Destination } from '../destinations/destination.ts';
 import type { DestinationPut } from './pipeline.ts';
 import { buildManifest, objectMetadata, putManifest, type GlobalsFacts, type RunFacts } from './manifest.ts';
@@ -144,6 +144,8 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
     return { runId: run.runId, trigger: run.trigger, startedAt, finishedAt, durationMs: Math.max(0, finishedAt.getTime() - startedAt.getTime()) };
   };
   let session: GlobalsSession | undefined;
+  // The one destination the upload goes to, by name, when the run has several to choose from.
+  let uploadTo: string | undefined;
   try {
     const target = parseDatabaseUrl(deps.settings.databaseUrl);
     session = await openGlobalsSession(target);
@@ -177,6 +179,7 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
     const runFacts: RunFacts = { key, format: 'plain', compression: compression.algorithm, encrypted, pgDumpVersion: tool.version, serverVersion: session.version, database: target.database, runId: run.runId, startedAt };
     const invocation = buildPgDumpallInvocation(tool.path, target, rolePasswords);
     log.info({ trigger: run.trigger, key, store: deps.store.description, serverVersion: session.version, pgDumpall: tool.path, rolePasswords }, 'globals backup started');
+    uploadTo = several !== undefined && live.length === 1 ? live[0]?.name : undefined;
     const output = await runBackupPipeline({
       store: (live[0] as { store: BackupStore }).store,
       destinations: several !== undefined && live.length > 1 ? live : undefined,
@@ -212,6 +215,7 @@ export async function runGlobalsJob(deps: GlobalsJobDeps, run: GlobalsRun): Prom
         : caught instanceof StorageError
           ? new BackupError('upload', `globals: storage ${deps.store.description} failed [${caught.code}]: ${caught.shortMessage}`, { cause: caught, ...(caught.hint ? { hint: caught.hint } : {}) })
           : new BackupError('dump', `globals backup failed unexpectedly: ${(caught as Error)?.message ?? String(caught)}`, { cause: caught });
+    leftIn(error, uploadTo);
     const finished = ended();
     log.error({ stage: error.stage, err: errForLog(error), hint: error.hint }, `globals backup failed: ${error.shortMessage}`);
     return { ...finished, status: 'failed', stage: error.stage, shortMessage: error.shortMessage, error, ...(error.leftoverUpload ? { leftoverUpload: error.leftoverUpload } : {}) };

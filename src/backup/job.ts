@@ -63,6 +63,8 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
     return { runId: run.runId, trigger: run.trigger, startedAt, finishedAt, durationMs: finishedAt.getTime() - startedAt.getTime() };
   };
   let session: Awaited<ReturnType<typeof openDbSession>> | undefined;
+  // The one destination the upload goes to, by name, when the run has several to choose from.
+  let uploadTo: string | undefined;
   try {
     const parsed = parseDatabaseUrl(deps.settings.databaseUrl);
     const target = deps.database === undefined ? parsed : { ...parsed, database: deps.database };
@@ -113,6 +115,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
       },
       'backup started',
     );
+    uploadTo = live.length > 1 ? undefined : several === undefined ? deps.destinations?.[0]?.name : live[0]?.name;
     const output = await runBackupPipeline({
       store: several === undefined ? deps.store : (live[0] as Destination).store,
       destinations: live.length > 1 ? live : undefined,
@@ -172,6 +175,7 @@ export async function runBackupJob(deps: BackupJobDeps, run: RunContext): Promis
   } catch (caught) {
     const error = asBackupError(caught, deps.store.description);
     nameErrorSettings(error, deps.settingNames);
+    leftIn(error, uploadTo);
     const finished = ended();
     const leftover = error.leftoverUpload;
     log.error(
@@ -204,6 +208,11 @@ export async function headInEach(
     });
   }
   return { live: answered, taken: heads.some((h) => h.head !== undefined) };
+}
+
+// A failed upload's leftover, marked with the destination it was left in (when known).
+export function leftIn(error: BackupError, destination: string | undefined): void {
+  if (error.leftoverUpload !== undefined && destination !== undefined) error.leftoverUpload = { ...error.leftoverUpload, destination };
 }
 
 type RunTimes = Pick<BackupSuccess, 'runId' | 'trigger' | 'startedAt' | 'finishedAt' | 'durationMs'>;

@@ -76,6 +76,8 @@ describe('a backup against storage that fails, stalls or stops', () => {
         settings: backupSettings(cluster.url('big'), { compression: { algorithm: 'none', level: undefined }, stallTimeoutMs: 2_400 }),
         location,
         store,
+        // As for a set of SENTINEL_CONFIG that writes to one of several destinations: the leftover names it.
+        destinations: [{ name: 'offsite', store }],
         logger: logs.logger,
         clock,
       },
@@ -91,6 +93,7 @@ describe('a backup against storage that fails, stalls or stops', () => {
     // The abort could not get through either: the result, its one-line message and the log say which upload is left.
     assert.ok(result.leftoverUpload, 'no leftover upload reported');
     assert.match(result.shortMessage, new RegExp(`multipart upload ${result.leftoverUpload.uploadId} could not be removed`));
+    assert.equal(result.leftoverUpload.destination, 'offsite', 'the leftover names the destination it was left in, for that bucket\'s sweep');
     assert.ok(logs.records().some((l) => l.level === 40 && /made no progress/.test(String(l.msg))), 'no warning before the deadline');
     const failedLine = logs.records().find((l) => l.level === 50);
     assert.deepEqual(failedLine?.leftoverUpload, result.leftoverUpload);

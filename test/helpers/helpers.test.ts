@@ -23,6 +23,30 @@ describe('test harness', () => {
     assert.ok(pg.majorVersion >= 12, `major version ${pg.majorVersion}`);
   });
 
+  it('psql() prints what the psql program prints, and outlives a restart of the server', async () => {
+    const program = async (sql: string, database = 'postgres') =>
+      (await execa('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', pg.host, '-p', String(pg.port), '-U', pg.superuser, '-d', database], { input: sql, env: { PGPASSWORD: pg.password } })).stdout.trim();
+    // The same statements, one after another, in two databases: one through the psql program, one through psql().
+    await pg.createDatabase('psql program');
+    await pg.createDatabase('psql helper');
+    const statements = [
+      'CREATE TABLE t (id int, note text); INSERT INTO t SELECT g, NULL FROM generate_series(1, 3) g;',
+      "SELECT 1, NULL, true, 'a|b', E'two\\nlines', '{1,2}'::int[], 1.50::numeric; SELECT 2",
+      'SELECT * FROM t WHERE false',
+      "INSERT INTO t VALUES (9, 'x') RETURNING id",
+      'DO $$ BEGIN RAISE NOTICE $n$hi$n$; END $$; SELECT count(*) FROM t',
+      'UPDATE t SET note = id::text WHERE id > 1',
+    ];
+    for (const sql of statements) assert.equal(await pg.psql(sql, 'psql helper'), await program(sql, 'psql program'), sql);
+    // Statements PostgreSQL runs only outside a transaction, after others.
+    assert.equal(await pg.psql('SELECT 1; CREATE DATABASE "psql second"'), await program("SELECT 1; SELECT 'CREATE DATABASE'"));
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_database WHERE datname = 'psql second'"), '1');
+    const startedAt = await pg.psql('SELECT pg_postmaster_start_time()');
+    const restart = [path.join(pg.binDir, 'pg_ctl'), '-D', pg.dataDir, '-l', path.join(path.dirname(pg.dataDir), 'server.log'), '-m', 'fast', '-w', 'restart'];
+    await (process.getuid?.() === 0 ? execa('runuser', ['-u', 'postgres', '--', ...restart]) : execa(restart[0]!, restart.slice(1)));
+    assert.notEqual(await pg.psql('SELECT pg_postmaster_start_time()'), startedAt);
+  });
+
   it('starts an S3 server that records the requests it receives', async () => {
     const response = await fetch(`${s3.endpoint}/${s3.bucket}?list-type=2`);
     assert.equal(response.status, 200);

@@ -5,6 +5,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import pg from 'pg';
 import { freePort } from './free-port.ts';
 import { waitFor } from './wait-for.ts';
 
@@ -196,12 +197,24 @@ async function initAndStart(binDir: string, base: string, dataDir: string, passw
   const url = (database = 'postgres', user = superuser, pw = password) =>
     `postgres://${encodeURIComponent(user)}:${encodeURIComponent(pw)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
 
-  const psql = async (sql: string, database = 'postgres'): Promise<string> => {
+  const psqlBinary = async (sql: string, database: string): Promise<string> => {
     const result = await execa(psqlBin, ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(port), '-U', superuser, '-d', database], {
       input: sql,
       env: { PGPASSWORD: password },
     });
     return result.stdout.trim();
+  };
+  const admin = new AdminSession(() => ({ host: '127.0.0.1', port, user: superuser, password, database: 'postgres' }));
+  const psql = async (sql: string, database = 'postgres'): Promise<string> => {
+    // psql's own commands, and statements PostgreSQL refuses in the one transaction that a
+    // several-statement query runs in (CREATE DATABASE, VACUUM): the psql program, as before.
+    if (/^\s*\\/m.test(sql)) return await psqlBinary(sql, database);
+    try {
+      return database === 'postgres' ? await admin.query(sql) : await queryOnce({ host: '127.0.0.1', port, user: superuser, password, database }, sql);
+    } catch (error) {
+      if ((error as { code?: string }).code === '25001') return await psqlBinary(sql, database);
+      throw error;
+    }
   };
 
   return {
@@ -220,10 +233,132 @@ async function initAndStart(binDir: string, base: string, dataDir: string, passw
     async stop() {
       if (stopped) return;
       stopped = true;
+      await admin.close();
       const [cmd, args] = asServerUser(path.join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
       await execa(cmd, args, { reject: false });
       await fsp.rm(base, { recursive: true, force: true });
       running.delete(base);
     },
   };
+}
+
+// What pg.psql() runs SQL with: a pg connection in this process instead of a psql process per call (the
+// tests make ~300 such calls per run, and psql's start, its connection and the spawn cost ~30 ms of CPU
+// each). The output is what `psql -X -A -t` prints: each row's values joined by '|' (NULL as nothing), and
+// the command tag of a statement that returns no rows (or of an INSERT/UPDATE/DELETE ... RETURNING), one
+// per line; read off the protocol messages so values come as PostgreSQL's text, exactly as psql shows them.
+// A query of several statements runs in one transaction (psql ran them one by one): the fallback above
+// takes those PostgreSQL refuses there.
+type ConnectionSettings = pg.ClientConfig;
+
+async function runOn(client: pg.Client, sql: string): Promise<string> {
+  const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection;
+  const lines: string[] = [];
+  let rows = false;
+  const onRowDescription = () => (rows = true);
+  const onDataRow = (msg: { fields: (string | null)[] }) => lines.push(msg.fields.map((f) => f ?? '').join('|'));
+  const onCommandComplete = (msg: { text: string }) => {
+    if (!rows || /^(INSERT|UPDATE|DELETE|MERGE)\b/.test(msg.text)) lines.push(msg.text);
+    rows = false;
+  };
+  connection.on('rowDescription', onRowDescription);
+  connection.on('dataRow', onDataRow);
+  connection.on('commandComplete', onCommandComplete);
+  try {
+    await client.query(sql);
+  } finally {
+    connection.off('rowDescription', onRowDescription);
+    connection.off('dataRow', onDataRow);
+    connection.off('commandComplete', onCommandComplete);
+  }
+  return lines.join('\n').trim();
+}
+
+// A database other than postgres: a connection for the one call, as psql made, so none is left open on a
+// database a test then drops, renames or restores over.
+async function queryOnce(settings: ConnectionSettings, sql: string): Promise<string> {
+  const client = new pg.Client(settings);
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await runOn(client, sql);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+// The postgres database: one connection kept for the cluster's life (most calls are there: sessions,
+// databases, roles). Calls take turns on it. A connection the server dropped (a test that stops and
+// starts the server) is replaced at the next call.
+class AdminSession {
+  #settings: () => ConnectionSettings;
+  #client: Promise<pg.Client> | undefined;
+  #turn: Promise<unknown> = Promise.resolve();
+  constructor(settings: () => ConnectionSettings) {
+    this.#settings = settings;
+  }
+
+  query(sql: string): Promise<string> {
+    const run = this.#turn.then(async () => {
+      const reused = this.#client !== undefined;
+      try {
+        return await this.#runHeld(await this.#connected(), sql);
+      } catch (error) {
+        if (!lostConnection(error)) throw error;
+        this.#drop();
+        // The kept connection died since the last call (the server was stopped or restarted): as psql
+        // would, connect afresh once.
+        if (!reused) throw error;
+        return await this.#runHeld(await this.#connected(), sql);
+      }
+    });
+    this.#turn = run.catch(() => undefined);
+    return run;
+  }
+
+  // The idle connection does not keep the test process alive (a shared cluster is never stopped by its
+  // suites; the exit hook stops the server); only a query in flight does.
+  async #runHeld(client: pg.Client, sql: string): Promise<string> {
+    const socket = (client as unknown as { connection: { stream: { ref(): void; unref(): void } } }).connection.stream;
+    socket.ref();
+    try {
+      return await runOn(client, sql);
+    } finally {
+      socket.unref();
+    }
+  }
+
+  #connected(): Promise<pg.Client> {
+    this.#client ??= (async () => {
+      const client = new pg.Client(this.#settings());
+      client.on('error', () => this.#drop());
+      client.on('end', () => this.#drop());
+      try {
+        await client.connect();
+      } catch (error) {
+        this.#client = undefined;
+        throw error;
+      }
+      return client;
+    })();
+    return this.#client;
+  }
+
+  #drop(): void {
+    this.#client = undefined;
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    await this.#turn;
+    if (client) await (await client.catch(() => undefined))?.end().catch(() => undefined);
+  }
+}
+
+// An error of the connection rather than of the SQL: no SQLSTATE, or the server ending the session
+// (class 57: admin shutdown, crash shutdown, cannot connect now).
+function lostConnection(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === undefined || (typeof code === 'string' && code.startsWith('57P'));
 }

@@ -15,7 +15,7 @@ import { createAlertService } from './alerts/create-alert-service.ts';
 import type { AlertService } from './alerts/alert-service.ts';
 import { toBackupRunRecord } from './monitor/backup-runs.ts';
 import { MONITOR_CHECKS } from './monitor/checks.ts';
-import { pairKey, splitPair, unitOf, type CheckName, type Finding } from './core/findings.ts';
+import { unitOf, type CheckName, type Finding } from './core/findings.ts';
 import { registerMetrics } from './monitor/metrics.ts';
 import { MonitorRunner } from './monitor/runner.ts';
 import { registerRestoreMetrics } from './restore/metrics.ts';
@@ -29,7 +29,7 @@ import { registerUploadSweepMetrics } from './storage/upload-sweep-metrics.ts';
 import type { BackupService } from './backup/backup-service.ts';
 import { BackupSetsRunner, type SetResult } from './sets/run-sets.ts';
 import type { FileSets } from './sets/set-runtime.ts';
-import { tagFinding, type SetMonitors } from './sets/set-monitors.ts';
+import type { SetMonitors } from './sets/set-monitors.ts';
 import { SetVerify } from './sets/set-verify.ts';
 import type { CheckResult, MonitorSnapshot } from './monitor/state.ts';
 import { leaseKey } from './leader/lease.ts';
@@ -39,9 +39,8 @@ import { describeKeyIn } from './alerts/state-store.ts';
 import { readVersion } from './version.ts';
 import { supportsConditionalWrites, type BackupStore } from './storage/store.ts';
 import { createDestinations, type Destination } from './destinations/destination.ts';
-import { feedDestinationMonitors, tagDestination } from './destinations/destination-sets.ts';
+import { feedDestinationMonitors } from './destinations/destination-sets.ts';
 import { resultAt } from './backup/result.ts';
-import { tagPair } from './destinations/set-destinations.ts';
 import { assembleUnits } from './sets/assemble.ts';
 
 // The composition root: the only place that wires adapters together. cli.ts loads the configuration
@@ -50,8 +49,8 @@ import { assembleUnits } from './sets/assemble.ts';
 // The backup wiring moved to its own module; tests and the bench still reach it here.
 export { buildBackupService, buildBackupSetsRunner } from './backup/build-backup-service.ts';
 
-// tag: names the globals in the finding (with several destinations, `@globals` in one destination).
-function globalsFailure(result: BackupResult & { status: 'failed' }, tag: (finding: Finding) => Finding = (f) => tagFinding(GLOBALS_FOLDER, f)): Finding {
+// tag: names the globals in the finding (`@globals`, or with several destinations `@globals` in one destination).
+function globalsFailure(result: BackupResult & { status: 'failed' }, tag: (finding: Finding) => Finding): Finding {
   return tag({
     check: 'backup_failed',
     severity: 'fail',
@@ -214,7 +213,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // With several destinations, one per destination whose copy failed (`@globals` in `<destination>`).
   let globalsFindings: Finding[] = [];
   let onGlobalsResult: (result: BackupResult) => Promise<void> = () => Promise.resolve();
-  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf } = assembleUnits({
+  const { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, naming } = assembleUnits({
     config,
     logger,
     registry,
@@ -248,9 +247,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     ...alerts.findings(),
     ...(uploadSweeper?.findings() ?? []),
   ];
-  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: pairs ? 'set+destination' : several ? 'destination' : 'set' }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
+  registerMetrics({ registry, snapshot: () => (singleMonitor as MonitorRunner).snapshot(), ...(setMonitors === undefined ? {} : { sets: () => setMonitors.snapshots(), setLabel: naming.kind }), findings, version, monitorCron: config.monitor.cron, cronTimezone: config.cronTimezone });
   if (uploadSweeper === undefined) registerUploadSweepMetrics(registry, () => undefined);
-  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), pairs ? 'set+destination' : several ? 'destination' : 'set');
+  registerRestoreMetrics(registry, () => verify.state(), undefined, setVerify === undefined ? undefined : () => setVerify.states(), naming.kind);
   registerLeaderMetrics(registry, leadership);
 
   // With sets in the one storage (BACKUP_DATABASES, SENTINEL_CONFIG; not several destinations, each its own
@@ -258,14 +257,15 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // check of `set` that just ended.
   // With sets in several destinations each destination is such a storage, shared by the sets in it: one
   // outage per destination, named by it (`destination`, no set).
-  const sharedStorage = setMonitors !== undefined && (several === undefined || pairs);
-  const outageOf = (set: string): string | undefined => (pairs ? splitPair(set).destination : undefined);
+  const sharedStorage = setMonitors !== undefined && naming.kind !== 'destination';
+  // The destination whose outage a set's check speaks for (undefined: the one storage).
+  const outageOf = (set: string): string | undefined => naming.destinationOf(set);
   const storageOutage = (set: string, result: CheckResult): Finding[] => {
     const destination = outageOf(set);
     const lastOf = (name: string): readonly Finding[] => (name === set ? result.findings : (setMonitors?.get(name)?.snapshot().lastCheck?.findings ?? []));
     const failing = (setMonitors?.names() ?? [])
-      .filter((name) => destination === undefined || splitPair(name).destination === destination)
-      .map((name) => ({ name: destination === undefined ? name : splitPair(name).set, finding: lastOf(name).find((f) => f.check === 'storage_unreachable') }))
+      .filter((name) => destination === undefined || naming.destinationOf(name) === destination)
+      .map((name) => ({ name: naming.setOf(name), finding: lastOf(name).find((f) => f.check === 'storage_unreachable') }))
       .filter((s): s is { name: string; finding: Finding } => s.finding !== undefined);
     const first = failing[0];
     if (first === undefined) return [];
@@ -273,13 +273,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (destination === undefined) return [{ ...first.finding, summary: `${first.finding.summary} (${which})` }];
     return [{ ...first.finding, destination, summary: `${destination}: ${first.finding.summary} (${which})` }];
   };
-  const tagUnit = pairs ? tagPair : several !== undefined && setMonitors !== undefined ? tagDestination : tagFinding;
   // Findings flow to alerts: the monitor's every check (hourly, at start, after each backup) also
   // carries retention's current state; verification reports when it has run.
   // Every instance checks (for /health and /metrics); only the leader turns findings into alerts.
   const afterCheck = async (result: CheckResult, snapshot: MonitorSnapshot, set: string | undefined): Promise<void> => {
     if (result.quiet === true) return;
-    const tagged = set === undefined ? result.findings : result.findings.map((f) => tagUnit(set, f));
+    const tagged = set === undefined ? result.findings : result.findings.map((f) => naming.tag(set, f));
     // Sets in one storage: its outage is one service-wide alert (not one per set); each set's check
     // still reports it in /health and its metrics. Per set it is only ever resolved (an alert of an
     // older version clears).
@@ -376,7 +375,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   }
   backupService?.onRunFinished((result) => {
     noteLeftovers(result);
-    if (several !== undefined && setMonitors !== undefined && !pairs) feedDestinationMonitors(setMonitors, several, result);
+    if (naming.kind === 'destination' && setMonitors !== undefined) feedDestinationMonitors(setMonitors, destinations, result);
     if (singleMonitor === undefined) return;
     const record = toBackupRunRecord(result);
     if (record !== undefined) void singleMonitor.afterBackupRun(record);
@@ -386,7 +385,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     if (result.status !== 'failed' && result.status !== 'success') return;
     const failure = selectionFailure(runner, result);
     if (failure === undefined) selectionFindings.delete(fileSet ?? '');
-    else selectionFindings.set(fileSet ?? '', fileSet === undefined ? failure : tagFinding(fileSet, failure));
+    else selectionFindings.set(fileSet ?? '', fileSet === undefined ? failure : naming.tagSet(fileSet, failure));
     const current = selectionFindings.get(fileSet ?? '');
     if (leadership.isLeader()) await alerts.process(current === undefined ? [] : [current], result.finishedAt, ['backup_failed'], fileSet);
   };
@@ -408,13 +407,13 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   onGlobalsResult = async (result) => {
     if (result.status !== 'failed' && result.status !== 'success') return;
     if (destinations.length === 1) {
-      globalsFindings = result.status === 'success' ? [] : [globalsFailure(result)];
+      globalsFindings = result.status === 'success' ? [] : [globalsFailure(result, (f) => naming.globals.tag(GLOBALS_FOLDER, f))];
       if (leadership.isLeader()) await alerts.process(globalsFindings, result.finishedAt, ['backup_failed'], GLOBALS_FOLDER);
       return;
     }
     // Several destinations: each copy as that destination saw it (a failed pg_dumpall failed everywhere).
-    const units = destinations.map((d) => ({ unit: pairKey(GLOBALS_FOLDER, d.name), at: resultAt(result, d.name) }));
-    globalsFindings = units.flatMap(({ unit, at }) => (at.status === 'failed' ? [globalsFailure(at, (f) => tagPair(unit, f))] : []));
+    const units = destinations.map((d) => ({ unit: naming.globals.unitOf(GLOBALS_FOLDER, d.name), at: resultAt(result, d.name) }));
+    globalsFindings = units.flatMap(({ unit, at }) => (at.status === 'failed' ? [globalsFailure(at, (f) => naming.globals.tag(unit, f))] : []));
     if (!leadership.isLeader()) return;
     for (const { unit } of units) await alerts.process(globalsFindings.filter((f) => unitOf(f) === unit), result.finishedAt, ['backup_failed'], unit);
   };
@@ -452,9 +451,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
           : setMonitors.names().map((set) => ({
               name: set,
               snapshot: (setMonitors.get(set) as MonitorRunner).snapshot(),
-              nextBackupAt: (fileSets?.of(setOf(set))?.fileSet.backupService ?? backupService)?.nextRunAt(),
+              nextBackupAt: (fileSets?.of(naming.setOf(set))?.fileSet.backupService ?? backupService)?.nextRunAt(),
               retention: setRetention?.describeOf(set) ?? retention.describe(),
-              retentionDays: (fileSets?.of(setOf(set))?.config ?? config).retention.days,
+              retentionDays: (fileSets?.of(naming.setOf(set))?.config ?? config).retention.days,
               verify: setVerify?.states().get(set),
             }));
       const checked = sets.length > 0 && sets.every((s) => s.snapshot.lastCheck !== undefined);
@@ -470,7 +469,7 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
       });
     },
     status: () => ({
-      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(setOf(set))?.fileSet.backupService?.nextRunAt()) }),
+      ...(singleMonitor?.status({ nextBackupAt: backupService?.nextRunAt() }) ?? { nextBackupAt: backupService?.nextRunAt()?.toISOString() ?? null, sets: setMonitors?.statuses(fileSets === undefined ? undefined : (set) => fileSets.of(naming.setOf(set))?.fileSet.backupService?.nextRunAt()) }),
       role: leadership.status().role,
       leader: leadership.status(),
       storage: store.description,

@@ -1,7 +1,8 @@
 import type { SettingNames } from '../config/setting-names.ts';
 import { worstStatus } from '../http/health.ts';
 import { pairKey, splitPair, type Finding } from '../core/findings.ts';
-import { destinationsOfSet, hasSetDestinations } from '../destinations/set-destinations.ts';
+import { setDestinationsAmong } from '../destinations/set-destinations.ts';
+import { unitNaming } from '../sets/unit-naming.ts';
 import { MonitorRunner } from '../monitor/runner.ts';
 import { buildStatus } from '../monitor/state.ts';
 import { createDestinations, type Destination } from '../destinations/destination.ts';
@@ -35,8 +36,8 @@ export const checkCommand = defineCommand({
     if (config.databases !== undefined || config.sets !== undefined) {
       const targets = await setTargets(config);
       // Sets in several destinations: each (set, destination) checked on its own, named by both.
-      if (hasSetDestinations(config)) {
-        const pairs = targets.flatMap((t) => destinationsOfSet(config, destinations, t.set).map((d) => ({ name: pairKey(t.set, d.name), set: t.set, destination: d.name, store: d.store, location: d.location, settings: t.settings, settingNames: t.settingNames })));
+      if (unitNaming(config, destinations).kind === 'set+destination') {
+        const pairs = targets.flatMap((t) => setDestinationsAmong(destinations, config, t.set).map((d) => ({ name: pairKey(t.set, d.name), set: t.set, destination: d.name, store: d.store, location: t.location, settings: t.settings, settingNames: t.settingNames })));
         return await checkSets(values.json === true, ctx, narrow(pairs, only), 'pairs');
       }
       const sets = targets.map((t) => ({ name: t.set, set: t.set, destination: destinations[0]?.name, store, location: t.location, settings: t.settings, settingNames: t.settingNames }));

@@ -28,7 +28,7 @@ export function storeOf(destinations: readonly Destination[], name: string): Des
 
 export function destinationMonitors(
   destinations: readonly Destination[],
-  options: { config: Pick<Config, 'location' | 'cronTimezone'>; settings: MonitorSettings; logger: Logger; firstBackupAtStart: boolean },
+  options: { config: Pick<Config, 'location' | 'cronTimezone'>; settings: MonitorSettings; logger: Logger; firstBackupAtStart: boolean; tag: (destination: string, finding: Finding) => Finding },
 ): SetMonitors {
   const monitors = new SetMonitors({
     store: (destinations[0] as Destination).store,
@@ -38,7 +38,7 @@ export function destinationMonitors(
     logger: options.logger,
     location: () => options.config.location,
     firstBackupAtStart: options.firstBackupAtStart,
-    tag: tagDestination,
+    tag: options.tag,
   });
   for (const d of destinations) monitors.ensure(d.name);
   return monitors;

@@ -5,11 +5,11 @@ import { BackupHeartbeats } from '../heartbeat/backup-heartbeat.ts';
 import { globalsLocation } from '../backup/globals.ts';
 import type { BackupResult } from '../backup/result.ts';
 import type { Config, Location } from '../config/types.ts';
-import { splitPair, type Finding } from '../core/findings.ts';
+import type { Finding } from '../core/findings.ts';
 import { databaseLocation, isSetBackupKey, keyPrefix } from '../core/naming.ts';
 import type { Destination } from '../destinations/destination.ts';
-import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, storeOf, tagDestination } from '../destinations/destination-sets.ts';
-import { pairsOfSet, tagPair } from '../destinations/set-destinations.ts';
+import { destinationMonitors, destinationRetentionScope, destinationVerifyScope, storeOf } from '../destinations/destination-sets.ts';
+import { pairsOfSet } from '../destinations/set-destinations.ts';
 import { toBackupRunRecord } from '../monitor/backup-runs.ts';
 import { resultAt } from '../backup/result.ts';
 import type { Logger } from '../logger.ts';
@@ -25,6 +25,7 @@ import { FileSets } from './set-runtime.ts';
 import { SetMonitors } from './set-monitors.ts';
 import { SetRetention } from './set-retention.ts';
 import { SetVerify } from './set-verify.ts';
+import { unitNaming, type UnitNaming } from './unit-naming.ts';
 
 // The units the service watches, assembled from the configuration: the one database in one place, the
 // sets (BACKUP_DATABASES, SENTINEL_CONFIG) or the destinations, each with its backup service(s), monitor,
@@ -63,17 +64,16 @@ export interface Units {
   addSet: (set: string) => void;
   // A set's backup result, told to its unit's monitor (each destination's as that destination saw it).
   feed: (set: string, result: BackupResult) => void;
-  // Sets in several destinations: the units are (set, destination) pairs (pairKey).
-  pairs: boolean;
-  // The set a unit is about (the unit itself unless `pairs`).
-  setOf: (unit: string) => string;
+  // What the units are and how findings and metrics name them: every consumer names a unit this way.
+  naming: UnitNaming;
 }
 
 export function assembleUnits({ config, logger, registry, destinations, onGlobals }: UnitsOptions): Units {
   const store = (destinations[0] as Destination).store;
   const several = destinations.length > 1 ? destinations : undefined;
+  const naming = unitNaming(config, destinations);
   // Sets in several destinations: each (set, destination) is a unit of its own, named by pairKey.
-  const pairs = several !== undefined && (config.sets !== undefined || config.databases !== undefined);
+  const pairs = naming.kind === 'set+destination';
   // Names the configuration checked: an unknown one is a wiring bug, thrown rather than read as the first.
   const byName = (name: string): Destination => storeOf(destinations, name);
   // A set's own destinations (SENTINEL_CONFIG `destinations`), as created; the first holds its store.
@@ -108,16 +108,16 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
   // BACKUP_DATABASES: a monitor per set, each on its own folder; several destinations: one per
   // destination (src/destinations); else the one monitor, as always.
   // SENTINEL_CONFIG: a set's folder and settings are its own (fileSets.of), else the database's folder.
-  // Sets in several destinations: a unit's set is the first part of its pairKey, the destination the second.
-  const setOf = (unit: string): string => (pairs ? splitPair(unit).set : unit);
-  const storeOfUnit = (unit: string): Destination => byName(splitPair(unit).destination);
+  const setOf = naming.setOf;
+  // Sets in several destinations: the destination a pair is in.
+  const storeOfUnit = (unit: string): Destination => byName(naming.destinationOf(unit) as string);
   const locate = (unit: string): Location => {
     const set = setOf(unit);
     return fileSets?.location(set) ?? databaseLocation(config.location, set);
   };
   const setMonitors =
     config.databases === undefined && fileSets === undefined
-      ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart })
+      ? several && destinationMonitors(several, { config, settings: config.monitor, logger, firstBackupAtStart, tag: naming.tag })
       : new SetMonitors({
           store,
           settings: config.monitor,
@@ -132,7 +132,8 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
                 settingNamesOf: (unit: string) => fileSets.of(setOf(unit))?.config.settingNames,
                 firstBackupAtStartOf: (unit: string) => fileSets.of(setOf(unit))?.config.backup?.runOnStartup === true,
               }),
-          ...(pairs ? { storeOf: (unit: string) => storeOfUnit(unit).store, tag: tagPair } : {}),
+          tag: naming.tag,
+          ...(pairs ? { storeOf: (unit: string) => storeOfUnit(unit).store } : {}),
         });
   const singleMonitor =
     setMonitors !== undefined
@@ -155,15 +156,14 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           registry,
           location: locate,
           currentFindings: (set) => setMonitors.get(set)?.snapshot().lastCheck?.findings,
+          naming,
           ...(fileSets === undefined ? {} : { configOf: (unit: string) => fileSets.of(setOf(unit))?.config ?? config }),
-          ...(several && !pairs && { ...destinationRetentionScope(several, config), metricsLabel: 'destination' as const, tag: tagDestination }),
+          ...(several && !pairs && destinationRetentionScope(several, config)),
           ...(pairs && {
             storeOf: (unit: string) => {
               const d = storeOfUnit(unit);
               return { store: d.store, storage: d.storage ?? config.storage };
             },
-            metricsLabel: 'set+destination' as const,
-            tag: tagPair,
           }),
         });
   const verify = buildVerifyService(config, store, logger);
@@ -178,11 +178,11 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
             logger,
             (unit) => fileSets?.of(setOf(unit)) ?? { config: { ...config, location: locate(unit) }, database: setOf(unit) },
             { location: locate, store: (unit) => storeOfUnit(unit).store },
-            tagPair,
+            naming.tag,
           )
-        : several !== undefined && config.databases === undefined && fileSets === undefined
-          ? new SetVerify(config, store, logger, undefined, destinationVerifyScope(several, config), tagDestination)
-          : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set));
+        : naming.kind === 'destination'
+          ? new SetVerify(config, store, logger, undefined, destinationVerifyScope(several as readonly Destination[], config), naming.tag)
+          : new SetVerify(config, store, logger, fileSets === undefined ? undefined : (set) => fileSets.of(set), undefined, naming.tag);
   const unitsOf = (set: string): string[] => (pairs ? pairsOfSet(config, destinations, set) : [set]);
   const addSet = (set: string): void => {
     for (const unit of unitsOf(set)) {
@@ -194,7 +194,8 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
   const feed = (set: string, result: BackupResult): void => {
     addSet(set);
     for (const unit of unitsOf(set)) {
-      const record = toBackupRunRecord(pairs ? resultAt(result, splitPair(unit).destination) : result);
+      const destination = naming.destinationOf(unit);
+      const record = toBackupRunRecord(destination === undefined ? result : resultAt(result, destination));
       if (record !== undefined) void setMonitors?.get(unit)?.afterBackupRun(record);
     }
   };
@@ -224,5 +225,5 @@ export function assembleUnits({ config, logger, registry, destinations, onGlobal
           })),
           registry,
         );
-  return { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, pairs, setOf };
+  return { fileSets, setsRunner, backupService, backupServices, setMonitors, singleMonitor, monitorFindings, retention, setRetention, verify, setVerify, uploadSweeper, addSet, feed, naming };
 }

@@ -25,8 +25,8 @@ export interface SetMonitorsOptions {
   settingsOf?: (set: string) => MonitorSettings;
   settingNamesOf?: (set: string) => Readonly<Record<string, string>> | undefined;
   firstBackupAtStartOf?: (set: string) => boolean;
-  // How a finding names its set (default tagFinding; sets in several destinations: tagPair).
-  tag?: (set: string, finding: Finding) => Finding;
+  // How a finding names its set: the service's UnitNaming.tag.
+  tag: (set: string, finding: Finding) => Finding;
 }
 
 // A finding of one set: the set is named in the finding (alerts, /health, metrics) and its summary.
@@ -98,7 +98,7 @@ export class SetMonitors {
 
   // Every set's current findings, each naming its set.
   findings(): Finding[] {
-    const tag = this.#options.tag ?? tagFinding;
+    const tag = this.#options.tag;
     return this.names().flatMap((set) => (this.#monitors.get(set)?.snapshot().lastCheck?.findings ?? []).map((f) => tag(set, f)));
   }
 
@@ -109,7 +109,7 @@ export class SetMonitors {
       ? new Date(Math.min(...states.map((s) => (s.state.checkedAt as Date).getTime())))
       : undefined;
     return {
-      findings: states.flatMap((s) => s.state.findings.map((f) => (this.#options.tag ?? tagFinding)(s.set, f))),
+      findings: states.flatMap((s) => s.state.findings.map((f) => this.#options.tag(s.set, f))),
       checkedAt,
       checks: [],
       setChecks: states.map((s) => ({ set: s.set, checks: s.state.checks ?? [] })),

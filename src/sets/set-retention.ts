@@ -8,8 +8,7 @@ import { createRetentionService, type RetentionService } from '../retention/rete
 import type { BackupStore } from '../storage/store.ts';
 import type { Registry } from 'prom-client';
 import { registerRetentionMetrics, type RetentionMetricsRegistration } from '../retention/retention-metrics.ts';
-import { tagFinding } from './set-monitors.ts';
-import type { UnitLabel } from '../core/unit-labels.ts';
+import type { UnitNaming } from './unit-naming.ts';
 
 // Retention per backup set (BACKUP_DATABASES): each set keeps RETENTION_DAYS and MIN_BACKUPS_KEPT in its
 // own folder, and a prune waits for that set's own findings. The sets run one after another (at start,
@@ -23,11 +22,10 @@ export interface SetRetentionOptions {
   location: (set: string) => Location;
   // The set's current monitor findings.
   currentFindings: (set: string) => readonly Finding[] | undefined;
-  // Where the retention metrics go, each series with the set's `set` label (`destination` with metricsLabel).
+  // Where the retention metrics go, each series labelled with its unit (naming.kind).
   registry?: Registry | undefined;
-  metricsLabel?: UnitLabel | undefined;
-  // How a finding names its set (default tagFinding; sets in several destinations: tagPair).
-  tag?: ((set: string, finding: Finding) => Finding) | undefined;
+  // How findings and metric series name a set: the service's UnitNaming.
+  naming: Pick<UnitNaming, 'kind' | 'tag'>;
   // SENTINEL_CONFIG: a set's own retention (and thresholds) instead of `config`'s.
   configOf?: (set: string) => Pick<Config, 'retention' | 'storage' | 'monitor'>;
   // Each set's own storage (several destinations: a set per destination); default `store` and the
@@ -51,7 +49,7 @@ export class SetRetention {
     this.#metrics =
       options.registry === undefined
         ? undefined
-        : registerRetentionMetrics(options.registry, () => [...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.metricsState()] as const), { label: options.metricsLabel ?? 'set' });
+        : registerRetentionMetrics(options.registry, () => [...this.#services.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([set, s]) => [set, s.metricsState()] as const), { label: options.naming.kind });
     this.#task = new ScheduledTask({
       name: 'retention',
       schedule: { expression: dailyAt(new Date()), timezone: 'UTC' },
@@ -121,7 +119,7 @@ export class SetRetention {
 
   // The set's retention finding, naming the set.
   findingsOf(set: string, now?: Date): Finding[] {
-    return (this.#services.get(set)?.findings(now) ?? []).map((f) => (this.#options.tag ?? tagFinding)(set, f));
+    return (this.#services.get(set)?.findings(now) ?? []).map((f) => this.#options.naming.tag(set, f));
   }
 
   findings(now?: Date): Finding[] {

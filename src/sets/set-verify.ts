@@ -45,7 +45,7 @@ export class SetVerify {
 
   // configOf (SENTINEL_CONFIG): each set's own configuration. scope: where each set's backups are when not in
   // the set's database folder of `store` (several destinations). tag: how a finding names its set
-  // (sets in several destinations: tagPair).
+  // (the service's UnitNaming.tag; tagFinding for sets in the one storage).
   constructor(config: Config, store: BackupStore, logger: Logger, configOf?: SetVerifyConfig, scope?: SetVerifyScope, tag: (set: string, finding: Finding) => Finding = tagFinding) {
     this.#config = config;
     this.#tag = tag;

@@ -8,7 +8,8 @@ import type { BackupResult } from '../../src/backup/result.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { Destination } from '../../src/destinations/destination.ts';
-import { destinationsOfSet } from '../../src/destinations/set-destinations.ts';
+import { configOfSet } from '../../src/config/load-sets.ts';
+import { pairsOfSet, setDestinationsAmong } from '../../src/destinations/set-destinations.ts';
 import { backupCommand } from '../../src/commands/backup.ts';
 import { checkCommand } from '../../src/commands/check.ts';
 import { listCommand } from '../../src/commands/list.ts';
@@ -189,8 +190,11 @@ sets:
 
   it('tells the commands the destinations of each set, with the location of its backups', () => {
     const destinations = [{ name: 'r2', store: new DirStore(path.join(dir, 'x')) }, { name: 'local', store: new DirStore(path.join(dir, 'local')) }];
-    assert.deepEqual(destinationsOfSet(config, destinations, 'app').map((d) => [d.name, d.location.subfolder]), [['r2', 'app'], ['local', 'app']]);
-    assert.deepEqual(destinationsOfSet(config, destinations, 'shop').map((d) => d.name), ['local']);
+    assert.deepEqual(setDestinationsAmong(destinations, config, 'app').map((d) => d.name), ['r2', 'local']);
+    assert.deepEqual(setDestinationsAmong(destinations, config, 'shop').map((d) => d.name), ['local']);
+    // Where the set's backups are in each: its own configuration's folder.
+    assert.equal(configOfSet(config, config.sets?.find((s) => s.name === 'app') as NonNullable<Config['sets']>[number]).location.subfolder, 'app');
+    assert.deepEqual(pairsOfSet(config, destinations, 'shop'), ['shop@local']);
   });
 
   it('list and check: each set in each of its destinations, named by both', async () => {

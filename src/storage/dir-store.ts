@@ -150,11 +150,12 @@ export class DirStore implements BackupStore, ConditionalStore {
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, signal?: AbortSignal): Promise<Readable> {
     const file = await this.insideFile(key, 'read');
     try {
+      throwIfAborted(signal, `read ${printableKey(key)}`, this.description);
       const handle = await fs.open(file, 'r');
-      return handle.createReadStream();
+      return handle.createReadStream(signal ? { signal } : {});
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR') || isCode(error, 'EISDIR')) {
         throw new StorageError('NoSuchKey', `No object ${printableKey(key)} in ${this.description}`, {

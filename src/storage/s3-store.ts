@@ -222,9 +222,9 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, signal?: AbortSignal): Promise<Readable> {
     try {
-      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key }));
+      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key }), signal ? { abortSignal: signal } : {});
       if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no Node.js stream body');
       return out.Body;
     } catch (error) {

@@ -55,8 +55,8 @@ export interface BackupStore {
   list(prefix: string, options?: ListOptions): Promise<StoredObject[]>;
   // undefined when the object does not exist.
   head(key: string, signal?: AbortSignal): Promise<StoredObjectWithMetadata | undefined>;
-  // Streams the object; StorageError code NoSuchKey when it does not exist.
-  get(key: string): Promise<Readable>;
+  // Streams the object; StorageError code NoSuchKey when it does not exist. Aborting also ends the stream.
+  get(key: string, signal?: AbortSignal): Promise<Readable>;
   // Deletes the keys (batched where the storage allows); missing keys are not an error. Aborted, a
   // batch whose answer had not come may or may not be deleted: the caller counts only what resolved.
   delete(keys: readonly string[], signal?: AbortSignal): Promise<void>;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
@@ -8,7 +7,7 @@ import type { Config } from '../../src/config/types.ts';
 import { keyPrefix } from '../../src/core/naming.ts';
 import { RetentionService } from '../../src/retention/retention-service.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
-import { forwardTo, listenOnLoopback } from '../helpers/http-forward.ts';
+import { startHoldHttpProxy } from '../helpers/hold-http-proxy.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
 import { sample } from '../helpers/metrics.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
@@ -90,28 +89,15 @@ describe('stopping retention during a storage outage', () => {
   });
 
   it('a delete batch cancelled before its answer is not counted, and the next run deletes it', async () => {
-    // In front of the real s3rver, forwarding everything but DeleteObjects, which it holds unanswered
-    // (a TEST DOUBLE for this one request: no S3 server here can be told to hang one kind of call).
-    let deletesSeen = 0;
-    let holding = true;
-    const server = http.createServer((req, res) => {
-      const isDelete = req.method === 'POST' && (req.url ?? '').includes('delete');
-      if (isDelete) deletesSeen += 1;
-      if (isDelete && holding) {
-        req.resume();
-        return;
-      }
-      forwardTo(s3.port, req, res);
-    });
-    const endpoint = await listenOnLoopback(server);
+    const proxy = await startHoldHttpProxy(s3.port, ({ method, url }) => method === 'POST' && url.includes('delete'));
     try {
-      const { config, store, prefix } = setup(endpoint);
+      const { config, store, prefix } = setup(proxy.endpoint);
       const seeded = await seedBackups(files, (key, time) => s3.backdate(key, time), config.location, [0, 40], new Date());
       const registry = new Registry();
       const retention = service(config, store, undefined, registry);
       const run = retention.runOnce();
-      await waitFor(() => deletesSeen >= 1, 'the prune sends its delete batch');
-      const first = await stopOrRetry(retention, () => deletesSeen >= 2);
+      await waitFor(() => proxy.held >= 1, 'the prune sends its delete batch');
+      const first = await stopOrRetry(retention, () => proxy.held >= 2);
       assert.equal(first, 'stopped', 'stop() waited out the hanging delete until the SDK retried it');
       const status = await run;
       assert.equal(status.lastRunAt, undefined, 'the cancelled run is not recorded');
@@ -120,15 +106,14 @@ describe('stopping retention during a storage outage', () => {
       assert.deepEqual(retention.findings(), []);
       assert.equal((await listKeys(store, prefix)).length, 4, 'the held batch never reached the server');
 
-      holding = false;
+      proxy.release();
       const next = await retention.runOnce();
       assert.equal(next.lastRunOk, true);
       assert.equal(next.lastPrune?.deletedBackups, 1);
       assert.deepEqual(await listKeys(store, prefix), [seeded[0]?.key, seeded[0]?.manifest].sort());
       store.client.destroy();
     } finally {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await proxy.close();
     }
   });
 });

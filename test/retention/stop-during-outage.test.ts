@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/load-config.ts';
 import type { Config } from '../../src/config/types.ts';
 import { keyPrefix } from '../../src/core/naming.ts';
 import { RetentionService } from '../../src/retention/retention-service.ts';
+import { SetRetention } from '../../src/sets/set-retention.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import { startHoldHttpProxy } from '../helpers/hold-http-proxy.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
@@ -111,6 +112,31 @@ describe('stopping retention during a storage outage', () => {
       assert.equal(next.lastRunOk, true);
       assert.equal(next.lastPrune?.deletedBackups, 1);
       assert.deepEqual(await listKeys(store, prefix), [seeded[0]?.key, seeded[0]?.manifest].sort());
+      store.client.destroy();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('with backup sets, stop() cancels the set being pruned while its listing hangs and starts no further set', async () => {
+    const proxy = await startTcpProxy(s3.port);
+    try {
+      proxy.stall();
+      const { config, store } = setup(proxy.endpoint);
+      const { logger, records } = captureLogs();
+      const sets = new SetRetention({ config, store, logger, location: (set) => ({ ...config.location, subfolder: set }), currentFindings: () => undefined });
+      sets.ensure('a');
+      sets.ensure('b');
+      sets.start();
+      await waitFor(() => proxy.connectionsAccepted >= 1, "set a's run sends its listing");
+      const first = await stopOrRetry(sets, () => proxy.connectionsAccepted >= 2);
+      assert.equal(first, 'stopped', "stop() waited out set a's hanging listing until the SDK retried it (or set b's)");
+      assert.deepEqual(sets.findings(), [], 'a cancelled run is no retention finding for any set');
+      assert.deepEqual(
+        records().filter((r) => Number(r.level) >= 40),
+        [],
+        'a cancelled run logs no warning or error',
+      );
       store.client.destroy();
     } finally {
       await proxy.close();

@@ -5,6 +5,7 @@ import { backupKey, keyPrefix } from '../../src/core/naming.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { VerifyService } from '../../src/restore/verify-service.ts';
+import { SetVerify } from '../../src/sets/set-verify.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import { startHoldHttpProxy } from '../helpers/hold-http-proxy.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
@@ -87,6 +88,39 @@ describe('stopping verification during a storage outage', () => {
       assert.equal(service.state().lastVerify, undefined);
       assert.deepEqual(service.findings(), []);
       assert.equal(told, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('with backup sets, stop() cancels the set being verified while its listing hangs and verifies no further set', async () => {
+    const proxy = await startTcpProxy(s3.port);
+    try {
+      proxy.stall();
+      const config = loadConfig({ ...s3.env, AWS_S3_ENDPOINT: proxy.endpoint, BUCKET_SUBFOLDER: 'verify-sets', BACKUP_FILE_PREFIX: 'app-', BACKUP_DATABASES: 'a,b' });
+      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+      const sets = new SetVerify(config, store, silentLogger());
+      sets.ensure('a');
+      sets.ensure('b');
+      const told: string[] = [];
+      sets.onResult((set) => {
+        told.push(set);
+      });
+      const run = sets.runAll();
+      await waitFor(() => proxy.connectionsAccepted >= 1, "set a's verification sends its listing");
+      let stopped = false;
+      const stopping = sets.stop().then(() => {
+        stopped = true;
+      });
+      const first = await waitFor(() => (stopped ? 'stopped' : proxy.connectionsAccepted >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', {
+        timeoutMs: 10 * ATTEMPT_TIMEOUT_MS,
+      });
+      await stopping;
+      await run;
+      assert.equal(first, 'stopped', "stop() waited out set a's hanging listing until the SDK retried it (or set b's)");
+      assert.deepEqual(told, [], 'no set result is told to the listeners (alerts)');
+      assert.deepEqual([...sets.states().values()].map((s) => s.lastVerify), [undefined, undefined], 'no set has a verification recorded');
+      store.client.destroy();
     } finally {
       await proxy.close();
     }

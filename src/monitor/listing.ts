@@ -82,17 +82,18 @@ export class BackupInventory {
   }
 
   // Lists the storage (fully or from the last key) and updates the state; throws the store's
-  // StorageError and leaves the state untouched on failure.
-  async refresh(now: Date): Promise<RefreshResult> {
+  // StorageError and leaves the state untouched on failure (signal aborted: StorageError Aborted).
+  async refresh(now: Date, signal?: AbortSignal): Promise<RefreshResult> {
+    const stop = signal === undefined ? {} : { signal };
     if (this.needsFullListing(now)) {
-      const listing = await this.catalog.list();
+      const listing = await this.catalog.list(stop);
       this.reset();
       this.add(listing);
       this.fullListingAt = now;
       this.listedAt = now;
       return { mode: 'full', listed: listing.objects.length };
     }
-    const listing = await this.catalog.list(this.lastKey === undefined ? {} : { startAfter: this.lastKey });
+    const listing = await this.catalog.list(this.lastKey === undefined ? stop : { ...stop, startAfter: this.lastKey });
     this.add(listing);
     this.listedAt = now;
     return { mode: 'incremental', listed: listing.objects.length };

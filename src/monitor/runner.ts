@@ -1,7 +1,7 @@
 import type { Location, MonitorSettings } from '../config/types.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { DEFAULT_CRON_TIMEZONE } from '../core/cron.ts';
-import { ScheduledTask } from '../core/scheduled-task.ts';
+import { ScheduledTask, type TaskOutcome } from '../core/scheduled-task.ts';
 import { errForLog, shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { nameSettings, settingNamesOf, type SettingNames } from '../config/setting-names.ts';
@@ -62,6 +62,8 @@ export interface MonitorRunnerOptions {
 // Runs the freshness check: lists storage, evaluates, stores the result, tells listeners. Never
 // throws: a listing failure is a storage_unreachable finding. One check at a time; a check asked for
 // while one runs is run once more right after it (so a check after a backup sees that backup).
+// Every check is a run of the schedule's task and lists with its abort signal: stop() cancels a check
+// riding out a storage outage's retries at once, and a cancelled check records and tells nothing.
 export class MonitorRunner {
   private readonly policy: MonitorPolicy;
   private readonly logger: Logger;
@@ -75,8 +77,9 @@ export class MonitorRunner {
   private lastCheck: CheckResult | undefined;
   private lastSuccessfulCheckAt: Date | undefined;
   private storageReached = false;
-  private running: Promise<CheckResult> | undefined;
   private queued: Promise<CheckResult> | undefined;
+  // Set by stop() until start(): no check is queued or started meanwhile.
+  private stopping = false;
   private readonly task: ScheduledTask<CheckResult>;
   private quietChecksLeft: number;
 
@@ -94,8 +97,10 @@ export class MonitorRunner {
     this.task = new ScheduledTask({
       name: 'monitor',
       schedule: { expression: cron, timezone: options.timezone ?? DEFAULT_CRON_TIMEZONE },
-      run: () => this.runCheck(),
+      run: (run) => this.check(run.signal),
       logger: this.logger,
+      // A scheduled time that comes while a check runs is served by that check.
+      logSkips: false,
       // The schedule follows real time; `clock` is the time checks are evaluated at (tests set it).
       clock: systemClock,
     });
@@ -111,17 +116,27 @@ export class MonitorRunner {
 
   // Runs one check now (or right after the one in progress) and resolves with its result.
   runCheck(): Promise<CheckResult> {
-    if (this.running === undefined) {
-      this.running = this.check().finally(() => {
-        this.running = undefined;
-      });
-      return this.running;
-    }
-    this.queued ??= this.running.then(() => {
+    if (this.stopping) return Promise.resolve(this.lastCheck ?? this.cancelledResult(this.clock.now()));
+    const inFlight = this.task.inFlight;
+    if (inFlight === undefined) return this.task.runNow('manual').then((outcome) => this.resultOf(outcome));
+    this.queued ??= inFlight.outcome.then(() => {
       this.queued = undefined;
       return this.runCheck();
     });
     return this.queued;
+  }
+
+  // check() never throws and runCheck starts a run only when none is in flight, so a run is done or
+  // cancelled; a cancelled one answers with the last check.
+  private resultOf(outcome: TaskOutcome<CheckResult>): CheckResult {
+    if (outcome.status === 'done') return outcome.value;
+    if (outcome.status === 'failed') throw outcome.error;
+    return this.lastCheck ?? this.cancelledResult(outcome.status === 'skipped' ? outcome.at : outcome.startedAt);
+  }
+
+  // What a caller gets for a check cancelled before any check finished: nothing was learnt.
+  private cancelledResult(at: Date): CheckResult {
+    return { at, ok: false, durationMs: 0, findings: [], listing: undefined };
   }
 
   // Records a finished backup run (for backup_failed and the metrics) and checks storage right away.
@@ -145,15 +160,16 @@ export class MonitorRunner {
   // Checks once now, then on MONITOR_CRON (in CRON_TZ).
   start(): void {
     if (this.task.started) return;
+    this.stopping = false;
     this.task.start();
     void this.runCheck();
   }
 
-  // Stops the schedule and waits for a check in progress.
+  // Stops the schedule and cancels a check in progress (its listing stops at once), and waits for it.
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.task.stop();
     await this.queued?.catch(() => undefined);
-    await this.running?.catch(() => undefined);
   }
 
   nextCheckAt(): Date | undefined {
@@ -194,15 +210,20 @@ export class MonitorRunner {
     return buildStatus(this.snapshot(), this.clock.now(), extra);
   }
 
-  private async check(): Promise<CheckResult> {
+  private async check(signal: AbortSignal): Promise<CheckResult> {
     const started = this.clock.now();
     const t0 = performance.now();
     let storageFailure: StorageFailure | undefined;
     let listing: RefreshResult | undefined;
     try {
-      listing = await this.inventory.refresh(started);
+      listing = await this.inventory.refresh(started, signal);
       this.storageReached = true;
     } catch (error) {
+      if (signal.aborted) {
+        // Not storage_unreachable: the service is stopping. The next check lists again.
+        this.logger.info('monitor: check cancelled (the service is stopping)');
+        return this.lastCheck ?? this.cancelledResult(started);
+      }
       storageFailure = toStorageFailure(error);
       this.logger.warn({ code: storageFailure.code }, `storage listing failed: ${storageFailure.message}`);
     }

@@ -31,10 +31,10 @@ export interface BackupInfo {
 
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 
-async function readManifest(store: BackupStore, key: string): Promise<BackupManifest | undefined> {
+async function readManifest(store: BackupStore, key: string, signal: AbortSignal | undefined): Promise<BackupManifest | undefined> {
   let body: Readable;
   try {
-    body = await store.get(manifestKey(key));
+    body = await store.get(manifestKey(key), signal);
   } catch (error) {
     if (error instanceof StorageError && error.code === 'NoSuchKey') return undefined;
     throw error;
@@ -67,24 +67,24 @@ export interface ProbeOptions {
 }
 
 // Reads the manifest and the backup's format; RestoreError when the object is missing, or encrypted
-// while no key is configured.
-export async function describeBackup(store: BackupStore, key: string, prefix: string, probe: ProbeOptions): Promise<BackupInfo> {
-  const head = await store.head(key);
+// while no key is configured. Every storage call stops when signal aborts (StorageError Aborted).
+export async function describeBackup(store: BackupStore, key: string, prefix: string, probe: ProbeOptions, signal?: AbortSignal): Promise<BackupInfo> {
+  const head = await store.head(key, signal);
   if (!head) {
     throw new RestoreError(`no backup named ${printableKey(key)} in ${store.description}`, { hint: 'run `backup-sentinel list` to see the backups, or use --latest' });
   }
   const piece = parsePieceKey(key);
-  if (piece !== undefined && (await store.head(piece.backupKey)) !== undefined) {
+  if (piece !== undefined && (await store.head(piece.backupKey, signal)) !== undefined) {
     throw new RestoreError(`${printableKey(key)} is piece ${piece.index} of the backup ${printableKey(piece.backupKey)}, not a backup of its own`, {
       hint: `name the backup itself (--key ${printableKey(piece.backupKey)}): its pieces are read with it, in order`,
     });
   }
-  const manifest = await readManifest(store, key);
+  const manifest = await readManifest(store, key, signal);
   const fromName = parseBackupKey(key, prefix).parts ?? parseBackupKey(key, '').parts;
   const parts: BackupFormat = manifest
     ? { format: manifest.format, compression: manifest.compression, encrypted: manifest.encryption === 'age' }
-    : (fromName ?? (await probeFormat(store, key, probe)));
-  const pieces = await findPieces(store, key, head.size, manifest);
+    : (fromName ?? (await probeFormat(store, key, probe, signal)));
+  const pieces = await findPieces(store, key, head.size, manifest, signal);
   const size = manifest?.size ?? (pieces === undefined ? head.size : pieces.reduce((sum, p) => sum + p.size, 0));
   return { key, parts, manifest, size, ...(pieces === undefined ? {} : { pieces: pieces.map((p) => p.key) }) };
 }
@@ -92,9 +92,16 @@ export async function describeBackup(store: BackupStore, key: string, prefix: st
 // The objects of a backup stored in several (the manifest lists them; without one, the listing
 // does), each checked to be there, so a restore stops before it touches the target. Undefined for a
 // backup in one object.
-async function findPieces(store: BackupStore, key: string, size: number, manifest: BackupManifest | undefined): Promise<{ key: string; size: number }[] | undefined> {
+async function findPieces(
+  store: BackupStore,
+  key: string,
+  size: number,
+  manifest: BackupManifest | undefined,
+  signal: AbortSignal | undefined,
+): Promise<{ key: string; size: number }[] | undefined> {
+  const stop = signal === undefined ? {} : { signal };
   if (manifest?.pieces !== undefined && manifest.pieces.length > 1) {
-    const listed = new Map((await store.list(key)).map((o) => [o.key, o.size]));
+    const listed = new Map((await store.list(key, stop)).map((o) => [o.key, o.size]));
     for (const [i, piece] of manifest.pieces.entries()) {
       if (piece.key !== pieceKey(key, i + 1)) {
         throw new RestoreError(`the manifest of ${printableKey(key)} lists ${printableKey(piece.key)} as piece ${i + 1}, which is not that piece's name`, {
@@ -108,7 +115,7 @@ async function findPieces(store: BackupStore, key: string, size: number, manifes
   // Only a key in our naming can have pieces (another tool's backup is one object): no listing for it.
   if (manifest !== undefined || !isOurBackupKey(key)) return undefined;
   // No manifest: the pieces are what the listing holds, and they must follow on without a gap.
-  const found = (await store.list(`${key}.`))
+  const found = (await store.list(`${key}.`, stop))
     .map((o) => ({ object: o, piece: parsePieceKey(o.key) }))
     .filter((p) => p.piece?.backupKey === key)
     .sort((a, b) => (a.piece?.index ?? 0) - (b.piece?.index ?? 0));
@@ -130,17 +137,17 @@ function missingPiece(key: string, missing: string, index: number, of: number | 
 
 // The stored bytes of a backup: its one object, or its pieces one after the other (each opened only
 // when the one before it ended, so one download at a time). A piece gone since describeBackup fails
-// the stream with the store's NoSuchKey error, which names it.
-export async function openBackup(store: BackupStore, info: BackupInfo): Promise<Readable> {
+// the stream with the store's NoSuchKey error, which names it. Aborting signal ends the download.
+export async function openBackup(store: BackupStore, info: BackupInfo, signal?: AbortSignal): Promise<Readable> {
   const pieces = info.pieces;
-  if (pieces === undefined || pieces.length <= 1) return store.get(info.key);
-  const first = await store.get(info.key);
+  if (pieces === undefined || pieces.length <= 1) return store.get(info.key, signal);
+  const first = await store.get(info.key, signal);
   const out = Readable.from(
     (async function* () {
       let current: Readable | undefined = first;
       try {
         for (const [i, key] of pieces.entries()) {
-          current = i === 0 ? first : await store.get(key);
+          current = i === 0 ? first : await store.get(key, signal);
           for await (const chunk of current as AsyncIterable<Buffer>) yield chunk;
         }
       } finally {
@@ -160,8 +167,8 @@ const PROBE_BYTES = 256 * 1024;
 
 // Tells what an object holds from its first bytes: age header, then (decrypted) gzip or zstd magic,
 // then (decompressed) pg_dump custom "PGDMP", tar "ustar", else plain SQL.
-export async function probeFormat(store: BackupStore, key: string, probe: ProbeOptions): Promise<BackupFormat> {
-  const stored = await readHead(store, key, PROBE_BYTES);
+export async function probeFormat(store: BackupStore, key: string, probe: ProbeOptions, signal?: AbortSignal): Promise<BackupFormat> {
+  const stored = await readHead(store, key, PROBE_BYTES, signal);
   const encrypted = isAgeEncrypted(stored);
   if (encrypted && !probe.decrypt) throw noKeyError(key);
   const decrypted = encrypted && probe.decrypt ? await decodeHead(stored, [probe.decrypt()], PROBE_BYTES) : stored;
@@ -170,8 +177,8 @@ export async function probeFormat(store: BackupStore, key: string, probe: ProbeO
   return { format: sniffArchive(script), compression, encrypted };
 }
 
-async function readHead(store: BackupStore, key: string, bytes: number): Promise<Buffer> {
-  const body = await store.get(key);
+async function readHead(store: BackupStore, key: string, bytes: number, signal: AbortSignal | undefined): Promise<Buffer> {
+  const body = await store.get(key, signal);
   const chunks: Buffer[] = [];
   let length = 0;
   try {

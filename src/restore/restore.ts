@@ -87,7 +87,7 @@ export interface RestoreSummary {
 export async function restoreBackup(request: RestoreRequest): Promise<RestoreSummary> {
   const now = request.now ?? Date.now;
   const started = now();
-  const info = await describeBackup(request.store, request.key, request.prefix, { decrypt: request.decrypt, zstdPath: request.tools.zstd });
+  const info = await describeBackup(request.store, request.key, request.prefix, { decrypt: request.decrypt, zstdPath: request.tools.zstd }, request.signal);
   const log = request.logger.child({ component: 'restore', key: info.key });
   if (!info.manifest) {
     log.warn({ key: info.key }, 'this backup has no manifest: its sha256 cannot be checked (the dump trailer still is)');
@@ -101,7 +101,7 @@ export async function restoreBackup(request: RestoreRequest): Promise<RestoreSum
   log.info({ target: describeTarget(request.target), format: info.parts.format, compression: info.parts.compression, encrypted: info.parts.encrypted }, 'restore started');
   // Child processes start only once the object is readable, and the pipeline owns them at once:
   // a failure in between (a missing binary, a storage error) can then never go unheard.
-  const body = await openBackup(request.store, info);
+  const body = await openBackup(request.store, info, request.signal);
   let decode;
   try {
     decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress, noOwner: request.noOwner ?? false });
@@ -207,7 +207,7 @@ async function restoreInParallel(
   const dir = await fs.mkdtemp(path.join(request.tempDir ?? os.tmpdir(), 'bs-restore-'));
   const file = path.join(dir, `${randomBytes(4).toString('hex')}.dump`);
   try {
-    const body = await openBackup(request.store, info);
+    const body = await openBackup(request.store, info, request.signal);
     let decode;
     try {
       decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt, onBytes: reportProgress, archiveOnly: true });

@@ -127,7 +127,10 @@ export class VerifyService {
   async #verifyAndDrill(signal: AbortSignal): Promise<VerifyRun> {
     const o = this.#options;
     const clock = o.clock ?? (() => new Date());
-    const verify = await verifyBackup({ store: o.store, prefix: o.prefix, tools: o.tools, decrypt: o.decrypt, logger: o.logger, now: clock, tableCache: this.#tableCache });
+    const verify = await verifyBackup({ store: o.store, prefix: o.prefix, tools: o.tools, decrypt: o.decrypt, logger: o.logger, now: clock, tableCache: this.#tableCache, signal });
+    // Cut short by stop(): its problems are the cancellation, not the backup's. Nothing is recorded,
+    // told or left as a receipt; the next run verifies again.
+    if (signal.aborted) return { verify, drill: undefined };
     this.#state = { ...this.#state, lastVerify: verify, ...(verifyVerdict(verify) === 'intact' ? { lastVerifySuccessAt: verify.checkedAt } : {}) };
     let drill: DrillResult | undefined;
     if (o.scratch && !signal.aborted) {

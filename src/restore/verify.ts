@@ -79,6 +79,9 @@ export interface VerifyRequest {
   now?: () => Date;
   // Table lists of backups already read (key -> tables), so a schedule reads each backup once.
   tableCache?: Map<string, string[]>;
+  // Aborting stops every storage call at once (the service is stopping); the result then only says
+  // the verification was cut short, and the caller discards it.
+  signal?: AbortSignal | undefined;
 }
 
 interface Analysis {
@@ -110,7 +113,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   });
   let backups: BackupObject[];
   try {
-    ({ backups } = await new BackupCatalog(request.store, request.prefix).list());
+    ({ backups } = await new BackupCatalog(request.store, request.prefix).list(request.signal ? { signal: request.signal } : {}));
   } catch (error) {
     return result({ problems: [problemOf('unreadable', error, `cannot list backups in ${request.store.description}`)] });
   }
@@ -120,7 +123,7 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   }
   let info: BackupInfo;
   try {
-    info = await describeBackup(request.store, key, request.prefix, probeOptions(request));
+    info = await describeBackup(request.store, key, request.prefix, probeOptions(request), request.signal);
   } catch (error) {
     return result({ key, problems: [problemOf('unreadable', error, `cannot read ${printableKey(key)}`)] });
   }
@@ -161,7 +164,8 @@ export async function verifyBackup(request: VerifyRequest): Promise<VerifyResult
   const rows = [...(analysis.facts?.rows.values() ?? [])].reduce((a, b) => a + b, 0);
   const sha256Checked = info.manifest !== undefined && analysis.problems.length === 0;
   const outcome = result({ key, problems, sha256Checked, ...(sha256Checked ? { sha256: info.manifest?.sha256 } : {}), storedBytes: analysis.storedBytes, scriptBytes: analysis.facts?.bytes ?? 0, tables, rows, comparedWith, vanishedTables });
-  if (outcome.ok) log.info({ key, tables: tables.length, rows, comparedWith, durationMs: outcome.durationMs }, 'backup verified');
+  if (request.signal?.aborted) log.info({ key }, 'backup verification cancelled (the service is stopping)');
+  else if (outcome.ok) log.info({ key, tables: tables.length, rows, comparedWith, durationMs: outcome.durationMs }, 'backup verified');
   else log.warn({ key, problems: problems.map((p) => p.message) }, 'backup verification found problems');
   return outcome;
 }
@@ -170,7 +174,7 @@ async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analys
   let storedBytes = 0;
   let body;
   try {
-    body = await openBackup(request.store, info);
+    body = await openBackup(request.store, info, request.signal);
   } catch (error) {
     return { facts: undefined, storedBytes, problems: [problemOf('unreadable', error, `cannot read ${printableKey(info.key)}`)] };
   }
@@ -189,6 +193,8 @@ async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analys
   } catch (error) {
     destroyStages([body, ...decode.stages, scan.stream, discard]);
     const problems: VerifyProblem[] = [];
+    // Cancelled: nothing is known about the backup, and reading it again would wait on the outage.
+    if (request.signal?.aborted) return { facts: undefined, storedBytes, problems: [problemOf('unreadable', error, `reading ${printableKey(info.key)} was cancelled`)] };
     const damaged = error instanceof IntegrityError ? error : await findIntegrityError(request.store, info).catch(() => undefined);
     if (damaged) problems.push(problemOf(damaged.kind, damaged, ''));
     if (!(error instanceof IntegrityError)) {
@@ -217,7 +223,7 @@ async function tablesOf(request: VerifyRequest, key: string, log: Logger): Promi
   const cached = request.tableCache?.get(key);
   if (cached) return cached;
   try {
-    const info = await describeBackup(request.store, key, request.prefix, probeOptions(request));
+    const info = await describeBackup(request.store, key, request.prefix, probeOptions(request), request.signal);
     const analysis = await analyze(request, info);
     if (analysis.problems.length > 0 || !analysis.facts) {
       log.warn({ key, problems: analysis.problems.map((p) => p.message) }, 'the previous backup cannot be read: table lists not compared');

@@ -18,10 +18,11 @@ interface LifecycleConfig {
 export interface LifecycleStore {
   readonly description: string;
   // An empty configuration when the bucket has none. StorageError (e.g. NotImplemented) otherwise.
-  read(): Promise<LifecycleConfig>;
-  write(config: LifecycleConfig): Promise<void>;
+  // Each call stops (StorageError Aborted) when signal aborts, retries included.
+  read(signal?: AbortSignal): Promise<LifecycleConfig>;
+  write(config: LifecycleConfig, signal?: AbortSignal): Promise<void>;
   // Removes the bucket's whole lifecycle configuration (S3 refuses to put one without rules).
-  clear(): Promise<void>;
+  clear(signal?: AbortSignal): Promise<void>;
 }
 
 export function createLifecycleStore(settings: S3Settings, client: S3Client = createS3Client(settings)): LifecycleStore {
@@ -29,9 +30,9 @@ export function createLifecycleStore(settings: S3Settings, client: S3Client = cr
   const bucket = settings.bucket;
   return {
     description: where,
-    async read() {
+    async read(signal) {
       try {
-        const out = await client.send(new (s3Sdk().GetBucketLifecycleConfigurationCommand)({ Bucket: bucket }));
+        const out = await client.send(new (s3Sdk().GetBucketLifecycleConfigurationCommand)({ Bucket: bucket }), signal ? { abortSignal: signal } : {});
         return { rules: out.Rules ?? [], transitionDefaultMinimumObjectSize: out.TransitionDefaultMinimumObjectSize };
       } catch (error) {
         // S3 and MinIO answer 404 NoSuchLifecycleConfiguration for a bucket without rules.
@@ -39,14 +40,14 @@ export function createLifecycleStore(settings: S3Settings, client: S3Client = cr
         throw toStorageError(error, { operation: 'read lifecycle rules', where });
       }
     },
-    async clear() {
+    async clear(signal) {
       try {
-        await client.send(new (s3Sdk().DeleteBucketLifecycleCommand)({ Bucket: bucket }));
+        await client.send(new (s3Sdk().DeleteBucketLifecycleCommand)({ Bucket: bucket }), signal ? { abortSignal: signal } : {});
       } catch (error) {
         throw toStorageError(error, { operation: 'remove lifecycle rules', where });
       }
     },
-    async write(config) {
+    async write(config, signal) {
       const command = new (s3Sdk().PutBucketLifecycleConfigurationCommand)({
         Bucket: bucket,
         LifecycleConfiguration: { Rules: config.rules },
@@ -60,7 +61,7 @@ export function createLifecycleStore(settings: S3Settings, client: S3Client = cr
         { step: 'build', name: 'backupSentinelContentMd5', priority: 'low' },
       );
       try {
-        await client.send(command);
+        await client.send(command, signal ? { abortSignal: signal } : {});
       } catch (error) {
         throw toStorageError(error, { operation: 'write lifecycle rules', where });
       }

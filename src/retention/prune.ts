@@ -26,6 +26,9 @@ export interface PruneOptions {
   dryRun?: boolean;
   // Called after each batch of deleted keys (metrics, logs).
   onDeleted?: (keys: readonly string[]) => void;
+  // Aborting stops the listing or the delete batch in flight at once (the store's StorageError
+  // Aborted); a batch whose answer had not come is not counted, and the next prune lists again.
+  signal?: AbortSignal | undefined;
 }
 
 export interface PruneResult {
@@ -43,7 +46,8 @@ export interface PruneResult {
 // delete fails; batches deleted before the failure were already reported through onDeleted.
 export async function runPrune(options: PruneOptions): Promise<PruneResult> {
   const prefix = keyPrefix(options.location);
-  const { objects, backups } = await new BackupCatalog(options.store, prefix).list();
+  const { signal } = options;
+  const { objects, backups } = await new BackupCatalog(options.store, prefix).list(signal ? { signal } : {});
   const findings = [...(options.findings ?? [])];
   if (options.monitorPolicy !== undefined) {
     findings.push(...evaluate({ backups, where: options.store.description }, options.monitorPolicy, options.now));
@@ -56,7 +60,7 @@ export async function runPrune(options: PruneOptions): Promise<PruneResult> {
   for (let start = 0; start < ordered.length; start += PRUNE_BATCH) {
     const batch = ordered.slice(start, start + PRUNE_BATCH);
     const keys = batch.map((i) => i.key);
-    await options.store.delete(keys);
+    await options.store.delete(keys, signal);
     result.deleted.push(...keys);
     for (const item of batch) {
       if (item.kind === 'backup') result.deletedBackups += 1;

@@ -1,13 +1,16 @@
 // Applies retention at start and daily: in lifecycle mode reads the bucket's lifecycle rules and,
 // with MANAGE_LIFECYCLE=true, puts ours; in prune mode deletes old backups safely. Falls back from
 // lifecycle to prune when the endpoint answers NotImplemented (RETENTION_MODE unset), and says so.
-// Never throws: failures are logged, kept in the status and reported as a retention finding.
+// Never throws: failures are logged, kept in the status and reported as a retention finding. Every
+// run carries its task's abort signal down to each storage call, so stop() cancels a run in flight at
+// once (even one riding out an outage's retries): a cancelled run records nothing, raises no finding,
+// and the next run starts over.
 import type { Registry } from 'prom-client';
 import { keyPrefix } from '../core/naming.ts';
 import { BackupCatalog } from '../core/backup-catalog.ts';
 import type { Config, Location, RetentionSettings } from '../config/types.ts';
 import { dailyAt } from '../core/cron.ts';
-import { ScheduledTask } from '../core/scheduled-task.ts';
+import { ScheduledTask, type TaskOutcome } from '../core/scheduled-task.ts';
 import { errForLog, shortMessageOf, StorageError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { MonitorPolicy } from '../monitor/checks.ts';
@@ -65,7 +68,7 @@ export class RetentionService {
     this.task = new ScheduledTask({
       name: 'retention',
       schedule: { expression: options.cron ?? dailyAt(this.clock.now()), timezone: 'UTC' },
-      run: () => this.runOnce(),
+      run: (run) => this.run(run.signal),
       logger: this.logger,
     });
   }
@@ -82,9 +85,9 @@ export class RetentionService {
     this.task.start();
   }
 
+  // Cancels the run in flight (whoever started it) and waits for it to end.
   async stop(): Promise<void> {
     await this.task.stop();
-    await this.running;
   }
 
   status(): RetentionStatus {
@@ -106,42 +109,56 @@ export class RetentionService {
     return checkRetention({ status: this.current, settings: this.options.settings, objects: this.objects, prefix: this.prefix, now });
   }
 
-  // One retention run (single flight: a call while one runs gets that run). Never throws.
+  // One retention run (single flight: a call while one runs gets that run). Never throws. It runs as a
+  // run of the schedule's task, so stop() cancels it like a scheduled one.
   runOnce(): Promise<RetentionStatus> {
     // Off (RETENTION_DAYS=0) is a mode without runs: nothing is listed or deleted, no run is recorded.
     if (this.current.mode === 'off') return Promise.resolve(this.current);
-    this.running ??= this.run().finally(() => {
+    this.running ??= (this.task.inFlight?.outcome ?? this.task.runNow('manual')).then((outcome) => this.statusAfter(outcome)).finally(() => {
       this.running = undefined;
     });
     return this.running;
   }
 
-  private async run(): Promise<RetentionStatus> {
+  // run() never throws, so every outcome but 'skipped' (not possible: runOnce joins the run in flight) has it.
+  private statusAfter(outcome: TaskOutcome<RetentionStatus>): RetentionStatus {
+    return (outcome.status === 'done' || outcome.status === 'cancelled' ? outcome.value : undefined) ?? this.current;
+  }
+
+  private async run(signal: AbortSignal): Promise<RetentionStatus> {
     const now = this.clock.now();
     let ok = true;
     try {
-      if (this.current.mode === 'lifecycle') ok = await this.applyLifecycle();
-      if (this.current.mode === 'lifecycle') await this.refreshListing();
-      if (this.current.mode === 'prune' && this.options.settings.tiers !== undefined) await this.checkRulesAgainstTiers();
-      if (this.current.mode === 'prune') ok = (await this.prune(now)) && ok;
+      if (this.current.mode === 'lifecycle') ok = await this.applyLifecycle(signal);
+      if (this.current.mode === 'lifecycle') await this.refreshListing(signal);
+      if (this.current.mode === 'prune' && this.options.settings.tiers !== undefined) await this.checkRulesAgainstTiers(signal);
+      if (this.current.mode === 'prune') ok = (await this.prune(now, signal)) && ok;
     } catch (error) {
-      ok = false;
-      this.logger.error({ err: errForLog(error) }, `retention run failed: ${shortMessageOf(error)}`);
+      if (!signal.aborted) {
+        ok = false;
+        this.logger.error({ err: errForLog(error) }, `retention run failed: ${shortMessageOf(error)}`);
+      }
+    }
+    if (signal.aborted) {
+      // Not a failure: the service is stopping. What was deleted is gone, what was not is the next run's.
+      this.logger.info('retention: run cancelled (the service is stopping); the next run starts over');
+      return this.current;
     }
     this.current = { ...this.current, lastRunAt: this.clock.now(), lastRunOk: ok };
     return this.current;
   }
 
   // Reads (and with MANAGE_LIFECYCLE puts) the rules; false when that failed.
-  private async applyLifecycle(): Promise<boolean> {
+  private async applyLifecycle(signal: AbortSignal): Promise<boolean> {
     const { settings, lifecycle } = this.options;
     if (lifecycle === undefined) {
       return this.lifecycleFailed({ code: 'Unknown', message: 'no S3 client for lifecycle rules', hint: 'this is a wiring bug: pass a LifecycleStore' });
     }
     let config;
     try {
-      config = await lifecycle.read();
+      config = await lifecycle.read(signal);
     } catch (error) {
+      rethrowIfCancelled(error, signal);
       if (error instanceof StorageError && error.code === 'NotImplemented' && settings.mode === undefined) {
         this.current = { ...this.current, mode: 'prune', modeReason: `${lifecycle.description} answered NotImplemented to lifecycle calls, so old backups are pruned instead`, lifecycle: undefined, lifecycleProblem: undefined };
         this.logger.warn({ mode: 'prune' }, `retention: falling back to prune mode: ${this.current.modeReason}`);
@@ -157,8 +174,9 @@ export class RetentionService {
       }
       if (plan.action === 'put') {
         try {
-          await lifecycle.write({ ...config, rules: plan.rules });
+          await lifecycle.write({ ...config, rules: plan.rules }, signal);
         } catch (error) {
+          rethrowIfCancelled(error, signal);
           this.current = { ...this.current, lifecycle: evaluation };
           return this.lifecycleFailed(problemOf(error, 'write'));
         }
@@ -179,13 +197,14 @@ export class RetentionService {
   // MANAGE_LIFECYCLE=true our own rule (from before the tiers) is removed; any rule left is reported.
   // Endpoints without lifecycle rules (NotImplemented) have nothing to interfere; a key that may not
   // read the rules leaves the conflict unknown (logged, not a finding: R2 object tokens cannot read them).
-  private async checkRulesAgainstTiers(): Promise<void> {
+  private async checkRulesAgainstTiers(signal: AbortSignal): Promise<void> {
     const { settings, lifecycle, storageKind } = this.options;
     if (storageKind !== 's3' || lifecycle === undefined) return;
     let config;
     try {
-      config = await lifecycle.read();
+      config = await lifecycle.read(signal);
     } catch (error) {
+      rethrowIfCancelled(error, signal);
       if (error instanceof StorageError && error.code === 'NotImplemented') {
         this.current = { ...this.current, tierRuleConflicts: [] };
       } else {
@@ -198,11 +217,12 @@ export class RetentionService {
     const remaining = settings.manageLifecycle ? withoutOurRule(rules, this.prefix) : undefined;
     if (remaining !== undefined) {
       try {
-        if (remaining.length === 0) await lifecycle.clear();
-        else await lifecycle.write({ ...config, rules: remaining });
+        if (remaining.length === 0) await lifecycle.clear(signal);
+        else await lifecycle.write({ ...config, rules: remaining }, signal);
         rules = remaining;
         this.logger.info({ ruleId: ourRuleId(this.prefix) }, `retention: removed lifecycle rule "${ourRuleId(this.prefix)}": it expires by age alone and would delete backups the KEEP_* tiers keep`);
       } catch (error) {
+        rethrowIfCancelled(error, signal);
         this.logger.error({ err: errForLog(error) }, `retention: could not remove lifecycle rule "${ourRuleId(this.prefix)}", which deletes backups the tiers keep: ${shortMessageOf(error)}`);
       }
     }
@@ -218,15 +238,16 @@ export class RetentionService {
   }
 
   // Lists our prefix for the overdue check; keeps the previous listing when storage is unreachable.
-  private async refreshListing(): Promise<void> {
+  private async refreshListing(signal: AbortSignal): Promise<void> {
     try {
-      this.objects = (await new BackupCatalog(this.options.store, this.prefix).list()).objects;
+      this.objects = (await new BackupCatalog(this.options.store, this.prefix).list({ signal })).objects;
     } catch (error) {
+      rethrowIfCancelled(error, signal);
       this.logger.warn({ err: errForLog(error) }, `retention: could not list backups: ${shortMessageOf(error)}`);
     }
   }
 
-  private async prune(now: Date): Promise<boolean> {
+  private async prune(now: Date, signal: AbortSignal): Promise<boolean> {
     const { settings, freshness, store } = this.options;
     const findings = this.options.currentFindings?.();
     try {
@@ -238,6 +259,7 @@ export class RetentionService {
         findings,
         monitorPolicy: freshness,
         onDeleted: (keys) => this.logger.info({ keys }, `retention: deleted ${keys.length} object${keys.length === 1 ? '' : 's'}`),
+        signal,
       });
       const { plan } = result;
       this.objects = result.remaining;
@@ -265,6 +287,7 @@ export class RetentionService {
       };
       return true;
     } catch (error) {
+      rethrowIfCancelled(error, signal);
       this.logger.error({ err: errForLog(error) }, `retention: prune failed: ${shortMessageOf(error)}`);
       return false;
     }
@@ -278,6 +301,12 @@ export class RetentionService {
       this.objects === undefined || mode === 'off' ? undefined : findOverdueBackups(this.objects, this.prefix, settings, mode, this.clock.now()).count;
     return { status: this.current, retentionDays: settings.days, overdueBackups: overdue };
   }
+}
+
+// A step's error once the run was cancelled is the cancellation, not a storage problem: it goes up to
+// run(), which records nothing.
+function rethrowIfCancelled(error: unknown, signal: AbortSignal): void {
+  if (signal.aborted) throw error;
 }
 
 function problemOf(error: unknown, action: 'read' | 'write'): LifecycleProblem {

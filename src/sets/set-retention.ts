@@ -40,6 +40,8 @@ export class SetRetention {
   readonly #lifecycle;
   readonly #metrics: RetentionMetricsRegistration | undefined;
   #started = false;
+  // Set by stop(): a run of every set goes no further than the set it was at.
+  #stopping = false;
 
   constructor(options: SetRetentionOptions) {
     this.#options = options;
@@ -95,13 +97,16 @@ export class SetRetention {
   start(): void {
     if (this.off || this.#started) return;
     this.#started = true;
+    this.#stopping = false;
     this.#task.start();
     void this.runAll();
   }
 
+  // Cancels the set's retention run in flight (its storage calls stop at once) and runs no further set.
   async stop(): Promise<void> {
     this.#started = false;
-    await this.#task.stop();
+    this.#stopping = true;
+    await Promise.all([this.#task.stop(), ...[...this.#services.values()].map((service) => service.stop())]);
     await this.#running;
   }
 
@@ -110,7 +115,10 @@ export class SetRetention {
   // Every set once, one after another (single flight).
   runAll(): Promise<void> {
     this.#running ??= (async () => {
-      for (const service of [...this.#services.values()]) await service.runOnce();
+      for (const service of [...this.#services.values()]) {
+        if (this.#stopping) break;
+        await service.runOnce();
+      }
     })().finally(() => {
       this.#running = undefined;
     });

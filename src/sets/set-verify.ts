@@ -39,6 +39,8 @@ export class SetVerify {
   readonly #configOf: SetVerifyConfig | undefined;
   readonly #drillGlobals: (() => Promise<CheckRecord | undefined>) | undefined;
   #globalsDrill: CheckRecord | undefined;
+  // Set by stop(): a run of every set goes no further than the set it was at.
+  #stopping = false;
 
   readonly #scope: SetVerifyScope | undefined;
   readonly #tag: (set: string, finding: Finding) => Finding;
@@ -86,13 +88,16 @@ export class SetVerify {
   }
 
   start(): void {
+    this.#stopping = false;
     this.#task.start();
     this.#logger.info({ cron: this.#config.verify.cron, sets: this.#services.size, next: this.nextRunAt()?.toISOString() }, 'verification of every backup set scheduled');
   }
 
+  // Cancels the set's verification in flight at once (its storage calls stop, not after their retries)
+  // and verifies no further set.
   async stop(): Promise<void> {
-    await this.#task.stop();
-    await Promise.all([...this.#services.values()].map((s) => s.stop()));
+    this.#stopping = true;
+    await Promise.all([this.#task.stop(), ...[...this.#services.values()].map((s) => s.stop())]);
   }
 
   nextRunAt(): Date | undefined {
@@ -106,6 +111,7 @@ export class SetVerify {
       for (const listener of this.#listeners) await listener(GLOBALS_FOLDER, this.#globalsFindings());
     }
     for (const [set, service] of [...this.#services.entries()]) {
+      if (this.#stopping) break;
       try {
         await service.runNow();
       } catch (error) {

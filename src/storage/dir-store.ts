@@ -118,6 +118,7 @@ export class DirStore implements BackupStore, ConditionalStore {
     const action = `list ${prefix || '(all)'}`;
     const keys: string[] = [];
     try {
+      throwIfAborted(options.signal, action, this.description);
       const realRoot = await this.realRoot();
       if (baseKey && realRoot !== undefined) await this.assertNoLinkOut(realRoot, baseKey.slice(0, -1).split('/'), action);
       await this.collectKeys(path.join(this.root, baseKey), baseKey, prefix, keys, realRoot);
@@ -135,9 +136,10 @@ export class DirStore implements BackupStore, ConditionalStore {
     return objects;
   }
 
-  async head(key: string): Promise<StoredObjectWithMetadata | undefined> {
+  async head(key: string, signal?: AbortSignal): Promise<StoredObjectWithMetadata | undefined> {
     const file = await this.insideFile(key, 'read');
     try {
+      throwIfAborted(signal, `read ${printableKey(key)}`, this.description);
       const stat = await fs.stat(file);
       if (!stat.isFile()) return undefined;
       const sidecar = await readSidecar(`${file}${META_SUFFIX}`);
@@ -148,11 +150,12 @@ export class DirStore implements BackupStore, ConditionalStore {
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, signal?: AbortSignal): Promise<Readable> {
     const file = await this.insideFile(key, 'read');
     try {
+      throwIfAborted(signal, `read ${printableKey(key)}`, this.description);
       const handle = await fs.open(file, 'r');
-      return handle.createReadStream();
+      return handle.createReadStream(signal ? { signal } : {});
     } catch (error) {
       if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR') || isCode(error, 'EISDIR')) {
         throw new StorageError('NoSuchKey', `No object ${printableKey(key)} in ${this.description}`, {
@@ -164,10 +167,11 @@ export class DirStore implements BackupStore, ConditionalStore {
     }
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
+  async delete(keys: readonly string[], signal?: AbortSignal): Promise<void> {
     // Every key is checked before anything is deleted.
     for (const key of keys) assertSafeKey(key, this.description);
     for (const key of keys) {
+      throwIfAborted(signal, `delete ${printableKey(key)}`, this.description);
       const file = await this.insideFile(key, 'delete');
       try {
         await fs.rm(file, { force: true });
@@ -356,6 +360,15 @@ export class DirStore implements BackupStore, ConditionalStore {
   private wrap(error: unknown, action: string): StorageError {
     return toDirStoreError(error, { action, where: this.description, root: this.root });
   }
+}
+
+// A local file system answers at once; a stopping run just goes no further (checked between steps).
+function throwIfAborted(signal: AbortSignal | undefined, action: string, where: string): void {
+  if (signal?.aborted !== true) return;
+  throw new StorageError('Aborted', `Could not ${action} in ${where}: the run was cancelled`, {
+    cause: signal.reason,
+    hint: 'the service is stopping (or the run was cancelled); the next run picks up where this one stopped',
+  });
 }
 
 // Maps a file system error of `action` (e.g. "write nightly/x.sql.gz") to a StorageError that says

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { S3Settings } from '../config/types.ts';
@@ -47,13 +48,17 @@ export function createS3Client(settings: S3Settings, tuning: Partial<S3ClientTun
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: limits.maxAttempts,
-    retryStrategy: new BackoffRetryStrategy({
-      maxAttempts: limits.maxAttempts,
-      unansweredMaxAttempts: limits.unansweredMaxAttempts,
-      baseMs: limits.retryBaseDelayMs,
-      throttleBaseMs: Math.max(limits.retryBaseDelayMs, Math.min(THROTTLE_BASE_DELAY_MS, limits.retryMaxDelayMs)),
-      maxMs: limits.retryMaxDelayMs,
-    }),
+    retryStrategy: new BackoffRetryStrategy(
+      {
+        maxAttempts: limits.maxAttempts,
+        unansweredMaxAttempts: limits.unansweredMaxAttempts,
+        baseMs: limits.retryBaseDelayMs,
+        throttleBaseMs: Math.max(limits.retryBaseDelayMs, Math.min(THROTTLE_BASE_DELAY_MS, limits.retryMaxDelayMs)),
+        maxMs: limits.retryMaxDelayMs,
+      },
+      Math.random,
+      () => requestSignal.getStore(),
+    ),
     requestHandler: {
       connectionTimeout: limits.connectionTimeoutMs,
       socketTimeout: limits.socketTimeoutMs,
@@ -72,7 +77,22 @@ export function createS3Client(settings: S3Settings, tuning: Partial<S3ClientTun
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const client = new (s3Sdk().S3Client)(config);
   addContentMd5ToDeleteObjects(client);
+  shareAbortSignalWithRetries(client);
   return client;
+}
+
+// The abort signal of the request being sent, for the retry strategy's back-off wait (the SDK hands
+// the strategy no signal). Every call of client.send runs in its own context.
+const requestSignal = new AsyncLocalStorage<AbortSignal | undefined>();
+
+function shareAbortSignalWithRetries(client: S3Client): void {
+  const send = client.send.bind(client) as (...args: unknown[]) => unknown;
+  const withSignal = (...args: unknown[]): unknown => {
+    const options = args[1] as { abortSignal?: unknown } | undefined;
+    const signal = options?.abortSignal instanceof AbortSignal ? options.abortSignal : undefined;
+    return requestSignal.run(signal, () => send(...args));
+  };
+  client.send = withSignal as S3Client['send'];
 }
 
 // DeleteObjects must carry an integrity header. The SDK sends x-amz-checksum-crc32, which AWS accepts

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 
 // The SDK's retry contract, named through the client's own config type (its package is the SDK's).
@@ -47,13 +48,18 @@ class Token implements RetryToken {
 // timeouts, connection resets, 500/502/503/504 (TRANSIENT) and throttling are retried, client errors
 // (403, 404, bad request) are not. A Retry-After header is honoured up to maxMs. Errors without an
 // HTTP answer get fewer attempts (unansweredMaxAttempts).
+// The wait ends early when the request's abort signal (`signalOf`, asked at the wait) aborts: the SDK
+// gives up on an aborted request at once, and a timer left running for the rest of the back-off (up to
+// maxMs) would keep a stopping process alive that long.
 export class BackoffRetryStrategy implements RetryStrategyV2 {
   readonly #limits: RetryLimits;
   readonly #random: () => number;
+  readonly #signalOf: () => AbortSignal | undefined;
 
-  constructor(limits: RetryLimits, random: () => number = Math.random) {
+  constructor(limits: RetryLimits, random: () => number = Math.random, signalOf: () => AbortSignal | undefined = () => undefined) {
     this.#limits = limits;
     this.#random = random;
+    this.#signalOf = signalOf;
   }
 
   acquireInitialRetryToken(): Promise<RetryToken> {
@@ -71,7 +77,9 @@ export class BackoffRetryStrategy implements RetryStrategyV2 {
     if (info.retryAfterHint instanceof Date) {
       delay = Math.max(delay, Math.min(this.#limits.maxMs, info.retryAfterHint.getTime() - Date.now()));
     }
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    const signal = this.#signalOf();
+    // Aborted, the SDK rejects the request itself (with AbortError): the wait only has to end.
+    await sleep(delay, undefined, signal === undefined ? {} : { signal }).catch(() => undefined);
     return new Token(retry);
   }
 

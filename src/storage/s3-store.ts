@@ -189,6 +189,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
             ...(options.startAfter !== undefined && token === undefined ? { StartAfter: options.startAfter } : {}),
             ...(token !== undefined ? { ContinuationToken: token } : {}),
           }),
+          options.signal ? { abortSignal: options.signal } : {},
         );
         for (const item of page.Contents ?? []) {
           if (item.Key === undefined) continue;
@@ -203,9 +204,9 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     return objects.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
   }
 
-  async head(key: string): Promise<StoredObjectWithMetadata | undefined> {
+  async head(key: string, signal?: AbortSignal): Promise<StoredObjectWithMetadata | undefined> {
     try {
-      const out = await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key }));
+      const out = await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key }), signal ? { abortSignal: signal } : {});
       return {
         key,
         size: out.ContentLength ?? 0,
@@ -216,14 +217,14 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
       const wrapped = toStorageError(error, { operation: 'head', where: this.description, key });
       // HEAD answers carry no body: a 404 is a missing object (or, indistinguishably, a missing bucket).
       if (wrapped.code === 'NoSuchKey') return undefined;
-      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) throw await this.explainForbiddenHead(key, wrapped);
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 403) throw await this.explainForbiddenHead(key, wrapped, signal);
       throw wrapped;
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, signal?: AbortSignal): Promise<Readable> {
     try {
-      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key }));
+      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key }), signal ? { abortSignal: signal } : {});
       if (!(out.Body instanceof Readable)) throw new Error('GetObject returned no Node.js stream body');
       return out.Body;
     } catch (error) {
@@ -231,7 +232,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     }
   }
 
-  async delete(keys: readonly string[]): Promise<void> {
+  async delete(keys: readonly string[], signal?: AbortSignal): Promise<void> {
     for (let start = 0; start < keys.length; start += DELETE_BATCH) {
       const batch = keys.slice(start, start + DELETE_BATCH);
       const where = { operation: 'delete', where: this.description, key: describeBatch(batch) };
@@ -242,6 +243,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
             Bucket: this.bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
           }),
+          signal ? { abortSignal: signal } : {},
         );
         errors = out.Errors ?? [];
       } catch (error) {
@@ -260,9 +262,9 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
   // A 403 to HEAD has no body, so it cannot say whether the key id is unknown (InvalidAccessKeyId), the
   // secret is wrong (SignatureDoesNotMatch) or the key lacks permission (AccessDenied). A GET of the
   // first byte of the same key needs the same permission and answers with an error code: ask it.
-  private async explainForbiddenHead(key: string, headError: StorageError): Promise<StorageError> {
+  private async explainForbiddenHead(key: string, headError: StorageError, signal: AbortSignal | undefined): Promise<StorageError> {
     try {
-      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key, Range: 'bytes=0-0' }));
+      const out = await this.client.send(new (s3Sdk().GetObjectCommand)({ Bucket: this.bucket, Key: key, Range: 'bytes=0-0' }), signal ? { abortSignal: signal } : {});
       (out.Body as Readable | undefined)?.destroy();
       return headError;
     } catch (error) {

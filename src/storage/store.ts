@@ -38,10 +38,14 @@ export interface PutResult {
 export interface ListOptions {
   // Only keys sorting strictly after this one (S3 StartAfter), for incremental listing.
   startAfter?: string;
+  // Aborting stops the listing at once (StorageError Aborted), retries and their back-off included.
+  signal?: AbortSignal;
 }
 
 // The one interface the rest of the service uses to reach backup storage (S3-compatible bucket or a
 // local directory). Keys are '/'-separated relative paths. Errors are StorageError with a code.
+// Calls that take a signal stop at once when it aborts (StorageError Aborted), retries and their
+// back-off included: a service stopping does not wait out a provider outage.
 export interface BackupStore {
   // Human description for messages, e.g. "s3://bucket" or "dir:/var/backups". Never holds secrets.
   readonly description: string;
@@ -50,11 +54,12 @@ export interface BackupStore {
   // Every object whose key starts with prefix, sorted by key ascending.
   list(prefix: string, options?: ListOptions): Promise<StoredObject[]>;
   // undefined when the object does not exist.
-  head(key: string): Promise<StoredObjectWithMetadata | undefined>;
-  // Streams the object; StorageError code NoSuchKey when it does not exist.
-  get(key: string): Promise<Readable>;
-  // Deletes the keys (batched where the storage allows); missing keys are not an error.
-  delete(keys: readonly string[]): Promise<void>;
+  head(key: string, signal?: AbortSignal): Promise<StoredObjectWithMetadata | undefined>;
+  // Streams the object; StorageError code NoSuchKey when it does not exist. Aborting also ends the stream.
+  get(key: string, signal?: AbortSignal): Promise<Readable>;
+  // Deletes the keys (batched where the storage allows); missing keys are not an error. Aborted, a
+  // batch whose answer had not come may or may not be deleted: the caller counts only what resolved.
+  delete(keys: readonly string[], signal?: AbortSignal): Promise<void>;
 }
 
 // A multipart upload that was started and neither completed nor aborted (its parts are stored and billed).

@@ -7,6 +7,7 @@ import type { Config } from '../../src/config/types.ts';
 import { keyPrefix } from '../../src/core/naming.ts';
 import { RetentionService } from '../../src/retention/retention-service.ts';
 import { SetRetention } from '../../src/sets/set-retention.ts';
+import { unitNaming } from '../../src/sets/unit-naming.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import { startHoldHttpProxy } from '../helpers/hold-http-proxy.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
@@ -124,7 +125,7 @@ describe('stopping retention during a storage outage', () => {
       proxy.stall();
       const { config, store } = setup(proxy.endpoint);
       const { logger, records } = captureLogs();
-      const sets = new SetRetention({ config, store, logger, location: (set) => ({ ...config.location, subfolder: set }), currentFindings: () => undefined });
+      const sets = new SetRetention({ config, store, logger, location: (set) => ({ ...config.location, subfolder: set }), currentFindings: () => undefined, naming: unitNaming(config, []) });
       sets.ensure('a');
       sets.ensure('b');
       sets.start();

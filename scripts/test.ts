@@ -27,7 +27,7 @@ interface Part {
 }
 
 // The files that take longest (5-17 s each, mostly waiting on child processes, schedules, leases and
-// servers; measured per file on Node 22 and 24). The runner starts files in the order given, so these go
+// servers; measured per file on Node 22 and 24). run-test-files.ts starts files in the order given, so these go
 // first: started last, one of them would run alone while the other slots idle, adding its whole length
 // to the suite's wall time.
 const LONGEST_FIRST = [
@@ -104,12 +104,7 @@ const parts: Part[] = [
       // every test process (see the file); the runner passes the flag on to each test file's process.
       '--import',
       path.join(root, 'test', 'helpers', 'lean-test-harness.js'),
-      '--test',
-      // Three files at once on two cores: a third of the time a file waits (on PostgreSQL, a lease, a
-      // schedule), and the third file uses the core it leaves idle (measured on 2 cores: 114 s with 2, 88 s
-      // with 3, 88 s with 4 at more CPU).
-      '--test-concurrency=3',
-      '--test-timeout=180000',
+      path.join(root, 'scripts', 'run-test-files.ts'),
       ...(testFiles.length > 0 ? testFiles : allTestFiles()),
     ],
     live: true,

@@ -90,6 +90,10 @@ export class LeaderLease implements Leadership {
   #ticking: Promise<void> | undefined;
   #changes: Promise<void> = Promise.resolve();
   #stopped = false;
+  // Aborted by stop(): a round's read of the lease in flight ends at once instead of at its bound (up to
+  // 12 s of a shutdown spent waiting on a storage that does not answer). Writes are left to their bound:
+  // one cut off may still land, and the lease it wrote could then not be released at once.
+  readonly #stopping = new AbortController();
 
   constructor(options: LeaderLeaseOptions) {
     this.#o = options;
@@ -137,6 +141,7 @@ export class LeaderLease implements Leadership {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#stopping.abort(new Error('the service is stopping'));
     await this.#ticking;
     const held = this.#held;
     if (held !== undefined) {
@@ -171,8 +176,9 @@ export class LeaderLease implements Leadership {
     }
     let read;
     try {
-      read = await this.#bounded((signal) => this.#o.store.readVersioned(this.#o.key, signal));
+      read = await this.#bounded((signal) => this.#o.store.readVersioned(this.#o.key, signal), { endsWithStop: true });
     } catch (error) {
+      if (this.#stopped) return;
       this.#noteProblem(`could not read the leader lease: ${shortMessageOf(error)}`, error);
       return;
     }
@@ -242,10 +248,16 @@ export class LeaderLease implements Leadership {
   // retention and verification. A write that still landed is harmless: its etag is not ours, so the
   // next renewal fails (412) and this instance steps down; a late create names us, and the next round
   // renews it.
-  async #bounded<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  // endsWithStop: the call also ends when stop() begins (a read, which changes nothing).
+  async #bounded<T>(call: (signal: AbortSignal) => Promise<T>, options: { endsWithStop?: boolean } = {}): Promise<T> {
     const limitMs = this.#o.callLimitMs ?? Math.max(2_000, Math.floor(this.#timings.tickMs * 0.8));
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`no answer from the storage within ${limitMs} ms`)), limitMs);
+    const onStop = () => controller.abort(this.#stopping.signal.reason);
+    if (options.endsWithStop === true) {
+      if (this.#stopping.signal.aborted) onStop();
+      else this.#stopping.signal.addEventListener('abort', onStop, { once: true });
+    }
     const promise = call(controller.signal);
     const timeout = new Promise<never>((_resolve, reject) => {
       controller.signal.addEventListener('abort', () => reject(controller.signal.reason as Error), { once: true });
@@ -254,6 +266,7 @@ export class LeaderLease implements Leadership {
       return await Promise.race([promise, timeout]);
     } finally {
       clearTimeout(timer);
+      this.#stopping.signal.removeEventListener('abort', onStop);
       promise.catch(() => undefined);
       timeout.catch(() => undefined);
     }

@@ -10,6 +10,7 @@ import { DirStore } from '../../src/storage/dir-store.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
 import type { BackupStore, ConditionalStore } from '../../src/storage/store.ts';
 import { startConditionalProxy, type ConditionalProxy } from '../helpers/conditional-proxy.ts';
+import { captureLogs } from '../helpers/log-sink.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -263,6 +264,30 @@ describe('the leader lease', { concurrency: true }, () => {
         await waitFor(() => inFlight() === 0, 'the stalled requests to be aborted', { timeoutMs: 5_000 });
       } finally {
         await a.stop();
+        tcp.restore();
+        await tcp.close();
+        await proxy.close();
+        await s3.close();
+      }
+    });
+
+    it('a standby stopping while its read of the lease hangs stops at once, not at the read\'s bound', async () => {
+      const s3 = await startS3Server();
+      const proxy = await startConditionalProxy(s3);
+      const tcp = await startTcpProxy(Number(new URL(proxy.endpoint).port));
+      const store = new S3Store(s3.settings(tcp.endpoint));
+      const { logger, records } = captureLogs();
+      // A bound far beyond the test: only stop() can end the read in time.
+      const a = new LeaderLease({ store, key: KEY, location: KEY, ttlMs: TTL_MS, instance: 'instance-stopping', logger, callLimitMs: 600_000 });
+      try {
+        tcp.stall();
+        const starting = a.start();
+        await waitFor(() => tcp.connectionsAccepted >= 1, 'the read of the lease to reach the storage');
+        await a.stop();
+        await starting;
+        assert.equal(a.isLeader(), false);
+        assert.deepEqual(records().filter((r) => Number(r.level) >= 40).map((r) => r.msg), [], 'a read cut off by stop() is no problem to report');
+      } finally {
         tcp.restore();
         await tcp.close();
         await proxy.close();

@@ -349,10 +349,16 @@ class AdminSession {
   }
 
   async close(): Promise<void> {
-    const client = this.#client;
+    const pending = this.#client;
     this.#client = undefined;
     await this.#turn;
-    if (client) await (await client.catch(() => undefined))?.end().catch(() => undefined);
+    const client = await pending?.catch(() => undefined);
+    if (client === undefined) return;
+    // Held while it closes: with nothing else left to do, the process would otherwise end before the
+    // connection has (and before the caller's next step, such as stopping the server, runs).
+    const socket = (client as unknown as { connection: { stream: { ref(): void } } }).connection.stream;
+    socket.ref();
+    await client.end().catch(() => undefined);
   }
 }
 

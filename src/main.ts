@@ -131,6 +131,9 @@ export interface StartOptions {
   store?: BackupStore;
   // Instead of the configured destinations (tests); the first is `store`.
   destinations?: Destination[];
+  // Aborted when a stop is requested (serve's SIGTERM): a start still waiting on the storage (the first
+  // round of the leader lease) ends at once, and nothing further is started.
+  signal?: AbortSignal;
 }
 
 export interface Sentinel {
@@ -541,7 +544,14 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // started): `serve` then exits non-zero with the error, never leaving a half-started process.
   // Leading starts alerts, retention, verification and the upload sweep (leadership.onChange above).
   try {
-    await leadership.start();
+    const stopLeadership = () => void leadership.stop();
+    options.signal?.addEventListener('abort', stopLeadership, { once: true });
+    try {
+      if (options.signal?.aborted !== true) await leadership.start();
+    } finally {
+      options.signal?.removeEventListener('abort', stopLeadership);
+    }
+    if (options.signal?.aborted === true) return sentinel;
     singleMonitor?.start();
     setMonitors?.start();
     monitorStarted = true;

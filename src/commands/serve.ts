@@ -14,7 +14,7 @@ export const serveCommand = defineCommand({
       ctx.logger.info('SINGLE_SHOT_MODE: taking one backup, then exiting');
       return await runSingleBackup(ctx);
     }
-    const sentinel = await startSentinel({ config: ctx.config, logger: ctx.logger });
+    const sentinel = await startSentinel({ config: ctx.config, logger: ctx.logger, signal: ctx.stopSignal });
     // doctor's storage probe and database reachability, logged; never fatal (see runStartupChecks).
     const startupChecks = runStartupChecks({ config: ctx.config, store: sentinel.store, logger: ctx.logger, signal: ctx.stopSignal });
     if (!ctx.stopSignal.aborted) {

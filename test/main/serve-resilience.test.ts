@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { freePort } from '../helpers/free-port.ts';
@@ -71,5 +72,51 @@ describe('serve with everything down', () => {
     assert.equal(result.exitCode, 0, result.all);
     assert.doesNotMatch(result.all ?? '', /secret-key-never-printed|db-pass-never-printed/);
     assert.match(result.all ?? '', /backup failed/);
+  });
+
+  // A storage that takes connections and answers nothing: the first round of the leader lease, which
+  // start-up waits for, hangs until its read's bound (12 s). A SIGTERM then must not wait it out.
+  it('exits at once on a SIGTERM while start-up waits on a storage that does not answer', async () => {
+    // Takes each connection and reads what comes, answering nothing.
+    const sockets: net.Socket[] = [];
+    const silent = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const child = execa(process.execPath, [...TYPESCRIPT_LOADER, CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...compileCacheEnv(),
+        PORT: '0',
+        AWS_S3_BUCKET: 'silent-bucket',
+        AWS_S3_ENDPOINT: endpoint,
+        AWS_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: 'AKIDSILENT',
+        AWS_SECRET_ACCESS_KEY: 'secret-key-never-printed',
+        BACKUP_DATABASE_URL: 'postgres://app:db-pass-never-printed@127.0.0.1:1/app',
+        LOG_LEVEL: 'info',
+      },
+      extendEnv: false,
+      reject: false,
+      all: true,
+    });
+    let output = '';
+    child.all?.on('data', (chunk: Buffer | string) => (output += chunk.toString()));
+    try {
+      await waitFor(() => /leader election/.test(output) && sockets.length >= 1, 'start-up to wait on the lease read', { timeoutMs: 30_000 });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const result = await child;
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+    assert.equal(result.exitCode, 0, result.all);
+    // Stopped before the first lease round ended: the read's bound (12 s) never passed, so nothing after
+    // the lease's start was started (the backup schedule is the next part to start).
+    assert.match(result.all ?? '', /"msg":"stopped"/);
+    assert.doesNotMatch(result.all ?? '', /backup schedule started/, 'start-up went on after the stop was requested');
+    assert.doesNotMatch(result.all ?? '', /secret-key-never-printed|db-pass-never-printed/);
   });
 });

@@ -156,6 +156,11 @@ export async function runStartupChecks(options: { config: Config; store: BackupS
   const log = options.logger.child({ component: 'doctor' });
   try {
     const checks = [await probeStorage(store, config.location.subfolder, (options.now ?? (() => new Date()))(), options.signal)];
+    // A probe cut off by a stop says nothing about the storage: not a failure to warn about.
+    if (options.signal?.aborted === true) {
+      log.info('start-up checks cancelled (the service is stopping)');
+      return [];
+    }
     if (config.backup !== undefined) checks.push(...(await checkDatabase(config.backup, { full: false })));
     for (const check of checks) {
       if (check.status === 'fail') log.warn({ check: check.name, hint: check.hint }, `start-up check failed: ${check.name}: ${check.summary}`);

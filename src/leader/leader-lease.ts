@@ -94,6 +94,7 @@ export class LeaderLease implements Leadership {
   // 12 s of a shutdown spent waiting on a storage that does not answer). Writes are left to their bound:
   // one cut off may still land, and the lease it wrote could then not be released at once.
   readonly #stopping = new AbortController();
+  #stoppingDone: Promise<void> | undefined;
 
   constructor(options: LeaderLeaseOptions) {
     this.#o = options;
@@ -138,7 +139,14 @@ export class LeaderLease implements Leadership {
     this.#timer.unref();
   }
 
-  async stop(): Promise<void> {
+  // Once: a second call (a stop requested during start-up, then the service's stop) waits for the same
+  // release instead of returning while the first is still releasing.
+  stop(): Promise<void> {
+    this.#stoppingDone ??= this.#stop();
+    return this.#stoppingDone;
+  }
+
+  async #stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#stopping.abort(new Error('the service is stopping'));

@@ -234,6 +234,22 @@ describe('the leader lease', { concurrency: true }, () => {
     };
   });
 
+  it('a second stop() (a stop during start-up, then the service\'s) waits for the release the first began', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'lease-twice-'));
+    const store = new DirStore(root);
+    const a = lease(store, 'instance-stopped-twice');
+    try {
+      await a.start();
+      assert.ok(a.isLeader());
+      const first = a.stop();
+      await a.stop();
+      assert.equal(await store.readVersioned(KEY), undefined, 'the second stop() returned before the lease was released');
+      await first;
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
   // Storage that accepts connections and then answers nothing (a black hole): every lease call is
   // aborted after its bound, so the leader steps down in time and no request is left holding a socket
   // (which would keep a stopping process alive until the SDK's minute-long socket timeout).

@@ -261,10 +261,9 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   // With sets in several destinations each destination is such a storage, shared by the sets in it: one
   // outage per destination, named by it (`destination`, no set).
   const sharedStorage = setMonitors !== undefined && naming.kind !== 'destination';
-  // The destination whose outage a set's check speaks for (undefined: the one storage).
-  const outageOf = (set: string): string | undefined => naming.destinationOf(set);
   const storageOutage = (set: string, result: CheckResult): Finding[] => {
-    const destination = outageOf(set);
+    // The destination whose outage the set's check speaks for (undefined: the one storage).
+    const destination = naming.destinationOf(set);
     const lastOf = (name: string): readonly Finding[] => (name === set ? result.findings : (setMonitors?.get(name)?.snapshot().lastCheck?.findings ?? []));
     const failing = (setMonitors?.names() ?? [])
       .filter((name) => destination === undefined || naming.destinationOf(name) === destination)
@@ -288,12 +287,12 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
     const outage = set !== undefined && sharedStorage ? storageOutage(set, result) : undefined;
     const current = outage === undefined ? tagged : tagged.filter((f) => f.check !== 'storage_unreachable');
     if (!leadership.isLeader()) {
-      await (outage === undefined ? alertStorageOutageWithoutLeader(current, result.at, set) : alertStorageOutageWithoutLeader(outage, result.at, outageOf(set as string)));
+      await (outage === undefined ? alertStorageOutageWithoutLeader(current, result.at, set) : alertStorageOutageWithoutLeader(outage, result.at, naming.destinationOf(set as string)));
       return;
     }
     const scope = monitorAlertScope(backupServices.length > 0, snapshot.backupRuns.lastAttempt !== undefined);
     await alerts.process(current, result.at, scope, set);
-    if (outage !== undefined) await alerts.process(outage, result.at, STORAGE_CHECKS, outageOf(set as string));
+    if (outage !== undefined) await alerts.process(outage, result.at, STORAGE_CHECKS, naming.destinationOf(set as string));
     // With retention off, its alert is neither raised nor resolved (an alert left from before stays as it was).
     if (set !== undefined && setRetention !== undefined) {
       if (!setRetention.offOf(set)) await alerts.process(setRetention.findingsOf(set, result.at), result.at, RETENTION_CHECKS, set);
@@ -409,12 +408,8 @@ export async function startSentinel(options: StartOptions): Promise<Sentinel> {
   }
   onGlobalsResult = async (result) => {
     if (result.status !== 'failed' && result.status !== 'success') return;
-    if (destinations.length === 1) {
-      globalsFindings = result.status === 'success' ? [] : [globalsFailure(result, (f) => naming.globals.tag(GLOBALS_FOLDER, f))];
-      if (leadership.isLeader()) await alerts.process(globalsFindings, result.finishedAt, ['backup_failed'], GLOBALS_FOLDER);
-      return;
-    }
-    // Several destinations: each copy as that destination saw it (a failed pg_dumpall failed everywhere).
+    // Each destination's copy as that destination saw it (a failed pg_dumpall failed everywhere); with
+    // one destination its unit is the globals' folder and its result the run's.
     const units = destinations.map((d) => ({ unit: naming.globals.unitOf(GLOBALS_FOLDER, d.name), at: resultAt(result, d.name) }));
     globalsFindings = units.flatMap(({ unit, at }) => (at.status === 'failed' ? [globalsFailure(at, (f) => naming.globals.tag(unit, f))] : []));
     if (!leadership.isLeader()) return;

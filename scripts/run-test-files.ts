@@ -18,9 +18,12 @@ const tests = run({
   // checks included: 66.9-68.5 s with 4, 71.5-72.1 s with 3 with a core idle 21 s of it; 114 s with 2
   // before other savings).
   concurrency: 4,
+  // A test that hangs fails instead of holding the run: on Node 24 each test gets this long, on Node 22
+  // (whose run() does not pass it on to the files' processes) each file.
   timeout: 180_000,
 });
-tests.on('test:fail', () => {
-  process.exitCode = 1;
+// As `node --test` counts: a failing todo test does not fail the run.
+tests.on('test:fail', (event) => {
+  if (event.todo === undefined || event.todo === false) process.exitCode = 1;
 });
 await pipeline(tests, new spec(), process.stdout);

@@ -41,6 +41,10 @@ describe('test harness', () => {
     // Statements PostgreSQL runs only outside a transaction, after others.
     assert.equal(await pg.psql('SELECT 1; CREATE DATABASE "psql second"'), await program("SELECT 1; SELECT 'CREATE DATABASE'"));
     assert.equal(await pg.psql("SELECT count(*) FROM pg_database WHERE datname = 'psql second'"), '1');
+    // Each call is a session of its own, as with the psql program: nothing set in one is seen in the next.
+    await pg.psql("SET application_name = 'left behind'; CREATE TEMP TABLE left_behind (x int)");
+    assert.notEqual(await pg.psql('SHOW application_name'), 'left behind');
+    assert.equal(await pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'left_behind'"), '0');
     const startedAt = await pg.psql('SELECT pg_postmaster_start_time()');
     const restart = [path.join(pg.binDir, 'pg_ctl'), '-D', pg.dataDir, '-l', path.join(path.dirname(pg.dataDir), 'server.log'), '-m', 'fast', '-w', 'restart'];
     await (process.getuid?.() === 0 ? execa('runuser', ['-u', 'postgres', '--', ...restart]) : execa(restart[0]!, restart.slice(1)));

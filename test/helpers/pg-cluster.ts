@@ -209,8 +209,12 @@ async function initAndStart(binDir: string, base: string, dataDir: string, passw
     // psql's own commands, and statements PostgreSQL refuses in the one transaction that a
     // several-statement query runs in (CREATE DATABASE, VACUUM): the psql program, as before.
     if (/^\s*\\/m.test(sql)) return await psqlBinary(sql, database);
+    // What would outlive the call on the kept connection (a setting, a transaction left open, a temporary
+    // table) gets a connection of its own, as every call had with psql.
+    const keepsState = /\b(SET|RESET|BEGIN|START\s+TRANSACTION|TEMP|TEMPORARY|LISTEN|PREPARE|DECLARE)\b/i.test(sql);
+    const settings = { host: '127.0.0.1', port, user: superuser, password, database };
     try {
-      return database === 'postgres' ? await admin.query(sql) : await queryOnce({ host: '127.0.0.1', port, user: superuser, password, database }, sql);
+      return database === 'postgres' && !keepsState ? await admin.query(sql) : await queryOnce(settings, sql);
     } catch (error) {
       if ((error as { code?: string }).code === '25001') return await psqlBinary(sql, database);
       throw error;

@@ -273,11 +273,12 @@ export function createDecodeStages(info: BackupInfo, options: DecodeOptions): De
 // Reads the object once more only to hash it: after a restore or verification failed somewhere else
 // (e.g. the decompressor choked on a flipped byte before the end), tells whether the stored bytes
 // themselves are damaged. Resolves to the IntegrityError, or undefined when they match the manifest.
-export async function findIntegrityError(store: BackupStore, info: BackupInfo): Promise<IntegrityError | undefined> {
+// `signal`: the run's, so a stop ends this second read too.
+export async function findIntegrityError(store: BackupStore, info: BackupInfo, signal?: AbortSignal): Promise<IntegrityError | undefined> {
   if (!info.manifest) return undefined;
   const check = createIntegrityCheck({ key: info.key, sha256: info.manifest.sha256, size: info.manifest.size });
   try {
-    const body = await openBackup(store, info);
+    const body = await openBackup(store, info, signal);
     await pipeline(body, check.stream, new Writable({ write: (_c, _e, cb) => cb() }));
     return undefined;
   } catch (error) {

@@ -185,7 +185,7 @@ async function explainFailure(error: unknown, request: RestoreRequest, info: Bac
   if ((error as { name?: string }).name === 'AbortError') {
     return new RestoreError(`restore of ${printableKey(info.key)} was stopped before it finished; nothing was committed`, { cause: error });
   }
-  const damaged = await findIntegrityError(request.store, info).catch(() => undefined);
+  const damaged = await findIntegrityError(request.store, info, request.signal).catch(() => undefined);
   if (damaged) {
     return new IntegrityError(damaged.kind, `${damaged.shortMessage} (the restore stopped earlier: ${(error as Error).message.split('\n')[0]}); nothing was committed`, damaged.hint ?? '');
   }

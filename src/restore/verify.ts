@@ -195,7 +195,7 @@ async function analyze(request: VerifyRequest, info: BackupInfo): Promise<Analys
     const problems: VerifyProblem[] = [];
     // Cancelled: nothing is known about the backup, and reading it again would wait on the outage.
     if (request.signal?.aborted) return { facts: undefined, storedBytes, problems: [problemOf('unreadable', error, `reading ${printableKey(info.key)} was cancelled`)] };
-    const damaged = error instanceof IntegrityError ? error : await findIntegrityError(request.store, info).catch(() => undefined);
+    const damaged = error instanceof IntegrityError ? error : await findIntegrityError(request.store, info, request.signal).catch(() => undefined);
     if (damaged) problems.push(problemOf(damaged.kind, damaged, ''));
     if (!(error instanceof IntegrityError)) {
       const kind = error instanceof DecryptionError ? 'decrypt' : 'decode';
@@ -226,13 +226,14 @@ async function tablesOf(request: VerifyRequest, key: string, log: Logger): Promi
     const info = await describeBackup(request.store, key, request.prefix, probeOptions(request), request.signal);
     const analysis = await analyze(request, info);
     if (analysis.problems.length > 0 || !analysis.facts) {
-      log.warn({ key, problems: analysis.problems.map((p) => p.message) }, 'the previous backup cannot be read: table lists not compared');
+      // Cancelled by a stop: nothing is wrong with that backup.
+      if (request.signal?.aborted !== true) log.warn({ key, problems: analysis.problems.map((p) => p.message) }, 'the previous backup cannot be read: table lists not compared');
       return undefined;
     }
     request.tableCache?.set(key, analysis.facts.tables);
     return analysis.facts.tables;
   } catch (error) {
-    log.warn({ key, err: errForLog(error) }, 'the previous backup cannot be read: table lists not compared');
+    if (request.signal?.aborted !== true) log.warn({ key, err: errForLog(error) }, 'the previous backup cannot be read: table lists not compared');
     return undefined;
   }
 }

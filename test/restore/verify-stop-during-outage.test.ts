@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load-config.ts';
-import { backupKey, keyPrefix } from '../../src/core/naming.ts';
+import { backupKey, keyPrefix, manifestKey } from '../../src/core/naming.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { VerifyService } from '../../src/restore/verify-service.ts';
@@ -88,6 +89,44 @@ describe('stopping verification during a storage outage', () => {
       assert.equal(service.state().lastVerify, undefined);
       assert.deepEqual(service.findings(), []);
       assert.equal(told, 0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('stop() cancels the second read that looks for damage after a backup could not be decoded', async () => {
+    // A backup whose bytes match its manifest but are no gzip: decoding fails, and verification reads the
+    // object once more to tell whether the stored bytes are damaged. That second GET hangs.
+    let gets = 0;
+    const proxy = await startHoldHttpProxy(s3.port, ({ method, url }) => method === 'GET' && url.includes('/verify-damage/') && !url.includes('manifest') && !url.includes('list-type') && ++gets >= 2);
+    try {
+      const config = loadConfig({ ...s3.env, BUCKET_SUBFOLDER: 'verify-damage', BACKUP_FILE_PREFIX: 'app-' });
+      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+      const time = new Date(Date.now() - 3600_000);
+      const key = backupKey(config.location, time, { format: 'plain', compression: 'gzip', encrypted: false });
+      const body = Buffer.alloc(1024, 7);
+      const manifest = { manifestVersion: 1, key, sha256: createHash('sha256').update(body).digest('hex'), size: body.length, format: 'plain', compression: 'gzip', encryption: 'none' };
+      await s3.seed([
+        { key, body, lastModified: time },
+        { key: manifestKey(key), body: JSON.stringify(manifest), lastModified: time },
+      ]);
+      const service = new VerifyService({ store, prefix: keyPrefix(config.location), cron: '30 4 * * *', scratch: undefined, source: undefined, tools: findPgTools(), decrypt: undefined, logger: silentLogger() });
+      let told = 0;
+      service.onResult(() => {
+        told += 1;
+      });
+      const run = service.runNow().catch(() => undefined);
+      await waitFor(() => proxy.held >= 1, 'the second read of the backup to hang');
+      let stopped = false;
+      const stopping = service.stop().then(() => {
+        stopped = true;
+      });
+      const first = await waitFor(() => (stopped ? 'stopped' : proxy.held >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', { timeoutMs: 10 * ATTEMPT_TIMEOUT_MS });
+      await stopping;
+      await run;
+      store.client.destroy();
+      assert.equal(first, 'stopped', 'stop() waited out the hanging second read until the SDK retried it');
+      assert.equal(told, 0, 'a cancelled verification is told to no listener');
     } finally {
       await proxy.close();
     }

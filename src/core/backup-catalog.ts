@@ -131,7 +131,7 @@ export class BackupCatalog {
   }
 
   // The newest backup, or undefined when the prefix holds none.
-  async newest(): Promise<BackupObject | undefined> {
-    return (await this.list()).backups.at(-1);
+  async newest(options: Pick<ListOptions, 'signal'> = {}): Promise<BackupObject | undefined> {
+    return (await this.list(options)).backups.at(-1);
   }
 }

@@ -60,14 +60,14 @@ export function buildVerifyService(config: Config, store: BackupStore, logger: L
 }
 
 // The restore drill of the roles (BACKUP_GLOBALS with VERIFY_RESTORE_URL); undefined when either is missing.
-export function buildGlobalsDrill(config: Config, store: BackupStore, logger: Logger): (() => Promise<CheckRecord | undefined>) | undefined {
+export function buildGlobalsDrill(config: Config, store: BackupStore, logger: Logger): ((signal?: AbortSignal) => Promise<CheckRecord | undefined>) | undefined {
   if (config.backup?.globals !== true) return undefined;
   const scratch = targetOrLog(config.verify.restoreUrl, 'VERIFY_RESTORE_URL', logger);
   if (scratch === undefined) return undefined;
   const decrypt = decryptOrLog(config, logger);
   const tools = findPgTools(config.backup.pgDumpPath);
   const prefix = keyPrefix(globalsLocation(config.location));
-  return () => drillGlobals({ store, prefix, scratch, tools, decrypt, logger });
+  return (signal) => drillGlobals({ store, prefix, scratch, tools, decrypt, logger, ...(signal ? { signal } : {}) });
 }
 
 function withDatabase(target: RestoreTarget | undefined, database: string | undefined): RestoreTarget | undefined {

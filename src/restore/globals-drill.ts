@@ -24,16 +24,20 @@ export interface GlobalsDrillRequest {
   decrypt: DecryptFactory | undefined;
   logger: Logger;
   now?: () => Date;
+  // The verification run's: a stop ends the drill's storage reads (and the drill) at once.
+  signal?: AbortSignal;
 }
 
-// undefined when there is no globals backup yet (the globals run's own result reports that). Never throws.
+// undefined when there is no globals backup yet (the globals run's own result reports that), or when
+// the drill was cancelled by a stop (nothing was learnt). Never throws.
 export async function drillGlobals(request: GlobalsDrillRequest): Promise<CheckRecord | undefined> {
   const checkedAt = (request.now ?? (() => new Date()))();
   let key: string | undefined;
   try {
-    key = (await new BackupCatalog(request.store, request.prefix).newest())?.key;
+    const signal = request.signal;
+    key = (await new BackupCatalog(request.store, request.prefix).newest(signal ? { signal } : {}))?.key;
     if (key === undefined) return undefined;
-    const report = await restoreGlobals({ store: request.store, key, prefix: request.prefix, target: request.scratch, decrypt: request.decrypt, tools: request.tools, logger: request.logger, rehearse: true });
+    const report = await restoreGlobals({ store: request.store, key, prefix: request.prefix, target: request.scratch, decrypt: request.decrypt, tools: request.tools, logger: request.logger, rehearse: true, ...(signal ? { signal } : {}) });
     const problems = report.failed.map((f) => ({ message: `the scratch server refused "${f.statement}": ${f.error}` }));
     request.logger.info(
       { key, wouldCreate: report.created, existing: report.existing, skipped: report.skipped ?? [], problems: problems.length },
@@ -41,6 +45,10 @@ export async function drillGlobals(request: GlobalsDrillRequest): Promise<CheckR
     );
     return { key, ok: problems.length === 0, checkedAt, problems };
   } catch (error) {
+    if (request.signal?.aborted === true) {
+      request.logger.info('restore drill of the roles cancelled (the service is stopping)');
+      return undefined;
+    }
     const what = key === undefined ? 'the globals backups could not be listed' : `${printableKey(key)} could not be rehearsed`;
     return { key, ok: false, checkedAt, problems: [{ message: `${what}: ${shortMessageOf(error)}` }] };
   }

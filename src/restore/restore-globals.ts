@@ -62,11 +62,11 @@ const MAX_GLOBALS_BYTES = 64 * 1024 * 1024;
 
 // Reads the whole globals script (sha256-checked against its manifest, decrypted, decompressed).
 async function readGlobalsScript(request: GlobalsRestoreRequest): Promise<{ sql: string; facts: GlobalsFacts | undefined }> {
-  const info = await describeBackup(request.store, request.key, request.prefix, { decrypt: request.decrypt, zstdPath: request.tools.zstd });
+  const info = await describeBackup(request.store, request.key, request.prefix, { decrypt: request.decrypt, zstdPath: request.tools.zstd }, request.signal);
   if (info.parts.format !== 'plain') {
     throw new RestoreError(`${printableKey(info.key)} is not a globals script (it is a ${info.parts.format} archive)`, { hint: 'the @globals folder should hold only pg_dumpall --globals-only output' });
   }
-  const body = await openBackup(request.store, info);
+  const body = await openBackup(request.store, info, request.signal);
   let decode;
   try {
     decode = createDecodeStages(info, { tools: request.tools, decrypt: request.decrypt });

@@ -37,10 +37,11 @@ export class SetVerify {
   readonly #listeners = new Set<SetVerifyListener>();
   readonly #task: ScheduledTask<void>;
   readonly #configOf: SetVerifyConfig | undefined;
-  readonly #drillGlobals: (() => Promise<CheckRecord | undefined>) | undefined;
+  readonly #drillGlobals: ((signal?: AbortSignal) => Promise<CheckRecord | undefined>) | undefined;
   #globalsDrill: CheckRecord | undefined;
-  // Set by stop(): a run of every set goes no further than the set it was at.
-  #stopping = false;
+  // Aborted by stop(): a run of every set (scheduled, or called directly) goes no further than where it
+  // was, and the roles' drill in flight ends. A new one for each start().
+  #stop = new AbortController();
 
   readonly #scope: SetVerifyScope | undefined;
   readonly #tag: (set: string, finding: Finding) => Finding;
@@ -59,7 +60,7 @@ export class SetVerify {
     this.#task = new ScheduledTask({
       name: 'verify',
       schedule: { expression: config.verify.cron, timezone: config.cronTimezone ?? DEFAULT_CRON_TIMEZONE },
-      run: () => this.runAll(),
+      run: (run) => this.runAll(run.signal),
       logger: this.#logger,
     });
   }
@@ -88,7 +89,7 @@ export class SetVerify {
   }
 
   start(): void {
-    this.#stopping = false;
+    if (this.#stop.signal.aborted) this.#stop = new AbortController();
     this.#task.start();
     this.#logger.info({ cron: this.#config.verify.cron, sets: this.#services.size, next: this.nextRunAt()?.toISOString() }, 'verification of every backup set scheduled');
   }
@@ -96,7 +97,7 @@ export class SetVerify {
   // Cancels the set's verification in flight at once (its storage calls stop, not after their retries)
   // and verifies no further set.
   async stop(): Promise<void> {
-    this.#stopping = true;
+    this.#stop.abort();
     await Promise.all([this.#task.stop(), ...[...this.#services.values()].map((s) => s.stop())]);
   }
 
@@ -105,13 +106,18 @@ export class SetVerify {
   }
 
   // Every set once, one after another (the roles first: a whole server is restored in that order).
-  async runAll(): Promise<void> {
+  // `signal`: the scheduled run's.
+  async runAll(signal?: AbortSignal): Promise<void> {
+    const stopped = signal === undefined ? this.#stop.signal : AbortSignal.any([signal, this.#stop.signal]);
     if (this.#drillGlobals !== undefined) {
-      this.#globalsDrill = (await this.#drillGlobals()) ?? this.#globalsDrill;
+      const drill = await this.#drillGlobals(stopped);
+      // A drill cancelled by stop() found nothing: no result to record or tell.
+      if (stopped.aborted) return;
+      this.#globalsDrill = drill ?? this.#globalsDrill;
       for (const listener of this.#listeners) await listener(GLOBALS_FOLDER, this.#globalsFindings());
     }
     for (const [set, service] of [...this.#services.entries()]) {
-      if (this.#stopping) break;
+      if (stopped.aborted) break;
       try {
         await service.runNow();
       } catch (error) {

@@ -132,6 +132,47 @@ describe('stopping verification during a storage outage', () => {
     }
   });
 
+  it("with BACKUP_GLOBALS, stop() cancels the roles' drill while its listing hangs, and records nothing", async () => {
+    const proxy = await startTcpProxy(s3.port);
+    try {
+      proxy.stall();
+      const config = loadConfig({
+        ...s3.env,
+        AWS_S3_ENDPOINT: proxy.endpoint,
+        BUCKET_SUBFOLDER: 'verify-globals',
+        BACKUP_DATABASE_URL: 'postgres://app:pw@127.0.0.1:1/app',
+        BACKUP_DATABASES: 'a',
+        BACKUP_GLOBALS: 'true',
+        // Where the roles would be rehearsed: never reached, the listing before it hangs.
+        VERIFY_RESTORE_URL: 'postgres://scratch:pw@127.0.0.1:1/postgres',
+      });
+      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+      const sets = new SetVerify(config, store, silentLogger());
+      sets.ensure('a');
+      const told: string[] = [];
+      sets.onResult((set) => {
+        told.push(set);
+      });
+      let ended = false;
+      const run = sets.runAll().then(() => {
+        ended = true;
+      });
+      await waitFor(() => proxy.connectionsAccepted >= 1, "the roles' drill sends its listing");
+      await sets.stop();
+      // The run itself must end, not only stop(): it was started directly, outside the schedule.
+      const first = await waitFor(() => (ended ? 'ended' : proxy.connectionsAccepted >= 2 ? 'retried' : undefined), 'the run to end or the SDK to try again', {
+        timeoutMs: 10 * ATTEMPT_TIMEOUT_MS,
+      });
+      await run;
+      store.client.destroy();
+      assert.equal(first, 'ended', "the drill's hanging listing was waited out until the SDK retried it");
+      assert.equal(sets.globalsDrill(), undefined, 'a cancelled drill is not recorded');
+      assert.deepEqual(told, [], 'nothing is told to the listeners (alerts)');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('with backup sets, stop() cancels the set being verified while its listing hangs and verifies no further set', async () => {
     const proxy = await startTcpProxy(s3.port);
     try {

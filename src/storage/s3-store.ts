@@ -313,7 +313,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     }
   }
 
-  async listIncompleteUploads(prefix: string): Promise<IncompleteUpload[]> {
+  async listIncompleteUploads(prefix: string, signal?: AbortSignal): Promise<IncompleteUpload[]> {
     const uploads: IncompleteUpload[] = [];
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -326,6 +326,7 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
             ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
             ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
           }),
+          signal ? { abortSignal: signal } : {},
         );
         for (const upload of page.Uploads ?? []) {
           if (upload.Key === undefined || upload.UploadId === undefined) continue;
@@ -341,9 +342,9 @@ export class S3Store implements BackupStore, IncompleteUploadStore, ConditionalS
     return uploads;
   }
 
-  async abortIncompleteUpload(upload: LeftoverUpload): Promise<void> {
+  async abortIncompleteUpload(upload: LeftoverUpload, signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: upload.key, UploadId: upload.uploadId }));
+      await this.client.send(new (s3Sdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: upload.key, UploadId: upload.uploadId }), signal ? { abortSignal: signal } : {});
     } catch (error) {
       if ((error as { name?: unknown }).name === 'NoSuchUpload') return;
       throw toStorageError(error, { operation: `abort multipart upload ${upload.uploadId}`, where: this.description, key: upload.key });

@@ -72,9 +72,9 @@ export interface IncompleteUpload {
 // What storage with multipart uploads (S3) offers besides BackupStore, for the sweep of incomplete uploads.
 export interface IncompleteUploadStore {
   // Every incomplete multipart upload whose key starts with prefix.
-  listIncompleteUploads(prefix: string): Promise<IncompleteUpload[]>;
+  listIncompleteUploads(prefix: string, signal?: AbortSignal): Promise<IncompleteUpload[]>;
   // Aborts it (its parts are deleted); an upload that is already gone is not an error.
-  abortIncompleteUpload(upload: LeftoverUpload): Promise<void>;
+  abortIncompleteUpload(upload: LeftoverUpload, signal?: AbortSignal): Promise<void>;
 }
 
 export function hasIncompleteUploads(store: BackupStore): store is BackupStore & IncompleteUploadStore {

@@ -45,6 +45,9 @@ export class UploadSweeper {
   #running: Promise<UploadSweepState> | undefined;
   readonly #task: ScheduledTask<UploadSweepState>;
   readonly #listeners = new Set<(state: UploadSweepState) => void | Promise<void>>();
+  // Aborted by stop(): a sweep in flight (scheduled, or the one at start) ends its storage calls at once
+  // instead of riding out an outage's retries, and records nothing. A new one for each start().
+  #stop = new AbortController();
 
   constructor(options: UploadSweeperOptions) {
     this.#options = options;
@@ -60,11 +63,13 @@ export class UploadSweeper {
   }
 
   start(): void {
+    if (this.#stop.signal.aborted) this.#stop = new AbortController();
     void this.sweep();
     this.#task.start();
   }
 
   async stop(): Promise<void> {
+    this.#stop.abort();
     await this.#task.stop();
     await this.#running;
   }
@@ -123,11 +128,13 @@ export class UploadSweeper {
   async #sweep(): Promise<UploadSweepState> {
     const { store, prefix } = this.#options;
     const now = this.#clock();
+    const signal = this.#stop.signal;
     let uploads;
     try {
       const ours = this.#options.ours;
-      uploads = (await store.listIncompleteUploads(prefix)).filter((u) => ours === undefined || ours(u.key));
+      uploads = (await store.listIncompleteUploads(prefix, signal)).filter((u) => ours === undefined || ours(u.key));
     } catch (error) {
+      if (signal.aborted) return this.#cancelled();
       const lastError = shortMessageOf(error);
       this.#log.warn({ err: errForLog(error), prefix }, `could not list incomplete multipart uploads: ${lastError}`);
       this.#state = { ...this.#state, lastError, unremoved: this.#unremoved(this.#state.unremoved.filter((u) => u.reason === 'stale')) };
@@ -142,11 +149,12 @@ export class UploadSweeper {
     let lastError: string | undefined;
     for (const upload of toAbort) {
       try {
-        await store.abortIncompleteUpload(upload);
+        await store.abortIncompleteUpload(upload, signal);
         aborted += 1;
         this.#known.delete(upload.uploadId);
         this.#log.info({ key: upload.key, uploadId: upload.uploadId, initiated: upload.initiatedAt.toISOString() }, 'aborted an incomplete multipart upload (its parts are deleted)');
       } catch (error) {
+        if (signal.aborted) return this.#cancelled();
         lastError = shortMessageOf(error);
         this.#log.warn({ err: errForLog(error), key: upload.key, uploadId: upload.uploadId }, `could not abort an incomplete multipart upload: ${lastError}`);
         const known = this.#known.get(upload.uploadId);
@@ -164,6 +172,13 @@ export class UploadSweeper {
     if (uploads.length > 0 || aborted > 0) {
       this.#log.info({ prefix, found: uploads.length, aborted, left: this.#state.unremoved.length }, 'swept incomplete multipart uploads');
     }
+    return this.#state;
+  }
+
+  // A sweep cut off by stop(): nothing learnt, nothing recorded (what it aborted is gone, and the next
+  // sweep lists again).
+  #cancelled(): UploadSweepState {
+    this.#log.info('upload sweep cancelled (the service is stopping)');
     return this.#state;
   }
 

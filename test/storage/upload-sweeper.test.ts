@@ -12,6 +12,7 @@ import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { sample } from '../helpers/metrics.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const DAY = 24 * 3600_000;
 
@@ -112,5 +113,29 @@ describe('the sweep of incomplete multipart uploads', () => {
     await sweeper.sweep();
     assert.deepEqual(sweeper.findings(), []);
     assert.deepEqual(await pendingIds(), []);
+  });
+
+  // A provider whose requests hang: the SDK waits out each attempt's socket timeout, then retries.
+  it('stop() cancels the sweep at start while its listing hangs, before the SDK tries again, and records nothing', async () => {
+    const stalled = await startTcpProxy(s3.port);
+    try {
+      stalled.stall();
+      const store = new S3Store(settingsFor(s3.bucket, stalled.endpoint), { tuning: { socketTimeoutMs: 5_000 } });
+      const sweeper = new UploadSweeper({ store, prefix: 'db/', logger: silentLogger() });
+      sweeper.start();
+      await waitFor(() => stalled.connectionsAccepted >= 1, 'the sweep at start sends its listing');
+      let stopped = false;
+      const stopping = sweeper.stop().then(() => {
+        stopped = true;
+      });
+      const first = await waitFor(() => (stopped ? 'stopped' : stalled.connectionsAccepted >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', { timeoutMs: 50_000 });
+      await stopping;
+      store.client.destroy();
+      assert.equal(first, 'stopped', 'stop() waited out the hanging listing until the SDK retried it');
+      assert.equal(sweeper.state().lastSweepAt, undefined, 'a cancelled sweep is not recorded');
+      assert.equal(sweeper.state().lastError, undefined, 'a cancelled sweep is no error to report');
+    } finally {
+      await stalled.close();
+    }
   });
 });

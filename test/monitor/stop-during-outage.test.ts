@@ -6,16 +6,13 @@ import { S3Store } from '../../src/storage/s3-store.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { OUTAGE_ATTEMPT_TIMEOUT_MS, stopOrRetry } from '../helpers/stop-or-retry.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 // A provider outage where requests hang: the SDK waits out each attempt's socket timeout and retries,
 // tens of seconds in all by default. stop() (SIGTERM) cancels the check's listing instead. The test
 // races stop() against the client's next attempt (a second connection to the black hole), so nothing
 // depends on how fast the machine is: without the signal stop() resolves only after that attempt.
-
-// Long enough that a cancelled check's stop() always comes first, short enough that a check that is
-// not cancelled fails the test within seconds instead of the default 60 s.
-const ATTEMPT_TIMEOUT_MS = 5_000;
 
 describe('stopping the monitor during a storage outage', () => {
   let s3: TestS3Server;
@@ -31,7 +28,7 @@ describe('stopping the monitor during a storage outage', () => {
     try {
       proxy.stall();
       const config = loadConfig({ ...s3.env, BUCKET_SUBFOLDER: 'outage', BACKUP_FILE_PREFIX: 'app-' });
-      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: OUTAGE_ATTEMPT_TIMEOUT_MS } });
       const { logger, records } = captureLogs();
       const runner = new MonitorRunner({ store, location: config.location, settings: config.monitor, logger });
       const told: unknown[] = [];
@@ -42,14 +39,7 @@ describe('stopping the monitor during a storage outage', () => {
       await waitFor(() => proxy.connectionsAccepted >= 1, 'the check at start sends its listing');
       // A check asked for meanwhile (a backup finished) is not run once the service stops.
       void runner.runCheck();
-      let stopped = false;
-      const stopping = runner.stop().then(() => {
-        stopped = true;
-      });
-      const first = await waitFor(() => (stopped ? 'stopped' : proxy.connectionsAccepted >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', {
-        timeoutMs: 10 * ATTEMPT_TIMEOUT_MS,
-      });
-      await stopping;
+      const first = await stopOrRetry(runner, () => proxy.connectionsAccepted >= 2);
       assert.equal(first, 'stopped', 'stop() waited out the hanging listing until the SDK retried it');
       assert.deepEqual(told, [], 'no check result is told to the listeners (alerts)');
       assert.equal(runner.healthState().checkedAt, undefined, 'no check is recorded');

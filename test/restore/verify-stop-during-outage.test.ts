@@ -8,19 +8,16 @@ import { findPgTools } from '../../src/restore/pg-tools.ts';
 import { VerifyService } from '../../src/restore/verify-service.ts';
 import { SetVerify } from '../../src/sets/set-verify.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
-import { startHoldHttpProxy } from '../helpers/hold-http-proxy.ts';
+import { startFaultHttpProxy } from '../helpers/fault-http-proxy.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { OUTAGE_ATTEMPT_TIMEOUT_MS, stopOrRetry } from '../helpers/stop-or-retry.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 // A provider outage where requests hang: the SDK waits out each attempt's socket timeout and retries,
 // tens of seconds in all by default. stop() (SIGTERM) cancels the verification's storage calls
 // instead. Each test races stop() against the client's next attempt, so nothing depends on how fast
 // the machine is: without the signal stop() resolves only after that attempt.
-
-// Long enough that a cancelled run's stop() always comes first, short enough that a run that is not
-// cancelled fails the test within seconds instead of the default 60 s.
-const ATTEMPT_TIMEOUT_MS = 5_000;
 
 describe('stopping verification during a storage outage', () => {
   let s3: TestS3Server;
@@ -35,7 +32,7 @@ describe('stopping verification during a storage outage', () => {
   async function stopDuringOutage(endpoint: string, attempts: () => number): Promise<{ first: string; service: VerifyService; told: number }> {
     n += 1;
     const config = loadConfig({ ...s3.env, BUCKET_SUBFOLDER: `verify${n}`, BACKUP_FILE_PREFIX: 'app-' });
-    const store = new S3Store(s3.settings(endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+    const store = new S3Store(s3.settings(endpoint), { tuning: { socketTimeoutMs: OUTAGE_ATTEMPT_TIMEOUT_MS } });
     const time = new Date(Date.now() - 3600_000);
     await s3.seed([{ key: backupKey(config.location, time, { format: 'plain', compression: 'gzip', encrypted: false }), size: 1024, lastModified: time }]);
     const service = new VerifyService({
@@ -54,14 +51,7 @@ describe('stopping verification during a storage outage', () => {
     });
     const run = service.runNow().catch(() => undefined);
     await waitFor(() => attempts() >= 1, 'the verification reaches the hanging request');
-    let stopped = false;
-    const stopping = service.stop().then(() => {
-      stopped = true;
-    });
-    const first = await waitFor(() => (stopped ? 'stopped' : attempts() >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', {
-      timeoutMs: 10 * ATTEMPT_TIMEOUT_MS,
-    });
-    await stopping;
+    const first = await stopOrRetry(service, () => attempts() >= 2);
     await run;
     store.client.destroy();
     return { first, service, told };
@@ -82,7 +72,8 @@ describe('stopping verification during a storage outage', () => {
   });
 
   it("stop() cancels reading the backup (its HEAD hangs) before the SDK tries again, and records nothing", async () => {
-    const proxy = await startHoldHttpProxy(s3.port, ({ method }) => method === 'HEAD');
+    const proxy = await startFaultHttpProxy(s3.port);
+    proxy.holdWhen(({ method }) => method === 'HEAD');
     try {
       const { first, service, told } = await stopDuringOutage(proxy.endpoint, () => proxy.held);
       assert.equal(first, 'stopped', 'stop() waited out the hanging HEAD until the SDK retried it');
@@ -98,10 +89,11 @@ describe('stopping verification during a storage outage', () => {
     // A backup whose bytes match its manifest but are no gzip: decoding fails, and verification reads the
     // object once more to tell whether the stored bytes are damaged. That second GET hangs.
     let gets = 0;
-    const proxy = await startHoldHttpProxy(s3.port, ({ method, url }) => method === 'GET' && url.includes('/verify-damage/') && !url.includes('manifest') && !url.includes('list-type') && ++gets >= 2);
+    const proxy = await startFaultHttpProxy(s3.port);
+    proxy.holdWhen(({ method, url }) => method === 'GET' && url.includes('/verify-damage/') && !url.includes('manifest') && !url.includes('list-type') && ++gets >= 2);
     try {
       const config = loadConfig({ ...s3.env, BUCKET_SUBFOLDER: 'verify-damage', BACKUP_FILE_PREFIX: 'app-' });
-      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: OUTAGE_ATTEMPT_TIMEOUT_MS } });
       const time = new Date(Date.now() - 3600_000);
       const key = backupKey(config.location, time, { format: 'plain', compression: 'gzip', encrypted: false });
       const body = Buffer.alloc(1024, 7);
@@ -117,12 +109,7 @@ describe('stopping verification during a storage outage', () => {
       });
       const run = service.runNow().catch(() => undefined);
       await waitFor(() => proxy.held >= 1, 'the second read of the backup to hang');
-      let stopped = false;
-      const stopping = service.stop().then(() => {
-        stopped = true;
-      });
-      const first = await waitFor(() => (stopped ? 'stopped' : proxy.held >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', { timeoutMs: 10 * ATTEMPT_TIMEOUT_MS });
-      await stopping;
+      const first = await stopOrRetry(service, () => proxy.held >= 2);
       await run;
       store.client.destroy();
       assert.equal(first, 'stopped', 'stop() waited out the hanging second read until the SDK retried it');
@@ -146,7 +133,7 @@ describe('stopping verification during a storage outage', () => {
         // Where the roles would be rehearsed: never reached, the listing before it hangs.
         VERIFY_RESTORE_URL: 'postgres://scratch:pw@127.0.0.1:1/postgres',
       });
-      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: OUTAGE_ATTEMPT_TIMEOUT_MS } });
       const sets = new SetVerify(config, store, silentLogger());
       sets.ensure('a');
       const told: string[] = [];
@@ -161,7 +148,7 @@ describe('stopping verification during a storage outage', () => {
       await sets.stop();
       // The run itself must end, not only stop(): it was started directly, outside the schedule.
       const first = await waitFor(() => (ended ? 'ended' : proxy.connectionsAccepted >= 2 ? 'retried' : undefined), 'the run to end or the SDK to try again', {
-        timeoutMs: 10 * ATTEMPT_TIMEOUT_MS,
+        timeoutMs: 10 * OUTAGE_ATTEMPT_TIMEOUT_MS,
       });
       await run;
       store.client.destroy();
@@ -178,7 +165,7 @@ describe('stopping verification during a storage outage', () => {
     try {
       proxy.stall();
       const config = loadConfig({ ...s3.env, AWS_S3_ENDPOINT: proxy.endpoint, BUCKET_SUBFOLDER: 'verify-sets', BACKUP_FILE_PREFIX: 'app-', BACKUP_DATABASES: 'a,b' });
-      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+      const store = new S3Store(s3.settings(proxy.endpoint), { tuning: { socketTimeoutMs: OUTAGE_ATTEMPT_TIMEOUT_MS } });
       const sets = new SetVerify(config, store, silentLogger());
       sets.ensure('a');
       sets.ensure('b');
@@ -188,14 +175,7 @@ describe('stopping verification during a storage outage', () => {
       });
       const run = sets.runAll();
       await waitFor(() => proxy.connectionsAccepted >= 1, "set a's verification sends its listing");
-      let stopped = false;
-      const stopping = sets.stop().then(() => {
-        stopped = true;
-      });
-      const first = await waitFor(() => (stopped ? 'stopped' : proxy.connectionsAccepted >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', {
-        timeoutMs: 10 * ATTEMPT_TIMEOUT_MS,
-      });
-      await stopping;
+      const first = await stopOrRetry(sets, () => proxy.connectionsAccepted >= 2);
       await run;
       assert.equal(first, 'stopped', "stop() waited out set a's hanging listing until the SDK retried it (or set b's)");
       assert.deepEqual(told, [], 'no set result is told to the listeners (alerts)');

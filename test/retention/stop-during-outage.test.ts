@@ -9,11 +9,12 @@ import { RetentionService } from '../../src/retention/retention-service.ts';
 import { SetRetention } from '../../src/sets/set-retention.ts';
 import { unitNaming } from '../../src/sets/unit-naming.ts';
 import { S3Store } from '../../src/storage/s3-store.ts';
-import { startHoldHttpProxy } from '../helpers/hold-http-proxy.ts';
+import { startFaultHttpProxy } from '../helpers/fault-http-proxy.ts';
 import { captureLogs } from '../helpers/log-sink.ts';
 import { sample } from '../helpers/metrics.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy } from '../helpers/tcp-proxy.ts';
+import { OUTAGE_ATTEMPT_TIMEOUT_MS, stopOrRetry } from '../helpers/stop-or-retry.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { listKeys, seedBackups, type SeedTarget } from './fixtures.ts';
 
@@ -22,22 +23,6 @@ import { listKeys, seedBackups, type SeedTarget } from './fixtures.ts';
 // abort signal reaches every storage call. Each test races stop() against the outage's next attempt
 // (a second connection or request the client makes once its first attempt timed out), so no assertion
 // depends on how fast the machine is: without the signal stop() resolves only after that attempt.
-
-// Long enough that a cancelled run's stop() always comes first, short enough that a run that is not
-// cancelled fails the test within seconds instead of waiting the default 60 s.
-const ATTEMPT_TIMEOUT_MS = 5_000;
-
-// Calls stop() and says which came first: stop() resolving, or the client's next attempt.
-async function stopOrRetry(service: { stop(): Promise<void> }, retried: () => boolean): Promise<'stopped' | 'retried'> {
-  let stopped = false;
-  const stopping = service.stop().then(() => {
-    stopped = true;
-  });
-  const first = await waitFor(() => (stopped ? 'stopped' : retried() ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', { timeoutMs: 10 * ATTEMPT_TIMEOUT_MS });
-  // Without the fix stop() still resolves, once the retries are over: not left running past the test.
-  await stopping;
-  return first;
-}
 
 describe('stopping retention during a storage outage', () => {
   let s3: TestS3Server;
@@ -54,7 +39,7 @@ describe('stopping retention during a storage outage', () => {
   function setup(endpoint: string): { config: Config; store: S3Store; prefix: string } {
     n += 1;
     const config = loadConfig({ ...s3.env, BUCKET_SUBFOLDER: `outage${n}`, BACKUP_FILE_PREFIX: 'app-', RETENTION_DAYS: '30', MIN_BACKUPS_KEPT: '1', RETENTION_MODE: 'prune' });
-    const store = new S3Store(s3.settings(endpoint), { tuning: { socketTimeoutMs: ATTEMPT_TIMEOUT_MS } });
+    const store = new S3Store(s3.settings(endpoint), { tuning: { socketTimeoutMs: OUTAGE_ATTEMPT_TIMEOUT_MS } });
     return { config, store, prefix: keyPrefix(config.location) };
   }
 
@@ -91,7 +76,8 @@ describe('stopping retention during a storage outage', () => {
   });
 
   it('a delete batch cancelled before its answer is not counted, and the next run deletes it', async () => {
-    const proxy = await startHoldHttpProxy(s3.port, ({ method, url }) => method === 'POST' && url.includes('delete'));
+    const proxy = await startFaultHttpProxy(s3.port);
+    proxy.holdWhen(({ method, url }) => method === 'POST' && url.includes('delete'));
     try {
       const { config, store, prefix } = setup(proxy.endpoint);
       const seeded = await seedBackups(files, (key, time) => s3.backdate(key, time), config.location, [0, 40], new Date());
@@ -108,7 +94,7 @@ describe('stopping retention during a storage outage', () => {
       assert.deepEqual(retention.findings(), []);
       assert.equal((await listKeys(store, prefix)).length, 4, 'the held batch never reached the server');
 
-      proxy.release();
+      proxy.holdWhen(undefined);
       const next = await retention.runOnce();
       assert.equal(next.lastRunOk, true);
       assert.equal(next.lastPrune?.deletedBackups, 1);

@@ -11,6 +11,7 @@ import { S3Store } from '../../src/storage/s3-store.ts';
 import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-proxy.ts';
 import { oneS3AttemptWhenUnanswered } from '../helpers/one-s3-attempt.ts';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 import { bytes, readAll, sha256 } from './store-contract.ts';
 
 const MiB = 1024 * 1024;
@@ -112,6 +113,31 @@ describe('S3Store against a provider answering 500 to half the requests', () => 
     proxy.failWhen(undefined);
     assert.ok(error instanceof StorageError, String(error));
     assert.match(error.hint ?? '', /throttl/i);
+  });
+
+  // A request aborted during its back-off is given up at once by the SDK; the back-off's timer must go
+  // too, or it keeps a stopping process alive for the rest of the wait (up to retryMaxDelayMs, 20 s by
+  // default). Timers that keep the process alive are what getActiveResourcesInfo() lists as 'Timeout'.
+  it('ends the back-off wait with an aborted request: no timer is left keeping the process alive', async () => {
+    const liveTimers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    proxy.failWhen(() => true);
+    // A first back-off of 30-60 s: far longer than the test waits for the timer to go.
+    const store = new S3Store(settingsFor(s3.bucket, proxy.endpoint), { tuning: { retryBaseDelayMs: 60_000, retryMaxDelayMs: 60_000 } });
+    const before = liveTimers();
+    const sent = proxy.requests.length;
+    const controller = new AbortController();
+    const listing = store.list('outage/', { signal: controller.signal }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await waitFor(() => proxy.requests.length - sent >= 1 && liveTimers() > before, 'the first attempt answered 500 and the back-off started');
+    controller.abort();
+    const error = await listing;
+    assert.ok(error instanceof StorageError && error.code === 'Aborted', `the listing ends as aborted: ${String(error)}`);
+    await waitFor(() => liveTimers() <= before, () => `the back-off timer to go (timers keeping the process alive: ${liveTimers()}, before: ${before})`);
+    assert.equal(proxy.requests.length - sent, 1, 'no second attempt');
+    proxy.failWhen(undefined);
+    store.client.destroy();
   });
 });
 

@@ -12,6 +12,7 @@ import { startFaultHttpProxy, type FaultHttpProxy } from '../helpers/fault-http-
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { sample } from '../helpers/metrics.ts';
+import { OUTAGE_ATTEMPT_TIMEOUT_MS, stopOrRetry } from '../helpers/stop-or-retry.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const DAY = 24 * 3600_000;
@@ -120,16 +121,11 @@ describe('the sweep of incomplete multipart uploads', () => {
     const stalled = await startTcpProxy(s3.port);
     try {
       stalled.stall();
-      const store = new S3Store(settingsFor(s3.bucket, stalled.endpoint), { tuning: { socketTimeoutMs: 5_000 } });
+      const store = new S3Store(settingsFor(s3.bucket, stalled.endpoint), { tuning: { socketTimeoutMs: OUTAGE_ATTEMPT_TIMEOUT_MS } });
       const sweeper = new UploadSweeper({ store, prefix: 'db/', logger: silentLogger() });
       sweeper.start();
       await waitFor(() => stalled.connectionsAccepted >= 1, 'the sweep at start sends its listing');
-      let stopped = false;
-      const stopping = sweeper.stop().then(() => {
-        stopped = true;
-      });
-      const first = await waitFor(() => (stopped ? 'stopped' : stalled.connectionsAccepted >= 2 ? 'retried' : undefined), 'stop() to resolve or the SDK to try again', { timeoutMs: 50_000 });
-      await stopping;
+      const first = await stopOrRetry(sweeper, () => stalled.connectionsAccepted >= 2);
       store.client.destroy();
       assert.equal(first, 'stopped', 'stop() waited out the hanging listing until the SDK retried it');
       assert.equal(sweeper.state().lastSweepAt, undefined, 'a cancelled sweep is not recorded');

@@ -124,6 +124,12 @@ export class ScheduledTask<T, K extends string = string> {
     return this.#execute(trigger, undefined);
   }
 
+  // The outcome of the run in flight, else of a run started now: a caller asking for a run while one
+  // runs gets that one (never 'skipped'). Never rejects.
+  runOrJoin(trigger: K): Promise<TaskOutcome<T, K>> {
+    return this.#inFlight?.promise ?? this.#execute(trigger, undefined);
+  }
+
   #arm(after: Date): void {
     const next = this.#times.nextAfter(after);
     this.#next = next;

@@ -93,8 +93,8 @@ export class VerifyService {
   // Runs a verification (and drill) now; a call while one runs gets that run's result (a scheduled
   // time that comes while one runs is skipped and logged).
   runNow(): Promise<VerifyRun> {
-    const inFlight = this.#task.inFlight;
-    this.#running ??= (inFlight?.outcome ?? this.#task.runNow('manual')).then(unwrap).finally(() => {
+    // One promise for every caller of the same run.
+    this.#running ??= this.#task.runOrJoin('manual').then(unwrap).finally(() => {
       this.#running = undefined;
     });
     return this.#running;

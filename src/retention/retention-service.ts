@@ -54,7 +54,6 @@ export class RetentionService {
   private current: RetentionStatus;
   // The last listing of our prefix (for overdue backups); undefined until one succeeded.
   private objects: StoredObject[] | undefined;
-  private running: Promise<RetentionStatus> | undefined;
   private readonly task: ScheduledTask<RetentionStatus>;
 
   constructor(options: RetentionServiceOptions) {
@@ -114,10 +113,7 @@ export class RetentionService {
   runOnce(): Promise<RetentionStatus> {
     // Off (RETENTION_DAYS=0) is a mode without runs: nothing is listed or deleted, no run is recorded.
     if (this.current.mode === 'off') return Promise.resolve(this.current);
-    this.running ??= (this.task.inFlight?.outcome ?? this.task.runNow('manual')).then((outcome) => this.statusAfter(outcome)).finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.task.runOrJoin('manual').then((outcome) => this.statusAfter(outcome));
   }
 
   // run() never throws, so every outcome but 'skipped' (not possible: runOnce joins the run in flight) has it.

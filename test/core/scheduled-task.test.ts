@@ -78,6 +78,24 @@ describe('ScheduledTask', { concurrency: true }, () => {
     assert.equal(outcomes[0]?.status, 'skipped');
   });
 
+  it('runOrJoin() while a run is in flight gets that run\'s outcome, and starts one when none is', async () => {
+    const logs = captureLogs();
+    const g = gate();
+    const task = new ScheduledTask({ name: 'test', schedule: EVERY_SECOND, logger: logs.logger, run: g.run });
+    const first = task.runOrJoin('manual');
+    const joined = task.runOrJoin('manual');
+    assert.equal(g.runs.length, 1, 'the second call started no run');
+    g.release();
+    const [a, b] = await Promise.all([first, joined]);
+    assert.equal(b, a, 'both callers get the one run');
+    assert.equal(a.status === 'done' ? a.value : a.status, 'run 1');
+    const next = task.runOrJoin('manual');
+    g.release();
+    assert.equal((await next).status === 'done' ? 'done' : 'not done', 'done');
+    assert.equal(g.runs.length, 2);
+    assert.doesNotMatch(logs.text(), /skipped/);
+  });
+
   it('stop() aborts the run in flight through its signal, waits for it, and reports it cancelled, not failed', async () => {
     const logs = captureLogs();
     const g = gate();

@@ -40,8 +40,6 @@ export class SetRetention {
   readonly #lifecycle;
   readonly #metrics: RetentionMetricsRegistration | undefined;
   #started = false;
-  // Set by stop(): a run of every set goes no further than the set it was at.
-  #stopping = false;
 
   constructor(options: SetRetentionOptions) {
     this.#options = options;
@@ -97,7 +95,6 @@ export class SetRetention {
   start(): void {
     if (this.off || this.#started) return;
     this.#started = true;
-    this.#stopping = false;
     this.#task.start();
     void this.runAll();
   }
@@ -105,7 +102,6 @@ export class SetRetention {
   // Cancels the set's retention run in flight (its storage calls stop at once) and runs no further set.
   async stop(): Promise<void> {
     this.#started = false;
-    this.#stopping = true;
     await Promise.all([this.#task.stop(), ...[...this.#services.values()].map((service) => service.stop())]);
     await this.#running;
   }
@@ -116,7 +112,8 @@ export class SetRetention {
   runAll(): Promise<void> {
     this.#running ??= (async () => {
       for (const service of [...this.#services.values()]) {
-        if (this.#stopping) break;
+        // Stopped: a run of every set goes no further than the set it was at.
+        if (!this.#started) break;
         await service.runOnce();
       }
     })().finally(() => {
